@@ -1,0 +1,6 @@
+"""openge: the Ascend Graph Engine (GE) workflow — build, compile, save .om, load, execute — on CPU."""
+
+from openge.errors import GeError, Status
+from openge.version import OM_FORMAT_VERSION, __version__
+
+__all__ = ["OM_FORMAT_VERSION", "GeError", "Status", "__version__"]

@@ -1,0 +1,1 @@
+"""openge.offline_compile."""

@@ -1,0 +1,150 @@
+"""The compiled model as plain data: io descriptors, typed slots, tasks, weights, variables.
+
+This is the contract between the compiler (which produces it), the .om writer/reader (which
+serializes it) and the runtime (which executes it). Nothing here imports the compiler or the
+runtime, and nothing here executes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from openge.errors import PARAM_INVALID, GeError
+from openge.graph import DataType, Format, Graph
+
+#: Byte alignment of every tensor in the work arena.
+ARENA_ALIGN = 512
+#: Byte alignment of every tensor inside the weights blob.
+WEIGHT_ALIGN = 64
+
+
+class SlotKind(IntEnum):
+    """Where a task reads or writes a tensor."""
+
+    NONE = 0  # an omitted optional input
+    ARENA = 1  # work arena; offset = byte offset
+    WEIGHT = 2  # weights blob; offset = byte offset
+    INPUT = 3  # model input; offset = input index
+    OUTPUT = 4  # model output; offset = output index
+    VARIABLE = 5  # variable table; offset = variable index
+    EXTERNAL = 6  # external weight file; offset = index into CompiledModel.external_weights
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A typed reference to one tensor's storage."""
+
+    kind: SlotKind
+    offset: int = 0
+    dtype: DataType = DataType.DT_FLOAT
+    shape: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", SlotKind(self.kind))
+        object.__setattr__(self, "dtype", DataType(self.dtype))
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        if self.offset < 0 or any(d < 0 for d in self.shape):
+            raise GeError(PARAM_INVALID, f"slot {self} has a negative offset or dim")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the tensor occupies."""
+        n = self.dtype.itemsize
+        for d in self.shape:
+            n *= d
+        return n
+
+
+NO_SLOT = Slot(SlotKind.NONE)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One kernel call: op type, kernel attrs, input and output slots."""
+
+    name: str
+    op_type: str
+    inputs: tuple[Slot, ...]
+    outputs: tuple[Slot, ...]
+    attrs: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+
+@dataclass(frozen=True)
+class IODesc:
+    """A model input or output, as ``aclmdlGetDesc`` describes it."""
+
+    name: str
+    dtype: DataType
+    shape: tuple[int, ...]
+    format: Format = Format.FORMAT_ND
+
+    @property
+    def size(self) -> int:
+        """Bytes of one tensor of this desc."""
+        n = self.dtype.itemsize
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class VariableDef:
+    """A variable: name, type, and its initial value's location in the weights blob."""
+
+    name: str
+    dtype: DataType
+    shape: tuple[int, ...]
+    format: Format = Format.FORMAT_ND
+    init_offset: int = 0  # byte offset in the weights blob of the initial value
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the variable's value."""
+        n = self.dtype.itemsize
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class ExternalWeight:
+    """A constant whose bytes are in an external file (``ge.externalWeight`` 1 or 2)."""
+
+    location: str  # file name only
+    offset: int
+    length: int
+    sha256: str  # hex digest of the ``length`` bytes at ``offset``
+    dtype: DataType
+    shape: tuple[int, ...]
+    directory: str = ""  # where the compiler wrote it (may be a removed session temp dir)
+
+
+@dataclass
+class CompiledModel:
+    """Everything needed to execute a compiled graph, as plain data.
+
+    ``weights`` is a bytes-like blob (a bytearray after compiling, a view into the mapped file
+    after loading); WEIGHT slots and ``VariableDef.init_offset`` are byte offsets into it.
+    """
+
+    name: str
+    graph: Graph
+    tasks: list[Task]
+    inputs: list[IODesc]
+    outputs: list[IODesc]
+    weights: Any = b""
+    variables: list[VariableDef] = field(default_factory=list)
+    external_weights: list[ExternalWeight] = field(default_factory=list)
+    memory_size: int = 0
+    options: dict[str, str] = field(default_factory=dict)
+    producer: str = ""
+    online: bool = True
+    is_dynamic: bool = False
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def weight_size(self) -> int:
+        """Bytes of the weights blob."""
+        return len(self.weights)

@@ -1,0 +1,42 @@
+"""The op catalog: one definition per op type (schema, inference, NumPy kernel) and a registry.
+
+Each family module exposes ``SCHEMAS``; they are registered here, explicitly and once.
+"""
+
+from openge.ops import elementwise, io, layout, nn, reduce, shape, state
+from openge.ops.infer import evaluate, infer_node, node_where
+from openge.ops.registry import all_schemas, get_schema, has_op, register
+from openge.ops.schema import (
+    REQUIRED,
+    Attr,
+    AttrType,
+    InferContext,
+    Input,
+    OpSchema,
+    Output,
+    Trait,
+    normalize_attrs,
+)
+
+FAMILIES = (io, state, elementwise, nn, reduce, shape, layout)
+for _family in FAMILIES:
+    register(_family.SCHEMAS)
+
+__all__ = [
+    "FAMILIES",
+    "REQUIRED",
+    "Attr",
+    "AttrType",
+    "InferContext",
+    "Input",
+    "OpSchema",
+    "Output",
+    "Trait",
+    "all_schemas",
+    "evaluate",
+    "get_schema",
+    "has_op",
+    "infer_node",
+    "node_where",
+    "normalize_attrs",
+]

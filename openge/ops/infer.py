@@ -1,0 +1,89 @@
+"""Node-level inference and evaluation on top of the schemas (used by builder, compiler, parser)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from openge.errors import PARAM_INVALID, GeError
+from openge.graph import Node, Port, TensorDesc
+from openge.ops.registry import get_schema
+from openge.ops.schema import InferContext, OpSchema, normalize_attrs
+
+
+def node_where(node: Node) -> str:
+    """``node NAME (OpType)`` for error messages."""
+    return f"node {node.name} ({node.op_type})"
+
+
+def check_input_count(schema: OpSchema, inputs: Sequence[Any], where: str) -> None:
+    """GeError when the number of inputs, or a missing required input, does not fit the schema."""
+    n = len(inputs)
+    dynamic = [i for i, spec in enumerate(schema.inputs) if spec.dynamic]
+    fixed = [spec for spec in schema.inputs if not spec.dynamic]
+    names = ", ".join(
+        s.name + ("*" if s.dynamic else "?" if s.optional else "") for s in schema.inputs
+    )
+    if dynamic:
+        if n < len(fixed) + 1:
+            raise GeError(
+                PARAM_INVALID,
+                f"{where}: takes inputs ({names}) — at least {len(fixed) + 1}, got {n}",
+            )
+        return
+    required = [i for i, s in enumerate(schema.inputs) if not s.optional]
+    if n > len(schema.inputs):
+        raise GeError(
+            PARAM_INVALID,
+            f"{where}: takes at most {len(schema.inputs)} inputs ({names}), got {n}",
+        )
+    for i in required:
+        if i >= n or inputs[i] is None:
+            raise GeError(
+                PARAM_INVALID,
+                f"{where}: required input {i} ({schema.inputs[i].name}) is not connected; "
+                f"inputs are ({names})",
+            )
+
+
+def infer_node(
+    node: Node, const_values: Mapping[Port, np.ndarray] | None = None
+) -> tuple[dict[str, Any], list[TensorDesc]]:
+    """Normalized attrs and the inferred output descs of ``node`` (GeError naming the node)."""
+    schema = get_schema(node.op_type)
+    where = node_where(node)
+    attrs = normalize_attrs(schema, node.attrs, where)
+    check_input_count(schema, node.inputs, where)
+    if schema.infer is None:
+        return attrs, list(node.output_descs)
+    const_values = const_values or {}
+    ctx = InferContext(
+        node.name,
+        node.op_type,
+        [None if p is None else p.desc for p in node.inputs],
+        attrs,
+        [None if p is None else const_values.get(p) for p in node.inputs],
+        node.output_descs,
+    )
+    descs = list(schema.infer(ctx))
+    expected = schema.output_count(attrs, len(node.inputs))
+    if len(descs) != expected:
+        raise GeError(
+            PARAM_INVALID, f"{where}: inference gave {len(descs)} outputs, expected {expected}"
+        )
+    return attrs, descs
+
+
+def evaluate(
+    schema: OpSchema,
+    attrs: Mapping[str, Any],
+    inputs: Sequence[np.ndarray | None],
+    output_descs: Sequence[TensorDesc],
+) -> list[np.ndarray]:
+    """Run the op's kernel on NumPy inputs into fresh outputs (constant folding, tests)."""
+    outputs = [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in output_descs]
+    kwargs = {k: attrs[k] for k in schema.kernel_attrs}
+    schema.kernel(list(inputs), outputs, **kwargs)  # type: ignore[misc]
+    return outputs

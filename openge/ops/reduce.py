@@ -1,0 +1,5 @@
+"""Op family: reduce (filled in by its owner)."""
+
+from __future__ import annotations
+
+SCHEMAS: list = []
