@@ -252,6 +252,19 @@ class Graph:
                 other._control_inputs.remove(node)
         del self._nodes[node.name]
 
+    def rename_node(self, node: Node, new_name: str) -> None:
+        """Give ``node`` an unused name."""
+        if self._nodes.get(node.name) is not node:
+            raise GeError(PARAM_INVALID, f"node {node.name!r} is not in graph {self.name}")
+        if new_name == node.name:
+            return
+        if new_name in self._nodes:
+            raise GeError(PARAM_INVALID, f"graph {self.name} already has a node named {new_name!r}")
+        self._nodes = {
+            (new_name if key == node.name else key): value for key, value in self._nodes.items()
+        }
+        node.name = new_name
+
     def node(self, name: str) -> Node:
         """The node called ``name`` (GeError when absent)."""
         try:

@@ -126,7 +126,7 @@ class Tensor:
         data: Any = None,
         tensor_desc: TensorDesc | None = None,
         data_type: DataType | int | str | None = None,
-        format: Format | int = Format.FORMAT_ND,  # noqa: A002 - CANN's parameter name
+        format: Format | int = Format.FORMAT_ND,
         shape: Sequence[int] | None = None,
     ) -> None:
         if tensor_desc is not None:

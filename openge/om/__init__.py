@@ -1,5 +1,6 @@
 """The .om container and the plain-data compiled model it stores (no execution here)."""
 
+from openge.om.buffer import ModelBufferData
 from openge.om.plan import (
     ARENA_ALIGN,
     NO_SLOT,
@@ -20,6 +21,7 @@ __all__ = [
     "CompiledModel",
     "ExternalWeight",
     "IODesc",
+    "ModelBufferData",
     "Slot",
     "SlotKind",
     "Task",

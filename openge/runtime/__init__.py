@@ -1,1 +1,15 @@
-"""openge.runtime."""
+"""The runtime: Model loads a compiled model (from .om bytes or a file) and executes it."""
+
+from openge.om.plan import IODesc
+from openge.runtime.compat import Compatibility, check_compatibility, query_size
+from openge.runtime.model import Model
+from openge.runtime.variables import VariableStore
+
+__all__ = [
+    "Compatibility",
+    "IODesc",
+    "Model",
+    "VariableStore",
+    "check_compatibility",
+    "query_size",
+]

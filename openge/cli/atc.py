@@ -1,0 +1,233 @@
+"""``openge atc``: convert ONNX to .om (--mode=0), dump a model as JSON (--mode=1), info (--mode=6)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import os
+import sys
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+from openge.errors import MODEL_PATH_INVALID, PARAM_INVALID, GeError
+from openge.fileio import write_atomic
+from openge.graph import DataType, Format
+
+
+def _map_file(path: str) -> tuple[memoryview, Any]:
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return memoryview(b""), None
+            mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as err:
+        raise GeError(MODEL_PATH_INVALID, f"cannot open {path!r}: {err.strerror}") from err
+    return memoryview(mapping), mapping
+
+
+def _is_onnx(path: str) -> bool:
+    return path.lower().endswith(".onnx")
+
+
+def _enum_name(enum: type, value: int) -> str:
+    try:
+        return enum(value).name
+    except ValueError:
+        return str(value)
+
+
+def om_to_dict(view: memoryview) -> dict[str, Any]:
+    """Header, partitions, io, model attrs, graph and weights summary of any .om."""
+    from google.protobuf import json_format
+
+    from openge.om.reader import read_info, read_model_def
+
+    info = read_info(view)
+    md = read_model_def(view)
+    header = asdict(info.header)
+    header["checksum"] = bytes(info.header.checksum).hex()
+    header["userdefineinfo"] = bytes(info.header.userdefineinfo).hex()
+    graph = json_format.MessageToDict(md, preserving_proto_field_name=True)
+
+    def io(descs):
+        return [
+            {
+                "name": d.name,
+                "dtype": _enum_name(DataType, d.dtype),
+                "format": _enum_name(Format, d.format),
+                "shape": list(d.dims),
+                "size": d.size,
+            }
+            for d in descs
+        ]
+
+    consts = [op for g in md.graph for op in g.op if op.type in ("Const", "FileConstant")]
+    return {
+        "header": header,
+        "partitions": [
+            {"type": p.type_name, "offset": p.offset, "size": p.size} for p in info.partitions
+        ],
+        "openge": {
+            "openge_model": not info.foreign,
+            "producer": info.producer,
+            "format": None if info.format is None else f"{info.format[0]}.{info.format[1]}",
+            "online": info.online,
+            "memory_size": info.memory_size,
+            "weight_size": info.weight_size,
+            "soc_version": info.soc_version,
+        },
+        "inputs": io(info.inputs),
+        "outputs": io(info.outputs),
+        "weights": {"constants": len(consts), "bytes": info.weight_size},
+        "model_def": graph,
+    }
+
+
+def onnx_to_dict(path: str) -> dict[str, Any]:
+    """The ONNX model as JSON (raw tensor bytes left out, sizes kept)."""
+    import onnx
+    from google.protobuf import json_format
+
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as err:
+        raise GeError(PARAM_INVALID, f"cannot read ONNX model {path}: {err}") from err
+    for init in model.graph.initializer:
+        if init.raw_data:
+            size = len(init.raw_data)
+            init.ClearField("raw_data")
+            init.doc_string = f"raw_data: {size} bytes (left out)"
+    return json_format.MessageToDict(model, preserving_proto_field_name=True)
+
+
+def _info_text(view: memoryview) -> str:
+    from openge.om.reader import read_info
+
+    info = read_info(view)
+    fmt = "-" if info.format is None else f"{info.format[0]}.{info.format[1]}"
+    lines = [
+        f"name:            {info.name}",
+        f"openge model:    {'yes' if not info.foreign else 'no (inspect only)'}",
+        f"producer:        {info.producer or info.platform_version or '-'}",
+        f"format:          {fmt} ({'online buffer' if info.online else 'offline'})",
+        f"soc_version:     {info.soc_version or '-'}",
+        f"work memory:     {info.memory_size} bytes",
+        f"weight memory:   {info.weight_size} bytes",
+        f"ops (tasks):     {info.num_ops}",
+        f"dynamic shape:   {'yes' if info.is_dynamic else 'no'}",
+    ]
+    for kind, descs in (("input", info.inputs), ("output", info.outputs)):
+        for i, d in enumerate(descs):
+            lines.append(
+                f"{kind} {i}: {d.name} {_enum_name(DataType, d.dtype)} {list(d.dims)} "
+                f"{_enum_name(Format, d.format)} ({d.size} bytes)"
+            )
+    return "\n".join(lines)
+
+
+class _Progress:
+    """Prints elapsed time on stderr while a long compile runs (only on a terminal)."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        while not self._stop.wait(1.0):
+            sys.stderr.write(f"\r{self._label} ... {time.perf_counter() - start:.0f} s")
+            sys.stderr.flush()
+
+    def __enter__(self) -> _Progress:
+        if sys.stderr.isatty():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+            sys.stderr.write("\n")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from openge.compiler import CompileReport, compile_graph
+    from openge.compiler.passes.externalize_weights import SESSION_WEIGHT_DIR
+    from openge.om.writer import serialize
+    from openge.parser import parse_onnx
+
+    if not args.model or not args.output:
+        raise GeError(PARAM_INVALID, "--mode=0 needs --model=FILE and --output=PREFIX")
+    if args.framework != 5:
+        raise GeError(
+            PARAM_INVALID,
+            f"--framework={args.framework} is not supported; openge reads ONNX (--framework=5)",
+        )
+    parser_options = {"input_shape": args.input_shape, "input_format": args.input_format}
+    start = time.perf_counter()
+    graph = parse_onnx(args.model, parser_options)
+    options = {
+        "ge.externalWeight": args.external_weight,
+        "ge.exec.disableReuseMemory": args.disable_reuse_memory,
+        "ge.socVersion": args.soc_version,
+    }
+    if args.precision_mode:
+        options["ge.exec.precision_mode"] = args.precision_mode
+    if args.precision_mode_v2:
+        options["ge.exec.precision_mode_v2"] = args.precision_mode_v2
+    from openge.compiler.options import validate_options
+
+    options = validate_options(options, "atc")
+    out_path = os.path.abspath(args.output + ".om")
+    if args.external_weight != "0":
+        options["ge.externalWeightDir"] = os.path.join(os.path.dirname(out_path), "weight")
+    options.pop(SESSION_WEIGHT_DIR, None)
+    report = CompileReport()
+    with _Progress(f"compiling {os.path.basename(args.model)}"):
+        compiled = compile_graph(graph, options, report=report)
+    data = serialize(compiled, online=False)
+    write_atomic(out_path, [data])
+    if args.log in ("info", "debug"):
+        print(report.format(compiled))
+    print(
+        f"ATC run success: {out_path} ({len(data)} bytes, {len(compiled.tasks)} tasks, "
+        f"{time.perf_counter() - start:.2f} s)"
+    )
+    return 0
+
+
+def atc_command(args: argparse.Namespace) -> int:
+    """Execute ``openge atc``."""
+    if args.mode == 0:
+        return _convert(args)
+    source = args.om or args.model
+    if not source:
+        raise GeError(PARAM_INVALID, f"--mode={args.mode} needs --om=FILE")
+    if args.mode == 1:
+        if not args.json:
+            raise GeError(PARAM_INVALID, "--mode=1 needs --json=OUT.json")
+        if _is_onnx(source):
+            result = onnx_to_dict(source)
+        else:
+            view, mapping = _map_file(source)
+            try:
+                result = om_to_dict(view)
+            finally:
+                view.release()
+                if mapping is not None:
+                    mapping.close()
+            write_atomic(os.path.abspath(args.json), [json.dumps(result, indent=2).encode()])
+        print(f"wrote {args.json}")
+        return 0
+    view, mapping = _map_file(source)
+    try:
+        print(_info_text(view))
+    finally:
+        view.release()
+        if mapping is not None:
+            mapping.close()
+    return 0

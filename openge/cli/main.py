@@ -1,0 +1,101 @@
+"""The ``openge`` command: atc (convert / dump / info), run, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from openge.errors import GeError
+
+LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "null": logging.CRITICAL + 1,
+}
+
+
+def _add_atc(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "atc",
+        help="convert a model to .om (--mode=0), dump as JSON (--mode=1), print info (--mode=6)",
+        description="ATC-compatible model conversion. Flags use ATC's names: --model=M "
+        "--framework=5 --output=PREFIX writes PREFIX.om.",
+    )
+    p.add_argument("--mode", type=int, default=0, choices=(0, 1, 6))
+    p.add_argument("--model", help="source model (ONNX for --framework=5)")
+    p.add_argument("--framework", type=int, default=5, help="5 = ONNX (the one openge reads)")
+    p.add_argument("--output", help="output prefix: writes PREFIX.om")
+    p.add_argument("--om", help="model to dump (--mode=1) or describe (--mode=6)")
+    p.add_argument("--json", help="JSON output file (--mode=1)")
+    p.add_argument("--input_shape", default="", help='"name:1,3,224,224;name2:..."')
+    p.add_argument("--input_format", default="NCHW", help="NCHW or NHWC")
+    p.add_argument("--precision_mode", default=None)
+    p.add_argument("--precision_mode_v2", default=None)
+    p.add_argument("--external_weight", default="0", choices=("0", "1", "2"))
+    p.add_argument("--soc_version", default="openge-cpu", help="accepted for compatibility")
+    p.add_argument("--disable_reuse_memory", default="0", choices=("0", "1"))
+    p.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run an .om and print timing (like msame / ais_bench)")
+    p.add_argument("--model", required=True, help="the .om file")
+    p.add_argument("--input", default="", help="comma-separated .npy files, one per input "
+                   "(default: zeros of each input's shape)")
+    p.add_argument("--output", default=None, help="folder for output_<i>.npy")
+    p.add_argument("--loop", type=int, default=1, help="number of timed runs")
+    p.add_argument("--weight_dir", default=None, help="folder of external weight files")
+    p.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``openge`` command."""
+    parser = argparse.ArgumentParser(
+        prog="openge",
+        description="openge: the Ascend GE model workflow on CPU (build, compile, save .om, "
+        "load, execute).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_atc(sub)
+    _add_run(sub)
+    demo = sub.add_parser("demo", help="compile, save, load and run a bundled sample CNN")
+    demo.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``openge`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=LOG_LEVELS[args.log], format="[%(levelname)s] %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "demo":
+            from openge.cli.demo import run_demo
+
+            return 0 if run_demo() else 1
+        if args.command == "run":
+            from openge.cli.run import run_command
+
+            return run_command(args)
+        from openge.cli.atc import atc_command
+
+        return atc_command(args)
+    except GeError as err:
+        if args.log == "debug":
+            traceback.print_exc()
+        print(f"openge {args.command}: error {err.code} ({err.name}): {err.message}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("openge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""``openge run``: load an .om, feed inputs, time the runs, save outputs (like msame)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from openge.errors import PARAM_INVALID, GeError
+from openge.runtime import Model
+
+
+def load_inputs(model: Model, spec: str) -> list[np.ndarray]:
+    """Arrays from comma-separated .npy files, or zeros of each input's shape."""
+    if not spec:
+        return [np.zeros(d.shape, dtype=d.dtype.np_dtype) for d in model.inputs]
+    paths = [p for p in spec.split(",") if p]
+    if len(paths) != len(model.inputs):
+        raise GeError(
+            PARAM_INVALID,
+            f"--input gives {len(paths)} files; the model has {len(model.inputs)} inputs "
+            f"({', '.join(d.name for d in model.inputs)})",
+        )
+    arrays = []
+    for path, desc in zip(paths, model.inputs):
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise GeError(PARAM_INVALID, f"cannot read input file {path}: {err}") from err
+        if array.dtype != desc.dtype.np_dtype:
+            raise GeError(
+                PARAM_INVALID,
+                f"input file {path} holds {array.dtype}; input {desc.name} needs "
+                f"{desc.dtype.short_name}",
+            )
+        arrays.append(np.ascontiguousarray(array))
+    return arrays
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Execute ``openge run``."""
+    if args.loop < 1:
+        raise GeError(PARAM_INVALID, f"--loop must be ≥ 1, got {args.loop}")
+    start = time.perf_counter()
+    model = Model.from_file(args.model, weight_dir=args.weight_dir)
+    load_ms = (time.perf_counter() - start) * 1e3
+    with model:
+        inputs = load_inputs(model, args.input)
+        outputs = [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in model.outputs]
+        model.execute(inputs, outputs)  # warm-up
+        times = []
+        for _ in range(args.loop):
+            t0 = time.perf_counter()
+            model.execute(inputs, outputs)
+            times.append((time.perf_counter() - t0) * 1e3)
+        print(f"model {args.model}: load {load_ms:.2f} ms")
+        for desc, out in zip(model.outputs, outputs):
+            print(f"  output {desc.name}: {out.dtype}{list(out.shape)} "
+                  f"min {out.min() if out.size else 0:.6g} max {out.max() if out.size else 0:.6g}")
+        t = np.array(times)
+        print(f"inference {args.loop} runs: min {t.min():.3f} ms, median {np.median(t):.3f} ms, "
+              f"max {t.max():.3f} ms")
+        if args.output:
+            os.makedirs(args.output, exist_ok=True)
+            for i, out in enumerate(outputs):
+                np.save(os.path.join(args.output, f"output_{i}.npy"), out)
+            print(f"outputs saved to {args.output}")
+    return 0

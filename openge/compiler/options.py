@@ -1,0 +1,180 @@
+"""GE option keys openge knows, their accepted values, and validation of option dicts.
+
+Options are string → string, as in GE. A known key with a bad value raises GeError naming the
+key, the value and what is accepted; an unknown key is accepted with a warning (GE's behaviour).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from openge.errors import PARAM_INVALID, GeError
+
+logger = logging.getLogger(__name__)
+
+BOOL_VALUES = ("0", "1", "true", "false", "True", "False")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One known option: accepted values (a tuple) or a checker, and what it does."""
+
+    key: str
+    doc: str
+    choices: tuple[str, ...] | None = None
+    check: Callable[[str], bool] | None = None
+    accepted: str = ""
+
+    def validate(self, value: object) -> str:
+        """The value as a string; GeError when it is not accepted."""
+        if not isinstance(value, str):
+            raise GeError(
+                PARAM_INVALID,
+                f"option {self.key} = {value!r}: option values are strings (GE passes "
+                f"std::map<string, string>); write {str(value)!r}",
+            )
+        ok = value in self.choices if self.choices is not None else True
+        if ok and self.check is not None:
+            ok = self.check(value)
+        if not ok:
+            accepted = ", ".join(self.choices) if self.choices is not None else self.accepted
+            raise GeError(
+                PARAM_INVALID,
+                f"option {self.key} = {value!r} is not valid; accepted values: {accepted}",
+            )
+        return value
+
+
+def _is_uint(text: str) -> bool:
+    return text.isdigit()
+
+
+_SHAPE_RE = re.compile(r"^\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*(;\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*)*;?$")
+
+
+def _is_shape_spec(text: str) -> bool:
+    return text == "" or bool(_SHAPE_RE.match(text))
+
+
+PRECISION_MODES = (
+    "force_fp32",
+    "allow_fp32_to_fp16",
+    "force_fp16",
+    "must_keep_origin_dtype",
+    "allow_mix_precision",
+    "allow_mix_precision_fp16",
+    "allow_mix_precision_bf16",
+    "cube_fp16in_fp32out",
+    "force_lowerprecision",
+)
+PRECISION_MODES_V2 = (
+    "fp16",
+    "origin",
+    "cube_fp16in_fp32out",
+    "mixed_float16",
+    "mixed_bfloat16",
+    "mixed_hif8",
+    "cube_hif8",
+)
+
+KNOWN_OPTIONS: dict[str, OptionSpec] = {
+    spec.key: spec
+    for spec in (
+        OptionSpec(
+            "ge.exec.variable_acc",
+            "variable-format pass (stores a variable in the layout its consumers want); "
+            "get_compiled_model requires it to be False",
+            ("True", "False"),
+        ),
+        OptionSpec(
+            "ge.externalWeight",
+            "0: weights inside the model; 1: one file per constant; 2: one combined file",
+            ("0", "1", "2"),
+        ),
+        OptionSpec(
+            "ge.externalWeightDir",
+            "folder for external weight files (never deleted by openge)",
+            check=lambda v: v.strip() != "",
+            accepted="a non-empty folder path",
+        ),
+        OptionSpec("ge.oo.constantFolding", "constant folding pass", BOOL_VALUES),
+        OptionSpec("ge.oo.deadCodeElimination", "dead code elimination pass", BOOL_VALUES),
+        OptionSpec("ge.oo.level", "O1 turns fusion off; O3 (default) all passes", ("O1", "O3")),
+        OptionSpec(
+            "ge.disableOptimizations",
+            "comma-separated pass names to skip",
+            check=lambda v: all(p.strip() for p in v.split(",")) or v == "",
+            accepted="a comma-separated list of pass names",
+        ),
+        OptionSpec("ge.exec.precision_mode", "precision mode (v1)", PRECISION_MODES),
+        OptionSpec("ge.exec.precision_mode_v2", "precision mode (v2)", PRECISION_MODES_V2),
+        OptionSpec(
+            "ge.exec.disableReuseMemory", "1: every tensor gets its own memory", ("0", "1")
+        ),
+        OptionSpec("ge.graphRunMode", "0: inference, 1: training", ("0", "1")),
+        OptionSpec(
+            "ge.exec.deviceId",
+            "device id (openge runs on the CPU; any id is accepted)",
+            check=_is_uint,
+            accepted="a non-negative integer",
+        ),
+        OptionSpec("ge.socVersion", "target SoC (informational on CPU)", check=lambda v: True),
+        OptionSpec(
+            "ge.inputShape",
+            "fixed input shapes, ATC syntax name:1,3,224,224;name2:...",
+            check=_is_shape_spec,
+            accepted='"name:d0,d1,...;name2:..."',
+        ),
+        OptionSpec("ge.exec.formatMode", "1: keep the original formats", ("0", "1")),
+        OptionSpec("ge.inputFormat", "input layout", ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")),
+        OptionSpec("ge.graph_key", "graph identity for caches", check=lambda v: True),
+        OptionSpec("ge.session_device_id", "device id of the session", check=_is_uint,
+                   accepted="a non-negative integer"),
+    )
+}
+
+
+def validate_options(options: Mapping[str, object] | None, level: str) -> dict[str, str]:
+    """Check an options dict at ``level`` (global, session, graph, build) and return a copy."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise GeError(PARAM_INVALID, f"{level} options must be a dict of str to str")
+    out: dict[str, str] = {}
+    for key, value in options.items():
+        if not isinstance(key, str):
+            raise GeError(PARAM_INVALID, f"{level} option key {key!r} is not a string")
+        spec = KNOWN_OPTIONS.get(key)
+        if spec is None:
+            logger.warning("%s option %r is not known to openge; it is kept and ignored", level, key)
+            out[key] = str(value)
+            continue
+        out[key] = spec.validate(value)
+    return out
+
+
+def option_enabled(options: Mapping[str, str], key: str, default: bool) -> bool:
+    """Read a bool-like option ("1"/"true"/"True" on, "0"/"false"/"False" off)."""
+    value = options.get(key)
+    if value is None:
+        return default
+    return value in ("1", "true", "True")
+
+
+def parse_input_shape(text: str) -> dict[str, tuple[int, ...]]:
+    """Parse ATC's ``"name:1,3,224,224;name2:..."`` into {name: shape}."""
+    if not _is_shape_spec(text):
+        raise GeError(
+            PARAM_INVALID,
+            f'input_shape {text!r} is not valid; write "name:d0,d1,...;name2:d0,..."',
+        )
+    shapes: dict[str, tuple[int, ...]] = {}
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, _, dims = part.rpartition(":")
+        shapes[name.strip()] = tuple(int(d) for d in dims.split(","))
+    return shapes

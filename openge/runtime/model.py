@@ -1,0 +1,455 @@
+"""Model: a loaded compiled model — memory bound once, a flat execution plan, ``execute``.
+
+The plan is built at load: every task's kernel is resolved and every slot becomes a NumPy view
+(of the work arena, the weights, a variable) or a placeholder bound to the caller's input and
+output arrays at each call. ``execute`` is one loop over that plan: no graph walking, no name
+lookups, no allocation of intermediates.
+
+Threads: one Model may be used from several threads; calls to ``execute`` are serialized by a
+lock because they share the work arena and the variables (run one Model per thread for
+parallel execution).
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from openge.errors import (
+    INTERNAL_ERROR,
+    LOAD_MODEL,
+    MODEL_DATA_SIZE_INVALID,
+    MODEL_PATH_INVALID,
+    PARAM_INVALID,
+    SHAPE_INVALID,
+    GeError,
+)
+from openge.graph import Tensor
+from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind
+from openge.ops import get_schema
+from openge.runtime.variables import VariableStore
+from openge.runtime.weights import MappedFiles, resolve_weight
+
+logger = logging.getLogger(__name__)
+
+_Step = tuple[Any, list, list, dict, str, str]
+
+
+def _as_writable_buffer(memory: Any, size: int, what: str) -> np.ndarray:
+    try:
+        array = np.frombuffer(memory, dtype=np.uint8)
+    except (TypeError, ValueError) as err:
+        raise GeError(PARAM_INVALID, f"{what} must be a writable bytes-like buffer") from err
+    if array.size < size:
+        raise GeError(
+            PARAM_INVALID,
+            f"{what} has {array.size} bytes; the model needs {size} (see query_size)",
+        )
+    if not array.flags.writeable:
+        raise GeError(PARAM_INVALID, f"{what} is read-only; pass a bytearray or a writable array")
+    return array
+
+
+def _view(buffer: Any, slot: Slot, limit: int, what: str) -> np.ndarray:
+    nbytes = slot.nbytes
+    if slot.offset + nbytes > limit:
+        raise GeError(
+            LOAD_MODEL,
+            f"{what} slot at offset {slot.offset} (+{nbytes} bytes) lies outside the "
+            f"{limit}-byte region: the model is corrupt",
+        )
+    dtype = slot.dtype.np_dtype
+    if nbytes == 0:
+        return np.empty(slot.shape, dtype=dtype)
+    return np.ndarray(slot.shape, dtype=dtype, buffer=buffer, offset=slot.offset)
+
+
+def _check_no_overlap(inputs: list[np.ndarray], outputs: list[np.ndarray]) -> None:
+    for i, out in enumerate(outputs):
+        for j, other in enumerate(inputs + outputs[:i]):
+            if np.may_share_memory(out, other):
+                what = f"input {j}" if j < len(inputs) else f"output {j - len(inputs)}"
+                raise GeError(
+                    PARAM_INVALID,
+                    f"output buffer {i} overlaps {what}; pass separate arrays",
+                )
+
+
+class Model:
+    """An executable compiled model (``aclmdlLoadFromFile`` / ``aclmdlLoadFromMem`` result)."""
+
+    def __init__(
+        self,
+        compiled: CompiledModel,
+        *,
+        variables: VariableStore | None = None,
+        work_memory: Any = None,
+        weight_memory: Any = None,
+        weight_places: Sequence[str] = (),
+        keepalive: Any = None,
+    ) -> None:
+        self._compiled = compiled
+        self._keepalive = keepalive
+        self._lock = threading.Lock()
+        self._files = MappedFiles()
+        self._closed = False
+        self.inputs: list[IODesc] = list(compiled.inputs)
+        self.outputs: list[IODesc] = list(compiled.outputs)
+        self.name = compiled.name
+        self.variables = variables if variables is not None else VariableStore()
+
+        if work_memory is not None:
+            self._arena = _as_writable_buffer(work_memory, compiled.memory_size, "work_memory")
+        else:
+            self._arena = np.empty(max(compiled.memory_size, 1), dtype=np.uint8)
+        weights = compiled.weights
+        if weight_memory is not None:
+            target = _as_writable_buffer(weight_memory, len(weights), "weight_memory")
+            target[: len(weights)] = np.frombuffer(weights, dtype=np.uint8)
+            weights = target
+        self._weights = weights
+        self._weight_size = len(weights) if weight_memory is None else compiled.weight_size
+        self._variable_arrays = [
+            self.variables.bind(v, self._initial_value(v)) for v in compiled.variables
+        ]
+        self._externals = [
+            resolve_weight(w, list(weight_places) + [w.directory], self._files)
+            for w in compiled.external_weights
+        ]
+        self._steps, self._input_binds, self._output_binds = self._build_plan()
+
+    # ----- loading -------------------------------------------------------------------------
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        weight_dir: str | None = None,
+        *,
+        work_memory: Any = None,
+        weight_memory: Any = None,
+        variables: VariableStore | None = None,
+    ) -> Model:
+        """Load an .om file (``aclmdlLoadFromFile``): the file is memory-mapped and weights are
+        views into the mapping. External weights are looked up in ``weight_dir``, else in
+        ``<om dir>/weight/``, else where the compiler wrote them."""
+        from openge.runtime.compat import check_loadable
+
+        path = os.fspath(path)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size == 0:
+                    raise GeError(MODEL_DATA_SIZE_INVALID, f"model file {path} is empty")
+                mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except OSError as err:
+            raise GeError(
+                MODEL_PATH_INVALID, f"cannot open model file {path!r}: {err.strerror}"
+            ) from err
+        buffer = memoryview(mapping)
+        compiled = check_loadable(buffer, source=path)
+        if weight_dir is not None:
+            places = [weight_dir]
+        else:
+            places = [os.path.join(os.path.dirname(os.path.abspath(path)), "weight")]
+        return cls(
+            compiled,
+            variables=variables,
+            work_memory=work_memory,
+            weight_memory=weight_memory,
+            weight_places=places,
+            keepalive=mapping,
+        )
+
+    @classmethod
+    def from_bytes(
+        cls,
+        buffer: Any,
+        weight_dir: str | None = None,
+        *,
+        work_memory: Any = None,
+        weight_memory: Any = None,
+        variables: VariableStore | None = None,
+    ) -> Model:
+        """Load a model from memory (``aclmdlLoadFromMem``): bytes, bytearray, memoryview or
+        ModelBufferData. Weights view the buffer without a copy; the model keeps it alive."""
+        from openge.runtime.compat import check_loadable
+
+        owner = getattr(buffer, "data", buffer) if hasattr(buffer, "length") else buffer
+        try:
+            view = memoryview(owner)
+        except TypeError as err:
+            raise GeError(
+                PARAM_INVALID,
+                f"from_bytes needs bytes, a memoryview or ModelBufferData, got "
+                f"{type(buffer).__name__}",
+            ) from err
+        view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
+        compiled = check_loadable(view, source="buffer")
+        places = [weight_dir] if weight_dir is not None else []
+        return cls(
+            compiled,
+            variables=variables,
+            work_memory=work_memory,
+            weight_memory=weight_memory,
+            weight_places=places,
+            keepalive=owner,
+        )
+
+    def _initial_value(self, var) -> np.ndarray:
+        return _view(self._compiled.weights, Slot(SlotKind.WEIGHT, var.init_offset, var.dtype,
+                                                  var.shape), len(self._compiled.weights),
+                     f"variable {var.name}")
+
+    def _resolve(self, slot: Slot, task_name: str) -> np.ndarray | None:
+        kind = slot.kind
+        where = f"task {task_name}"
+        if kind == SlotKind.ARENA:
+            return _view(self._arena, slot, self._compiled.memory_size, where)
+        if kind == SlotKind.WEIGHT:
+            return _view(self._weights, slot, len(self._weights), where)
+        if kind == SlotKind.VARIABLE:
+            if slot.offset >= len(self._variable_arrays):
+                raise GeError(LOAD_MODEL, f"{where}: variable slot {slot.offset} does not exist")
+            array = self._variable_arrays[slot.offset]
+        elif kind == SlotKind.EXTERNAL:
+            if slot.offset >= len(self._externals):
+                raise GeError(LOAD_MODEL, f"{where}: external weight {slot.offset} does not exist")
+            array = self._externals[slot.offset]
+        elif kind == SlotKind.NONE:
+            return None
+        else:
+            raise GeError(LOAD_MODEL, f"{where}: unexpected slot kind {kind!r}")
+        if array.dtype != slot.dtype.np_dtype or array.shape != slot.shape:
+            raise GeError(LOAD_MODEL, f"{where}: slot type differs from its storage")
+        return array
+
+    def _build_plan(self) -> tuple[list[_Step], list[tuple[list, int, int]], list[tuple[list, int, int]]]:
+        steps: list[_Step] = []
+        input_binds: list[tuple[list, int, int]] = []
+        output_binds: list[tuple[list, int, int]] = []
+        for task in self._compiled.tasks:
+            schema = get_schema(task.op_type)
+            if schema.kernel is None:
+                raise GeError(LOAD_MODEL, f"task {task.name}: op {task.op_type} has no kernel")
+            try:
+                kwargs = {k: task.attrs[k] for k in schema.kernel_attrs}
+            except KeyError as err:
+                raise GeError(
+                    LOAD_MODEL, f"task {task.name} ({task.op_type}) lacks attr {err.args[0]!r}"
+                ) from None
+            ins: list = []
+            for pos, slot in enumerate(task.inputs):
+                ins.append(self._bind(slot, task.name, ins, pos, input_binds, output_binds))
+            outs: list = []
+            for pos, slot in enumerate(task.outputs):
+                if slot.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL, SlotKind.INPUT, SlotKind.NONE):
+                    raise GeError(
+                        LOAD_MODEL, f"task {task.name} writes into a read-only slot ({slot.kind.name})"
+                    )
+                outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds))
+            steps.append((schema.kernel, ins, outs, kwargs, task.name, task.op_type))
+        return steps, input_binds, output_binds
+
+    def _bind(self, slot: Slot, task_name: str, target: list, pos: int, input_binds, output_binds):
+        if slot.kind in (SlotKind.INPUT, SlotKind.OUTPUT):
+            descs = self.inputs if slot.kind == SlotKind.INPUT else self.outputs
+            if slot.offset >= len(descs):
+                raise GeError(
+                    LOAD_MODEL, f"task {task_name}: {slot.kind.name.lower()} {slot.offset} does not exist"
+                )
+            desc = descs[slot.offset]
+            if desc.dtype != slot.dtype or tuple(desc.shape) != slot.shape:
+                raise GeError(LOAD_MODEL, f"task {task_name}: io slot differs from the model's io")
+            binds = input_binds if slot.kind == SlotKind.INPUT else output_binds
+            binds.append((target, pos, slot.offset))
+            return None
+        return self._resolve(slot, task_name)
+
+    # ----- properties ----------------------------------------------------------------------
+    @property
+    def compiled(self) -> CompiledModel:
+        """The loaded plan (plain data)."""
+        return self._compiled
+
+    @property
+    def memory_size(self) -> int:
+        """Work arena bytes."""
+        return self._compiled.memory_size
+
+    @property
+    def weight_size(self) -> int:
+        """Weight bytes."""
+        return self._compiled.weight_size
+
+    # ----- execution -------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise GeError(PARAM_INVALID, f"model {self.name} is closed (unloaded)")
+
+    def _prepare_inputs(self, inputs: Any) -> list[np.ndarray]:
+        if isinstance(inputs, Mapping):
+            names = [d.name for d in self.inputs]
+            unknown = [k for k in inputs if k not in names]
+            if unknown:
+                raise GeError(
+                    PARAM_INVALID,
+                    f"model {self.name} has no input named {', '.join(map(repr, unknown))}; "
+                    f"its inputs are {', '.join(names)}",
+                )
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise GeError(PARAM_INVALID, f"missing model inputs: {', '.join(missing)}")
+            inputs = [inputs[n] for n in names]
+        if isinstance(inputs, (np.ndarray, Tensor)):
+            inputs = [inputs]
+        inputs = list(inputs)
+        if len(inputs) != len(self.inputs):
+            raise GeError(
+                PARAM_INVALID,
+                f"model {self.name} takes {len(self.inputs)} inputs "
+                f"({', '.join(d.name for d in self.inputs)}); {len(inputs)} given",
+            )
+        arrays = []
+        for desc, value in zip(self.inputs, inputs):
+            array = value.numpy() if isinstance(value, Tensor) else value
+            if not isinstance(array, np.ndarray):
+                try:
+                    array = np.asarray(array, dtype=desc.dtype.np_dtype)
+                except (TypeError, ValueError) as err:
+                    raise GeError(
+                        PARAM_INVALID, f"input {desc.name}: cannot convert {type(value).__name__}"
+                    ) from err
+            if array.dtype != desc.dtype.np_dtype:
+                raise GeError(
+                    PARAM_INVALID,
+                    f"input {desc.name}: expected dtype {desc.dtype.short_name}, given "
+                    f"{array.dtype}",
+                )
+            if tuple(array.shape) != tuple(desc.shape):
+                raise GeError(
+                    SHAPE_INVALID,
+                    f"input {desc.name}: expected shape {list(desc.shape)}, given "
+                    f"{list(array.shape)}",
+                )
+            if not array.flags.c_contiguous:
+                array = np.ascontiguousarray(array)
+            arrays.append(array)
+        return arrays
+
+    def _prepare_outputs(self, outputs: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+        if outputs is None:
+            return [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in self.outputs]
+        outputs = list(outputs)
+        if len(outputs) != len(self.outputs):
+            raise GeError(
+                PARAM_INVALID,
+                f"model {self.name} has {len(self.outputs)} outputs; {len(outputs)} buffers given",
+            )
+        for desc, array in zip(self.outputs, outputs):
+            if (
+                not isinstance(array, np.ndarray)
+                or array.dtype != desc.dtype.np_dtype
+                or tuple(array.shape) != tuple(desc.shape)
+                or not array.flags.c_contiguous
+                or not array.flags.writeable
+            ):
+                got = (
+                    f"{array.dtype}{list(array.shape)}"
+                    if isinstance(array, np.ndarray)
+                    else type(array).__name__
+                )
+                raise GeError(
+                    PARAM_INVALID,
+                    f"output {desc.name}: buffer must be a writable C-contiguous "
+                    f"{desc.dtype.short_name}{list(desc.shape)} array, given {got}",
+                )
+        return outputs
+
+    def execute(
+        self,
+        inputs: Sequence[Any] | Mapping[str, Any],
+        outputs: Sequence[np.ndarray] | None = None,
+        *,
+        intermediates: bool = False,
+    ) -> Any:
+        """Run the model (``aclmdlExecute``).
+
+        Args:
+            inputs: arrays (or Tensors) in input order, or a dict by input name.
+            outputs: optional preallocated output arrays, written in place.
+            intermediates: debug: also return every task output, by ``"task:index"``.
+
+        Returns:
+            The output arrays (and, with ``intermediates``, a dict of every value).
+        """
+        with self._lock:
+            self._check_open()
+            in_arrays = self._prepare_inputs(inputs)
+            out_arrays = self._prepare_outputs(outputs)
+            if outputs is not None:
+                _check_no_overlap(in_arrays, out_arrays)
+            for target, pos, index in self._input_binds:
+                target[pos] = in_arrays[index]
+            for target, pos, index in self._output_binds:
+                target[pos] = out_arrays[index]
+            values: dict[str, np.ndarray] | None = {} if intermediates else None
+            step_index = 0
+            try:
+                if values is None:
+                    for step_index, (kernel, ins, outs, kwargs, _, _) in enumerate(self._steps):
+                        kernel(ins, outs, **kwargs)
+                else:
+                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(self._steps):
+                        kernel(ins, outs, **kwargs)
+                        for i, out in enumerate(outs):
+                            values[f"{name}:{i}"] = np.array(out, copy=True)
+            except GeError as err:
+                _, _, _, _, name, op_type = self._steps[step_index]
+                raise GeError(
+                    err.code, f"while executing node {name} ({op_type}): {err.message}"
+                ) from err
+            except Exception as err:
+                _, _, _, _, name, op_type = self._steps[step_index]
+                raise GeError(
+                    INTERNAL_ERROR,
+                    f"while executing node {name} ({op_type}): {type(err).__name__}: {err}",
+                ) from err
+            finally:
+                for target, pos, _ in self._input_binds:
+                    target[pos] = None
+                for target, pos, _ in self._output_binds:
+                    target[pos] = None
+            if values is not None:
+                return out_arrays, values
+            return out_arrays
+
+    def get_variables(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Copies of this model's variable values by name."""
+        own = [v.name for v in self._compiled.variables]
+        return self.variables.snapshot(own if names is None else names)
+
+    def close(self) -> None:
+        """Release the model's memory (``aclmdlUnload``); later calls raise GeError."""
+        with self._lock:
+            self._closed = True
+            self._steps = []
+            self._externals = []
+            self._files.close()
+            self._keepalive = None
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        ins = ", ".join(f"{d.name}:{d.dtype.short_name}{list(d.shape)}" for d in self.inputs)
+        outs = ", ".join(f"{d.name}:{d.dtype.short_name}{list(d.shape)}" for d in self.outputs)
+        return f"Model({self.name!r}, inputs=[{ins}], outputs=[{outs}])"

@@ -1,0 +1,56 @@
+"""Shared fixtures: GE initialization, temp working folders, graph helpers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from openge.graph import DataType, Graph, Tensor, TensorDesc
+
+
+@pytest.fixture
+def ge():
+    """GE initialized for the test and finalized after it (closing every session)."""
+    from openge.ge_global import GeApi
+
+    GeApi.ge_initialize({})
+    yield GeApi
+    GeApi.ge_finalize()
+
+
+@pytest.fixture
+def work_path(tmp_path, monkeypatch):
+    """ASCEND_WORK_PATH and the current folder set to a fresh temp folder."""
+    monkeypatch.setenv("ASCEND_WORK_PATH", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def data(graph: Graph, index: int, shape, dtype=DataType.DT_FLOAT, name=None):
+    """Add a Data node."""
+    return graph.add_node(
+        "Data",
+        name=name or f"x{index}",
+        attrs={"index": index},
+        output_descs=[TensorDesc(dtype, tuple(shape))],
+    )
+
+
+def const(graph: Graph, value, name=None):
+    """Add a Const node holding ``value``."""
+    return graph.add_node("Const", name=name, attrs={"value": Tensor(np.asarray(value))})
+
+
+def counter_graph(name="counter", var="count", shape=(2,)) -> Graph:
+    """count += x; outputs the updated count."""
+    g = Graph(name)
+    x = data(g, 0, shape)
+    v = g.add_node("Variable", name=var, attrs={"value": Tensor(np.zeros(shape, np.float32))})
+    a = g.add_node("AssignAdd", [v.output(0), x.output(0)])
+    g.set_outputs([a.output(0)])
+    return g
+
+
+os.environ.setdefault("OPENGE_TEST", "1")
