@@ -46,9 +46,10 @@ def check_dtype(ctx: InferContext, index: int, allowed: Iterable[DataType]) -> D
 
 def same_dtype(ctx: InferContext, indices: Sequence[int]) -> DataType:
     """The common dtype of the inputs ``indices``; error when they differ."""
-    dtypes = [ctx.input(i).dtype for i in indices if ctx.has_input(i)]
+    present = [(i, ctx.input(i).dtype) for i in indices if ctx.has_input(i)]
+    dtypes = [d for _, d in present]
     if len(set(dtypes)) > 1:
-        listed = ", ".join(f"input {i}: {d.name}" for i, d in zip(indices, dtypes))
+        listed = ", ".join(f"input {i}: {d.name}" for i, d in present)
         raise ctx.error(
             f"inputs must have the same dtype ({listed}); insert a Cast", DATATYPE_INVALID
         )
@@ -95,6 +96,7 @@ def desc_like(ctx: InferContext, index: int, **changes: object) -> TensorDesc:
     """A copy of input ``index``'s desc with fields changed (shape, dtype …)."""
     from dataclasses import replace
 
+    changes.setdefault("origin_shape", None)
     return replace(ctx.input(index), name="", **changes)  # type: ignore[arg-type]
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import Node, Port, TensorDesc
 from openge.ops.registry import get_schema
-from openge.ops.schema import InferContext, OpSchema, normalize_attrs
+from openge.ops.schema import InferContext, OpSchema, Trait, normalize_attrs
 
 
 def node_where(node: Node) -> str:
@@ -87,3 +87,47 @@ def evaluate(
     kwargs = {k: attrs[k] for k in schema.kernel_attrs}
     schema.kernel(list(inputs), outputs, **kwargs)  # type: ignore[misc]
     return outputs
+
+
+#: Results with at most this many elements are computed at compile/build time when all their
+#: inputs are known (shape arithmetic such as Shape → Gather → Concat → Reshape).
+MAX_PROPAGATED_ELEMENTS = 4096
+
+
+def propagate_value(
+    node: Node,
+    attrs: Mapping[str, Any],
+    descs: Sequence[TensorDesc],
+    known: Mapping[Port, np.ndarray],
+) -> list[np.ndarray] | None:
+    """The output values of ``node`` when they can be known before running the graph.
+
+    Known when every input value is known (or, for a SHAPE_ONLY op, every input shape is
+    static), the op is foldable and the result is small. Used by the graph builder and by the
+    compiler's shape inference, so both agree on what is a compile-time constant.
+    """
+    schema = get_schema(node.op_type)
+    if (
+        schema.kernel is None
+        or schema.has(Trait.NO_FOLD)
+        or schema.has(Trait.STATEFUL)
+        or not descs
+        or not all(d.is_static for d in descs)
+        or sum(d.numel for d in descs) > MAX_PROPAGATED_ELEMENTS
+    ):
+        return None
+    shape_only = schema.has(Trait.SHAPE_ONLY)
+    values: list[np.ndarray | None] = []
+    for port in node.inputs:
+        if port is None:
+            values.append(None)
+        elif port in known:
+            values.append(known[port])
+        elif shape_only and port.desc.is_static:
+            # Only the shape matters: a zero-strided array costs no memory.
+            values.append(
+                np.broadcast_to(np.zeros((), dtype=port.desc.dtype.np_dtype), port.desc.shape)
+            )
+        else:
+            return None
+    return evaluate(schema, attrs, values, descs)

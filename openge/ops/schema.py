@@ -41,6 +41,7 @@ class Trait(Enum):
     STATEFUL = auto()  # reads or writes session state: never folded, never deduplicated
     REF_OUTPUT = auto()  # output 0 is the same memory as input 0 (Assign*)
     NO_FOLD = auto()  # must not be constant-folded
+    SHAPE_ONLY = auto()  # the value depends only on the input's static shape (Shape, Size, Rank)
 
 
 class _Required:
@@ -269,6 +270,9 @@ def normalize_attrs(schema: OpSchema, attrs: dict[str, Any], where: str) -> dict
             out[key] = value
             continue
         spec = schema.attr(key)
+        if spec is not None and value is None and spec.default is None:
+            out[key] = None  # an optional attr left unset (e.g. Variable's initial value)
+            continue
         if spec is None:
             known = ", ".join(a.name for a in schema.attrs) or "none"
             raise GeError(

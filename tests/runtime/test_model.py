@@ -1,0 +1,162 @@
+"""runtime.Model: loading, io validation, caller memory, in-place outputs, debug values, threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from openge.errors import GeError, Status
+from openge.offline_compile import build_finalize, build_initialize, build_model, save_model
+from openge.runtime import Model, query_size
+from tests.offline_compile.test_workflow import B, W, linear_graph, x_input
+
+
+@pytest.fixture(scope="module")
+def buf():
+    build_initialize({})
+    try:
+        yield build_model(linear_graph())
+    finally:
+        build_finalize()
+
+
+@pytest.fixture
+def om_path(buf, tmp_path):
+    return save_model(str(tmp_path / "linear"), buf)
+
+
+def test_io_descriptors(buf):
+    with Model.from_bytes(buf) as m:
+        assert [(d.name, d.shape, d.dtype.name) for d in m.inputs] == [("x", (3, 8), "DT_FLOAT")]
+        assert [d.shape for d in m.outputs] == [(3, 4), (3, 8)]
+        assert m.inputs[0].size == 3 * 8 * 4
+
+
+def test_inputs_by_name_and_outputs_in_place(buf):
+    x = x_input()
+    with Model.from_bytes(buf) as m:
+        outs = [np.empty((3, 4), np.float32), np.empty((3, 8), np.float32)]
+        result = m.execute({"x": x}, outs)
+        assert result[0] is outs[0] and result[1] is outs[1]
+        np.testing.assert_allclose(outs[0], x @ W + B, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(outs[1], x)
+        with pytest.raises(GeError, match="no input named 'y'"):
+            m.execute({"y": x})
+        with pytest.raises(GeError, match="overlaps input 0"):
+            m.execute([x], [np.empty((3, 4), np.float32), x])
+        with pytest.raises(GeError, match=r"writable C-contiguous float32\[3, 4\]"):
+            m.execute([x], [np.empty((4, 3), np.float32), np.empty((3, 8), np.float32)])
+
+
+def test_non_contiguous_input_is_accepted(buf):
+    big = np.random.default_rng(0).normal(size=(3, 16)).astype(np.float32)
+    view = big[:, ::2]
+    with Model.from_bytes(buf) as m:
+        np.testing.assert_allclose(m.execute([view])[0], view @ W + B, rtol=1e-5, atol=1e-6)
+
+
+def test_bad_inputs_name_the_input_and_expected_value(buf):
+    with Model.from_bytes(buf) as m:
+        with pytest.raises(GeError) as info:
+            m.execute([np.zeros((3, 8), np.float64)])
+        assert "input x: expected dtype float32, given float64" in str(info.value)
+        with pytest.raises(GeError) as info:
+            m.execute([np.zeros((2, 8), np.float32)])
+        assert info.value.code == Status.ACL_ERROR_GE_SHAPE_INVALID
+        assert "expected shape [3, 8], given [2, 8]" in str(info.value)
+        with pytest.raises(GeError, match="takes 1 inputs"):
+            m.execute([x_input(), x_input()])
+
+
+def test_caller_owned_work_and_weight_memory(tmp_path):
+    g = linear_graph()
+    y = g.add_node("Identity", [g.node("y").output(0)], name="y_copy")  # y now lives in the arena
+    g.set_outputs([y.output(0), g.node("x").output(0)])
+    build_initialize({})
+    try:
+        om_path = save_model(str(tmp_path / "chain"), build_model(g))
+    finally:
+        build_finalize()
+    work, weight = query_size(om_path)
+    assert work > 0 and weight >= W.nbytes + B.nbytes
+    work_mem = bytearray(work)
+    weight_mem = np.zeros(weight, np.uint8)
+    with Model.from_file(om_path, work_memory=work_mem, weight_memory=weight_mem) as m:
+        np.testing.assert_allclose(m.execute([x_input()])[0], x_input() @ W + B, rtol=1e-5)
+    assert weight_mem.any()  # the weights were placed in the caller's buffer
+    with pytest.raises(GeError, match="needs"):
+        Model.from_file(om_path, work_memory=bytearray(max(work - 1, 0)))
+    with pytest.raises(GeError, match="read-only"):
+        Model.from_file(om_path, weight_memory=bytes(weight))
+
+
+def test_weights_are_views_into_the_mapped_file(om_path):
+    with Model.from_file(om_path) as m:
+        weight_views = [
+            a for _, ins, _, _, _, _ in m._steps for a in ins
+            if a is not None and a.shape == W.shape
+        ]
+        assert weight_views
+        for a in weight_views:
+            assert not a.flags.owndata and not a.flags.writeable
+            np.testing.assert_array_equal(a, W)
+
+
+def test_intermediates_returns_every_value(buf):
+    with Model.from_bytes(buf) as m:
+        outs, values = m.execute([x_input()], intermediates=True)
+        assert "y:0" in values
+        np.testing.assert_array_equal(values["y:0"], outs[0])
+
+
+def test_closed_model_refuses_execute(buf):
+    m = Model.from_bytes(buf)
+    m.close()
+    with pytest.raises(GeError, match="closed"):
+        m.execute([x_input()])
+
+
+def test_concurrent_execute_from_threads_is_correct(buf):
+    rng = np.random.default_rng(3)
+    inputs = [rng.normal(size=(3, 8)).astype(np.float32) for _ in range(8)]
+    errors = []
+    with Model.from_bytes(buf) as m:
+
+        def work(x):
+            for _ in range(20):
+                y = m.execute([x])[0]
+                if not np.allclose(y, x @ W + B, rtol=1e-5, atol=1e-5):
+                    errors.append("mismatch")
+
+        threads = [threading.Thread(target=work, args=(x,)) for x in inputs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+
+
+def test_memory_reuse_off_gives_identical_results(work_path):
+    build_initialize({})
+    try:
+        on = build_model(linear_graph(), {"ge.exec.disableReuseMemory": "0"})
+        off = build_model(linear_graph(), {"ge.exec.disableReuseMemory": "1"})
+    finally:
+        build_finalize()
+    with Model.from_bytes(on) as a, Model.from_bytes(off) as b:
+        x = x_input()
+        assert a.execute([x])[0].tobytes() == b.execute([x])[0].tobytes()
+
+
+def test_missing_file_and_garbage_give_clean_errors(tmp_path):
+    with pytest.raises(GeError) as info:
+        Model.from_file(str(tmp_path / "nope.om"))
+    assert info.value.code == Status.ACL_ERROR_GE_EXEC_MODEL_PATH_INVALID
+    junk = tmp_path / "junk.om"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(GeError):
+        Model.from_file(str(junk))
+    with pytest.raises(GeError):
+        Model.from_bytes(12345)
