@@ -1,0 +1,204 @@
+"""Read .om bytes back into a CompiledModel, or just the model's info (OM_FORMAT.md).
+
+Layer: om. ``deserialize`` checks everything (container rules, checksum, ModelDef, task list,
+op types, slot bounds) and returns a CompiledModel whose ``weights`` is a memoryview into the
+caller's buffer: nothing is copied, nothing from the file is executed. ``read_info`` reads the
+header, partitions and ModelDef attrs only (no weights touched) for compatibility checks and
+size queries; the version rules of OM_FORMAT.md §6 are applied by the runtime on top of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from openge.errors import PARAM_INVALID, GeError
+from openge.om import container as ct
+from openge.om.modeldef import graph_from_proto, model_attr, parse_model_def
+from openge.om.plan import CompiledModel
+from openge.om.taskinfo import decode_task_info, validate_plan
+from openge.ops import has_op
+from openge.version import OM_FORMAT_VERSION
+
+
+@dataclass(frozen=True)
+class OmInfo:
+    """What an .om says about itself, read without touching its weights.
+
+    ``format`` is ``(MAJOR, MINOR)`` from the ModelDef's ``openge_format`` attr (None for a
+    foreign model, e.g. a device .om made by Ascend's ATC, which openge cannot execute).
+    ``producer`` is the openge version that compiled the model (``openge_producer``);
+    ``platform_version`` the header's, i.e. the openge that wrote the file.
+    """
+
+    header: ct.OmHeader
+    partitions: tuple[ct.Partition, ...]
+    foreign: bool
+    name: str
+    producer: str
+    platform_version: str
+    format: tuple[int, int] | None
+    online: bool
+    is_dynamic: bool
+    memory_size: int
+    weight_size: int
+    num_ops: int
+    soc_version: str
+    options: dict[str, str] = field(default_factory=dict)
+    inputs: tuple[ct.InOutDesc, ...] = ()
+    outputs: tuple[ct.InOutDesc, ...] = ()
+    checksum_verified: bool = False
+
+    @property
+    def executable(self) -> bool:
+        """True for an openge model (a foreign one can be inspected, not run)."""
+        return not self.foreign
+
+
+def parse_format(text: Any) -> tuple[int, int]:
+    """``"MAJOR.MINOR"`` → ``(MAJOR, MINOR)`` (GeError 145000 when malformed)."""
+    major, sep, minor = str(text).partition(".")
+    if sep and major.isdigit() and minor.isdigit() and len(major) < 10 and len(minor) < 10:
+        return int(major), int(minor)
+    raise GeError(PARAM_INVALID, f"invalid om: openge_format {text!r} is not 'MAJOR.MINOR'")
+
+
+def _int_attr(md: Any, key: str, default: int) -> int:
+    value = model_attr(md, key, default)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _str_attr(md: Any, key: str) -> str:
+    value = model_attr(md, key, "")
+    return value if isinstance(value, str) else ""
+
+
+def _options(md: Any) -> dict[str, str]:
+    value = model_attr(md, "build_options", {})
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def read_model_def(buffer: Any, *, verify_checksum: bool = False) -> Any:
+    """The ``ge.proto.ModelDef`` of any .om (openge's or a device model's), for inspection."""
+    pc = ct.parse_container(buffer, verify_checksum=verify_checksum)
+    return parse_model_def(pc.model_def)
+
+
+def read_info(buffer: Any, *, verify_checksum: bool = False) -> OmInfo:
+    """Header, partitions, producer, format, online flag and sizes of an .om (bytes-like).
+
+    The weights are not read (the checksum, which covers them, is checked only with
+    ``verify_checksum=True``). Raises GeError for a buffer that is not a well-formed .om.
+    """
+    pc = ct.parse_container(buffer, verify_checksum=verify_checksum)
+    md = parse_model_def(pc.model_def)
+    weights_part = pc.partition(ct.PartitionType.WEIGHTS_DATA)
+    fmt: tuple[int, int] | None = None
+    if not pc.foreign:
+        if "openge_format" not in md.attr:
+            raise GeError(
+                PARAM_INVALID, "invalid om: openge task list but no openge_format model attr"
+            )
+        fmt = parse_format(_str_attr(md, "openge_format"))
+    online = bool(model_attr(md, "openge_online", False)) if not pc.foreign else False
+    return OmInfo(
+        header=pc.header,
+        partitions=tuple(pc.partitions),
+        foreign=pc.foreign,
+        name=md.name or pc.header.name,
+        producer=_str_attr(md, "openge_producer"),
+        platform_version=pc.header.platform_version,
+        format=fmt,
+        online=online,
+        is_dynamic=bool(pc.header.is_unknow_model),
+        memory_size=_int_attr(md, "memory_size", 0),
+        weight_size=_int_attr(
+            md, "weight_size", weights_part.size if weights_part is not None else 0
+        ),
+        num_ops=pc.header.ops,
+        soc_version=_str_attr(md, "soc_version"),
+        options=_options(md),
+        inputs=tuple(pc.inout.inputs),
+        outputs=tuple(pc.inout.outputs),
+        checksum_verified=pc.checksum_verified,
+    )
+
+
+def _mismatch(what: str, a: Any, b: Any) -> GeError:
+    return GeError(PARAM_INVALID, f"invalid om: {what} disagree ({a!r} vs {b!r})")
+
+
+def deserialize(buffer: Any, *, verify_checksum: bool = True) -> CompiledModel:
+    """The CompiledModel stored in an openge .om; ``weights`` is a view into ``buffer``.
+
+    Raises GeError: 145006 for a truncated or mis-sized buffer, 145000 for a corrupted or
+    invalid model, a foreign (device) model, an unknown op type or an out-of-range slot.
+    """
+    pc = ct.parse_container(buffer, verify_checksum=verify_checksum)
+    if pc.foreign:
+        raise GeError(
+            PARAM_INVALID,
+            f"model {pc.header.name!r} was not made by openge (no openge task list; e.g. a "
+            "device .om from Ascend ATC): openge can show its graph and header but cannot "
+            "execute it; convert the original model with `openge atc` instead",
+        )
+    ours = OM_FORMAT_VERSION
+    if pc.task_format_major != ours[0]:
+        raise GeError(
+            PARAM_INVALID,
+            f"the om task list has format {pc.task_format_major}.x; this openge reads "
+            f"{ours[0]}.x: re-run openge atc with this openge, or use a matching openge",
+        )
+    md = parse_model_def(pc.model_def)
+    fmt = parse_format(_str_attr(md, "openge_format"))
+    assert pc.task_body is not None
+    plan = decode_task_info(pc.task_body)
+    header = pc.header
+    checks = [
+        ("task-list and ModelDef formats", (plan.format_major, plan.format_minor), fmt),
+        ("task-list format and TASK_INFO head", plan.format_major, pc.task_format_major),
+        ("task-list weight size and WEIGHTS_DATA", plan.weight_size, len(pc.weights)),
+        ("ModelDef and actual weight size", _int_attr(md, "weight_size", -1), len(pc.weights)),
+        ("header genmode and task-list online", header.genmode, int(plan.online)),
+        ("ModelDef and task-list online", model_attr(md, "openge_online", None), plan.online),
+        ("header op count and task count", header.ops, len(plan.tasks)),
+        ("header and task-list dynamic flags", header.is_unknow_model, int(plan.is_dynamic)),
+        ("ModelDef and task-list memory size", _int_attr(md, "memory_size", -1), plan.memory_size),
+    ]
+    for what, a, b in checks:
+        if a != b:
+            raise _mismatch(what, a, b)
+    if len(md.graph) < 1:
+        raise GeError(PARAM_INVALID, "invalid om: the ModelDef has no graph")
+    validate_plan(
+        plan.tasks,
+        num_inputs=len(plan.inputs),
+        num_outputs=len(plan.outputs),
+        variables=plan.variables,
+        num_external=len(plan.external_weights),
+        memory_size=plan.memory_size,
+        weight_size=plan.weight_size,
+        known_op=has_op,
+    )
+    graph = graph_from_proto(md.graph[0], pc.weights)
+    return CompiledModel(
+        name=plan.name,
+        graph=graph,
+        tasks=plan.tasks,
+        inputs=plan.inputs,
+        outputs=plan.outputs,
+        weights=pc.weights,
+        variables=plan.variables,
+        external_weights=plan.external_weights,
+        memory_size=plan.memory_size,
+        options=plan.options,
+        producer=plan.producer,
+        online=plan.online,
+        is_dynamic=plan.is_dynamic,
+        stats=plan.stats,
+    )
+
+
+__all__ = ["OmInfo", "deserialize", "parse_format", "read_info", "read_model_def"]
