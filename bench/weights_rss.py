@@ -21,10 +21,14 @@ def build(path: str) -> str:
     from openge.offline_compile import build_finalize, build_initialize, build_model, save_model
 
     g = Graph("big_weights")
-    x = g.add_node("Data", name="x", attrs={"index": 0},
-                   output_descs=[TensorDesc(DataType.DT_FLOAT, (1, N))])
-    w = g.add_node("Const", name="w", attrs={
-        "value": Tensor(np.random.default_rng(0).normal(size=(N, N)).astype(np.float32))})
+    x = g.add_node(
+        "Data", name="x", attrs={"index": 0}, output_descs=[TensorDesc(DataType.DT_FLOAT, (1, N))]
+    )
+    w = g.add_node(
+        "Const",
+        name="w",
+        attrs={"value": Tensor(np.random.default_rng(0).normal(size=(N, N)).astype(np.float32))},
+    )
     y = g.add_node("MatMulV2", [x.output(0), w.output(0)], name="y")
     g.set_outputs([y.output(0)])
     build_initialize({})
@@ -53,9 +57,11 @@ def measure(path: str) -> None:
     after, file_after = rss_kib(), rss_kib("RssFile")
     grown = (after - before) / 1024
     arena = model.memory_size / 2**20
-    print(f"weights {model.weight_size / 2**20:.1f} MiB, work arena {arena:.2f} MiB, "
-          f"RssAnon grew {grown:.2f} MiB -> {grown - arena:.2f} MiB beyond the arena; "
-          f"RssFile (the mapped .om) grew {(file_after - file_before) / 1024:.1f} MiB")
+    print(
+        f"weights {model.weight_size / 2**20:.1f} MiB, work arena {arena:.2f} MiB, "
+        f"RssAnon grew {grown:.2f} MiB -> {grown - arena:.2f} MiB beyond the arena; "
+        f"RssFile (the mapped .om) grew {(file_after - file_before) / 1024:.1f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ import tempfile
 from collections.abc import Iterable
 
 
-def write_atomic(path: str, chunks: Iterable[bytes | bytearray | memoryview], mode: int = 0o600) -> None:
+def write_atomic(
+    path: str, chunks: Iterable[bytes | bytearray | memoryview], mode: int = 0o600
+) -> None:
     """Write ``chunks`` to ``path`` through a temp file in the same folder and a rename.
 
     The parent folders are created; the file gets ``mode`` (0600 by default, as GE's saved

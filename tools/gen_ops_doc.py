@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from openge.ops import FAMILIES, REQUIRED, Trait  # noqa: E402
+from openge.ops import FAMILIES, REQUIRED, Trait
 
 
 def _attr_text(attr) -> str:
@@ -33,8 +33,9 @@ def render() -> str:
     lines = [
         "# Op catalog",
         "",
-        "Generated from the op registry by `python tools/gen_ops_doc.py`; a test fails when this",
-        "file is out of date. Names, inputs and attributes follow CANN's op prototypes (Ascend IR).",
+        "Generated from the op registry by `python tools/gen_ops_doc.py`; a test fails when",
+        "this file is out of date. Names, inputs and attributes follow CANN's op prototypes",
+        "(Ascend IR).",
         "Inputs: `name?` optional, `name*` dynamic (any number).",
         "",
     ]
@@ -45,7 +46,10 @@ def render() -> str:
             continue
         title = family.__name__.rsplit(".", 1)[-1]
         lines += [f"## {title} ({len(schemas)} ops)", ""]
-        lines += ["| op | inputs | outputs | attrs | semantics | ONNX / TF |", "|---|---|---|---|---|---|"]
+        lines += [
+            "| op | inputs | outputs | attrs | semantics | ONNX / TF |",
+            "|---|---|---|---|---|---|",
+        ]
         for s in schemas:
             total += 1
             outputs = ", ".join(f"`{o.name}{'*' if o.dynamic else ''}`" for o in s.outputs) or "—"

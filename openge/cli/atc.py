@@ -1,4 +1,4 @@
-"""``openge atc``: convert ONNX to .om (--mode=0), dump a model as JSON (--mode=1), info (--mode=6)."""
+"""``openge atc``: ONNX to .om (--mode=0), a model as JSON (--mode=1), its info (--mode=6)."""
 
 from __future__ import annotations
 

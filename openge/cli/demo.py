@@ -51,16 +51,27 @@ def build_cnn(weights: dict[str, np.ndarray]) -> Graph:
         return builder.create_const_float(value.reshape(-1).tolist(), list(value.shape))
 
     conv = es.Conv2D(
-        x, const("conv_w"), const("conv_b"),
-        strides=[1, 1, 1, 1], pads=[1, 1, 1, 1], data_format="NCHW",
+        x,
+        const("conv_w"),
+        const("conv_b"),
+        strides=[1, 1, 1, 1],
+        pads=[1, 1, 1, 1],
+        data_format="NCHW",
     )
     bn = es.BNInference(
-        conv, const("bn_mean"), const("bn_var"), const("bn_scale"), const("bn_offset"),
+        conv,
+        const("bn_mean"),
+        const("bn_var"),
+        const("bn_scale"),
+        const("bn_offset"),
         epsilon=BN_EPSILON,
     )
     act = es.Relu(bn)
     pool = es.MaxPoolV3(
-        act, ksize=[1, 1, 2, 2], strides=[1, 1, 2, 2], data_format="NCHW",
+        act,
+        ksize=[1, 1, 2, 2],
+        strides=[1, 1, 2, 2],
+        data_format="NCHW",
     )
     flat = es.Reshape(pool, builder.create_vector_int64([BATCH, -1]))
     logits = es.MatMulV2(flat, const("fc_w"), const("fc_b"))
@@ -75,7 +86,7 @@ def reference(image: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
     conv = np.zeros((BATCH, FILTERS, SIZE, SIZE))
     for i in range(3):
         for j in range(3):
-            patch = x[:, :, i:i + SIZE, j:j + SIZE]
+            patch = x[:, :, i : i + SIZE, j : j + SIZE]
             conv += np.einsum("nchw,fc->nfhw", patch, w["conv_w"][:, :, i, j])
     conv += w["conv_b"][None, :, None, None]
     shape = (1, FILTERS, 1, 1)
@@ -113,8 +124,10 @@ def run_demo(out=print) -> bool:
         GeApi.ge_finalize()
     err = float(np.max(np.abs(result - expected)))
     ok = err < 1e-5
-    out(f"run_graph: compile {compile_ms:.1f} ms, median run {np.median(times):.3f} ms "
-        f"over {len(times)} runs, max |openge - numpy| = {err:.2e} {'OK' if ok else 'MISMATCH'}")
+    out(
+        f"run_graph: compile {compile_ms:.1f} ms, median run {np.median(times):.3f} ms "
+        f"over {len(times)} runs, max |openge - numpy| = {err:.2e} {'OK' if ok else 'MISMATCH'}"
+    )
 
     build_initialize({})
     try:
@@ -123,14 +136,18 @@ def run_demo(out=print) -> bool:
             path = save_model(os.path.join(folder, "demo_cnn"), buffer)
             with Model.from_file(path) as model:
                 from_file = model.execute([image])[0]
-            out(f"saved {os.path.basename(path)} ({os.path.getsize(path)} bytes); "
-                f"inputs {[(d.name, list(d.shape)) for d in model.inputs]}")
+            out(
+                f"saved {os.path.basename(path)} ({os.path.getsize(path)} bytes); "
+                f"inputs {[(d.name, list(d.shape)) for d in model.inputs]}"
+            )
         with Model.from_bytes(buffer) as model:
             from_mem = model.execute([image])[0]
     finally:
         build_finalize()
     same = np.array_equal(from_file, result) and np.array_equal(from_mem, result)
-    out(f"load from file and from memory: outputs {'bit-identical' if same else 'DIFFER'} "
-        "to run_graph")
+    out(
+        f"load from file and from memory: outputs {'bit-identical' if same else 'DIFFER'} "
+        "to run_graph"
+    )
     out("class probabilities (sample 0): " + " ".join(f"{p:.3f}" for p in result[0]))
     return ok and same

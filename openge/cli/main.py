@@ -45,8 +45,11 @@ def _add_atc(sub: argparse._SubParsersAction) -> None:
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run an .om and print timing (like msame / ais_bench)")
     p.add_argument("--model", required=True, help="the .om file")
-    p.add_argument("--input", default="", help="comma-separated .npy files, one per input "
-                   "(default: zeros of each input's shape)")
+    p.add_argument(
+        "--input",
+        default="",
+        help="comma-separated .npy files, one per input (default: zeros of each input's shape)",
+    )
     p.add_argument("--output", default=None, help="folder for output_<i>.npy")
     p.add_argument("--loop", type=int, default=1, help="number of timed runs")
     p.add_argument("--weight_dir", default=None, help="folder of external weight files")
@@ -71,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``openge`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=LOG_LEVELS[args.log], format="[%(levelname)s] %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=LOG_LEVELS[args.log], format="[%(levelname)s] %(name)s: %(message)s")
     try:
         if args.command == "demo":
             from openge.cli.demo import run_demo
@@ -89,8 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GeError as err:
         if args.log == "debug":
             traceback.print_exc()
-        print(f"openge {args.command}: error {err.code} ({err.name}): {err.message}",
-              file=sys.stderr)
+        print(
+            f"openge {args.command}: error {err.code} ({err.name}): {err.message}", file=sys.stderr
+        )
         return 1
     except KeyboardInterrupt:
         print("openge: interrupted", file=sys.stderr)

@@ -57,11 +57,15 @@ def run_command(args: argparse.Namespace) -> int:
             times.append((time.perf_counter() - t0) * 1e3)
         print(f"model {args.model}: load {load_ms:.2f} ms")
         for desc, out in zip(model.outputs, outputs):
-            print(f"  output {desc.name}: {out.dtype}{list(out.shape)} "
-                  f"min {out.min() if out.size else 0:.6g} max {out.max() if out.size else 0:.6g}")
+            print(
+                f"  output {desc.name}: {out.dtype}{list(out.shape)} "
+                f"min {out.min() if out.size else 0:.6g} max {out.max() if out.size else 0:.6g}"
+            )
         t = np.array(times)
-        print(f"inference {args.loop} runs: min {t.min():.3f} ms, median {np.median(t):.3f} ms, "
-              f"max {t.max():.3f} ms")
+        print(
+            f"inference {args.loop} runs: min {t.min():.3f} ms, median {np.median(t):.3f} ms, "
+            f"max {t.max():.3f} ms"
+        )
         if args.output:
             os.makedirs(args.output, exist_ok=True)
             for i, out in enumerate(outputs):

@@ -397,9 +397,11 @@ class Graph:
                 )
             attrs = ""
             if node.attrs:
-                attrs = " {" + ", ".join(
-                    f"{k}={_format_attr(v)}" for k, v in sorted(node.attrs.items())
-                ) + "}"
+                attrs = (
+                    " {"
+                    + ", ".join(f"{k}={_format_attr(v)}" for k, v in sorted(node.attrs.items()))
+                    + "}"
+                )
             lines.append(f"  {outs} = {node.op_type}({args}){attrs}")
         lines.append("  return " + ", ".join(_port_ref(p) for p in self._outputs))
         lines.append("}")

@@ -61,7 +61,7 @@ class Format(IntEnum):
     @property
     def layout_name(self) -> str:
         """The layout string GE writes in a ModelDef (``"NCHW"``, ``"ND"`` …)."""
-        return self.name[len("FORMAT_"):]
+        return self.name[len("FORMAT_") :]
 
     @classmethod
     def from_layout_name(cls, text: str) -> Format:

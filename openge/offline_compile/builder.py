@@ -1,4 +1,4 @@
-"""Offline compilation: build_initialize / build_model / save_model (``aclgrphBuild*``, ``aclgrphSaveModel``)."""
+"""Offline compilation: build_initialize, build_model, save_model (GE's ``aclgrphBuild*``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shutil
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 from openge.compiler import compile_graph
 from openge.compiler.options import validate_options
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 class _BuildState:
     lock = threading.Lock()
     initialized = False
-    options: dict[str, str] = {}
+    options: ClassVar[dict[str, str]] = {}
     temp_dir: str | None = None
 
 
@@ -80,7 +80,9 @@ def build_model(graph: Graph, options: Mapping[str, str] | None = None) -> Model
             "openge.offline_compile.build_initialize(options) first",
         )
     if not isinstance(graph, Graph):
-        raise GeError(PARAM_INVALID, f"build_model needs an openge Graph, got {type(graph).__name__}")
+        raise GeError(
+            PARAM_INVALID, f"build_model needs an openge Graph, got {type(graph).__name__}"
+        )
     merged = dict(_BuildState.options)
     merged.update(validate_options(options, "build"))
     if merged.get("ge.externalWeight", "0") != "0" and not merged.get("ge.externalWeightDir"):
@@ -102,7 +104,9 @@ def _move_weights(compiled, om_dir: str):
     for weight in compiled.external_weights:
         check_weight_name(weight.location)
         folder = weight.directory
-        is_temp = bool(folder) and SESSION_TEMP_DIR.match(os.path.basename(os.path.normpath(folder)))
+        is_temp = bool(folder) and SESSION_TEMP_DIR.match(
+            os.path.basename(os.path.normpath(folder))
+        )
         if not is_temp:
             moved.append(weight)
             continue

@@ -38,7 +38,9 @@ def compatibility_of(info: OmInfo) -> Compatibility:
             f"this is not an openge model (producer {info.producer or 'unknown'}): a device "
             "model made by Ascend ATC can be inspected (openge atc --mode=1/6) but its kernels "
             "only run on an Ascend device; convert the source model with openge atc instead",
-            fmt, info.producer, info.online,
+            fmt,
+            info.producer,
+            info.online,
         )
     assert info.format is not None  # an openge model always records its format
     major, minor = info.format
@@ -47,14 +49,18 @@ def compatibility_of(info: OmInfo) -> Compatibility:
             False,
             f"model format {fmt} has another major version than this runtime's {ours}; "
             f"re-run openge atc with openge {PRODUCER.split('-', 1)[1]} to convert it",
-            fmt, info.producer, info.online,
+            fmt,
+            info.producer,
+            info.online,
         )
     if minor > OM_FORMAT_VERSION[1]:
         return Compatibility(
             False,
             f"model format {fmt} is newer than this runtime's {ours} (made by "
             f"{info.producer}); upgrade openge to a version that reads format {fmt}",
-            fmt, info.producer, info.online,
+            fmt,
+            info.producer,
+            info.online,
         )
     if info.online and info.producer != PRODUCER:
         return Compatibility(
@@ -63,7 +69,9 @@ def compatibility_of(info: OmInfo) -> Compatibility:
             f"{info.producer}; such buffers load only under the exact version that made them "
             f"(this is {PRODUCER}). Save it with openge.offline_compile.save_model to get a "
             "portable .om, or recompile it with this version",
-            fmt, info.producer, info.online,
+            fmt,
+            info.producer,
+            info.online,
         )
     return Compatibility(True, "ok", fmt, info.producer, info.online)
 

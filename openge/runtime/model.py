@@ -119,7 +119,7 @@ class Model:
             self.variables.bind(v, self._initial_value(v)) for v in compiled.variables
         ]
         self._externals = [
-            resolve_weight(w, list(weight_places) + [w.directory], self._files)
+            resolve_weight(w, [*weight_places, w.directory], self._files)
             for w in compiled.external_weights
         ]
         self._steps, self._input_binds, self._output_binds = self._build_plan()
@@ -202,9 +202,12 @@ class Model:
         )
 
     def _initial_value(self, var) -> np.ndarray:
-        return _view(self._compiled.weights, Slot(SlotKind.WEIGHT, var.init_offset, var.dtype,
-                                                  var.shape), len(self._compiled.weights),
-                     f"variable {var.name}")
+        return _view(
+            self._compiled.weights,
+            Slot(SlotKind.WEIGHT, var.init_offset, var.dtype, var.shape),
+            len(self._compiled.weights),
+            f"variable {var.name}",
+        )
 
     def _resolve(self, slot: Slot, task_name: str) -> np.ndarray | None:
         kind = slot.kind
@@ -229,7 +232,9 @@ class Model:
             raise GeError(LOAD_MODEL, f"{where}: slot type differs from its storage")
         return array
 
-    def _build_plan(self) -> tuple[list[_Step], list[tuple[list, int, int]], list[tuple[list, int, int]]]:
+    def _build_plan(
+        self,
+    ) -> tuple[list[_Step], list[tuple[list, int, int]], list[tuple[list, int, int]]]:
         steps: list[_Step] = []
         input_binds: list[tuple[list, int, int]] = []
         output_binds: list[tuple[list, int, int]] = []
@@ -250,7 +255,8 @@ class Model:
             for pos, slot in enumerate(task.outputs):
                 if slot.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL, SlotKind.INPUT, SlotKind.NONE):
                     raise GeError(
-                        LOAD_MODEL, f"task {task.name} writes into a read-only slot ({slot.kind.name})"
+                        LOAD_MODEL,
+                        f"task {task.name} writes into a read-only slot ({slot.kind.name})",
                     )
                 outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds))
             steps.append((schema.kernel, ins, outs, kwargs, task.name, task.op_type))
@@ -261,7 +267,8 @@ class Model:
             descs = self.inputs if slot.kind == SlotKind.INPUT else self.outputs
             if slot.offset >= len(descs):
                 raise GeError(
-                    LOAD_MODEL, f"task {task_name}: {slot.kind.name.lower()} {slot.offset} does not exist"
+                    LOAD_MODEL,
+                    f"task {task_name}: {slot.kind.name.lower()} {slot.offset} does not exist",
                 )
             desc = descs[slot.offset]
             if desc.dtype != slot.dtype or tuple(desc.shape) != slot.shape:
@@ -402,10 +409,12 @@ class Model:
             step_index = 0
             try:
                 if values is None:
-                    for step_index, (kernel, ins, outs, kwargs, _, _) in enumerate(self._steps):
+                    for step_index, (kernel, ins, outs, kwargs, _, _) in enumerate(self._steps):  # noqa: B007
                         kernel(ins, outs, **kwargs)
                 else:
-                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(self._steps):
+                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(  # noqa: B007
+                        self._steps
+                    ):
                         kernel(ins, outs, **kwargs)
                         for i, out in enumerate(outs):
                             values[f"{name}:{i}"] = np.array(out, copy=True)

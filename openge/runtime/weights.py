@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -73,10 +74,8 @@ class MappedFiles:
     def close(self) -> None:
         """Drop the maps (views handed out keep their pages alive until released)."""
         for mm in self._maps.values():
-            try:
+            with contextlib.suppress(BufferError):  # arrays still view it: freed with them
                 mm.close()
-            except BufferError:
-                pass  # arrays still view it; the mapping goes when they do
         self._maps.clear()
 
 
@@ -104,7 +103,7 @@ def resolve_weight(
                 f"external weight file {path} has {len(data)} bytes; the model needs bytes "
                 f"{weight.offset}..{end}. The file was changed or truncated: re-export the model",
             )
-        chunk = data[weight.offset:end]
+        chunk = data[weight.offset : end]
         key = (path, weight.offset, weight.length, weight.sha256)
         if weight.sha256 and key not in files._verified:
             digest = hashlib.sha256(chunk).hexdigest()
@@ -118,13 +117,14 @@ def resolve_weight(
             files._verified.add(key)
         array = np.frombuffer(chunk, dtype=weight.dtype.np_dtype)
         return array.reshape(weight.shape)
-    message = (
-        f"external weight file {weight.location!r} not found; looked in: "
-        + (", ".join(looked) or "nowhere (no folder known)")
+    message = f"external weight file {weight.location!r} not found; looked in: " + (
+        ", ".join(looked) or "nowhere (no folder known)"
     )
     recorded = weight.directory
-    if recorded and SESSION_TEMP_DIR.match(os.path.basename(os.path.normpath(recorded))) and (
-        not os.path.isdir(recorded)
+    if (
+        recorded
+        and SESSION_TEMP_DIR.match(os.path.basename(os.path.normpath(recorded)))
+        and (not os.path.isdir(recorded))
     ):
         message += (
             f". It was written to the session temp folder {recorded}, which was removed when "

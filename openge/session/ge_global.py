@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from openge.compiler.options import validate_options
 from openge.errors import GE_CLI_GE_NOT_INITIALIZED, SUCCESS, GeError
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 class _GlobalState:
     lock = threading.RLock()
     initialized = False
-    options: dict[str, str] = {}
-    sessions: weakref.WeakSet[GeSession] = weakref.WeakSet()
+    options: ClassVar[dict[str, str]] = {}
+    sessions: ClassVar[weakref.WeakSet[GeSession]] = weakref.WeakSet()
 
 
 class GeApi:

@@ -154,9 +154,7 @@ class GeSession:
         with self._lock:
             self._check_new_id(graph_id, graph)
             graph.validate()
-            self._graphs[graph_id] = _GraphEntry(
-                graph.clone(), validate_options(options, "graph")
-            )
+            self._graphs[graph_id] = _GraphEntry(graph.clone(), validate_options(options, "graph"))
         return 0
 
     def remove_graph(self, graph_id: int) -> int:
@@ -193,9 +191,7 @@ class GeSession:
     ) -> CompiledModel:
         options = self.options_for(graph_id)
         options.setdefault("_openge.session_weight_dir", self._weight_dir_for(options))
-        compiled = _compile(
-            entry.graph, options, descs, variable_formats=self._variable_formats
-        )
+        compiled = _compile(entry.graph, options, descs, variable_formats=self._variable_formats)
         self._after_format_change(graph_id, compiled.stats.get("changed_variables", []))
         if entry.model is not None:
             entry.model.close()
@@ -287,9 +283,7 @@ class GeSession:
         arrays = [_as_array(v) for v in inputs]
         model = self._loaded_model(graph_id, entry, arrays)
         outputs = model.execute(arrays)
-        return [
-            Tensor(array, format=desc.format) for array, desc in zip(outputs, model.outputs)
-        ]
+        return [Tensor(array, format=desc.format) for array, desc in zip(outputs, model.outputs)]
 
     def run_graph_async(
         self,
@@ -427,5 +421,5 @@ def _with_current_variables(compiled: CompiledModel, store: VariableStore) -> Co
         value = store.get(var.name)
         if value is not None:
             raw = np.ascontiguousarray(value).tobytes()
-            weights[var.init_offset: var.init_offset + len(raw)] = raw
+            weights[var.init_offset : var.init_offset + len(raw)] = raw
     return replace(compiled, weights=weights)

@@ -67,7 +67,11 @@ def test_atc_mode_1_dumps_json(om_file, tmp_path):
     assert main(["atc", "--mode=1", f"--om={om_file}", f"--json={out}"]) == 0
     doc = json.loads(out.read_text())
     assert [p["type"] for p in doc["partitions"]] == [
-        "MODEL_INOUT_INFO", "MODEL_DEF", "TASK_INFO", "WEIGHTS_DATA"]
+        "MODEL_INOUT_INFO",
+        "MODEL_DEF",
+        "TASK_INFO",
+        "WEIGHTS_DATA",
+    ]
     ops = [op["type"] for op in doc["model_def"]["graph"][0]["op"]]
     assert "Data" in ops and "MatMulV2" in ops and "NetOutput" in ops and "Const" in ops
     assert doc["openge"]["format"] == "1.0" and doc["inputs"][0]["shape"] == [3, 8]
@@ -77,8 +81,22 @@ def test_run_with_inputs_and_outputs(om_file, tmp_path, capsys):
     x = x_input()
     np.save(tmp_path / "x.npy", x)
     out_dir = tmp_path / "out"
-    assert main(["run", "--model", om_file, "--input", str(tmp_path / "x.npy"),
-                 "--output", str(out_dir), "--loop", "5"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                om_file,
+                "--input",
+                str(tmp_path / "x.npy"),
+                "--output",
+                str(out_dir),
+                "--loop",
+                "5",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "inference 5 runs: min" in text and "median" in text
     np.testing.assert_allclose(np.load(out_dir / "output_0.npy"), x @ W + B, rtol=1e-5)
@@ -94,22 +112,45 @@ def test_atc_converts_onnx_and_run_matches(tmp_path, capsys):
     model = tmp_path / "small.onnx"
     w = small_onnx(model)
     prefix = tmp_path / "small"
-    assert main(["atc", f"--model={model}", "--framework=5", f"--output={prefix}",
-                 "--input_shape=x:2,4", "--log=info"]) == 0
+    assert (
+        main(
+            [
+                "atc",
+                f"--model={model}",
+                "--framework=5",
+                f"--output={prefix}",
+                "--input_shape=x:2,4",
+                "--log=info",
+            ]
+        )
+        == 0
+    )
     assert "ATC run success" in capsys.readouterr().out
     x = np.random.default_rng(2).normal(size=(2, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    assert main(["run", "--model", f"{prefix}.om", "--input", str(tmp_path / "x.npy"),
-                 "--output", str(tmp_path / "o")]) == 0
-    np.testing.assert_allclose(np.load(tmp_path / "o" / "output_0.npy"), np.maximum(x @ w, 0),
-                               rtol=1e-5, atol=1e-6)
+    assert (
+        main(
+            [
+                "run",
+                "--model",
+                f"{prefix}.om",
+                "--input",
+                str(tmp_path / "x.npy"),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(
+        np.load(tmp_path / "o" / "output_0.npy"), np.maximum(x @ w, 0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_atc_without_input_shape_names_the_dynamic_input(tmp_path, capsys):
     model = tmp_path / "small.onnx"
     small_onnx(model)
-    assert main(["atc", f"--model={model}", "--framework=5",
-                 f"--output={tmp_path / 'small'}"]) == 1
+    assert main(["atc", f"--model={model}", "--framework=5", f"--output={tmp_path / 'small'}"]) == 1
     err = capsys.readouterr().err
     assert "x" in err and "input_shape" in err
 

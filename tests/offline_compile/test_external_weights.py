@@ -46,7 +46,8 @@ def test_session_temp_dir_lifecycle(ge, work_path, mode):
     if mode == "1":
         assert len(paths) == 2
         for p in paths:
-            digest = hashlib.sha256(open(p, "rb").read()).hexdigest()
+            with open(p, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()
             assert os.path.basename(p) == f"weight_{digest}"
     else:
         assert [os.path.basename(p) for p in paths] == ["linear_weight_combined"]
@@ -108,7 +109,7 @@ def test_build_model_external_weights_and_finalize(work_path, tmp_path):
 
 
 def test_bad_external_weight_value_is_refused(ge):
-    with pytest.raises(GeError, match="ge.externalWeight"):
+    with pytest.raises(GeError, match=r"ge\.externalWeight"):
         GeSession({"ge.externalWeight": "yes"})
 
 

@@ -207,8 +207,7 @@ def _cast_reader_graph(name: str, var: str = "v") -> Graph:
     """Reads variable ``var`` (float32) through Cast to float16: the pass stores it as fp16."""
     g = Graph(name)
     x = data(g, 0, (4,), DataType.DT_FLOAT16, name="x")
-    v = g.add_node("Variable", name=var,
-                   attrs={"value": Tensor(np.arange(4, dtype=np.float32))})
+    v = g.add_node("Variable", name=var, attrs={"value": Tensor(np.arange(4, dtype=np.float32))})
     c = g.add_node("Cast", [v.output(0)], attrs={"dst_type": DataType.DT_FLOAT16})
     y = g.add_node("Identity", [c.output(0)])
     g.set_outputs([y.output(0), x.output(0)])

@@ -95,7 +95,9 @@ def test_caller_owned_work_and_weight_memory(tmp_path):
 def test_weights_are_views_into_the_mapped_file(om_path):
     with Model.from_file(om_path) as m:
         weight_views = [
-            a for _, ins, _, _, _, _ in m._steps for a in ins
+            a
+            for _, ins, _, _, _, _ in m._steps
+            for a in ins
             if a is not None and a.shape == W.shape
         ]
         assert weight_views

@@ -63,7 +63,7 @@ def test_bad_option_value_names_key_value_and_accepted_values(ge):
     text = str(info.value)
     assert "ge.externalWeight" in text and "'3'" in text and "0, 1, 2" in text
     assert info.value.code == Status.ACL_ERROR_GE_PARAM_INVALID
-    with pytest.raises(GeError, match="ge.exec.variable_acc"):
+    with pytest.raises(GeError, match=r"ge\.exec\.variable_acc"):
         GeSession().add_graph(1, identity_graph(), {"ge.exec.variable_acc": "yes"})
 
 
@@ -151,8 +151,9 @@ def test_run_graph_async_calls_back_in_order_with_status(ge):
         s.add_graph(1, identity_graph())
 
         def callback(status, outputs):
-            results.append((status, [o.numpy().copy() for o in outputs],
-                            threading.current_thread().name))
+            results.append(
+                (status, [o.numpy().copy() for o in outputs], threading.current_thread().name)
+            )
             if len(results) == 4:
                 done.set()
 
@@ -202,8 +203,9 @@ def test_variable_declared_twice_with_other_shape_is_refused(ge):
 
 def test_compile_graph_with_inputs_fixes_unknown_dims(ge):
     g = Graph("dyn")
-    x = g.add_node("Data", name="x", attrs={"index": 0},
-                   output_descs=[TensorDesc(DataType.DT_FLOAT, (-1, 3))])
+    x = g.add_node(
+        "Data", name="x", attrs={"index": 0}, output_descs=[TensorDesc(DataType.DT_FLOAT, (-1, 3))]
+    )
     y = g.add_node("Identity", [x.output(0)], name="y")
     g.set_outputs([y.output(0)])
     with GeSession() as s:
@@ -221,8 +223,9 @@ def test_compile_graph_with_inputs_fixes_unknown_dims(ge):
 
 def test_graph_without_static_shapes_gives_clear_error(ge):
     g = Graph("dyn")
-    x = g.add_node("Data", name="x", attrs={"index": 0},
-                   output_descs=[TensorDesc(DataType.DT_FLOAT, (-1, 3))])
+    x = g.add_node(
+        "Data", name="x", attrs={"index": 0}, output_descs=[TensorDesc(DataType.DT_FLOAT, (-1, 3))]
+    )
     g.set_outputs([g.add_node("Identity", [x.output(0)]).output(0)])
     with GeSession() as s:
         s.add_graph(1, g)

@@ -122,40 +122,20 @@ class VariableFormatPass(GraphPass):
         return True
 
     def _adapt(self, graph: Graph, var: Node, fmt: VariableFormat) -> None:
-        """Make a graph written for the original form work with the stored form."""
+        """Make a graph written for the original form work with the stored form: readers get
+        the original form back through the inverse road, assigned values go along the road."""
         original_port = var.output(0)
-        stored_desc = fmt.stored
-        # Readers: rebuild the original form through the inverse road.
         readers = [(u, i) for u, i in var.users(0) if u.op_type not in ASSIGN_OPS]
-        writers = [(u, i) for u, i in var.users(0) if u.op_type in ASSIGN_OPS]
-        var.output_descs = [stored_desc]
+        writers = [u for u, _ in var.users(0) if u.op_type in ASSIGN_OPS]
+        var.output_descs = [fmt.stored]
         init = var.attrs.get("value")
         if init is not None:
             var.attrs["value"] = Tensor(convert_value(init.numpy(), fmt))
-        if readers or any(p == original_port for p in graph.outputs):
-            port: Port = var.output(0)
-            descs = [fmt.original]
-            before = fmt.original
-            for op_type, attrs in fmt.road[:-1]:
-                step = Graph("tmp")  # only to compute intermediate descs
-                d = step.add_node("Data", attrs={"index": 0}, output_descs=[before])
-                n = step.add_node(op_type, [d.output(0)], attrs=dict(attrs))
-                before = infer_node(n)[1][0]
-                descs.append(before)
-            for (op_type, attrs), before in zip(reversed(fmt.road), reversed(descs)):
-                inv_type, inv_attrs = _inverse_step(op_type, dict(attrs), before)
-                node = graph.add_node(
-                    inv_type, [port], name=graph.unique_name(f"{var.name}_restore"),
-                    attrs=inv_attrs,
-                )
-                node.output_descs = infer_node(node)[1]
-                port = node.output(0)
-            for user, index in readers:
-                graph.set_input(user, index, port)
-            graph.set_outputs([port if p == original_port else p for p in graph.outputs])
-        # Writers: convert the assigned value along the road first.
-        for user, _ in writers:
-            value = user.inputs[1]
+        if readers or original_port in graph.outputs:
+            restored = _restore(graph, original_port, fmt, var.name)
+            _redirect(graph, original_port, readers, restored)
+        for writer in writers:
+            value = writer.inputs[1]
             for op_type, attrs in fmt.road:
                 node = graph.add_node(
                     op_type, [value], name=graph.unique_name(f"{var.name}_store"),
@@ -163,7 +143,43 @@ class VariableFormatPass(GraphPass):
                 )
                 node.output_descs = infer_node(node)[1]
                 value = node.output(0)
-            graph.set_input(user, 1, value)
+            graph.set_input(writer, 1, value)
+            writer.output_descs = [fmt.stored]
+            out = writer.output(0)
+            users = writer.users(0)
+            if users or out in graph.outputs:
+                _redirect(graph, out, users, _restore(graph, out, fmt, var.name))
+
+
+def _road_descs(fmt: VariableFormat) -> list[TensorDesc]:
+    """The desc entering each step of the road (the first is the original form)."""
+    descs = [fmt.original]
+    for op_type, attrs in fmt.road[:-1]:
+        scratch = Graph("road")
+        d = scratch.add_node("Data", attrs={"index": 0}, output_descs=[descs[-1]])
+        n = scratch.add_node(op_type, [d.output(0)], attrs=dict(attrs))
+        descs.append(infer_node(n)[1][0])
+    return descs
+
+
+def _restore(graph: Graph, port: Port, fmt: VariableFormat, base: str) -> Port:
+    """Append the inverse road after ``port`` (stored form) and return the original-form port."""
+    for (op_type, attrs), before in zip(reversed(fmt.road), reversed(_road_descs(fmt))):
+        inv_type, inv_attrs = _inverse_step(op_type, dict(attrs), before)
+        node = graph.add_node(
+            inv_type, [port], name=graph.unique_name(f"{base}_restore"), attrs=inv_attrs
+        )
+        node.output_descs = infer_node(node)[1]
+        port = node.output(0)
+    return port
+
+
+def _redirect(graph: Graph, old: Port, users: list, new: Port) -> None:
+    """Point ``users`` (consumer, index) and any graph output reading ``old`` at ``new``."""
+    for user, index in users:
+        if user is not new.node:
+            graph.set_input(user, index, new)
+    graph.set_outputs([new if p == old else p for p in graph.outputs])
 
 
 __all__ = ["VariableFormat", "VariableFormatPass", "convert_value"]
