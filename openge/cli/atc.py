@@ -220,7 +220,7 @@ def atc_command(args: argparse.Namespace) -> int:
                 view.release()
                 if mapping is not None:
                     mapping.close()
-            write_atomic(os.path.abspath(args.json), [json.dumps(result, indent=2).encode()])
+        write_atomic(os.path.abspath(args.json), [json.dumps(result, indent=2).encode()])
         print(f"wrote {args.json}")
         return 0
     view, mapping = _map_file(source)

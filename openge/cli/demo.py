@@ -58,10 +58,12 @@ def build_cnn(weights: dict[str, np.ndarray]) -> Graph:
         pads=[1, 1, 1, 1],
         data_format="NCHW",
     )
+    momentum = builder.create_const_float([1.0], [1])  # used only in CANN's Caffe form
     bn = es.BNInference(
         conv,
         const("bn_mean"),
         const("bn_var"),
+        momentum,
         const("bn_scale"),
         const("bn_offset"),
         epsilon=BN_EPSILON,

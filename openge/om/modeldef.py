@@ -99,6 +99,8 @@ def tensor_bytes(value: Tensor | np.ndarray) -> memoryview:
     """The C-order bytes of a tensor's data (a view when the data is contiguous)."""
     array = value.numpy() if isinstance(value, Tensor) else np.asarray(value)
     contiguous: Any = np.ascontiguousarray(array)
+    if contiguous.size == 0:
+        return memoryview(b"")
     return memoryview(contiguous).cast("B")
 
 

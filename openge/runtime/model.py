@@ -407,6 +407,10 @@ class Model:
                 target[pos] = out_arrays[index]
             values: dict[str, np.ndarray] | None = {} if intermediates else None
             step_index = 0
+            # Kernels define their results for inf/nan inputs; NumPy's warnings would only be
+            # noise on user data. One errstate per call, not per kernel.
+            errstate = np.errstate(all="ignore")
+            errstate.__enter__()
             try:
                 if values is None:
                     for step_index, (kernel, ins, outs, kwargs, _, _) in enumerate(self._steps):  # noqa: B007
@@ -430,6 +434,7 @@ class Model:
                     f"while executing node {name} ({op_type}): {type(err).__name__}: {err}",
                 ) from err
             finally:
+                errstate.__exit__(None, None, None)
                 for target, pos, _ in self._input_binds:
                     target[pos] = None
                 for target, pos, _ in self._output_binds:
