@@ -13,8 +13,12 @@ import sys
 from pathlib import Path
 
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
 ]
 
 
@@ -25,7 +29,11 @@ def main(model: str, out_dir: str, op_to_click: str = "MatMulV2") -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     address = netron.start(model, address=("localhost", 8765), browse=False)
-    url = f"http://{address[0]}:{address[1]}/" if isinstance(address, tuple) else "http://localhost:8765/"
+    url = (
+        f"http://{address[0]}:{address[1]}/"
+        if isinstance(address, tuple)
+        else "http://localhost:8765/"
+    )
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})

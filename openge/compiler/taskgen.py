@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from openge.compiler.memory import Lifetime, MemoryPlan, align_up, plan_memory
+from openge.compiler.memory import (
+    Lifetime,
+    MemoryPlan,
+    align_up,
+    can_run_in_place,
+    plan_memory,
+)
 from openge.errors import PARAM_INVALID, SHAPE_INVALID, GeError
 from openge.graph import Graph, Port, TensorDesc
 from openge.om.plan import (
@@ -157,13 +163,29 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
         if port not in output_of
         for key in (arena_keys[port],)
     ]
-    plan: MemoryPlan = plan_memory(lifetimes, reuse=reuse_memory)
+    # In place: an op that tolerates aliasing may write its output over an input of the same
+    # byte size that dies at its task (the planner checks the lifetimes and sizes).
+    inplace: list[tuple[int, int]] = []
+    for _, op_type, ins, outs, _ in pending:
+        if len(outs) != 1 or outs[0] not in arena_keys:
+            continue
+        if not can_run_in_place(op_type, outs[0].desc.dtype):
+            continue
+        if outs[0] in output_of:
+            continue
+        inplace.extend(
+            (arena_keys[outs[0]], arena_keys[port])
+            for port in ins
+            if port is not None and port in arena_keys and port not in output_of
+        )
+    plan: MemoryPlan = plan_memory(lifetimes, reuse=reuse_memory, inplace=inplace)
 
     for port, desc in arena_descs:
         if port in output_of:
             slots[port] = Slot(SlotKind.OUTPUT, output_of[port], desc.dtype, desc.shape)
         else:
-            slots[port] = Slot(SlotKind.ARENA, plan.offsets[arena_keys[port]], desc.dtype, desc.shape)
+            offset = plan.offsets[arena_keys[port]]
+            slots[port] = Slot(SlotKind.ARENA, offset, desc.dtype, desc.shape)
 
     tasks: list[Task] = []
     for name, op_type, ins, outs, kernel_attrs in pending:
@@ -188,6 +210,8 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
         "arena_no_reuse": plan.no_reuse_size,
         "lifetimes": [(lt.key, lt.size, lt.first, lt.last) for lt in lifetimes],
         "arena_offsets": dict(plan.offsets),
+        "arena_aliases": dict(plan.aliases),
+        "arena_strategy": plan.strategy,
     }
     return CompiledModel(
         name=graph.name,

@@ -1,0 +1,548 @@
+"""openge against ONNX Runtime and onnx.reference on the benchmark models (bench/models.py).
+
+In one process, on the same seeded inputs, per model:
+
+- compile: parse + ``build_model`` + ``save_model`` with openge (the .om is rebuilt every run);
+- load: ``Model.from_file`` vs ``onnxruntime.InferenceSession`` creation (ONNX Runtime's graph
+  optimizations happen there: it is its compile step), medians of a few repetitions;
+- latency: after warm-up, openge and ONNX Runtime runs interleaved (the order alternates each
+  round) so machine noise hits both; medians of at least ``--runs`` runs each (more, up to
+  ``--min-time`` seconds, on fast models); the ratio openge / ORT and its geometric mean;
+- onnx.reference.ReferenceEvaluator on the small models (mlp, squeezenet, shufflenet), skipped
+  where one run takes more than 20 s;
+- agreement: max |output − ORT output| / max |ORT output| over the outputs;
+- peak RSS (VmHWM) of a fresh subprocess that imports one runtime, loads the model and runs it
+  5 times;
+- .om size vs .onnx size.
+
+ONNX Runtime: CPUExecutionProvider, intra_op_num_threads=2, inter_op_num_threads=1, sequential
+execution, all graph optimizations, intra-op spinning off (spinning worker threads would steal
+the 2 cores from the interleaved openge run). NumPy uses its BLAS's default threads.
+
+Benchmark with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset in that command only (some machines
+set them for old OpenBLAS builds; they slow a current one):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/run.py
+
+Options: --models a,b,c  --runs N  --quick  --output PATH (default bench/RESULTS.md; "-" prints
+only)  --json PATH  --cache DIR  --no-rss  --no-reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+if __package__ in (None, ""):
+    # Script mode: import bench.* from the repo root and keep bench/ itself off sys.path
+    # (bench/profile.py would otherwise shadow the standard library's profile module).
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+    sys.path.insert(0, os.path.dirname(_HERE))
+
+from bench import models
+from bench.common import (
+    RESULTS,
+    geomean,
+    machine_lines,
+    median,
+    quartiles,
+    status_kib,
+    write_section,
+)
+
+SECTION = "Latency vs ONNX Runtime"
+#: Skip onnx.reference where a single run takes longer than this.
+REFERENCE_LIMIT_S = 20.0
+#: Runs of the peak-RSS child after loading.
+RSS_RUNS = 5
+
+
+@dataclass
+class Settings:
+    """How much to measure."""
+
+    runs: int = 20
+    warmup: int = 3
+    min_time: float = 10.0
+    max_runs: int = 400
+    load_reps: int = 5
+    load_budget: float = 30.0
+    reference_runs: int = 5
+    reference_budget: float = 60.0
+    rss: bool = True
+    reference: bool = True
+    #: Thread counts to compare at: ORT intra_op_num_threads and numpy's BLAS threads (the
+    #: latter through threadpoolctl; without it only the first count, at numpy's default).
+    threads: tuple[int, ...] = (2, 1)
+
+
+@dataclass
+class Result:
+    """Everything measured on one model (times in seconds, sizes in bytes)."""
+
+    name: str
+    onnx_bytes: int = 0
+    om_bytes: int = 0
+    error: str | None = None
+    parse_s: float = float("nan")
+    build_s: float = float("nan")
+    save_s: float = float("nan")
+    load_openge_s: float = float("nan")
+    load_ort_s: float = float("nan")
+    #: Latencies by runner key "<openge|ort>@<threads>".
+    times: dict[str, list[float]] = field(default_factory=dict)
+    reference_s: list[float] = field(default_factory=list)
+    reference_note: str = ""
+    diff_openge: float = float("nan")
+    diff_reference: float = float("nan")
+    rss_openge: dict = field(default_factory=dict)
+    rss_ort: dict = field(default_factory=dict)
+
+    def ratio(self, threads: int) -> float:
+        """Median openge latency / median ORT latency with ``threads`` threads each."""
+        mine, theirs = self.times.get(f"openge@{threads}"), self.times.get(f"ort@{threads}")
+        if not mine or not theirs:
+            return float("nan")
+        return median(mine) / median(theirs)
+
+
+# ----- the runtimes ------------------------------------------------------------------------------
+def ort_session(path: str, threads: int = 2):
+    """An ONNX Runtime CPU session with the benchmark's settings."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def rel_diff(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    """max |got − want| / max |want|, over all outputs (inf on a shape mismatch)."""
+    worst = 0.0
+    for a, b in zip(got, want):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return float("inf")
+        scale = max(float(np.max(np.abs(b))) if b.size else 0.0, 1e-30)
+        diff = float(np.max(np.abs(a.astype(np.float64) - b))) if b.size else 0.0
+        worst = max(worst, diff / scale)
+    return worst
+
+
+def _timed(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def measure_load(result: Result, om_path: str | None, onnx_path: str, s: Settings) -> None:
+    """Medians of Model.from_file and InferenceSession creation, alternated, time-bounded."""
+    from openge.runtime import Model
+
+    openge_times, ort_times = [], []
+    start = time.perf_counter()
+    for i in range(s.load_reps):
+        if om_path is not None:
+            seconds, model = _timed(lambda: Model.from_file(om_path))
+            model.close()
+            openge_times.append(seconds)
+        seconds, session = _timed(lambda: ort_session(onnx_path))
+        del session
+        ort_times.append(seconds)
+        gc.collect()
+        if i >= 1 and time.perf_counter() - start > s.load_budget:
+            break
+    result.load_openge_s = median(openge_times)
+    result.load_ort_s = median(ort_times)
+
+
+def have_threadpoolctl() -> bool:
+    """Whether numpy's BLAS threads can be limited at run time (threadpoolctl installed)."""
+    try:
+        import threadpoolctl  # noqa: F401 (only probing)
+    except ImportError:
+        return False
+    return True
+
+
+def blas_limits(threads: int):
+    """Limit numpy's BLAS to ``threads`` threads until ``.restore_original_limits()`` (a
+    threadpoolctl object), or None when threadpoolctl is not installed."""
+    if not have_threadpoolctl():
+        return None
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(threads, user_api="blas")
+
+
+def measure_latency(result: Result, om_path: str | None, onnx_path: str, s: Settings) -> None:
+    """Interleaved openge / ORT runs on the same inputs for each thread count, plus the output
+    agreement. Each round runs every runner once, in an order reversed every other round."""
+    from openge.runtime import Model
+
+    inputs = models.make_inputs(onnx_path)
+    model = Model.from_file(om_path) if om_path is not None else None
+    runners = []  # (key, callable)
+    try:
+        for threads in s.threads:
+            session = ort_session(onnx_path, threads)
+            feeds = {i.name: x for i, x in zip(session.get_inputs(), inputs)}
+            if threads == s.threads[0]:
+                want = session.run(None, feeds)
+                if model is not None:
+                    result.diff_openge = rel_diff(model.execute(inputs), want)
+            if model is not None:
+                if have_threadpoolctl():
+                    runners.append((f"openge@{threads}", _openge_runner(model, inputs, threads)))
+                elif threads == s.threads[0]:  # no threadpoolctl: numpy's default threads
+                    runners.append((f"openge@{threads}", _stopwatch(model.execute, inputs)))
+            runners.append((f"ort@{threads}", _stopwatch(session.run, None, feeds)))
+        for key, _ in runners:
+            result.times[key] = []
+        for _ in range(s.warmup):
+            for _, run in runners:
+                run()
+        start = time.perf_counter()
+        for i in range(s.max_runs):
+            if i >= s.runs and time.perf_counter() - start >= s.min_time:
+                break
+            for key, run in runners if i % 2 == 0 else runners[::-1]:
+                result.times[key].append(run())
+    finally:
+        if model is not None:
+            model.close()
+        runners.clear()
+        gc.collect()
+
+
+def _stopwatch(fn, *args):
+    """A callable that runs ``fn(*args)`` and returns the seconds it took."""
+
+    def run() -> float:
+        start = time.perf_counter()
+        fn(*args)
+        return time.perf_counter() - start
+
+    return run
+
+
+def _openge_runner(model, inputs: list[np.ndarray], threads: int):
+    """A callable timing one openge run with numpy's BLAS limited to ``threads`` threads (the
+    limit is set outside the timed part)."""
+    from threadpoolctl import threadpool_limits
+
+    def run() -> float:
+        with threadpool_limits(threads, user_api="blas"):
+            start = time.perf_counter()
+            model.execute(inputs)
+            return time.perf_counter() - start
+
+    return run
+
+
+def measure_reference(result: Result, onnx_path: str, s: Settings) -> None:
+    """onnx.reference.ReferenceEvaluator: a first timed run (skip the rest past 20 s), then up
+    to ``reference_runs`` runs within ``reference_budget`` seconds."""
+    from onnx.reference import ReferenceEvaluator
+
+    inputs = models.make_inputs(onnx_path)
+    evaluator = ReferenceEvaluator(onnx_path)
+    feeds = dict(zip(evaluator.input_names, inputs))
+    limits = blas_limits(min(s.threads))  # numpy's BLAS at the smallest compared thread count
+    try:
+        _measure_reference(result, evaluator, feeds, onnx_path, inputs, s)
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+
+
+def _measure_reference(result: Result, evaluator, feeds, onnx_path, inputs, s: Settings) -> None:
+    seconds, got = _timed(lambda: evaluator.run(None, feeds))
+    session = ort_session(onnx_path)
+    want = session.run(None, {i.name: x for i, x in zip(session.get_inputs(), inputs)})
+    result.diff_reference = rel_diff(got, want)
+    if seconds > REFERENCE_LIMIT_S:
+        result.reference_note = f"skipped: one run took {seconds:.0f} s"
+        return
+    start = time.perf_counter()
+    while len(result.reference_s) < s.reference_runs:
+        seconds, _ = _timed(lambda: evaluator.run(None, feeds))
+        result.reference_s.append(seconds)
+        if time.perf_counter() - start > s.reference_budget:
+            break
+
+
+def measure_rss(which: str, path: str) -> dict:
+    """Peak RSS of a fresh interpreter that imports ``which`` runtime, loads ``path`` and runs
+    it RSS_RUNS times (see ``rss_child``)."""
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--rss-child", which, path],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": tail}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def rss_child(which: str, path: str) -> None:
+    """Child side of measure_rss: prints JSON with VmRSS after imports and VmHWM after loading
+    and after the runs (KiB)."""
+    rng = np.random.default_rng(0)
+    if which == "openge":
+        from openge.runtime import Model
+
+        imported = status_kib("VmRSS")
+        model = Model.from_file(path)
+        loaded = status_kib("VmHWM")
+        inputs = [
+            rng.standard_normal(tuple(d.shape)).astype(d.dtype.np_dtype) for d in model.inputs
+        ]
+        for _ in range(RSS_RUNS):
+            model.execute(inputs)
+    else:
+        import onnxruntime  # noqa: F401 (imported before the baseline on purpose)
+
+        imported = status_kib("VmRSS")
+        session = ort_session(path)
+        loaded = status_kib("VmHWM")
+        types = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
+        feeds = {
+            i.name: rng.standard_normal(tuple(i.shape)).astype(types.get(i.type, np.float32))
+            for i in session.get_inputs()
+        }
+        for _ in range(RSS_RUNS):
+            session.run(None, feeds)
+    print(json.dumps({"imported_kib": imported, "load_hwm_kib": loaded,
+                      "peak_kib": status_kib("VmHWM")}))
+
+
+# ----- one model --------------------------------------------------------------------------------
+def bench_model(name: str, cache: str, s: Settings, log) -> Result:
+    """Build, convert and measure one model."""
+    result = Result(name)
+    onnx_path = models.onnx_path(name, cache)
+    result.onnx_bytes = os.path.getsize(onnx_path)
+    log(f"[{name}] converting with openge")
+    conv = models.convert(name, onnx_path, cache)
+    result.parse_s, result.build_s, result.save_s = conv.parse_s, conv.build_s, conv.save_s
+    om_path = conv.om_path
+    if conv.error:
+        result.error = conv.error
+        log(f"[{name}] conversion failed: {conv.error}")
+    else:
+        result.om_bytes = os.path.getsize(om_path)
+    gc.collect()
+    log(f"[{name}] load times")
+    measure_load(result, om_path, onnx_path, s)
+    log(f"[{name}] latency")
+    try:
+        measure_latency(result, om_path, onnx_path, s)
+    except Exception as err:  # a model that loads but fails to run is a result, not a crash
+        result.error = (result.error or "") + f" run: {models._describe_error(err)}"
+        log(f"[{name}] run failed: {result.error}")
+    if s.reference and name in models.SMALL:
+        log(f"[{name}] onnx.reference")
+        measure_reference(result, onnx_path, s)
+    if s.rss:
+        log(f"[{name}] peak RSS")
+        if om_path is not None:
+            result.rss_openge = measure_rss("openge", om_path)
+        result.rss_ort = measure_rss("ort", onnx_path)
+    summary = ", ".join(f"{k} {median(v) * 1e3:.1f} ms" for k, v in result.times.items())
+    log(f"[{name}] {summary}; diff {result.diff_openge:.1e}")
+    return result
+
+
+# ----- report -----------------------------------------------------------------------------------
+def _ms(values: list[float]) -> str:
+    if not values:
+        return "—"
+    q1, q3 = quartiles(values)
+    if np.isnan(q1):
+        return f"{median(values) * 1e3:.1f}"
+    return f"{median(values) * 1e3:.1f} ({q1 * 1e3:.1f}–{q3 * 1e3:.1f})"
+
+
+def _num(value: float, fmt: str) -> str:
+    return "—" if value is None or not np.isfinite(value) else format(value, fmt)
+
+
+def _rss(info: dict) -> str:
+    if not info:
+        return "—"
+    if "error" in info:
+        return "failed"
+    grown = (info["peak_kib"] - info["imported_kib"]) / 1024
+    return f"{info['peak_kib'] / 1024:.0f} (+{grown:.0f})"
+
+
+def render(results: list[Result], s: Settings, command: str) -> str:
+    """The RESULTS.md section body (Markdown)."""
+    lines = [
+        f"`{command}`",
+        "",
+        *machine_lines(),
+        f"- load average at the end {os.getloadavg()[0]:.2f} (the 2 cores are shared: "
+        "medians of interleaved runs)",
+        "- ONNX Runtime: CPUExecutionProvider, intra_op_num_threads=*t*, inter_op_num_threads=1, "
+        "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning off; openge: default build options, "
+        "`Model.from_file`, `execute(inputs)` allocating its outputs (as ORT's `run`), numpy's "
+        "BLAS limited to *t* threads with threadpoolctl around each timed run; "
+        f"*t* in {', '.join(map(str, s.threads))}",
+        f"- at least {s.runs} interleaved runs per runtime after {s.warmup} warm-up runs (more, "
+        f"up to {s.min_time:g} s, on fast models); onnx.reference on "
+        f"{', '.join(models.SMALL)} only, up to {s.reference_runs} runs",
+        "",
+        "### Latency",
+        "",
+        "Median ms (interquartile range) at each thread count (ORT intra-op threads = numpy "
+        "BLAS threads = *t*); runs per runtime in the `runs` column. \"diff\" is max |output − "
+        "ORT output| / max |ORT output|.",
+        "",
+    ]
+    head = "| model |"
+    rule = "|---|"
+    for t in s.threads:
+        head += f" openge ms, {t}t | ORT ms, {t}t | openge / ORT, {t}t |"
+        rule += "---:|---:|---:|"
+    lines += [
+        head + f" runs | onnx.reference ms, {min(s.threads)}t | diff openge | diff reference |",
+        rule + "---:|---:|---:|---:|",
+    ]
+    for r in results:
+        reference = _ms(r.reference_s) if r.reference_s else (r.reference_note or "—")
+        cells = "".join(
+            f" {_ms(r.times.get(f'openge@{t}', []))} | {_ms(r.times.get(f'ort@{t}', []))} | "
+            f"{_num(r.ratio(t), '.2f')} |"
+            for t in s.threads
+        )
+        runs = min((len(v) for v in r.times.values()), default=0)
+        lines.append(
+            f"| {r.name} |{cells} {runs} | {reference} | {_num(r.diff_openge, '.1e')} | "
+            f"{_num(r.diff_reference, '.1e')} |"
+        )
+    lines.append("")
+    for t in s.threads:
+        ratios = {r.name: r.ratio(t) for r in results if np.isfinite(r.ratio(t))}
+        if ratios:
+            worst = max(ratios, key=ratios.get)
+            best = min(ratios, key=ratios.get)
+            lines.append(
+                f"- **{t} thread{'s' if t > 1 else ''}: geometric mean of openge / ORT "
+                f"{geomean(list(ratios.values())):.2f}** over {len(ratios)} models; worst "
+                f"{worst} ({ratios[worst]:.2f}), best {best} ({ratios[best]:.2f})."
+            )
+    failed = [r for r in results if r.error]
+    if failed:
+        lines += ["", "Failures:", ""]
+        lines += [f"- {r.name}: {r.error}" for r in failed]
+    lines += [
+        "",
+        "### Load, memory, compile, size",
+        "",
+        "Load: median of `Model.from_file` vs `InferenceSession(...)` creation (which includes "
+        "ORT's graph optimization). Peak RSS: VmHWM in MiB of a fresh process that imports the "
+        f"runtime, loads the model and runs it {RSS_RUNS} times (in parentheses: growth over "
+        "the RSS after imports; the mapped .om's pages count, as they are resident). Compile: "
+        "openge parse / `build_model` / `save_model` seconds; ONNX Runtime has no separate "
+        "compile step (see its session creation).",
+        "",
+        "| model | load openge ms | ORT session ms | peak RSS openge | peak RSS ORT "
+        "| parse s | build_model s | save s | .onnx MiB | .om MiB | om / onnx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        size_ratio = r.om_bytes / r.onnx_bytes if r.om_bytes and r.onnx_bytes else float("nan")
+        lines.append(
+            f"| {r.name} | {_num(r.load_openge_s * 1e3, '.1f')} | "
+            f"{_num(r.load_ort_s * 1e3, '.1f')} | {_rss(r.rss_openge)} | {_rss(r.rss_ort)} | "
+            f"{_num(r.parse_s, '.2f')} | {_num(r.build_s, '.2f')} | {_num(r.save_s, '.2f')} | "
+            f"{r.onnx_bytes / 2**20:.1f} | "
+            f"{r.om_bytes / 2**20:.1f} | {_num(size_ratio, '.3f')} |"
+            if r.om_bytes
+            else f"| {r.name} | — | {_num(r.load_ort_s * 1e3, '.1f')} | — | {_rss(r.rss_ort)} "
+            f"| {_num(r.parse_s, '.2f')} | {_num(r.build_s, '.2f')} | — | "
+            f"{r.onnx_bytes / 2**20:.1f} | — | — |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings for the command-line options."""
+    s = Settings()
+    if args.quick:
+        s = Settings(runs=5, warmup=1, min_time=0.0, load_reps=1, reference_runs=1,
+                     reference_budget=10.0)
+    if args.runs is not None:
+        s.runs = args.runs
+    s.rss = not args.no_rss
+    s.reference = not args.no_reference
+    s.threads = tuple(int(t) for t in args.threads.split(",") if t.strip())
+    if not have_threadpoolctl():
+        s.threads = s.threads[:1]  # numpy's BLAS threads cannot be set without threadpoolctl
+    return s
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--rss-child"]:
+        rss_child(argv[1], argv[2])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(models.MODELS),
+                        help=f"comma list from {', '.join(models.MODELS)}")
+    parser.add_argument("--runs", type=int, default=None, help="minimum timed runs (20)")
+    parser.add_argument("--quick", action="store_true",
+                        help="5 runs, 1 warm-up, one load and one reference run")
+    parser.add_argument("--output", default=RESULTS,
+                        help="Markdown file whose section to write ('-': print only)")
+    parser.add_argument("--json", default=None, help="also write the raw results here")
+    parser.add_argument("--cache", default=models.DEFAULT_CACHE, help="model folder")
+    parser.add_argument("--threads", default="2,1",
+                        help="thread counts to compare at (ORT intra-op = numpy BLAS threads)")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--no-reference", action="store_true", help="skip onnx.reference")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in models.MODELS]
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {', '.join(models.MODELS)}")
+    s = settings_from(args)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    results = [bench_model(name, args.cache, s, log) for name in names]
+    command = "python bench/run.py" + ("" if not argv else " " + " ".join(argv))
+    text = render(results, s, command)
+    print(f"## {SECTION}\n\n{text}")
+    if args.output != "-":
+        write_section(SECTION, text, args.output)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            rows = [
+                asdict(r) | {"ratios": {str(t): r.ratio(t) for t in s.threads}} for r in results
+            ]
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

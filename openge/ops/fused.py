@@ -1,0 +1,430 @@
+"""Op family: fused ops the compiler's fusion passes create (ops layer).
+
+Each fused op runs the kernels of the ops it replaces, in the same order and through
+temporaries of the same dtypes, so its results are bit-for-bit those of the unfused graph:
+
+* ``FusedConv2D`` — Conv2D (+ bias) followed by an *epilogue* of elementwise ops applied to the
+  convolution's result in place (an activation, a residual ``Add`` …);
+* ``FusedMatMul`` — BatchMatMulV2/MatMulV2 (+ bias) followed by an epilogue;
+* ``FusedElementwise`` — a tree of elementwise ops evaluated as one task.
+
+A *program* (attr ``epilogue`` / ``program``) is a JSON string
+``{"steps": [{"op", "attrs", "args", "dtype", "shape"}, …]}``: each step names an op type of the
+catalog, its attrs, and its arguments — ``k >= 0`` is operand ``k`` of the fused op (for an
+epilogue operand 0 is the main op's result), ``k < 0`` the value of step ``-k - 1``. The last
+step's value is the result. Programs are decoded once and cached.
+
+In-place: :func:`inplace_safe` says whether an op's kernel gives the right result when
+``outputs[0]`` is the very array of one of its inputs (a NumPy ufunc / ``copyto`` does):
+:data:`INPLACE_SAFE_OPS` for every dtype, :data:`INPLACE_SAFE_FLOAT_OPS` for float results only.
+The program evaluator writes steps straight into the output array when that is safe and uses
+temporaries otherwise; the memory planner uses the same rule to run tasks in place.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from openge.errors import PARAM_INVALID, GeError
+from openge.graph import DataType, TensorDesc
+from openge.ops.registry import get_schema, has_op
+from openge.ops.schema import (
+    Attr,
+    AttrType,
+    InferContext,
+    Input,
+    OpSchema,
+    Output,
+    Trait,
+    normalize_attrs,
+)
+
+#: Op types whose kernel tolerates ``outputs[0]`` aliasing an input of the same byte size.
+#: Only ops whose kernel reads each input fully before (or while, elementwise) writing the output
+#: belong here; tests/compiler/test_memory.py checks every registered one.
+INPLACE_SAFE_OPS: frozenset[str] = frozenset(
+    {
+        # unary math
+        "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Cos", "Cosh", "Erf",
+        "Erfc", "Exp", "Expm1", "Floor", "Log", "Log1p", "Neg", "Reciprocal", "Rint", "Round",
+        "Rsqrt", "Sign", "Sin", "Sinh", "Sqrt", "Square", "Tan", "Tanh", "LogicalNot",
+        # activations
+        "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Softplus", "Softsign", "Gelu",
+        "Swish", "HardSigmoid", "HardSwish", "Mish",
+        # binary
+        "Add", "AddV2", "Sub", "Mul", "Div", "Maximum", "Minimum",
+        "SquaredDifference", "FloorDiv", "FloorMod", "Mod", "LogicalAnd", "LogicalOr",
+        # conversion and copies (a Cast only when the byte size stays)
+        "Cast", "Identity", "Reshape", "Squeeze", "SqueezeV2", "SqueezeV3", "Unsqueeze",
+        "UnsqueezeV2", "UnsqueezeV3", "ExpandDims", "Flatten",
+    }
+)
+#: Op types whose kernel tolerates aliasing only for a floating-point result (their integer
+#: paths read the inputs again after writing the output).
+INPLACE_SAFE_FLOAT_OPS: frozenset[str] = frozenset({"RealDiv", "Pow"})
+
+
+def inplace_safe(op_type: str, dtype: DataType) -> bool:
+    """True when ``op_type``'s kernel gives the right result with ``outputs[0]`` (of ``dtype``)
+    being the very array of one of its inputs."""
+    if op_type in INPLACE_SAFE_OPS:
+        return True
+    return op_type in INPLACE_SAFE_FLOAT_OPS and dtype.np_dtype.kind in "fc"
+
+_EMPTY_PROGRAM = '{"steps": []}'
+
+
+# ----- programs ----------------------------------------------------------------------------------
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, DataType):
+        return int(value)
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    raise TypeError(type(value).__name__)
+
+
+def encode_program(steps: Sequence[dict[str, Any]]) -> str:
+    """The JSON text of a program; each step: op, attrs, args, dtype, shape.
+
+    Raises TypeError when an attr value cannot be written (a tensor attr, a graph …).
+    """
+    out = []
+    for s in steps:
+        attrs = {k: _json_value(v) for k, v in sorted(s["attrs"].items()) if not k.startswith("_")}
+        out.append(
+            {
+                "op": s["op"],
+                "attrs": attrs,
+                "args": [int(a) for a in s["args"]],
+                "dtype": int(s["dtype"]),
+                "shape": [int(d) for d in s["shape"]],
+            }
+        )
+    return json.dumps({"steps": out}, sort_keys=True, separators=(",", ":"))
+
+
+class _Step:
+    __slots__ = ("args", "dtype", "kernel", "kwargs", "op", "safe", "shape")
+
+    def __init__(self, raw: dict[str, Any], where: str) -> None:
+        try:
+            self.op = str(raw["op"])
+            self.args = tuple(int(a) for a in raw["args"])
+            self.dtype = DataType(int(raw["dtype"]))
+            self.shape = tuple(int(d) for d in raw["shape"])
+            attrs = dict(raw["attrs"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise GeError(PARAM_INVALID, f"{where}: malformed program step {raw!r}") from err
+        if not has_op(self.op):
+            raise GeError(PARAM_INVALID, f"{where}: program step uses unknown op {self.op!r}")
+        schema = get_schema(self.op)
+        if schema.kernel is None:
+            raise GeError(PARAM_INVALID, f"{where}: program step op {self.op} has no kernel")
+        norm = normalize_attrs(schema, attrs, f"{where} step {self.op}")
+        self.kernel = schema.kernel
+        self.kwargs = {k: norm[k] for k in schema.kernel_attrs}
+        self.safe = inplace_safe(self.op, self.dtype)
+
+
+class Program:
+    """A decoded program: its steps and, per set of operands aliasing the output, a plan of
+    which steps write straight into the output array."""
+
+    def __init__(self, text: str, where: str = "program") -> None:
+        try:
+            raw = json.loads(text)
+            steps = raw["steps"]
+        except (ValueError, TypeError, KeyError) as err:
+            raise GeError(PARAM_INVALID, f"{where}: program is not valid JSON: {err}") from err
+        self.steps = [_Step(s, where) for s in steps]
+        self.attrs = [dict(s["attrs"]) for s in steps]
+        for j, s in enumerate(self.steps):
+            for a in s.args:
+                if a < 0 and -a - 1 >= j:
+                    raise GeError(PARAM_INVALID, f"{where}: step {j} reads a later step")
+        self._plans: dict[frozenset[int], list[bool]] = {}
+
+    @property
+    def num_operands(self) -> int:
+        """1 + the largest operand index the steps read (0 when none)."""
+        return 1 + max((a for s in self.steps for a in s.args if a >= 0), default=-1)
+
+    def _plan(self, aliased: frozenset[int], out_dtype: np.dtype, out_shape: tuple) -> list[bool]:
+        """Which steps write into the output: the last one, and back from it a spine of steps
+        whose values have the output's type, are read by the next spine step only, and whose
+        readers tolerate aliasing — as long as no later step still needs an operand that shares
+        the output's memory."""
+        steps = self.steps
+        n = len(steps)
+        writes = [False] * n
+        reads = [any(a >= 0 and a in aliased for a in s.args) for s in steps]
+        readers: list[set[int]] = [set() for _ in steps]
+        for j, s in enumerate(steps):
+            for a in s.args:
+                if a < 0:
+                    readers[-a - 1].add(j)
+        if reads[-1] and not steps[-1].safe:
+            return writes  # the last step computes into a temporary, then copies
+        writes[-1] = True
+        j = n - 1
+        while steps[j].safe:
+            spine = [
+                -a - 1
+                for a in steps[j].args
+                if a < 0
+                and readers[-a - 1] == {j}  # no other step needs the value out would hold
+                and steps[-a - 1].dtype.np_dtype == out_dtype
+                and steps[-a - 1].shape == out_shape
+            ]
+            if not spine:
+                break
+            p = spine[0]
+            if any(reads[p + 1:]) or (reads[p] and not steps[p].safe):
+                break
+            writes[p] = True
+            j = p
+        return writes
+
+    def run(self, operands: Sequence[np.ndarray | None], out: np.ndarray) -> None:
+        """Evaluate into ``out`` (which may be, or share memory with, some operands)."""
+        aliased = frozenset(
+            k for k, a in enumerate(operands) if a is not None and np.may_share_memory(a, out)
+        )
+        plan = self._plans.get(aliased)
+        if plan is None:
+            plan = self._plan(aliased, out.dtype, tuple(out.shape))
+            self._plans[aliased] = plan
+        values: list[np.ndarray] = []
+        for s, direct in zip(self.steps, plan):
+            ins = [operands[a] if a >= 0 else values[-a - 1] for a in s.args]
+            target = out if direct else np.empty(s.shape, dtype=s.dtype.np_dtype)
+            s.kernel(ins, [target], **s.kwargs)
+            values.append(target)
+        if values and not plan[-1]:
+            np.copyto(out, values[-1])
+
+    def infer(
+        self,
+        ctx: InferContext,
+        operands: Sequence[TensorDesc | None],
+        input_index: Sequence[int | None],
+    ) -> TensorDesc:
+        """The result desc, inferring every step with its op's own inference.
+
+        ``input_index[k]`` is the node input that operand ``k`` is (None for a computed one),
+        so that steps see the operands' compile-time values.
+        """
+        descs: list[TensorDesc] = []
+        for j, (s, attrs) in enumerate(zip(self.steps, self.attrs)):
+            schema = get_schema(s.op)
+            norm = normalize_attrs(schema, attrs, f"node {ctx.name} ({ctx.op_type}) step {j}")
+            ins: list[TensorDesc | None] = []
+            consts: list[np.ndarray | None] = []
+            for a in s.args:
+                if a >= 0:
+                    if a >= len(operands) or operands[a] is None:
+                        raise ctx.error(f"program step {j} ({s.op}) reads missing operand {a}")
+                    ins.append(operands[a])
+                    index = input_index[a]
+                    consts.append(None if index is None else ctx.const_value(index))
+                else:
+                    ins.append(descs[-a - 1])
+                    consts.append(None)
+            sub = InferContext(f"{ctx.name}/{j}", s.op, ins, norm, consts)
+            try:
+                (desc,) = schema.infer(sub)  # type: ignore[misc]
+            except GeError as err:
+                raise ctx.error(f"program step {j}: {err.message}", err.code) from err
+            if desc.dtype != s.dtype or tuple(desc.shape) != s.shape:
+                raise ctx.error(
+                    f"program step {j} ({s.op}) records {s.dtype.short_name}{list(s.shape)} "
+                    f"but infers {desc.type_str()}; re-run the fusion pass"
+                )
+            descs.append(desc)
+        if not descs:
+            raise ctx.error("program has no steps")
+        return descs[-1]
+
+
+@functools.lru_cache(maxsize=1024)
+def decode_program(text: str) -> Program:
+    """The decoded (cached) program of a JSON text."""
+    return Program(text)
+
+
+def _program(ctx: InferContext, attr: str) -> Program:
+    try:
+        return decode_program(ctx.attrs[attr])
+    except GeError as err:
+        raise ctx.error(f"attr {attr}: {err.message}", err.code) from err
+
+
+# ----- FusedElementwise --------------------------------------------------------------------------
+
+
+def _infer_fused_elementwise(ctx: InferContext) -> Sequence[TensorDesc]:
+    prog = _program(ctx, "program")
+    if prog.num_operands > ctx.num_inputs:
+        raise ctx.error(f"program reads {prog.num_operands} operands, {ctx.num_inputs} given")
+    desc = prog.infer(ctx, ctx.input_descs, range(ctx.num_inputs))
+    return [TensorDesc(desc.dtype, desc.shape, ctx.input(0).format)]
+
+
+def _fused_elementwise_kernel(inputs, outputs, *, program):
+    decode_program(program).run(inputs, outputs[0])
+
+
+# ----- FusedConv2D / FusedMatMul -----------------------------------------------------------------
+
+_N_MAIN = 3  # x, filter/x2, bias: the main op's inputs; operands 1 and 2 follow
+
+
+def _infer_epilogue(ctx: InferContext, main: TensorDesc) -> TensorDesc:
+    prog = _program(ctx, "epilogue")
+    if not prog.steps:
+        return main
+    operands = [main] + [ctx.input_descs[i] if ctx.has_input(i) else None
+                         for i in range(_N_MAIN, ctx.num_inputs)]
+    desc = prog.infer(ctx, operands, [None, *range(_N_MAIN, ctx.num_inputs)])
+    if desc.dtype != main.dtype or tuple(desc.shape) != tuple(main.shape):
+        raise ctx.error(
+            f"the epilogue gives {desc.type_str()}; it must keep the main result's "
+            f"{main.type_str()}"
+        )
+    return TensorDesc(desc.dtype, desc.shape, main.format, main.origin_format)
+
+
+def _main_context(ctx: InferContext, op_type: str, attrs: dict[str, Any]) -> InferContext:
+    descs = [ctx.input_descs[i] if ctx.has_input(i) else None for i in range(_N_MAIN)]
+    consts = [ctx.const_value(i) for i in range(_N_MAIN)]
+    return InferContext(ctx.name, op_type, descs, attrs, consts)
+
+
+def _conv_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: attrs[k] for k in ("strides", "pads", "dilations", "groups", "data_format",
+                                  "offset_x")}
+
+
+def _infer_fused_conv2d(ctx: InferContext) -> Sequence[TensorDesc]:
+    (main,) = get_schema("Conv2D").infer(  # type: ignore[misc]
+        _main_context(ctx, "Conv2D", _conv_attrs(ctx.attrs))
+    )
+    return [_infer_epilogue(ctx, main)]
+
+
+def _run_epilogue(inputs: Sequence[np.ndarray | None], y: np.ndarray, epilogue: str) -> None:
+    prog = decode_program(epilogue)
+    if prog.steps:
+        prog.run([y, *inputs[_N_MAIN:]], y)
+
+
+def _fused_conv2d_kernel(
+    inputs, outputs, *, strides, pads, dilations, groups, data_format, epilogue
+):
+    main = list(inputs[:_N_MAIN]) + [None] * (_N_MAIN - len(inputs[:_N_MAIN]))
+    get_schema("Conv2D").kernel(  # type: ignore[misc]
+        main, outputs, strides=strides, pads=pads, dilations=dilations, groups=groups,
+        data_format=data_format,
+    )
+    _run_epilogue(inputs, outputs[0], epilogue)
+
+
+def _infer_fused_matmul(ctx: InferContext) -> Sequence[TensorDesc]:
+    attrs = {
+        "adj_x1": ctx.attrs["transpose_x1"],
+        "adj_x2": ctx.attrs["transpose_x2"],
+        "offset_x": ctx.attrs["offset_x"],
+    }
+    (main,) = get_schema("BatchMatMulV2").infer(  # type: ignore[misc]
+        _main_context(ctx, "BatchMatMulV2", attrs)
+    )
+    return [_infer_epilogue(ctx, main)]
+
+
+def _fused_matmul_kernel(inputs, outputs, *, transpose_x1, transpose_x2, epilogue):
+    main = list(inputs[:_N_MAIN]) + [None] * (_N_MAIN - len(inputs[:_N_MAIN]))
+    get_schema("BatchMatMulV2").kernel(  # type: ignore[misc]
+        main, outputs, adj_x1=transpose_x1, adj_x2=transpose_x2
+    )
+    _run_epilogue(inputs, outputs[0], epilogue)
+
+
+_EPILOGUE_INPUTS = (
+    Input("operand1", optional=True, doc="epilogue operand 1 (e.g. a residual)"),
+    Input("operand2", optional=True, doc="epilogue operand 2"),
+)
+_EPILOGUE_ATTR = Attr(
+    "epilogue", AttrType.STR, _EMPTY_PROGRAM,
+    doc="JSON program applied to the main result (operand 0) and operand1/operand2",
+)
+
+SCHEMAS = [
+    OpSchema(
+        "FusedConv2D",
+        inputs=(Input("x"), Input("filter"), Input("bias", optional=True), *_EPILOGUE_INPUTS),
+        outputs=(Output("y"),),
+        attrs=(
+            Attr("strides", AttrType.LIST_INT, doc="4 values in data_format order"),
+            Attr("pads", AttrType.LIST_INT, doc="[top, bottom, left, right]"),
+            Attr("dilations", AttrType.LIST_INT, [1, 1, 1, 1]),
+            Attr("groups", AttrType.INT, 1),
+            Attr("data_format", AttrType.STR, "NHWC", choices=("NCHW", "NHWC")),
+            Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)"),
+            _EPILOGUE_ATTR,
+        ),
+        infer=_infer_fused_conv2d,
+        kernel=_fused_conv2d_kernel,
+        doc="Conv2D (+ bias) followed by an elementwise epilogue (activation, residual add …) "
+        "applied in place; made by the compiler's FuseBiasActivationPass.",
+        onnx="Conv + elementwise ops (onnxruntime's FusedConv)",
+    ),
+    OpSchema(
+        "FusedMatMul",
+        inputs=(Input("x1"), Input("x2"), Input("bias", optional=True), *_EPILOGUE_INPUTS),
+        outputs=(Output("y"),),
+        attrs=(
+            Attr("transpose_x1", AttrType.BOOL, False),
+            Attr("transpose_x2", AttrType.BOOL, False),
+            Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)"),
+            _EPILOGUE_ATTR,
+        ),
+        infer=_infer_fused_matmul,
+        kernel=_fused_matmul_kernel,
+        doc="(Batch) matmul y = op(x1) @ op(x2) + bias (batch dims broadcast) followed by an "
+        "elementwise epilogue applied in place; made by the compiler's FuseBiasActivationPass.",
+        onnx="MatMul/Gemm + elementwise ops (onnxruntime's FusedMatMul / FusedGemm)",
+    ),
+    OpSchema(
+        "FusedElementwise",
+        inputs=(Input("x", dynamic=True, doc="the operands the program reads"),),
+        outputs=(Output("y"),),
+        attrs=(Attr("program", AttrType.STR, doc="JSON program of elementwise steps"),),
+        infer=_infer_fused_elementwise,
+        kernel=_fused_elementwise_kernel,
+        doc="A tree of elementwise ops run as one task, each step by its op's own kernel "
+        "(bit-exact); made by the compiler's FuseElementwisePass.",
+        onnx="(none: several elementwise ops)",
+        traits=frozenset({Trait.ELEMENTWISE}),
+    ),
+]
+
+__all__ = [
+    "INPLACE_SAFE_FLOAT_OPS",
+    "INPLACE_SAFE_OPS",
+    "SCHEMAS",
+    "Program",
+    "decode_program",
+    "encode_program",
+    "inplace_safe",
+]

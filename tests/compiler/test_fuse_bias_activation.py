@@ -1,0 +1,78 @@
+"""FuseBiasActivationPass: bias adds into conv/matmul, elementwise epilogues fused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from openge.compiler.passes.fuse_bias_activation import FuseBiasActivationPass
+from openge.graph import Format
+
+from .models import Builder, _conv, apply_passes, evaluate_graph, op_types
+
+
+def _same(b, g, before):
+    feeds = b.feeds()
+    for u, v in zip(evaluate_graph(g, feeds), evaluate_graph(before, feeds), strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_conv_bias_relu_and_residual_become_one_task():
+    b = Builder("conv")
+    x = b.input((2, 4, 8, 8), fmt=Format.FORMAT_NCHW)
+    c = _conv(b, x, 4, 4)
+    y = b.op("Relu", b.op("Add", b.op("Add", c, b.weight(1, 4, 1, 1)), x))
+    g = b.done(y)
+    before = g.clone()
+    assert apply_passes(g, FuseBiasActivationPass())
+    assert op_types(g).count("FusedConv2D") == 1
+    assert not {"Add", "Relu", "Conv2D"} & set(op_types(g))
+    fused = g.outputs[0].node
+    assert fused.name == y.node.name
+    steps = json.loads(fused.attrs["epilogue"])["steps"]
+    assert [s["op"] for s in steps] == ["Add", "Relu"]
+    _same(b, g, before)
+
+
+def test_matmul_bias_gelu_and_batch_matmul():
+    b = Builder("mm")
+    x = b.input((4, 16))
+    h = b.op("Gelu", b.op("Add", b.weight(8, scale=0.1), b.op("MatMulV2", x, b.weight(16, 8))))
+    z = b.input((2, 3, 16))
+    k = b.op("Sigmoid", b.op("Add", b.op("BatchMatMulV2", z, b.weight(16, 8)),
+                             b.weight(8, scale=0.1)))
+    g = b.done(h, k)
+    before = g.clone()
+    assert apply_passes(g, FuseBiasActivationPass())
+    assert op_types(g).count("FusedMatMul") == 2
+    _same(b, g, before)
+
+
+def test_no_fusion_when_result_is_shared_or_broadcasts():
+    b = Builder("nofuse")
+    x = b.input((4, 16))
+    m = b.op("MatMulV2", x, b.weight(16, 8))
+    r = b.op("Relu", m)
+    grown = b.op("Add", b.op("MatMulV2", x, b.weight(16, 1)), b.weight(4, 8))  # (4,1)+(4,8)
+    g = b.done(r, m, grown)
+    before = g.clone()
+    assert not apply_passes(g, FuseBiasActivationPass())
+    _same(b, g, before)
+
+
+def test_at_most_two_extra_operands():
+    b = Builder("extras")
+    x = b.input((4, 8))
+    m = b.op("MatMulV2", x, b.weight(8, 8))
+    y = b.op("Add", b.op("Mul", b.op("Sub", m, b.input((4, 8))), b.input((4, 8))),
+             b.input((4, 8)))
+    g = b.done(y)
+    before = g.clone()
+    assert apply_passes(g, FuseBiasActivationPass())
+    last = g.outputs[0].node
+    assert last.op_type == "Add"  # a third extra operand: not fused
+    fused = last.inputs[0].node
+    assert fused.op_type == "FusedMatMul"
+    assert [s["op"] for s in json.loads(fused.attrs["epilogue"])["steps"]] == ["Sub", "Mul"]
+    _same(b, g, before)
