@@ -10,6 +10,15 @@ import pytest
 from openge.graph import DataType, Graph, Tensor, TensorDesc
 
 
+@pytest.fixture(autouse=True)
+def verify_every_pass(monkeypatch):
+    """Every compilation in the suite runs the graph verifier after each pass, so a pass that
+    breaks an invariant is named by the failure (compile_graph checks memory plans itself)."""
+    from openge.compiler import pipeline
+
+    monkeypatch.setattr(pipeline, "VERIFY_PASSES", True)
+
+
 @pytest.fixture
 def ge():
     """GE initialized for the test and finalized after it (closing every session)."""

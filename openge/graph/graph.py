@@ -37,6 +37,7 @@ class Node:
 
     __slots__ = (
         "_control_inputs",
+        "_control_users",
         "_inputs",
         "_users",
         "attrs",
@@ -60,6 +61,7 @@ class Node:
         self.attrs: dict[str, Any] = dict(attrs or {})
         self._inputs: list[Port | None] = []
         self._control_inputs: list[Node] = []
+        self._control_users: list[Node] = []  # nodes that list this one as a control input
         self._users: list[list[tuple[Node, int]]] = [[] for _ in range(num_outputs)]
         self.output_descs: list[TensorDesc] = [TensorDesc() for _ in range(num_outputs)]
 
@@ -72,6 +74,11 @@ class Node:
     def control_inputs(self) -> tuple[Node, ...]:
         """Nodes that must run before this one."""
         return tuple(self._control_inputs)
+
+    @property
+    def control_users(self) -> tuple[Node, ...]:
+        """Nodes that must run after this one (its control-edge consumers)."""
+        return tuple(self._control_users)
 
     @property
     def num_outputs(self) -> int:
@@ -221,11 +228,13 @@ class Graph:
             raise GeError(PARAM_INVALID, f"control input {before.name!r} is not in {self.name}")
         if before not in after._control_inputs:
             after._control_inputs.append(before)
+            before._control_users.append(after)
 
     def remove_control_edge(self, before: Node, after: Node) -> None:
         """Drop the control edge before → after if present."""
         if before in after._control_inputs:
             after._control_inputs.remove(before)
+            before._control_users.remove(after)
 
     def replace_all_uses(self, old: Port, new: Port) -> None:
         """Make every consumer of ``old`` (and graph outputs) read ``new`` instead."""
@@ -247,9 +256,12 @@ class Graph:
             if port is not None:
                 port.node._users[port.index].remove((node, i))
         node._inputs = []
-        for other in self._nodes.values():
-            if node in other._control_inputs:
-                other._control_inputs.remove(node)
+        for other in node._control_users:
+            other._control_inputs.remove(node)
+        for dep in node._control_inputs:
+            dep._control_users.remove(node)
+        node._control_users = []
+        node._control_inputs = []
         del self._nodes[node.name]
 
     def rename_node(self, node: Node, new_name: str) -> None:
@@ -260,9 +272,10 @@ class Graph:
             return
         if new_name in self._nodes:
             raise GeError(PARAM_INVALID, f"graph {self.name} already has a node named {new_name!r}")
-        self._nodes = {
-            (new_name if key == node.name else key): value for key, value in self._nodes.items()
-        }
+        # The renamed node moves to the end of the insertion order (O(1)); insertion order only
+        # breaks ties between independent nodes in topological_order, so results are unchanged.
+        del self._nodes[node.name]
+        self._nodes[new_name] = node
         node.name = new_name
 
     def node(self, name: str) -> Node:
@@ -348,6 +361,9 @@ class Graph:
                 self._check_port(port)
                 if (node, i) not in port.node._users[port.index]:
                     raise GeError(PARAM_INVALID, f"edge {port!r} -> {node.name}:{i} not tracked")
+            for dep in node._control_inputs:
+                if node not in dep._control_users:
+                    raise GeError(PARAM_INVALID, f"control edge {dep.name} -> {node.name} untracked")
             for out_idx, users in enumerate(node._users):
                 for consumer, i in users:
                     if consumer._inputs[i] != Port(node, out_idx):

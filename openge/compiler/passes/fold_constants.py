@@ -31,9 +31,7 @@ class FoldConstantsPass(GraphPass):
             ports = [Port(node, i) for i in range(node.num_outputs)]
             if not ports or any(p not in ctx.const_values for p in ports):
                 continue
-            if node.control_inputs or any(
-                c is node for other in graph for c in other.control_inputs
-            ):
+            if node.control_inputs or node.control_users:
                 continue
             for port in ports:
                 value = ctx.const_values[port]
