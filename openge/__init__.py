@@ -1,4 +1,4 @@
-"""openge: the Ascend Graph Engine (GE) workflow — build, compile, save .om, load, execute — on CPU."""
+"""openge: the Ascend GE workflow (build, compile, save .om, load, execute) on any CPU."""
 
 from openge.errors import GeError, Status
 from openge.version import OM_FORMAT_VERSION, __version__

@@ -52,7 +52,9 @@ def _is_uint(text: str) -> bool:
     return text.isdigit()
 
 
-_SHAPE_RE = re.compile(r"^\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*(;\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*)*;?$")
+_SHAPE_RE = re.compile(
+    r"^\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*(;\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*)*;?$"
+)
 
 
 def _is_shape_spec(text: str) -> bool:
@@ -111,9 +113,7 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
         ),
         OptionSpec("ge.exec.precision_mode", "precision mode (v1)", PRECISION_MODES),
         OptionSpec("ge.exec.precision_mode_v2", "precision mode (v2)", PRECISION_MODES_V2),
-        OptionSpec(
-            "ge.exec.disableReuseMemory", "1: every tensor gets its own memory", ("0", "1")
-        ),
+        OptionSpec("ge.exec.disableReuseMemory", "1: every tensor gets its own memory", ("0", "1")),
         OptionSpec("ge.graphRunMode", "0: inference, 1: training", ("0", "1")),
         OptionSpec(
             "ge.exec.deviceId",
@@ -131,8 +131,12 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("ge.exec.formatMode", "1: keep the original formats", ("0", "1")),
         OptionSpec("ge.inputFormat", "input layout", ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")),
         OptionSpec("ge.graph_key", "graph identity for caches", check=lambda v: True),
-        OptionSpec("ge.session_device_id", "device id of the session", check=_is_uint,
-                   accepted="a non-negative integer"),
+        OptionSpec(
+            "ge.session_device_id",
+            "device id of the session",
+            check=_is_uint,
+            accepted="a non-negative integer",
+        ),
     )
 }
 
@@ -149,7 +153,9 @@ def validate_options(options: Mapping[str, object] | None, level: str) -> dict[s
             raise GeError(PARAM_INVALID, f"{level} option key {key!r} is not a string")
         spec = KNOWN_OPTIONS.get(key)
         if spec is None:
-            logger.warning("%s option %r is not known to openge; it is kept and ignored", level, key)
+            logger.warning(
+                "%s option %r is not known to openge; it is kept and ignored", level, key
+            )
             out[key] = str(value)
             continue
         out[key] = spec.validate(value)

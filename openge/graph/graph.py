@@ -363,7 +363,9 @@ class Graph:
                     raise GeError(PARAM_INVALID, f"edge {port!r} -> {node.name}:{i} not tracked")
             for dep in node._control_inputs:
                 if node not in dep._control_users:
-                    raise GeError(PARAM_INVALID, f"control edge {dep.name} -> {node.name} untracked")
+                    raise GeError(
+                        PARAM_INVALID, f"control edge {dep.name} -> {node.name} untracked"
+                    )
             for out_idx, users in enumerate(node._users):
                 for consumer, i in users:
                     if consumer._inputs[i] != Port(node, out_idx):

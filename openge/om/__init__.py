@@ -30,4 +30,5 @@ __all__ = [
     "SlotKind",
     "Task",
     "VariableDef",
+    "parse_container",
 ]

@@ -10,9 +10,7 @@ from openge.errors import DATATYPE_INVALID, SHAPE_INVALID
 from openge.graph import DataType, TensorDesc
 from openge.ops.schema import InferContext
 
-FLOAT_TYPES = frozenset(
-    {DataType.DT_FLOAT, DataType.DT_FLOAT16, DataType.DT_DOUBLE}
-)
+FLOAT_TYPES = frozenset({DataType.DT_FLOAT, DataType.DT_FLOAT16, DataType.DT_DOUBLE})
 SIGNED_INT_TYPES = frozenset(
     {DataType.DT_INT8, DataType.DT_INT16, DataType.DT_INT32, DataType.DT_INT64}
 )

@@ -39,8 +39,7 @@ def _infer_assign(ctx: InferContext) -> Sequence[TensorDesc]:
     if ctx.op_type == "Assign" and ctx.attrs.get("validate_shape", True):
         if ref.shape != value.shape:
             raise ctx.error(
-                f"value shape {list(value.shape)} differs from the variable's "
-                f"{list(ref.shape)}",
+                f"value shape {list(value.shape)} differs from the variable's {list(ref.shape)}",
                 SHAPE_INVALID,
             )
     else:

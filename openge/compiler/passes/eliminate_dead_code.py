@@ -21,9 +21,10 @@ class EliminateDeadCodePass(GraphPass):
         live = set()
         stack = [p.node for p in graph.outputs]
         stack += [
-            n for n in graph
-            if n.op_type == "Data" or (get_schema(n.op_type).has(Trait.STATEFUL)
-            and n.op_type != "Variable")
+            n
+            for n in graph
+            if n.op_type == "Data"
+            or (get_schema(n.op_type).has(Trait.STATEFUL) and n.op_type != "Variable")
         ]
         while stack:
             node = stack.pop()

@@ -75,7 +75,12 @@ class ExternalizeWeightsPass(GraphPass):
                 pad = (-offset) % COMBINED_ALIGN
                 chunks.append(b"\0" * pad)
                 offset += pad
-                placements[node.name] = (location, offset, len(raw), hashlib.sha256(raw).hexdigest())
+                placements[node.name] = (
+                    location,
+                    offset,
+                    len(raw),
+                    hashlib.sha256(raw).hexdigest(),
+                )
                 chunks.append(raw)
                 offset += len(raw)
             write_atomic(os.path.join(folder, location), chunks)

@@ -49,9 +49,7 @@ def _inverse_step(op_type: str, attrs: dict, before: TensorDesc) -> tuple[str, d
 def convert_value(value: np.ndarray, fmt: VariableFormat) -> np.ndarray:
     """Apply the trans road to a value in the original form (e.g. a session's stored value)."""
     graph = Graph("road")
-    node = graph.add_node(
-        "Data", name="value", attrs={"index": 0}, output_descs=[fmt.original]
-    )
+    node = graph.add_node("Data", name="value", attrs={"index": 0}, output_descs=[fmt.original])
     current = np.ascontiguousarray(value)
     for op_type, attrs in fmt.road:
         step = graph.add_node(op_type, [node.output(0)], attrs=dict(attrs))
@@ -103,13 +101,11 @@ class VariableFormatPass(GraphPass):
         if not road or any(p.node is var for p in graph.outputs):
             return False
         original = var.output_descs[0]
-        steps = tuple(
-            (n.op_type, tuple(sorted(n.attrs.items()))) for n in road
-        )
+        steps = tuple((n.op_type, tuple(sorted(n.attrs.items()))) for n in road)
         fmt = VariableFormat(original, road[-1].output_descs[0], steps)
         init = var.attrs.get("value")
-        base = init.numpy() if init is not None else np.zeros(
-            original.shape, original.dtype.np_dtype
+        base = (
+            init.numpy() if init is not None else np.zeros(original.shape, original.dtype.np_dtype)
         )
         var.attrs["value"] = Tensor(convert_value(base, fmt), format=fmt.stored.format)
         var.output_descs = [fmt.stored]
@@ -138,7 +134,9 @@ class VariableFormatPass(GraphPass):
             value = writer.inputs[1]
             for op_type, attrs in fmt.road:
                 node = graph.add_node(
-                    op_type, [value], name=graph.unique_name(f"{var.name}_store"),
+                    op_type,
+                    [value],
+                    name=graph.unique_name(f"{var.name}_store"),
                     attrs=dict(attrs),
                 )
                 node.output_descs = infer_node(node)[1]
