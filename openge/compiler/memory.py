@@ -164,9 +164,7 @@ def _place(
     arena = 0
     for i in order:
         size = sizes[i]
-        busy = sorted(
-            (offsets[j], offsets[j] + sizes[j]) for j in conflicts[i] if offsets[j] >= 0
-        )
+        busy = sorted((offsets[j], offsets[j] + sizes[j]) for j in conflicts[i] if offsets[j] >= 0)
         best = -1
         best_gap = 0
         cursor = 0
@@ -302,7 +300,7 @@ def check_plan(tensors: Sequence[Lifetime], plan: MemoryPlan) -> None:
                 f"tensor {a.key} misplaced at {off_a} (+{a.size}) in a {plan.arena_size}-byte "
                 f"arena aligned to {ARENA_ALIGN}",
             )
-        for b in items[i + 1:]:
+        for b in items[i + 1 :]:
             if b.first > a.last:
                 break
             off_b = plan.offsets[b.key]

@@ -109,7 +109,8 @@ class PassPipeline:
         if unknown:
             logger.warning(
                 "ge.disableOptimizations names unknown passes %s; the passes are: %s",
-                ", ".join(unknown), ", ".join(dict.fromkeys(self.names)),
+                ", ".join(unknown),
+                ", ".join(dict.fromkeys(self.names)),
             )
         for step in self.steps:
             p = step.graph_pass
@@ -156,50 +157,77 @@ def verify_graph(graph: Graph, after: str = "") -> None:
                     f"{[d.type_str() for d in descs]}",
                 )
     except GeError as err:
-        raise GeError(INTERNAL_ERROR, f"graph {graph.name} is broken{where}: {err.message}") \
-            from err
+        raise GeError(
+            INTERNAL_ERROR, f"graph {graph.name} is broken{where}: {err.message}"
+        ) from err
 
 
 def default_pipeline() -> PassPipeline:
     """The pipeline, in order. Each step says why it is where it is."""
     return PassPipeline(
         [
-            PipelineStep(InferShapesPass(),
-                         "every later pass relies on complete descs and known small constants"),
-            PipelineStep(FoldConstantsPass(),
-                         "fold what is computable now: shape arithmetic, constant subgraphs"),
-            PipelineStep(EliminateDeadCodePass(),
-                         "folding and the user's graph leave nodes no output needs"),
-            PipelineStep(FoldLargeConstantsPass(),
-                         "big constant results (generated weights) become weights, computed "
-                         "once here instead of on every run"),
-            PipelineStep(CancelInverseOpsPass(),
-                         "drop identities and undone transposes/reshapes/casts first, so the "
-                         "fusion patterns below see conv → bn → relu adjacent"),
-            PipelineStep(FoldBatchNormPass(),
-                         "fold BN into conv/matmul weights while every weight is still private "
-                         "(before equal constants are merged) and before layouts are chosen: "
-                         "a BNInference would pin its conv to NCHW"),
-            PipelineStep(MergeConstantsPass(),
-                         "equal constants become one node, so CSE sees equal inputs"),
-            PipelineStep(EliminateCommonSubexpressionsPass(),
-                         "compute each value once before anything is fused around it"),
-            PipelineStep(SelectLayoutsPass(),
-                         "convs and pools run in their fastest layout; TransData at borders"),
-            PipelineStep(EliminateTransDataPass(),
-                         "cancel the TransData pairs the layout choice left back to back"),
-            PipelineStep(VariableFormatPass(),
-                         "variables read through Cast/TransData are stored converted "
-                         "(ge.exec.variable_acc); before fusion hides those chains"),
-            PipelineStep(FuseBiasActivationPass(),
-                         "conv/matmul + bias + activation (+ residual) become one task"),
-            PipelineStep(FuseElementwisePass(),
-                         "the remaining elementwise trees become one task each"),
-            PipelineStep(InferShapesPass(),
-                         "re-infer after the rewrites so every desc is current for taskgen"),
-            PipelineStep(ExternalizeWeightsPass(),
-                         "last rewrite: constants leave the model for files "
-                         "(ge.externalWeight 1/2)"),
+            PipelineStep(
+                InferShapesPass(),
+                "every later pass relies on complete descs and known small constants",
+            ),
+            PipelineStep(
+                FoldConstantsPass(),
+                "fold what is computable now: shape arithmetic, constant subgraphs",
+            ),
+            PipelineStep(
+                EliminateDeadCodePass(), "folding and the user's graph leave nodes no output needs"
+            ),
+            PipelineStep(
+                FoldLargeConstantsPass(),
+                "big constant results (generated weights) become weights, computed "
+                "once here instead of on every run",
+            ),
+            PipelineStep(
+                CancelInverseOpsPass(),
+                "drop identities and undone transposes/reshapes/casts first, so the "
+                "fusion patterns below see conv → bn → relu adjacent",
+            ),
+            PipelineStep(
+                FoldBatchNormPass(),
+                "fold BN into conv/matmul weights while every weight is still private "
+                "(before equal constants are merged) and before layouts are chosen: "
+                "a BNInference would pin its conv to NCHW",
+            ),
+            PipelineStep(
+                MergeConstantsPass(), "equal constants become one node, so CSE sees equal inputs"
+            ),
+            PipelineStep(
+                EliminateCommonSubexpressionsPass(),
+                "compute each value once before anything is fused around it",
+            ),
+            PipelineStep(
+                SelectLayoutsPass(),
+                "convs and pools run in their fastest layout; TransData at borders",
+            ),
+            PipelineStep(
+                EliminateTransDataPass(),
+                "cancel the TransData pairs the layout choice left back to back",
+            ),
+            PipelineStep(
+                VariableFormatPass(),
+                "variables read through Cast/TransData are stored converted "
+                "(ge.exec.variable_acc); before fusion hides those chains",
+            ),
+            PipelineStep(
+                FuseBiasActivationPass(),
+                "conv/matmul + bias + activation (+ residual) become one task",
+            ),
+            PipelineStep(
+                FuseElementwisePass(), "the remaining elementwise trees become one task each"
+            ),
+            PipelineStep(
+                InferShapesPass(),
+                "re-infer after the rewrites so every desc is current for taskgen",
+            ),
+            PipelineStep(
+                ExternalizeWeightsPass(),
+                "last rewrite: constants leave the model for files (ge.externalWeight 1/2)",
+            ),
         ]
     )
 

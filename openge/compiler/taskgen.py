@@ -110,9 +110,7 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
             desc = node.output_descs[0]
             shape = _static(desc, where)
             init = node.attrs.get("value")
-            array = (
-                init.numpy() if init is not None else np.zeros(shape, dtype=desc.dtype.np_dtype)
-            )
+            array = init.numpy() if init is not None else np.zeros(shape, dtype=desc.dtype.np_dtype)
             offset = weights.add(array)
             variables.append(VariableDef(node.name, desc.dtype, shape, desc.format, offset))
             slots[Port(node, 0)] = Slot(SlotKind.VARIABLE, len(variables) - 1, desc.dtype, shape)

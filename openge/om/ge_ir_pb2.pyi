@@ -27,6 +27,7 @@ class DataType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DT_COMPLEX64: _ClassVar[DataType]
     DT_COMPLEX128: _ClassVar[DataType]
     DT_BF16: _ClassVar[DataType]
+
 DT_UNDEFINED: DataType
 DT_FLOAT: DataType
 DT_FLOAT16: DataType
@@ -62,6 +63,7 @@ class AttrDef(_message.Message):
             VT_LIST_GRAPH: _ClassVar[AttrDef.ListValue.ListValueType]
             VT_LIST_NAMED_ATTRS: _ClassVar[AttrDef.ListValue.ListValueType]
             VT_LIST_DATA_TYPE: _ClassVar[AttrDef.ListValue.ListValueType]
+
         VT_LIST_NONE: AttrDef.ListValue.ListValueType
         VT_LIST_STRING: AttrDef.ListValue.ListValueType
         VT_LIST_INT: AttrDef.ListValue.ListValueType
@@ -95,7 +97,21 @@ class AttrDef(_message.Message):
         na: _containers.RepeatedCompositeFieldContainer[NamedAttrs]
         dt: _containers.RepeatedScalarFieldContainer[int]
         val_type: AttrDef.ListValue.ListValueType
-        def __init__(self, s: _Optional[_Iterable[bytes]] = ..., i: _Optional[_Iterable[int]] = ..., f: _Optional[_Iterable[float]] = ..., b: _Optional[_Iterable[bool]] = ..., bt: _Optional[_Iterable[bytes]] = ..., td: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ..., t: _Optional[_Iterable[_Union[TensorDef, _Mapping]]] = ..., g: _Optional[_Iterable[_Union[GraphDef, _Mapping]]] = ..., na: _Optional[_Iterable[_Union[NamedAttrs, _Mapping]]] = ..., dt: _Optional[_Iterable[int]] = ..., val_type: _Optional[_Union[AttrDef.ListValue.ListValueType, str]] = ...) -> None: ...
+        def __init__(
+            self,
+            s: _Optional[_Iterable[bytes]] = ...,
+            i: _Optional[_Iterable[int]] = ...,
+            f: _Optional[_Iterable[float]] = ...,
+            b: _Optional[_Iterable[bool]] = ...,
+            bt: _Optional[_Iterable[bytes]] = ...,
+            td: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ...,
+            t: _Optional[_Iterable[_Union[TensorDef, _Mapping]]] = ...,
+            g: _Optional[_Iterable[_Union[GraphDef, _Mapping]]] = ...,
+            na: _Optional[_Iterable[_Union[NamedAttrs, _Mapping]]] = ...,
+            dt: _Optional[_Iterable[int]] = ...,
+            val_type: _Optional[_Union[AttrDef.ListValue.ListValueType, str]] = ...,
+        ) -> None: ...
+
     LIST_FIELD_NUMBER: _ClassVar[int]
     S_FIELD_NUMBER: _ClassVar[int]
     I_FIELD_NUMBER: _ClassVar[int]
@@ -118,7 +134,20 @@ class AttrDef(_message.Message):
     t: TensorDef
     g: GraphDef
     dt: int
-    def __init__(self, list: _Optional[_Union[AttrDef.ListValue, _Mapping]] = ..., s: _Optional[bytes] = ..., i: _Optional[int] = ..., f: _Optional[float] = ..., b: _Optional[bool] = ..., bt: _Optional[bytes] = ..., func: _Optional[_Union[NamedAttrs, _Mapping]] = ..., td: _Optional[_Union[TensorDescriptor, _Mapping]] = ..., t: _Optional[_Union[TensorDef, _Mapping]] = ..., g: _Optional[_Union[GraphDef, _Mapping]] = ..., dt: _Optional[int] = ...) -> None: ...
+    def __init__(
+        self,
+        list: _Optional[_Union[AttrDef.ListValue, _Mapping]] = ...,
+        s: _Optional[bytes] = ...,
+        i: _Optional[int] = ...,
+        f: _Optional[float] = ...,
+        b: _Optional[bool] = ...,
+        bt: _Optional[bytes] = ...,
+        func: _Optional[_Union[NamedAttrs, _Mapping]] = ...,
+        td: _Optional[_Union[TensorDescriptor, _Mapping]] = ...,
+        t: _Optional[_Union[TensorDef, _Mapping]] = ...,
+        g: _Optional[_Union[GraphDef, _Mapping]] = ...,
+        dt: _Optional[int] = ...,
+    ) -> None: ...
 
 class NamedAttrs(_message.Message):
     __slots__ = ("name", "attr")
@@ -128,12 +157,17 @@ class NamedAttrs(_message.Message):
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
         value: AttrDef
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...) -> None: ...
+        def __init__(
+            self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...
+        ) -> None: ...
+
     NAME_FIELD_NUMBER: _ClassVar[int]
     ATTR_FIELD_NUMBER: _ClassVar[int]
     name: str
     attr: _containers.MessageMap[str, AttrDef]
-    def __init__(self, name: _Optional[str] = ..., attr: _Optional[_Mapping[str, AttrDef]] = ...) -> None: ...
+    def __init__(
+        self, name: _Optional[str] = ..., attr: _Optional[_Mapping[str, AttrDef]] = ...
+    ) -> None: ...
 
 class ShapeDef(_message.Message):
     __slots__ = ("dim",)
@@ -149,7 +183,10 @@ class TensorDescriptor(_message.Message):
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
         value: AttrDef
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...) -> None: ...
+        def __init__(
+            self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...
+        ) -> None: ...
+
     NAME_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
@@ -166,7 +203,17 @@ class TensorDescriptor(_message.Message):
     size: int
     weight_size: int
     data_offset: int
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[DataType, str]] = ..., shape: _Optional[_Union[ShapeDef, _Mapping]] = ..., layout: _Optional[str] = ..., attr: _Optional[_Mapping[str, AttrDef]] = ..., size: _Optional[int] = ..., weight_size: _Optional[int] = ..., data_offset: _Optional[int] = ...) -> None: ...
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        dtype: _Optional[_Union[DataType, str]] = ...,
+        shape: _Optional[_Union[ShapeDef, _Mapping]] = ...,
+        layout: _Optional[str] = ...,
+        attr: _Optional[_Mapping[str, AttrDef]] = ...,
+        size: _Optional[int] = ...,
+        weight_size: _Optional[int] = ...,
+        data_offset: _Optional[int] = ...,
+    ) -> None: ...
 
 class TensorDef(_message.Message):
     __slots__ = ("desc", "data")
@@ -174,17 +221,34 @@ class TensorDef(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     desc: TensorDescriptor
     data: bytes
-    def __init__(self, desc: _Optional[_Union[TensorDescriptor, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+    def __init__(
+        self,
+        desc: _Optional[_Union[TensorDescriptor, _Mapping]] = ...,
+        data: _Optional[bytes] = ...,
+    ) -> None: ...
 
 class OpDef(_message.Message):
-    __slots__ = ("name", "type", "input", "attr", "id", "stream_id", "input_name", "input_desc", "output_desc")
+    __slots__ = (
+        "name",
+        "type",
+        "input",
+        "attr",
+        "id",
+        "stream_id",
+        "input_name",
+        "input_desc",
+        "output_desc",
+    )
     class AttrEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
         value: AttrDef
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...) -> None: ...
+        def __init__(
+            self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...
+        ) -> None: ...
+
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
@@ -203,7 +267,18 @@ class OpDef(_message.Message):
     input_name: _containers.RepeatedScalarFieldContainer[str]
     input_desc: _containers.RepeatedCompositeFieldContainer[TensorDescriptor]
     output_desc: _containers.RepeatedCompositeFieldContainer[TensorDescriptor]
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., input: _Optional[_Iterable[str]] = ..., attr: _Optional[_Mapping[str, AttrDef]] = ..., id: _Optional[int] = ..., stream_id: _Optional[int] = ..., input_name: _Optional[_Iterable[str]] = ..., input_desc: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ..., output_desc: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ...) -> None: ...
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        type: _Optional[str] = ...,
+        input: _Optional[_Iterable[str]] = ...,
+        attr: _Optional[_Mapping[str, AttrDef]] = ...,
+        id: _Optional[int] = ...,
+        stream_id: _Optional[int] = ...,
+        input_name: _Optional[_Iterable[str]] = ...,
+        input_desc: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ...,
+        output_desc: _Optional[_Iterable[_Union[TensorDescriptor, _Mapping]]] = ...,
+    ) -> None: ...
 
 class GraphDef(_message.Message):
     __slots__ = ("name", "input", "output", "op", "attr")
@@ -213,7 +288,10 @@ class GraphDef(_message.Message):
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
         value: AttrDef
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...) -> None: ...
+        def __init__(
+            self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...
+        ) -> None: ...
+
     NAME_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
@@ -224,7 +302,14 @@ class GraphDef(_message.Message):
     output: _containers.RepeatedScalarFieldContainer[str]
     op: _containers.RepeatedCompositeFieldContainer[OpDef]
     attr: _containers.MessageMap[str, AttrDef]
-    def __init__(self, name: _Optional[str] = ..., input: _Optional[_Iterable[str]] = ..., output: _Optional[_Iterable[str]] = ..., op: _Optional[_Iterable[_Union[OpDef, _Mapping]]] = ..., attr: _Optional[_Mapping[str, AttrDef]] = ...) -> None: ...
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        input: _Optional[_Iterable[str]] = ...,
+        output: _Optional[_Iterable[str]] = ...,
+        op: _Optional[_Iterable[_Union[OpDef, _Mapping]]] = ...,
+        attr: _Optional[_Mapping[str, AttrDef]] = ...,
+    ) -> None: ...
 
 class ModelDef(_message.Message):
     __slots__ = ("name", "version", "custom_version", "graph", "attr")
@@ -234,7 +319,10 @@ class ModelDef(_message.Message):
         VALUE_FIELD_NUMBER: _ClassVar[int]
         key: str
         value: AttrDef
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...) -> None: ...
+        def __init__(
+            self, key: _Optional[str] = ..., value: _Optional[_Union[AttrDef, _Mapping]] = ...
+        ) -> None: ...
+
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CUSTOM_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -245,4 +333,11 @@ class ModelDef(_message.Message):
     custom_version: str
     graph: _containers.RepeatedCompositeFieldContainer[GraphDef]
     attr: _containers.MessageMap[str, AttrDef]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[int] = ..., custom_version: _Optional[str] = ..., graph: _Optional[_Iterable[_Union[GraphDef, _Mapping]]] = ..., attr: _Optional[_Mapping[str, AttrDef]] = ...) -> None: ...
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        version: _Optional[int] = ...,
+        custom_version: _Optional[str] = ...,
+        graph: _Optional[_Iterable[_Union[GraphDef, _Mapping]]] = ...,
+        attr: _Optional[_Mapping[str, AttrDef]] = ...,
+    ) -> None: ...

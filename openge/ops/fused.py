@@ -50,18 +50,75 @@ from openge.ops.schema import (
 INPLACE_SAFE_OPS: frozenset[str] = frozenset(
     {
         # unary math
-        "Abs", "Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Ceil", "Cos", "Cosh", "Erf",
-        "Erfc", "Exp", "Expm1", "Floor", "Log", "Log1p", "Neg", "Reciprocal", "Rint", "Round",
-        "Rsqrt", "Sign", "Sin", "Sinh", "Sqrt", "Square", "Tan", "Tanh", "LogicalNot",
+        "Abs",
+        "Acos",
+        "Acosh",
+        "Asin",
+        "Asinh",
+        "Atan",
+        "Atanh",
+        "Ceil",
+        "Cos",
+        "Cosh",
+        "Erf",
+        "Erfc",
+        "Exp",
+        "Expm1",
+        "Floor",
+        "Log",
+        "Log1p",
+        "Neg",
+        "Reciprocal",
+        "Rint",
+        "Round",
+        "Rsqrt",
+        "Sign",
+        "Sin",
+        "Sinh",
+        "Sqrt",
+        "Square",
+        "Tan",
+        "Tanh",
+        "LogicalNot",
         # activations
-        "Relu", "Relu6", "Elu", "Selu", "Sigmoid", "Softplus", "Softsign", "Gelu",
-        "Swish", "HardSigmoid", "HardSwish", "Mish",
+        "Relu",
+        "Relu6",
+        "Elu",
+        "Selu",
+        "Sigmoid",
+        "Softplus",
+        "Softsign",
+        "Gelu",
+        "Swish",
+        "HardSigmoid",
+        "HardSwish",
+        "Mish",
         # binary
-        "Add", "AddV2", "Sub", "Mul", "Div", "Maximum", "Minimum",
-        "SquaredDifference", "FloorDiv", "FloorMod", "Mod", "LogicalAnd", "LogicalOr",
+        "Add",
+        "AddV2",
+        "Sub",
+        "Mul",
+        "Div",
+        "Maximum",
+        "Minimum",
+        "SquaredDifference",
+        "FloorDiv",
+        "FloorMod",
+        "Mod",
+        "LogicalAnd",
+        "LogicalOr",
         # conversion and copies (a Cast only when the byte size stays)
-        "Cast", "Identity", "Reshape", "Squeeze", "SqueezeV2", "SqueezeV3", "Unsqueeze",
-        "UnsqueezeV2", "UnsqueezeV3", "ExpandDims", "Flatten",
+        "Cast",
+        "Identity",
+        "Reshape",
+        "Squeeze",
+        "SqueezeV2",
+        "SqueezeV3",
+        "Unsqueeze",
+        "UnsqueezeV2",
+        "UnsqueezeV3",
+        "ExpandDims",
+        "Flatten",
     }
 )
 #: Op types whose kernel tolerates aliasing only for a floating-point result (their integer
@@ -75,6 +132,7 @@ def inplace_safe(op_type: str, dtype: DataType) -> bool:
     if op_type in INPLACE_SAFE_OPS:
         return True
     return op_type in INPLACE_SAFE_FLOAT_OPS and dtype.np_dtype.kind in "fc"
+
 
 _EMPTY_PROGRAM = '{"steps": []}'
 
@@ -190,7 +248,7 @@ class Program:
             if not spine:
                 break
             p = spine[0]
-            if any(reads[p + 1:]) or (reads[p] and not steps[p].safe):
+            if any(reads[p + 1 :]) or (reads[p] and not steps[p].safe):
                 break
             writes[p] = True
             j = p
@@ -294,8 +352,9 @@ def _infer_epilogue(ctx: InferContext, main: TensorDesc) -> TensorDesc:
     prog = _program(ctx, "epilogue")
     if not prog.steps:
         return main
-    operands = [main] + [ctx.input_descs[i] if ctx.has_input(i) else None
-                         for i in range(_N_MAIN, ctx.num_inputs)]
+    operands = [main] + [
+        ctx.input_descs[i] if ctx.has_input(i) else None for i in range(_N_MAIN, ctx.num_inputs)
+    ]
     desc = prog.infer(ctx, operands, [None, *range(_N_MAIN, ctx.num_inputs)])
     if desc.dtype != main.dtype or tuple(desc.shape) != tuple(main.shape):
         raise ctx.error(
@@ -312,8 +371,9 @@ def _main_context(ctx: InferContext, op_type: str, attrs: dict[str, Any]) -> Inf
 
 
 def _conv_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: attrs[k] for k in ("strides", "pads", "dilations", "groups", "data_format",
-                                  "offset_x")}
+    return {
+        k: attrs[k] for k in ("strides", "pads", "dilations", "groups", "data_format", "offset_x")
+    }
 
 
 def _infer_fused_conv2d(ctx: InferContext) -> Sequence[TensorDesc]:
@@ -334,7 +394,12 @@ def _fused_conv2d_kernel(
 ):
     main = list(inputs[:_N_MAIN]) + [None] * (_N_MAIN - len(inputs[:_N_MAIN]))
     get_schema("Conv2D").kernel(  # type: ignore[misc]
-        main, outputs, strides=strides, pads=pads, dilations=dilations, groups=groups,
+        main,
+        outputs,
+        strides=strides,
+        pads=pads,
+        dilations=dilations,
+        groups=groups,
         data_format=data_format,
     )
     _run_epilogue(inputs, outputs[0], epilogue)
@@ -365,7 +430,9 @@ _EPILOGUE_INPUTS = (
     Input("operand2", optional=True, doc="epilogue operand 2"),
 )
 _EPILOGUE_ATTR = Attr(
-    "epilogue", AttrType.STR, _EMPTY_PROGRAM,
+    "epilogue",
+    AttrType.STR,
+    _EMPTY_PROGRAM,
     doc="JSON program applied to the main result (operand 0) and operand1/operand2",
 )
 

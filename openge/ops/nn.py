@@ -84,7 +84,7 @@ def _broadcasts_to(shape: Sequence[int], target: Sequence[int]) -> bool:
     """True when ``shape`` broadcasts to ``target`` without changing it (-1 matches anything)."""
     if len(shape) > len(target):
         return False
-    tail = target[len(target) - len(shape):]
+    tail = target[len(target) - len(shape) :]
     return all(s in (1, t) or s < 0 or t < 0 for s, t in zip(shape, tail, strict=True))
 
 
@@ -131,8 +131,9 @@ def _pads4(ctx: InferContext, name: str = "pads") -> tuple[int, int, int, int]:
 def _rank(ctx: InferContext, index: int, rank: int, what: str) -> tuple[int, ...]:
     shape = ctx.input(index).shape
     if len(shape) != rank:
-        raise ctx.error(f"input {index} ({what}) must be {rank}-D, got shape {list(shape)}",
-                        SHAPE_INVALID)
+        raise ctx.error(
+            f"input {index} ({what}) must be {rank}-D, got shape {list(shape)}", SHAPE_INVALID
+        )
     return shape
 
 
@@ -150,7 +151,8 @@ def _no_quant(ctx: InferContext, offset_w_index: int) -> None:
     if ctx.has_input(offset_w_index):
         raise ctx.error(
             f"input {offset_w_index} (offset_w) is not supported: openge has no quantized "
-            "weight offsets; fold the offset into the weights", UNSUPPORTED
+            "weight offsets; fold the offset into the weights",
+            UNSUPPORTED,
         )
     if ctx.attrs.get("offset_x", 0) != 0:
         raise ctx.error(
@@ -255,17 +257,21 @@ class _Phases:
                     nr = max(min(-(-(h - r0) // sh), self.hq - q0), 0)
                     nc = max(min(-(-(w - c0) // sw), self.wq - p0), 0)
                     # fill the border strips, copy the interior (each element written once)
-                    for rs, cs in ((slice(0, q0), slice(None)),
-                                   (slice(q0 + nr, None), slice(None)),
-                                   (slice(q0, q0 + nr), slice(0, p0)),
-                                   (slice(q0, q0 + nr), slice(p0 + nc, None))):
+                    for rs, cs in (
+                        (slice(0, q0), slice(None)),
+                        (slice(q0 + nr, None), slice(None)),
+                        (slice(q0, q0 + nr), slice(0, p0)),
+                        (slice(q0, q0 + nr), slice(p0 + nc, None)),
+                    ):
                         if nchw:
                             part[:, :, rs, cs] = fill
                         else:
                             part[:, rs, cs] = fill
                     if nr and nc:
-                        src = (slice(r0, r0 + (nr - 1) * sh + 1, sh),
-                               slice(c0, c0 + (nc - 1) * sw + 1, sw))
+                        src = (
+                            slice(r0, r0 + (nr - 1) * sh + 1, sh),
+                            slice(c0, c0 + (nc - 1) * sw + 1, sw),
+                        )
                         dst = (slice(q0, q0 + nr), slice(p0, p0 + nc))
                         if nchw:
                             part[:, :, dst[0], dst[1]] = x[:, :, src[0], src[1]]
@@ -287,8 +293,8 @@ class _Phases:
     def grid(self, lead: tuple[int, ...], dtype: np.dtype, fill: float = 0) -> np.ndarray:
         """A result buffer on the ``oh × wq`` grid: ``lead + (oh*wq,)`` or NHWC-ordered."""
         n, rest = lead[0], lead[1:]
-        shape = (n, *rest, self.oh * self.wq) if self.fmt == "NCHW" else (
-            n, self.oh * self.wq, *rest
+        shape = (
+            (n, *rest, self.oh * self.wq) if self.fmt == "NCHW" else (n, self.oh * self.wq, *rest)
         )
         return np.full(shape, fill, dtype=dtype)
 
@@ -374,8 +380,17 @@ def _infer_conv2d(ctx: InferContext) -> Sequence[TensorDesc]:
 
 
 def _conv2d_kernel(inputs, outputs, *, strides, pads, dilations, groups, data_format):
-    _conv2d(inputs[0], inputs[1], _opt(inputs, 2), outputs[0], strides, pads, dilations,
-            groups, data_format)
+    _conv2d(
+        inputs[0],
+        inputs[1],
+        _opt(inputs, 2),
+        outputs[0],
+        strides,
+        pads,
+        dilations,
+        groups,
+        data_format,
+    )
 
 
 def _conv2d(
@@ -560,9 +575,7 @@ def _infer_conv2d_transpose(ctx: InferContext) -> Sequence[TensorDesc]:
             f"x has {cx} channels but the filter {list(f)} expects {fcx}", SHAPE_INVALID
         )
     if fcx % groups:
-        raise ctx.error(
-            f"x's {fcx} channels are not divisible by groups={groups}", SHAPE_INVALID
-        )
+        raise ctx.error(f"x's {fcx} channels are not divisible by groups={groups}", SHAPE_INVALID)
     if cy_g * groups != cy:
         raise ctx.error(
             f"input_size asks for {cy} output channels but the filter {list(f)} with "
@@ -594,9 +607,7 @@ def _infer_conv2d_transpose(ctx: InferContext) -> Sequence[TensorDesc]:
     return [desc_like(ctx, 1, shape=tuple(size), dtype=out)]
 
 
-def _conv2d_transpose_kernel(
-    inputs, outputs, *, strides, pads, dilations, groups, data_format
-):
+def _conv2d_transpose_kernel(inputs, outputs, *, strides, pads, dilations, groups, data_format):
     x, f, bias, y = inputs[1], inputs[2], _opt(inputs, 3), outputs[0]
     nchw = data_format == "NCHW"
     ha, wa = _hw_axes(data_format)
@@ -639,10 +650,10 @@ def _conv2d_transpose_kernel(
             else:
                 full[:, hs, ws] += cols[:, :, :, :, i, j].transpose(1, 2, 3, 0, 4)
     if nchw:
-        res = full[:, :, pt:pt + yh, pl:pl + yw]
+        res = full[:, :, pt : pt + yh, pl : pl + yw]
         bias_shape: tuple[int, ...] = (cy, 1, 1)
     else:
-        res = full.reshape(n, hf, wf, cy)[:, pt:pt + yh, pl:pl + yw]
+        res = full.reshape(n, hf, wf, cy)[:, pt : pt + yh, pl : pl + yw]
         bias_shape = (cy,)
     if bias is not None:
         res += bias.astype(acc, copy=False).reshape(bias_shape)
@@ -731,8 +742,9 @@ def _infer_pool(ctx: InferContext) -> Sequence[TensorDesc]:
                     f"({eff_h}, {eff_w}) with padding_mode {mode}",
                     SHAPE_INVALID,
                 )
-            geo = _pool_geometry(h, w, a["ksize"], a["strides"], mode, a["pads"], fmt, False,
-                                 a["ceil_mode"])
+            geo = _pool_geometry(
+                h, w, a["ksize"], a["strides"], mode, a["pads"], fmt, False, a["ceil_mode"]
+            )
             oh, ow = geo[8], geo[9]
         elif h >= 0 or w >= 0:
             raise ctx.error("pooling needs both H and W known (or both unknown)", SHAPE_INVALID)
@@ -742,7 +754,15 @@ def _infer_pool(ctx: InferContext) -> Sequence[TensorDesc]:
 
 
 def _max_pool_kernel(
-    inputs, outputs, *, ksize, strides, padding_mode, pads, data_format, global_pooling,
+    inputs,
+    outputs,
+    *,
+    ksize,
+    strides,
+    padding_mode,
+    pads,
+    data_format,
+    global_pooling,
     ceil_mode,
 ):
     x, y = inputs[0], outputs[0]
@@ -751,12 +771,21 @@ def _max_pool_kernel(
         _store(y, np.max(x, axis=(ha, wa), keepdims=True))
         return
     kh, kw, sh, sw, pt, _, pl, _, oh, ow = _pool_geometry(
-        x.shape[ha], x.shape[wa], ksize, strides, padding_mode, pads, data_format, False,
+        x.shape[ha],
+        x.shape[wa],
+        ksize,
+        strides,
+        padding_mode,
+        pads,
+        data_format,
+        False,
         ceil_mode,
     )
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    _store(y, _separable_pool(x, data_format, kh, kw, sh, sw, pt, pl, oh, ow, fill, x.dtype,
-                              np.maximum))
+    _store(
+        y,
+        _separable_pool(x, data_format, kh, kw, sh, sw, pt, pl, oh, ow, fill, x.dtype, np.maximum),
+    )
 
 
 def _separable_pool(
@@ -791,9 +820,11 @@ def _separable_pool(
     for i in range(kh):
         start = (i // sh) * ph.wq
         src = rows[i % sh]
-        views.append(src[..., start:start + ph.length] if fmt == "NCHW" else (
-            src[:, start:start + ph.length]
-        ))
+        views.append(
+            src[..., start : start + ph.length]
+            if fmt == "NCHW"
+            else (src[:, start : start + ph.length])
+        )
     if kh == 1:
         np.copyto(out, views[0])
     else:
@@ -814,8 +845,18 @@ def _axis_counts(
 
 
 def _avg_pool_kernel(
-    inputs, outputs, *, ksize, strides, padding_mode, pads, data_format, global_pooling,
-    ceil_mode, exclusive, divisor_override,
+    inputs,
+    outputs,
+    *,
+    ksize,
+    strides,
+    padding_mode,
+    pads,
+    data_format,
+    global_pooling,
+    ceil_mode,
+    exclusive,
+    divisor_override,
 ):
     x, y = inputs[0], outputs[0]
     ha, wa = _hw_axes(data_format)
@@ -853,8 +894,7 @@ def _infer_bn_inference(ctx: InferContext) -> Sequence[TensorDesc]:
     check_dtype(ctx, 0, FLOAT_TYPES)
     x = ctx.input(0)
     if len(x.shape) < 2:
-        raise ctx.error(f"x must be at least 2-D (N, C, ...), got {list(x.shape)}",
-                        SHAPE_INVALID)
+        raise ctx.error(f"x must be at least 2-D (N, C, ...), got {list(x.shape)}", SHAPE_INVALID)
     if x.format == Format.FORMAT_NHWC:
         raise ctx.error(
             "x is NHWC; BNInference has no data_format attr and openge normalizes axis 1 "
@@ -868,8 +908,7 @@ def _infer_bn_inference(ctx: InferContext) -> Sequence[TensorDesc]:
             _check_vector(ctx, i, c, what)
     check_dtype(ctx, 3, FLOAT_TYPES)
     if ctx.input(3).numel == 0:
-        raise ctx.error("input 3 (momentum) is empty; it needs at least one value",
-                        SHAPE_INVALID)
+        raise ctx.error("input 3 (momentum) is empty; it needs at least one value", SHAPE_INVALID)
     return [desc_like(ctx, 0)]
 
 
@@ -976,15 +1015,14 @@ def _infer_instance_norm(ctx: InferContext) -> Sequence[TensorDesc]:
     x = ctx.input(0).shape
     rank = len(x)
     if rank < 3:
-        raise ctx.error(f"x must be at least 3-D (N, C, spatial...), got {list(x)}",
-                        SHAPE_INVALID)
+        raise ctx.error(f"x must be at least 3-D (N, C, spatial...), got {list(x)}", SHAPE_INVALID)
     ca = _channel_axis(ctx.attrs["data_format"], rank)
     c = x[ca]
     for i, what in ((1, "gamma"), (2, "beta")):
         p = ctx.input(i)
-        ok = (c < 0 or p.numel in (c, -1)) and (len(p.shape) == 1 or (
-            len(p.shape) == rank and p.shape[ca] in (c, -1)
-        ))
+        ok = (c < 0 or p.numel in (c, -1)) and (
+            len(p.shape) == 1 or (len(p.shape) == rank and p.shape[ca] in (c, -1))
+        )
         if not ok:
             raise ctx.error(
                 f"input {i} ({what}) shape {list(p.shape)} must be [{c}] or have {c} at the "
@@ -1052,8 +1090,9 @@ def _infer_lrn(ctx: InferContext) -> Sequence[TensorDesc]:
     x = ctx.input(0)
     _rank(ctx, 0, 4, "x")
     if ctx.attrs["norm_region"] != "ACROSS_CHANNELS":
-        raise ctx.error("norm_region WITHIN_CHANNEL is not supported (only ACROSS_CHANNELS)",
-                        UNSUPPORTED)
+        raise ctx.error(
+            "norm_region WITHIN_CHANNEL is not supported (only ACROSS_CHANNELS)", UNSUPPORTED
+        )
     if ctx.attrs["depth_radius"] < 0:
         raise ctx.error(f"attr depth_radius = {ctx.attrs['depth_radius']} must be ≥ 0")
     if x.format == Format.FORMAT_NHWC:
@@ -1208,8 +1247,7 @@ def _batch_matmul_kernel(inputs, outputs, *, adj_x1, adj_x2):
 
 # ----- PadV3 --------------------------------------------------------------------------------
 
-_NP_PAD_MODE = {"reflect": "reflect", "edge": "edge", "symmetric": "symmetric",
-                "circular": "wrap"}
+_NP_PAD_MODE = {"reflect": "reflect", "edge": "edge", "symmetric": "symmetric", "circular": "wrap"}
 
 
 def _pad_pairs(values: Sequence[int], rank: int, contiguous: bool) -> list[tuple[int, int]]:
@@ -1266,8 +1304,9 @@ def _infer_pad_v3(ctx: InferContext) -> Sequence[TensorDesc]:
 
 def _pad_v3_kernel(inputs, outputs, *, mode, paddings_contiguous):
     x, y = inputs[0], outputs[0]
-    pairs = _pad_pairs([int(v) for v in np.asarray(inputs[1]).reshape(-1)], x.ndim,
-                       paddings_contiguous)
+    pairs = _pad_pairs(
+        [int(v) for v in np.asarray(inputs[1]).reshape(-1)], x.ndim, paddings_contiguous
+    )
     crop = tuple(
         slice(max(-b, 0), d - max(-e, 0)) for d, (b, e) in zip(x.shape, pairs, strict=True)
     )
@@ -1305,8 +1344,12 @@ _POOL_ATTRS = (
 SCHEMAS = [
     OpSchema(
         "Conv2D",
-        inputs=(Input("x"), Input("filter"), Input("bias", optional=True),
-                Input("offset_w", optional=True, doc="quantization offset (unsupported)")),
+        inputs=(
+            Input("x"),
+            Input("filter"),
+            Input("bias", optional=True),
+            Input("offset_w", optional=True, doc="quantization offset (unsupported)"),
+        ),
         outputs=(Output("y"),),
         attrs=(*_CONV_ATTRS, Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)")),
         infer=_infer_conv2d,
@@ -1318,14 +1361,24 @@ SCHEMAS = [
     ),
     OpSchema(
         "Conv2DTranspose",
-        inputs=(Input("input_size", doc="constant: y's 4 dims in data_format order"),
-                Input("x"), Input("filter"), Input("bias", optional=True),
-                Input("offset_w", optional=True, doc="quantization offset (unsupported)")),
+        inputs=(
+            Input("input_size", doc="constant: y's 4 dims in data_format order"),
+            Input("x"),
+            Input("filter"),
+            Input("bias", optional=True),
+            Input("offset_w", optional=True, doc="quantization offset (unsupported)"),
+        ),
         outputs=(Output("y"),),
-        attrs=(*_CONV_ATTRS,
-               Attr("output_padding", AttrType.LIST_INT, [0, 0, 0, 0],
-                    doc="extra rows/cols at the end, 4 values in data_format order"),
-               Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)")),
+        attrs=(
+            *_CONV_ATTRS,
+            Attr(
+                "output_padding",
+                AttrType.LIST_INT,
+                [0, 0, 0, 0],
+                doc="extra rows/cols at the end, 4 values in data_format order",
+            ),
+            Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)"),
+        ),
         infer=_infer_conv2d_transpose,
         kernel=_conv2d_transpose_kernel,
         doc="Transposed 2-D convolution (gradient of Conv2D w.r.t. its input) producing a y of "
@@ -1348,10 +1401,16 @@ SCHEMAS = [
         "AvgPoolV2",
         inputs=(Input("x"),),
         outputs=(Output("y"),),
-        attrs=(*_POOL_ATTRS,
-               Attr("exclusive", AttrType.BOOL, True,
-                    doc="True: padded cells are not counted in the divisor"),
-               Attr("divisor_override", AttrType.INT, 0, doc="> 0: fixed divisor")),
+        attrs=(
+            *_POOL_ATTRS,
+            Attr(
+                "exclusive",
+                AttrType.BOOL,
+                True,
+                doc="True: padded cells are not counted in the divisor",
+            ),
+            Attr("divisor_override", AttrType.INT, 0, doc="> 0: fixed divisor"),
+        ),
         infer=_infer_pool,
         kernel=_avg_pool_kernel,
         doc="2-D average pooling; exclusive=True divides by the number of real cells, False "
@@ -1360,13 +1419,20 @@ SCHEMAS = [
     ),
     OpSchema(
         "BNInference",
-        inputs=(Input("x"), Input("mean"), Input("variance"),
-                Input("momentum", doc="Caffe moving-average factor (used without scale/offset)"),
-                Input("scale", optional=True), Input("offset", optional=True)),
+        inputs=(
+            Input("x"),
+            Input("mean"),
+            Input("variance"),
+            Input("momentum", doc="Caffe moving-average factor (used without scale/offset)"),
+            Input("scale", optional=True),
+            Input("offset", optional=True),
+        ),
         outputs=(Output("y"),),
-        attrs=(Attr("epsilon", AttrType.FLOAT, 1e-5),
-               Attr("use_global_stats", AttrType.BOOL, True),
-               Attr("mode", AttrType.INT, 1, doc="reserved")),
+        attrs=(
+            Attr("epsilon", AttrType.FLOAT, 1e-5),
+            Attr("use_global_stats", AttrType.BOOL, True),
+            Attr("mode", AttrType.INT, 1, doc="reserved"),
+        ),
         infer=_infer_bn_inference,
         kernel=_bn_inference_kernel,
         doc="Inference batch norm over axis 1: with scale/offset y = scale*(x-mean)/"
@@ -1376,15 +1442,27 @@ SCHEMAS = [
     ),
     OpSchema(
         "BatchNorm",
-        inputs=(Input("x"), Input("scale"), Input("offset"), Input("mean", optional=True),
-                Input("variance", optional=True)),
-        outputs=(Output("y"), Output("batch_mean"), Output("batch_variance"),
-                 Output("reserve_space_1"), Output("reserve_space_2"),
-                 Output("reserve_space_3")),
-        attrs=(Attr("epsilon", AttrType.FLOAT, 1e-4),
-               Attr("data_format", AttrType.STR, "NHWC", choices=_NORM_FORMATS),
-               Attr("is_training", AttrType.BOOL, True, doc="only False is supported"),
-               Attr("exponential_avg_factor", AttrType.FLOAT, 1.0, doc="training only")),
+        inputs=(
+            Input("x"),
+            Input("scale"),
+            Input("offset"),
+            Input("mean", optional=True),
+            Input("variance", optional=True),
+        ),
+        outputs=(
+            Output("y"),
+            Output("batch_mean"),
+            Output("batch_variance"),
+            Output("reserve_space_1"),
+            Output("reserve_space_2"),
+            Output("reserve_space_3"),
+        ),
+        attrs=(
+            Attr("epsilon", AttrType.FLOAT, 1e-4),
+            Attr("data_format", AttrType.STR, "NHWC", choices=_NORM_FORMATS),
+            Attr("is_training", AttrType.BOOL, True, doc="only False is supported"),
+            Attr("exponential_avg_factor", AttrType.FLOAT, 1.0, doc="training only"),
+        ),
         infer=_infer_batch_norm,
         kernel=_batch_norm_kernel,
         doc="Batch norm in inference form (is_training=False): y = scale*(x-mean)/"
@@ -1396,9 +1474,11 @@ SCHEMAS = [
         "LayerNorm",
         inputs=(Input("x"), Input("gamma"), Input("beta")),
         outputs=(Output("y"), Output("mean"), Output("variance")),
-        attrs=(Attr("begin_norm_axis", AttrType.INT, 0),
-               Attr("begin_params_axis", AttrType.INT, 0),
-               Attr("epsilon", AttrType.FLOAT, 1e-7)),
+        attrs=(
+            Attr("begin_norm_axis", AttrType.INT, 0),
+            Attr("begin_params_axis", AttrType.INT, 0),
+            Attr("epsilon", AttrType.FLOAT, 1e-7),
+        ),
         infer=_infer_layer_norm,
         kernel=_layer_norm_kernel,
         doc="Layer norm over the axes from begin_norm_axis: y = gamma*(x-mean)/sqrt(var+eps)"
@@ -1409,8 +1489,10 @@ SCHEMAS = [
         "InstanceNorm",
         inputs=(Input("x"), Input("gamma"), Input("beta")),
         outputs=(Output("y"), Output("mean"), Output("variance")),
-        attrs=(Attr("data_format", AttrType.STR, "NDHWC", choices=_NORM_FORMATS),
-               Attr("epsilon", AttrType.FLOAT, 1e-6)),
+        attrs=(
+            Attr("data_format", AttrType.STR, "NDHWC", choices=_NORM_FORMATS),
+            Attr("epsilon", AttrType.FLOAT, 1e-6),
+        ),
         infer=_infer_instance_norm,
         kernel=_instance_norm_kernel,
         doc="Instance norm: normalize each (n, c) over the spatial axes, then gamma/beta per "
@@ -1421,10 +1503,12 @@ SCHEMAS = [
         "GroupNorm",
         inputs=(Input("x"), Input("gamma"), Input("beta")),
         outputs=(Output("y"), Output("mean"), Output("variance")),
-        attrs=(Attr("num_groups", AttrType.INT),
-               Attr("data_format", AttrType.STR, "NCHW", choices=_NORM_FORMATS),
-               Attr("eps", AttrType.FLOAT, 1e-4),
-               Attr("is_training", AttrType.BOOL, True, doc="reserved; same math either way")),
+        attrs=(
+            Attr("num_groups", AttrType.INT),
+            Attr("data_format", AttrType.STR, "NCHW", choices=_NORM_FORMATS),
+            Attr("eps", AttrType.FLOAT, 1e-4),
+            Attr("is_training", AttrType.BOOL, True, doc="reserved; same math either way"),
+        ),
         infer=_infer_group_norm,
         kernel=_group_norm_kernel,
         doc="Group norm: channels split into num_groups groups, each (n, group) normalized "
@@ -1436,12 +1520,18 @@ SCHEMAS = [
         "LRN",
         inputs=(Input("x"),),
         outputs=(Output("y"),),
-        attrs=(Attr("depth_radius", AttrType.INT, 5),
-               Attr("bias", AttrType.FLOAT, 1.0),
-               Attr("alpha", AttrType.FLOAT, 1.0),
-               Attr("beta", AttrType.FLOAT, 0.5),
-               Attr("norm_region", AttrType.STR, "ACROSS_CHANNELS",
-                    choices=("ACROSS_CHANNELS", "WITHIN_CHANNEL"))),
+        attrs=(
+            Attr("depth_radius", AttrType.INT, 5),
+            Attr("bias", AttrType.FLOAT, 1.0),
+            Attr("alpha", AttrType.FLOAT, 1.0),
+            Attr("beta", AttrType.FLOAT, 0.5),
+            Attr(
+                "norm_region",
+                AttrType.STR,
+                "ACROSS_CHANNELS",
+                choices=("ACROSS_CHANNELS", "WITHIN_CHANNEL"),
+            ),
+        ),
         infer=_infer_lrn,
         kernel=_lrn_kernel,
         doc="Local response normalization across channels (axis 1, TensorFlow's form): "
@@ -1452,9 +1542,10 @@ SCHEMAS = [
         "SoftmaxV2",
         inputs=(Input("x"),),
         outputs=(Output("y"),),
-        attrs=(Attr("axes", AttrType.LIST_INT, [-1]),
-               Attr("half_to_float", AttrType.BOOL, False,
-                    doc="float16 x gives a float32 y")),
+        attrs=(
+            Attr("axes", AttrType.LIST_INT, [-1]),
+            Attr("half_to_float", AttrType.BOOL, False, doc="float16 x gives a float32 y"),
+        ),
         infer=_infer_softmax,
         kernel=_softmax_kernel,
         doc="y = exp(x - max) / sum(exp(x - max)) over axes.",
@@ -1472,12 +1563,18 @@ SCHEMAS = [
     ),
     OpSchema(
         "MatMulV2",
-        inputs=(Input("x1"), Input("x2"), Input("bias", optional=True),
-                Input("offset_w", optional=True, doc="quantization offset (unsupported)")),
+        inputs=(
+            Input("x1"),
+            Input("x2"),
+            Input("bias", optional=True),
+            Input("offset_w", optional=True, doc="quantization offset (unsupported)"),
+        ),
         outputs=(Output("y"),),
-        attrs=(Attr("transpose_x1", AttrType.BOOL, False),
-               Attr("transpose_x2", AttrType.BOOL, False),
-               Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)")),
+        attrs=(
+            Attr("transpose_x1", AttrType.BOOL, False),
+            Attr("transpose_x2", AttrType.BOOL, False),
+            Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)"),
+        ),
         infer=_infer_matmul,
         kernel=_matmul_kernel,
         doc="2-D y = op(x1) @ op(x2) + bias (op transposes when asked); float16 accumulates "
@@ -1486,12 +1583,18 @@ SCHEMAS = [
     ),
     OpSchema(
         "BatchMatMulV2",
-        inputs=(Input("x1"), Input("x2"), Input("bias", optional=True),
-                Input("offset_w", optional=True, doc="quantization offset (unsupported)")),
+        inputs=(
+            Input("x1"),
+            Input("x2"),
+            Input("bias", optional=True),
+            Input("offset_w", optional=True, doc="quantization offset (unsupported)"),
+        ),
         outputs=(Output("y"),),
-        attrs=(Attr("adj_x1", AttrType.BOOL, False),
-               Attr("adj_x2", AttrType.BOOL, False),
-               Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)")),
+        attrs=(
+            Attr("adj_x1", AttrType.BOOL, False),
+            Attr("adj_x2", AttrType.BOOL, False),
+            Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)"),
+        ),
         infer=_infer_batch_matmul,
         kernel=_batch_matmul_kernel,
         doc="Batched y = op(x1) @ op(x2) + bias over the last two axes, batch dims "
@@ -1500,13 +1603,26 @@ SCHEMAS = [
     ),
     OpSchema(
         "PadV3",
-        inputs=(Input("x"), Input("paddings", doc="constant int tensor, 2 values per axis"),
-                Input("constant_values", optional=True)),
+        inputs=(
+            Input("x"),
+            Input("paddings", doc="constant int tensor, 2 values per axis"),
+            Input("constant_values", optional=True),
+        ),
         outputs=(Output("y"),),
-        attrs=(Attr("mode", AttrType.STR, "constant",
-                    choices=("constant", "reflect", "edge", "symmetric", "circular")),
-               Attr("paddings_contiguous", AttrType.BOOL, True,
-                    doc="True: [b0, e0, b1, e1, …]; False: [b0, b1, …, e0, e1, …]")),
+        attrs=(
+            Attr(
+                "mode",
+                AttrType.STR,
+                "constant",
+                choices=("constant", "reflect", "edge", "symmetric", "circular"),
+            ),
+            Attr(
+                "paddings_contiguous",
+                AttrType.BOOL,
+                True,
+                doc="True: [b0, e0, b1, e1, …]; False: [b0, b1, …, e0, e1, …]",
+            ),
+        ),
         infer=_infer_pad_v3,
         kernel=_pad_v3_kernel,
         doc="Pads (negative values crop) each axis with a constant, a reflection, the edge "

@@ -27,16 +27,21 @@ class Builder:
     def input(self, shape, dtype=DataType.DT_FLOAT, name=None, fmt=Format.FORMAT_ND) -> Port:
         index = len(self.inputs)
         name = name or f"x{index}"
-        node = self.g.add_node("Data", name=name, attrs={"index": index},
-                               output_descs=[TensorDesc(dtype, tuple(shape), fmt)])
+        node = self.g.add_node(
+            "Data",
+            name=name,
+            attrs={"index": index},
+            output_descs=[TensorDesc(dtype, tuple(shape), fmt)],
+        )
         self.inputs.append((name, tuple(shape), dtype.np_dtype))
         return node.output(0)
 
     def const(self, value, name=None, fmt=None) -> Port:
         value = np.asarray(value)
         tensor = Tensor(value) if fmt is None else Tensor(value, format=fmt)
-        node = self.g.add_node("Const", name=name and self.g.unique_name(name),
-                               attrs={"value": tensor})
+        node = self.g.add_node(
+            "Const", name=name and self.g.unique_name(name), attrs={"value": tensor}
+        )
         node.output_descs = infer_node(node)[1]
         self.known[node.output(0)] = value
         return node.output(0)
@@ -45,8 +50,13 @@ class Builder:
         return self.const((self.rng.normal(size=shape) * scale).astype(np.float32), name)
 
     def op(self, op_type: str, *inputs: Port | None, name=None, outputs=1, **attrs) -> Port:
-        node = self.g.add_node(op_type, list(inputs), name=name and self.g.unique_name(name),
-                               attrs=attrs, num_outputs=outputs)
+        node = self.g.add_node(
+            op_type,
+            list(inputs),
+            name=name and self.g.unique_name(name),
+            attrs=attrs,
+            num_outputs=outputs,
+        )
         norm, descs = infer_node(node, self.known)
         node.output_descs = descs
         if not get_schema(op_type).has(Trait.STATEFUL):
@@ -73,14 +83,24 @@ def _bn(b: Builder, x: Port, c: int) -> Port:
     return b.op("BNInference", x, mean, var, momentum, scale, offset, epsilon=1e-5)
 
 
-def _conv(b: Builder, x: Port, cin: int, cout: int, k: int = 3, stride: int = 1,
-          bias: bool = False, fmt: str = "NCHW") -> Port:
+def _conv(
+    b: Builder,
+    x: Port,
+    cin: int,
+    cout: int,
+    k: int = 3,
+    stride: int = 1,
+    bias: bool = False,
+    fmt: str = "NCHW",
+) -> Port:
     if fmt == "NCHW":
         w = b.weight(cout, cin, k, k, scale=1.0 / np.sqrt(cin * k * k))
         strides = [1, 1, stride, stride]
     else:
-        w = b.const((b.rng.normal(size=(k, k, cin, cout)) / np.sqrt(cin * k * k))
-                    .astype(np.float32), fmt=Format.FORMAT_HWCN)
+        w = b.const(
+            (b.rng.normal(size=(k, k, cin, cout)) / np.sqrt(cin * k * k)).astype(np.float32),
+            fmt=Format.FORMAT_HWCN,
+        )
         strides = [1, stride, stride, 1]
     p = k // 2
     inputs = [x, w] + ([b.weight(cout, scale=0.1)] if bias else [])
@@ -107,8 +127,13 @@ def cnn(fmt: str = "NCHW") -> Builder:
     r = b.op("Relu", r)
     r = _conv(b, r, 8, 16, k=1, bias=True, fmt=fmt)
     r = b.op("Relu6", r)
-    g = b.op("AvgPoolV2", r, ksize=[1, 1, 8, 8] if fmt == "NCHW" else [1, 8, 8, 1],
-             strides=[1, 1, 1, 1], data_format=fmt)
+    g = b.op(
+        "AvgPoolV2",
+        r,
+        ksize=[1, 1, 8, 8] if fmt == "NCHW" else [1, 8, 8, 1],
+        strides=[1, 1, 1, 1],
+        data_format=fmt,
+    )
     flat = b.op("Reshape", g, b.const(np.array([2, 16], np.int64)))
     logits = b.op("Add", b.op("MatMulV2", flat, b.weight(16, 10)), b.weight(10, scale=0.1))
     probs = b.op("SoftmaxV2", logits)
@@ -136,15 +161,26 @@ def mlp() -> Builder:
 
 
 def _dense(b: Builder, x: Port, din: int, dout: int) -> Port:
-    return b.op("Add", b.op("BatchMatMulV2", x, b.weight(din, dout, scale=din ** -0.5)),
-                b.weight(dout, scale=0.1))
+    return b.op(
+        "Add",
+        b.op("BatchMatMulV2", x, b.weight(din, dout, scale=din**-0.5)),
+        b.weight(dout, scale=0.1),
+    )
 
 
 def _layer_norm(b: Builder, x: Port, d: int) -> Port:
     gamma = b.const(b.rng.uniform(0.8, 1.2, size=d).astype(np.float32))
     beta = b.const((b.rng.normal(size=d) * 0.1).astype(np.float32))
-    return b.op("LayerNorm", x, gamma, beta, outputs=3, begin_norm_axis=-1,
-                begin_params_axis=-1, epsilon=1e-5)
+    return b.op(
+        "LayerNorm",
+        x,
+        gamma,
+        beta,
+        outputs=3,
+        begin_norm_axis=-1,
+        begin_params_axis=-1,
+        epsilon=1e-5,
+    )
 
 
 def _attention(b: Builder, x: Port, batch: int, seq: int, d: int, heads: int) -> Port:
@@ -156,7 +192,7 @@ def _attention(b: Builder, x: Port, batch: int, seq: int, d: int, heads: int) ->
     q = b.op("TransposeD", b.op("Reshape", q, split), perm=[0, 2, 1, 3])
     k = b.op("TransposeD", b.op("Reshape", k, split), perm=[0, 2, 3, 1])
     v = b.op("TransposeD", b.op("Reshape", v, split), perm=[0, 2, 1, 3])
-    s = b.op("Mul", b.op("BatchMatMulV2", q, k), b.const(np.float32(hd ** -0.5)))
+    s = b.op("Mul", b.op("BatchMatMulV2", q, k), b.const(np.float32(hd**-0.5)))
     p = b.op("SoftmaxV2", s, axes=[-1])
     c = b.op("BatchMatMulV2", p, v)
     c = b.op("TransposeD", c, perm=[0, 2, 1, 3])
@@ -175,8 +211,9 @@ def attention(batch: int = 2, seq: int = 8, d: int = 32, heads: int = 4) -> Buil
     return b
 
 
-def transformer_encoder(layers: int = 2, batch: int = 1, seq: int = 128, d: int = 256,
-                        heads: int = 4, ff: int = 1024) -> Builder:
+def transformer_encoder(
+    layers: int = 2, batch: int = 1, seq: int = 128, d: int = 256, heads: int = 4, ff: int = 1024
+) -> Builder:
     """A BERT-style encoder: per layer attention + residual + LayerNorm, GELU feed-forward +
     residual + LayerNorm."""
     b = Builder("transformer_encoder")
@@ -206,8 +243,9 @@ def all_passes_off() -> dict[str, str]:
     return {"ge.disableOptimizations": ",".join(names)}
 
 
-def run(graph: Graph, feeds: list[np.ndarray], options: Mapping[str, str] | None = None,
-        **kwargs) -> list[np.ndarray]:
+def run(
+    graph: Graph, feeds: list[np.ndarray], options: Mapping[str, str] | None = None, **kwargs
+) -> list[np.ndarray]:
     """Compile and execute ``graph`` once."""
     compiled = compile_graph(graph, dict(options or {}), **kwargs)
     with Model(compiled) as model:

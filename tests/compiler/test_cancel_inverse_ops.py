@@ -21,8 +21,9 @@ def test_transpose_pairs_cancel_and_compose():
     b = Builder("t")
     x = b.input((2, 3, 4))
     back = b.op("TransposeD", b.op("TransposeD", x, perm=[2, 0, 1]), perm=[1, 2, 0])
-    composed = b.op("Transpose", b.op("TransposeD", x, perm=[1, 0, 2]),
-                    b.const(np.array([0, 2, 1])))
+    composed = b.op(
+        "Transpose", b.op("TransposeD", x, perm=[1, 0, 2]), b.const(np.array([0, 2, 1]))
+    )
     g = b.done(b.op("Relu", back), b.op("Relu", composed))
     before = g.clone()
     assert apply_passes(g, CancelInverseOpsPass())
@@ -33,10 +34,16 @@ def test_transpose_pairs_cancel_and_compose():
 def test_reshape_chains_collapse():
     b = Builder("r")
     x = b.input((2, 3, 4))
-    r = b.op("Reshape", b.op("Flatten", b.op("Unsqueeze", x, axes=[0]), axis=1),
-             b.const(np.array([6, 4], np.int64)))
-    noop = b.op("Reshape", b.op("Reshape", x, b.const(np.array([6, 4], np.int64))),
-                b.const(np.array([2, 3, 4], np.int64)))
+    r = b.op(
+        "Reshape",
+        b.op("Flatten", b.op("Unsqueeze", x, axes=[0]), axis=1),
+        b.const(np.array([6, 4], np.int64)),
+    )
+    noop = b.op(
+        "Reshape",
+        b.op("Reshape", x, b.const(np.array([6, 4], np.int64))),
+        b.const(np.array([2, 3, 4], np.int64)),
+    )
     g = b.done(b.op("Relu", r), b.op("Relu", noop))
     before = g.clone()
     assert apply_passes(g, CancelInverseOpsPass())
@@ -49,8 +56,7 @@ def test_cast_pairs_only_when_lossless():
     b = Builder("c")
     x = b.input((5,))
     wide = b.op("Cast", b.op("Cast", x, dst_type=DataType.DT_DOUBLE), dst_type=DataType.DT_FLOAT)
-    narrow = b.op("Cast", b.op("Cast", x, dst_type=DataType.DT_FLOAT16),
-                  dst_type=DataType.DT_FLOAT)
+    narrow = b.op("Cast", b.op("Cast", x, dst_type=DataType.DT_FLOAT16), dst_type=DataType.DT_FLOAT)
     same = b.op("Cast", x, dst_type=DataType.DT_FLOAT)
     via = b.op("Cast", b.op("Cast", x, dst_type=DataType.DT_DOUBLE), dst_type=DataType.DT_INT32)
     g = b.done(b.op("Neg", wide), b.op("Neg", narrow), b.op("Neg", same), b.op("Neg", via))
@@ -61,15 +67,18 @@ def test_cast_pairs_only_when_lossless():
     _same(b, g, before)
 
 
-@pytest.mark.parametrize(("src", "dst", "ok"), [
-    (DataType.DT_FLOAT16, DataType.DT_FLOAT, True),
-    (DataType.DT_FLOAT, DataType.DT_FLOAT16, False),
-    (DataType.DT_INT16, DataType.DT_FLOAT, True),
-    (DataType.DT_INT32, DataType.DT_FLOAT, False),
-    (DataType.DT_INT32, DataType.DT_DOUBLE, True),
-    (DataType.DT_BOOL, DataType.DT_INT8, True),
-    (DataType.DT_INT8, DataType.DT_UINT8, False),
-])
+@pytest.mark.parametrize(
+    ("src", "dst", "ok"),
+    [
+        (DataType.DT_FLOAT16, DataType.DT_FLOAT, True),
+        (DataType.DT_FLOAT, DataType.DT_FLOAT16, False),
+        (DataType.DT_INT16, DataType.DT_FLOAT, True),
+        (DataType.DT_INT32, DataType.DT_FLOAT, False),
+        (DataType.DT_INT32, DataType.DT_DOUBLE, True),
+        (DataType.DT_BOOL, DataType.DT_INT8, True),
+        (DataType.DT_INT8, DataType.DT_UINT8, False),
+    ],
+)
 def test_lossless_table(src, dst, ok):
     assert lossless(src, dst) is ok
 

@@ -30,6 +30,7 @@ def test_option_turns_it_off():
     x = b.input((3, 4))
     b.op("Exp", x)
     g = b.done(b.op("Relu", x))
-    model = compile_graph(g, {"ge.oo.deadCodeElimination": "0",
-                              "ge.disableOptimizations": "FuseElementwisePass"})
+    model = compile_graph(
+        g, {"ge.oo.deadCodeElimination": "0", "ge.disableOptimizations": "FuseElementwisePass"}
+    )
     assert "Exp" in {t.op_type for t in model.tasks}

@@ -17,8 +17,7 @@ def test_weights_leave_the_model_and_results_stay(tmp_path, mode):
     b = mlp()
     feeds = b.feeds()
     inside = compile_graph(b.g, {})
-    outside = compile_graph(b.g, {"ge.externalWeight": mode,
-                                  "ge.externalWeightDir": str(tmp_path)})
+    outside = compile_graph(b.g, {"ge.externalWeight": mode, "ge.externalWeightDir": str(tmp_path)})
     assert outside.external_weights and outside.weight_size < inside.weight_size
     assert all(n.op_type != "Const" for n in outside.graph)
     files = list(tmp_path.iterdir())

@@ -36,14 +36,24 @@ def test_caffe_style_bn_and_batchnorm_and_scale():
     var = b.const(np.linspace(0.5, 2, 4).astype(np.float32))
     caffe = b.op("BNInference", c, mean, var, b.const(np.array([0.5], np.float32)))
     c2 = _conv(b, x, 3, 4, fmt="NHWC") if False else _conv(b, x, 3, 4)
-    bn = b.op("BatchNorm", c2, b.const(np.ones(4, np.float32) * 1.5),
-              b.const(np.ones(4, np.float32) * 0.2), b.const(np.zeros(4, np.float32)),
-              b.const(np.ones(4, np.float32)), outputs=6, is_training=False,
-              data_format="NCHW")
+    bn = b.op(
+        "BatchNorm",
+        c2,
+        b.const(np.ones(4, np.float32) * 1.5),
+        b.const(np.ones(4, np.float32) * 0.2),
+        b.const(np.zeros(4, np.float32)),
+        b.const(np.ones(4, np.float32)),
+        outputs=6,
+        is_training=False,
+        data_format="NCHW",
+    )
     c3 = _conv(b, x, 3, 4)
     scaled = b.op("Mul", b.const(np.linspace(1, 2, 4).astype(np.float32).reshape(4, 1, 1)), c3)
-    mm = b.op("Mul", b.op("MatMulV2", b.input((5, 6)), b.weight(4, 6), transpose_x2=True),
-              b.const(np.linspace(1, 2, 4).astype(np.float32)))
+    mm = b.op(
+        "Mul",
+        b.op("MatMulV2", b.input((5, 6)), b.weight(4, 6), transpose_x2=True),
+        b.const(np.linspace(1, 2, 4).astype(np.float32)),
+    )
     g = b.done(caffe, bn, scaled, mm)
     before = g.clone()
     assert apply_passes(g, FoldBatchNormPass())

@@ -29,8 +29,9 @@ def test_small_constants_fold_big_ones_stay():
     assert apply_passes(g, FoldConstantsPass(), EliminateDeadCodePass())
     types = op_types(g)
     assert "Fill" in types and types.count("Mul") == 1
-    np.testing.assert_array_equal(evaluate_graph(g, b.feeds())[0],
-                                  evaluate_graph(before, b.feeds())[0])
+    np.testing.assert_array_equal(
+        evaluate_graph(g, b.feeds())[0], evaluate_graph(before, b.feeds())[0]
+    )
 
 
 def test_large_constants_fold_without_duplicating_shared_weights():
@@ -38,8 +39,9 @@ def test_large_constants_fold_without_duplicating_shared_weights():
     before = g.clone()
     assert apply_passes(g, FoldConstantsPass(), FoldLargeConstantsPass())
     assert "Fill" not in op_types(g) and "TransposeD" not in op_types(g)
-    np.testing.assert_array_equal(evaluate_graph(g, b.feeds())[0],
-                                  evaluate_graph(before, b.feeds())[0])
+    np.testing.assert_array_equal(
+        evaluate_graph(g, b.feeds())[0], evaluate_graph(before, b.feeds())[0]
+    )
     # a transpose of a big weight that is also read elsewhere is not folded (no second copy)
     b2 = Builder("shared")
     x = b2.input((128, 128))

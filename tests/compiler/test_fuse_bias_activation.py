@@ -40,8 +40,9 @@ def test_matmul_bias_gelu_and_batch_matmul():
     x = b.input((4, 16))
     h = b.op("Gelu", b.op("Add", b.weight(8, scale=0.1), b.op("MatMulV2", x, b.weight(16, 8))))
     z = b.input((2, 3, 16))
-    k = b.op("Sigmoid", b.op("Add", b.op("BatchMatMulV2", z, b.weight(16, 8)),
-                             b.weight(8, scale=0.1)))
+    k = b.op(
+        "Sigmoid", b.op("Add", b.op("BatchMatMulV2", z, b.weight(16, 8)), b.weight(8, scale=0.1))
+    )
     g = b.done(h, k)
     before = g.clone()
     assert apply_passes(g, FuseBiasActivationPass())
@@ -65,8 +66,7 @@ def test_at_most_two_extra_operands():
     b = Builder("extras")
     x = b.input((4, 8))
     m = b.op("MatMulV2", x, b.weight(8, 8))
-    y = b.op("Add", b.op("Mul", b.op("Sub", m, b.input((4, 8))), b.input((4, 8))),
-             b.input((4, 8)))
+    y = b.op("Add", b.op("Mul", b.op("Sub", m, b.input((4, 8))), b.input((4, 8))), b.input((4, 8)))
     g = b.done(y)
     before = g.clone()
     assert apply_passes(g, FuseBiasActivationPass())

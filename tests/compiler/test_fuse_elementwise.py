@@ -16,8 +16,9 @@ from .models import Builder, apply_passes, evaluate_graph, op_types, run
 def test_gelu_like_tree_is_one_task():
     b = Builder("gelu")
     x = b.input((4, 6))
-    inner = b.op("Add", b.op("Erf", b.op("Mul", x, b.const(np.float32(0.7071)))),
-                 b.const(np.float32(1.0)))
+    inner = b.op(
+        "Add", b.op("Erf", b.op("Mul", x, b.const(np.float32(0.7071)))), b.const(np.float32(1.0))
+    )
     y = b.op("Mul", b.op("Mul", x, inner), b.const(np.float32(0.5)))
     side = b.op("Exp", x)  # x has other readers: it stays an operand
     g = b.done(y, side)
@@ -27,7 +28,12 @@ def test_gelu_like_tree_is_one_task():
     fused = g.outputs[0].node
     assert fused.name == y.node.name
     assert [s["op"] for s in json.loads(fused.attrs["program"])["steps"]] == [
-        "Mul", "Erf", "Add", "Mul", "Mul"]
+        "Mul",
+        "Erf",
+        "Add",
+        "Mul",
+        "Mul",
+    ]
     feeds = b.feeds()
     for u, v in zip(evaluate_graph(g, feeds), evaluate_graph(before, feeds), strict=True):
         np.testing.assert_array_equal(u, v)
@@ -69,6 +75,9 @@ def test_fused_chain_runs_in_place_with_reuse_on_and_off():
     assert "FusedElementwise" in {t.op_type for t in model.tasks}
     assert model.stats["arena_aliases"]  # the fused chain writes over its dying input
     on = run(g, feeds, {"ge.disableOptimizations": "FuseBiasActivationPass"})
-    off = run(g, feeds, {"ge.disableOptimizations": "FuseBiasActivationPass",
-                         "ge.exec.disableReuseMemory": "1"})
+    off = run(
+        g,
+        feeds,
+        {"ge.disableOptimizations": "FuseBiasActivationPass", "ge.exec.disableReuseMemory": "1"},
+    )
     np.testing.assert_array_equal(on[0], off[0])

@@ -53,8 +53,11 @@ def test_fused_conv2d_equals_conv_then_epilogue():
     w = rng.normal(size=(4, 3, 3, 3)).astype(np.float32)
     conv_attrs = {"strides": [1, 1, 1, 1], "pads": [1, 1, 1, 1], "data_format": "NCHW"}
     prog = encode_program([_step("Relu6", [0], (1, 4, 6, 6))])
-    node = _node("FusedConv2D", [TensorDesc(F32, x.shape), TensorDesc(F32, w.shape)],
-                 {**conv_attrs, "epilogue": prog})
+    node = _node(
+        "FusedConv2D",
+        [TensorDesc(F32, x.shape), TensorDesc(F32, w.shape)],
+        {**conv_attrs, "epilogue": prog},
+    )
     norm, descs = infer_node(node)
     fused = evaluate(get_schema("FusedConv2D"), norm, [x, w], descs)[0]
     cnode = _node("Conv2D", [TensorDesc(F32, x.shape), TensorDesc(F32, w.shape)], conv_attrs)
@@ -68,10 +71,16 @@ def test_fused_elementwise_in_place_on_any_operand(alias):
     rng = np.random.default_rng(2)
     a, c = rng.normal(size=(2, 8)).astype(np.float32), rng.normal(size=(2, 8)).astype(np.float32)
     # y = tanh((a * c) + a) - c : operands are read after the first step
-    prog = decode_program(encode_program([
-        _step("Mul", [0, 1], (2, 8)), _step("Add", [-1, 0], (2, 8)),
-        _step("Tanh", [-2], (2, 8)), _step("Sub", [-3, 1], (2, 8)),
-    ]))
+    prog = decode_program(
+        encode_program(
+            [
+                _step("Mul", [0, 1], (2, 8)),
+                _step("Add", [-1, 0], (2, 8)),
+                _step("Tanh", [-2], (2, 8)),
+                _step("Sub", [-3, 1], (2, 8)),
+            ]
+        )
+    )
     expected = np.tanh(a * c + a) - c
     ops = [a.copy(), c.copy()]
     out = np.empty_like(a) if alias is None else ops[alias]
@@ -83,11 +92,17 @@ def test_a_value_read_twice_is_not_overwritten_in_place():
     # c = a + b is read by two later steps (the LSTM cell state): it must not live in out
     rng = np.random.default_rng(3)
     a, b, g = (rng.normal(size=(2, 3)).astype(np.float32) for _ in range(3))
-    prog = decode_program(encode_program([
-        _step("Add", [0, 1], (2, 3)), _step("Mul", [2, -1], (2, 3)),
-        _step("Sigmoid", [-2], (2, 3)), _step("Tanh", [-1], (2, 3)),
-        _step("Mul", [-3, -4], (2, 3)),
-    ]))
+    prog = decode_program(
+        encode_program(
+            [
+                _step("Add", [0, 1], (2, 3)),
+                _step("Mul", [2, -1], (2, 3)),
+                _step("Sigmoid", [-2], (2, 3)),
+                _step("Tanh", [-1], (2, 3)),
+                _step("Mul", [-3, -4], (2, 3)),
+            ]
+        )
+    )
     c = a + b
     expected = (1 / (1 + np.exp(-(g * c)))) * np.tanh(c)
     for alias in (None, 0, 2):
@@ -114,10 +129,12 @@ def test_program_errors_name_the_node():
 
 
 def test_epilogue_must_keep_the_main_result_type():
-    prog = encode_program([_step("Cast", [0], (2, 3), {"dst_type": DataType.DT_INT32},
-                                 DataType.DT_INT32)])
-    node = _node("FusedMatMul", [TensorDesc(F32, (2, 4)), TensorDesc(F32, (4, 3))],
-                 {"epilogue": prog})
+    prog = encode_program(
+        [_step("Cast", [0], (2, 3), {"dst_type": DataType.DT_INT32}, DataType.DT_INT32)]
+    )
+    node = _node(
+        "FusedMatMul", [TensorDesc(F32, (2, 4)), TensorDesc(F32, (4, 3))], {"epilogue": prog}
+    )
     with pytest.raises(GeError, match="epilogue"):
         infer_node(node)
 

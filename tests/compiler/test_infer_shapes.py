@@ -32,10 +32,12 @@ def test_fills_descs_and_propagates_shape_arithmetic():
 
 def test_bad_graph_names_the_node():
     g = Graph("bad")
-    a = g.add_node("Data", name="a", attrs={"index": 0},
-                   output_descs=[TensorDesc(DataType.DT_FLOAT, (2, 3))])
-    c = g.add_node("Data", name="c", attrs={"index": 1},
-                   output_descs=[TensorDesc(DataType.DT_FLOAT, (4, 5))])
+    a = g.add_node(
+        "Data", name="a", attrs={"index": 0}, output_descs=[TensorDesc(DataType.DT_FLOAT, (2, 3))]
+    )
+    c = g.add_node(
+        "Data", name="c", attrs={"index": 1}, output_descs=[TensorDesc(DataType.DT_FLOAT, (4, 5))]
+    )
     g.add_node("Add", [a.output(0), c.output(0)], name="broken_add")
     with pytest.raises(GeError, match="broken_add"):
         InferShapesPass().run(g, PassContext())

@@ -120,8 +120,12 @@ def test_inplace_chain_is_one_buffer():
 
 
 def test_inplace_refused_when_the_input_lives_on_or_sizes_differ():
-    tensors = [Lifetime(0, 4096, 0, 3), Lifetime(1, 4096, 1, 2), Lifetime(2, 1024, 2, 3),
-               Lifetime(3, 4096, 1, 2)]
+    tensors = [
+        Lifetime(0, 4096, 0, 3),
+        Lifetime(1, 4096, 1, 2),
+        Lifetime(2, 1024, 2, 3),
+        Lifetime(3, 4096, 1, 2),
+    ]
     plan = plan_memory(tensors, inplace=[(1, 0), (2, 1), (1, 3)])
     assert plan.aliases == {}
     check_plan(tensors, plan)
@@ -167,8 +171,11 @@ def _alias_cases(op: str, dtype: np.dtype) -> list[tuple[list[np.ndarray], dict]
         return None  # covered by test_reshape_like_kernels_tolerate_aliasing
     attrs: dict = {}
     if op == "Cast":
-        same_size = {np.dtype(np.float32): DataType.DT_INT32, np.dtype(np.float16):
-                     DataType.DT_INT16, np.dtype(np.int32): DataType.DT_FLOAT}
+        same_size = {
+            np.dtype(np.float32): DataType.DT_INT32,
+            np.dtype(np.float16): DataType.DT_INT16,
+            np.dtype(np.int32): DataType.DT_FLOAT,
+        }
         attrs = {"dst_type": same_size[np.dtype(dtype)]}
     cases = []
     ranges = ((1, 9), (-9, 9)) if dtype.kind == "i" else ((0.1, 0.9), (-0.9, 0.9), (1.5, 3.0))
@@ -201,8 +208,9 @@ def test_inplace_kernels_tolerate_output_aliasing_an_input(dtype):
             ports = []
             for i, v in enumerate(values):
                 dt = from_numpy_dtype(v.dtype)
-                node = g.add_node("Data", attrs={"index": i},
-                                  output_descs=[TensorDesc(dt, v.shape)])
+                node = g.add_node(
+                    "Data", attrs={"index": i}, output_descs=[TensorDesc(dt, v.shape)]
+                )
                 ports.append(node.output(0))
             node = g.add_node(op, ports, attrs=attrs)
             try:
@@ -228,8 +236,11 @@ def test_reshape_like_kernels_tolerate_aliasing():
         schema = get_schema(op)
         buf = x.copy()
         out = np.ndarray(shape, np.float32, buffer=buf)
-        schema.kernel([buf, np.array(shape, np.int64)][: len(schema.inputs)], [out],
-                      **{k: {"axis": 1}[k] for k in schema.kernel_attrs})
+        schema.kernel(
+            [buf, np.array(shape, np.int64)][: len(schema.inputs)],
+            [out],
+            **{k: {"axis": 1}[k] for k in schema.kernel_attrs},
+        )
         np.testing.assert_array_equal(out.reshape(-1), x.reshape(-1))
 
 
@@ -252,7 +263,8 @@ def test_inplace_tasks_share_their_input_slot():
     model = compile_graph(b.g, {"ge.oo.level": "O1"})
     assert model.stats["arena_aliases"]
     in_place = [
-        t for t in model.tasks
+        t
+        for t in model.tasks
         if t.outputs[0].kind == SlotKind.ARENA
         and any(s.kind == SlotKind.ARENA and s.offset == t.outputs[0].offset for s in t.inputs)
     ]

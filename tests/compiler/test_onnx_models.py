@@ -46,15 +46,29 @@ def test_atc_log_info_prints_the_report(tmp_path, capsys):
     y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [4, 3])
     w = numpy_helper.from_array(np.ones((8, 3), np.float32), "w")
     b = numpy_helper.from_array(np.ones(3, np.float32), "b")
-    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]),
-             helper.make_node("Add", ["m", "b"], ["a"]),
-             helper.make_node("Relu", ["a"], ["y"])]
-    model = helper.make_model(helper.make_graph(nodes, "small", [x], [y], [w, b]),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["a"]),
+        helper.make_node("Relu", ["a"], ["y"]),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "small", [x], [y], [w, b]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
     path = tmp_path / "small.onnx"
     onnx.save(model, path)
-    assert main(["atc", f"--model={path}", "--framework=5", f"--output={tmp_path / 'small'}",
-                 "--log=info"]) == 0
+    assert (
+        main(
+            [
+                "atc",
+                f"--model={path}",
+                "--framework=5",
+                f"--output={tmp_path / 'small'}",
+                "--log=info",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "FuseBiasActivationPass" in out and "nodes before" in out
     assert "work arena:" in out and "lower bound" in out and "no reuse" in out

@@ -88,8 +88,7 @@ def test_unknown_pass_name_warns(caplog):
 def test_o1_compiles_without_fused_ops():
     b = ALL_MODELS["cnn"]()
     model = compile_graph(b.g, {"ge.oo.level": "O1"})
-    assert not {t.op_type for t in model.tasks} & {"FusedConv2D", "FusedMatMul",
-                                                    "FusedElementwise"}
+    assert not {t.op_type for t in model.tasks} & {"FusedConv2D", "FusedMatMul", "FusedElementwise"}
     fused = compile_graph(b.g, {})
     assert len(fused.tasks) < len(model.tasks)
 
@@ -170,8 +169,7 @@ def test_custom_pipeline_object_runs_in_order():
 def test_report_lists_every_pass_and_the_memory_figures():
     b = ALL_MODELS["cnn"]()
     report = CompileReport()
-    model = compile_graph(b.g, {"ge.disableOptimizations": "MergeConstantsPass"},
-                          report=report)
+    model = compile_graph(b.g, {"ge.disableOptimizations": "MergeConstantsPass"}, report=report)
     text = report.format(model)
     for name in default_pipeline().names:
         assert name in text
@@ -219,14 +217,18 @@ def random_graphs(draw):
     shape = (3, 4)
     values = [b.input(shape), b.input(shape)]
     for _ in range(draw(st.integers(2, 14))):
-        kind = draw(st.sampled_from(["unary", "binary", "const", "matmul", "transpose", "cast",
-                                     "reshape", "diamond"]))
+        kind = draw(
+            st.sampled_from(
+                ["unary", "binary", "const", "matmul", "transpose", "cast", "reshape", "diamond"]
+            )
+        )
         x = values[draw(st.integers(0, len(values) - 1))]
         if kind == "unary":
             y = b.op(draw(st.sampled_from(_UNARY)), x)
         elif kind == "binary":
-            y = b.op(draw(st.sampled_from(_BINARY)), x,
-                     values[draw(st.integers(0, len(values) - 1))])
+            y = b.op(
+                draw(st.sampled_from(_BINARY)), x, values[draw(st.integers(0, len(values) - 1))]
+            )
         elif kind == "const":
             c = b.const(np.float32(draw(st.sampled_from([0.5, 2.0, -1.0]))))
             y = b.op(draw(st.sampled_from(_BINARY)), x, c)
@@ -238,11 +240,15 @@ def random_graphs(draw):
             t = b.op(draw(st.sampled_from(_BINARY)), x, b.const(np.float32(0.5)))
             y = b.op(draw(st.sampled_from(_BINARY)), b.op(draw(st.sampled_from(_UNARY)), t), t)
         elif kind == "cast":
-            y = b.op("Cast", b.op("Cast", x, dst_type=DataType.DT_DOUBLE),
-                     dst_type=DataType.DT_FLOAT)
+            y = b.op(
+                "Cast", b.op("Cast", x, dst_type=DataType.DT_DOUBLE), dst_type=DataType.DT_FLOAT
+            )
         else:
-            y = b.op("Reshape", b.op("Reshape", x, b.const(np.array([12], np.int64))),
-                     b.const(np.array([3, 4], np.int64)))
+            y = b.op(
+                "Reshape",
+                b.op("Reshape", x, b.const(np.array([12], np.int64))),
+                b.const(np.array([3, 4], np.int64)),
+            )
         values.append(y)
     outs = draw(st.lists(st.integers(2, len(values) - 1), min_size=1, max_size=3, unique=True))
     b.done(*[values[i] for i in outs])

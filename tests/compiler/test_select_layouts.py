@@ -21,8 +21,13 @@ def _close(b, g, before):
 def test_nhwc_conv_runs_nchw_between_transdata():
     b = Builder("nhwc")
     x = b.input((2, 8, 8, 3), fmt=Format.FORMAT_NHWC)
-    y = b.op("MaxPoolV3", _conv(b, x, 3, 4, fmt="NHWC"), ksize=[1, 2, 2, 1],
-             strides=[1, 2, 2, 1], data_format="NHWC")
+    y = b.op(
+        "MaxPoolV3",
+        _conv(b, x, 3, 4, fmt="NHWC"),
+        ksize=[1, 2, 2, 1],
+        strides=[1, 2, 2, 1],
+        data_format="NHWC",
+    )
     g = b.done(y)
     before = g.clone()
     assert apply_passes(g, SelectLayoutsPass())

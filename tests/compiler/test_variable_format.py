@@ -38,6 +38,7 @@ def test_variable_is_stored_in_the_type_its_reader_casts_to():
 
 def test_variable_acc_false_keeps_the_cast():
     _, g = _graph()
-    model = compile_graph(g, {"ge.exec.variable_acc": "False",
-                              "ge.disableOptimizations": "FuseElementwisePass"})
+    model = compile_graph(
+        g, {"ge.exec.variable_acc": "False", "ge.disableOptimizations": "FuseElementwisePass"}
+    )
     assert "Cast" in {t.op_type for t in model.tasks}

@@ -16,22 +16,13 @@ def build_concat_graph():
     builder = GraphBuilder("MakeConcatV2FedtoReluGraph")
     # 2、创建图输入节点
     tensor_holder1 = builder.create_input(
-        index=0,
-        name="tensor1",
-        data_type=DataType.DT_FLOAT,
-        shape=[8, 64, 128]
+        index=0, name="tensor1", data_type=DataType.DT_FLOAT, shape=[8, 64, 128]
     )
     tensor_holder2 = builder.create_input(
-        index=1,
-        name="tensor2",
-        data_type=DataType.DT_FLOAT,
-        shape=[2, 64, 128]
+        index=1, name="tensor2", data_type=DataType.DT_FLOAT, shape=[2, 64, 128]
     )
     tensor_holder3 = builder.create_input(
-        index=2,
-        name="tensor3",
-        data_type=DataType.DT_FLOAT,
-        shape=[6, 64, 128]
+        index=2, name="tensor3", data_type=DataType.DT_FLOAT, shape=[6, 64, 128]
     )
     tensor_holder_list = [tensor_holder1, tensor_holder2, tensor_holder3]
     concat_tensor_holder = ConcatV2(tensor_holder_list, 0, N=3)  # noqa: F405

@@ -164,25 +164,87 @@ def test_every_op_is_elementwise_documented_and_defined_once():
 
 
 EXPECTED_DTYPES = {
-    "Abs": REALS, "Neg": FLOATS | SINTS | CPLX, "Square": REALS | CPLX, "Sqrt": FLOATS,
-    "Rsqrt": FLOATS, "Reciprocal": FLOATS, "Exp": FLOATS, "Log": FLOATS, "Log1p": FLOATS,
-    "Expm1": FLOATS, "Erf": FLOATS, "Floor": FLOATS, "Ceil": FLOATS, "Round": FLOATS | {I32, I64},
-    "Sign": FLOATS | SINTS, "IsNan": FLOATS, "IsInf": FLOATS, "IsFinite": REALS | {BOOL},
-    "LogicalNot": {BOOL}, "Invert": INTS,
-    "Add": REALS | CPLX, "AddV2": REALS | CPLX, "Sub": REALS | CPLX, "Mul": REALS | CPLX,
-    "RealDiv": REALS | CPLX, "Div": REALS | CPLX, "TruncateDiv": REALS, "FloorDiv": REALS,
-    "FloorMod": REALS, "Mod": REALS, "Pow": REALS, "Maximum": REALS, "Minimum": REALS,
-    "SquaredDifference": FLOATS | SINTS, "AddN": REALS | CPLX,
-    "Equal": ALL, "NotEqual": ALL, "Less": REALS, "LessEqual": REALS, "Greater": REALS,
-    "GreaterEqual": REALS, "LogicalAnd": {BOOL}, "LogicalOr": {BOOL}, "BitwiseAnd": INTS,
-    "BitwiseOr": INTS, "BitwiseXor": INTS, "LeftShift": INTS, "RightShift": INTS,
-    "ClipByValue": REALS, "Cast": ALL,
-    "Relu": REALS, "Relu6": REALS, "PRelu": FLOATS,
+    "Abs": REALS,
+    "Neg": FLOATS | SINTS | CPLX,
+    "Square": REALS | CPLX,
+    "Sqrt": FLOATS,
+    "Rsqrt": FLOATS,
+    "Reciprocal": FLOATS,
+    "Exp": FLOATS,
+    "Log": FLOATS,
+    "Log1p": FLOATS,
+    "Expm1": FLOATS,
+    "Erf": FLOATS,
+    "Floor": FLOATS,
+    "Ceil": FLOATS,
+    "Round": FLOATS | {I32, I64},
+    "Sign": FLOATS | SINTS,
+    "IsNan": FLOATS,
+    "IsInf": FLOATS,
+    "IsFinite": REALS | {BOOL},
+    "LogicalNot": {BOOL},
+    "Invert": INTS,
+    "Add": REALS | CPLX,
+    "AddV2": REALS | CPLX,
+    "Sub": REALS | CPLX,
+    "Mul": REALS | CPLX,
+    "RealDiv": REALS | CPLX,
+    "Div": REALS | CPLX,
+    "TruncateDiv": REALS,
+    "FloorDiv": REALS,
+    "FloorMod": REALS,
+    "Mod": REALS,
+    "Pow": REALS,
+    "Maximum": REALS,
+    "Minimum": REALS,
+    "SquaredDifference": FLOATS | SINTS,
+    "AddN": REALS | CPLX,
+    "Equal": ALL,
+    "NotEqual": ALL,
+    "Less": REALS,
+    "LessEqual": REALS,
+    "Greater": REALS,
+    "GreaterEqual": REALS,
+    "LogicalAnd": {BOOL},
+    "LogicalOr": {BOOL},
+    "BitwiseAnd": INTS,
+    "BitwiseOr": INTS,
+    "BitwiseXor": INTS,
+    "LeftShift": INTS,
+    "RightShift": INTS,
+    "ClipByValue": REALS,
+    "Cast": ALL,
+    "Relu": REALS,
+    "Relu6": REALS,
+    "PRelu": FLOATS,
 }
 _FLOAT_ONLY = [
-    "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-    "LeakyRelu", "Elu", "Selu", "Sigmoid", "HardSigmoid", "Tanh", "Gelu", "GeluV2", "FastGelu",
-    "Swish", "HardSwish", "Softplus", "Softsign", "Mish", "ThresholdedRelu",
+    "Sin",
+    "Cos",
+    "Tan",
+    "Asin",
+    "Acos",
+    "Atan",
+    "Sinh",
+    "Cosh",
+    "Asinh",
+    "Acosh",
+    "Atanh",
+    "LeakyRelu",
+    "Elu",
+    "Selu",
+    "Sigmoid",
+    "HardSigmoid",
+    "Tanh",
+    "Gelu",
+    "GeluV2",
+    "FastGelu",
+    "Swish",
+    "HardSwish",
+    "Softplus",
+    "Softsign",
+    "Mish",
+    "ThresholdedRelu",
 ]
 EXPECTED_DTYPES.update({op: FLOATS for op in _FLOAT_ONLY})
 
@@ -336,13 +398,15 @@ def test_bad_attr_type_names_the_node():
 
 
 def test_erf_float64_matches_math_erf_to_an_ulp():
-    x = np.concatenate([
-        np.linspace(-7, 7, 140001),
-        RNG.uniform(-30, 30, 20000),
-        np.geomspace(1e-300, 1.0, 3000),
-        -np.geomspace(1e-300, 1.0, 3000),
-        np.array([0.9999999999999999, 1.0, 1.0000000000000002, 5.9, 6.0, 26.0, 27.5, 1e300]),
-    ])
+    x = np.concatenate(
+        [
+            np.linspace(-7, 7, 140001),
+            RNG.uniform(-30, 30, 20000),
+            np.geomspace(1e-300, 1.0, 3000),
+            -np.geomspace(1e-300, 1.0, 3000),
+            np.array([0.9999999999999999, 1.0, 1.0000000000000002, 5.9, 6.0, 26.0, 27.5, 1e300]),
+        ]
+    )
     got = run("Erf", [x])
     ref = scalar_ref(math.erf, x, out_dtype=np.float64)
     err = np.abs(got - ref)
@@ -361,11 +425,13 @@ def _ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_erf_float32_is_rounded_like_math_erf():
-    x = np.concatenate([
-        np.linspace(-5, 5, 200001, dtype=np.float32),
-        (RNG.standard_normal(50000) * 3).astype(np.float32),
-        np.geomspace(1e-38, 1, 2000, dtype=np.float32),
-    ])
+    x = np.concatenate(
+        [
+            np.linspace(-5, 5, 200001, dtype=np.float32),
+            (RNG.standard_normal(50000) * 3).astype(np.float32),
+            np.geomspace(1e-38, 1, 2000, dtype=np.float32),
+        ]
+    )
     got = run("Erf", [x])
     ref = np.array([math.erf(v) for v in x.tolist()]).astype(np.float32)
     d = _ulp_distance(got, ref)
@@ -406,9 +472,7 @@ def _gelu_ref(v: float) -> float:
     return v * 0.5 * math.erfc(-v / math.sqrt(2))
 
 
-@pytest.mark.parametrize(
-    "op,attrs", [("GeluV2", {}), ("GeluV2", {"approximate": "none"})]
-)
+@pytest.mark.parametrize("op,attrs", [("GeluV2", {}), ("GeluV2", {"approximate": "none"})])
 def test_gelu_erf_form(op, attrs):
     x64 = np.concatenate([np.linspace(-40, 10, 50001), np.array([0.0, -0.0, 1e-300])])
     got = run(op, [x64], attrs)
@@ -487,7 +551,7 @@ def test_binary_integer_ops(op):
         b = rand(t, (3, 5))
         if op == "Pow":
             a = RNG.integers(-4, 5, size=(4, 1, 5)).astype(npdt) if t in SINTS else a % 5
-            b = (RNG.integers(-3, 6, size=(3, 5)) if t in SINTS else RNG.integers(0, 6, (3, 5)))
+            b = RNG.integers(-3, 6, size=(3, 5)) if t in SINTS else RNG.integers(0, 6, (3, 5))
             b = b.astype(npdt)
         elif op in ("RealDiv", "TruncateDiv", "Div", "FloorDiv", "FloorMod", "Mod"):
             b.reshape(-1)[0] = 0  # integer division by zero is defined as 0
@@ -578,8 +642,14 @@ def test_shifts(dtype):
 def test_comparisons(op):
     import operator
 
-    fn = {"Equal": operator.eq, "NotEqual": operator.ne, "Less": operator.lt,
-          "LessEqual": operator.le, "Greater": operator.gt, "GreaterEqual": operator.ge}[op]
+    fn = {
+        "Equal": operator.eq,
+        "NotEqual": operator.ne,
+        "Less": operator.lt,
+        "LessEqual": operator.le,
+        "Greater": operator.gt,
+        "GreaterEqual": operator.ge,
+    }[op]
     for t in sorted(EXPECTED_DTYPES[op]):
         a = rand(t, (3, 4))
         b = a.copy()
@@ -615,14 +685,33 @@ def test_broadcasting_matches_numpy_rules(shapes):
     assert run("Greater", [a, b]).shape == result
 
 
-@pytest.mark.parametrize("op", sorted(set(INT_BINARY) | set(FLOAT_BINARY) | {
-    "Equal", "Less", "LessEqual", "Greater", "GreaterEqual", "NotEqual", "LogicalAnd",
-    "LogicalOr", "LeftShift", "RightShift"}))
+@pytest.mark.parametrize(
+    "op",
+    sorted(
+        set(INT_BINARY)
+        | set(FLOAT_BINARY)
+        | {
+            "Equal",
+            "Less",
+            "LessEqual",
+            "Greater",
+            "GreaterEqual",
+            "NotEqual",
+            "LogicalAnd",
+            "LogicalOr",
+            "LeftShift",
+            "RightShift",
+        }
+    ),
+)
 def test_binary_bad_shapes_and_mixed_dtypes(op):
     t = sorted(EXPECTED_DTYPES[op])[0]
     fails(op, [(t, (2, 3)), (t, (4,))], match="cannot be broadcast", code=SHAPE_INVALID)
-    other = next(u for u in sorted(EXPECTED_DTYPES[op]) if u != t) if op not in (
-        "LogicalAnd", "LogicalOr") else F32
+    other = (
+        next(u for u in sorted(EXPECTED_DTYPES[op]) if u != t)
+        if op not in ("LogicalAnd", "LogicalOr")
+        else F32
+    )
     fails(op, [(t, (2,)), (other, (2,))], match="insert a Cast", code=DATATYPE_INVALID)
 
 
@@ -700,12 +789,17 @@ def test_select_every_dtype(op):
 
 
 def test_select_errors():
-    fails("Select", [(BOOL, (3, 1)), (F32, (3, 2)), (F32, (3, 2))], match="condition shape",
-          code=SHAPE_INVALID)
+    fails(
+        "Select",
+        [(BOOL, (3, 1)), (F32, (3, 2)), (F32, (3, 2))],
+        match="condition shape",
+        code=SHAPE_INVALID,
+    )
     fails("Select", [(BOOL, (2,)), (F32, (3, 2)), (F32, (3, 2))], match="length 3")
     fails("Select", [(BOOL, (3,)), (F32, (3,)), (F32, (1,))], match="same shape")
-    fails("Select", [(F32, (3,)), (F32, (3,)), (F32, (3,))], match="DT_FLOAT",
-          code=DATATYPE_INVALID)
+    fails(
+        "Select", [(F32, (3,)), (F32, (3,)), (F32, (3,))], match="DT_FLOAT", code=DATATYPE_INVALID
+    )
     fails("Select", [(BOOL, (3,)), (F32, (3,)), (I32, (3,))], match="insert a Cast")
 
 
@@ -765,11 +859,14 @@ def _cast_ref(v, dst: np.dtype):
 def test_cast_every_destination(src):
     npsrc = src.np_dtype
     if npsrc.kind == "f":
-        x = np.concatenate([
-            rand(src, (12,), -300, 300),
-            np.array([np.nan, np.inf, -np.inf, -0.7, 0.7, 255.9, 256.0, -128.5, -129.0, 1e4],
-                     npsrc),
-        ])
+        x = np.concatenate(
+            [
+                rand(src, (12,), -300, 300),
+                np.array(
+                    [np.nan, np.inf, -np.inf, -0.7, 0.7, 255.9, 256.0, -128.5, -129.0, 1e4], npsrc
+                ),
+            ]
+        )
     elif src == I64:
         x = np.concatenate([rand(src, (12,)), np.array([300, -300, 2**40 + 7], np.int64)])
     elif src == U64:
@@ -800,8 +897,13 @@ def test_cast_saturates_at_the_int64_limits_and_takes_int_or_name():
 
 
 def test_cast_bad_attrs():
-    fails("Cast", [(F32, (2,))], {"dst_type": DataType.DT_STRING}, match="DT_STRING",
-          code=DATATYPE_INVALID)
+    fails(
+        "Cast",
+        [(F32, (2,))],
+        {"dst_type": DataType.DT_STRING},
+        match="DT_STRING",
+        code=DATATYPE_INVALID,
+    )
     fails("Cast", [(F32, (2,))], {"dst_type": DataType.DT_BF16}, match="DT_BF16")
     fails("Cast", [(F32, (2,))], {"dst_type": 999}, match="dst_type")
     fails("Cast", [(F32, (2,))], {}, match="needs attr 'dst_type'")
@@ -828,8 +930,11 @@ ACTIVATIONS = [
     ("LeakyRelu", {"negative_slope": 0.1}, lambda v: v if v > 0 else 0.1 * v),
     ("LeakyRelu", {"negative_slope": -2.5}, lambda v: v if v > 0 else -2.5 * v),
     ("Elu", {}, lambda v: v if v > 0 else math.expm1(v)),
-    ("Elu", {"alpha": 0.5, "scale": 2.0, "input_scale": 3.0},
-     lambda v: 2 * v if v > 0 else 2 * 0.5 * math.expm1(3 * v)),
+    (
+        "Elu",
+        {"alpha": 0.5, "scale": 2.0, "input_scale": 3.0},
+        lambda v: 2 * v if v > 0 else 2 * 0.5 * math.expm1(3 * v),
+    ),
     ("Selu", {}, lambda v: _L * v if v > 0 else _L * _A * math.expm1(v)),
     ("Sigmoid", {}, _sigmoid),
     ("HardSigmoid", {}, lambda v: min(max(0.16666666 * v + 0.5, 0.0), 1.0)),
@@ -885,7 +990,8 @@ def _ort(op: str, inputs, attrs=None, opset: int = 20):
     node = helper.make_node(op, names, ["y"], **(attrs or {}))
     elem = helper.np_dtype_to_tensor_dtype(inputs[0].dtype)
     graph = helper.make_graph(
-        [node], "g",
+        [node],
+        "g",
         [
             helper.make_tensor_value_info(n, elem, a.shape)
             for n, a in zip(names, inputs, strict=True)
@@ -920,8 +1026,9 @@ def _ort(op: str, inputs, attrs=None, opset: int = 20):
 )
 def test_activations_agree_with_onnxruntime(op, attrs, onnx_op, onnx_attrs):
     x = rand(F32, (4, 33), -6, 6)
-    np.testing.assert_allclose(run(op, [x], attrs), _ort(onnx_op, [x], onnx_attrs),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        run(op, [x], attrs), _ort(onnx_op, [x], onnx_attrs), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("dtype", [F16, F32, F64], ids=lambda t: t.name)
@@ -931,8 +1038,9 @@ def test_prelu_channel_scalar_and_broadcast_weights(dtype):
     w = rand(dtype, (3,), -1, 1)
 
     def ref(xv, wv):
-        return scalar_ref(lambda a, b: a if a > 0 else a * b, xv.astype(float), wv.astype(float),
-                          out_dtype=float)
+        return scalar_ref(
+            lambda a, b: a if a > 0 else a * b, xv.astype(float), wv.astype(float), out_dtype=float
+        )
 
     close(run("PRelu", [x, w]), ref(x, w.reshape(3, 1, 1)), dtype)  # per channel, axis 1
     s = np.array([0.25], npdt)

@@ -37,8 +37,9 @@ def _build(op_type, inputs, attrs, formats=None, consts=(), name="n0"):
             fmt = (formats or {}).get(i, Format.FORMAT_ND)
             desc = TensorDesc(from_numpy_dtype(v.dtype), v.shape, fmt)
         if i in consts:
-            node = g.add_node("Const", name=f"c{i}", attrs={"value": Tensor(v)},
-                              output_descs=[desc])
+            node = g.add_node(
+                "Const", name=f"c{i}", attrs={"value": Tensor(v)}, output_descs=[desc]
+            )
             values[node.output(0)] = np.asarray(v)
         else:
             node = g.add_node("Data", name=f"d{i}", attrs={"index": i}, output_descs=[desc])
@@ -101,8 +102,7 @@ def ort_run(op_type, inputs, attrs, n_out=1, opset=19, out_types=None):
     model.ir_version = 9
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return sess.run(None, dict(zip(names, inputs, strict=True)))
 
 
@@ -120,7 +120,7 @@ def ref_conv(x, w, b, strides, pads, dil, groups):
     oh = (h + pt + pb - dh * (kh - 1) - 1) // sh + 1
     ow = (wd + pl + pr - dw * (kw - 1) - 1) // sw + 1
     xp = np.zeros((n, c, h + pt + pb, wd + pl + pr))
-    xp[:, :, pt:pt + h, pl:pl + wd] = x
+    xp[:, :, pt : pt + h, pl : pl + wd] = x
     y = np.zeros((n, co, oh, ow))
     cog = co // groups
     for i in range(oh):
@@ -129,8 +129,8 @@ def ref_conv(x, w, b, strides, pads, dil, groups):
             cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
             patch = xp[:, :, rows, cols]
             for g in range(groups):
-                y[:, g * cog:(g + 1) * cog, i, j] = np.einsum(
-                    "nckl,ockl->no", patch[:, g * cg:(g + 1) * cg], w[g * cog:(g + 1) * cog]
+                y[:, g * cog : (g + 1) * cog, i, j] = np.einsum(
+                    "nckl,ockl->no", patch[:, g * cg : (g + 1) * cg], w[g * cog : (g + 1) * cog]
                 )
     if b is not None:
         y += b.astype(np.float64)[None, :, None, None]
@@ -151,14 +151,15 @@ def ref_conv_transpose(x, w, b, strides, pads, dil, groups, out_hw):
     for i in range(h):
         for j in range(wd):
             for g in range(groups):
-                contrib = np.einsum("nc,cokl->nokl", x[:, g * cxg:(g + 1) * cxg, i, j],
-                                    w[g * cxg:(g + 1) * cxg])
+                contrib = np.einsum(
+                    "nc,cokl->nokl", x[:, g * cxg : (g + 1) * cxg, i, j], w[g * cxg : (g + 1) * cxg]
+                )
                 for a in range(kh):
                     for bb in range(kw):
-                        full[:, g * cyg:(g + 1) * cyg, i * sh + a * dh, j * sw + bb * dw] += (
+                        full[:, g * cyg : (g + 1) * cyg, i * sh + a * dh, j * sw + bb * dw] += (
                             contrib[:, :, a, bb]
                         )
-    y = full[:, :, pt:pt + yh, pl:pl + yw]
+    y = full[:, :, pt : pt + yh, pl : pl + yw]
     if b is not None:
         y = y + b.astype(np.float64)[None, :, None, None]
     return y
@@ -186,7 +187,7 @@ def ref_pool(x, kind, k, s, pads, ceil_mode=False, exclusive=True, divisor=0):
     for i in range(oh):
         for j in range(ow):
             h0, w0 = i * sh - pt, j * sw - pl
-            win = xd[:, :, max(h0, 0):min(h0 + kh, h), max(w0, 0):min(w0 + kw, w)]
+            win = xd[:, :, max(h0, 0) : min(h0 + kh, h), max(w0, 0) : min(w0 + kw, w)]
             if kind == "max":
                 y[:, :, i, j] = win.max(axis=(2, 3))
             else:
@@ -212,8 +213,13 @@ def conv_attrs(fmt, strides, pads, dil, groups):
     def four(v):
         return [1, 1, *v] if fmt == "NCHW" else [1, *v, 1]
 
-    return {"strides": four(strides), "pads": list(pads), "dilations": four(dil),
-            "groups": groups, "data_format": fmt}
+    return {
+        "strides": four(strides),
+        "pads": list(pads),
+        "dilations": four(dil),
+        "groups": groups,
+        "data_format": fmt,
+    }
 
 
 # ----- Conv2D -------------------------------------------------------------------------------
@@ -241,12 +247,19 @@ def test_conv2d_matches_reference(case, fmt, with_bias):
     b = rand(ws[0]) if with_bias else None
     expected = ref_conv(x, w, b, strides, pads, dil, groups)
     if fmt == "NCHW":
-        (y,) = run("Conv2D", [x, w, b], conv_attrs(fmt, strides, pads, dil, groups),
-                   formats={0: NCHW, 1: NCHW})
+        (y,) = run(
+            "Conv2D",
+            [x, w, b],
+            conv_attrs(fmt, strides, pads, dil, groups),
+            formats={0: NCHW, 1: NCHW},
+        )
     else:
-        (y,) = run("Conv2D", [to_nhwc(x), to_hwcn(w), b],
-                   conv_attrs(fmt, strides, pads, dil, groups),
-                   formats={0: NHWC, 1: Format.FORMAT_HWCN})
+        (y,) = run(
+            "Conv2D",
+            [to_nhwc(x), to_hwcn(w), b],
+            conv_attrs(fmt, strides, pads, dil, groups),
+            formats={0: NHWC, 1: Format.FORMAT_HWCN},
+        )
         y = y.transpose(0, 3, 1, 2)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
@@ -255,10 +268,16 @@ def test_conv2d_matches_reference(case, fmt, with_bias):
 def test_conv2d_matches_onnxruntime(case):
     xs, ws, strides, pads, dil, groups = case
     x, w, b = rand(*xs), rand(*ws), rand(ws[0])
-    (expected,) = ort_run("Conv", [x, w, b], {
-        "strides": list(strides), "dilations": list(dil), "group": groups,
-        "pads": [pads[0], pads[2], pads[1], pads[3]],
-    })
+    (expected,) = ort_run(
+        "Conv",
+        [x, w, b],
+        {
+            "strides": list(strides),
+            "dilations": list(dil),
+            "group": groups,
+            "pads": [pads[0], pads[2], pads[1], pads[3]],
+        },
+    )
     (y,) = run("Conv2D", [x, w, b], conv_attrs("NCHW", strides, pads, dil, groups))
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
@@ -294,27 +313,40 @@ def test_conv2d_large_batch_runs_in_chunks(monkeypatch, fmt):
     else:
         (y,) = run("Conv2D", [to_nhwc(x), to_hwcn(w), b], attrs)
         y = y.transpose(0, 3, 1, 2)
-    np.testing.assert_allclose(y, ref_conv(x, w, b, (1, 2), (1, 0, 1, 1), (1, 1), 2),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        y, ref_conv(x, w, b, (1, 2), (1, 0, 1, 1), (1, 1), 2), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_conv2d_non_contiguous_input():
     base = rand(2, 6, 5, 3)  # NHWC-shaped storage viewed as NCHW
     x = base.transpose(0, 3, 1, 2)
     w = rand(4, 3, 2, 2)
-    norm, descs = infer("Conv2D", [np.ascontiguousarray(x), w],
-                        conv_attrs("NCHW", (1, 1), (0, 1, 1, 0), (1, 1), 1))
+    norm, descs = infer(
+        "Conv2D", [np.ascontiguousarray(x), w], conv_attrs("NCHW", (1, 1), (0, 1, 1, 0), (1, 1), 1)
+    )
     (y,) = evaluate(get_schema("Conv2D"), norm, [_readonly(x), _readonly(w)], descs)
-    np.testing.assert_allclose(y, ref_conv(x, w, None, (1, 1), (0, 1, 1, 0), (1, 1), 1),
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        y, ref_conv(x, w, None, (1, 1), (0, 1, 1, 0), (1, 1), 1), rtol=1e-4, atol=1e-4
+    )
 
 
 @settings(max_examples=15, deadline=None)
 @given(
-    n=st.integers(1, 2), cg=st.integers(1, 3), groups=st.integers(1, 3), cog=st.integers(1, 2),
-    h=st.integers(3, 7), w=st.integers(3, 7), kh=st.integers(1, 3), kw=st.integers(1, 3),
-    sh=st.integers(1, 3), sw=st.integers(1, 3), dh=st.integers(1, 2), dw=st.integers(1, 2),
-    pads=st.tuples(*[st.integers(0, 2)] * 4), fmt=st.sampled_from(["NCHW", "NHWC"]),
+    n=st.integers(1, 2),
+    cg=st.integers(1, 3),
+    groups=st.integers(1, 3),
+    cog=st.integers(1, 2),
+    h=st.integers(3, 7),
+    w=st.integers(3, 7),
+    kh=st.integers(1, 3),
+    kw=st.integers(1, 3),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    dh=st.integers(1, 2),
+    dw=st.integers(1, 2),
+    pads=st.tuples(*[st.integers(0, 2)] * 4),
+    fmt=st.sampled_from(["NCHW", "NHWC"]),
 )
 def test_conv2d_property(n, cg, groups, cog, h, w, kh, kw, sh, sw, dh, dw, pads, fmt):
     if h + pads[0] + pads[1] < dh * (kh - 1) + 1 or w + pads[2] + pads[3] < dw * (kw - 1) + 1:
@@ -332,9 +364,17 @@ def test_conv2d_property(n, cg, groups, cog, h, w, kh, kw, sh, sw, dh, dw, pads,
 
 @settings(max_examples=15, deadline=None)
 @given(
-    c=st.integers(1, 4), mult=st.integers(1, 2), h=st.integers(1, 9), w=st.integers(1, 9),
-    kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
-    dh=st.integers(1, 3), dw=st.integers(1, 2), pads=st.tuples(*[st.integers(0, 4)] * 4),
+    c=st.integers(1, 4),
+    mult=st.integers(1, 2),
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    kh=st.integers(1, 4),
+    kw=st.integers(1, 4),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    dh=st.integers(1, 3),
+    dw=st.integers(1, 2),
+    pads=st.tuples(*[st.integers(0, 4)] * 4),
     fmt=st.sampled_from(["NCHW", "NHWC"]),
 )
 def test_depthwise_property(c, mult, h, w, kh, kw, sh, sw, dh, dw, pads, fmt):
@@ -353,8 +393,11 @@ def test_depthwise_property(c, mult, h, w, kh, kw, sh, sw, dh, dw, pads, fmt):
 
 
 def test_conv2d_unknown_batch_infers():
-    _, (d,) = infer("Conv2D", [TensorDesc("float32", (-1, 3, 8, 8), NCHW), rand(4, 3, 3, 3)],
-                    conv_attrs("NCHW", (2, 2), (1, 1, 1, 1), (1, 1), 1))
+    _, (d,) = infer(
+        "Conv2D",
+        [TensorDesc("float32", (-1, 3, 8, 8), NCHW), rand(4, 3, 3, 3)],
+        conv_attrs("NCHW", (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    )
     assert d.shape == (-1, 4, 4, 4) and d.format == NCHW
 
 
@@ -371,15 +414,17 @@ def test_conv2d_errors():
     expect_error("Conv2D", [x, w], {**ok, "strides": [1, 2, 1, 1]}, "N and C")
     expect_error("Conv2D", [x, w], {**ok, "dilations": [1, 1, 0, 1]}, "dilations")
     expect_error("Conv2D", [rand(1, 4, 2, 6), w], ok, "larger than the padded input")
-    expect_error("Conv2D", [x, rand(2, 4, 2, 2)], {**ok, "dilations": [1, 1, 6, 1]},
-                 "kernel extent")
+    expect_error(
+        "Conv2D", [x, rand(2, 4, 2, 2)], {**ok, "dilations": [1, 1, 6, 1]}, "kernel extent"
+    )
     expect_error("Conv2D", [x, w.astype(np.float16)], ok, "same dtype")
     expect_error("Conv2D", [x.astype(np.int32), w.astype(np.int32)], ok, "accepts")
     expect_error("Conv2D", [x, w, rand(3)], ok, "bias")
     expect_error("Conv2D", [rand(4, 6, 6), w], ok, "4-D")
     expect_error("Conv2D", [x, w], {**ok, "offset_x": 3}, "offset_x", code=UNSUPPORTED)
-    expect_error("Conv2D", [x, to_hwcn(w)], ok, "HWCN", formats={1: Format.FORMAT_HWCN},
-                 code=UNSUPPORTED)
+    expect_error(
+        "Conv2D", [x, to_hwcn(w)], ok, "HWCN", formats={1: Format.FORMAT_HWCN}, code=UNSUPPORTED
+    )
     expect_error("Conv2D", [x, w], {"pads": [0, 0, 0, 0]}, "strides")  # required attr
 
 
@@ -422,10 +467,17 @@ def test_conv2d_transpose_matches_reference(case, fmt):
 def test_conv2d_transpose_matches_onnxruntime():
     xs, ws, strides, pads, dil, groups, op = CONVT_CASES[1]
     x, w, b = rand(*xs), rand(*ws), rand(ws[1] * groups)
-    (expected,) = ort_run("ConvTranspose", [x, w, b], {
-        "strides": list(strides), "dilations": list(dil), "group": groups,
-        "pads": [pads[0], pads[2], pads[1], pads[3]], "output_padding": list(op),
-    })
+    (expected,) = ort_run(
+        "ConvTranspose",
+        [x, w, b],
+        {
+            "strides": list(strides),
+            "dilations": list(dil),
+            "group": groups,
+            "pads": [pads[0], pads[2], pads[1], pads[3]],
+            "output_padding": list(op),
+        },
+    )
     size = np.array(expected.shape, np.int32)
     attrs = conv_attrs("NCHW", strides, pads, dil, groups)
     attrs["output_padding"] = [0, 0, *op]
@@ -436,8 +488,12 @@ def test_conv2d_transpose_matches_onnxruntime():
 def test_conv2d_transpose_float16():
     x, w = rand(1, 2, 3, 3, dtype=np.float16), rand(2, 2, 3, 3, dtype=np.float16)
     size = np.array([1, 2, 7, 7], np.int32)
-    (y,) = run("Conv2DTranspose", [size, x, w],
-               conv_attrs("NCHW", (2, 2), (0, 0, 0, 0), (1, 1), 1), consts=(0,))
+    (y,) = run(
+        "Conv2DTranspose",
+        [size, x, w],
+        conv_attrs("NCHW", (2, 2), (0, 0, 0, 0), (1, 1), 1),
+        consts=(0,),
+    )
     assert y.dtype == np.float16
     expected = ref_conv_transpose(x, w, None, (2, 2), (0, 0, 0, 0), (1, 1), 1, (7, 7))
     np.testing.assert_allclose(y, expected, rtol=2e-2, atol=2e-2)
@@ -448,16 +504,31 @@ def test_conv2d_transpose_errors():
     ok = conv_attrs("NCHW", (2, 2), (0, 0, 0, 0), (1, 1), 1)
     size = np.array([1, 2, 7, 7], np.int32)
     expect_error("Conv2DTranspose", [size, x, w], ok, "must be a constant")
-    expect_error("Conv2DTranspose", [np.array([1, 2, 9, 7], np.int32), x, w], ok,
-                 "does not match", consts=(0,))
-    expect_error("Conv2DTranspose", [np.array([1, 3, 7, 7], np.int32), x, w], ok,
-                 "output channels", consts=(0,))
-    expect_error("Conv2DTranspose", [np.array([1, 2, 7], np.int32), x, w], ok,
-                 "input_size", consts=(0,))
-    expect_error("Conv2DTranspose", [size, x, w], {**ok, "output_padding": [0, 0, 2, 0]},
-                 "output_padding", consts=(0,))
-    expect_error("Conv2DTranspose", [size, x, rand(3, 2, 3, 3)], ok, "expects 3",
-                 consts=(0,))
+    expect_error(
+        "Conv2DTranspose",
+        [np.array([1, 2, 9, 7], np.int32), x, w],
+        ok,
+        "does not match",
+        consts=(0,),
+    )
+    expect_error(
+        "Conv2DTranspose",
+        [np.array([1, 3, 7, 7], np.int32), x, w],
+        ok,
+        "output channels",
+        consts=(0,),
+    )
+    expect_error(
+        "Conv2DTranspose", [np.array([1, 2, 7], np.int32), x, w], ok, "input_size", consts=(0,)
+    )
+    expect_error(
+        "Conv2DTranspose",
+        [size, x, w],
+        {**ok, "output_padding": [0, 0, 2, 0]},
+        "output_padding",
+        consts=(0,),
+    )
+    expect_error("Conv2DTranspose", [size, x, rand(3, 2, 3, 3)], ok, "expects 3", consts=(0,))
 
 
 # ----- pooling --------------------------------------------------------------------------------
@@ -476,8 +547,15 @@ def pool_attrs(fmt, k, s, pads, ceil_mode, mode="CALCULATED", **extra):
     def four(v):
         return [1, 1, *v] if fmt == "NCHW" else [1, *v, 1]
 
-    return {"ksize": four(k), "strides": four(s), "pads": list(pads), "data_format": fmt,
-            "padding_mode": mode, "ceil_mode": ceil_mode, **extra}
+    return {
+        "ksize": four(k),
+        "strides": four(s),
+        "pads": list(pads),
+        "data_format": fmt,
+        "padding_mode": mode,
+        "ceil_mode": ceil_mode,
+        **extra,
+    }
 
 
 def _run_pool(op, x, attrs, fmt):
@@ -503,40 +581,53 @@ def test_max_pool_matches_reference(case, fmt):
 def test_avg_pool_matches_reference(case, fmt, exclusive):
     xs, k, s, pads, ceil_mode = case
     x = rand(*xs)
-    y = _run_pool("AvgPoolV2", x, pool_attrs(fmt, k, s, pads, ceil_mode, exclusive=exclusive),
-                  fmt)
-    np.testing.assert_allclose(y, ref_pool(x, "avg", k, s, pads, ceil_mode, exclusive),
-                               rtol=1e-5, atol=1e-6)
+    y = _run_pool("AvgPoolV2", x, pool_attrs(fmt, k, s, pads, ceil_mode, exclusive=exclusive), fmt)
+    np.testing.assert_allclose(
+        y, ref_pool(x, "avg", k, s, pads, ceil_mode, exclusive), rtol=1e-5, atol=1e-6
+    )
 
 
 @settings(max_examples=20, deadline=None)
 @given(
-    h=st.integers(1, 9), w=st.integers(1, 9), kh=st.integers(1, 4), kw=st.integers(1, 4),
-    sh=st.integers(1, 3), sw=st.integers(1, 3), pads=st.tuples(*[st.integers(0, 3)] * 4),
-    ceil_mode=st.booleans(), exclusive=st.booleans(), fmt=st.sampled_from(["NCHW", "NHWC"]),
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    kh=st.integers(1, 4),
+    kw=st.integers(1, 4),
+    sh=st.integers(1, 3),
+    sw=st.integers(1, 3),
+    pads=st.tuples(*[st.integers(0, 3)] * 4),
+    ceil_mode=st.booleans(),
+    exclusive=st.booleans(),
+    fmt=st.sampled_from(["NCHW", "NHWC"]),
 )
 def test_pool_property(h, w, kh, kw, sh, sw, pads, ceil_mode, exclusive, fmt):
-    pads = (min(pads[0], kh - 1), min(pads[1], kh - 1), min(pads[2], kw - 1),
-            min(pads[3], kw - 1))
+    pads = (min(pads[0], kh - 1), min(pads[1], kh - 1), min(pads[2], kw - 1), min(pads[3], kw - 1))
     if h + pads[0] + pads[1] < kh or w + pads[2] + pads[3] < kw:
         return
     x = rand(2, 3, h, w)
     attrs = pool_attrs(fmt, (kh, kw), (sh, sw), pads, ceil_mode, exclusive=exclusive)
-    np.testing.assert_array_equal(_run_pool("MaxPoolV3", x, pool_attrs(
-        fmt, (kh, kw), (sh, sw), pads, ceil_mode), fmt),
-        ref_pool(x, "max", (kh, kw), (sh, sw), pads, ceil_mode))
+    np.testing.assert_array_equal(
+        _run_pool("MaxPoolV3", x, pool_attrs(fmt, (kh, kw), (sh, sw), pads, ceil_mode), fmt),
+        ref_pool(x, "max", (kh, kw), (sh, sw), pads, ceil_mode),
+    )
     np.testing.assert_allclose(
         _run_pool("AvgPoolV2", x, attrs, fmt),
         ref_pool(x, "avg", (kh, kw), (sh, sw), pads, ceil_mode, exclusive),
-        rtol=1e-5, atol=1e-6)
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_avg_pool_divisor_override():
     x = rand(1, 2, 5, 5)
-    (y,) = run("AvgPoolV2", [x], pool_attrs("NCHW", (2, 2), (2, 2), (1, 0, 1, 0), False,
-                                            divisor_override=3))
-    np.testing.assert_allclose(y, ref_pool(x, "avg", (2, 2), (2, 2), (1, 0, 1, 0), divisor=3),
-                               rtol=1e-5)
+    (y,) = run(
+        "AvgPoolV2",
+        [x],
+        pool_attrs("NCHW", (2, 2), (2, 2), (1, 0, 1, 0), False, divisor_override=3),
+    )
+    np.testing.assert_allclose(
+        y, ref_pool(x, "avg", (2, 2), (2, 2), (1, 0, 1, 0), divisor=3), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("case", [POOL_CASES[0], POOL_CASES[1], POOL_CASES[3]])
@@ -544,17 +635,19 @@ def test_pools_match_onnxruntime(case):
     xs, k, s, pads, ceil_mode = case
     x = rand(*xs)
     onnx_pads = [pads[0], pads[2], pads[1], pads[3]]
-    common = {"kernel_shape": list(k), "strides": list(s), "pads": onnx_pads,
-              "ceil_mode": int(ceil_mode)}
+    common = {
+        "kernel_shape": list(k),
+        "strides": list(s),
+        "pads": onnx_pads,
+        "ceil_mode": int(ceil_mode),
+    }
     (mx,) = ort_run("MaxPool", [x], common)
     (y,) = run("MaxPoolV3", [x], pool_attrs("NCHW", k, s, pads, ceil_mode))
     np.testing.assert_array_equal(y, mx)
     if not ceil_mode:  # runtimes disagree on the divisor of a ceil-mode overhang window
         for exclusive in (True, False):
-            (av,) = ort_run("AveragePool", [x], {**common,
-                                                 "count_include_pad": int(not exclusive)})
-            (y,) = run("AvgPoolV2", [x], pool_attrs("NCHW", k, s, pads, False,
-                                                    exclusive=exclusive))
+            (av,) = ort_run("AveragePool", [x], {**common, "count_include_pad": int(not exclusive)})
+            (y,) = run("AvgPoolV2", [x], pool_attrs("NCHW", k, s, pads, False, exclusive=exclusive))
             np.testing.assert_allclose(y, av, rtol=1e-5, atol=1e-6)
 
 
@@ -567,18 +660,19 @@ def test_pool_same_and_valid_match_onnxruntime(fmt):
         (av,) = ort_run("AveragePool", [x], {**attrs, "count_include_pad": 0})
         pa = pool_attrs(fmt, (3, 2), (2, 2), (0, 0, 0, 0), False, mode=mode)
         np.testing.assert_array_equal(_run_pool("MaxPoolV3", x, pa, fmt), mx)
-        np.testing.assert_allclose(_run_pool("AvgPoolV2", x, pa, fmt), av, rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(_run_pool("AvgPoolV2", x, pa, fmt), av, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("fmt", ["NCHW", "NHWC"])
 def test_global_pooling(fmt):
     x = rand(2, 3, 5, 4)
     attrs = pool_attrs(fmt, (1, 1), (1, 1), (0, 0, 0, 0), False, global_pooling=True)
-    np.testing.assert_array_equal(_run_pool("MaxPoolV3", x, attrs, fmt),
-                                  x.max(axis=(2, 3), keepdims=True))
-    np.testing.assert_allclose(_run_pool("AvgPoolV2", x, attrs, fmt),
-                               x.mean(axis=(2, 3), keepdims=True), rtol=1e-5)
+    np.testing.assert_array_equal(
+        _run_pool("MaxPoolV3", x, attrs, fmt), x.max(axis=(2, 3), keepdims=True)
+    )
+    np.testing.assert_allclose(
+        _run_pool("AvgPoolV2", x, attrs, fmt), x.mean(axis=(2, 3), keepdims=True), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float64, np.int32, np.uint8, np.int8])
@@ -587,15 +681,17 @@ def test_max_pool_dtypes(dtype):
     (y,) = run("MaxPoolV3", [x], pool_attrs("NCHW", (3, 3), (2, 2), (1, 1, 1, 1), True))
     assert y.dtype == dtype
     np.testing.assert_array_equal(
-        y, ref_pool(x, "max", (3, 3), (2, 2), (1, 1, 1, 1), True).astype(dtype))
+        y, ref_pool(x, "max", (3, 3), (2, 2), (1, 1, 1, 1), True).astype(dtype)
+    )
 
 
 def test_avg_pool_float16():
     x = rand(1, 2, 6, 6, dtype=np.float16)
     (y,) = run("AvgPoolV2", [x], pool_attrs("NCHW", (3, 3), (1, 1), (1, 1, 1, 1), False))
     assert y.dtype == np.float16
-    np.testing.assert_allclose(y, ref_pool(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1)),
-                               rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(
+        y, ref_pool(x, "avg", (3, 3), (1, 1), (1, 1, 1, 1)), rtol=1e-2, atol=1e-2
+    )
 
 
 def test_pool_errors():
@@ -604,11 +700,14 @@ def test_pool_errors():
     expect_error("MaxPoolV3", [x], {**ok, "pads": [0, 0, 0]}, "pads")
     expect_error("MaxPoolV3", [x], {**ok, "pads": [2, 0, 0, 0]}, "smaller than the kernel")
     expect_error("MaxPoolV3", [x], {**ok, "ksize": [1, 1, 5, 2]}, "larger than the padded")
-    expect_error("AvgPoolV2", [x], {**ok, "ksize": [1, 1, 5, 2], "padding_mode": "VALID"},
-                 "larger than the padded")
+    expect_error(
+        "AvgPoolV2",
+        [x],
+        {**ok, "ksize": [1, 1, 5, 2], "padding_mode": "VALID"},
+        "larger than the padded",
+    )
     expect_error("MaxPoolV3", [x], {**ok, "ksize": [2, 1, 2, 2]}, "N and C")
-    expect_error("MaxPoolV3", [x], {**ok, "padding_mode": "SAME", "ceil_mode": True},
-                 "ceil_mode")
+    expect_error("MaxPoolV3", [x], {**ok, "padding_mode": "SAME", "ceil_mode": True}, "ceil_mode")
     expect_error("MaxPoolV3", [x], {**ok, "padding_mode": "FULL"}, "padding_mode")
     expect_error("MaxPoolV3", [x], {**ok, "data_format": "HWCN"}, "data_format")
     expect_error("AvgPoolV2", [x.astype(np.int32)], ok, "accepts")
@@ -623,8 +722,9 @@ def test_pool_errors():
 def test_bn_inference_with_scale_offset():
     x, mean, var = rand(2, 3, 4, 5), rand(3), np.abs(rand(3)) + 0.1
     scale, offset, momentum = rand(3), rand(3), np.array([0.9], np.float32)
-    (y,) = run("BNInference", [x, mean, var, momentum, scale, offset], {"epsilon": 1e-3},
-               formats={0: NCHW})
+    (y,) = run(
+        "BNInference", [x, mean, var, momentum, scale, offset], {"epsilon": 1e-3}, formats={0: NCHW}
+    )
     c = (slice(None), None, None)
     expected = scale[c] * (x - mean[c]) / np.sqrt(var[c] + 1e-3) + offset[c]
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
@@ -646,20 +746,30 @@ def test_bn_inference_float16_and_errors():
     assert y.dtype == np.float16
     expected = (x.astype(np.float64) - mean[:, None, None]) / np.sqrt(1 + 1e-5)
     np.testing.assert_allclose(y, expected, rtol=1e-2, atol=1e-2)
-    expect_error("BNInference", [rand(1, 3, 3, 2), rand(2), rand(2), rand(1)], {}, "NHWC",
-                 formats={0: NHWC}, code=UNSUPPORTED)
+    expect_error(
+        "BNInference",
+        [rand(1, 3, 3, 2), rand(2), rand(2), rand(1)],
+        {},
+        "NHWC",
+        formats={0: NHWC},
+        code=UNSUPPORTED,
+    )
     expect_error("BNInference", [rand(1, 2, 3), rand(3), rand(2), rand(1)], {}, "mean")
     expect_error("BNInference", [rand(1, 2, 3), rand(2), rand(2), rand(0)], {}, "momentum")
-    expect_error("BNInference", [rand(2).astype(np.int32), rand(2), rand(2), rand(1)], {},
-                 "accepts")
+    expect_error(
+        "BNInference", [rand(2).astype(np.int32), rand(2), rand(2), rand(1)], {}, "accepts"
+    )
 
 
 @pytest.mark.parametrize("fmt", ["NCHW", "NHWC"])
 def test_batch_norm_inference(fmt):
     x = rand(2, 3, 4, 5) if fmt == "NCHW" else rand(2, 4, 5, 3)
     scale, offset, mean, var = rand(3), rand(3), rand(3), np.abs(rand(3)) + 0.5
-    outs = run("BatchNorm", [x, scale, offset, mean, var],
-               {"is_training": False, "data_format": fmt, "epsilon": 1e-3})
+    outs = run(
+        "BatchNorm",
+        [x, scale, offset, mean, var],
+        {"is_training": False, "data_format": fmt, "epsilon": 1e-3},
+    )
     shape = (1, 3, 1, 1) if fmt == "NCHW" else (1, 1, 1, 3)
     expected = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + 1e-3)
     expected = expected * scale.reshape(shape) + offset.reshape(shape)
@@ -681,10 +791,13 @@ def test_batch_norm_errors():
 def test_layer_norm(axes, dtype):
     bna, bpa = axes
     x = rand(2, 3, 4, 5, dtype=dtype)
-    pshape = x.shape[bpa % 4:]
+    pshape = x.shape[bpa % 4 :]
     gamma, beta = rand(*pshape, dtype=dtype), rand(*pshape, dtype=dtype)
-    y, mean, var = run("LayerNorm", [x, gamma, beta],
-                       {"begin_norm_axis": bna, "begin_params_axis": bpa, "epsilon": 1e-5})
+    y, mean, var = run(
+        "LayerNorm",
+        [x, gamma, beta],
+        {"begin_norm_axis": bna, "begin_params_axis": bpa, "epsilon": 1e-5},
+    )
     xd = x.astype(np.float64)
     red = tuple(range(bna % 4, 4))
     mu, v = xd.mean(axis=red, keepdims=True), xd.var(axis=red, keepdims=True)
@@ -698,20 +811,29 @@ def test_layer_norm(axes, dtype):
 
 def test_layer_norm_matches_onnxruntime():
     x, gamma, beta = rand(3, 4, 8), rand(8), rand(8)
-    (expected,) = ort_run("LayerNormalization", [x, gamma, beta],
-                          {"axis": -1, "epsilon": 1e-5}, opset=17)
-    y, _, _ = run("LayerNorm", [x, gamma, beta],
-                  {"begin_norm_axis": -1, "begin_params_axis": -1, "epsilon": 1e-5})
+    (expected,) = ort_run(
+        "LayerNormalization", [x, gamma, beta], {"axis": -1, "epsilon": 1e-5}, opset=17
+    )
+    y, _, _ = run(
+        "LayerNorm",
+        [x, gamma, beta],
+        {"begin_norm_axis": -1, "begin_params_axis": -1, "epsilon": 1e-5},
+    )
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_layer_norm_errors():
     x = rand(2, 3, 4)
-    expect_error("LayerNorm", [x, rand(3), rand(3)],
-                 {"begin_norm_axis": -1, "begin_params_axis": -1}, "gamma")
+    expect_error(
+        "LayerNorm",
+        [x, rand(3), rand(3)],
+        {"begin_norm_axis": -1, "begin_params_axis": -1},
+        "gamma",
+    )
     expect_error("LayerNorm", [x, rand(4), rand(4)], {"begin_norm_axis": 3}, "out of range")
-    expect_error("LayerNorm", [x, rand(4), rand(4, dtype=np.float16)],
-                 {"begin_norm_axis": -1}, "same dtype")
+    expect_error(
+        "LayerNorm", [x, rand(4), rand(4, dtype=np.float16)], {"begin_norm_axis": -1}, "same dtype"
+    )
 
 
 @pytest.mark.parametrize("fmt", ["NCHW", "NHWC", "NCDHW"])
@@ -730,10 +852,12 @@ def test_instance_norm(fmt):
             em[n, c] = (v - v.mean()) / np.sqrt(v.var() + 1e-5) * g[c] + b[c]
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
     assert mean.shape == tuple(d if a in (0, ca) else 1 for a, d in enumerate(x.shape))
-    np.testing.assert_allclose(np.moveaxis(mean, ca, 1).reshape(2, 3),
-                               xm.reshape(2, 3, -1).mean(-1), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(np.moveaxis(var, ca, 1).reshape(2, 3),
-                               xm.reshape(2, 3, -1).var(-1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.moveaxis(mean, ca, 1).reshape(2, 3), xm.reshape(2, 3, -1).mean(-1), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.moveaxis(var, ca, 1).reshape(2, 3), xm.reshape(2, 3, -1).var(-1), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_instance_norm_matches_onnxruntime():
@@ -749,27 +873,27 @@ def test_instance_norm_matches_onnxruntime():
 def test_group_norm(fmt):
     x = rand(2, 6, 3, 4) if fmt == "NCHW" else rand(2, 3, 4, 6)
     gamma, beta = rand(6), rand(6)
-    y, mean, var = run("GroupNorm", [x, gamma, beta],
-                       {"num_groups": 3, "data_format": fmt, "eps": 1e-5})
+    y, mean, var = run(
+        "GroupNorm", [x, gamma, beta], {"num_groups": 3, "data_format": fmt, "eps": 1e-5}
+    )
     xc = x if fmt == "NCHW" else x.transpose(0, 3, 1, 2)
     expected = np.empty(xc.shape)
     mu = np.empty((2, 3))
     for n in range(2):
         for g in range(3):
-            v = xc[n, 2 * g:2 * g + 2].astype(np.float64)
+            v = xc[n, 2 * g : 2 * g + 2].astype(np.float64)
             mu[n, g] = v.mean()
             z = (v - v.mean()) / np.sqrt(v.var() + 1e-5)
-            expected[n, 2 * g:2 * g + 2] = (z * gamma[2 * g:2 * g + 2, None, None]
-                                            + beta[2 * g:2 * g + 2, None, None])
+            expected[n, 2 * g : 2 * g + 2] = (
+                z * gamma[2 * g : 2 * g + 2, None, None] + beta[2 * g : 2 * g + 2, None, None]
+            )
     if fmt == "NHWC":
         expected = expected.transpose(0, 2, 3, 1)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(mean, mu, rtol=1e-5, atol=1e-6)
     assert var.shape == (2, 3)
-    expect_error("GroupNorm", [x, gamma, beta], {"num_groups": 4, "data_format": fmt},
-                 "num_groups")
-    expect_error("GroupNorm", [x, rand(5), beta], {"num_groups": 3, "data_format": fmt},
-                 "gamma")
+    expect_error("GroupNorm", [x, gamma, beta], {"num_groups": 4, "data_format": fmt}, "num_groups")
+    expect_error("GroupNorm", [x, rand(5), beta], {"num_groups": 3, "data_format": fmt}, "gamma")
 
 
 def test_lrn():
@@ -778,14 +902,13 @@ def test_lrn():
     (y,) = run("LRN", [x], {"depth_radius": r, "bias": bias, "alpha": alpha, "beta": beta})
     expected = np.empty_like(x, dtype=np.float64)
     for c in range(7):
-        s = np.sum(x[:, max(c - r, 0):c + r + 1].astype(np.float64) ** 2, axis=1)
+        s = np.sum(x[:, max(c - r, 0) : c + r + 1].astype(np.float64) ** 2, axis=1)
         expected[:, c] = x[:, c] / (bias + alpha * s) ** beta
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
     # ONNX LRN with an odd size is the same op with alpha scaled by 1/size
     (ref,) = ort_run("LRN", [x], {"size": 5, "alpha": 0.3 * 5, "beta": 0.75, "bias": 1.5})
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
-    expect_error("LRN", [x], {"norm_region": "WITHIN_CHANNEL"}, "WITHIN_CHANNEL",
-                 code=UNSUPPORTED)
+    expect_error("LRN", [x], {"norm_region": "WITHIN_CHANNEL"}, "WITHIN_CHANNEL", code=UNSUPPORTED)
     expect_error("LRN", [x], {"depth_radius": -1}, "depth_radius")
     expect_error("LRN", [rand(2, 3, 4)], {}, "4-D")
 
@@ -865,8 +988,12 @@ def test_matmul_v2_no_bias_and_errors():
 
 @pytest.mark.parametrize(
     ("sa", "sb"),
-    [((2, 3, 4), (2, 4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((3, 4), (6, 4, 2)),
-     ((1, 2, 3, 4), (3, 1, 4, 2))],
+    [
+        ((2, 3, 4), (2, 4, 5)),
+        ((2, 1, 3, 4), (5, 4, 2)),
+        ((3, 4), (6, 4, 2)),
+        ((1, 2, 3, 4), (3, 1, 4, 2)),
+    ],
 )
 @pytest.mark.parametrize("adj", [(False, False), (True, True)])
 def test_batch_matmul_v2_broadcasting(sa, sb, adj):
@@ -886,8 +1013,9 @@ def test_batch_matmul_v2_float16_and_errors():
     a, b = rand(2, 3, 4, dtype=np.float16), rand(2, 4, 2, dtype=np.float16)
     (y,) = run("BatchMatMulV2", [a, b], {})
     assert y.dtype == np.float16
-    np.testing.assert_allclose(y, np.einsum("bmk,bkn->bmn", a.astype(np.float64), b),
-                               rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(
+        y, np.einsum("bmk,bkn->bmn", a.astype(np.float64), b), rtol=1e-2, atol=1e-2
+    )
     expect_error("BatchMatMulV2", [rand(2, 3, 4), rand(3, 4, 2)], {}, "broadcast")
     expect_error("BatchMatMulV2", [rand(4), rand(4, 2)], {}, "2-D")
     expect_error("BatchMatMulV2", [rand(2, 3, 4), rand(2, 5, 2)], {}, "inner dims")
@@ -899,8 +1027,9 @@ def test_batch_matmul_v2_float16_and_errors():
 
 def ref_pad(x, pairs, mode, value=0):
     """Pad by mapping every output index to a source index (crop first for negative pads)."""
-    crop = tuple(slice(max(-b, 0), d - max(-e, 0)) for d, (b, e) in zip(x.shape, pairs,
-                                                                          strict=True))
+    crop = tuple(
+        slice(max(-b, 0), d - max(-e, 0)) for d, (b, e) in zip(x.shape, pairs, strict=True)
+    )
     x = x[crop]
     maps, masks = [], []
     for d, (b, e) in zip(x.shape, pairs, strict=True):
@@ -934,25 +1063,27 @@ def ref_pad(x, pairs, mode, value=0):
 def test_pad_v3_modes(mode, contiguous):
     x = rand(3, 4, 5)
     pairs = [(1, 2), (0, 3), (2, -1)]
-    flat = ([v for p in pairs for v in p] if contiguous
-            else [p[0] for p in pairs] + [p[1] for p in pairs])
+    flat = (
+        [v for p in pairs for v in p]
+        if contiguous
+        else [p[0] for p in pairs] + [p[1] for p in pairs]
+    )
     paddings = np.array(flat, np.int64)
     inputs = [x, paddings, np.array([2.5], np.float32) if mode == "constant" else None]
-    (y,) = run("PadV3", inputs, {"mode": mode, "paddings_contiguous": contiguous},
-               consts=(1,))
+    (y,) = run("PadV3", inputs, {"mode": mode, "paddings_contiguous": contiguous}, consts=(1,))
     np.testing.assert_array_equal(y, ref_pad(x, pairs, mode, 2.5))
 
 
-@pytest.mark.parametrize(("mode", "onnx_mode"),
-                         [("constant", "constant"), ("reflect", "reflect"), ("edge", "edge"),
-                          ("circular", "wrap")])
+@pytest.mark.parametrize(
+    ("mode", "onnx_mode"),
+    [("constant", "constant"), ("reflect", "reflect"), ("edge", "edge"), ("circular", "wrap")],
+)
 def test_pad_v3_matches_onnxruntime(mode, onnx_mode):
     x = rand(2, 3, 4)
     pairs = [(0, 1), (2, 1), (3, 2)]
     onnx_pads = np.array([p[0] for p in pairs] + [p[1] for p in pairs], np.int64)
     (expected,) = ort_run("Pad", [x, onnx_pads], {"mode": onnx_mode})
-    (y,) = run("PadV3", [x, onnx_pads], {"mode": mode, "paddings_contiguous": False},
-               consts=(1,))
+    (y,) = run("PadV3", [x, onnx_pads], {"mode": mode, "paddings_contiguous": False}, consts=(1,))
     np.testing.assert_array_equal(y, expected)
 
 
@@ -969,10 +1100,20 @@ def test_pad_v3_errors():
     p = np.array([1, 1, 1, 1], np.int32)
     expect_error("PadV3", [x, p], {}, "must be a constant")
     expect_error("PadV3", [x, np.array([1, 1, 1], np.int32)], {}, "needs 4", consts=(1,))
-    expect_error("PadV3", [x, np.array([0, 0, 3, 0], np.int32)], {"mode": "reflect"},
-                 "at most 2", consts=(1,))
-    expect_error("PadV3", [x, np.array([0, 0, 4, 0], np.int32)], {"mode": "circular"},
-                 "at most 3", consts=(1,))
+    expect_error(
+        "PadV3",
+        [x, np.array([0, 0, 3, 0], np.int32)],
+        {"mode": "reflect"},
+        "at most 2",
+        consts=(1,),
+    )
+    expect_error(
+        "PadV3",
+        [x, np.array([0, 0, 4, 0], np.int32)],
+        {"mode": "circular"},
+        "at most 3",
+        consts=(1,),
+    )
     expect_error("PadV3", [x, np.array([-3, 0, 0, 0], np.int32)], {}, "crop", consts=(1,))
     expect_error("PadV3", [x, p], {"mode": "mirror"}, "mode", consts=(1,))
     expect_error("PadV3", [x, p.astype(np.float32)], {}, "accepts", consts=(1,))
@@ -983,9 +1124,23 @@ def test_every_schema_has_doc_and_onnx():
     from openge.ops.nn import SCHEMAS
 
     names = {s.op_type for s in SCHEMAS}
-    assert {"Conv2D", "Conv2DTranspose", "MaxPoolV3", "AvgPoolV2", "BNInference", "BatchNorm",
-            "LayerNorm", "SoftmaxV2", "LogSoftmaxV2", "MatMulV2", "BatchMatMulV2", "PadV3",
-            "LRN", "InstanceNorm", "GroupNorm"} <= names
+    assert {
+        "Conv2D",
+        "Conv2DTranspose",
+        "MaxPoolV3",
+        "AvgPoolV2",
+        "BNInference",
+        "BatchNorm",
+        "LayerNorm",
+        "SoftmaxV2",
+        "LogSoftmaxV2",
+        "MatMulV2",
+        "BatchMatMulV2",
+        "PadV3",
+        "LRN",
+        "InstanceNorm",
+        "GroupNorm",
+    } <= names
     for s in SCHEMAS:
         assert s.doc and s.onnx, s.op_type
 

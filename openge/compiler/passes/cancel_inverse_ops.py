@@ -35,8 +35,17 @@ from openge.compiler.passes.rules import (
 from openge.graph import DataType, Graph, Node
 
 RESHAPE_LIKE = frozenset(
-    {"Reshape", "Squeeze", "SqueezeV2", "SqueezeV3", "Unsqueeze", "UnsqueezeV2", "UnsqueezeV3",
-     "ExpandDims", "Flatten"}
+    {
+        "Reshape",
+        "Squeeze",
+        "SqueezeV2",
+        "SqueezeV3",
+        "Unsqueeze",
+        "UnsqueezeV2",
+        "UnsqueezeV3",
+        "ExpandDims",
+        "Flatten",
+    }
 )
 TRANSPOSES = frozenset({"Transpose", "TransposeD"})
 
@@ -128,7 +137,9 @@ class _TransposeRule(Rule):
         outer, source, perm = m["outer"], m.data["source"], m.data["perm"]
         if perm is None:
             _drop_or_replace(
-                graph, outer, source,
+                graph,
+                outer,
+                source,
                 lambda: add_inferred(graph, "Identity", [source], {}, outer.name + "_id"),
             )
             return
@@ -171,7 +182,9 @@ class _ReshapeRule(Rule):
         outer, source, shape = m["outer"], m.data["source"], m.data["shape"]
         if shape is None:
             _drop_or_replace(
-                graph, outer, source,
+                graph,
+                outer,
+                source,
                 lambda: add_inferred(graph, "Identity", [source], {}, outer.name + "_id"),
             )
             return
@@ -230,8 +243,10 @@ class _CastRule(Rule):
             return "inner cast has control inputs"
         middle = inner.output_descs[0].dtype
         if not lossless(source.desc.dtype, middle):
-            return (f"{source.desc.dtype.short_name} -> {middle.short_name} loses values, so the "
-                    "two casts are not one")
+            return (
+                f"{source.desc.dtype.short_name} -> {middle.short_name} loses values, so the "
+                "two casts are not one"
+            )
         m.data.update(source=source, cast=source.desc.dtype != target)
         return _movable(graph, outer)
 
@@ -239,7 +254,9 @@ class _CastRule(Rule):
         outer, source = m["outer"], m.data["source"]
         if not m.data["cast"]:
             _drop_or_replace(
-                graph, outer, source,
+                graph,
+                outer,
+                source,
                 lambda: add_inferred(graph, "Identity", [source], {}, outer.name + "_id"),
             )
             return

@@ -115,8 +115,9 @@ class EliminateTransDataPass(GraphPass):
         if source is None or (b_src, b_dst) != (a_dst, a_src):
             return False
         if outer.output_descs[0].shape != source.desc.shape:
-            logger.debug("%s: %s does not undo %s (padding lost)", self.name, outer.name,
-                         inner.name)
+            logger.debug(
+                "%s: %s does not undo %s (padding lost)", self.name, outer.name, inner.name
+            )
             return False
         if is_graph_output_node(graph, outer):
             logger.debug("%s: %s is a graph output; kept", self.name, outer.name)
@@ -150,8 +151,10 @@ class EliminateTransDataPass(GraphPass):
             return False
         if node.op_type in ("ConcatV2", "ConcatD"):
             xs = list(node.inputs[:-1]) if node.op_type == "ConcatV2" else list(node.inputs)
-            return all(p is not None and p.node.op_type == "TransData" for p in xs) and \
-                self._common_conversion(xs) is not None
+            return (
+                all(p is not None and p.node.op_type == "TransData" for p in xs)
+                and self._common_conversion(xs) is not None
+            )
         if not get_schema(node.op_type).has(Trait.ELEMENTWISE):
             return False
         return self._common_conversion(list(node.inputs)) is not None
@@ -188,12 +191,19 @@ class EliminateTransDataPass(GraphPass):
                 new_inputs.append(port)
                 continue
             full = value.reshape((1,) * (4 - value.ndim) + value.shape)
-            new_inputs.append(add_const(graph, np.transpose(full, perm),
-                                        f"{port.node.name}_{b.lower()}"))
-        computed = add_inferred(graph, node.op_type, new_inputs, dict(node.attrs),
-                                f"{node.name}_{b.lower()}")
-        back = add_inferred(graph, "TransData", [computed.output(0)],
-                            {"src_format": b, "dst_format": a}, f"{node.name}_to_{a.lower()}")
+            new_inputs.append(
+                add_const(graph, np.transpose(full, perm), f"{port.node.name}_{b.lower()}")
+            )
+        computed = add_inferred(
+            graph, node.op_type, new_inputs, dict(node.attrs), f"{node.name}_{b.lower()}"
+        )
+        back = add_inferred(
+            graph,
+            "TransData",
+            [computed.output(0)],
+            {"src_format": b, "dst_format": a},
+            f"{node.name}_to_{a.lower()}",
+        )
         replace_node(graph, node, back)
         logger.debug("%s: %s now runs in %s", self.name, node.name, b)
         return True
@@ -211,8 +221,10 @@ class EliminateTransDataPass(GraphPass):
         else:
             xs = list(node.inputs)
             axis = int(attrs["concat_dim"])
-        if any(p is None or p.node.op_type != "TransData"
-               or not self._all_readers_sink(graph, p) for p in xs):
+        if any(
+            p is None or p.node.op_type != "TransData" or not self._all_readers_sink(graph, p)
+            for p in xs
+        ):
             return False
         pair = self._common_conversion(xs)
         if pair is None:
@@ -222,11 +234,20 @@ class EliminateTransDataPass(GraphPass):
         axis %= 4
         new_axis = perm.index(axis)
         sources = [p.node.inputs[0] for p in xs]  # type: ignore[union-attr]
-        computed = add_inferred(graph, "ConcatD", sources,
-                                {"concat_dim": new_axis, "N": len(sources)},
-                                f"{node.name}_{b.lower()}")
-        back = add_inferred(graph, "TransData", [computed.output(0)],
-                            {"src_format": b, "dst_format": a}, f"{node.name}_to_{a.lower()}")
+        computed = add_inferred(
+            graph,
+            "ConcatD",
+            sources,
+            {"concat_dim": new_axis, "N": len(sources)},
+            f"{node.name}_{b.lower()}",
+        )
+        back = add_inferred(
+            graph,
+            "TransData",
+            [computed.output(0)],
+            {"src_format": b, "dst_format": a},
+            f"{node.name}_to_{a.lower()}",
+        )
         replace_node(graph, node, back)
         return True
 

@@ -68,9 +68,7 @@ def _main_checks(graph: Graph, main: Node, user: Node) -> str | None:
     return None
 
 
-def _scaled_main(
-    graph: Graph, main: Node, scale: np.ndarray, shift: np.ndarray, name: str
-) -> Node:
+def _scaled_main(graph: Graph, main: Node, scale: np.ndarray, shift: np.ndarray, name: str) -> Node:
     """A copy of ``main`` computing ``main(x)·scale + shift`` per output channel."""
     fport = main.inputs[1]
     w = const_value(fport)
@@ -96,8 +94,7 @@ def _scaled_main(
     bdt = wdt if old_bias is None else old_bias.dtype
     wport = add_const(graph, w_new, fport.node.name + "_folded", fport.desc)
     bport = add_const(graph, b64.astype(bdt).reshape(bias_shape), main.name + "_bias_folded")
-    return add_inferred(graph, main.op_type, [main.inputs[0], wport, bport], dict(main.attrs),
-                        name)
+    return add_inferred(graph, main.op_type, [main.inputs[0], wport, bport], dict(main.attrs), name)
 
 
 def _channels(main: Node) -> int:
@@ -131,8 +128,11 @@ class _BatchNormRule(Rule):
                 return "training-mode batch norm"
             if any(bn.users(i) for i in range(1, bn.num_outputs)):
                 return "the batch norm's statistics outputs are read"
-            bn_axis = 1 if attrs["data_format"] in ("NCHW", "NCDHW") else len(
-                bn.output_descs[0].shape) - 1
+            bn_axis = (
+                1
+                if attrs["data_format"] in ("NCHW", "NCDHW")
+                else len(bn.output_descs[0].shape) - 1
+            )
             scale, offset, mean, var = (params + [None] * 4)[:4]
             momentum = None
         else:
@@ -142,8 +142,11 @@ class _BatchNormRule(Rule):
             return f"the batch norm normalizes axis {bn_axis}, the channels are axis {axis}"
         needed = [mean, var] + ([momentum] if bn.op_type == "BNInference" else [])
         given = [scale, offset] if bn.op_type == "BatchNorm" else []
-        optional = [bn.inputs[i] for i in (4, 5) if i < len(bn.inputs)] \
-            if bn.op_type == "BNInference" else []
+        optional = (
+            [bn.inputs[i] for i in (4, 5) if i < len(bn.inputs)]
+            if bn.op_type == "BNInference"
+            else []
+        )
         if any(v is None for v in needed + given):
             return "the batch norm parameters are not all constants"
         if any(p is not None and const_value(p) is None for p in optional):
@@ -207,8 +210,11 @@ class _ScaleRule(Rule):
         if c.ndim > rank or any(d != 1 for i, d in enumerate(shape) if i != axis):
             return f"factor shape {list(c.shape)} is not per output channel (axis {axis})"
         channels = out.shape[axis]
-        flat = np.broadcast_to(c.astype(np.float64).reshape(-1), (channels,)) if c.size == 1 \
+        flat = (
+            np.broadcast_to(c.astype(np.float64).reshape(-1), (channels,))
+            if c.size == 1
             else c.astype(np.float64).reshape(-1)
+        )
         m.data.update(scale=np.array(flat), shift=np.zeros(channels))
         return None
 

@@ -131,8 +131,10 @@ class _BiasRule(Rule):
         if c.dtype != out.dtype.np_dtype:
             return "addend dtype differs"
         if out.dtype not in _EXACT_BIAS_TYPES:
-            return (f"{out.dtype.short_name}: the kernel adds its bias before rounding to the "
-                    "result type, which would change the result")
+            return (
+                f"{out.dtype.short_name}: the kernel adds its bias before rounding to the "
+                "result type, which would change the result"
+            )
         channels = out.shape[axis]
         vec = np.broadcast_to(c.reshape(-1), (channels,)) if c.size == 1 else c.reshape(-1)
         if len(main.inputs) > 2 and main.inputs[2] is not None:
@@ -189,8 +191,10 @@ class _EpilogueRule(Rule):
             why = fusable(graph, node)
             if why is None and node.output_descs[0] != out:
                 why = f"{node.name} changes the shape or type"
-            if why is None and len(external_operands([*accepted, node], [main.output(0)])) \
-                    > 1 + MAX_EXTRA:
+            if (
+                why is None
+                and len(external_operands([*accepted, node], [main.output(0)])) > 1 + MAX_EXTRA
+            ):
                 why = f"{node.name} needs more than {MAX_EXTRA} other operands"
             if why is not None:
                 break
@@ -211,8 +215,10 @@ class _EpilogueRule(Rule):
         attrs = normalize_attrs(get_schema(main.op_type), main.attrs, node_where(main))
         if main.op_type == "Conv2D":
             op_type = "FusedConv2D"
-            fused_attrs = {k: attrs[k] for k in ("strides", "pads", "dilations", "groups",
-                                                 "data_format", "offset_x")}
+            fused_attrs = {
+                k: attrs[k]
+                for k in ("strides", "pads", "dilations", "groups", "data_format", "offset_x")
+            }
         else:
             op_type = "FusedMatMul"
             if main.op_type == "MatMulV2":

@@ -69,8 +69,13 @@ def build_program(nodes: Sequence[Node], operands: Sequence[Port]) -> str:
         desc = node.output_descs[0]
         attrs = normalize_attrs(get_schema(node.op_type), node.attrs, node_where(node))
         steps.append(
-            {"op": node.op_type, "attrs": attrs, "args": args, "dtype": desc.dtype,
-             "shape": desc.shape}
+            {
+                "op": node.op_type,
+                "attrs": attrs,
+                "args": args,
+                "dtype": desc.dtype,
+                "shape": desc.shape,
+            }
         )
     return encode_program(steps)
 
@@ -118,8 +123,9 @@ class FuseElementwisePass(GraphPass):
                     if reason is None and not all(u in group for u, _ in p.users(0)):
                         reason = "its result is read outside the group"
                     if reason is not None:
-                        logger.debug("%s: %s not fused into %s: %s", self.name, p.name,
-                                     root.name, reason)
+                        logger.debug(
+                            "%s: %s not fused into %s: %s", self.name, p.name, root.name, reason
+                        )
                         continue
                     if len(group) >= MAX_STEPS:
                         break
@@ -132,11 +138,17 @@ class FuseElementwisePass(GraphPass):
             try:
                 program = build_program(nodes, operands)
             except TypeError as err:
-                logger.debug("%s: group at %s not fused: attr of type %s", self.name,
-                             root.name, err)
+                logger.debug(
+                    "%s: group at %s not fused: attr of type %s", self.name, root.name, err
+                )
                 continue
-            fused = add_inferred(graph, "FusedElementwise", list(operands),
-                                 {"program": program}, root.name + "_fused")
+            fused = add_inferred(
+                graph,
+                "FusedElementwise",
+                list(operands),
+                {"program": program},
+                root.name + "_fused",
+            )
             taken |= group
             replace_node(graph, root, fused)
             logger.debug("%s: fused %s", self.name, ", ".join(n.name for n in nodes))

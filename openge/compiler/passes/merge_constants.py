@@ -33,8 +33,10 @@ def _fingerprint(node: Node) -> tuple:
 def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     a = np.ascontiguousarray(a)
     b = np.ascontiguousarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and bool(
-        np.array_equal(a.view(np.uint8), b.view(np.uint8))
+    return (
+        a.dtype == b.dtype
+        and a.shape == b.shape
+        and bool(np.array_equal(a.view(np.uint8), b.view(np.uint8)))
     )
 
 

@@ -82,8 +82,9 @@ def _sweep(pass_name: str, rules: Sequence[Rule], graph: Graph, ctx: PassContext
                 continue
             reason = rule.check(graph, m, ctx)
             if reason is not None:
-                logger.debug("%s: %s not applied at %s: %s", pass_name, rule.name, node.name,
-                             reason)
+                logger.debug(
+                    "%s: %s not applied at %s: %s", pass_name, rule.name, node.name, reason
+                )
                 continue
             rule.rewrite(graph, m, ctx)
             logger.debug("%s: %s applied at %s", pass_name, rule.name, node.name)
@@ -183,8 +184,9 @@ def add_const(
     if fmt is None and like is not None:
         fmt = like.format
     tensor = Tensor(value) if fmt is None else Tensor(value, format=fmt)
-    node = graph.add_node("Const", name=graph.unique_name(name), attrs={"value": tensor},
-                          output_descs=[tensor.desc])
+    node = graph.add_node(
+        "Const", name=graph.unique_name(name), attrs={"value": tensor}, output_descs=[tensor.desc]
+    )
     node.output_descs = infer_node(node)[1]
     return node.output(0)
 

@@ -133,8 +133,9 @@ class SelectLayoutsPass(GraphPass):
     def _convert(graph: Graph, node: Node, attrs: dict, cur: str, new: str, cache: dict) -> None:
         x = node.inputs[0]
         assert x is not None
-        to_new = add_inferred(graph, "TransData", [x], {"src_format": cur, "dst_format": new},
-                              f"{node.name}_to_{new}")
+        to_new = add_inferred(
+            graph, "TransData", [x], {"src_format": cur, "dst_format": new}, f"{node.name}_to_{new}"
+        )
         inputs = [to_new.output(0), *node.inputs[1:]]
         if node.op_type == "Conv2D":
             fport = node.inputs[1]
@@ -144,20 +145,33 @@ class SelectLayoutsPass(GraphPass):
             if value is not None:
                 key = (fport, new)
                 if key not in cache:
-                    cache[key] = add_const(graph, np.transpose(value, perm),
-                                           f"{fport.node.name}_{new.lower()}",
-                                           fmt=_FILTER_FORMAT[new])
+                    cache[key] = add_const(
+                        graph,
+                        np.transpose(value, perm),
+                        f"{fport.node.name}_{new.lower()}",
+                        fmt=_FILTER_FORMAT[new],
+                    )
                 inputs[1] = cache[key]
             else:
-                inputs[1] = add_inferred(graph, "TransposeD", [fport], {"perm": list(perm)},
-                                         f"{node.name}_filter_{new.lower()}").output(0)
+                inputs[1] = add_inferred(
+                    graph,
+                    "TransposeD",
+                    [fport],
+                    {"perm": list(perm)},
+                    f"{node.name}_filter_{new.lower()}",
+                ).output(0)
         new_attrs = dict(node.attrs)
         for name in _LAYOUT_ATTRS[node.op_type]:
             new_attrs[name] = _permute4(list(attrs[name]), cur, new)
         new_attrs["data_format"] = new
         converted = add_inferred(graph, node.op_type, inputs, new_attrs, f"{node.name}_{new}")
-        back = add_inferred(graph, "TransData", [converted.output(0)],
-                            {"src_format": new, "dst_format": cur}, f"{node.name}_to_{cur}")
+        back = add_inferred(
+            graph,
+            "TransData",
+            [converted.output(0)],
+            {"src_format": new, "dst_format": cur},
+            f"{node.name}_to_{cur}",
+        )
         replace_node(graph, node, back)
 
 
