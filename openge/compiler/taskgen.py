@@ -134,10 +134,16 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
     outputs: list[IODesc] = []
     output_of: dict[Port, int] = {}
     copies: list[tuple[int, Port]] = []
+    # Output names: the source model's (ONNX) when the front end recorded them, else the
+    # producing node and index ("Relu_1:0"), as GE names NetOutput inputs.
+    given_names = graph.attrs.get("onnx_output_names") or []
+    if len(given_names) != len(graph.outputs) or len(set(given_names)) != len(given_names):
+        given_names = []
     for k, port in enumerate(graph.outputs):
         desc = port.desc
         shape = _static(desc, f"graph output {k} ({port!r})")
-        outputs.append(IODesc(f"{port.node.name}:{port.index}", desc.dtype, shape, desc.format))
+        name = given_names[k] if given_names else f"{port.node.name}:{port.index}"
+        outputs.append(IODesc(name, desc.dtype, shape, desc.format))
         if port in arena_keys and port not in output_of:
             output_of[port] = k
         else:

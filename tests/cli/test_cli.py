@@ -126,6 +126,10 @@ def test_atc_converts_onnx_and_run_matches(tmp_path, capsys):
         == 0
     )
     assert "ATC run success" in capsys.readouterr().out
+    from openge.runtime import Model
+
+    with Model.from_file(f"{prefix}.om") as m:  # io names are the ONNX model's
+        assert [d.name for d in m.inputs] == ["x"] and [d.name for d in m.outputs] == ["y"]
     x = np.random.default_rng(2).normal(size=(2, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     assert (
