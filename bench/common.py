@@ -58,8 +58,31 @@ def blas_info() -> str:
         return "unknown"
 
 
-def machine_lines() -> list[str]:
-    """Markdown bullet lines describing date, machine, library versions and BLAS settings."""
+def openge_revision() -> str:
+    """The repository's commit and whether openge/ differs from it (read-only git calls)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            proc = subprocess.run(
+                ["git", "-C", ROOT, *args], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return proc.stdout.strip() if proc.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
+        return "unknown revision"
+    changed = git("diff", "--shortstat", "HEAD", "--", "openge")
+    if changed:
+        return f"commit {commit} + uncommitted changes in openge/ ({changed})"
+    return f"commit {commit}"
+
+
+def machine_lines(start_load: float | None = None) -> list[str]:
+    """Markdown bullet lines describing date, machine, library versions and BLAS settings;
+    ``start_load`` is the 1-minute load average when the measurement started."""
     import onnx
 
     try:
@@ -71,13 +94,19 @@ def machine_lines() -> list[str]:
     env = ", ".join(f"{k}={os.environ[k]}" if k in os.environ else f"{k} unset" for k in BLAS_ENV)
     return [
         f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
-        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores ({platform.machine()}, "
-        f"load average at start {os.getloadavg()[0]:.2f})",
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores ({platform.machine()}); "
+        f"1-minute load average {_load(start_load)}",
         f"- Python {platform.python_version()}, numpy {np.__version__}, onnx {onnx.__version__}, "
         f"onnxruntime {ort}",
         f"- numpy BLAS: {blas_info()}",
+        f"- openge: {openge_revision()}",
         f"- environment: {env}",
     ]
+
+
+def _load(start: float | None) -> str:
+    now = os.getloadavg()[0]
+    return f"{now:.2f}" if start is None else f"{start:.2f} at the start, {now:.2f} at the end"
 
 
 def write_section(title: str, body: str, path: str = RESULTS) -> None:

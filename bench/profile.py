@@ -1,7 +1,7 @@
 """Where openge's execute time goes, per op type, and how much of it is BLAS.
 
-For each model (default: resnet50, densenet121, bert_base from bench/models.py, freshly
-converted), after warm-up:
+For each model (default: resnet50, densenet121, bert_base, and shufflenet — the model where
+openge trails ONNX Runtime most — from bench/models.py, freshly converted), after warm-up:
 
 1. a timer pass: each task's kernel is wrapped to add its wall time to its op type, and numpy's
    matmul-family functions (``np.matmul``, ``np.dot``, ``np.einsum``, ``np.tensordot``, …) are
@@ -46,7 +46,7 @@ from bench import models
 from bench.common import RESULTS, machine_lines, median, write_section
 
 SECTION = "Where the time goes"
-DEFAULT_MODELS = ("resnet50", "densenet121", "bert_base")
+DEFAULT_MODELS = ("resnet50", "densenet121", "bert_base", "shufflenet")
 #: numpy functions counted as BLAS (matrix products); np.matmul is the one openge's kernels use.
 BLAS_FUNCTIONS = ("matmul", "dot", "einsum", "tensordot", "vdot", "inner")
 
@@ -261,13 +261,13 @@ def _summary_row(p: Profile) -> str:
     )
 
 
-def render(profiles: list[Profile], command: str) -> str:
+def render(profiles: list[Profile], command: str, start_load: float | None = None) -> str:
     """The RESULTS.md section body: a summary table, then per-op tables and cProfile's top
     functions for the first thread count."""
     lines = [
         f"`{command}`",
         "",
-        *machine_lines(),
+        *machine_lines(start_load),
         "",
         "Per model: the median `execute` time without instrumentation, then a timer pass (each "
         "kernel timed and charged to its op type; numpy matmul-family calls timed and charged "
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma list")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per model")
+    parser.add_argument("--runs", type=int, default=10, help="timed runs per model")
     parser.add_argument("--threads", default="1,2",
                         help="numpy BLAS threads, comma list; tables for the first")
     parser.add_argument("--output", default=RESULTS, help="Markdown file ('-': print only)")
@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("bench/profile.py needs threadpoolctl (pip install threadpoolctl)")
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    start_load = os.getloadavg()[0]
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_model(name, args.cache, args.runs, t, log) for name in names for t in threads
     ]
     command = "python bench/profile.py" + ("" if not argv else " " + " ".join(argv))
-    text = render(profiles, command)
+    text = render(profiles, command, start_load)
     print(f"## {SECTION}\n\n{text}")
     if args.output != "-":
         write_section(SECTION, text, args.output)

@@ -15,17 +15,19 @@ In one process, on the same seeded inputs, per model:
   5 times;
 - .om size vs .onnx size.
 
-ONNX Runtime: CPUExecutionProvider, intra_op_num_threads=2, inter_op_num_threads=1, sequential
-execution, all graph optimizations, intra-op spinning off (spinning worker threads would steal
-the 2 cores from the interleaved openge run). NumPy uses its BLAS's default threads.
+Thread settings, compared at each count *t* of ``--threads`` (default 2,1): ONNX Runtime with
+CPUExecutionProvider, intra_op_num_threads=t, inter_op_num_threads=1, sequential execution, all
+graph optimizations, intra-op spinning off (spinning workers would steal the 2 cores from the
+interleaved openge run); openge with numpy's BLAS limited to t threads by threadpoolctl (without
+threadpoolctl: only the first count, at numpy's default threads).
 
 Benchmark with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset in that command only (some machines
 set them for old OpenBLAS builds; they slow a current one):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/run.py
 
-Options: --models a,b,c  --runs N  --quick  --output PATH (default bench/RESULTS.md; "-" prints
-only)  --json PATH  --cache DIR  --no-rss  --no-reference.
+Options: --models a,b,c  --runs N  --quick  --threads 2,1  --output PATH (default
+bench/RESULTS.md; "-" prints only)  --json PATH  --cache DIR  --no-rss  --no-reference.
 """
 
 from __future__ import annotations
@@ -106,13 +108,15 @@ class Result:
     diff_reference: float = float("nan")
     rss_openge: dict = field(default_factory=dict)
     rss_ort: dict = field(default_factory=dict)
+    #: Cores' worth of CPU that other processes used during the timed runs (0 = quiet).
+    other_cpu: float = float("nan")
 
-    def ratio(self, threads: int) -> float:
-        """Median openge latency / median ORT latency with ``threads`` threads each."""
+    def ratio(self, threads: int, stat=median) -> float:
+        """openge latency / ORT latency with ``threads`` threads each (medians, or ``stat``)."""
         mine, theirs = self.times.get(f"openge@{threads}"), self.times.get(f"ort@{threads}")
         if not mine or not theirs:
             return float("nan")
-        return median(mine) / median(theirs)
+        return stat(mine) / stat(theirs)
 
 
 # ----- the runtimes ------------------------------------------------------------------------------
@@ -169,6 +173,31 @@ def measure_load(result: Result, om_path: str | None, onnx_path: str, s: Setting
     result.load_ort_s = median(ort_times)
 
 
+def cpu_snapshot() -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds busy on the whole machine, CPU seconds of this process) from
+    /proc (NaNs where unavailable)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        with open("/proc/stat", encoding="utf-8") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        with open("/proc/self/stat", encoding="utf-8") as f:
+            own = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter(), float("nan"), float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return time.perf_counter(), busy / tick, (int(own[11]) + int(own[12])) / tick
+
+
+def other_cpu(before: tuple[float, float, float], after: tuple[float, float, float]) -> float:
+    """Average number of cores other processes kept busy between two cpu_snapshot()s."""
+    wall = after[0] - before[0]
+    if wall <= 0:
+        return float("nan")
+    others = (after[1] - before[1]) - (after[2] - before[2])
+    return max(others, 0.0) / wall
+
+
 def have_threadpoolctl() -> bool:
     """Whether numpy's BLAS threads can be limited at run time (threadpoolctl installed)."""
     try:
@@ -216,11 +245,13 @@ def measure_latency(result: Result, om_path: str | None, onnx_path: str, s: Sett
             for _, run in runners:
                 run()
         start = time.perf_counter()
+        before = cpu_snapshot()
         for i in range(s.max_runs):
             if i >= s.runs and time.perf_counter() - start >= s.min_time:
                 break
             for key, run in runners if i % 2 == 0 else runners[::-1]:
                 result.times[key].append(run())
+        result.other_cpu = other_cpu(before, cpu_snapshot())
     finally:
         if model is not None:
             model.close()
@@ -253,13 +284,36 @@ def _openge_runner(model, inputs: list[np.ndarray], threads: int):
     return run
 
 
+def reference_overrides() -> list[type]:
+    """Op implementations that replace onnx.reference's where it is wrong on these models.
+
+    BatchNormalization: onnx.reference's opset-9 version normalizes with the batch's own
+    statistics whenever ``momentum`` is set, and the schema default (0.9) always sets it, so an
+    inference-mode (one-output) node gives training-mode results (onnx/onnx PR #8442).
+    """
+    from onnx.reference.op_run import OpRun
+
+    class BatchNormalization(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, bias, mean, var, epsilon=None, **_attrs):
+            if len(self.onnx_node.output) != 1:
+                raise NotImplementedError("bench override: inference-mode BatchNormalization only")
+            eps = 1e-5 if epsilon is None else epsilon
+            shape = (1, -1) + (1,) * (x.ndim - 2)
+            y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+            return ((y * scale.reshape(shape) + bias.reshape(shape)).astype(x.dtype),)
+
+    return [BatchNormalization]
+
+
 def measure_reference(result: Result, onnx_path: str, s: Settings) -> None:
     """onnx.reference.ReferenceEvaluator: a first timed run (skip the rest past 20 s), then up
     to ``reference_runs`` runs within ``reference_budget`` seconds."""
     from onnx.reference import ReferenceEvaluator
 
     inputs = models.make_inputs(onnx_path)
-    evaluator = ReferenceEvaluator(onnx_path)
+    evaluator = ReferenceEvaluator(onnx_path, new_ops=reference_overrides())
     feeds = dict(zip(evaluator.input_names, inputs))
     limits = blas_limits(min(s.threads))  # numpy's BLAS at the smallest compared thread count
     try:
@@ -365,7 +419,7 @@ def bench_model(name: str, cache: str, s: Settings, log) -> Result:
             result.rss_openge = measure_rss("openge", om_path)
         result.rss_ort = measure_rss("ort", onnx_path)
     summary = ", ".join(f"{k} {median(v) * 1e3:.1f} ms" for k, v in result.times.items())
-    log(f"[{name}] {summary}; diff {result.diff_openge:.1e}")
+    log(f"[{name}] {summary}; diff {result.diff_openge:.1e}; other CPU {result.other_cpu:.2f}")
     return result
 
 
@@ -392,14 +446,14 @@ def _rss(info: dict) -> str:
     return f"{info['peak_kib'] / 1024:.0f} (+{grown:.0f})"
 
 
-def render(results: list[Result], s: Settings, command: str) -> str:
+def render(
+    results: list[Result], s: Settings, command: str, start_load: float | None = None
+) -> str:
     """The RESULTS.md section body (Markdown)."""
     lines = [
         f"`{command}`",
         "",
-        *machine_lines(),
-        f"- load average at the end {os.getloadavg()[0]:.2f} (the 2 cores are shared: "
-        "medians of interleaved runs)",
+        *machine_lines(start_load),
         "- ONNX Runtime: CPUExecutionProvider, intra_op_num_threads=*t*, inter_op_num_threads=1, "
         "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning off; openge: default build options, "
         "`Model.from_file`, `execute(inputs)` allocating its outputs (as ORT's `run`), numpy's "
@@ -408,11 +462,19 @@ def render(results: list[Result], s: Settings, command: str) -> str:
         f"- at least {s.runs} interleaved runs per runtime after {s.warmup} warm-up runs (more, "
         f"up to {s.min_time:g} s, on fast models); onnx.reference on "
         f"{', '.join(models.SMALL)} only, up to {s.reference_runs} runs",
+        "- onnx.reference runs with an inference-mode BatchNormalization of ours: its opset-9 "
+        "one normalizes with batch statistics (onnx/onnx PR #8442)",
+        "- while other processes keep a core busy (`other CPU` ≳ 0.5) numpy's 2-thread "
+        "OpenBLAS can be 5–15× slower than its 1-thread self (it splits each product in two "
+        "and waits for a descheduled thread) while ORT's thread pool degrades gracefully: "
+        "there, trust the 1-thread columns",
         "",
         "### Latency",
         "",
         "Median ms (interquartile range) at each thread count (ORT intra-op threads = numpy "
-        "BLAS threads = *t*); runs per runtime in the `runs` column. \"diff\" is max |output − "
+        "BLAS threads = *t*); runs per runtime in the `runs` column; `other CPU` is how many "
+        "cores other processes kept busy, on average, during the model's timed runs (from "
+        "/proc/stat; 0 = a quiet machine, 1 = one core taken). \"diff\" is max |output − "
         "ORT output| / max |ORT output|.",
         "",
     ]
@@ -422,8 +484,9 @@ def render(results: list[Result], s: Settings, command: str) -> str:
         head += f" openge ms, {t}t | ORT ms, {t}t | openge / ORT, {t}t |"
         rule += "---:|---:|---:|"
     lines += [
-        head + f" runs | onnx.reference ms, {min(s.threads)}t | diff openge | diff reference |",
-        rule + "---:|---:|---:|---:|",
+        head + f" runs | other CPU | onnx.reference ms, {min(s.threads)}t | diff openge "
+        "| diff reference |",
+        rule + "---:|---:|---:|---:|---:|",
     ]
     for r in results:
         reference = _ms(r.reference_s) if r.reference_s else (r.reference_note or "—")
@@ -434,7 +497,8 @@ def render(results: list[Result], s: Settings, command: str) -> str:
         )
         runs = min((len(v) for v in r.times.values()), default=0)
         lines.append(
-            f"| {r.name} |{cells} {runs} | {reference} | {_num(r.diff_openge, '.1e')} | "
+            f"| {r.name} |{cells} {runs} | {_num(r.other_cpu, '.2f')} | {reference} | "
+            f"{_num(r.diff_openge, '.1e')} | "
             f"{_num(r.diff_reference, '.1e')} |"
         )
     lines.append("")
@@ -443,10 +507,13 @@ def render(results: list[Result], s: Settings, command: str) -> str:
         if ratios:
             worst = max(ratios, key=ratios.get)
             best = min(ratios, key=ratios.get)
+            fastest = [r.ratio(t, min) for r in results if np.isfinite(r.ratio(t, min))]
             lines.append(
                 f"- **{t} thread{'s' if t > 1 else ''}: geometric mean of openge / ORT "
                 f"{geomean(list(ratios.values())):.2f}** over {len(ratios)} models; worst "
-                f"{worst} ({ratios[worst]:.2f}), best {best} ({ratios[best]:.2f})."
+                f"{worst} ({ratios[worst]:.2f}), best {best} ({ratios[best]:.2f}); "
+                f"ratio of the fastest runs instead of the medians: geometric mean "
+                f"{geomean(fastest):.2f}."
             )
     failed = [r for r in results if r.error]
     if failed:
@@ -525,13 +592,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(models.MODELS)}")
     s = settings_from(args)
+    start_load = os.getloadavg()[0]
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     results = [bench_model(name, args.cache, s, log) for name in names]
     command = "python bench/run.py" + ("" if not argv else " " + " ".join(argv))
-    text = render(results, s, command)
+    text = render(results, s, command, start_load)
     print(f"## {SECTION}\n\n{text}")
     if args.output != "-":
         write_section(SECTION, text, args.output)

@@ -25,6 +25,7 @@ from openge.compiler.passes.fold_large_constants import FoldLargeConstantsPass
 from openge.compiler.passes.fuse_bias_activation import FuseBiasActivationPass
 from openge.compiler.passes.fuse_elementwise import FuseElementwisePass
 from openge.compiler.passes.infer_shapes import InferShapesPass
+from openge.compiler.passes.lower_batch_norm import LowerBatchNormPass
 from openge.compiler.passes.merge_constants import MergeConstantsPass
 from openge.compiler.passes.select_layouts import SelectLayoutsPass
 from openge.compiler.passes.variable_format import VariableFormatPass
@@ -192,6 +193,12 @@ def default_pipeline() -> PassPipeline:
                 "fold BN into conv/matmul weights while every weight is still private "
                 "(before equal constants are merged) and before layouts are chosen: "
                 "a BNInference would pin its conv to NCHW",
+            ),
+            PipelineStep(
+                LowerBatchNormPass(),
+                "a BN no weight took (e.g. after a concat) becomes Mul + Add, composed with the "
+                "per-channel Mul/Add after it, so elementwise fusion runs it with its Relu in "
+                "place; after FoldBatchNormPass, which removes the BN entirely where it can",
             ),
             PipelineStep(
                 MergeConstantsPass(), "equal constants become one node, so CSE sees equal inputs"

@@ -172,6 +172,48 @@ def encode_program(steps: Sequence[dict[str, Any]]) -> str:
     return json.dumps({"steps": out}, sort_keys=True, separators=(",", ":"))
 
 
+#: Read-only zero vectors per dtype: the second operand of a fast Relu, chunk by chunk.
+_ZEROS: dict[np.dtype, np.ndarray] = {}
+_ZERO_CHUNK = 1 << 18
+
+
+def _zeros(dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ``_ZERO_CHUNK`` zeros of ``dtype`` (made once per dtype)."""
+    buf = _ZEROS.get(dtype)
+    if buf is None:
+        buf = np.zeros(_ZERO_CHUNK, dtype=dtype)
+        buf.flags.writeable = False
+        _ZEROS[dtype] = buf
+    return buf
+
+
+def _fast_relu(kernel: Any) -> Any:
+    """Relu as ``maximum(x, zeros)``: NumPy's SIMD maximum loop needs two array operands (with a
+    scalar 0 it takes a loop ~4x slower). Same values (max with +0, NaN propagates)."""
+
+    def relu(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> None:
+        x, y = inputs[0], outputs[0]
+        if not (
+            x.dtype.kind == "f"
+            and x.dtype == y.dtype
+            and x.shape == y.shape
+            and x.flags.c_contiguous
+            and y.flags.c_contiguous
+        ):
+            kernel(inputs, outputs)
+            return
+        xf, yf, zeros = x.reshape(-1), y.reshape(-1), _zeros(x.dtype)
+        for start in range(0, xf.size, _ZERO_CHUNK):
+            stop = min(start + _ZERO_CHUNK, xf.size)
+            np.maximum(xf[start:stop], zeros[: stop - start], out=yf[start:stop])
+
+    return relu
+
+
+#: Faster kernels with the same results, used for program steps of these op types.
+_FAST_KERNELS = {"Relu": _fast_relu}
+
+
 class _Step:
     __slots__ = ("args", "dtype", "kernel", "kwargs", "op", "safe", "shape")
 
@@ -190,7 +232,8 @@ class _Step:
         if schema.kernel is None:
             raise GeError(PARAM_INVALID, f"{where}: program step op {self.op} has no kernel")
         norm = normalize_attrs(schema, attrs, f"{where} step {self.op}")
-        self.kernel = schema.kernel
+        fast = _FAST_KERNELS.get(self.op)
+        self.kernel = schema.kernel if fast is None else fast(schema.kernel)
         self.kwargs = {k: norm[k] for k in schema.kernel_attrs}
         self.safe = inplace_safe(self.op, self.dtype)
 

@@ -17,6 +17,7 @@ Layout decisions (also in each schema's ``doc``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,6 +53,12 @@ _MAXPOOL_TYPES = FLOAT_TYPES | {
 }
 _FORMATS_2D = ("NCHW", "NHWC")
 _IM2COL_BYTES = 64 << 20  # a convolution's im2col buffer is built per batch chunk up to this
+#: The direct NCHW paths build im2col matrices in row chunks of about this size (they stay in
+#: cache between being written and read by the GEMM).
+_COLS_BYTES = 4 << 20
+#: A depthwise convolution runs channels-last when it has at least this many channels per
+#: output column (many channels, small images).
+_DW_CL = 2
 _NORM_FORMATS = ("NCHW", "NHWC", "NCDHW", "NDHWC", "ND")
 
 
@@ -407,6 +414,7 @@ def _conv2d(
     """2-D convolution of ``x`` with ``f`` into ``y`` (im2col + one batched GEMM).
 
     Large batches run in chunks so the im2col buffer stays under ``_IM2COL_BYTES``.
+    NCHW float32/float64 convolutions take the direct paths of :func:`_conv2d_nchw_direct`.
     """
     ha, wa = _hw_axes(fmt)
     n = x.shape[0]
@@ -423,6 +431,9 @@ def _conv2d(
     pt, _, pl, _ = pads
     acc = _acc_dtype(x.dtype)
     nchw = fmt == "NCHW"
+    if nchw and y.dtype == acc and y.flags.c_contiguous and y.size:
+        _conv2d_nchw_direct(x, f.astype(acc, copy=False), bias, y, (sh, sw), (dh, dw), pads, groups)
+        return
     if nchw:
         n, c, h, w = x.shape
         cout, _, kh, kw = f.shape
@@ -486,6 +497,398 @@ def _conv2d(
     if bias is not None:
         res += bias.astype(acc, copy=False).reshape(bias_shape)
     _store(y, res)
+
+
+# The direct NCHW paths (float32/float64 into a contiguous y) keep NumPy in long 1-D loops:
+#
+# * 1x1 convolutions: one GEMM per group straight into y.
+# * "same width" stride-1 convolutions (output rows as wide as the input's) read x flattened per
+#   channel, (C, H*W): tap (i, j) reads, for output position p = r*W + q, input position
+#   p + e*W + d (e = i*dh - top, d = j*dw - left), a contiguous shifted slice. Output rows whose
+#   input row r + e lies outside the input get no contribution (the slice is cut to rows
+#   [r0, r1)); a read q + d outside [0, W) wraps into the neighbouring row and is cancelled by
+#   zeroing those columns. The im2col matrix is built in row chunks of about _COLS_BYTES (so it
+#   is still in cache when the GEMM reads it) and the GEMM writes straight into y; when it would
+#   be big and the output has few channels, one GEMM per tap reads x directly instead.
+# * other convolutions: im2col of strided window views of the padded input, in row chunks.
+# * depthwise convolutions: a multiply-add per tap over whole flat arrays — channels-last when
+#   there are many channels and small images (_DW_CL), so that the weights broadcast along the
+#   contiguous axis; else NCHW on stride phases of the padded input (_PhaseGrid).
+# * pooling (_pool_flat): the window reduction at every position of the padded, flattened input
+#   (two 1-D passes per kernel row/column), then the strided positions the pooling keeps.
+
+
+def _flat_taps(
+    h: int, w: int, oh: int, k: tuple[int, int], d: tuple[int, int], top: int, left: int
+) -> list[tuple[int, int, int, int, int]]:
+    """(tap index, r0, r1, e, d) of each kernel tap that reads any input (stride 1, ow == w)."""
+    (kh, kw), (dh, dw) = k, d
+    taps = []
+    for i in range(kh):
+        e = i * dh - top
+        r0, r1 = max(0, -e), min(oh, h - e)
+        for j in range(kw):
+            dj = j * dw - left
+            if r0 < r1 and abs(dj) < w:
+                taps.append((i * kw + j, r0, r1, e, dj))
+    return taps
+
+
+def _wrapped(d: int, w: int) -> slice:
+    """The output columns where a tap with column offset ``d`` reads a wrapped element."""
+    return slice(0, -d) if d < 0 else slice(w - d, w)
+
+
+class _PhaseGrid:
+    """The padded input split into stride phases, each flattened with one channel stride
+    ``size = hq*wq`` (plus slack at the end), so that a kernel tap is one contiguous slice of a
+    phase, ``(N*C, size)``, aligned with a result grid of the same shape. Grid position
+    ``r*wq + q`` is output (r, q) for q < ow; the rest is scratch, dropped by :meth:`crop`."""
+
+    __slots__ = ("flat", "hq", "oh", "ow", "rows", "sh", "size", "sw", "wq")
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        pads: Sequence[int],
+        oh: int,
+        ow: int,
+        k: tuple[int, int],
+        s: tuple[int, int],
+        d: tuple[int, int],
+        dtype: np.dtype,
+        fill: float = 0,
+    ) -> None:
+        (kh, kw), (sh, sw), (dh, dw) = k, s, d
+        n, c, h, w = x.shape
+        pt, pl = pads[0], pads[2]
+        self.oh, self.ow, self.sh, self.sw = oh, ow, sh, sw
+        self.hq = oh + (kh - 1) * dh // sh
+        self.wq = ow + (kw - 1) * dw // sw
+        self.size = self.hq * self.wq
+        self.rows = n * c
+        slack = ((kh - 1) * dh // sh) * self.wq + (kw - 1) * dw // sw
+        xr = x.reshape(self.rows, h, w)
+        self.flat: dict[tuple[int, int], np.ndarray] = {}
+        for a in sorted({i * dh % sh for i in range(kh)}):
+            for b in sorted({j * dw % sw for j in range(kw)}):
+                buf = np.full(self.rows * self.size + slack, fill, dtype=dtype)
+                part = buf[: self.rows * self.size].reshape(self.rows, self.hq, self.wq)
+                # padded row u*sh + a is x row u*sh + a - pt; likewise for columns
+                r0, c0 = (a - pt) % sh, (b - pl) % sw
+                u0, v0 = (r0 + pt) // sh, (c0 + pl) // sw
+                nr = max(min(-(-(h - r0) // sh), self.hq - u0), 0)
+                nc = max(min(-(-(w - c0) // sw), self.wq - v0), 0)
+                if nr and nc:
+                    part[:, u0 : u0 + nr, v0 : v0 + nc] = xr[
+                        :, r0 : r0 + (nr - 1) * sh + 1 : sh, c0 : c0 + (nc - 1) * sw + 1 : sw
+                    ]
+                self.flat[a, b] = buf
+
+    def tap(self, row: int, col: int) -> np.ndarray:
+        """The ``(N*C, size)`` slice read by padded offset (row, col)."""
+        buf = self.flat[row % self.sh, col % self.sw]
+        start = (row // self.sh) * self.wq + col // self.sw
+        return buf[start : start + self.rows * self.size].reshape(self.rows, self.size)
+
+    def crop(self, grid: np.ndarray, n: int) -> np.ndarray:
+        """A ``(N, C', size)`` grid as ``(N, C', oh, ow)``."""
+        return grid.reshape(n, -1, self.hq, self.wq)[:, :, : self.oh, : self.ow]
+
+
+def _conv2d_nchw_direct(
+    x: np.ndarray,
+    fa: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    s: tuple[int, int],
+    dil: tuple[int, int],
+    pads: Sequence[int],
+    g: int,
+) -> None:
+    """NCHW convolution computed straight into ``y`` (contiguous, of the compute dtype)."""
+    acc = y.dtype
+    n, c, h, w = x.shape
+    cout, cg, kh, kw = fa.shape
+    _, _, oh, ow = y.shape
+    (sh, sw), (dh, dw) = s, dil
+    pt, pl = pads[0], pads[2]
+    coutg = cout // g
+    kk = kh * kw
+    b = None if bias is None else bias.astype(acc, copy=False).reshape(cout, 1, 1)
+    if g == c and cout == c and c >= _DW_CL * ow:
+        # many channels, small images: channels-last, so every op runs along C
+        wts = fa.reshape(c, kk)
+        bv = None if b is None else b.reshape(c)
+        for smp in range(n):
+            if sh == sw == 1 and ow == w:
+                _depthwise_channels_last(x[smp], wts, bv, y[smp], (kh, kw), (dh, dw), pt, pl)
+            else:
+                _depthwise_channels_last_strided(
+                    x[smp], wts, bv, y[smp], (kh, kw), (sh, sw), (dh, dw), pt, pl
+                )
+        return
+    if g > 1 and cg == 1:
+        ph = _PhaseGrid(x, pads, oh, ow, (kh, kw), (sh, sw), (dh, dw), acc)
+        grid = _depthwise_grid(ph, fa.reshape(c, cout // c, kk), n, (kh, kw), (dh, dw))
+        if b is None:
+            np.copyto(y, ph.crop(grid, n))
+        else:
+            np.add(ph.crop(grid, n), b, out=y)
+        return
+    if kh == kw == 1 and not any(pads):
+        xs = x[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].astype(acc, copy=False)
+        np.matmul(
+            fa.reshape(g, coutg, cg),
+            xs.reshape(n, g, cg, oh * ow),
+            out=y.reshape(n, g, coutg, oh * ow),
+        )
+    elif sh == sw == 1 and ow == w:
+        xf = x.astype(acc, copy=False).reshape(n, c, h * w)
+        yf = y.reshape(n, cout, oh * w)
+        taps = _flat_taps(h, w, oh, (kh, kw), (dh, dw), pt, pl)
+        row_bytes = c * kk * w * acc.itemsize  # im2col bytes per output row
+        if g == 1 and 2 * cout <= c and oh * row_bytes > _COLS_BYTES:
+            # big columns, few outputs: one GEMM per tap straight from x, summed into y
+            wt = np.ascontiguousarray(fa.transpose(2, 3, 0, 1)).reshape(kk, cout, c)
+            for i in range(n):
+                _shifted_gemms(xf[i], wt, yf[i], taps, w)
+        else:
+            rows = max(1, min(oh, _COLS_BYTES // row_bytes))
+            wmat = fa.reshape(g, coutg, cg * kk)
+            for i in range(n):
+                for ra in range(0, oh, rows):
+                    rb = min(oh, ra + rows)
+                    cols = _flat_cols(xf[i], taps, kk, w, ra, rb)
+                    np.matmul(
+                        wmat,
+                        cols.reshape(g, cg * kk, (rb - ra) * w),
+                        out=yf[i, :, ra * w : rb * w].reshape(g, coutg, (rb - ra) * w),
+                    )
+    else:
+        # im2col of the padded input's windows (strided views), in row chunks, GEMM into y
+        hp = max((oh - 1) * sh + (kh - 1) * dh + 1, 1)
+        wp = max((ow - 1) * sw + (kw - 1) * dw + 1, 1)
+        xp = _pad_hw(x, "NCHW", pt, pl, max(hp, pt + h), max(wp, pl + w), 0, acc)
+        _, s_c, s_h, s_w = xp.strides
+        wmat = fa.reshape(g, coutg, cg * kk)
+        yf = y.reshape(n, g, coutg, oh * ow)
+        rows = max(1, min(oh, _COLS_BYTES // (c * kk * ow * acc.itemsize)))
+        for smp in range(n):
+            for ra in range(0, oh, rows):
+                rb = min(oh, ra + rows)
+                win = as_strided(
+                    xp[smp, :, ra * sh :],
+                    (g, cg, kh, kw, rb - ra, ow),
+                    (s_c * cg, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw),
+                    writeable=False,
+                )
+                np.matmul(
+                    wmat,
+                    win.reshape(g, cg * kk, (rb - ra) * ow),
+                    out=yf[smp, :, :, ra * ow : rb * ow],
+                )
+    if b is not None:
+        y += b
+
+
+def _flat_cols(
+    xf: np.ndarray,
+    taps: list[tuple[int, int, int, int, int]],
+    kk: int,
+    w: int,
+    ra: int,
+    rb: int,
+) -> np.ndarray:
+    """The im2col matrix ``(C, kh*kw, (rb-ra)*W)`` of output rows [ra, rb) of a "same width"
+    stride-1 convolution of one sample ``xf`` (C, H*W) (see :func:`_flat_taps`)."""
+    c, hw = xf.shape
+    length = (rb - ra) * w
+    cols = np.empty((c, kk, length), dtype=xf.dtype)
+    done = set()
+    for k, r0, r1, e, d in taps:
+        blk = cols[:, k]
+        off = e * w + d
+        lo = max(max(r0, ra) * w, -off)
+        hi = min(min(r1, rb) * w, hw - off)
+        if lo >= hi:
+            continue
+        done.add(k)
+        lo_b, hi_b = lo - ra * w, hi - ra * w
+        blk[:, :lo_b] = 0
+        blk[:, hi_b:] = 0
+        blk[:, lo_b:hi_b] = xf[:, lo + off : hi + off]
+        if d:
+            cols.reshape(c, kk, rb - ra, w)[:, k, :, _wrapped(d, w)] = 0
+    for k in range(kk):
+        if k not in done:
+            cols[:, k] = 0
+    return cols
+
+
+def _shifted_gemms(
+    xf: np.ndarray,
+    wt: np.ndarray,
+    yf: np.ndarray,
+    taps: list[tuple[int, int, int, int, int]],
+    w: int,
+) -> None:
+    """``yf`` (Cout, oh*W) = Σ over taps of ``wt[k]`` (Cout, C) @ the tap's shifted slice of
+    ``xf`` (C, H*W): a "same width" stride-1 convolution without an im2col matrix. Each tap's
+    product covers whole output rows; its wrapped columns are zeroed before it is added."""
+    cout = wt.shape[1]
+    hw = xf.shape[1]
+    length = yf.shape[1]
+    oh = length // w
+    first = next((t for t in taps if t[1] == 0 and t[2] == oh and t[4] == 0), None)
+    if first is None:
+        yf[...] = 0
+    else:
+        k, _, _, e, _ = first
+        np.matmul(wt[k], xf[:, e * w : e * w + length], out=yf)
+    buf = np.empty(cout * length, dtype=yf.dtype)
+    for t in taps:
+        if t is first:
+            continue
+        k, r0, r1, e, d = t
+        off = e * w + d
+        lo, hi = max(r0 * w, -off), min(r1 * w, hw - off)
+        a, b = r0 * w, r1 * w  # whole rows around [lo, hi)
+        tmp = buf[: cout * (b - a)].reshape(cout, b - a)
+        np.matmul(wt[k], xf[:, lo + off : hi + off], out=tmp[:, lo - a : hi - a])
+        tmp[:, : lo - a] = 0
+        tmp[:, hi - a :] = 0
+        if d:
+            tmp.reshape(cout, r1 - r0, w)[:, :, _wrapped(d, w)] = 0
+        seg = yf[:, a:b]
+        np.add(seg, tmp, out=seg)
+
+
+def _depthwise_channels_last(
+    x: np.ndarray,
+    wts: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    k: tuple[int, int],
+    d: tuple[int, int],
+    top: int,
+    left: int,
+) -> None:
+    """Depthwise stride-1 "same width" convolution of one sample, ``x`` (C, H, W) into ``y``
+    (C, oh, W) (plus ``bias``), computed channels-last: the input, transposed into rows of C,
+    gets ``top``/bottom zero rows but no column padding, so that tap (i, j) is the contiguous
+    slice starting ``i*dh`` image rows plus ``d = j*dw - left`` elements down; the columns where
+    it wraps into the neighbouring row are zeroed before it is added. Every multiply broadcasts a
+    weight vector along C (NumPy's fast broadcast), every add is one flat loop."""
+    (kh, kw), (dh, dw) = k, d
+    c, h, w = x.shape
+    oh = y.shape[1]
+    length = oh * w
+    offsets = [j * dw - left for j in range(kw)]
+    slack = max(abs(o) for o in offsets)
+    rows = oh + (kh - 1) * dh  # image rows the taps read, from -top on
+    buf = np.empty((2 * slack + rows * w, c), dtype=y.dtype)
+    body = slack + top * w  # where x's first element goes
+    buf[:body] = 0
+    buf[body + h * w :] = 0
+    np.copyto(buf[body : body + h * w], x.reshape(c, h * w).T)
+    wt = np.ascontiguousarray(wts.T)  # (kh*kw, C)
+    grid = np.empty((length, c), dtype=y.dtype)
+    tmp = np.empty((length, c), dtype=y.dtype)
+    taps = [(i, j) for i in range(kh) for j in range(kw) if abs(offsets[j]) < w]
+    center = [t for t in taps if offsets[t[1]] == 0]
+    if center:
+        taps.remove(center[0])
+        i, j = center[0]
+        start = slack + i * dh * w
+        np.multiply(buf[start : start + length], wt[i * kw + j], out=grid)
+    else:
+        grid[...] = 0
+    for i, j in taps:
+        off = offsets[j]
+        start = slack + i * dh * w + off
+        np.multiply(buf[start : start + length], wt[i * kw + j], out=tmp)
+        if off:
+            tmp.reshape(oh, w, c)[:, _wrapped(off, w)] = 0
+        np.add(grid, tmp, out=grid)
+    if bias is not None:
+        grid += bias  # along the contiguous axis: NumPy's fast broadcast
+    np.copyto(y.reshape(c, length), grid.T)
+
+
+def _depthwise_channels_last_strided(
+    x: np.ndarray,
+    wts: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    d: tuple[int, int],
+    top: int,
+    left: int,
+) -> None:
+    """Depthwise convolution of one sample, ``x`` (C, H, W) into ``y`` (C, oh, ow) (plus
+    ``bias``), channels-last on stride phases: phase (a, b) holds the zero-padded input's rows
+    a::sh and columns b::sw as (hq*wq, C), so that tap (i, j) is a contiguous slice of its
+    phase, aligned with a (oh*wq, C) result grid whose columns past ow are dropped at the end."""
+    (kh, kw), (sh, sw), (dh, dw) = k, s, d
+    c, h, w = x.shape
+    oh, ow = y.shape[1], y.shape[2]
+    hq = oh + (kh - 1) * dh // sh
+    wq = ow + (kw - 1) * dw // sw
+    length = oh * wq
+    slack = (kw - 1) * dw // sw
+    phases: dict[tuple[int, int], np.ndarray] = {}
+    for a in sorted({i * dh % sh for i in range(kh)}):
+        for b in sorted({j * dw % sw for j in range(kw)}):
+            buf = np.zeros((hq * wq + slack, c), dtype=y.dtype)
+            part = buf[: hq * wq].reshape(hq, wq, c)
+            r0, c0 = (a - top) % sh, (b - left) % sw  # first x row/col of this phase
+            u0, v0 = (r0 + top) // sh, (c0 + left) // sw
+            nr = max(min(-(-(h - r0) // sh), hq - u0), 0)
+            nc = max(min(-(-(w - c0) // sw), wq - v0), 0)
+            if nr and nc:
+                src = x[:, r0 : r0 + (nr - 1) * sh + 1 : sh, c0 : c0 + (nc - 1) * sw + 1 : sw]
+                np.copyto(part[u0 : u0 + nr, v0 : v0 + nc], src.transpose(1, 2, 0))
+            phases[a, b] = buf
+    wt = np.ascontiguousarray(wts.T)  # (kh*kw, C)
+    grid = np.empty((length, c), dtype=y.dtype)
+    tmp = np.empty((length, c), dtype=y.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            buf = phases[i * dh % sh, j * dw % sw]
+            start = (i * dh // sh) * wq + j * dw // sw
+            if i == j == 0:
+                np.multiply(buf[start : start + length], wt[0], out=grid)
+            else:
+                np.multiply(buf[start : start + length], wt[i * kw + j], out=tmp)
+                np.add(grid, tmp, out=grid)
+    if bias is not None:
+        grid += bias
+    np.copyto(y, grid.reshape(oh, wq, c)[:, :ow].transpose(2, 0, 1))
+
+
+def _depthwise_grid(
+    ph: _PhaseGrid, wts: np.ndarray, n: int, k: tuple[int, int], d: tuple[int, int]
+) -> np.ndarray:
+    """Depthwise convolution on the phase grid: ``(N, C*mult, size)`` = Σ over taps of the
+    tap's slice times its weights ``wts[:, :, tap]`` (C, mult, kh*kw)."""
+    (kh, kw), (dh, dw) = k, d
+    c, mult, _ = wts.shape
+    shape = (n, c, mult, ph.size)
+    grid = np.empty(shape, dtype=wts.dtype)
+    tmp = np.empty(shape, dtype=wts.dtype) if kh * kw > 1 else grid
+    flat, tflat = grid.reshape(-1), tmp.reshape(-1)
+    for i in range(kh):
+        for j in range(kw):
+            src = ph.tap(i * dh, j * dw).reshape(n, c, 1, ph.size)
+            wk = wts[:, :, i * kw + j, None]
+            if i == j == 0:
+                np.multiply(src, wk, out=grid)
+            else:
+                np.multiply(src, wk, out=tmp)
+                np.add(flat, tflat, out=flat)
+    return grid.reshape(n, c * mult, ph.size)
 
 
 def _depthwise(
@@ -782,10 +1185,79 @@ def _max_pool_kernel(
         ceil_mode,
     )
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    if data_format == "NCHW" and y.size:
+        _store(y, _pool_flat(x, (kh, kw), (sh, sw), pt, pl, oh, ow, fill, x.dtype, np.maximum))
+        return
     _store(
         y,
         _separable_pool(x, data_format, kh, kw, sh, sw, pt, pl, oh, ow, fill, x.dtype, np.maximum),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _pool_counts(
+    h: int,
+    w: int,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    out: tuple[int, int],
+    exclusive: bool,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """The (oh, ow) divisors of an average pooling (read-only, cached per geometry)."""
+    ch = _axis_counts(h, k[0], s[0], pads[0], pads[1], out[0], exclusive)
+    cw = _axis_counts(w, k[1], s[1], pads[2], pads[3], out[1], exclusive)
+    counts = np.multiply.outer(ch, cw).astype(dtype)
+    counts.flags.writeable = False
+    return counts
+
+
+def _pool_flat(
+    x: np.ndarray,
+    k: tuple[int, int],
+    s: tuple[int, int],
+    top: int,
+    left: int,
+    oh: int,
+    ow: int,
+    fill: float | int,
+    dtype: np.dtype,
+    op: np.ufunc,
+) -> np.ndarray:
+    """NCHW ``op``-reduction over the kh×kw window at *every* position of the ``fill``-padded
+    input, flattened (each step one long 1-D ufunc call: along W, then along H), returned as the
+    strided (N, C, oh, ow) view of the windows the pooling keeps. Windows that run past a row's
+    end wrap into the next row; none of those is kept."""
+    (kh, kw), (sh, sw) = k, s
+    n, c, h, w = x.shape
+    hp, wp = (oh - 1) * sh + kh, (ow - 1) * sw + kw  # the padded extent the windows cover
+    if top == left == 0 and hp <= h and wp <= w and x.dtype == dtype:
+        src = np.ascontiguousarray(x).reshape(-1)  # the windows lie inside x: no padding
+        hp, width = h, w
+    else:
+        width = max(wp, left + w)
+        hp = max(hp, top + h)
+        buf = np.full((n, c, hp, width), fill, dtype=dtype)
+        buf[:, :, top : top + h, left : left + w] = x
+        src = buf.reshape(-1)
+    size = src.size
+    row = src
+    if kw > 1:
+        row = op(src[: size - kw + 1], src[1 : size - kw + 2])
+        for j in range(2, kw):
+            op(row, src[j : size - kw + 1 + j], out=row)
+    length = row.size - (kh - 1) * width
+    res = np.empty(size, dtype=dtype)
+    out = res[:length]
+    if kh > 1:
+        op(row[:length], row[width : width + length], out=out)
+        for i in range(2, kh):
+            op(out, row[i * width : i * width + length], out=out)
+    else:
+        out[...] = row[:length]
+    grid = res.reshape(n, c, hp, width)
+    return grid[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
 
 
 def _separable_pool(
@@ -870,6 +1342,15 @@ def _avg_pool_kernel(
     kh, kw, sh, sw, pt, pb, pl, pr, oh, ow = _pool_geometry(
         h, w, ksize, strides, padding_mode, pads, data_format, False, ceil_mode
     )
+    pads4 = (pt, pb, pl, pr)
+    if data_format == "NCHW" and y.size:
+        if divisor_override > 0:
+            div: np.ndarray | int = divisor_override
+        else:
+            div = _pool_counts(h, w, (kh, kw), (sh, sw), pads4, (oh, ow), exclusive, acc)
+        total = _pool_flat(x, (kh, kw), (sh, sw), pt, pl, oh, ow, 0, acc, np.add)
+        np.divide(total, div, out=y, casting="unsafe")
+        return
     total = _separable_pool(x, data_format, kh, kw, sh, sw, pt, pl, oh, ow, 0, acc, np.add)
     if divisor_override > 0:
         total /= divisor_override

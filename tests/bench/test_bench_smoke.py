@@ -11,10 +11,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
-pytest.importorskip("onnxruntime")
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(ROOT, "bench", "RESULTS.md")
 MODELS = ("mlp", "squeezenet")

@@ -74,3 +74,37 @@ def test_does_not_fold_shared_or_wrong_axis():
     y4 = _bn(b, c4, 4)
     g = b.done(y1, c2, y3, y4, c4)  # c4 is also an output: its BN is not folded
     assert not apply_passes(g, FoldBatchNormPass())
+
+
+def test_per_channel_add_after_a_biased_conv_joins_the_bias():
+    b = Builder("shift")
+    x = b.input((2, 3, 6, 6), fmt=Format.FORMAT_NCHW)
+    shift = np.linspace(-1, 1, 4).astype(np.float32)
+    y = b.op("Add", _bn(b, _conv(b, x, 3, 4), 4), b.const(shift.reshape(4, 1, 1)))
+    y2 = b.op("Add", _conv(b, x, 3, 4, bias=True), b.const(np.float32(0.5)))  # scalar shift
+    y3 = b.op("Add", _conv(b, x, 3, 4), b.const(shift.reshape(4, 1, 1)))  # no bias: left
+    y4 = b.op("Add", _conv(b, x, 3, 4, bias=True), b.const(np.ones((1, 1, 1, 6), np.float32)))
+    g = b.done(y, y2, y3, y4)
+    before = g.clone()
+    assert apply_passes(g, FoldBatchNormPass())
+    assert op_types(g).count("Add") == 2  # y3 (for FuseBiasActivationPass) and y4 (per column)
+    _check(b, g, before)
+
+
+def test_batch_norm_whose_statistics_are_graph_outputs_is_kept():
+    b = Builder("stats")
+    x = b.input((2, 3, 6, 6), fmt=Format.FORMAT_NCHW)
+    ones = np.ones(4, np.float32)
+    params = [b.const(v) for v in (ones, ones * 0.1, ones * 0.2, ones)]
+    node = b.g.add_node(
+        "BatchNorm",
+        [_conv(b, x, 3, 4), *params],
+        name="bn",
+        attrs={"is_training": False, "data_format": "NCHW"},
+        num_outputs=6,
+    )
+    from openge.ops import infer_node
+
+    node.output_descs = infer_node(node, b.known)[1]
+    g = b.done(node.output(0), node.output(3))
+    assert not apply_passes(g, FoldBatchNormPass())

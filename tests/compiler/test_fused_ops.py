@@ -112,6 +112,34 @@ def test_a_value_read_twice_is_not_overwritten_in_place():
         np.testing.assert_allclose(out, expected, rtol=1e-5, err_msg=f"alias {alias}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, np.int32])
+def test_relu_steps_match_maximum_with_zero(dtype):
+    # program Relu steps run as maximum(x, zeros), chunk by chunk; integers and views fall back
+    import openge.ops.fused as fused
+
+    n = fused._ZERO_CHUNK + 12345
+    x = np.random.default_rng(4).normal(size=n).astype(dtype)
+    if dtype != np.int32:
+        x[:4] = [np.nan, np.inf, -np.inf, -0.0]
+    prog = decode_program(encode_program([_step("Relu", [0], (n,), dtype=_dt(dtype))]))
+    expected = np.maximum(x, 0)
+    for out in (np.empty_like(x), np.empty((n, 2), dtype)[:, 0]):  # contiguous, strided
+        prog.run([x], out)
+        np.testing.assert_array_equal(out, expected)
+    inplace = x.copy()
+    prog.run([inplace], inplace)
+    np.testing.assert_array_equal(inplace, expected)
+
+
+def _dt(dtype):
+    return {
+        np.float32: F32,
+        np.float64: DataType.DT_DOUBLE,
+        np.float16: DataType.DT_FLOAT16,
+        np.int32: DataType.DT_INT32,
+    }[dtype]
+
+
 def test_program_errors_name_the_node():
     d = TensorDesc(F32, (2, 2))
     bad = {

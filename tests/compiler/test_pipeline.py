@@ -26,6 +26,7 @@ from .models import ALL_MODELS, Builder, all_passes_off, mlp, run
 FUSION = {
     "CancelInverseOpsPass",
     "FoldBatchNormPass",
+    "LowerBatchNormPass",
     "FuseBiasActivationPass",
     "FuseElementwisePass",
 }
@@ -39,6 +40,7 @@ def test_default_order_is_explicit():
         "FoldLargeConstantsPass",
         "CancelInverseOpsPass",
         "FoldBatchNormPass",
+        "LowerBatchNormPass",
         "MergeConstantsPass",
         "EliminateCommonSubexpressionsPass",
         "SelectLayoutsPass",

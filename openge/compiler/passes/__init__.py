@@ -14,6 +14,7 @@ from openge.compiler.passes.fold_large_constants import FoldLargeConstantsPass
 from openge.compiler.passes.fuse_bias_activation import FuseBiasActivationPass
 from openge.compiler.passes.fuse_elementwise import FuseElementwisePass
 from openge.compiler.passes.infer_shapes import InferShapesPass
+from openge.compiler.passes.lower_batch_norm import LowerBatchNormPass
 from openge.compiler.passes.merge_constants import MergeConstantsPass
 from openge.compiler.passes.select_layouts import SelectLayoutsPass
 from openge.compiler.passes.variable_format import VariableFormat, VariableFormatPass
@@ -31,6 +32,7 @@ __all__ = [
     "FuseElementwisePass",
     "GraphPass",
     "InferShapesPass",
+    "LowerBatchNormPass",
     "MergeConstantsPass",
     "PassContext",
     "SelectLayoutsPass",

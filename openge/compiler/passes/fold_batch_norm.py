@@ -5,7 +5,9 @@ For ``y = BN(conv(x, W) + b)`` with per-channel ``s = scale / sqrt(var + eps)``:
 ``y = conv(x, W·s) + (b - mean)·s + offset`` — one convolution instead of a convolution and a
 normalization pass (Caffe-style BNInference without scale/offset uses ``f = 1/momentum``:
 ``s = 1/sqrt(f·var + eps)``, ``b' = (b - f·mean)·s``). ``Mul(conv(x, W) + b, c)`` with a
-per-output-channel constant ``c`` folds the same way (``W·c``, ``b·c``).
+per-output-channel constant ``c`` folds the same way (``W·c``, ``b·c``), and so does
+``Add(conv(x, W) + b, c)`` when the conv has a bias already (``b + c``; e.g. the Scale layer a BN
+is often followed by).
 
 Safe because the algebra is exact; only the rounding changes (the per-channel factors are
 computed in float64 and rounded to the weights' type, each folded weight is rounded once), hence
@@ -27,6 +29,7 @@ from openge.compiler.passes.rules import (
     add_const,
     add_inferred,
     const_value,
+    is_graph_output,
     private_const,
     producer,
     replace_node,
@@ -75,7 +78,9 @@ def _scaled_main(graph: Graph, main: Node, scale: np.ndarray, shift: np.ndarray,
     assert fport is not None and w is not None  # checked
     wdt = w.dtype
     s = scale.astype(wdt)  # one rounding of the factor; the products are rounded once each
-    if main.op_type == "Conv2D":
+    if np.all(s == 1):
+        w_new = w
+    elif main.op_type == "Conv2D":
         nchw = main.attrs.get("data_format", "NHWC") == "NCHW"
         w_new = w * (s.reshape(-1, 1, 1, 1) if nchw else s.reshape(1, 1, 1, -1))
     elif normalize_attrs(get_schema("MatMulV2"), main.attrs, node_where(main))["transpose_x2"]:
@@ -92,7 +97,10 @@ def _scaled_main(graph: Graph, main: Node, scale: np.ndarray, shift: np.ndarray,
         bias_shape = (scale.size,)
     b64 = b64 * scale + shift
     bdt = wdt if old_bias is None else old_bias.dtype
-    wport = add_const(graph, w_new, fport.node.name + "_folded", fport.desc)
+    if np.all(s == 1):
+        wport = fport  # a pure shift: the weights stay as they are
+    else:
+        wport = add_const(graph, w_new, fport.node.name + "_folded", fport.desc)
     bport = add_const(graph, b64.astype(bdt).reshape(bias_shape), main.name + "_bias_folded")
     return add_inferred(graph, main.op_type, [main.inputs[0], wport, bport], dict(main.attrs), name)
 
@@ -126,7 +134,10 @@ class _BatchNormRule(Rule):
         if bn.op_type == "BatchNorm":
             if attrs["is_training"]:
                 return "training-mode batch norm"
-            if any(bn.users(i) for i in range(1, bn.num_outputs)):
+            if any(
+                bn.users(i) or is_graph_output(graph, bn.output(i))
+                for i in range(1, bn.num_outputs)
+            ):
                 return "the batch norm's statistics outputs are read"
             bn_axis = (
                 1
@@ -224,12 +235,62 @@ class _ScaleRule(Rule):
         replace_node(graph, mul, new)
 
 
+class _ShiftRule(Rule):
+    """Add(main(x) + b, c) with a per-output-channel (or scalar) constant c: the bias becomes b + c.
+
+    Only when main has a bias already (typically a folded BN's): without one,
+    FuseBiasActivationPass makes c the bias bit-exactly. ``(y + b) + c`` and ``y + (b + c)``
+    differ by a rounding, as folding a BN does.
+    """
+
+    name = "ShiftIntoBias"
+    anchors = frozenset({"Add", "AddV2"})
+
+    def match(self, graph: Graph, node: Node) -> Match | None:
+        if len(node.inputs) != 2:
+            return None
+        for i in (0, 1):
+            main = producer(node, i)
+            if main is not None and main.op_type in MAIN_OPS:
+                return Match({"add": node, "main": main}, {"const_index": 1 - i})
+        return None
+
+    def check(self, graph: Graph, m: Match, ctx: PassContext) -> str | None:
+        add, main = m["add"], m["main"]
+        if len(main.inputs) < 3 or main.inputs[2] is None:
+            return f"{main.name} has no bias (FuseBiasActivationPass folds the addend exactly)"
+        reason = _main_checks(graph, main, add)
+        if reason is not None:
+            return reason
+        c = const_value(add.inputs[m.data["const_index"]])
+        if c is None:
+            return "the addend is not a constant"
+        out = main.output_descs[0]
+        if add.output_descs[0].shape != out.shape or add.output_descs[0].dtype != out.dtype:
+            return "the sum broadcasts beyond (or changes the type of) the conv/matmul result"
+        axis = _channel_axis(main)
+        rank = len(out.shape)
+        shape = (1,) * (rank - c.ndim) + tuple(c.shape)
+        if c.ndim > rank or any(d != 1 for i, d in enumerate(shape) if i != axis):
+            return f"addend shape {list(c.shape)} is not per output channel (axis {axis})"
+        channels = out.shape[axis]
+        flat = np.broadcast_to(c.astype(np.float64).reshape(-1), (channels,))
+        m.data.update(scale=np.ones(channels), shift=np.array(flat))
+        return None
+
+    def rewrite(self, graph: Graph, m: Match, ctx: PassContext) -> None:
+        add, main = m["add"], m["main"]
+        new = _scaled_main(graph, main, m.data["scale"], m.data["shift"], add.name + "_folded")
+        replace_node(graph, add, new)
+
+
 class FoldBatchNormPass(RuleBasedPass):
-    """Fold BN and constant per-channel scales into the preceding Conv2D/MatMulV2 weights."""
+    """Fold BN, constant per-channel scales and (onto an existing bias) constant per-channel
+    shifts into the preceding Conv2D/MatMulV2 weights."""
 
     name = "FoldBatchNormPass"
     fusion = True
-    rules = (_BatchNormRule(), _ScaleRule())
+    rules = (_BatchNormRule(), _ScaleRule(), _ShiftRule())
 
 
 __all__ = ["FoldBatchNormPass"]
