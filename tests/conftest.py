@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -61,5 +59,3 @@ def counter_graph(name="counter", var="count", shape=(2,)) -> Graph:
     g.set_outputs([a.output(0)])
     return g
 
-
-os.environ.setdefault("OPENGE_TEST", "1")

@@ -66,7 +66,7 @@ class _GraphEntry:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _as_tensor_desc(value: Any, where: str) -> TensorDesc:
+def _as_tensor_desc(value: Any) -> TensorDesc:
     if isinstance(value, TensorDesc):
         return value
     if isinstance(value, Tensor):
@@ -181,7 +181,7 @@ class GeSession:
         entry = self._entry(graph_id)
         descs = None
         if inputs is not None:
-            descs = [_as_tensor_desc(v, f"input {i}") for i, v in enumerate(inputs)]
+            descs = [_as_tensor_desc(v) for v in inputs]
         with entry.lock:
             self._compile(graph_id, entry, descs)
         return 0
@@ -248,7 +248,7 @@ class GeSession:
                         f"graph {graph_id} takes {len(entry.graph.inputs)} inputs; "
                         f"{len(arrays)} given",
                     )
-                descs = [_as_tensor_desc(a, f"input {i}") for i, a in enumerate(arrays)]
+                descs = [_as_tensor_desc(a) for a in arrays]
             self._compile(graph_id, entry, descs)
         if entry.model is None:
             assert entry.compiled is not None

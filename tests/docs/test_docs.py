@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -25,4 +24,3 @@ def test_doc_snippets_run(doc, tmp_path, monkeypatch):
     for i, block in enumerate(blocks):
         code = compile(block, f"{doc}[block {i}]", "exec")
         exec(code, namespace)
-    os.environ.pop("OPENGE_DOC_DONE", None)
