@@ -58,7 +58,7 @@ _IM2COL_BYTES = 64 << 20  # a convolution's im2col buffer is built per batch chu
 _COLS_BYTES = 4 << 20
 #: A depthwise convolution runs channels-last when it has at least this many channels per
 #: output column (many channels, small images).
-_DW_CL = 2
+_DW_CL = 1
 _NORM_FORMATS = ("NCHW", "NHWC", "NCDHW", "NDHWC", "ND")
 
 
@@ -511,9 +511,10 @@ def _conv2d(
 #   is still in cache when the GEMM reads it) and the GEMM writes straight into y; when it would
 #   be big and the output has few channels, one GEMM per tap reads x directly instead.
 # * other convolutions: im2col of strided window views of the padded input, in row chunks.
-# * depthwise convolutions: a multiply-add per tap over whole flat arrays — channels-last when
-#   there are many channels and small images (_DW_CL), so that the weights broadcast along the
-#   contiguous axis; else NCHW on stride phases of the padded input (_PhaseGrid).
+# * depthwise convolutions: with many channels and small images (_DW_CL), one einsum over the
+#   kh×kw windows of a channels-last copy of the padded input (its loops run along C); else a
+#   multiply-add per tap over whole flat arrays, NCHW, on stride phases of the padded input
+#   (_PhaseGrid).
 # * pooling (_pool_flat): the window reduction at every position of the padded, flattened input
 #   (two 1-D passes per kernel row/column), then the strided positions the pooling keeps.
 
@@ -621,12 +622,7 @@ def _conv2d_nchw_direct(
         wts = fa.reshape(c, kk)
         bv = None if b is None else b.reshape(c)
         for smp in range(n):
-            if sh == sw == 1 and ow == w:
-                _depthwise_channels_last(x[smp], wts, bv, y[smp], (kh, kw), (dh, dw), pt, pl)
-            else:
-                _depthwise_channels_last_strided(
-                    x[smp], wts, bv, y[smp], (kh, kw), (sh, sw), (dh, dw), pt, pl
-                )
+            _depthwise_channels_last(x[smp], wts, bv, y[smp], (kh, kw), (sh, sw), (dh, dw), pt, pl)
         return
     if g > 1 and cg == 1:
         ph = _PhaseGrid(x, pads, oh, ow, (kh, kw), (sh, sw), (dh, dw), acc)
@@ -770,102 +766,35 @@ def _depthwise_channels_last(
     bias: np.ndarray | None,
     y: np.ndarray,
     k: tuple[int, int],
-    d: tuple[int, int],
-    top: int,
-    left: int,
-) -> None:
-    """Depthwise stride-1 "same width" convolution of one sample, ``x`` (C, H, W) into ``y``
-    (C, oh, W) (plus ``bias``), computed channels-last: the input, transposed into rows of C,
-    gets ``top``/bottom zero rows but no column padding, so that tap (i, j) is the contiguous
-    slice starting ``i*dh`` image rows plus ``d = j*dw - left`` elements down; the columns where
-    it wraps into the neighbouring row are zeroed before it is added. Every multiply broadcasts a
-    weight vector along C (NumPy's fast broadcast), every add is one flat loop."""
-    (kh, kw), (dh, dw) = k, d
-    c, h, w = x.shape
-    oh = y.shape[1]
-    length = oh * w
-    offsets = [j * dw - left for j in range(kw)]
-    slack = max(abs(o) for o in offsets)
-    rows = oh + (kh - 1) * dh  # image rows the taps read, from -top on
-    buf = np.empty((2 * slack + rows * w, c), dtype=y.dtype)
-    body = slack + top * w  # where x's first element goes
-    buf[:body] = 0
-    buf[body + h * w :] = 0
-    np.copyto(buf[body : body + h * w], x.reshape(c, h * w).T)
-    wt = np.ascontiguousarray(wts.T)  # (kh*kw, C)
-    grid = np.empty((length, c), dtype=y.dtype)
-    tmp = np.empty((length, c), dtype=y.dtype)
-    taps = [(i, j) for i in range(kh) for j in range(kw) if abs(offsets[j]) < w]
-    center = [t for t in taps if offsets[t[1]] == 0]
-    if center:
-        taps.remove(center[0])
-        i, j = center[0]
-        start = slack + i * dh * w
-        np.multiply(buf[start : start + length], wt[i * kw + j], out=grid)
-    else:
-        grid[...] = 0
-    for i, j in taps:
-        off = offsets[j]
-        start = slack + i * dh * w + off
-        np.multiply(buf[start : start + length], wt[i * kw + j], out=tmp)
-        if off:
-            tmp.reshape(oh, w, c)[:, _wrapped(off, w)] = 0
-        np.add(grid, tmp, out=grid)
-    if bias is not None:
-        grid += bias  # along the contiguous axis: NumPy's fast broadcast
-    np.copyto(y.reshape(c, length), grid.T)
-
-
-def _depthwise_channels_last_strided(
-    x: np.ndarray,
-    wts: np.ndarray,
-    bias: np.ndarray | None,
-    y: np.ndarray,
-    k: tuple[int, int],
     s: tuple[int, int],
     d: tuple[int, int],
     top: int,
     left: int,
 ) -> None:
     """Depthwise convolution of one sample, ``x`` (C, H, W) into ``y`` (C, oh, ow) (plus
-    ``bias``), channels-last on stride phases: phase (a, b) holds the zero-padded input's rows
-    a::sh and columns b::sw as (hq*wq, C), so that tap (i, j) is a contiguous slice of its
-    phase, aligned with a (oh*wq, C) result grid whose columns past ow are dropped at the end."""
+    ``bias``), channels-last: the input is transposed into a zero-padded (Hp, Wp, C) buffer, and
+    one ``einsum`` sums every output's kh×kw window (a strided view of that buffer) times the
+    (kh, kw, C) weights — its inner loop runs along the contiguous C axis."""
     (kh, kw), (sh, sw), (dh, dw) = k, s, d
     c, h, w = x.shape
     oh, ow = y.shape[1], y.shape[2]
-    hq = oh + (kh - 1) * dh // sh
-    wq = ow + (kw - 1) * dw // sw
-    length = oh * wq
-    slack = (kw - 1) * dw // sw
-    phases: dict[tuple[int, int], np.ndarray] = {}
-    for a in sorted({i * dh % sh for i in range(kh)}):
-        for b in sorted({j * dw % sw for j in range(kw)}):
-            buf = np.zeros((hq * wq + slack, c), dtype=y.dtype)
-            part = buf[: hq * wq].reshape(hq, wq, c)
-            r0, c0 = (a - top) % sh, (b - left) % sw  # first x row/col of this phase
-            u0, v0 = (r0 + top) // sh, (c0 + left) // sw
-            nr = max(min(-(-(h - r0) // sh), hq - u0), 0)
-            nc = max(min(-(-(w - c0) // sw), wq - v0), 0)
-            if nr and nc:
-                src = x[:, r0 : r0 + (nr - 1) * sh + 1 : sh, c0 : c0 + (nc - 1) * sw + 1 : sw]
-                np.copyto(part[u0 : u0 + nr, v0 : v0 + nc], src.transpose(1, 2, 0))
-            phases[a, b] = buf
-    wt = np.ascontiguousarray(wts.T)  # (kh*kw, C)
-    grid = np.empty((length, c), dtype=y.dtype)
-    tmp = np.empty((length, c), dtype=y.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            buf = phases[i * dh % sh, j * dw % sw]
-            start = (i * dh // sh) * wq + j * dw // sw
-            if i == j == 0:
-                np.multiply(buf[start : start + length], wt[0], out=grid)
-            else:
-                np.multiply(buf[start : start + length], wt[i * kw + j], out=tmp)
-                np.add(grid, tmp, out=grid)
+    hp = max((oh - 1) * sh + (kh - 1) * dh + 1, top + h)
+    wp = max((ow - 1) * sw + (kw - 1) * dw + 1, left + w)
+    buf = np.zeros((hp, wp, c), dtype=y.dtype)
+    np.copyto(buf[top : top + h, left : left + w], x.transpose(1, 2, 0))
+    it = buf.itemsize
+    windows = np.ndarray(  # a strided view of buf (cheaper to make than with as_strided)
+        (oh, ow, kh, kw, c),
+        buf.dtype,
+        buf,
+        0,
+        (sh * wp * c * it, sw * c * it, dh * wp * c * it, dw * c * it, it),
+    )
+    weights = np.ascontiguousarray(wts.reshape(c, kh, kw).transpose(1, 2, 0))
+    out = np.einsum("rqijc,ijc->rqc", windows, weights)
     if bias is not None:
-        grid += bias
-    np.copyto(y, grid.reshape(oh, wq, c)[:, :ow].transpose(2, 0, 1))
+        out += bias  # along the contiguous axis: NumPy's fast broadcast
+    np.copyto(y, out.transpose(2, 0, 1))
 
 
 def _depthwise_grid(

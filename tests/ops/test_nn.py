@@ -231,6 +231,8 @@ CONV_CASES = [
     ((2, 4, 6, 7), (6, 2, 2, 3), (1, 2), (1, 0, 0, 2), (1, 1), 2),
     ((2, 4, 8, 8), (4, 1, 3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 4),  # depthwise
     ((1, 3, 9, 9), (6, 1, 3, 3), (1, 1), (2, 1, 0, 2), (2, 2), 3),  # depthwise ×2
+    ((2, 24, 7, 7), (24, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 24),  # depthwise, channels-last
+    ((1, 16, 9, 8), (16, 1, 3, 5), (2, 2), (1, 0, 2, 1), (1, 2), 16),  # … strided, dilated
     ((2, 5, 4, 6), (3, 5, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),  # 1x1 GEMM
     ((1, 6, 7, 5), (4, 3, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 2),  # 1x1 strided grouped
     ((1, 2, 5, 4), (3, 2, 1, 1), (1, 1), (1, 0, 2, 1), (1, 1), 1),  # 1x1 with pads
@@ -670,8 +672,11 @@ def test_global_pooling(fmt):
     np.testing.assert_array_equal(
         _run_pool("MaxPoolV3", x, attrs, fmt), x.max(axis=(2, 3), keepdims=True)
     )
-    np.testing.assert_allclose(
-        _run_pool("AvgPoolV2", x, attrs, fmt), x.mean(axis=(2, 3), keepdims=True), rtol=1e-5
+    np.testing.assert_allclose(  # atol: a near-zero mean summed in another order
+        _run_pool("AvgPoolV2", x, attrs, fmt),
+        x.mean(axis=(2, 3), keepdims=True),
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 
