@@ -35,13 +35,15 @@ def light_model(name: str):
 
     from openge.parser import parse_onnx
 
-    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light",
-                        f"light_{name}.onnx")
+    path = os.path.join(
+        os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx"
+    )
     return parse_onnx(path)
 
 
-def transformer_encoder(layers: int = 4, batch: int = 1, seq: int = 128, d: int = 512,
-                        heads: int = 8, ff: int = 2048):
+def transformer_encoder(
+    layers: int = 4, batch: int = 1, seq: int = 128, d: int = 512, heads: int = 8, ff: int = 2048
+):
     """A BERT-style encoder: per layer multi-head self-attention + residual + LayerNorm, then a
     GELU feed-forward + residual + LayerNorm."""
     from openge.graph import DataType, Graph, Tensor, TensorDesc
@@ -52,8 +54,7 @@ def transformer_encoder(layers: int = 4, batch: int = 1, seq: int = 128, d: int 
 
     def add(op, *inputs, **attrs):
         known = {p: p.node.attrs["value"].numpy() for p in inputs if p.node.op_type == "Const"}
-        node = g.add_node(op, list(inputs), attrs=attrs,
-                          num_outputs=3 if op == "LayerNorm" else 1)
+        node = g.add_node(op, list(inputs), attrs=attrs, num_outputs=3 if op == "LayerNorm" else 1)
         node.output_descs = infer_node(node, known)[1]
         return node.output(0)
 
@@ -63,16 +64,27 @@ def transformer_encoder(layers: int = 4, batch: int = 1, seq: int = 128, d: int 
         return node.output(0)
 
     def dense(x, din, dout):
-        w = const((rng.normal(size=(din, dout)) * din ** -0.5).astype(np.float32))
+        w = const((rng.normal(size=(din, dout)) * din**-0.5).astype(np.float32))
         return add("Add", add("BatchMatMulV2", x, w), const(np.zeros(dout, np.float32)))
 
     def norm(x):
-        return add("LayerNorm", x, const(np.ones(d, np.float32)), const(np.zeros(d, np.float32)),
-                   begin_norm_axis=-1, begin_params_axis=-1, epsilon=1e-5)
+        return add(
+            "LayerNorm",
+            x,
+            const(np.ones(d, np.float32)),
+            const(np.zeros(d, np.float32)),
+            begin_norm_axis=-1,
+            begin_params_axis=-1,
+            epsilon=1e-5,
+        )
 
     hd = d // heads
-    x = g.add_node("Data", name="x", attrs={"index": 0},
-                   output_descs=[TensorDesc(DataType.DT_FLOAT, (batch, seq, d))]).output(0)
+    x = g.add_node(
+        "Data",
+        name="x",
+        attrs={"index": 0},
+        output_descs=[TensorDesc(DataType.DT_FLOAT, (batch, seq, d))],
+    ).output(0)
     split = const(np.array([batch, seq, heads, hd], np.int64))
     merge = const(np.array([batch, seq, d], np.int64))
     h = x
@@ -80,7 +92,7 @@ def transformer_encoder(layers: int = 4, batch: int = 1, seq: int = 128, d: int 
         q = add("TransposeD", add("Reshape", dense(h, d, d), split), perm=[0, 2, 1, 3])
         k = add("TransposeD", add("Reshape", dense(h, d, d), split), perm=[0, 2, 3, 1])
         v = add("TransposeD", add("Reshape", dense(h, d, d), split), perm=[0, 2, 1, 3])
-        s = add("Mul", add("BatchMatMulV2", q, k), const(np.float32(hd ** -0.5)))
+        s = add("Mul", add("BatchMatMulV2", q, k), const(np.float32(hd**-0.5)))
         c = add("BatchMatMulV2", add("SoftmaxV2", s, axes=[-1]), v)
         c = add("Reshape", add("TransposeD", c, perm=[0, 2, 1, 3]), merge)
         h = norm(add("Add", dense(c, d, d), h))
@@ -142,8 +154,8 @@ def render(rows: list[dict]) -> str:
         f"`python bench/memory_plan.py` — {datetime.date.today().isoformat()}, "
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"NumPy {np.__version__}. Default options (all passes on). Sizes in MiB; "
-        "\"lower bound\" is the largest total of aligned tensor bytes live at one task; "
-        "\"no reuse\" is `ge.exec.disableReuseMemory=1`; the last column compiles with "
+        '"lower bound" is the largest total of aligned tensor bytes live at one task; '
+        '"no reuse" is `ge.exec.disableReuseMemory=1`; the last column compiles with '
         "`ge.oo.level=O1` (no fusion). Compile time is `compile_graph` only (parsing "
         "excluded), best of 3; on a shared machine it varies up to 2× with the load.",
         "",
@@ -172,8 +184,10 @@ def write_section(text: str, path: str = RESULTS) -> None:
     if not old:
         old = "# Benchmark results\n\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else (
-        old.rstrip("\n") + "\n\n" + text + "\n"
+    new = (
+        pattern.sub(lambda _: text + "\n", old)
+        if pattern.search(old)
+        else (old.rstrip("\n") + "\n\n" + text + "\n")
     )
     with open(path, "w", encoding="utf-8") as f:
         f.write(new)
@@ -187,9 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, make in MODELS.items():
         row = measure(name, make)
         rows.append(row)
-        print(f"{name}: arena {mib(row['arena'])} MiB, bound {mib(row['bound'])} MiB, "
-              f"no reuse {mib(row['no_reuse'])} MiB, compile {row['compile']:.2f} s",
-              file=sys.stderr)
+        print(
+            f"{name}: arena {mib(row['arena'])} MiB, bound {mib(row['bound'])} MiB, "
+            f"no reuse {mib(row['no_reuse'])} MiB, compile {row['compile']:.2f} s",
+            file=sys.stderr,
+        )
     text = render(rows)
     print(text)
     if not args.no_write:

@@ -175,8 +175,17 @@ def _randomize_weights(model, rng) -> None:
 # Ops through which a positive rescale of the last weighted layer reaches the Softmax unchanged
 # in shape (they are positively homogeneous: f(c·x) = c·f(x) for c > 0).
 _HOMOGENEOUS = {
-    "Relu", "GlobalAveragePool", "AveragePool", "MaxPool", "Reshape", "Flatten", "Dropout",
-    "Identity", "Squeeze", "Unsqueeze", "Transpose",
+    "Relu",
+    "GlobalAveragePool",
+    "AveragePool",
+    "MaxPool",
+    "Reshape",
+    "Flatten",
+    "Dropout",
+    "Identity",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
 }
 
 

@@ -81,8 +81,11 @@ class Profile:
 
 def _renamed(fn: Callable, name: str) -> Callable:
     """``fn`` with its code object renamed, so cProfile reports it under ``name``."""
-    code = fn.__code__.replace(co_name=name, co_qualname=name) if hasattr(
-        fn.__code__, "co_qualname") else fn.__code__.replace(co_name=name)
+    code = (
+        fn.__code__.replace(co_name=name, co_qualname=name)
+        if hasattr(fn.__code__, "co_qualname")
+        else fn.__code__.replace(co_name=name)
+    )
     renamed = type(fn)(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
     renamed.__kwdefaults__ = fn.__kwdefaults__
     return renamed
@@ -181,8 +184,10 @@ def profile_model(name: str, cache: str, runs: int, threads: int, log) -> Profil
     result.tasks = len(model.compiled.tasks)
     result.op_tasks = dict(
         sorted(
-            {t.op_type: sum(1 for u in model.compiled.tasks if u.op_type == t.op_type)
-             for t in model.compiled.tasks}.items()
+            {
+                t.op_type: sum(1 for u in model.compiled.tasks if u.op_type == t.op_type)
+                for t in model.compiled.tasks
+            }.items()
         )
     )
     try:
@@ -221,8 +226,10 @@ def profile_model(name: str, cache: str, runs: int, threads: int, log) -> Profil
                 result.profiled_s = (time.perf_counter() - start) / profile_runs
             stats = pstats.Stats(profiler)
             own = sorted(
-                ((tt / profile_runs, _label(func)) for func, (_, _, tt, _, _) in
-                 stats.stats.items()),  # type: ignore[attr-defined]
+                (
+                    (tt / profile_runs, _label(func))
+                    for func, (_, _, tt, _, _) in stats.stats.items()
+                ),  # type: ignore[attr-defined]
                 reverse=True,
             )
             result.top = [(label, seconds) for seconds, label in own[:8]]
@@ -238,8 +245,11 @@ def _label(func: tuple[str, int, str]) -> str:
         return function  # a builtin, e.g. "<method 'copy' of 'numpy.ndarray' objects>"
     if function.startswith(("[op] ", "BLAS:")):
         return function
-    short = os.path.relpath(filename, models.ROOT) if filename.startswith(models.ROOT) else (
-        os.path.join(*filename.split(os.sep)[-2:]))
+    short = (
+        os.path.relpath(filename, models.ROOT)
+        if filename.startswith(models.ROOT)
+        else (os.path.join(*filename.split(os.sep)[-2:]))
+    )
     return f"{function} ({short}:{line})"
 
 
@@ -271,7 +281,7 @@ def render(profiles: list[Profile], command: str, start_load: float | None = Non
         "",
         "Per model: the median `execute` time without instrumentation, then a timer pass (each "
         "kernel timed and charged to its op type; numpy matmul-family calls timed and charged "
-        "to the op type that made them: \"BLAS\") and cProfile on the same loop. \"outside "
+        'to the op type that made them: "BLAS") and cProfile on the same loop. "outside '
         "kernels\" is `execute`'s own work (input checks, output allocation, binding, the "
         "loop). numpy's BLAS is limited to the stated threads with threadpoolctl. Shares are "
         "of the instrumented time.",
@@ -323,8 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma list")
     parser.add_argument("--runs", type=int, default=10, help="timed runs per model")
-    parser.add_argument("--threads", default="1,2",
-                        help="numpy BLAS threads, comma list; tables for the first")
+    parser.add_argument(
+        "--threads", default="1,2", help="numpy BLAS threads, comma list; tables for the first"
+    )
     parser.add_argument("--output", default=RESULTS, help="Markdown file ('-': print only)")
     parser.add_argument("--cache", default=models.DEFAULT_CACHE, help="model folder")
     args = parser.parse_args(argv)

@@ -382,8 +382,11 @@ def rss_child(which: str, path: str) -> None:
         }
         for _ in range(RSS_RUNS):
             session.run(None, feeds)
-    print(json.dumps({"imported_kib": imported, "load_hwm_kib": loaded,
-                      "peak_kib": status_kib("VmHWM")}))
+    print(
+        json.dumps(
+            {"imported_kib": imported, "load_hwm_kib": loaded, "peak_kib": status_kib("VmHWM")}
+        )
+    )
 
 
 # ----- one model --------------------------------------------------------------------------------
@@ -474,7 +477,7 @@ def render(
         "Median ms (interquartile range) at each thread count (ORT intra-op threads = numpy "
         "BLAS threads = *t*); runs per runtime in the `runs` column; `other CPU` is how many "
         "cores other processes kept busy, on average, during the model's timed runs (from "
-        "/proc/stat; 0 = a quiet machine, 1 = one core taken). \"diff\" is max |output − "
+        '/proc/stat; 0 = a quiet machine, 1 = one core taken). "diff" is max |output − '
         "ORT output| / max |ORT output|.",
         "",
     ]
@@ -554,8 +557,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Settings for the command-line options."""
     s = Settings()
     if args.quick:
-        s = Settings(runs=5, warmup=1, min_time=0.0, load_reps=1, reference_runs=1,
-                     reference_budget=10.0)
+        s = Settings(
+            runs=5, warmup=1, min_time=0.0, load_reps=1, reference_runs=1, reference_budget=10.0
+        )
     if args.runs is not None:
         s.runs = args.runs
     s.rss = not args.no_rss
@@ -573,17 +577,25 @@ def main(argv: list[str] | None = None) -> int:
         rss_child(argv[1], argv[2])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(models.MODELS),
-                        help=f"comma list from {', '.join(models.MODELS)}")
+    parser.add_argument(
+        "--models",
+        default=",".join(models.MODELS),
+        help=f"comma list from {', '.join(models.MODELS)}",
+    )
     parser.add_argument("--runs", type=int, default=None, help="minimum timed runs (20)")
-    parser.add_argument("--quick", action="store_true",
-                        help="5 runs, 1 warm-up, one load and one reference run")
-    parser.add_argument("--output", default=RESULTS,
-                        help="Markdown file whose section to write ('-': print only)")
+    parser.add_argument(
+        "--quick", action="store_true", help="5 runs, 1 warm-up, one load and one reference run"
+    )
+    parser.add_argument(
+        "--output", default=RESULTS, help="Markdown file whose section to write ('-': print only)"
+    )
     parser.add_argument("--json", default=None, help="also write the raw results here")
     parser.add_argument("--cache", default=models.DEFAULT_CACHE, help="model folder")
-    parser.add_argument("--threads", default="2,1",
-                        help="thread counts to compare at (ORT intra-op = numpy BLAS threads)")
+    parser.add_argument(
+        "--threads",
+        default="2,1",
+        help="thread counts to compare at (ORT intra-op = numpy BLAS threads)",
+    )
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--no-reference", action="store_true", help="skip onnx.reference")
     args = parser.parse_args(argv)

@@ -58,4 +58,3 @@ def counter_graph(name="counter", var="count", shape=(2,)) -> Graph:
     a = g.add_node("AssignAdd", [v.output(0), x.output(0)])
     g.set_outputs([a.output(0)])
     return g
-
