@@ -7,6 +7,7 @@ runtime, and nothing here executes anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -121,16 +122,39 @@ class ExternalWeight:
     directory: str = ""  # where the compiler wrote it (may be a removed session temp dir)
 
 
+class _DeferredGraph:
+    """The ``graph`` field of :class:`CompiledModel`: a Graph, or a function that decodes one,
+    called on first access. Executing needs only the task list, so loading an .om leaves its
+    graph (a large part of the load time) undecoded until something inspects it."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attr = f"_{name}_value"
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Graph:
+        if obj is None:
+            raise AttributeError("graph has no default")  # dataclass: a required field
+        value = obj.__dict__[self._attr]
+        if not isinstance(value, Graph):
+            value = obj.__dict__[self._attr] = value()
+        return value
+
+    def __set__(self, obj: Any, value: Graph | Callable[[], Graph]) -> None:
+        if not isinstance(value, Graph) and not callable(value):
+            raise TypeError(f"graph must be a Graph or a function returning one, not {value!r}")
+        obj.__dict__[self._attr] = value
+
+
 @dataclass
 class CompiledModel:
     """Everything needed to execute a compiled graph, as plain data.
 
     ``weights`` is a bytes-like blob (a bytearray after compiling, a view into the mapped file
     after loading); WEIGHT slots and ``VariableDef.init_offset`` are byte offsets into it.
+    ``graph`` may be given as a function that decodes it: it is called on first access.
     """
 
     name: str
-    graph: Graph
+    graph: Graph = _DeferredGraph()  # type: ignore[assignment]
     tasks: list[Task]
     inputs: list[IODesc]
     outputs: list[IODesc]

@@ -182,10 +182,10 @@ def deserialize(buffer: Any, *, verify_checksum: bool = True) -> CompiledModel:
         weight_size=plan.weight_size,
         known_op=has_op,
     )
-    graph = graph_from_proto(md.graph[0], pc.weights)
+    graph_def, weights = md.graph[0], pc.weights
     return CompiledModel(
         name=plan.name,
-        graph=graph,
+        graph=lambda: graph_from_proto(graph_def, weights),  # decoded on first use
         tasks=plan.tasks,
         inputs=plan.inputs,
         outputs=plan.outputs,

@@ -143,6 +143,23 @@ def test_round_trip_no_copy_from_mmap(model: CompiledModel, tmp_path):
     mm.close()
 
 
+def test_graph_is_decoded_on_first_use(model: CompiledModel, monkeypatch):
+    """Loading leaves the ModelDef graph undecoded (execution needs only the task list); the
+    first access decodes it, once. (A graph that does not decode raises GeError then: see
+    test_byte_flips_behind_the_checksum.)"""
+    from openge.om import reader
+
+    data = serialize(model, online=True)
+    calls = []
+    real = reader.graph_from_proto
+    monkeypatch.setattr(reader, "graph_from_proto", lambda *a: calls.append(1) or real(*a))
+    back = deserialize(data)
+    assert calls == []
+    assert back.graph is back.graph
+    assert calls == [1]
+    assert_graph_equal(model.graph, back.graph)
+
+
 def test_accepts_bytearray_and_memoryview(model: CompiledModel):
     data = serialize(model, online=True)
     for buf in (bytearray(data), memoryview(data), memoryview(bytearray(b"xx" + data))[2:]):
@@ -446,8 +463,10 @@ def test_foreign_model_parses_but_does_not_load(tiny: bool, model_num: int):
 
 
 def _only_ge_error(buf) -> GeError | None:
+    """The GeError that loading ``buf`` and then decoding its graph raises, if any (anything
+    else propagates and fails the test)."""
     try:
-        deserialize(buf)
+        deserialize(buf).graph
     except GeError as err:
         return err
     return None
