@@ -901,9 +901,10 @@ def test_group_norm(fmt):
     expect_error("GroupNorm", [x, rand(5), beta], {"num_groups": 3, "data_format": fmt}, "gamma")
 
 
-def test_lrn():
+@pytest.mark.parametrize("beta", [0.75, 0.5, 0.25, 1.0, 0.6, 2.0])
+def test_lrn(beta):
     x = rand(2, 7, 3, 3)
-    r, bias, alpha, beta = 2, 1.5, 0.3, 0.75
+    r, bias, alpha = 2, 1.5, 0.3
     (y,) = run("LRN", [x], {"depth_radius": r, "bias": bias, "alpha": alpha, "beta": beta})
     expected = np.empty_like(x, dtype=np.float64)
     for c in range(7):
@@ -911,7 +912,7 @@ def test_lrn():
         expected[:, c] = x[:, c] / (bias + alpha * s) ** beta
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
     # ONNX LRN with an odd size is the same op with alpha scaled by 1/size
-    (ref,) = ort_run("LRN", [x], {"size": 5, "alpha": 0.3 * 5, "beta": 0.75, "bias": 1.5})
+    (ref,) = ort_run("LRN", [x], {"size": 5, "alpha": 0.3 * 5, "beta": beta, "bias": 1.5})
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
     expect_error("LRN", [x], {"norm_region": "WITHIN_CHANNEL"}, "WITHIN_CHANNEL", code=UNSUPPORTED)
     expect_error("LRN", [x], {"depth_radius": -1}, "depth_radius")
