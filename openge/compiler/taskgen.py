@@ -7,6 +7,7 @@ by offset in the work arena (planned by ``memory.plan_memory``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +55,94 @@ def _static(desc: TensorDesc, where: str) -> tuple[int, ...]:
             "graph inputs static shapes (compile_graph(id, inputs) or option ge.inputShape)",
         )
     return desc.shape
+
+
+#: Ops whose output is the input's bytes under another shape: with an arena input, the output
+#: becomes a view of it and the task disappears.
+_RESHAPES = frozenset(
+    {
+        "Reshape",
+        "Squeeze",
+        "SqueezeV2",
+        "SqueezeV3",
+        "Unsqueeze",
+        "UnsqueezeV2",
+        "UnsqueezeV3",
+        "ExpandDims",
+        "Flatten",
+    }
+)
+
+
+def _concat_members(op_type: str, ins: list[Port | None], attrs: dict) -> tuple[list, int] | None:
+    """The data inputs and the axis of a concatenation task (None when the axis is unknown)."""
+    if op_type == "ConcatD":
+        return list(ins), int(attrs["concat_dim"])
+    if op_type == "ConcatV2" and ins and ins[-1] is not None and ins[-1].node.op_type == "Const":
+        axis = np.asarray(ins[-1].node.attrs["value"].numpy()).reshape(-1)
+        if axis.size == 1:
+            return list(ins[:-1]), int(axis[0])
+    return None
+
+
+def _find_views(
+    pending: list[tuple[str, str, list[Port | None], list[Port], dict]],
+    free: Callable[[Port | None], bool],
+) -> tuple[dict[Port, tuple[Port, int]], set[int]]:
+    """Tensors that can live inside another one, and the tasks that then have nothing to do.
+
+    * a reshape-like task's output is its input's bytes: a view at offset 0 of the input;
+    * a concatenation whose output has only 1s before the axis is its inputs' bytes laid end to
+      end: each input is produced straight into its place in the output (GE's "no-task"
+      concat) — DenseNet's chains of concats become one buffer written once.
+
+    Returns ``member → (host, byte offset)`` and the indexes of the tasks removed. ``free``
+    says whether a port is an arena tensor that is not a graph output. A tensor is a member of
+    at most one host; hosts may be members of others (chains).
+    """
+    views: dict[Port, tuple[Port, int]] = {}
+    removed: set[int] = set()
+    for t, (_, op_type, ins, outs, attrs) in enumerate(pending):
+        if op_type in _RESHAPES:
+            x, y = ins[0], outs[0]
+            if (
+                free(x)
+                and free(y)
+                and x.desc.dtype == y.desc.dtype
+                and x.desc.size_bytes == y.desc.size_bytes
+            ):
+                views[y] = (x, 0)  # y is x; readers of y read x
+                removed.add(t)
+            continue
+        found = _concat_members(op_type, ins, attrs)
+        if found is None:
+            continue
+        members, axis = found
+        y = outs[0]
+        shape = y.desc.shape
+        axis %= max(len(shape), 1)
+        if (
+            not free(y)
+            or any(d != 1 for d in shape[:axis])
+            or len(set(members)) != len(members)
+            or not all(free(m) and m not in views and m.desc.dtype == y.desc.dtype for m in members)
+        ):
+            continue
+        offset = 0
+        for m in members:
+            views[m] = (y, offset)
+            offset += m.desc.size_bytes
+        removed.add(t)
+    return views, removed
+
+
+def _resolve(port: Port, views: dict[Port, tuple[Port, int]]) -> tuple[Port, int]:
+    """The outermost host of ``port`` and ``port``'s byte offset inside it."""
+    offset = 0
+    while port in views:
+        port, delta = views[port]
+        offset += delta
+    return port, offset
 
 
 def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True) -> CompiledModel:
@@ -149,29 +238,50 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
         else:
             copies.append((k, port))
 
-    # Lifetimes in task order (copy tasks come last).
+    # Views: tensors that live inside another (reshape outputs, concatenation inputs); their
+    # tasks are removed. Only with memory reuse on: without it every tensor keeps its own bytes
+    # and every task stays (the debugging layout).
+    views: dict[Port, tuple[Port, int]] = {}
+    removed: set[int] = set()
+    if reuse_memory:
+        views, removed = _find_views(
+            pending, lambda p: p is not None and p in arena_keys and p not in output_of
+        )
+    grouped = set(views) | {host for host, _ in views.values()}
+
+    # Lifetimes in task order (copy tasks come last), per buffer: a view's readers and writer
+    # count for its outermost host.
     first: dict[Port, int] = {}
     last: dict[Port, int] = {}
+
+    def touch(port: Port, t: int) -> None:
+        root = _resolve(port, views)[0]
+        first.setdefault(root, t)
+        last[root] = max(last.get(root, t), t)
+
     for t, (_, _, ins, outs, _) in enumerate(pending):
+        if t in removed:
+            continue
         for port in outs:
-            first.setdefault(port, t)
-            last.setdefault(port, t)
+            touch(port, t)
         for port in ins:
-            if port is not None:
-                last[port] = t
+            if port is not None and port in arena_keys:
+                touch(port, t)
     for j, (_, port) in enumerate(copies):
-        last[port] = len(pending) + j
+        if port in arena_keys:
+            touch(port, len(pending) + j)
     lifetimes = [
         Lifetime(key, desc.size_bytes, first[port], last[port])
         for port, desc in arena_descs
-        if port not in output_of
+        if port not in output_of and port not in views and port in first
         for key in (arena_keys[port],)
     ]
     # In place: an op that tolerates aliasing may write its output over an input of the same
-    # byte size that dies at its task (the planner checks the lifetimes and sizes).
+    # byte size that dies at its task (the planner checks the lifetimes and sizes); never over
+    # or into a view's buffer, whose bytes other tensors share.
     inplace: list[tuple[int, int]] = []
-    for _, op_type, ins, outs, _ in pending:
-        if len(outs) != 1 or outs[0] not in arena_keys:
+    for t, (_, op_type, ins, outs, _) in enumerate(pending):
+        if t in removed or len(outs) != 1 or outs[0] not in arena_keys or outs[0] in grouped:
             continue
         if not can_run_in_place(op_type, outs[0].desc.dtype):
             continue
@@ -180,7 +290,10 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
         inplace.extend(
             (arena_keys[outs[0]], arena_keys[port])
             for port in ins
-            if port is not None and port in arena_keys and port not in output_of
+            if port is not None
+            and port in arena_keys
+            and port not in output_of
+            and port not in grouped
         )
     plan: MemoryPlan = plan_memory(lifetimes, reuse=reuse_memory, inplace=inplace)
 
@@ -188,11 +301,16 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
         if port in output_of:
             slots[port] = Slot(SlotKind.OUTPUT, output_of[port], desc.dtype, desc.shape)
         else:
-            offset = plan.offsets[arena_keys[port]]
+            root, delta = _resolve(port, views)
+            if arena_keys[root] not in plan.offsets:  # never read nor written (no task left)
+                continue
+            offset = plan.offsets[arena_keys[root]] + delta
             slots[port] = Slot(SlotKind.ARENA, offset, desc.dtype, desc.shape)
 
     tasks: list[Task] = []
-    for name, op_type, ins, outs, kernel_attrs in pending:
+    for t, (name, op_type, ins, outs, kernel_attrs) in enumerate(pending):
+        if t in removed:
+            continue
         in_slots = tuple(NO_SLOT if p is None else slots[p] for p in ins)
         if get_schema(op_type).has(Trait.REF_OUTPUT):
             if in_slots[0].kind != SlotKind.VARIABLE:
@@ -216,6 +334,8 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
         "arena_offsets": dict(plan.offsets),
         "arena_aliases": dict(plan.aliases),
         "arena_strategy": plan.strategy,
+        "arena_views": len(views),
+        "tasks_removed_by_views": len(removed),
     }
     return CompiledModel(
         name=graph.name,

@@ -221,7 +221,17 @@ def random_graphs(draw):
     for _ in range(draw(st.integers(2, 14))):
         kind = draw(
             st.sampled_from(
-                ["unary", "binary", "const", "matmul", "transpose", "cast", "reshape", "diamond"]
+                [
+                    "unary",
+                    "binary",
+                    "const",
+                    "matmul",
+                    "transpose",
+                    "cast",
+                    "reshape",
+                    "diamond",
+                    "concat",
+                ]
             )
         )
         x = values[draw(st.integers(0, len(values) - 1))]
@@ -245,6 +255,11 @@ def random_graphs(draw):
             y = b.op(
                 "Cast", b.op("Cast", x, dst_type=DataType.DT_DOUBLE), dst_type=DataType.DT_FLOAT
             )
+        elif kind == "concat":  # along axis 0: a view candidate (the inputs' bytes end to end)
+            other = values[draw(st.integers(0, len(values) - 1))]
+            both = b.op("ConcatV2", x, other, b.const(np.array(0, np.int32)), N=2)
+            wide = b.op("Reshape", both, b.const(np.array([3, 8], np.int64)))
+            y = b.op("MatMulV2", wide, b.weight(8, 4))
         else:
             y = b.op(
                 "Reshape",
