@@ -448,6 +448,38 @@ def _fused_conv2d_kernel(
     _run_epilogue(inputs, outputs[0], epilogue)
 
 
+def _prepare_fused_conv2d(
+    inputs, outputs, constant, *, strides, pads, dilations, groups, data_format, epilogue
+):
+    """Conv2D's prepared closure (when it has one) followed by the epilogue, in place."""
+    main = list(inputs[:_N_MAIN]) + [None] * (_N_MAIN - len(inputs[:_N_MAIN]))
+    conv = get_schema(
+        "Conv2D"
+    ).prepare(  # type: ignore[misc]
+        main,
+        outputs,
+        constant[:_N_MAIN],
+        strides=strides,
+        pads=pads,
+        dilations=dilations,
+        groups=groups,
+        data_format=data_format,
+    )
+    if conv is None:
+        return None
+    prog = decode_program(epilogue)
+    if not prog.steps:
+        return conv
+    y = outputs[0]
+    operands = [y, *inputs[_N_MAIN:]]
+
+    def conv_and_epilogue() -> None:
+        conv()
+        prog.run(operands, y)
+
+    return conv_and_epilogue
+
+
 def _infer_fused_matmul(ctx: InferContext) -> Sequence[TensorDesc]:
     attrs = {
         "adj_x1": ctx.attrs["transpose_x1"],
@@ -495,6 +527,7 @@ SCHEMAS = [
         ),
         infer=_infer_fused_conv2d,
         kernel=_fused_conv2d_kernel,
+        prepare=_prepare_fused_conv2d,
         doc="Conv2D (+ bias) followed by an elementwise epilogue (activation, residual add …) "
         "applied in place; made by the compiler's FuseBiasActivationPass.",
         onnx="Conv + elementwise ops (onnxruntime's FusedConv)",

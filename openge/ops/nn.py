@@ -18,7 +18,7 @@ Layout decisions (also in each schema's ``doc``):
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -398,6 +398,125 @@ def _conv2d_kernel(inputs, outputs, *, strides, pads, dilations, groups, data_fo
         groups,
         data_format,
     )
+
+
+def _prepare_conv2d(
+    inputs, outputs, constant, *, strides, pads, dilations, groups, data_format
+) -> Callable[[], None] | None:
+    """The Conv2D kernel specialized, at load, for its arrays: NCHW float depthwise convolutions
+    (channels-last path) and stride-1 1×1 convolutions, with the views, the zero-padded
+    scratch buffer and the rearranged weights made once (see OpSchema.prepare)."""
+    return _prepare_conv2d_nchw(
+        inputs, outputs, constant, strides, pads, dilations, groups, data_format
+    )
+
+
+def _prepare_conv2d_nchw(
+    inputs: Sequence[np.ndarray | None],
+    outputs: Sequence[np.ndarray],
+    constant: Sequence[bool],
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int],
+    groups: int,
+    data_format: str,
+) -> Callable[[], None] | None:
+    """A closure computing the convolution exactly as :func:`_conv2d_kernel` does, when it takes
+    :func:`_conv2d_nchw_direct`'s depthwise channels-last or 1×1 GEMM path; else None."""
+    x, f, y = inputs[0], inputs[1], outputs[0]
+    bias = _opt(inputs, 2)
+    if (
+        data_format != "NCHW"
+        or x is None
+        or f is None
+        or x.ndim != 4
+        or f.ndim != 4
+        or y.dtype not in (np.float32, np.float64)
+        or x.dtype != y.dtype
+        or f.dtype != y.dtype
+        or (bias is not None and bias.dtype != y.dtype)
+        or not y.flags.c_contiguous
+        or not y.size
+    ):
+        return None
+    n, c = x.shape[0], x.shape[1]
+    cout, cg, kh, kw = f.shape
+    oh, ow = y.shape[2], y.shape[3]
+    sh, sw, dh, dw = strides[2], strides[3], dilations[2], dilations[3]
+    cols_per_sample = (y[:1].size // max(cout, 1)) * (f.size // max(cout, 1)) * groups * 8
+    if n > max(1, _IM2COL_BYTES // max(cols_per_sample, 1)):
+        return None  # the kernel runs large batches in chunks
+    b = None if bias is None else bias.reshape(cout, 1, 1)
+    if groups == c and cout == c and c >= _DW_CL * ow:
+        return _prepare_depthwise_channels_last(
+            x, f, None if b is None else b.reshape(c), y, (sh, sw), (dh, dw), pads, constant[1]
+        )
+    if groups > 1 and cg == 1:
+        return None
+    if kh == kw == 1 and not any(pads) and sh == sw == 1 and x.flags.c_contiguous:
+        coutg = cout // groups
+        w3 = f.reshape(groups, coutg, cg)
+        x4 = x.reshape(n, groups, cg, oh * ow)
+        y4 = y.reshape(n, groups, coutg, oh * ow)
+
+        def gemm() -> None:
+            np.matmul(w3, x4, out=y4)
+            if b is not None:
+                np.add(y, b, out=y)
+
+        return gemm
+    return None
+
+
+def _prepare_depthwise_channels_last(
+    x: np.ndarray,
+    f: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    s: tuple[int, int],
+    d: tuple[int, int],
+    pads: Sequence[int],
+    constant_filter: bool,
+) -> Callable[[], None]:
+    """:func:`_depthwise_channels_last` over every sample, with its zero-padded channels-last
+    buffer allocated once (only the interior is rewritten: the border stays zero), its window
+    view, result buffer and (for a constant filter) rearranged weights made once."""
+    (sh, sw), (dh, dw) = s, d
+    n, c, h, w = x.shape
+    kh, kw = f.shape[2], f.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    top, left = pads[0], pads[2]
+    hp = max((oh - 1) * sh + (kh - 1) * dh + 1, top + h)
+    wp = max((ow - 1) * sw + (kw - 1) * dw + 1, left + w)
+    buf = np.zeros((hp, wp, c), dtype=y.dtype)
+    interior = buf[top : top + h, left : left + w]
+    it = buf.itemsize
+    windows = np.ndarray(
+        (oh, ow, kh, kw, c),
+        buf.dtype,
+        buf,
+        0,
+        (sh * wp * c * it, sw * c * it, dh * wp * c * it, dw * c * it, it),
+    )
+    result = np.empty((oh, ow, c), dtype=y.dtype)
+    result_nchw = result.transpose(2, 0, 1)
+    samples = [(x[i].transpose(1, 2, 0), y[i]) for i in range(n)]
+
+    def weights() -> np.ndarray:
+        return np.ascontiguousarray(f.reshape(c, kh, kw).transpose(1, 2, 0))
+
+    fixed = weights() if constant_filter else None
+
+    def depthwise() -> None:
+        wts = fixed if fixed is not None else weights()
+        for xs, ys in samples:
+            np.copyto(interior, xs)
+            np.einsum("rqijc,ijc->rqc", windows, wts, out=result)
+            if bias is not None:
+                np.add(result, bias, out=result)
+            np.copyto(ys, result_nchw)
+
+    return depthwise
 
 
 def _conv2d(
@@ -1781,6 +1900,7 @@ SCHEMAS = [
         attrs=(*_CONV_ATTRS, Attr("offset_x", AttrType.INT, 0, doc="quantization (only 0)")),
         infer=_infer_conv2d,
         kernel=_conv2d_kernel,
+        prepare=_prepare_conv2d,
         doc="2-D convolution y = conv(x, filter) + bias with groups (incl. depthwise), "
         "dilation and asymmetric pads; NCHW x takes an NCHW (Cout, Cin/groups, kh, kw) filter, "
         "NHWC x an HWCN (kh, kw, Cin/groups, Cout) filter; int8 x/filter give int32.",

@@ -89,6 +89,9 @@ class Output:
 
 InferFn = Callable[["InferContext"], Sequence[TensorDesc]]
 KernelFn = Callable[..., None]
+#: ``prepare(inputs, outputs, constant, **attrs)``: a closure running the kernel on exactly these
+#: arrays (see OpSchema).
+PrepareFn = Callable[..., "Callable[[], None] | None"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,14 @@ class OpSchema:
     ``kernel(inputs, outputs, **attrs)`` writes into preallocated ``outputs``; it declares the
     attrs it uses as keyword-only parameters. ``num_outputs(attrs, num_inputs)`` gives the output
     count when an output is dynamic.
+
+    ``prepare(inputs, outputs, constant, **attrs)`` (optional, the same keyword attrs as the
+    kernel) is called once when a model is loaded, with the very arrays the task will always
+    use: their memory stays, their contents may change between runs except for the inputs with
+    ``constant[i]`` True (weights). It returns a closure that computes exactly what ``kernel``
+    computes on them — the same values, bit for bit — with what does not depend on the changing
+    contents (views, scratch buffers, rearranged weights) made once; or None when it has no
+    faster way for these arrays.
     """
 
     op_type: str
@@ -111,6 +122,7 @@ class OpSchema:
     onnx: str = ""
     traits: frozenset[Trait] = field(default_factory=frozenset)
     num_outputs: Callable[[dict[str, Any], int], int] | None = None
+    prepare: PrepareFn | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(self.inputs))

@@ -81,6 +81,21 @@ def _check_no_overlap(inputs: list[np.ndarray], outputs: list[np.ndarray]) -> No
                 )
 
 
+class _Prepared:
+    """A task's kernel specialized at load for its fixed arrays (``OpSchema.prepare``): called
+    like the kernel, it ignores the arguments and runs the closure. ``kernel`` is the generic
+    kernel it stands for."""
+
+    __slots__ = ("kernel", "run")
+
+    def __init__(self, run: Any, kernel: Any) -> None:
+        self.run = run
+        self.kernel = kernel
+
+    def __call__(self, inputs: Any = None, outputs: Any = None, **kwargs: Any) -> None:
+        self.run()
+
+
 class Model:
     """An executable compiled model (``aclmdlLoadFromFile`` / ``aclmdlLoadFromMem`` result)."""
 
@@ -239,6 +254,7 @@ class Model:
         input_binds: list[tuple[list, int, int]] = []
         output_binds: list[tuple[list, int, int]] = []
         for task in self._compiled.tasks:
+            binds_before = len(input_binds) + len(output_binds)
             schema = get_schema(task.op_type)
             if schema.kernel is None:
                 raise GeError(LOAD_MODEL, f"task {task.name}: op {task.op_type} has no kernel")
@@ -259,7 +275,14 @@ class Model:
                         f"task {task.name} writes into a read-only slot ({slot.kind.name})",
                     )
                 outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds))
-            steps.append((schema.kernel, ins, outs, kwargs, task.name, task.op_type))
+            kernel = schema.kernel
+            if schema.prepare is not None and len(input_binds) + len(output_binds) == binds_before:
+                # every array of the task is fixed for the model's life (none is the caller's)
+                constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
+                run = schema.prepare(ins, outs, constant, **kwargs)
+                if run is not None:
+                    kernel = _Prepared(run, schema.kernel)
+            steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))
         return steps, input_binds, output_binds
 
     def _bind(self, slot: Slot, task_name: str, target: list, pos: int, input_binds, output_binds):

@@ -282,3 +282,114 @@ def test_pool_dtypes_nan_and_divisor():
         "avg", x, (3, 3), (2, 2), (0, 0, 0, 0), False, exclusive=True, divisor_override=4
     )
     np.testing.assert_allclose(y, ref * 9 / 4, rtol=1e-5, atol=1e-6)
+
+
+# ----- prepared closures (OpSchema.prepare) ----------------------------------------------------
+
+PREPARED = [
+    # (x NCHW, filter, strides, pads, dilations, groups, prepared?)
+    ((1, 24, 7, 7), (24, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 24, True),  # channels-last
+    ((2, 16, 9, 8), (16, 1, 3, 5), (2, 2), (1, 0, 2, 1), (1, 2), 16, True),  # … strided, 2 samples
+    ((1, 8, 6, 6), (12, 8, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, True),  # 1x1 GEMM
+    ((2, 8, 5, 5), (8, 2, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 4, True),  # grouped 1x1
+    ((1, 3, 9, 9), (3, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, False),  # phase grid
+    ((1, 4, 7, 7), (4, 4, 1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1, False),  # strided 1x1
+    ((1, 4, 6, 6), (5, 4, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, False),  # im2col
+]
+
+
+def _conv_attrs(strides, pads, dil, groups):
+    return {
+        "strides": [1, 1, *strides],
+        "pads": list(pads),
+        "dilations": [1, 1, *dil],
+        "groups": groups,
+        "data_format": "NCHW",
+    }
+
+
+@pytest.mark.parametrize("case", PREPARED)
+@pytest.mark.parametrize("constant_filter", [True, False])
+@pytest.mark.parametrize("bias", [True, False])
+def test_prepared_conv2d_gives_the_kernels_bits(case, constant_filter, bias):
+    """The closure made at load computes what the kernel computes on the same arrays, bit for
+    bit, run after run as their contents change (a filter that is not constant too)."""
+    xs, ws, strides, pads, dil, groups, prepared = case
+    x = np.zeros(xs, np.float32)
+    w = RNG.standard_normal(ws).astype(np.float32)  # a constant filter has its values at load
+    b = np.zeros(ws[0], np.float32) if bias else None
+    out_hw = ref_conv(x, w, b, strides, pads, dil, groups).shape[2:]
+    y = np.full((xs[0], ws[0], *out_hw), np.nan, np.float32)
+    attrs = _conv_attrs(strides, pads, dil, groups)
+    schema = get_schema("Conv2D")
+    run = schema.prepare([x, w, b], [y], [False, constant_filter, True], **attrs)
+    assert (run is not None) == prepared
+    if run is None:
+        return
+    for _ in range(3):
+        x[...] = RNG.standard_normal(xs)
+        if not constant_filter:
+            w[...] = RNG.standard_normal(ws)
+        if b is not None:
+            b[...] = RNG.standard_normal(ws[0])
+        y[...] = np.nan
+        run()
+        expected = np.full_like(y, np.nan)
+        schema.kernel([x, w, b], [expected], **attrs)
+        np.testing.assert_array_equal(y, expected)
+        np.testing.assert_allclose(
+            y, ref_conv(x, w, b, strides, pads, dil, groups), rtol=1e-4, atol=1e-4
+        )
+
+
+def test_prepared_fused_conv2d_runs_its_epilogue():
+    from openge.graph import DataType
+    from openge.ops.fused import encode_program
+
+    shape = (1, 24, 7, 7)
+    program = encode_program(
+        [
+            {"op": "Add", "attrs": {}, "args": [0, 1], "dtype": DataType.DT_FLOAT, "shape": shape},
+            {"op": "Relu", "attrs": {}, "args": [-1], "dtype": DataType.DT_FLOAT, "shape": shape},
+        ]
+    )
+    x = RNG.standard_normal(shape).astype(np.float32)
+    w = RNG.standard_normal((24, 1, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(24).astype(np.float32)
+    r = RNG.standard_normal(shape).astype(np.float32)
+    attrs = {**_conv_attrs((1, 1), (1, 1, 1, 1), (1, 1), 24), "epilogue": program}
+    schema = get_schema("FusedConv2D")
+    y = np.empty(shape, np.float32)
+    run = schema.prepare([x, w, b, r], [y], [False, True, True, False], **attrs)
+    assert run is not None
+    run()
+    expected = np.empty_like(y)
+    schema.kernel([x, w, b, r], [expected], **attrs)
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_allclose(
+        y,
+        np.maximum(ref_conv(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 24) + r, 0),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+def test_prepare_declines_what_it_does_not_speed_up():
+    x = RNG.standard_normal((1, 24, 7, 7)).astype(np.float32)
+    w = RNG.standard_normal((24, 1, 3, 3)).astype(np.float32)
+    attrs = _conv_attrs((1, 1), (1, 1, 1, 1), (1, 1), 24)
+    prepare = get_schema("Conv2D").prepare
+    y = np.zeros((1, 24, 7, 7), np.float32)
+    assert prepare([x, w], [y], [False, True], **attrs) is not None
+    assert prepare([x, w], [np.empty((1, 24, 7, 7), np.float64)], [False, True], **attrs) is None
+    assert (
+        prepare(
+            [x.astype(np.float16), w.astype(np.float16)],
+            [y.astype(np.float16)],
+            [False, True],
+            **attrs,
+        )
+        is None
+    )
+    nhwc = {**attrs, "data_format": "NHWC"}
+    assert prepare([x, w], [y], [False, True], **nhwc) is None

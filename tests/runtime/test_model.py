@@ -162,3 +162,37 @@ def test_missing_file_and_garbage_give_clean_errors(tmp_path):
         Model.from_file(str(junk))
     with pytest.raises(GeError):
         Model.from_bytes(12345)
+
+
+def test_prepared_tasks_give_the_generic_kernels_bits():
+    """Tasks whose op has a prepare hook (here a depthwise and a 1x1 convolution) run closures
+    made at load; swapping the generic kernels back in gives the same bits. Tasks that read
+    the caller's input or write the caller's output are bound per call and never prepared."""
+    from openge.compiler import compile_graph
+    from openge.runtime.model import _Prepared
+    from tests.compiler.models import Builder
+
+    b = Builder("prepared")
+    x = b.input((1, 16, 6, 6))
+    first = b.op("Relu", x)  # keeps the convolutions off the model input
+    conv_attrs = {"strides": [1, 1, 1, 1], "dilations": [1, 1, 1, 1], "data_format": "NCHW"}
+    dw = b.op(
+        "Conv2D",
+        first,
+        b.weight(16, 1, 3, 3),
+        b.weight(16),
+        pads=[1, 1, 1, 1],
+        groups=16,
+        **conv_attrs,
+    )
+    pw = b.op("Conv2D", dw, b.weight(8, 16, 1, 1), None, pads=[0, 0, 0, 0], groups=1, **conv_attrs)
+    g = b.done(b.op("Sigmoid", pw))
+    feeds = b.feeds()
+    with Model(compile_graph(g, {"ge.oo.level": "O1"})) as model:
+        prepared = [s for s in model._steps if isinstance(s[0], _Prepared)]
+        assert sorted(s[5] for s in prepared) == ["Conv2D", "Conv2D"]
+        fast = model.execute(feeds)[0]
+        model._steps = [
+            (s[0].kernel if isinstance(s[0], _Prepared) else s[0], *s[1:]) for s in model._steps
+        ]
+        np.testing.assert_array_equal(fast, model.execute(feeds)[0])
