@@ -5,9 +5,10 @@ In one process, on the same seeded inputs, per model:
 - compile: parse + ``build_model`` + ``save_model`` with openge (the .om is rebuilt every run);
 - load: ``Model.from_file`` vs ``onnxruntime.InferenceSession`` creation (ONNX Runtime's graph
   optimizations happen there: it is its compile step), medians of a few repetitions;
-- latency: after warm-up, openge and ONNX Runtime runs interleaved (the order alternates each
-  round) so machine noise hits both; medians of at least ``--runs`` runs each (more, up to
-  ``--min-time`` seconds, on fast models); the ratio openge / ORT and its geometric mean;
+- latency: one phase per thread count; in it, after warm-up, openge and ONNX Runtime runs
+  interleaved (the order alternates each round) so machine noise hits both; medians of at
+  least ``--runs`` runs each (more, up to ``--min-time`` seconds, on fast models); the ratio
+  openge / ORT and its geometric mean;
 - onnx.reference.ReferenceEvaluator on the small models (mlp, squeezenet, shufflenet), skipped
   where one run takes more than 20 s;
 - agreement: max |output − ORT output| / max |ORT output| over the outputs;
@@ -218,17 +219,22 @@ def blas_limits(threads: int):
 
 
 def measure_latency(result: Result, om_path: str | None, onnx_path: str, s: Settings) -> None:
-    """Interleaved openge / ORT runs on the same inputs for each thread count, plus the output
-    agreement. Each round runs every runner once, in an order reversed every other round."""
+    """Interleaved openge / ORT runs on the same inputs, one thread count at a time, plus the
+    output agreement. Each round runs both runtimes once, in an order reversed every other
+    round. The thread counts are measured in separate phases, not mixed round by round:
+    switching numpy's BLAS between 1 and 2 threads before every run left OpenBLAS's second
+    thread busy into the following runs and slowed openge's 1-thread runs by 10–15 % (a harness
+    artifact: an application runs at one setting)."""
     from openge.runtime import Model
 
     inputs = models.make_inputs(onnx_path)
     model = Model.from_file(om_path) if om_path is not None else None
-    runners = []  # (key, callable)
+    busy: list[float] = []
     try:
         for threads in s.threads:
             session = ort_session(onnx_path, threads)
             feeds = {i.name: x for i, x in zip(session.get_inputs(), inputs)}
+            runners = []  # (key, callable)
             if threads == s.threads[0]:
                 want = session.run(None, feeds)
                 if model is not None:
@@ -239,8 +245,26 @@ def measure_latency(result: Result, om_path: str | None, onnx_path: str, s: Sett
                 elif threads == s.threads[0]:  # no threadpoolctl: numpy's default threads
                     runners.append((f"openge@{threads}", _stopwatch(model.execute, inputs)))
             runners.append((f"ort@{threads}", _stopwatch(session.run, None, feeds)))
-        for key, _ in runners:
-            result.times[key] = []
+            busy.append(_interleave(result, runners, s))
+            del session
+            gc.collect()
+    finally:
+        if model is not None:
+            model.close()
+        gc.collect()
+    result.other_cpu = max(busy) if busy else float("nan")
+
+
+def _interleave(result: Result, runners: list, s: Settings) -> float:
+    """Warm up, then time ``runners`` in alternating order; returns the other-CPU load."""
+    for key, _ in runners:
+        result.times[key] = []
+    limits = None
+    openge_threads = [int(k.split("@")[1]) for k, _ in runners if k.startswith("openge@")]
+    if openge_threads and have_threadpoolctl():
+        # hold numpy's BLAS at this phase's count for the whole phase (see measure_latency)
+        limits = blas_limits(openge_threads[0])
+    try:
         for _ in range(s.warmup):
             for _, run in runners:
                 run()
@@ -251,12 +275,10 @@ def measure_latency(result: Result, om_path: str | None, onnx_path: str, s: Sett
                 break
             for key, run in runners if i % 2 == 0 else runners[::-1]:
                 result.times[key].append(run())
-        result.other_cpu = other_cpu(before, cpu_snapshot())
+        return other_cpu(before, cpu_snapshot())
     finally:
-        if model is not None:
-            model.close()
-        runners.clear()
-        gc.collect()
+        if limits is not None:
+            limits.restore_original_limits()
 
 
 def _stopwatch(fn, *args):
@@ -271,15 +293,14 @@ def _stopwatch(fn, *args):
 
 
 def _openge_runner(model, inputs: list[np.ndarray], threads: int):
-    """A callable timing one openge run with numpy's BLAS limited to ``threads`` threads (the
-    limit is set outside the timed part)."""
-    from threadpoolctl import threadpool_limits
+    """A callable timing one openge run; numpy's BLAS is held at ``threads`` threads by the
+    phase around it (see _interleave)."""
+    del threads  # set once per phase, not per run
 
     def run() -> float:
-        with threadpool_limits(threads, user_api="blas"):
-            start = time.perf_counter()
-            model.execute(inputs)
-            return time.perf_counter() - start
+        start = time.perf_counter()
+        model.execute(inputs)
+        return time.perf_counter() - start
 
     return run
 
@@ -460,7 +481,8 @@ def render(
         "- ONNX Runtime: CPUExecutionProvider, intra_op_num_threads=*t*, inter_op_num_threads=1, "
         "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning off; openge: default build options, "
         "`Model.from_file`, `execute(inputs)` allocating its outputs (as ORT's `run`), numpy's "
-        "BLAS limited to *t* threads with threadpoolctl around each timed run; "
+        "BLAS limited to *t* threads with threadpoolctl; each thread count measured in its "
+        "own phase (not switched run by run, which slowed openge's 1-thread runs 10–15 %); "
         f"*t* in {', '.join(map(str, s.threads))}",
         f"- at least {s.runs} interleaved runs per runtime after {s.warmup} warm-up runs (more, "
         f"up to {s.min_time:g} s, on fast models); onnx.reference on "
