@@ -44,6 +44,34 @@ MAIN_OPS = frozenset({"Conv2D", "MatMulV2"})
 _FLOATS = frozenset({"float32", "float64"})
 
 
+def batch_norm_affine(
+    op_type: str,
+    mean: np.ndarray,
+    var: np.ndarray,
+    momentum: np.ndarray | None,
+    scale: np.ndarray | None,
+    offset: np.ndarray | None,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The per-channel (scale, shift), in float64, with which an inference batch norm is
+    ``x * scale + shift``: BatchNorm, or a BNInference (whose ``momentum`` input divides the
+    stored statistics when it has no scale and offset, as CANN's BNInferenceD does)."""
+    mean64 = mean.astype(np.float64).reshape(-1)
+    var64 = var.astype(np.float64).reshape(-1)
+    if op_type == "BNInference" and scale is None and offset is None:
+        mval = float(np.asarray(momentum).reshape(-1)[0])
+        f = 0.0 if mval == 0.0 else 1.0 / mval
+        s = 1.0 / np.sqrt(var64 * f + eps)
+        return s, -mean64 * f * s
+    s = 1.0 / np.sqrt(var64 + eps)
+    if scale is not None:
+        s = s * scale.astype(np.float64).reshape(-1)
+    shift = -mean64 * s
+    if offset is not None:
+        shift = shift + offset.astype(np.float64).reshape(-1)
+    return s, shift
+
+
 def _channel_axis(main: Node) -> int:
     """The axis of the main op's output that its filter's output channels index."""
     if main.op_type == "Conv2D":
@@ -163,22 +191,10 @@ class _BatchNormRule(Rule):
         if any(p is not None and const_value(p) is None for p in optional):
             return "the batch norm scale/offset are not constants"
         assert mean is not None and var is not None
-        eps = float(attrs["epsilon"])
         c = _channels(main)
-        mean64 = mean.astype(np.float64).reshape(-1)
-        var64 = var.astype(np.float64).reshape(-1)
-        if bn.op_type == "BNInference" and scale is None and offset is None:
-            mval = float(np.asarray(momentum).reshape(-1)[0])
-            f = 0.0 if mval == 0.0 else 1.0 / mval
-            s = 1.0 / np.sqrt(var64 * f + eps)
-            shift = -mean64 * f * s
-        else:
-            s = 1.0 / np.sqrt(var64 + eps)
-            if scale is not None:
-                s = s * scale.astype(np.float64).reshape(-1)
-            shift = -mean64 * s
-            if offset is not None:
-                shift = shift + offset.astype(np.float64).reshape(-1)
+        s, shift = batch_norm_affine(
+            bn.op_type, mean, var, momentum, scale, offset, float(attrs["epsilon"])
+        )
         if s.size != c or shift.size != c:
             return f"parameters have {s.size} values for {c} channels"
         m.data.update(scale=s, shift=shift)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from openge.compiler.passes.base import PassContext
+from openge.compiler.passes.fold_batch_norm import batch_norm_affine
 from openge.compiler.passes.rules import (
     Match,
     Rule,
@@ -93,6 +94,7 @@ class _AffineRule(Rule):
             ):
                 return "the batch norm's statistics outputs are read"
             scale, offset, mean, var = (params + [None] * 4)[:4]
+            momentum = None
             needed = [scale, offset, mean, var]
         else:
             mean, var, momentum, scale, offset = (params + [None] * 5)[:5]
@@ -108,21 +110,9 @@ class _AffineRule(Rule):
         c = out.shape[axis]
         if rank < 2 or c < 0:
             return "the channel count is unknown"
-        eps = float(attrs["epsilon"])
-        mean64 = mean.astype(np.float64).reshape(-1)
-        var64 = var.astype(np.float64).reshape(-1)
-        if bn.op_type == "BNInference" and scale is None and offset is None:
-            mval = float(np.asarray(momentum).reshape(-1)[0])
-            f = 0.0 if mval == 0.0 else 1.0 / mval
-            s = 1.0 / np.sqrt(var64 * f + eps)
-            t = -mean64 * f * s
-        else:
-            s = 1.0 / np.sqrt(var64 + eps)
-            if scale is not None:
-                s = s * scale.astype(np.float64).reshape(-1)
-            t = -mean64 * s
-            if offset is not None:
-                t = t + offset.astype(np.float64).reshape(-1)
+        s, t = batch_norm_affine(
+            bn.op_type, mean, var, momentum, scale, offset, float(attrs["epsilon"])
+        )
         if s.size != c or t.size != c:
             return f"parameters have {s.size} values for {c} channels"
         last = bn
