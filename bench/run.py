@@ -239,11 +239,10 @@ def measure_latency(result: Result, om_path: str | None, onnx_path: str, s: Sett
                 want = session.run(None, feeds)
                 if model is not None:
                     result.diff_openge = rel_diff(model.execute(inputs), want)
-            if model is not None:
-                if have_threadpoolctl():
-                    runners.append((f"openge@{threads}", _openge_runner(model, inputs, threads)))
-                elif threads == s.threads[0]:  # no threadpoolctl: numpy's default threads
-                    runners.append((f"openge@{threads}", _stopwatch(model.execute, inputs)))
+            # numpy's BLAS is held at `threads` for the whole phase (see _interleave); without
+            # threadpoolctl only the first count runs, at numpy's default threads
+            if model is not None and (have_threadpoolctl() or threads == s.threads[0]):
+                runners.append((f"openge@{threads}", _stopwatch(model.execute, inputs)))
             runners.append((f"ort@{threads}", _stopwatch(session.run, None, feeds)))
             busy.append(_interleave(result, runners, s))
             del session
@@ -287,19 +286,6 @@ def _stopwatch(fn, *args):
     def run() -> float:
         start = time.perf_counter()
         fn(*args)
-        return time.perf_counter() - start
-
-    return run
-
-
-def _openge_runner(model, inputs: list[np.ndarray], threads: int):
-    """A callable timing one openge run; numpy's BLAS is held at ``threads`` threads by the
-    phase around it (see _interleave)."""
-    del threads  # set once per phase, not per run
-
-    def run() -> float:
-        start = time.perf_counter()
-        model.execute(inputs)
         return time.perf_counter() - start
 
     return run
