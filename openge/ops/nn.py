@@ -436,6 +436,8 @@ def _prepare_conv2d_nchw(
         or f.dtype != y.dtype
         or (bias is not None and bias.dtype != y.dtype)
         or not y.flags.c_contiguous
+        or not f.flags.c_contiguous  # so that the reshapes below are views, never stale copies
+        or (bias is not None and not bias.flags.c_contiguous)
         or not y.size
     ):
         return None
