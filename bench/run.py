@@ -5,10 +5,11 @@ In one process, on the same seeded inputs, per model:
 - compile: parse + ``build_model`` + ``save_model`` with openge (the .om is rebuilt every run);
 - load: ``Model.from_file`` vs ``onnxruntime.InferenceSession`` creation (ONNX Runtime's graph
   optimizations happen there: it is its compile step), medians of a few repetitions;
-- latency: one phase per thread count; in it, after warm-up, openge and ONNX Runtime runs
-  interleaved (the order alternates each round) so machine noise hits both; medians of at
-  least ``--runs`` runs each (more, up to ``--min-time`` seconds, on fast models); the ratio
-  openge / ORT and its geometric mean;
+- latency: one phase per thread count; in it, after warm-up, openge and ONNX Runtime run in
+  alternating blocks of 5 runs (the order reversed each round) so machine noise hits both and
+  neither's leftover threads sit in the other's runs; medians of at least ``--runs`` runs each
+  (more, up to ``--min-time`` seconds, on fast models); the ratio openge / ORT and its
+  geometric mean;
 - onnx.reference.ReferenceEvaluator on the small models (mlp, squeezenet, shufflenet), skipped
   where one run takes more than 20 s;
 - agreement: max |output − ORT output| / max |ORT output| over the outputs;
@@ -19,7 +20,7 @@ In one process, on the same seeded inputs, per model:
 Thread settings, compared at each count *t* of ``--threads`` (default 2,1): ONNX Runtime with
 CPUExecutionProvider, intra_op_num_threads=t, inter_op_num_threads=1, sequential execution, all
 graph optimizations, intra-op spinning off (spinning workers would steal the 2 cores from the
-interleaved openge run); openge with numpy's BLAS limited to t threads by threadpoolctl (without
+next openge run); openge with numpy's BLAS limited to t threads by threadpoolctl (without
 threadpoolctl: only the first count, at numpy's default threads).
 
 Benchmark with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset in that command only (some machines
@@ -254,8 +255,19 @@ def measure_latency(result: Result, om_path: str | None, onnx_path: str, s: Sett
     result.other_cpu = max(busy) if busy else float("nan")
 
 
+#: Runs of one runtime in a row before the other takes over (see _interleave).
+BLOCK = 5
+
+
 def _interleave(result: Result, runners: list, s: Settings) -> float:
-    """Warm up, then time ``runners`` in alternating order; returns the other-CPU load."""
+    """Warm up, then time ``runners`` in alternating blocks of :data:`BLOCK` runs (the order
+    reversed every other round); returns the other-CPU load.
+
+    Blocks, not single runs: after a run with 2 BLAS threads, OpenBLAS's helper thread keeps
+    spinning for a while (its default thread timeout), and an ONNX Runtime run started right
+    then shares a core with it — measured: resnet50 with ORT at 2 threads took 62 ms alone and
+    98 ms right after an openge run. In a block only the first run can be disturbed, and the
+    medians ignore it."""
     for key, _ in runners:
         result.times[key] = []
     limits = None
@@ -269,11 +281,14 @@ def _interleave(result: Result, runners: list, s: Settings) -> float:
                 run()
         start = time.perf_counter()
         before = cpu_snapshot()
-        for i in range(s.max_runs):
-            if i >= s.runs and time.perf_counter() - start >= s.min_time:
+        done = 0
+        for i in range(max(1, -(-s.max_runs // BLOCK))):
+            if done >= s.runs and time.perf_counter() - start >= s.min_time:
                 break
+            block = min(BLOCK, s.max_runs - done)
             for key, run in runners if i % 2 == 0 else runners[::-1]:
-                result.times[key].append(run())
+                result.times[key].extend(run() for _ in range(block))
+            done += block
         return other_cpu(before, cpu_snapshot())
     finally:
         if limits is not None:
@@ -470,7 +485,8 @@ def render(
         "BLAS limited to *t* threads with threadpoolctl; each thread count measured in its "
         "own phase (not switched run by run, which slowed openge's 1-thread runs 10–15 %); "
         f"*t* in {', '.join(map(str, s.threads))}",
-        f"- at least {s.runs} interleaved runs per runtime after {s.warmup} warm-up runs (more, "
+        f"- at least {s.runs} runs per runtime after {s.warmup} warm-up runs, in alternating "
+        f"blocks of {BLOCK} (more runs, "
         f"up to {s.min_time:g} s, on fast models); onnx.reference on "
         f"{', '.join(models.SMALL)} only, up to {s.reference_runs} runs",
         "- onnx.reference runs with an inference-mode BatchNormalization of ours: its opset-9 "
