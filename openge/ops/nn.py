@@ -627,7 +627,8 @@ def _conv2d(
 #   be big and the output has few channels, one GEMM per tap reads x directly instead.
 # * other convolutions: im2col of strided window views of the padded input, in row chunks.
 # * depthwise convolutions: with many channels and small images (_DW_CL), one einsum over the
-#   kh×kw windows of a channels-last copy of the padded input (its loops run along C); else a
+#   kh×kw windows of a channels-last copy of the padded input (its inner loop runs along C, or,
+#   at column stride 1, along a whole output row's ow·C contiguous values: _cl_windows); else a
 #   multiply-add per tap over whole flat arrays, NCHW, on stride phases of the padded input
 #   (_PhaseGrid).
 # * pooling (_pool_flat): the window reduction at every position of the padded, flattened input
