@@ -19,6 +19,7 @@ from openge.compiler.memory import (
     can_run_in_place,
     plan_memory,
 )
+from openge.compiler.passes.cancel_inverse_ops import RESHAPE_LIKE
 from openge.errors import PARAM_INVALID, SHAPE_INVALID, GeError
 from openge.graph import Graph, Port, TensorDesc
 from openge.om.plan import (
@@ -57,23 +58,6 @@ def _static(desc: TensorDesc, where: str) -> tuple[int, ...]:
     return desc.shape
 
 
-#: Ops whose output is the input's bytes under another shape: with an arena input, the output
-#: becomes a view of it and the task disappears.
-_RESHAPES = frozenset(
-    {
-        "Reshape",
-        "Squeeze",
-        "SqueezeV2",
-        "SqueezeV3",
-        "Unsqueeze",
-        "UnsqueezeV2",
-        "UnsqueezeV3",
-        "ExpandDims",
-        "Flatten",
-    }
-)
-
-
 def _concat_members(op_type: str, ins: list[Port | None], attrs: dict) -> tuple[list, int] | None:
     """The data inputs and the axis of a concatenation task (None when the axis is unknown)."""
     if op_type == "ConcatD":
@@ -103,7 +87,7 @@ def _find_views(
     views: dict[Port, tuple[Port, int]] = {}
     removed: set[int] = set()
     for t, (_, op_type, ins, outs, attrs) in enumerate(pending):
-        if op_type in _RESHAPES:
+        if op_type in RESHAPE_LIKE:  # the output is the input's bytes under another shape
             x, y = ins[0], outs[0]
             if (
                 free(x)

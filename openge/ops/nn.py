@@ -401,28 +401,20 @@ def _conv2d_kernel(inputs, outputs, *, strides, pads, dilations, groups, data_fo
 
 
 def _prepare_conv2d(
-    inputs, outputs, constant, *, strides, pads, dilations, groups, data_format
-) -> Callable[[], None] | None:
-    """The Conv2D kernel specialized, at load, for its arrays: NCHW float depthwise convolutions
-    (channels-last path) and stride-1 1×1 convolutions, with the views, the zero-padded
-    scratch buffer and the rearranged weights made once (see OpSchema.prepare)."""
-    return _prepare_conv2d_nchw(
-        inputs, outputs, constant, strides, pads, dilations, groups, data_format
-    )
-
-
-def _prepare_conv2d_nchw(
     inputs: Sequence[np.ndarray | None],
     outputs: Sequence[np.ndarray],
     constant: Sequence[bool],
+    *,
     strides: Sequence[int],
     pads: Sequence[int],
     dilations: Sequence[int],
     groups: int,
     data_format: str,
 ) -> Callable[[], None] | None:
-    """A closure computing the convolution exactly as :func:`_conv2d_kernel` does, when it takes
-    :func:`_conv2d_nchw_direct`'s depthwise channels-last or 1×1 GEMM path; else None."""
+    """Conv2D's ``prepare`` (see OpSchema): a closure computing the convolution exactly as
+    :func:`_conv2d_kernel` does, when it takes :func:`_conv2d_nchw_direct`'s depthwise
+    channels-last or stride-1 1×1 GEMM path (NCHW, float32/float64), with the views, scratch
+    buffer and rearranged constant weights made once; else None."""
     x, f, y = inputs[0], inputs[1], outputs[0]
     bias = _opt(inputs, 2)
     if (
@@ -480,9 +472,12 @@ def _prepare_depthwise_channels_last(
     pads: Sequence[int],
     constant_filter: bool,
 ) -> Callable[[], None]:
-    """:func:`_depthwise_channels_last` over every sample, with its zero-padded channels-last
-    buffer allocated once (only the interior is rewritten: the border stays zero), its window
-    view, result buffer and (for a constant filter) rearranged weights made once."""
+    """Depthwise convolution of ``x`` (N, C, H, W) into ``y`` (N, C, oh, ow) (plus ``bias``),
+    channels-last, as a closure: each sample is transposed into a zero-padded (Hp, Wp, C)
+    buffer and one ``einsum`` sums every output's kh×kw window (a strided view of that buffer,
+    see :func:`_cl_windows`) times the weights — its inner loop runs along contiguous memory.
+    The buffer (only its interior is rewritten: the border stays zero), the window view, the
+    result buffer and, for a constant filter, the rearranged weights are made once."""
     (sh, sw), (dh, dw) = s, d
     n, c, h, w = x.shape
     kh, kw = f.shape[2], f.shape[3]
@@ -734,11 +729,10 @@ def _conv2d_nchw_direct(
     kk = kh * kw
     b = None if bias is None else bias.astype(acc, copy=False).reshape(cout, 1, 1)
     if g == c and cout == c and c >= _DW_CL * ow:
-        # many channels, small images: channels-last, so every op runs along C
-        wts = fa.reshape(c, kk)
+        # many channels, small images: channels-last, so every op runs along C (the same
+        # closure a loaded model prepares once, here made and run once)
         bv = None if b is None else b.reshape(c)
-        for smp in range(n):
-            _depthwise_channels_last(x[smp], wts, bv, y[smp], (kh, kw), (sh, sw), (dh, dw), pt, pl)
+        _prepare_depthwise_channels_last(x, fa, bv, y, (sh, sw), (dh, dw), pads, True)()
         return
     if g > 1 and cg == 1:
         ph = _PhaseGrid(x, pads, oh, ow, (kh, kw), (sh, sw), (dh, dw), acc)
@@ -907,41 +901,6 @@ def _cl_weights(wts: np.ndarray, k: tuple[int, int], ow: int, tiled: bool) -> np
     if tiled:
         w = np.broadcast_to(w[:, :, None, :], (kh, kw, ow, c)).reshape(kh, kw, ow * c)
     return np.ascontiguousarray(w)
-
-
-def _depthwise_channels_last(
-    x: np.ndarray,
-    wts: np.ndarray,
-    bias: np.ndarray | None,
-    y: np.ndarray,
-    k: tuple[int, int],
-    s: tuple[int, int],
-    d: tuple[int, int],
-    top: int,
-    left: int,
-) -> None:
-    """Depthwise convolution of one sample, ``x`` (C, H, W) into ``y`` (C, oh, ow) (plus
-    ``bias``), channels-last: the input is transposed into a zero-padded (Hp, Wp, C) buffer, and
-    one ``einsum`` sums every output's kh×kw window (a strided view of that buffer, see
-    :func:`_cl_windows`) times the weights — its inner loop runs along contiguous memory."""
-    (kh, kw), (sh, sw), (dh, dw) = k, s, d
-    c, h, w = x.shape
-    oh, ow = y.shape[1], y.shape[2]
-    hp = max((oh - 1) * sh + (kh - 1) * dh + 1, top + h)
-    wp = max((ow - 1) * sw + (kw - 1) * dw + 1, left + w)
-    buf = np.zeros((hp, wp, c), dtype=y.dtype)
-    np.copyto(buf[top : top + h, left : left + w], x.transpose(1, 2, 0))
-    subscripts, windows, tiled = _cl_windows(buf, oh, ow, k, s, d)
-    out = np.empty((oh, ow, c), dtype=y.dtype)
-    np.einsum(
-        subscripts,
-        windows,
-        _cl_weights(wts, k, ow, tiled),
-        out=out.reshape(oh, -1) if tiled else out,
-    )
-    if bias is not None:
-        out += bias  # along the contiguous axis: NumPy's fast broadcast
-    np.copyto(y, out.transpose(2, 0, 1))
 
 
 def _depthwise_grid(

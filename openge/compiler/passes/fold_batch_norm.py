@@ -72,6 +72,41 @@ def batch_norm_affine(
     return s, shift
 
 
+def inference_only(graph: Graph, bn: Node, attrs: dict) -> str | None:
+    """Why a BatchNorm/BNInference cannot be replaced by its affine form (None when it can):
+    training mode, or its statistics outputs are read."""
+    if bn.op_type != "BatchNorm":
+        return None
+    if attrs["is_training"]:
+        return "training-mode batch norm"
+    if any(bn.users(i) or is_graph_output(graph, bn.output(i)) for i in range(1, bn.num_outputs)):
+        return "the batch norm's statistics outputs are read"
+    return None
+
+
+def constant_affine(bn: Node, attrs: dict) -> tuple[np.ndarray, np.ndarray] | str:
+    """The (scale, shift) of :func:`batch_norm_affine` from ``bn``'s constant inputs, or why
+    they are not all constants."""
+    params = [None if p is None else const_value(p) for p in bn.inputs[1:]]
+    if bn.op_type == "BatchNorm":
+        scale, offset, mean, var = (params + [None] * 4)[:4]
+        momentum = None
+        needed = [scale, offset, mean, var]
+    else:
+        mean, var, momentum, scale, offset = (params + [None] * 5)[:5]
+        needed = [mean, var, momentum]
+    if any(v is None for v in needed):
+        return "the batch norm parameters are not all constants"
+    if bn.op_type == "BNInference" and any(
+        i < len(bn.inputs) and bn.inputs[i] is not None and params[i - 1] is None for i in (4, 5)
+    ):
+        return "the batch norm scale/offset are not constants"
+    assert mean is not None and var is not None
+    return batch_norm_affine(
+        bn.op_type, mean, var, momentum, scale, offset, float(attrs["epsilon"])
+    )
+
+
 def _channel_axis(main: Node) -> int:
     """The axis of the main op's output that its filter's output channels index."""
     if main.op_type == "Conv2D":
@@ -157,44 +192,21 @@ class _BatchNormRule(Rule):
         if bn.control_inputs or used_by_control(graph, bn):
             return f"{bn.name} takes part in control edges"
         attrs = normalize_attrs(get_schema(bn.op_type), bn.attrs, node_where(bn))
+        reason = inference_only(graph, bn, attrs)
+        if reason is not None:
+            return reason
         axis = _channel_axis(main)
-        params = [None if p is None else const_value(p) for p in bn.inputs[1:]]
-        if bn.op_type == "BatchNorm":
-            if attrs["is_training"]:
-                return "training-mode batch norm"
-            if any(
-                bn.users(i) or is_graph_output(graph, bn.output(i))
-                for i in range(1, bn.num_outputs)
-            ):
-                return "the batch norm's statistics outputs are read"
-            bn_axis = (
-                1
-                if attrs["data_format"] in ("NCHW", "NCDHW")
-                else len(bn.output_descs[0].shape) - 1
-            )
-            scale, offset, mean, var = (params + [None] * 4)[:4]
-            momentum = None
+        if bn.op_type == "BatchNorm" and attrs["data_format"] not in ("NCHW", "NCDHW"):
+            bn_axis = len(bn.output_descs[0].shape) - 1
         else:
             bn_axis = 1
-            mean, var, momentum, scale, offset = (params + [None] * 5)[:5]
         if bn_axis != axis:
             return f"the batch norm normalizes axis {bn_axis}, the channels are axis {axis}"
-        needed = [mean, var] + ([momentum] if bn.op_type == "BNInference" else [])
-        given = [scale, offset] if bn.op_type == "BatchNorm" else []
-        optional = (
-            [bn.inputs[i] for i in (4, 5) if i < len(bn.inputs)]
-            if bn.op_type == "BNInference"
-            else []
-        )
-        if any(v is None for v in needed + given):
-            return "the batch norm parameters are not all constants"
-        if any(p is not None and const_value(p) is None for p in optional):
-            return "the batch norm scale/offset are not constants"
-        assert mean is not None and var is not None
+        affine = constant_affine(bn, attrs)
+        if isinstance(affine, str):
+            return affine
+        s, shift = affine
         c = _channels(main)
-        s, shift = batch_norm_affine(
-            bn.op_type, mean, var, momentum, scale, offset, float(attrs["epsilon"])
-        )
         if s.size != c or shift.size != c:
             return f"parameters have {s.size} values for {c} channels"
         m.data.update(scale=s, shift=shift)

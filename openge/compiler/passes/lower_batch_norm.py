@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from openge.compiler.passes.base import PassContext
-from openge.compiler.passes.fold_batch_norm import batch_norm_affine
+from openge.compiler.passes.fold_batch_norm import constant_affine, inference_only
 from openge.compiler.passes.rules import (
     Match,
     Rule,
@@ -84,35 +84,18 @@ class _AffineRule(Rule):
         if str(out.dtype.np_dtype) not in _FLOATS:
             return f"{out.dtype.short_name} is not float32/float64"
         attrs = normalize_attrs(get_schema(bn.op_type), bn.attrs, node_where(bn))
-        params = [None if p is None else const_value(p) for p in bn.inputs[1:]]
-        if bn.op_type == "BatchNorm":
-            if attrs["is_training"]:
-                return "training-mode batch norm"
-            if any(
-                bn.users(i) or is_graph_output(graph, bn.output(i))
-                for i in range(1, bn.num_outputs)
-            ):
-                return "the batch norm's statistics outputs are read"
-            scale, offset, mean, var = (params + [None] * 4)[:4]
-            momentum = None
-            needed = [scale, offset, mean, var]
-        else:
-            mean, var, momentum, scale, offset = (params + [None] * 5)[:5]
-            needed = [mean, var, momentum]
-            for i in (4, 5):
-                if i < len(bn.inputs) and bn.inputs[i] is not None and params[i - 1] is None:
-                    return "the batch norm scale/offset are not constants"
-        if any(v is None for v in needed):
-            return "the batch norm parameters are not all constants"
-        assert mean is not None and var is not None
+        reason = inference_only(graph, bn, attrs)
+        if reason is not None:
+            return reason
+        affine = constant_affine(bn, attrs)
+        if isinstance(affine, str):
+            return affine
+        s, t = affine
         axis = _norm_axis(bn, attrs)
         rank = len(out.shape)
         c = out.shape[axis]
         if rank < 2 or c < 0:
             return "the channel count is unknown"
-        s, t = batch_norm_affine(
-            bn.op_type, mean, var, momentum, scale, offset, float(attrs["epsilon"])
-        )
         if s.size != c or t.size != c:
             return f"parameters have {s.size} values for {c} channels"
         last = bn
