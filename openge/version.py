@@ -4,4 +4,4 @@ __version__ = "0.1.0"
 #: Producer string written into every .om header and ModelDef.
 PRODUCER = f"openge-{__version__}"
 #: The .om format this openge writes and the newest it reads: (MAJOR, MINOR).
-OM_FORMAT_VERSION = (1, 0)
+OM_FORMAT_VERSION = (1, 1)

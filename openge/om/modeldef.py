@@ -15,7 +15,7 @@ attr and refuses the whole model (``td`` is still read, from other writers).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -378,12 +378,17 @@ def build_model_def(
     format_version: tuple[int, int],
     online: bool,
     options: Mapping[str, str],
+    subgraphs: Sequence[Graph] = (),
 ) -> Any:
-    """The ModelDef openge writes: ``graph[0]`` the compiled graph plus the model attrs."""
+    """The ModelDef openge writes: ``graph[0]`` the compiled graph plus the model attrs; a gear
+    model's per-gear graphs follow as ``graph[1:]`` (their constants also point into the
+    weights: stored once)."""
     md = pb.ModelDef()
     md.name = name
     md.version = MODEL_DEF_VERSION
     graph_to_proto(graph, weight_refs, md.graph.add())
+    for sub in subgraphs:
+        graph_to_proto(sub, weight_refs, md.graph.add())
     attrs = md.attr
     attrs["memory_size"].i = _check_int64(memory_size, "memory_size")
     attrs["weight_size"].i = _check_int64(weight_size, "weight_size")
