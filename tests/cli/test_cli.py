@@ -74,7 +74,7 @@ def test_atc_mode_1_dumps_json(om_file, tmp_path):
     ]
     ops = [op["type"] for op in doc["model_def"]["graph"][0]["op"]]
     assert "Data" in ops and "MatMulV2" in ops and "NetOutput" in ops and "Const" in ops
-    assert doc["openge"]["format"] == "1.0" and doc["inputs"][0]["shape"] == [3, 8]
+    assert doc["openge"]["format"] == "1.1" and doc["inputs"][0]["shape"] == [3, 8]
 
 
 def test_run_with_inputs_and_outputs(om_file, tmp_path, capsys):
