@@ -52,9 +52,10 @@ def _is_uint(text: str) -> bool:
     return text.isdigit()
 
 
-_SHAPE_RE = re.compile(
-    r"^\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*(;\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*)*;?$"
-)
+# One input: "name:d0,d1,..." (a dim: an integer, -1, or a range "1~8"); "name:" is a scalar.
+_DIM = r"\s*-?\d+(\s*~\s*-?\d+)?\s*"
+_ONE = rf"\s*[^:;]+:({_DIM}(,{_DIM})*)?\s*"
+_SHAPE_RE = re.compile(rf"^{_ONE}(;{_ONE})*;?$")
 
 
 def _is_shape_spec(text: str) -> bool:
@@ -128,6 +129,22 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
             check=_is_shape_spec,
             accepted='"name:d0,d1,...;name2:..."',
         ),
+        OptionSpec(
+            "ge.dynamicBatchSize",
+            'gears of the batch dim, "1,2,4,8" (checked by openge.compiler.gears)',
+            check=lambda v: True,
+        ),
+        OptionSpec(
+            "ge.dynamicImageSize",
+            'gears of H,W, "416,416;832,832" (checked by openge.compiler.gears)',
+            check=lambda v: True,
+        ),
+        OptionSpec(
+            "ge.dynamicDims",
+            'gears of every -1 of ge.inputShape, "20,20;40,40" (checked by openge.compiler.gears)',
+            check=lambda v: True,
+        ),
+        OptionSpec("ge.dynamicNodeType", "gear inputs: 1 Data (0 GetNext: unsupported)", ("0", "1")),
         OptionSpec("ge.exec.formatMode", "1: keep the original formats", ("0", "1")),
         OptionSpec("ge.inputFormat", "input layout", ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")),
         OptionSpec("ge.graph_key", "graph identity for caches", check=lambda v: True),
@@ -182,5 +199,11 @@ def parse_input_shape(text: str) -> dict[str, tuple[int, ...]]:
         if not part.strip():
             continue
         name, _, dims = part.rpartition(":")
-        shapes[name.strip()] = tuple(int(d) for d in dims.split(","))
+        if "~" in dims:
+            raise GeError(
+                PARAM_INVALID,
+                f"input_shape {text!r}: shape ranges (~) make a dynamic-shape model, which this "
+                "compile path does not take; give fixed dims",
+            )
+        shapes[name.strip()] = tuple(int(d) for d in dims.split(",")) if dims.strip() else ()
     return shapes

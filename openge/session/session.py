@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from openge.compiler import compile_graph as _compile
+from openge.compiler.gears import gear_spec
 from openge.compiler.options import validate_options
 from openge.compiler.passes.variable_format import VariableFormat, convert_value
 from openge.errors import (
@@ -234,7 +235,8 @@ class GeSession:
 
     def _loaded_model(self, graph_id: int, entry: _GraphEntry, arrays: list[np.ndarray]) -> Model:
         shapes = tuple(tuple(a.shape) for a in arrays)
-        dynamic = _has_unknown_dims(entry.graph)
+        # A gear graph (ge.dynamicBatchSize …) compiles once for all its gears.
+        dynamic = _has_unknown_dims(entry.graph) and gear_spec(self.options_for(graph_id)) is None
         if (
             entry.compiled is None
             or entry.need_rebuild
