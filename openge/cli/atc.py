@@ -110,7 +110,7 @@ def onnx_to_dict(path: str) -> dict[str, Any]:
 
 
 def _range_text(d: Any) -> str:
-    """" range [1~8,3,224,224]" for an io desc whose dims vary ("" when static)."""
+    """ " range [1~8,3,224,224]" for an io desc whose dims vary ("" when static)."""
     if not any(lo != hi for lo, hi in d.shape_range):
         return ""
     parts = [str(lo) if lo == hi else f"{lo}~{'' if hi < 0 else hi}" for lo, hi in d.shape_range]
@@ -238,9 +238,7 @@ def _gear_spec(args: argparse.Namespace) -> Any:
     if not options:
         return None
     options["ge.inputShape"] = args.input_shape
-    options["ge.inputFormat"] = args.input_format or (
-        "ND" if args.dynamic_dims else "NCHW"
-    )
+    options["ge.inputFormat"] = args.input_format or ("ND" if args.dynamic_dims else "NCHW")
     return gear_spec(options)
 
 

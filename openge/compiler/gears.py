@@ -86,7 +86,7 @@ def parse_shape_text(text: str, key: str = SHAPE_KEY) -> tuple[tuple[str, tuple[
         if not sep or not name:
             raise _error(
                 "input_shape syntax",
-                f"{key} part {part!r} must be name:dims (e.g. \"data:-1,3,224,224\")",
+                f'{key} part {part!r} must be name:dims (e.g. "data:-1,3,224,224")',
             )
         dims: list[int] = []
         if value.strip():
@@ -248,8 +248,8 @@ def gear_spec(options: Mapping[str, str]) -> GearSpec | None:
     if node_type != "1":
         raise GeError(
             UNSUPPORTED if node_type == "0" else PARAM_INVALID,
-            f"{NODE_TYPE_KEY} = {node_type!r}: openge makes gears on Data inputs only (\"1\"); "
-            "\"0\" (GetNext, a device data queue) has no CPU counterpart",
+            f'{NODE_TYPE_KEY} = {node_type!r}: openge makes gears on Data inputs only ("1"); '
+            '"0" (GetNext, a device data queue) has no CPU counterpart',
         )
     key = given[0]
     kind = next(k for k, v in KIND_KEYS.items() if v == key)

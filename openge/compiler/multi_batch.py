@@ -328,9 +328,7 @@ def compile_gears(
                 "model must have the same inputs and outputs",
             )
     origin = dict(spec.input_shapes)
-    inputs = [
-        IODesc(d.name, d.dtype, origin.get(d.name, d.shape), d.format) for d in first.inputs
-    ]
+    inputs = [IODesc(d.name, d.dtype, origin.get(d.name, d.shape), d.format) for d in first.inputs]
     for j, d in enumerate(inputs):
         if d.name not in origin and any(p.input_shapes[j] != d.shape for p in plans):
             raise GeError(PARAM_INVALID, f"input {d.name} changes shape between gears")

@@ -144,7 +144,9 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
             'gears of every -1 of ge.inputShape, "20,20;40,40" (checked by openge.compiler.gears)',
             check=lambda v: True,
         ),
-        OptionSpec("ge.dynamicNodeType", "gear inputs: 1 Data (0 GetNext: unsupported)", ("0", "1")),
+        OptionSpec(
+            "ge.dynamicNodeType", "gear inputs: 1 Data (0 GetNext: unsupported)", ("0", "1")
+        ),
         OptionSpec("ge.exec.formatMode", "1: keep the original formats", ("0", "1")),
         OptionSpec("ge.inputFormat", "input layout", ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")),
         OptionSpec("ge.graph_key", "graph identity for caches", check=lambda v: True),

@@ -349,9 +349,8 @@ def _pack_descs(descs: Sequence[InOutDesc]) -> bytes:
 def _pack_gears(gears: Sequence[Sequence[int]]) -> bytes:
     """GE's vector-of-vectors value: ``u32 n; u32 part_size[n];`` then every part as i64."""
     flat = [v for g in gears for v in g]
-    return (
-        struct.pack(f"<I{len(gears)}I", len(gears), *(len(g) for g in gears))
-        + struct.pack(f"<{len(flat)}q", *flat)
+    return struct.pack(f"<I{len(gears)}I", len(gears), *(len(g) for g in gears)) + struct.pack(
+        f"<{len(flat)}q", *flat
     )
 
 

@@ -149,11 +149,15 @@ class GearSet:
                 if len(origin) != len(shape) or any(
                     d < 0 or (o >= 0 and o != d) for o, d in zip(origin, shape)
                 ):
-                    raise _invalid(f"{where}: input shape {list(shape)} does not fit {list(origin)}")
+                    raise _invalid(
+                        f"{where}: input shape {list(shape)} does not fit {list(origin)}"
+                    )
             if any(d < 0 for s in g.output_shapes for d in s):
                 raise _invalid(f"{where}: an output shape has a negative dim")
             if g.memory_size > memory_size:
-                raise _invalid(f"{where}: arena of {g.memory_size} bytes > the model's {memory_size}")
+                raise _invalid(
+                    f"{where}: arena of {g.memory_size} bytes > the model's {memory_size}"
+                )
         if end != num_tasks:
             raise _invalid(f"the gears' tasks end at {end}; the model has {num_tasks}")
         if len(set(self.values)) != len(self.gears):

@@ -160,8 +160,7 @@ class GearRuntime:
         if self.gears.kind != kind:
             raise GeError(
                 PARAM_INVALID,
-                f"{call}: this model's gears come from {self.gears.kind.option}, not "
-                f"{kind.option}",
+                f"{call}: this model's gears come from {self.gears.kind.option}, not {kind.option}",
             )
         if index != self.shape_index:
             raise GeError(
@@ -209,7 +208,9 @@ class GearRuntime:
         """``aclmdlSetDynamicBatchSize``."""
         call = "set_dynamic_batch_size"
         if int(batch) == 0:
-            raise GeError(ACL_INVALID_PARAM, f"{call}: batch 0 is not valid; gears: {self.listing()}")
+            raise GeError(
+                ACL_INVALID_PARAM, f"{call}: batch 0 is not valid; gears: {self.listing()}"
+            )
         self._check_call(GearKind.BATCH, index, call)
         gear = self.gears.index_of([int(batch)])
         if gear is None:
