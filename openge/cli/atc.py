@@ -136,7 +136,7 @@ def _info_text(view: memoryview) -> str:
     if info.gears is not None:
         kind, values = info.gears
         listing = " | ".join(",".join(map(str, v)) for v in values)
-        lines.append(f"gears ({kind}):   {len(values)}: {listing}")
+        lines.append(f"{f'gears ({kind}):':<17}{len(values)}: {listing}")
     for kind, descs in (("input", info.inputs), ("output", info.outputs)):
         for i, d in enumerate(descs):
             ranged = _range_text(d)

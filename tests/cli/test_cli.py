@@ -58,7 +58,7 @@ def test_atc_mode_6_prints_info(om_file, capsys):
     assert main(["atc", "--mode=6", f"--om={om_file}"]) == 0
     out = capsys.readouterr().out
     assert "producer:        openge-0.1.0" in out
-    assert "format:          1.0 (offline)" in out
+    assert "format:          1.1 (offline)" in out
     assert "input 0: x DT_FLOAT [3, 8]" in out
 
 
