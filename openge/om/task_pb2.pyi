@@ -20,7 +20,14 @@ class TensorValue(_message.Message):
     data: bytes
     format: int
     ndarray: bool
-    def __init__(self, dtype: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., data: _Optional[bytes] = ..., format: _Optional[int] = ..., ndarray: _Optional[bool] = ...) -> None: ...
+    def __init__(
+        self,
+        dtype: _Optional[int] = ...,
+        shape: _Optional[_Iterable[int]] = ...,
+        data: _Optional[bytes] = ...,
+        format: _Optional[int] = ...,
+        ndarray: _Optional[bool] = ...,
+    ) -> None: ...
 
 class AttrList(_message.Message):
     __slots__ = ("kind", "i", "f", "b", "s", "bt", "dt", "v", "tuple")
@@ -34,6 +41,7 @@ class AttrList(_message.Message):
         BYTES: _ClassVar[AttrList.Kind]
         DATA_TYPE: _ClassVar[AttrList.Kind]
         VALUE: _ClassVar[AttrList.Kind]
+
     EMPTY: AttrList.Kind
     INT: AttrList.Kind
     FLOAT: AttrList.Kind
@@ -60,7 +68,18 @@ class AttrList(_message.Message):
     dt: _containers.RepeatedScalarFieldContainer[int]
     v: _containers.RepeatedCompositeFieldContainer[AttrValue]
     tuple: bool
-    def __init__(self, kind: _Optional[_Union[AttrList.Kind, str]] = ..., i: _Optional[_Iterable[int]] = ..., f: _Optional[_Iterable[float]] = ..., b: _Optional[_Iterable[bool]] = ..., s: _Optional[_Iterable[str]] = ..., bt: _Optional[_Iterable[bytes]] = ..., dt: _Optional[_Iterable[int]] = ..., v: _Optional[_Iterable[_Union[AttrValue, _Mapping]]] = ..., tuple: _Optional[bool] = ...) -> None: ...
+    def __init__(
+        self,
+        kind: _Optional[_Union[AttrList.Kind, str]] = ...,
+        i: _Optional[_Iterable[int]] = ...,
+        f: _Optional[_Iterable[float]] = ...,
+        b: _Optional[_Iterable[bool]] = ...,
+        s: _Optional[_Iterable[str]] = ...,
+        bt: _Optional[_Iterable[bytes]] = ...,
+        dt: _Optional[_Iterable[int]] = ...,
+        v: _Optional[_Iterable[_Union[AttrValue, _Mapping]]] = ...,
+        tuple: _Optional[bool] = ...,
+    ) -> None: ...
 
 class AttrMap(_message.Message):
     __slots__ = ("attr",)
@@ -88,7 +107,18 @@ class AttrValue(_message.Message):
     t: TensorValue
     list: AttrList
     map: AttrMap
-    def __init__(self, i: _Optional[int] = ..., f: _Optional[float] = ..., b: _Optional[bool] = ..., s: _Optional[str] = ..., bt: _Optional[bytes] = ..., dt: _Optional[int] = ..., t: _Optional[_Union[TensorValue, _Mapping]] = ..., list: _Optional[_Union[AttrList, _Mapping]] = ..., map: _Optional[_Union[AttrMap, _Mapping]] = ...) -> None: ...
+    def __init__(
+        self,
+        i: _Optional[int] = ...,
+        f: _Optional[float] = ...,
+        b: _Optional[bool] = ...,
+        s: _Optional[str] = ...,
+        bt: _Optional[bytes] = ...,
+        dt: _Optional[int] = ...,
+        t: _Optional[_Union[TensorValue, _Mapping]] = ...,
+        list: _Optional[_Union[AttrList, _Mapping]] = ...,
+        map: _Optional[_Union[AttrMap, _Mapping]] = ...,
+    ) -> None: ...
 
 class Attr(_message.Message):
     __slots__ = ("name", "value")
@@ -96,7 +126,9 @@ class Attr(_message.Message):
     VALUE_FIELD_NUMBER: _ClassVar[int]
     name: str
     value: AttrValue
-    def __init__(self, name: _Optional[str] = ..., value: _Optional[_Union[AttrValue, _Mapping]] = ...) -> None: ...
+    def __init__(
+        self, name: _Optional[str] = ..., value: _Optional[_Union[AttrValue, _Mapping]] = ...
+    ) -> None: ...
 
 class Slot(_message.Message):
     __slots__ = ("kind", "offset", "dtype", "shape")
@@ -108,7 +140,13 @@ class Slot(_message.Message):
     offset: int
     dtype: int
     shape: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, kind: _Optional[int] = ..., offset: _Optional[int] = ..., dtype: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
+    def __init__(
+        self,
+        kind: _Optional[int] = ...,
+        offset: _Optional[int] = ...,
+        dtype: _Optional[int] = ...,
+        shape: _Optional[_Iterable[int]] = ...,
+    ) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("name", "op_type", "attrs", "inputs", "outputs")
@@ -122,7 +160,14 @@ class Task(_message.Message):
     attrs: _containers.RepeatedCompositeFieldContainer[Attr]
     inputs: _containers.RepeatedCompositeFieldContainer[Slot]
     outputs: _containers.RepeatedCompositeFieldContainer[Slot]
-    def __init__(self, name: _Optional[str] = ..., op_type: _Optional[str] = ..., attrs: _Optional[_Iterable[_Union[Attr, _Mapping]]] = ..., inputs: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ...) -> None: ...
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        op_type: _Optional[str] = ...,
+        attrs: _Optional[_Iterable[_Union[Attr, _Mapping]]] = ...,
+        inputs: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ...,
+        outputs: _Optional[_Iterable[_Union[Slot, _Mapping]]] = ...,
+    ) -> None: ...
 
 class IODesc(_message.Message):
     __slots__ = ("name", "dtype", "shape", "format")
@@ -134,7 +179,13 @@ class IODesc(_message.Message):
     dtype: int
     shape: _containers.RepeatedScalarFieldContainer[int]
     format: int
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., format: _Optional[int] = ...) -> None: ...
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        dtype: _Optional[int] = ...,
+        shape: _Optional[_Iterable[int]] = ...,
+        format: _Optional[int] = ...,
+    ) -> None: ...
 
 class Variable(_message.Message):
     __slots__ = ("name", "dtype", "shape", "format", "init_offset")
@@ -148,7 +199,14 @@ class Variable(_message.Message):
     shape: _containers.RepeatedScalarFieldContainer[int]
     format: int
     init_offset: int
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., format: _Optional[int] = ..., init_offset: _Optional[int] = ...) -> None: ...
+    def __init__(
+        self,
+        name: _Optional[str] = ...,
+        dtype: _Optional[int] = ...,
+        shape: _Optional[_Iterable[int]] = ...,
+        format: _Optional[int] = ...,
+        init_offset: _Optional[int] = ...,
+    ) -> None: ...
 
 class ExternalWeight(_message.Message):
     __slots__ = ("location", "offset", "length", "sha256", "dtype", "shape", "directory")
@@ -166,7 +224,16 @@ class ExternalWeight(_message.Message):
     dtype: int
     shape: _containers.RepeatedScalarFieldContainer[int]
     directory: str
-    def __init__(self, location: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., sha256: _Optional[str] = ..., dtype: _Optional[int] = ..., shape: _Optional[_Iterable[int]] = ..., directory: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        location: _Optional[str] = ...,
+        offset: _Optional[int] = ...,
+        length: _Optional[int] = ...,
+        sha256: _Optional[str] = ...,
+        dtype: _Optional[int] = ...,
+        shape: _Optional[_Iterable[int]] = ...,
+        directory: _Optional[str] = ...,
+    ) -> None: ...
 
 class Option(_message.Message):
     __slots__ = ("key", "value")
@@ -183,7 +250,15 @@ class Shape(_message.Message):
     def __init__(self, dims: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Gear(_message.Message):
-    __slots__ = ("values", "task_begin", "task_end", "input_shapes", "output_shapes", "memory_size", "graph_name")
+    __slots__ = (
+        "values",
+        "task_begin",
+        "task_end",
+        "input_shapes",
+        "output_shapes",
+        "memory_size",
+        "graph_name",
+    )
     VALUES_FIELD_NUMBER: _ClassVar[int]
     TASK_BEGIN_FIELD_NUMBER: _ClassVar[int]
     TASK_END_FIELD_NUMBER: _ClassVar[int]
@@ -198,7 +273,16 @@ class Gear(_message.Message):
     output_shapes: _containers.RepeatedCompositeFieldContainer[Shape]
     memory_size: int
     graph_name: str
-    def __init__(self, values: _Optional[_Iterable[int]] = ..., task_begin: _Optional[int] = ..., task_end: _Optional[int] = ..., input_shapes: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., output_shapes: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., memory_size: _Optional[int] = ..., graph_name: _Optional[str] = ...) -> None: ...
+    def __init__(
+        self,
+        values: _Optional[_Iterable[int]] = ...,
+        task_begin: _Optional[int] = ...,
+        task_end: _Optional[int] = ...,
+        input_shapes: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ...,
+        output_shapes: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ...,
+        memory_size: _Optional[int] = ...,
+        graph_name: _Optional[str] = ...,
+    ) -> None: ...
 
 class GearTable(_message.Message):
     __slots__ = ("kind", "gears", "origin_inputs", "shape_order")
@@ -210,10 +294,33 @@ class GearTable(_message.Message):
     gears: _containers.RepeatedCompositeFieldContainer[Gear]
     origin_inputs: _containers.RepeatedCompositeFieldContainer[Shape]
     shape_order: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kind: _Optional[int] = ..., gears: _Optional[_Iterable[_Union[Gear, _Mapping]]] = ..., origin_inputs: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., shape_order: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(
+        self,
+        kind: _Optional[int] = ...,
+        gears: _Optional[_Iterable[_Union[Gear, _Mapping]]] = ...,
+        origin_inputs: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ...,
+        shape_order: _Optional[_Iterable[str]] = ...,
+    ) -> None: ...
 
 class TaskList(_message.Message):
-    __slots__ = ("format_major", "format_minor", "name", "producer", "online", "is_dynamic", "memory_size", "weight_size", "inputs", "outputs", "variables", "external_weights", "options", "tasks", "stats", "gear_table")
+    __slots__ = (
+        "format_major",
+        "format_minor",
+        "name",
+        "producer",
+        "online",
+        "is_dynamic",
+        "memory_size",
+        "weight_size",
+        "inputs",
+        "outputs",
+        "variables",
+        "external_weights",
+        "options",
+        "tasks",
+        "stats",
+        "gear_table",
+    )
     FORMAT_MAJOR_FIELD_NUMBER: _ClassVar[int]
     FORMAT_MINOR_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -246,4 +353,22 @@ class TaskList(_message.Message):
     tasks: _containers.RepeatedCompositeFieldContainer[Task]
     stats: _containers.RepeatedCompositeFieldContainer[Attr]
     gear_table: GearTable
-    def __init__(self, format_major: _Optional[int] = ..., format_minor: _Optional[int] = ..., name: _Optional[str] = ..., producer: _Optional[str] = ..., online: _Optional[bool] = ..., is_dynamic: _Optional[bool] = ..., memory_size: _Optional[int] = ..., weight_size: _Optional[int] = ..., inputs: _Optional[_Iterable[_Union[IODesc, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[IODesc, _Mapping]]] = ..., variables: _Optional[_Iterable[_Union[Variable, _Mapping]]] = ..., external_weights: _Optional[_Iterable[_Union[ExternalWeight, _Mapping]]] = ..., options: _Optional[_Iterable[_Union[Option, _Mapping]]] = ..., tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., stats: _Optional[_Iterable[_Union[Attr, _Mapping]]] = ..., gear_table: _Optional[_Union[GearTable, _Mapping]] = ...) -> None: ...
+    def __init__(
+        self,
+        format_major: _Optional[int] = ...,
+        format_minor: _Optional[int] = ...,
+        name: _Optional[str] = ...,
+        producer: _Optional[str] = ...,
+        online: _Optional[bool] = ...,
+        is_dynamic: _Optional[bool] = ...,
+        memory_size: _Optional[int] = ...,
+        weight_size: _Optional[int] = ...,
+        inputs: _Optional[_Iterable[_Union[IODesc, _Mapping]]] = ...,
+        outputs: _Optional[_Iterable[_Union[IODesc, _Mapping]]] = ...,
+        variables: _Optional[_Iterable[_Union[Variable, _Mapping]]] = ...,
+        external_weights: _Optional[_Iterable[_Union[ExternalWeight, _Mapping]]] = ...,
+        options: _Optional[_Iterable[_Union[Option, _Mapping]]] = ...,
+        tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ...,
+        stats: _Optional[_Iterable[_Union[Attr, _Mapping]]] = ...,
+        gear_table: _Optional[_Union[GearTable, _Mapping]] = ...,
+    ) -> None: ...
