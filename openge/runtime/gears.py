@@ -111,6 +111,15 @@ class GearRuntime:
             raise self._no_gear(f"{SHAPE_DATA_NAME} = {_gear_text(flat)}")
         return gear
 
+    def chosen_by(self) -> str:
+        """Why the current gear runs (appended to an input-shape error)."""
+        gear = self.current if self.current is not None else self.gears.largest
+        values = _gear_text(self.gears.gears[gear].values)
+        return (
+            f"{SHAPE_DATA_NAME} chose gear {values} (all zero: the largest); set it with the "
+            f"set_* calls, or leave it out to run the gear of the input shapes"
+        )
+
     def gear_of_shapes(self, shapes: Sequence[tuple[int, ...]]) -> int:
         """The gear whose input shapes are ``shapes``."""
         for i, g in enumerate(self.gears.gears):

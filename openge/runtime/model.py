@@ -450,7 +450,12 @@ class Model:
                 gear, inputs = self._gears.select(inputs)
                 steps, input_binds, output_binds = self._gear_plans[gear]
                 in_descs, out_descs = self._gears.in_descs[gear], self._gears.out_descs[gear]
-            in_arrays = self._prepare_inputs(inputs, in_descs)
+            try:
+                in_arrays = self._prepare_inputs(inputs, in_descs)
+            except GeError as err:
+                if self._gears is None or err.code != SHAPE_INVALID:
+                    raise
+                raise GeError(err.code, f"{err.message}; {self._gears.chosen_by()}") from err
             out_arrays = self._prepare_outputs(outputs, out_descs)
             if outputs is not None:
                 _check_no_overlap(in_arrays, out_arrays)

@@ -62,3 +62,16 @@ def test_atc_gear_rule_breach_is_one_error_line(tmp_path, capsys):
         [*args, "--input_shape=x:-1,3,8,8", "--dynamic_batch_size=1,2", "--dynamic_dims=1;2"]
     )
     assert code != 0 and "mutually exclusive" in capsys.readouterr().err
+
+
+def test_openge_run_feeds_the_largest_gear_or_the_given_gear(tmp_path, capsys):
+    cnn = write_cnn(tmp_path / "cnn.onnx", channels=8)
+    prefix = tmp_path / "g"
+    args = ["atc", f"--model={cnn}", "--framework=5", f"--output={prefix}"]
+    assert main([*args, "--input_shape=x:-1,3,8,8", "--dynamic_batch_size=1,3"]) == 0
+    assert main(["run", "--model", f"{prefix}.om"]) == 0
+    assert "output y: float32[3, 10]" in capsys.readouterr().out  # zeros of the largest gear
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((1, 3, 8, 8), np.float32))
+    assert main(["run", "--model", f"{prefix}.om", "--input", str(x)]) == 0
+    assert "output y: float32[1, 10]" in capsys.readouterr().out

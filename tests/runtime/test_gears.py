@@ -127,6 +127,7 @@ def test_no_gear_set_runs_the_largest(batch_model):
         batch_model.execute([*inputs_for(2), np.zeros(1, np.int32)])
     assert info.value.code == Status.ACL_ERROR_GE_SHAPE_INVALID
     assert "[6, 4]" in info.value.message and "[2, 4]" in info.value.message
+    assert "chose gear 6" in info.value.message
 
 
 def test_value_that_is_no_gear_is_145013_listing_the_gears(batch_model):
