@@ -10,6 +10,7 @@ import pytest
 from openge.errors import GeError
 from openge.graph import DataType, Graph, Tensor, TensorDesc
 from openge.om.gears import NODE_SUFFIX, SHAPE_DATA_NAME, GearKind
+from openge.om.plan import SlotKind
 from openge.om.writer import serialize
 from tests.compiler.gear_models import compile_static, compile_with_gears, load, write_cnn
 
@@ -179,3 +180,23 @@ def test_dims_rule_every_dynamic_input_listed():
     # with batch gears, an unlisted input with -1 at dim 0 joins the gears (GE does so)
     model = compile_graph(g, {"ge.inputShape": "x:-1,4", "ge.dynamicBatchSize": "3,5"})
     assert model.gears.gears[1].input_shapes == ((5, 4), (5,))
+
+
+def _plan(tasks):
+    """A task list without names and weight offsets (which the shared weights renumber)."""
+
+    def slot(s):
+        return (s.kind, None if s.kind == SlotKind.WEIGHT else s.offset, s.dtype, s.shape)
+
+    return [
+        (t.op_type, sorted(t.attrs.items()), [slot(s) for s in (*t.inputs, *t.outputs)])
+        for t in tasks
+    ]
+
+
+def test_every_gear_runs_the_static_plan_of_its_shape(cnn, batch_model):
+    for i, b in enumerate(BATCHES):
+        gear = batch_model.gears.gears[i]
+        static = compile_static(cnn, (b, 3, 16, 16))
+        assert _plan(batch_model.tasks[gear.task_begin : gear.task_end]) == _plan(static.tasks)
+        assert gear.memory_size == static.memory_size
