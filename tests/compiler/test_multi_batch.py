@@ -200,3 +200,22 @@ def test_every_gear_runs_the_static_plan_of_its_shape(cnn, batch_model):
         static = compile_static(cnn, (b, 3, 16, 16))
         assert _plan(batch_model.tasks[gear.task_begin : gear.task_end]) == _plan(static.tasks)
         assert gear.memory_size == static.memory_size
+
+
+def test_external_weights_are_written_once_for_all_gears(tmp_path):
+    from openge.compiler import compile_graph
+
+    g = _mlp()
+    w = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32)
+    g.node("w").attrs["value"] = Tensor(w)
+    options = {
+        "ge.inputShape": "x:-1,4",
+        "ge.dynamicBatchSize": "1,6",
+        "ge.externalWeight": "1",
+        "ge.externalWeightDir": str(tmp_path),
+    }
+    model = compile_graph(g, options)
+    assert len(model.external_weights) == 1 and len(list(tmp_path.iterdir())) == 1
+    runner = load(model)
+    x = np.random.default_rng(2).normal(size=(6, 4)).astype(np.float32)
+    np.testing.assert_allclose(runner.execute([x])[0], x @ w, rtol=1e-5, atol=1e-6)
