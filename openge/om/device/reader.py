@@ -238,6 +238,20 @@ def is_device_om(buffer: Any) -> bool:
     return bytes(view[task.offset : task.offset + 4]) != b"OTSK"
 
 
+def is_openge_om(buffer: Any) -> bool:
+    """True for a well-formed om that openge wrote (one model block with openge's task list)."""
+    try:
+        view = as_view(buffer)
+        header = parse_header(view)
+        _, blocks = read_tables(view, header)
+    except GeError:
+        return False
+    task = next((p for p in blocks[0] if p.type == PartType.TASK_INFO), None)
+    if task is None or len(blocks) != 1 or task.size < 4:
+        return False
+    return bytes(view[task.offset : task.offset + 4]) == b"OTSK"
+
+
 def _looks_device(buffer: Any) -> bool:
     """A malformed file whose header is an old (1.0) device header: route it to this reader."""
     try:
@@ -255,6 +269,7 @@ __all__ = [
     "NestedOm",
     "as_view",
     "is_device_om",
+    "is_openge_om",
     "parse_model_def",
     "read_device_om",
 ]
