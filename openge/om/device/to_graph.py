@@ -141,7 +141,8 @@ def refusals(om: DeviceOm, index: int = 0) -> Refusal:
     out = Refusal()
     h = om.header
     if om.nested:
-        out.append((h.name, h.modeltype_name, f"a {h.modeltype_name.lower()} model of nested oms"))
+        name = om.flow_name or h.name or (om.model_def(index).name if om.has_model_def() else "")
+        out.append((name, h.modeltype_name, f"a {h.modeltype_name.lower()} model of nested oms"))
         return out
     md = om.model_def(index)
     if len(md.graph) != 1:
