@@ -97,16 +97,21 @@ def _read_table(
     if tsize > end - start:
         raise size_error(f"{what}: a table of {count} partitions does not fit in the file")
     pos = start + tsize
-    base = tsize if bundle else 0
+    # GE's loader walks the sizes; writers count offsets from the end of the table (GE's
+    # bundle writer: from the table start). Either is accepted when every entry agrees.
+    bases = (tsize, 0) if bundle else (0, tsize)
+    base: int | None = None
     parts: list[DevicePartition] = []
     seen: set[int] = set()
     for i in range(count):
         ptype, offset, size = entry.unpack_from(view, start + head.size + entry.size * i)
         running = pos - start - tsize
-        if offset != running + base:
+        if base is None:
+            base = next((b for b in bases if offset == running + b), None)
+        if base is None or offset != running + base:
             raise invalid(
                 f"{what}: partition {i} (type {ptype}) has offset {offset}; the sizes before it "
-                f"add up to {running + base} (partitions are back to back, in table order)"
+                f"add up to {running} (partitions are back to back, in table order)"
             )
         if size > end - pos:
             raise size_error(
