@@ -37,7 +37,8 @@ def device_file(tmp_path):
     md.graph[0].op[1].attr["fusion_scope"].i = 3
     tbe = b.kernel_store([("relu0", b"\x7fELF" + bytes(12))])
     data = b.device_om(
-        [[(0, md.SerializeToString()), (1, bytes(weights.data)), (3, tbe)]], version=b.V1
+        [[(0, md.SerializeToString(deterministic=True)), (1, bytes(weights.data)), (3, tbe)]],
+        version=b.V1,
     )
     path = tmp_path / "dev.om"
     path.write_bytes(data)

@@ -258,5 +258,5 @@ def flow_om(submodels: list[tuple[str, bytes]], name="flow") -> bytes:
         (7, len_field(1, n.encode()) + len_field(2, b"NPU") + len_field(3, data))
         for n, data in submodels
     ]
-    md = simple_model_def(name, 1).SerializeToString()
+    md = simple_model_def(name, 1).SerializeToString(deterministic=True)
     return device_om([[(0, md), (6, flow), *subs]], modeltype=3, name=name)

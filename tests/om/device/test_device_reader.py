@@ -17,7 +17,7 @@ from tests.om.device import devom_builder as b
 
 
 def _md_bytes(name="m", n_ops=3) -> bytes:
-    return b.simple_model_def(name, n_ops).SerializeToString()
+    return b.simple_model_def(name, n_ops).SerializeToString(deterministic=True)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_compressed_attrs_are_restored():
     md.attr["attr_value_enum"].list.s.extend(v.encode() for v in values)
     flags = [False, True] + [False] * (len(names) - 2)
     md.attr["attrs_use_string_value"].list.b.extend(flags)
-    om = read_device_om(b.device_om([[(0, md.SerializeToString())]]))
+    om = read_device_om(b.device_om([[(0, md.SerializeToString(deterministic=True))]]))
     restored = om.model_def().graph[0].op[1]
     assert list(restored.attr["strides"].list.i) == [1, 2]
     assert restored.attr["mode"].s == b"VALID"
@@ -99,7 +99,7 @@ def test_bad_compressed_index_is_a_ge_error():
     md.attr["attr_name_enum"].list.s.append(b"only")
     md.attr["attr_value_enum"].list.s.append(b"v")
     md.attr["attrs_use_string_value"].list.b.append(True)
-    om = read_device_om(b.device_om([[(0, md.SerializeToString())]]))
+    om = read_device_om(b.device_om([[(0, md.SerializeToString(deterministic=True))]]))
     with pytest.raises(GeError, match="attr_name_enum"):
         om.model_def()
 
@@ -167,7 +167,7 @@ def test_weights_and_unknown_fields_in_json():
         list(w.shape),
     )
     md.graph[0].op[1].MergeFromString(b.len_field(35, b"then_branch"))  # OpDef.subgraph_name
-    data = b.device_om([[(0, md.SerializeToString()), (1, bytes(weights.data))]])
+    data = b.device_om([[(0, md.SerializeToString(deterministic=True)), (1, bytes(weights.data))]])
     om = read_device_om(data)
     (const,) = iter_consts(om.model_def(), om.weights())
     np.testing.assert_array_equal(const.array, w)
@@ -196,6 +196,7 @@ def _valid() -> bytes:
         _valid() + b"\0",
         b"IMOD" + bytes(300),
     ],
+    ids=["text", "empty", "cut-in-table", "cut-by-one", "padded", "zero-header"],
 )
 def test_truncated_text_and_padded_files(data):
     with pytest.raises(GeError):

@@ -67,7 +67,9 @@ def _conv_model(fused: bool = False, extra: str = "") -> tuple[bytes, np.ndarray
     _op(g, "send", "Send", [], [], [])
     _op(g, "Node_Output", "NetOutput", ["trans_Cast_3:0", "send:-1"], [y32], [])
     md.attr["soc_version"].s = b"Ascend310"
-    data_bytes = b.device_om([[(0, md.SerializeToString()), (1, bytes(weights.data))]])
+    data_bytes = b.device_om(
+        [[(0, md.SerializeToString(deterministic=True)), (1, bytes(weights.data))]]
+    )
     return data_bytes, w, bias
 
 
