@@ -125,13 +125,14 @@ def weights_command(args: argparse.Namespace) -> int:
                 for i in range(len(sub.models)):
                     if not sub.has_model_def(i):
                         continue
-                    for const in iter_consts(sub.model_def(i), sub.weights(i)):
+                    for const in iter_consts(sub.model_def(i), sub.weights(i), lenient=True):
                         name = safe_file_name(prefix + const.name, taken)
                         _save_atomic(folder, name, const.array)
                         print(
                             f"{name}: {const.array.dtype} {list(const.origin_shape)} "
                             f"{const.origin_format} (device {const.device_format} "
                             f"{list(const.device_shape)} {const.device_dtype})"
+                            + (f" kept in the device layout: {const.note}" if const.note else "")
                         )
                         del const
                         count += 1

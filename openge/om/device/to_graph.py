@@ -21,6 +21,7 @@ from openge.om.device.nodes import fusion_reason, original_ops
 from openge.om.device.protojson import unknown_fields
 from openge.om.device.reader import DeviceOm
 from openge.om.device.weights import CONST_TYPES, attr_ints, attr_text, origin_array
+from openge.om.device.weights_layout import DEVICE_FORMATS
 from openge.om.modeldef import from_proto_dtype
 from openge.ops import get_schema, has_op
 from openge.ops.schema import AttrType
@@ -150,6 +151,13 @@ def refusals(om: DeviceOm, index: int = 0) -> Refusal:
     if not md.graph:
         return out
     for op in md.graph[0].op:
+        if op.type in CONST_TYPES and "value" in op.attr:
+            layout = op.attr["value"].t.desc.layout or "ND"
+            if layout not in DEVICE_FORMATS and _format(layout) is None:
+                out.append(
+                    (op.name, op.type, f"weight in layout {layout}, which openge does not convert")
+                )
+            continue
         if op.type in BOOKKEEPING or op.type in CONST_TYPES or op.type in DATA_TYPES:
             continue
         if op.type == "NetOutput":
@@ -172,9 +180,10 @@ def to_graph(om: DeviceOm, index: int = 0) -> Graph:
     """Model ``index`` as an openge Graph in origin layouts (GeError listing what cannot run)."""
     problems = refusals(om, index)
     if problems:
+        name = om.flow_name or om.header.name or om.model_def(index).name
         raise GeError(
             UNSUPPORTED,
-            f"device model {om.header.name!r} cannot run on openge: {len(problems)} node(s) "
+            f"device model {name!r} cannot run on openge: {len(problems)} node(s) "
             f"need the Ascend device:\n{problems.text()}\n(inspect it with `openge atc "
             "--mode=6`, get its weights with `openge om weights`, or convert the source model "
             "with `openge atc`)",

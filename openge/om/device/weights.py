@@ -16,9 +16,11 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
+from openge.errors import GeError
+from openge.graph import Format
 from openge.om import ge_ir_pb2 as pb
 from openge.om.device.binio import invalid
-from openge.om.device.weights_layout import DEVICE_FORMATS, to_origin
+from openge.om.device.weights_layout import DEVICE_FORMATS, nchw_to_origin, to_origin
 
 #: ge.proto.DataType → NumPy dtype (the types a weight can hold).
 NUMPY_OF: dict[int, np.dtype] = {
@@ -54,6 +56,8 @@ class DeviceConst:
     origin_format: str
     origin_shape: tuple[int, ...]
     array: np.ndarray
+    #: Why the weight was kept in its device layout ("" when it is in the origin layout).
+    note: str = ""
 
 
 def dtype_name(value: int) -> str:
@@ -109,10 +113,57 @@ def device_array(tdef: Any, weights: memoryview, what: str) -> np.ndarray:
     return np.frombuffer(weights, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
-def origin_array(tdef: Any, weights: memoryview, what: str) -> DeviceConst:
-    """The weight of a TensorDef in its origin layout, shape and (float) dtype."""
-    desc = tdef.desc
+def origin_array(
+    tdef: Any, weights: memoryview, what: str, *, lenient: bool = False
+) -> DeviceConst:
+    """The weight of a TensorDef in its origin layout, shape and (float) dtype.
+
+    With ``lenient``, a weight whose layout cannot be converted is returned as stored, with the
+    reason in ``note`` (a weight outside WEIGHTS_DATA is always an error).
+    """
     raw = device_array(tdef, weights, what)
+    try:
+        return _to_origin(tdef.desc, raw, what)
+    except GeError as err:
+        if not lenient:
+            raise
+        return DeviceConst(
+            "",
+            "",
+            tdef.desc.layout or "ND",
+            tuple(raw.shape),
+            dtype_name(tdef.desc.dtype),
+            tdef.desc.layout or "ND",
+            tuple(raw.shape),
+            raw,
+            err.message,
+        )
+
+
+_FROM_4D = {"NCHW": (0, 1, 2, 3), "NHWC": (0, 3, 1, 2), "HWCN": (3, 2, 0, 1), "CHWN": (3, 0, 1, 2)}
+
+
+def _plain(layout: str) -> bool:
+    """A layout without blocking (ND, NCHW, NHWC …): its data is the tensor in C order."""
+    try:
+        Format.from_layout_name(layout)
+    except GeError:
+        return layout in _FROM_4D
+    return layout not in DEVICE_FORMATS
+
+
+def _plain_4d(layout: str, origin: str, raw: np.ndarray, origin_shape: tuple[int, ...]) -> bool:
+    """A 4-D weight stored in another plain 4-D layout than its origin one (transposed)."""
+    return (
+        layout != origin
+        and layout in _FROM_4D
+        and origin in _FROM_4D
+        and raw.ndim == 4
+        and len(origin_shape) == 4
+    )
+
+
+def _to_origin(desc: Any, raw: np.ndarray, what: str) -> DeviceConst:
     layout = desc.layout or "ND"
     origin_format = attr_text(desc.attr, "origin_format") or layout
     origin_shape = attr_ints(desc.attr, "origin_shape")
@@ -123,6 +174,10 @@ def origin_array(tdef: Any, weights: memoryview, what: str) -> DeviceConst:
             array = to_origin(raw, layout, origin_format, origin_shape)
         except (ValueError, IndexError) as err:
             raise invalid(f"{what}: {layout} → {origin_format}: {err}") from None
+    elif not _plain(layout):
+        raise invalid(f"{what}: device format {layout} is not one openge converts")
+    elif _plain_4d(layout, origin_format, raw, origin_shape):
+        array = nchw_to_origin(raw.transpose(_FROM_4D[layout]), origin_format)
     elif raw.size == _numel(origin_shape, what):
         array = raw.reshape(origin_shape)
     else:
@@ -146,14 +201,14 @@ def origin_array(tdef: Any, weights: memoryview, what: str) -> DeviceConst:
     )
 
 
-def iter_consts(md: Any, weights: memoryview) -> Iterator[DeviceConst]:
-    """Every Const of every graph of a ModelDef, with its origin array."""
+def iter_consts(md: Any, weights: memoryview, *, lenient: bool = False) -> Iterator[DeviceConst]:
+    """Every Const of every graph of a ModelDef, with its origin array (see origin_array)."""
     for graph in md.graph:
         for op in graph.op:
             if op.type not in CONST_TYPES or "value" not in op.attr:
                 continue
             what = f"Const {op.name!r}"
-            const = origin_array(op.attr["value"].t, weights, what)
+            const = origin_array(op.attr["value"].t, weights, what, lenient=lenient)
             const.graph, const.name = graph.name, op.name
             yield const
 

@@ -9,7 +9,9 @@ Layer: om. Ascend stores weights blocked for its cube unit (C0 = 16 for 2- and 4
   ``[(c1·H+h)·W+w, n1, n0, c0]``;
 - FRACTAL_Z_C04: C padded to 4, the (h, w, c) of each filter flattened and cut in blocks of
   C0: ``[K1, N1, N0, C0]`` holding ``m[n1·N0+n0, k1·C0+c0]`` where ``m[n, (h·W+w)·4+c]``;
-- FRACTAL_NZ: ``[..., W1, H1, H0, W0]`` holding ``x[..., h1·H0+h0, w1·W0+w0]``.
+- FRACTAL_NZ: ``[..., W1, H1, H0, W0]`` holding ``x[..., h1·H0+h0, w1·W0+w0]``;
+- C1HWNCoC0 (depthwise filters): ``[C1, H, W, N, Co, C0]`` holding ``w[n, c1·C0+c0, h, w]``
+  on the diagonal ``co == c0`` (zero elsewhere).
 
 Each ``*_to_*`` function takes the device array and the origin dims, checks that they fit,
 and returns the origin array (a copy); padding is dropped. Errors are GeError.
@@ -24,7 +26,14 @@ import numpy as np
 from openge.om.device.binio import invalid
 
 #: Device formats this module converts, by GE's layout name.
-DEVICE_FORMATS = ("NC1HWC0", "NC1HWC0_C04", "FRACTAL_Z", "FRACTAL_Z_C04", "FRACTAL_NZ")
+DEVICE_FORMATS = (
+    "NC1HWC0",
+    "NC1HWC0_C04",
+    "FRACTAL_Z",
+    "FRACTAL_Z_C04",
+    "FRACTAL_NZ",
+    "C1HWNCoC0",
+)
 _ORIGIN_4D = {
     "NCHW": (0, 1, 2, 3),
     "NHWC": (0, 2, 3, 1),
@@ -68,6 +77,18 @@ def fractal_z_c04_to_nchw(array: np.ndarray, n: int, c: int, h: int, w: int) -> 
     _check(array, (k1, n1, n0, c0), "FRACTAL_Z_C04")
     matrix = array.transpose(1, 2, 0, 3).reshape(n1 * n0, k1 * c0)[:n, : 4 * h * w]
     return np.ascontiguousarray(matrix.reshape(n, h, w, 4)[..., :c].transpose(0, 3, 1, 2))
+
+
+def c1hwncoc0_to_nchw(array: np.ndarray, n: int, c: int, h: int, w: int) -> np.ndarray:
+    """``[C1, H, W, N, Co, C0]`` (values on the co == c0 diagonal) → ``[N, C, H, W]``."""
+    if array.ndim != 6:
+        raise invalid(f"C1HWNCoC0 data of rank {array.ndim}")
+    c0 = array.shape[5]
+    _check(array, (math.ceil(c / c0), h, w, n, c0, c0), "C1HWNCoC0")
+    diagonal = np.arange(c0)
+    blocks = array[:, :, :, :, diagonal, diagonal]  # [C1, H, W, N, C0]
+    out = blocks.transpose(3, 0, 4, 1, 2).reshape(n, -1, h, w)
+    return np.ascontiguousarray(out[:, :c])
 
 
 def fractal_nz_to_nd(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -126,6 +147,8 @@ def to_origin(
         nchw = fractal_z_to_nchw(array, *dims)
     elif device_format == "FRACTAL_Z_C04":
         nchw = fractal_z_c04_to_nchw(array, *dims)
+    elif device_format == "C1HWNCoC0":
+        nchw = c1hwncoc0_to_nchw(array, *dims)
     else:
         raise invalid(f"device format {device_format} is not one openge converts")
     return nchw_to_origin(nchw, origin_format)
@@ -133,6 +156,7 @@ def to_origin(
 
 __all__ = [
     "DEVICE_FORMATS",
+    "c1hwncoc0_to_nchw",
     "fractal_nz_to_nd",
     "fractal_z_c04_to_nchw",
     "fractal_z_to_nchw",

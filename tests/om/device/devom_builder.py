@@ -59,6 +59,15 @@ def to_fractal_z_c04(x: np.ndarray, c0: int, n0: int = 16) -> np.ndarray:
     return out
 
 
+def to_c1hwncoc0(x: np.ndarray, c0: int) -> np.ndarray:
+    n, c, h, w = x.shape
+    out = np.zeros((math.ceil(c / c0), h, w, n, c0, c0), x.dtype)
+    for ni in range(n):
+        for ci in range(c):
+            out[ci // c0, :, :, ni, ci % c0, ci % c0] = x[ni, ci]
+    return out
+
+
 def to_fractal_nz(x: np.ndarray, w0: int, h0: int = 16) -> np.ndarray:
     mat = x.reshape(1, -1) if x.ndim == 1 else x
     *batch, rows, cols = mat.shape

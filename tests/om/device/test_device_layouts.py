@@ -8,6 +8,7 @@ import pytest
 from openge.errors import GeError
 from openge.om.device import weights_layout as wl
 from tests.om.device.devom_builder import (
+    to_c1hwncoc0,
     to_fractal_nz,
     to_fractal_z,
     to_fractal_z_c04,
@@ -75,6 +76,14 @@ def test_fractal_nz_round_trip(dtype, w0, shape):
     x = _rand(shape, dtype)
     device = to_fractal_nz(x, w0)
     np.testing.assert_array_equal(wl.to_origin(device, "FRACTAL_NZ", "ND", shape), x)
+
+
+@pytest.mark.parametrize(("dtype", "c0"), [(np.float16, 16), (np.int8, 32)])
+def test_c1hwncoc0_round_trip(dtype, c0):
+    w = _rand((2, 20, 3, 3), dtype)  # depthwise: multiplier 2, 20 channels
+    device = to_c1hwncoc0(w, c0)
+    hwcn = w.transpose(2, 3, 1, 0)
+    np.testing.assert_array_equal(wl.to_origin(device, "C1HWNCoC0", "HWCN", hwcn.shape), hwcn)
 
 
 def test_wrong_device_shape_is_a_ge_error():

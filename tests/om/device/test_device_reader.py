@@ -178,6 +178,28 @@ def test_weights_and_unknown_fields_in_json():
     assert "output_desc" not in to_json(om, shapes=False)["model_def"][0]["graph"][0]["op"][1]
 
 
+def test_unconvertible_weight_layout():
+    md = b.simple_model_def("u", 1)
+    weights = b.Weights()
+    raw = np.arange(2 * 3 * 16 * 16, dtype=np.float16).reshape(2, 3, 16, 16)
+    b.add_const(
+        md.graph[0], weights, "w3d", raw, pb.DT_FLOAT16, "FRACTAL_Z_3D", "NCDHW", [16, 16, 1, 1, 6]
+    )
+    om = read_device_om(
+        b.device_om([[(0, md.SerializeToString(deterministic=True)), (1, bytes(weights.data))]])
+    )
+    with pytest.raises(GeError, match="FRACTAL_Z_3D"):
+        list(iter_consts(om.model_def(), om.weights()))
+    (kept,) = iter_consts(om.model_def(), om.weights(), lenient=True)
+    np.testing.assert_array_equal(kept.array, raw)
+    assert "FRACTAL_Z_3D" in kept.note
+    from openge.om.device.to_graph import refusals
+
+    assert [(n, why) for n, _, why in refusals(om)] == [
+        ("w3d", "weight in layout FRACTAL_Z_3D, which openge does not convert")
+    ]
+
+
 # ----- hostile files -----------------------------------------------------------------------
 
 
