@@ -95,14 +95,14 @@ def parse_header(view: memoryview) -> DeviceHeader:
     if version == VERSION_1:
         platform, ptype = _V1_TAIL.unpack_from(view, _COMMON.size)
         model_num, model_length, check_os, unknown = 1, 0, 0, 0
-    elif version == VERSION_2:
+    elif version >= VERSION_2:  # GE reads every version from 2.0 on with the 2.0 layout
         model_num, platform, ptype, model_length, check_os, unknown = _V2_TAIL.unpack_from(
             view, _COMMON.size
         )
     else:
         raise invalid(
             f"header version 0x{version:08X}; openge reads 1.0 (0x{VERSION_1:08X}) and 2.0 "
-            f"(0x{VERSION_2:08X})"
+            f"(0x{VERSION_2:08X}) and later"
         )
     header = DeviceHeader(
         version=version,

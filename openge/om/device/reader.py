@@ -19,6 +19,7 @@ from openge.om.device.compress import decompress
 from openge.om.device.header import DeviceHeader, ModelType, is_device_magic, parse_header
 from openge.om.device.inout import IoInfo, parse_inout
 from openge.om.device.kernels import KernelBin, parse_kernel_store
+from openge.om.device.lenient import decode_lenient
 from openge.om.device.partitions import DevicePartition, PartType, read_tables
 from openge.om.ge_ir_pb2 import ModelDef
 
@@ -128,6 +129,11 @@ def parse_model_def(data: memoryview, what: str) -> Any:
     try:
         return ModelDef.FromString(data)
     except Exception as err:  # DecodeError, or protobuf's own recursion / size limits
+        if "UTF-8" in str(err):  # GE's C++ writer lets invalid UTF-8 through: replace it
+            try:
+                return decode_lenient(data)
+            except Exception:  # the original error says more
+                pass
         raise invalid(f"{what} does not decode as ge.proto.ModelDef: {err}") from None
 
 

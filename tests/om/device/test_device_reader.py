@@ -200,6 +200,16 @@ def test_unconvertible_weight_layout():
     ]
 
 
+def test_string_fields_with_invalid_utf8_are_decoded():
+    md = b.simple_model_def("utf", 1)
+    md.graph[0].op[1].name = "reluX"
+    raw = md.SerializeToString(deterministic=True).replace(b"reluX", b"rel\xffX")
+    om = read_device_om(b.device_om([[(0, raw)]]))
+    op = om.model_def().graph[0].op[1]
+    assert op.name == "rel\ufffdX" and op.type == "Relu"
+    assert describe(om)["models"][0]["op_types"]["Relu"] == 1
+
+
 # ----- hostile files -----------------------------------------------------------------------
 
 
