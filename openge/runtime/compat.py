@@ -102,6 +102,12 @@ def check_compatibility(path_or_buffer: Any) -> Compatibility:
     """Whether this openge can load the model, without loading its weights."""
     view, mapping = _open_source(path_or_buffer)
     try:
+        from openge.om.device import is_device_om
+
+        if is_device_om(view):  # made by Ascend ATC: loadable when its graph is complete
+            from openge.runtime.device import device_compatibility
+
+            return device_compatibility(view)
         return compatibility_of(read_info(view))
     finally:
         view.release()

@@ -14,7 +14,8 @@ from typing import Any
 from openge.compiler import compile_graph
 from openge.errors import GeError
 from openge.om.device.reader import read_device_om
-from openge.om.device.to_graph import to_graph
+from openge.om.device.summary import describe_model
+from openge.om.device.to_graph import refusals, to_graph
 from openge.om.plan import CompiledModel
 
 logger = logging.getLogger(__name__)
@@ -33,4 +34,24 @@ def compile_device_om(buffer: Any, *, source: str) -> CompiledModel:
     return compile_graph(graph, {})
 
 
-__all__ = ["compile_device_om"]
+def device_compatibility(buffer: Any) -> Any:
+    """``check_compatibility``'s answer for a device om: loadable when its graph is complete."""
+    from openge.runtime.compat import Compatibility
+
+    om = read_device_om(buffer)
+    try:
+        problems = refusals(om)
+        producer = describe_model(om, 0)["producer"] if om.has_model_def() else ""
+    finally:
+        om.release()
+    if problems:
+        reason = (
+            f"a device om made by Ascend ATC whose graph openge cannot rebuild: "
+            f"{len(problems)} node(s) need the Ascend device:\n{problems.text(20)}"
+        )
+    else:
+        reason = "ok (a device om made by Ascend ATC: its graph is rebuilt and compiled)"
+    return Compatibility(not problems, reason, "device", f"ATC {producer}".strip(), False)
+
+
+__all__ = ["compile_device_om", "device_compatibility"]

@@ -112,6 +112,17 @@ def test_incomplete_graph_is_refused_with_every_reason(fused, extra, expected):
     assert expected in info.value.message
 
 
+def test_check_compatibility_answers_for_device_oms():
+    from openge.runtime.compat import check_compatibility
+
+    good, _, _ = _conv_model()
+    answer = check_compatibility(good)
+    assert answer.ok and answer.format == "device"
+    bad, _, _ = _conv_model(extra="FrameworkOp")
+    answer = check_compatibility(bad)
+    assert not answer.ok and "odd (FrameworkOp)" in answer.reason
+
+
 def test_every_refused_node_is_listed():
     data, _, _ = _conv_model(fused=True, extra="FrameworkOp")
     with pytest.raises(GeError) as info:
