@@ -30,6 +30,12 @@ from openge.ops.schema import AttrType
 BOOKKEEPING = frozenset(
     {"Send", "Recv", "AtomicAddrClean", "MemcpyAsync", "StreamActive", "StreamSwitch", "LabelSet"}
 )
+#: Attrs that name axes or positions: their meaning changes when GE runs an op in a blocked
+#: layout, so such an op is not rebuilt in origin layouts.
+AXIS_ATTRS = frozenset(
+    {"axes", "axis", "dim", "dims", "concat_dim", "split_dim", "perm", "begin", "end", "size"}
+    | {"offsets", "multiples", "shape", "paddings", "block_shape", "crops"}
+)
 #: Ops read as the graph's inputs / outputs.
 DATA_TYPES = ("Data", "RefData")
 _LIST_TYPES = {AttrType.LIST_INT, AttrType.LIST_FLOAT, AttrType.LIST_BOOL, AttrType.LIST_STR}
@@ -131,6 +137,13 @@ def _why_not(op: Any) -> str:
         return ""
     if not has_op(op.type):
         return f"kernel-only op: openge has no kernel for {op.type}"
+    blocked = sorted({d.layout for d in op.input_desc if d.layout in DEVICE_FORMATS})
+    axis_attrs = sorted(AXIS_ATTRS & set(op.attr))
+    if blocked and axis_attrs:
+        return (
+            f"runs in device layout {', '.join(blocked)} with layout-dependent attr "
+            f"{', '.join(axis_attrs)} (GE rewrites such attrs for the device layout)"
+        )
     _, missing = _op_attrs(op, op.type)
     if missing:
         return f"missing {', '.join(missing)}"
@@ -189,6 +202,15 @@ def to_graph(om: DeviceOm, index: int = 0) -> Graph:
             "with `openge atc`)",
         )
     md = om.model_def(index)
+    try:
+        return _build(om, md, index)
+    except (KeyError, IndexError, ValueError, TypeError) as err:
+        raise GeError(
+            UNSUPPORTED, f"device model {md.name!r}: its graph is not consistent ({err!r})"
+        ) from None
+
+
+def _build(om: DeviceOm, md: Any, index: int) -> Graph:
     gd = md.graph[0]
     graph = Graph(gd.name or md.name or "device_graph")
     weights = om.weights(index)

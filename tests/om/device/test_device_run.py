@@ -25,7 +25,9 @@ def _op(g, name, op_type, inputs, in_descs, out_descs):
     return op
 
 
-def _conv_model(fused: bool = False, extra: str = "") -> tuple[bytes, np.ndarray, np.ndarray]:
+def _conv_model(
+    fused: bool = False, extra: str = "", axes: bool = False
+) -> tuple[bytes, np.ndarray, np.ndarray]:
     """Data → Cast fp16 → TransData NC1HWC0 → Conv2D (+bias) → Relu → TransData → Cast fp32."""
     md = pb.ModelDef()
     md.name = "conv"
@@ -59,7 +61,10 @@ def _conv_model(fused: bool = False, extra: str = "") -> tuple[bytes, np.ndarray
     _op(g, "relu", "Relu", ["conv:0"], [y5], [y5])
     last = "relu"
     if extra:
-        _op(g, "odd", extra, ["relu:0"], [y5], [y5]).attr["original_type"].s = b"RandomUniform"
+        odd = _op(g, "odd", extra, ["relu:0"], [y5], [y5])
+        odd.attr["original_type"].s = b"RandomUniform"
+        if axes:
+            odd.attr["axes"].list.i.append(1)
         last = "odd"
     _op(g, "trans_TransData_2", "TransData", [f"{last}:0"], [y5], [y16])
     cast2 = _op(g, "trans_Cast_3", "Cast", ["trans_TransData_2:0"], [y16], [y32])
@@ -121,6 +126,26 @@ def test_check_compatibility_answers_for_device_oms():
     bad, _, _ = _conv_model(extra="FrameworkOp")
     answer = check_compatibility(bad)
     assert not answer.ok and "odd (FrameworkOp)" in answer.reason
+
+
+def test_softmax_without_axes_runs_and_with_axes_is_refused():
+    data, w, bias = _conv_model(extra="SoftmaxV2")
+    model = Model.from_bytes(data)
+    x = RNG.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    (y,) = model.execute([x])
+    ref = _reference(x, w, bias)
+    ref = np.exp(ref - ref.max(-1, keepdims=True))
+    np.testing.assert_allclose(y, ref / ref.sum(-1, keepdims=True), rtol=2e-2, atol=2e-2)
+    data, _, _ = _conv_model(extra="SoftmaxV2", axes=True)
+    with pytest.raises(GeError, match="layout-dependent attr axes"):
+        Model.from_bytes(data)
+
+
+def test_dangling_input_is_a_ge_error():
+    data, _, _ = _conv_model()
+    bad = data.replace(b"trans_Cast_0:0", b"trans_Cast_9:0")
+    with pytest.raises(GeError, match="not consistent"):
+        Model.from_bytes(bad)
 
 
 def test_every_refused_node_is_listed():
