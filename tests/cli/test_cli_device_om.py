@@ -64,6 +64,9 @@ def test_mode_1_json_with_and_without_shapes(device_file, tmp_path, capsys):
     assert [op["type"] for op in ops].count("Relu") == 2
     assert "output_desc" not in ops[1]
     assert doc["header"]["version"] == "1.0" and doc["table_form"] == "tiny"
+    assert doc["summary"][0]["kernel_list"] == [
+        {"store": "TBE_KERNELS", "name": "relu0", "size": 16}
+    ]
     assert [p["type"] for p in doc["partitions"][0]] == ["MODEL_DEF", "WEIGHTS_DATA", "TBE_KERNELS"]
     assert main(["atc", "--mode=1", f"--om={device_file}", f"--json={out}", "--dump_mode=1"]) == 0
     ops = json.loads(out.read_text())["model_def"][0]["graph"][0]["op"]

@@ -184,11 +184,16 @@ def model_def_json(om: DeviceOm, index: int, shapes: bool) -> dict[str, Any]:
 
 
 def to_json(om: DeviceOm, shapes: bool = False) -> dict[str, Any]:
-    """The ``--mode=1`` document: header, partitions, every ModelDef, nested oms."""
+    """The ``--mode=1`` document: header, partitions, per-model summary (io, sizes, kernels),
+    every ModelDef, nested oms."""
     info = describe(om)
     return {
         "header": info["header"],
         "table_form": om.table_form,
+        "summary": [
+            {k: v for k, v in m.items() if k not in ("partitions", "op_types")}
+            for m in info["models"]
+        ],
         "partitions": [_partitions(m.partitions) for m in om.models],
         "model_def": [
             model_def_json(om, i, shapes) for i in range(len(om.models)) if om.has_model_def(i)
