@@ -256,6 +256,24 @@ def _compile_gears(model: str, spec: Any, options: dict[str, str], input_format:
     return compile_gears(spec, options, make, compile_graph)
 
 
+def _device_command(args: argparse.Namespace, source: str) -> bool:
+    """--mode=1/6 on anything but a well-formed openge om (a device om made by Ascend ATC, or
+    a file that is no valid om: the device reader names what is wrong); False otherwise."""
+    from openge.cli.device_om import info_text, json_doc, mapped
+    from openge.om.device.reader import is_openge_om
+
+    with mapped(source) as view:
+        if is_openge_om(view):
+            return False
+        if args.mode == 6:
+            print(info_text(view))
+            return True
+        doc = json_doc(view, shapes=getattr(args, "dump_mode", 0) == 1)
+    write_atomic(os.path.abspath(args.json), [json.dumps(doc, indent=2).encode()])
+    print(f"wrote {args.json}")
+    return True
+
+
 def atc_command(args: argparse.Namespace) -> int:
     """Execute ``openge atc``."""
     if args.mode == 0:
@@ -263,9 +281,11 @@ def atc_command(args: argparse.Namespace) -> int:
     source = args.om or args.model
     if not source:
         raise GeError(PARAM_INVALID, f"--mode={args.mode} needs --om=FILE")
+    if args.mode == 1 and not args.json:
+        raise GeError(PARAM_INVALID, "--mode=1 needs --json=OUT.json")
+    if not _is_onnx(source) and _device_command(args, source):
+        return 0
     if args.mode == 1:
-        if not args.json:
-            raise GeError(PARAM_INVALID, "--mode=1 needs --json=OUT.json")
         if _is_onnx(source):
             result = onnx_to_dict(source)
         else:

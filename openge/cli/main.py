@@ -32,6 +32,7 @@ def _add_atc(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="output prefix: writes PREFIX.om")
     p.add_argument("--om", help="model to dump (--mode=1) or describe (--mode=6)")
     p.add_argument("--json", help="JSON output file (--mode=1)")
+    p.add_argument("--dump_mode", type=int, default=0, choices=(0, 1), help="1: JSON with shapes")
     p.add_argument("--input_shape", default="", help='"name:1,3,224,224;name2:..."')
     p.add_argument("--input_format", default=None, help="NCHW (default), NHWC or ND")
     p.add_argument("--dynamic_batch_size", default="", help='batch gears, "1,2,4,8"')
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_atc(sub)
     _add_run(sub)
+    from openge.cli.device_om import add_om_parser
+
+    add_om_parser(sub, tuple(LOG_LEVELS))
     demo = sub.add_parser("demo", help="compile, save, load and run a bundled sample CNN")
     demo.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
     return parser
@@ -83,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from openge.cli.demo import run_demo
 
             return 0 if run_demo() else 1
+        if args.command == "om":
+            from openge.cli.device_om import om_command
+
+            return om_command(args)
         if args.command == "run":
             from openge.cli.run import run_command
 
