@@ -33,6 +33,7 @@ from openge.errors import (
 from openge.graph import Tensor
 from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind
 from openge.ops import get_schema
+from openge.ops.lowp import emulated, needs_emulation
 from openge.runtime.variables import VariableStore
 from openge.runtime.weights import MappedFiles, resolve_weight
 
@@ -276,7 +277,12 @@ class Model:
                     )
                 outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds))
             kernel = schema.kernel
-            if schema.prepare is not None and len(input_binds) + len(output_binds) == binds_before:
+            low = needs_emulation([s.dtype.np_dtype for s in (*task.inputs, *task.outputs)])
+            if low:  # bfloat16 / float8: the kernel runs on float32 copies (openge.ops.lowp)
+                kernel = emulated(schema.kernel)
+            elif (
+                schema.prepare is not None and len(input_binds) + len(output_binds) == binds_before
+            ):
                 # every array of the task is fixed for the model's life (none is the caller's)
                 constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
                 run = schema.prepare(ins, outs, constant, **kwargs)
