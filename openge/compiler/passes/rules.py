@@ -86,11 +86,58 @@ def _sweep(pass_name: str, rules: Sequence[Rule], graph: Graph, ctx: PassContext
                     "%s: %s not applied at %s: %s", pass_name, rule.name, node.name, reason
                 )
                 continue
+            readers = _outside_readers(graph, m)
             rule.rewrite(graph, m, ctx)
+            _record_original_names(graph, m, readers)
             logger.debug("%s: %s applied at %s", pass_name, rule.name, node.name)
             changed = True
             break
     return changed
+
+
+#: Node attr naming the source-graph ops a node now computes (GE's fusion record): a data dump
+#: files the node's tensors under these names so they match a dump of the unfused model.
+ORIGINAL_NAMES_ATTR = "_datadump_original_op_names"
+
+
+def original_names(node: Node) -> list[str]:
+    """The source-graph op names ``node`` stands for (its own name when nothing was fused)."""
+    names = node.attrs.get(ORIGINAL_NAMES_ATTR)
+    return list(names) if names else [node.name]
+
+
+def _outside_readers(graph: Graph, m: Match) -> list[tuple[Node, int] | int]:
+    """Who reads the match's outputs from outside it: (node, input index) or graph output k."""
+    inside = set(m.nodes.values())
+    readers: list[tuple[Node, int] | int] = []
+    for n in inside:
+        for user, idx in n.users():
+            if user not in inside:
+                readers.append((user, idx))
+    readers.extend(k for k, p in enumerate(graph.outputs) if p.node in inside)
+    return readers
+
+
+def _record_original_names(graph: Graph, m: Match, readers: list) -> None:
+    """After a rewrite, the nodes now feeding the match's readers record the names of the
+    matched nodes the rewrite removed (``_datadump_original_op_names``)."""
+    gone = [n for n in dict.fromkeys(m.nodes.values()) if not alive(graph, n)]
+    if not gone:
+        return
+    names = [name for n in gone for name in original_names(n)]
+    outputs = graph.outputs
+    for r in readers:
+        if isinstance(r, int):
+            port = outputs[r] if r < len(outputs) else None
+        else:
+            user, idx = r
+            port = user.inputs[idx] if alive(graph, user) and idx < len(user.inputs) else None
+        if port is None or port.node.op_type in ("Const", "Data"):
+            continue
+        target = port.node
+        merged = list(dict.fromkeys(original_names(target) + names))
+        if merged != [target.name]:
+            target.attrs[ORIGINAL_NAMES_ATTR] = merged
 
 
 class RuleBasedPass(GraphPass):
@@ -263,6 +310,7 @@ def bypass(graph: Graph, node: Node, port: Port) -> None:
 
 
 __all__ = [
+    "ORIGINAL_NAMES_ATTR",
     "Match",
     "Rule",
     "RuleBasedPass",
@@ -275,6 +323,7 @@ __all__ = [
     "control_index",
     "is_graph_output",
     "is_graph_output_node",
+    "original_names",
     "private_const",
     "producer",
     "remove_if_dead",
