@@ -139,6 +139,7 @@ class Model:
             for w in compiled.external_weights
         ]
         self._steps, self._input_binds, self._output_binds = self._build_plan()
+        self._dumper: Any = None  # a runtime.dump.ModelDumper while a data dump is on
 
     # ----- loading -------------------------------------------------------------------------
     @classmethod
@@ -440,17 +441,21 @@ class Model:
             # noise on user data. One errstate per call, not per kernel.
             errstate = np.errstate(all="ignore")
             errstate.__enter__()
+            # The plain loop unless this call dumps or collects: the per-task hook costs
+            # nothing when the dump is off.
+            dumper = self._dumper if self._dumper is not None and self._dumper.begin() else None
             try:
-                if values is None:
+                if values is None and dumper is None:
                     for step_index, (kernel, ins, outs, kwargs, _, _) in enumerate(self._steps):  # noqa: B007
                         kernel(ins, outs, **kwargs)
                 else:
-                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(  # noqa: B007
-                        self._steps
-                    ):
+                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(self._steps):
                         kernel(ins, outs, **kwargs)
-                        for i, out in enumerate(outs):
-                            values[f"{name}:{i}"] = np.array(out, copy=True)
+                        if dumper is not None:
+                            dumper.task(step_index, ins, outs)
+                        if values is not None:
+                            for i, out in enumerate(outs):
+                                values[f"{name}:{i}"] = np.array(out, copy=True)
             except GeError as err:
                 _, _, _, _, name, op_type = self._steps[step_index]
                 raise GeError(
@@ -471,6 +476,20 @@ class Model:
             if values is not None:
                 return out_arrays, values
             return out_arrays
+
+    def set_dump(self, config: Any, *, model_id: int = 1, model_name: str | None = None) -> None:
+        """Dump every op execution of later ``execute`` calls (a ``runtime.dump.DumpConfig``,
+        e.g. from acl.json's "dump" section); None turns the dump off. ``model_id`` and
+        ``model_name`` (default: the model's name) name the dump folders (docs/dump.md)."""
+        from openge.runtime.dump import ModelDumper
+
+        with self._lock:
+            self._check_open()
+            self._dumper = (
+                None
+                if config is None
+                else ModelDumper(config, self._compiled, model_name or self.name, model_id)
+            )
 
     def get_variables(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Copies of this model's variable values by name."""
