@@ -14,7 +14,6 @@ from openge.errors import GeError
 from openge.runtime import Model
 from openge.runtime.dump import DumpConfig, parse_steps
 from openge.runtime.dump_file import read_dump_file
-
 from tests.compiler.models import cnn
 
 # toolkit.dump.DumpData field numbers (GE's dump_task.proto), checked independently of the
