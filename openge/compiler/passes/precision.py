@@ -28,6 +28,7 @@ import logging
 import numpy as np
 
 from openge.compiler.passes.base import GraphPass, PassContext
+from openge.compiler.passes.fuse_bias_activation import LOWERED_FROM_ATTR
 from openge.compiler.passes.rules import (
     ORIGINAL_NAMES_ATTR,
     add_const,
@@ -171,6 +172,8 @@ class _Rewriter:
             self._restore_inputs(node)
             return
         node.output_descs = descs
+        if compute != origin:
+            node.attrs[LOWERED_FROM_ATTR] = origin
         self.changed = True
 
     def _restore_inputs(self, node: Node) -> None:
