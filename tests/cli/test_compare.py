@@ -135,3 +135,40 @@ def test_empty_or_missing_dump_is_a_ge_error(tmp_path):
         compare_dumps(str(tmp_path), str(tmp_path))
     with pytest.raises(GeError, match="does not exist"):
         compare_dumps(str(tmp_path / "nope"), str(tmp_path))
+
+
+def test_atc_precision_flags(tmp_path):
+    import onnx
+
+    from openge.runtime import Model as Loaded
+
+    model = small_resnet(seed=4)
+    src = tmp_path / "m.onnx"
+    onnx.save(model, src)
+    keep = tmp_path / "keep.cfg"
+    keep.write_text("OpType::SoftmaxV2\n")
+    mix = tmp_path / "mix.json"
+    mix.write_text('{"black-list": {"to-add": ["MaxPoolV3"]}}')
+    args = [
+        "atc",
+        f"--model={src}",
+        "--framework=5",
+        f"--output={tmp_path / 'fp16'}",
+        "--precision_mode=allow_mix_precision",
+        f"--keep_dtype={keep}",
+        f"--modify_mixlist={mix}",
+    ]
+    assert main(args) == 0
+    with Loaded.from_file(str(tmp_path / "fp16.om")) as m:
+        kinds = {t.op_type: t.outputs[0].dtype.name for t in m.compiled.tasks}
+        assert kinds["SoftmaxV2"] == "DT_FLOAT" and kinds["MaxPoolV3"] == "DT_FLOAT"
+        assert kinds["FusedConv2D"] == "DT_FLOAT16"
+    bad = [
+        "atc",
+        f"--model={src}",
+        "--framework=5",
+        f"--output={tmp_path / 'x'}",
+        "--precision_mode=force_fp16",
+        "--precision_mode_v2=fp16",
+    ]
+    assert main(bad) == 1
