@@ -243,3 +243,27 @@ def test_broken_files_are_ge_errors(tmp_path, mangle):
         bad.write_bytes(mangle(f.read()))
     with pytest.raises(GeError):
         read_dump_file(str(bad))
+
+
+def test_dump_options_are_validated():
+    from openge.compiler.options import validate_options
+
+    ok = {
+        "ge.exec.enableDump": "1",
+        "ge.exec.dumpPath": "/tmp/x",
+        "ge.exec.dumpMode": "all",
+        "ge.exec.dumpStep": "0|2-4",
+        "ge.exec.dumpFormat": "npy",
+    }
+    assert validate_options(ok, "session") == ok
+    for key, bad in (
+        ("ge.exec.enableDump", "yes"),
+        ("ge.exec.dumpMode", "both"),
+        ("ge.exec.dumpStep", "1,2"),
+        ("ge.exec.dumpData", "stats"),
+    ):
+        with pytest.raises(GeError, match=key):
+            validate_options({key: bad}, "session")
+    cfg = DumpConfig.from_options({**ok, "ge.exec.dumpLayer": "a b"})
+    assert cfg.layers == frozenset({"a", "b"}) and cfg.format == "npy"
+    assert cfg.steps == ((0, 0), (2, 4))
