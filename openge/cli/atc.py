@@ -16,6 +16,13 @@ from openge.errors import MODEL_PATH_INVALID, PARAM_INVALID, GeError
 from openge.fileio import write_atomic
 from openge.graph import DataType, Format
 
+#: ATC flags that name precision files → the GE options carrying them (docs/precision.md).
+PRECISION_FILE_FLAGS = {
+    "modify_mixlist": "ge.exec.modify_mixlist",
+    "keep_dtype": "ge.keepDtype",
+    "customize_dtypes": "ge.customizeDtypes",
+}
+
 
 def _map_file(path: str) -> tuple[memoryview, Any]:
     try:
@@ -200,6 +207,9 @@ def _convert(args: argparse.Namespace) -> int:
         options["ge.exec.precision_mode"] = args.precision_mode
     if args.precision_mode_v2:
         options["ge.exec.precision_mode_v2"] = args.precision_mode_v2
+    for flag, key in PRECISION_FILE_FLAGS.items():
+        if getattr(args, flag, None):
+            options[key] = getattr(args, flag)
     from openge.compiler.options import validate_options
 
     options = validate_options(options, "atc")

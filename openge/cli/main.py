@@ -1,4 +1,4 @@
-"""The ``openge`` command: atc (convert / dump / info), run, demo."""
+"""The ``openge`` command: atc (convert / dump / info), run, compare, demo."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def _add_atc(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dynamic_dims", default="", help='gears of every -1, "20,20;40,40"')
     p.add_argument("--precision_mode", default=None)
     p.add_argument("--precision_mode_v2", default=None)
+    p.add_argument("--modify_mixlist", default=None, help="JSON file editing the op lists")
+    p.add_argument("--keep_dtype", default=None, help="file: ops that keep their dtype")
+    p.add_argument("--customize_dtypes", default=None, help="file: per-op compute dtypes")
     p.add_argument("--external_weight", default="0", choices=("0", "1", "2"))
     p.add_argument("--soc_version", default="openge-cpu", help="accepted for compatibility")
     p.add_argument("--disable_reuse_memory", default="0", choices=("0", "1"))
@@ -73,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     from openge.cli.device_om import add_om_parser
 
     add_om_parser(sub, tuple(LOG_LEVELS))
+    from openge.cli.compare import add_parser as _add_compare
+
+    _add_compare(sub, tuple(LOG_LEVELS))
     demo = sub.add_parser("demo", help="compile, save, load and run a bundled sample CNN")
     demo.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
     return parser
@@ -95,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from openge.cli.run import run_command
 
             return run_command(args)
+        if args.command == "compare":
+            from openge.cli.compare import compare_command
+
+            return compare_command(args)
         from openge.cli.atc import atc_command
 
         return atc_command(args)

@@ -72,6 +72,7 @@ PRECISION_MODES = (
     "allow_mix_precision_bf16",
     "cube_fp16in_fp32out",
     "force_lowerprecision",
+    "allow_fp32_to_bf16",
 )
 PRECISION_MODES_V2 = (
     "fp16",
@@ -81,6 +82,53 @@ PRECISION_MODES_V2 = (
     "mixed_bfloat16",
     "mixed_hif8",
     "cube_hif8",
+)
+
+#: Precision lists / dtype files and data dump (docs/precision.md, docs/dump.md).
+PRECISION_AND_DUMP_OPTIONS = (
+    OptionSpec(
+        "ge.exec.modify_mixlist",
+        "mixed-precision list edits: a JSON file (or JSON text)",
+        check=lambda v: v.strip() != "",
+        accepted="a JSON file path",
+    ),
+    OptionSpec(
+        "ge.keepDtype",
+        "file of ops that keep their dtype (node names or OpType::X)",
+        check=lambda v: v.strip() != "",
+        accepted="a file path",
+    ),
+    OptionSpec(
+        "ge.customizeDtypes",
+        "file of per-op compute dtypes (name::InputDtype:...,OutputDtype:...)",
+        check=lambda v: v.strip() != "",
+        accepted="a file path",
+    ),
+    OptionSpec("ge.exec.enableDump", "1: dump every op's tensors at run time", ("0", "1")),
+    OptionSpec(
+        "ge.exec.dumpPath",
+        "folder the dump goes to",
+        check=lambda v: v.strip() != "",
+        accepted="a folder path",
+    ),
+    OptionSpec("ge.exec.dumpMode", "which tensors to dump", ("input", "output", "all")),
+    OptionSpec(
+        "ge.exec.dumpStep",
+        "executions to dump: 0|2-4|7 (all when unset)",
+        check=lambda v: bool(re.fullmatch(r"\s*\d+(\s*-\s*\d+)?(\s*\|\s*\d+(\s*-\s*\d+)?)*\s*", v)),
+        accepted='steps and ranges joined by "|", e.g. 0|2-4',
+    ),
+    OptionSpec(
+        "ge.exec.dumpLayer",
+        "op names to dump, space separated (all when unset)",
+        check=lambda v: True,
+    ),
+    OptionSpec("ge.exec.dumpData", "tensor: the data; stats: not supported", ("tensor",)),
+    OptionSpec(
+        "ge.exec.dumpFormat",
+        "openge: ge (GE's binary files, default) or npy (golden .npy files)",
+        ("ge", "npy"),
+    ),
 )
 
 KNOWN_OPTIONS: dict[str, OptionSpec] = {
@@ -114,6 +162,7 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
         ),
         OptionSpec("ge.exec.precision_mode", "precision mode (v1)", PRECISION_MODES),
         OptionSpec("ge.exec.precision_mode_v2", "precision mode (v2)", PRECISION_MODES_V2),
+        *PRECISION_AND_DUMP_OPTIONS,
         OptionSpec("ge.exec.disableReuseMemory", "1: every tensor gets its own memory", ("0", "1")),
         OptionSpec("ge.graphRunMode", "0: inference, 1: training", ("0", "1")),
         OptionSpec(

@@ -28,6 +28,7 @@ from openge.compiler.passes.fuse_elementwise import FuseElementwisePass
 from openge.compiler.passes.infer_shapes import InferShapesPass
 from openge.compiler.passes.lower_batch_norm import LowerBatchNormPass
 from openge.compiler.passes.merge_constants import MergeConstantsPass
+from openge.compiler.passes.precision import PrecisionPass
 from openge.compiler.passes.select_layouts import SelectLayoutsPass
 from openge.compiler.passes.variable_format import VariableFormatPass
 from openge.compiler.taskgen import generate
@@ -200,6 +201,11 @@ def default_pipeline() -> PassPipeline:
                 "a BN no weight took (e.g. after a concat) becomes Mul + Add, composed with the "
                 "per-channel Mul/Add after it, so elementwise fusion runs it with its Relu in "
                 "place; after FoldBatchNormPass, which removes the BN entirely where it can",
+            ),
+            PipelineStep(
+                PrecisionPass(),
+                "ge.exec.precision_mode: Casts by op lists once BN is folded into the float32 "
+                "weights (converted here), before constants merge and ops fuse",
             ),
             PipelineStep(
                 MergeConstantsPass(), "equal constants become one node, so CSE sees equal inputs"

@@ -136,7 +136,7 @@ def _variable_refs(graph: Graph, model: CompiledModel, blob: memoryview) -> dict
 
 
 def _inout_desc(d: IODesc) -> ct.InOutDesc:
-    sized = d.dtype not in (DataType.DT_STRING, DataType.DT_BF16)
+    sized = d.dtype != DataType.DT_STRING
     ranges = d.range or tuple((x, x) if x >= 0 else (0, -1) for x in d.shape)
     return ct.InOutDesc(
         name=d.name,

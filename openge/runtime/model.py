@@ -34,6 +34,7 @@ from openge.graph import Tensor
 from openge.om.gears import GearKind, GearSet
 from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind
 from openge.ops import get_schema
+from openge.ops.lowp import emulated, needs_emulation
 from openge.runtime.gears import GearRuntime
 from openge.runtime.variables import VariableStore
 from openge.runtime.weights import MappedFiles, resolve_weight
@@ -157,6 +158,7 @@ class Model:
                 )
             largest = compiled.gears.largest
             self._steps, self._input_binds, self._output_binds = self._gear_plans[largest]
+        self._dumper: Any = None  # a runtime.dump.ModelDumper while a data dump is on
 
     # ----- loading -------------------------------------------------------------------------
     @classmethod
@@ -296,7 +298,12 @@ class Model:
                     )
                 outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds, io))
             kernel = schema.kernel
-            if schema.prepare is not None and len(input_binds) + len(output_binds) == binds_before:
+            low = needs_emulation([s.dtype.np_dtype for s in (*task.inputs, *task.outputs)])
+            if low:  # bfloat16 / float8: the kernel runs on float32 copies (openge.ops.lowp)
+                kernel = emulated(schema.kernel)
+            elif (
+                schema.prepare is not None and len(input_binds) + len(output_binds) == binds_before
+            ):
                 # every array of the task is fixed for the model's life (none is the caller's)
                 constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
                 run = schema.prepare(ins, outs, constant, **kwargs)
@@ -469,17 +476,21 @@ class Model:
             # noise on user data. One errstate per call, not per kernel.
             errstate = np.errstate(all="ignore")
             errstate.__enter__()
+            # The plain loop unless this call dumps or collects: the per-task hook costs
+            # nothing when the dump is off.
+            dumper = self._dumper if self._dumper is not None and self._dumper.begin() else None
             try:
-                if values is None:
+                if values is None and dumper is None:
                     for step_index, (kernel, ins, outs, kwargs, _, _) in enumerate(steps):  # noqa: B007
                         kernel(ins, outs, **kwargs)
                 else:
-                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(  # noqa: B007
-                        steps
-                    ):
+                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(steps):
                         kernel(ins, outs, **kwargs)
-                        for i, out in enumerate(outs):
-                            values[f"{name}:{i}"] = np.array(out, copy=True)
+                        if dumper is not None:
+                            dumper.task(step_index, ins, outs)
+                        if values is not None:
+                            for i, out in enumerate(outs):
+                                values[f"{name}:{i}"] = np.array(out, copy=True)
             except GeError as err:
                 _, _, _, _, name, op_type = steps[step_index]
                 raise GeError(
@@ -563,6 +574,20 @@ class Model:
         """Choose the dims gear (``aclmdlSetInputDynamicDims``): ``dims`` are the full dims of
         every input_shape input, concatenated (one entry of get_input_dynamic_dims)."""
         return self._gear_runtime("set_input_dynamic_dims").set_dims(inputs, index, dims)
+
+    def set_dump(self, config: Any, *, model_id: int = 1, model_name: str | None = None) -> None:
+        """Dump every op execution of later ``execute`` calls (a ``runtime.dump.DumpConfig``,
+        e.g. from acl.json's "dump" section); None turns the dump off. ``model_id`` and
+        ``model_name`` (default: the model's name) name the dump folders (docs/dump.md)."""
+        from openge.runtime.dump import ModelDumper
+
+        with self._lock:
+            self._check_open()
+            self._dumper = (
+                None
+                if config is None
+                else ModelDumper(config, self._compiled, model_name or self.name, model_id)
+            )
 
     def get_variables(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Copies of this model's variable values by name."""

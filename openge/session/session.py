@@ -32,6 +32,7 @@ from openge.om.buffer import ModelBufferData
 from openge.om.plan import CompiledModel
 from openge.om.writer import serialize
 from openge.runtime import Model, VariableStore
+from openge.runtime.dump import DumpConfig
 from openge.session.ge_global import (
     global_options,
     register_session,
@@ -257,6 +258,9 @@ class GeSession:
             buffer = serialize(entry.compiled, online=True)
             # One execution path: run_graph loads the same bytes a saved model holds.
             entry.model = Model.from_bytes(buffer, variables=self._variables)
+            dump = DumpConfig.from_options(self.options_for(graph_id))
+            if dump is not None:
+                entry.model.set_dump(dump, model_id=graph_id, model_name=entry.graph.name)
         return entry.model
 
     # ----- run --------------------------------------------------------------------------------
