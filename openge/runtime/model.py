@@ -453,9 +453,11 @@ class Model:
             self._check_open()
             steps, input_binds, output_binds = self._steps, self._input_binds, self._output_binds
             in_descs, out_descs = self.inputs, self.outputs
+            first_task = 0  # index in compiled.tasks of the plan's first step (for the dump)
             if self._gears is not None:  # the gear of the shape data, or of the input shapes
                 gear, inputs = self._gears.select(inputs)
                 steps, input_binds, output_binds = self._gear_plans[gear]
+                first_task = self._compiled.gears.gears[gear].task_begin
                 in_descs, out_descs = self._gears.in_descs[gear], self._gears.out_descs[gear]
             try:
                 in_arrays = self._prepare_inputs(inputs, in_descs)
@@ -487,7 +489,7 @@ class Model:
                     for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(steps):
                         kernel(ins, outs, **kwargs)
                         if dumper is not None:
-                            dumper.task(step_index, ins, outs)
+                            dumper.task(first_task + step_index, ins, outs)
                         if values is not None:
                             for i, out in enumerate(outs):
                                 values[f"{name}:{i}"] = np.array(out, copy=True)
