@@ -1,0 +1,407 @@
+"""``acl.mdl``: load, describe and execute models; datasets; dynamic gears; AIPP queries.
+
+Each call checks its arguments, translates handles through the registries and calls one
+``openge.runtime.Model`` method. Failures are return codes (pyACL's), never exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from openge.acl import _codes as codes
+from openge.acl._api import acl_call, fail, need_int, need_str, not_initialized
+from openge.acl._gears import (  # noqa: F401 (part of acl.mdl)
+    get_dynamic_batch,
+    get_dynamic_hw,
+    get_input_dynamic_dims,
+    get_input_dynamic_gear_count,
+    set_dynamic_batch_size,
+    set_dynamic_hw_size,
+    set_input_dynamic_dims,
+)
+from openge.acl._memory import MEMORY
+from openge.acl._models import MODELS, DatasetError, ModelEntry, dataset_arrays
+from openge.acl._state import STATE, Dataset, ModelDescHandle
+from openge.acl._streams import STREAMS
+from openge.errors import GeError
+from openge.runtime import Model
+from openge.runtime import query_size as _query_size
+
+# ----- loading ------------------------------------------------------------------------------
+
+
+def _register(model: Model) -> tuple[int, int]:
+    return MODELS.add(ModelEntry(model)), codes.SUCCESS
+
+
+def _read_memory(ptr: int, size: int, call: str) -> bytes | int:
+    need_int(ptr, "ptr")
+    need_int(size, "size")
+    if size <= 0:
+        return fail(codes.INVALID_PARAM, f"{call}: size {size} must be > 0")
+    why = MEMORY.check(ptr, size)
+    if why:
+        return fail(codes.INVALID_PARAM, f"{call}: {why}")
+    # The device copies the model at load; the caller may free its buffer afterwards.
+    return bytes(MEMORY.view(ptr, size))
+
+
+@acl_call(lambda code: (0, code))
+def load_from_file(model_path: str) -> tuple[int, int]:
+    """``aclmdlLoadFromFile`` → ``(model_id, ret)``."""
+    need_str(model_path, "model_path")
+    if not STATE.initialized:
+        return 0, not_initialized("acl.mdl.load_from_file")
+    return _register(Model.from_file(model_path))
+
+
+@acl_call(lambda code: (0, code))
+def load_from_mem(model: int, model_size: int) -> tuple[int, int]:
+    """``aclmdlLoadFromMem(ptr, size)`` → ``(model_id, ret)``: the bytes are copied."""
+    if not STATE.initialized:
+        return 0, not_initialized("acl.mdl.load_from_mem")
+    data = _read_memory(model, model_size, "acl.mdl.load_from_mem")
+    if isinstance(data, int):
+        return 0, data
+    return _register(Model.from_bytes(data))
+
+
+def _caller_memory(ptr: int, size: int, call: str, what: str) -> Any:
+    need_int(ptr, f"{what}_ptr")
+    need_int(size, f"{what}_size")
+    if ptr == 0:
+        return None  # the runtime allocates it (as ACL does for a null pointer)
+    why = MEMORY.check(ptr, size)
+    if why:
+        raise GeError(codes.INVALID_PARAM, f"{call}: {what} memory: {why}")
+    return MEMORY.view(ptr, size)
+
+
+@acl_call(lambda code: (0, code))
+def load_from_file_with_mem(
+    model_path: str, work_ptr: int, work_size: int, weight_ptr: int, weight_size: int
+) -> tuple[int, int]:
+    """``aclmdlLoadFromFileWithMem`` → ``(model_id, ret)``: the model's work and weight
+    memory are the caller's blocks (null pointers: the runtime allocates)."""
+    need_str(model_path, "model_path")
+    if not STATE.initialized:
+        return 0, not_initialized("acl.mdl.load_from_file_with_mem")
+    call = "acl.mdl.load_from_file_with_mem"
+    work = _caller_memory(work_ptr, work_size, call, "work")
+    weight = _caller_memory(weight_ptr, weight_size, call, "weight")
+    return _register(Model.from_file(model_path, work_memory=work, weight_memory=weight))
+
+
+@acl_call(lambda code: (0, code))
+def load_from_mem_with_mem(
+    model: int, model_size: int, work_ptr: int, work_size: int, weight_ptr: int, weight_size: int
+) -> tuple[int, int]:
+    """``aclmdlLoadFromMemWithMem`` → ``(model_id, ret)``."""
+    if not STATE.initialized:
+        return 0, not_initialized("acl.mdl.load_from_mem_with_mem")
+    call = "acl.mdl.load_from_mem_with_mem"
+    data = _read_memory(model, model_size, call)
+    if isinstance(data, int):
+        return 0, data
+    work = _caller_memory(work_ptr, work_size, call, "work")
+    weight = _caller_memory(weight_ptr, weight_size, call, "weight")
+    return _register(Model.from_bytes(data, work_memory=work, weight_memory=weight))
+
+
+@acl_call(lambda code: (0, 0, code))
+def query_size(model_path: str) -> tuple[int, int, int]:
+    """``aclmdlQuerySize`` → ``(work_size, weight_size, ret)``."""
+    need_str(model_path, "model_path")
+    if not os.path.isfile(model_path):
+        return 0, 0, fail(145002, f"acl.mdl.query_size: no file {model_path!r}")
+    work, weight = _query_size(model_path)
+    return work, weight, codes.SUCCESS
+
+
+@acl_call(lambda code: (0, 0, code))
+def query_size_from_mem(model: int, model_size: int) -> tuple[int, int, int]:
+    """``aclmdlQuerySizeFromMem`` → ``(work_size, weight_size, ret)``."""
+    data = _read_memory(model, model_size, "acl.mdl.query_size_from_mem")
+    if isinstance(data, int):
+        return 0, 0, data
+    work, weight = _query_size(data)
+    return work, weight, codes.SUCCESS
+
+
+def unload(model_id: int) -> int:
+    """``aclmdlUnload``; later use of the id returns ACL_ERROR_INVALID_MODEL_ID."""
+    need_int(model_id, "model_id")
+    entry = MODELS.pop(model_id)
+    if entry is None:
+        return fail(codes.INVALID_MODEL_ID, f"acl.mdl.unload: unknown model id {model_id}")
+    with entry.lock:
+        entry.model.close()
+    return codes.SUCCESS
+
+
+def _entry(model_id: Any, call: str) -> ModelEntry | int:
+    need_int(model_id, "model_id")
+    entry = MODELS.get(model_id)
+    if entry is None:
+        return fail(codes.INVALID_MODEL_ID, f"{call}: model id {model_id} is not loaded")
+    return entry
+
+
+# ----- descriptions -------------------------------------------------------------------------
+
+
+def create_desc() -> int:
+    """``aclmdlCreateDesc`` → desc handle."""
+    return STATE.descs.add(ModelDescHandle())
+
+
+def destroy_desc(model_desc: int) -> int:
+    """``aclmdlDestroyDesc``."""
+    need_int(model_desc, "model_desc")
+    if STATE.descs.pop(model_desc) is None:
+        return fail(codes.INVALID_PARAM, f"acl.mdl.destroy_desc: unknown desc {model_desc:#x}")
+    return codes.SUCCESS
+
+
+def get_desc(model_desc: int, model_id: int) -> int:
+    """``aclmdlGetDesc``: fill the desc with the model's inputs and outputs."""
+    need_int(model_desc, "model_desc")
+    desc = STATE.descs.get(model_desc)
+    if desc is None:
+        return fail(codes.INVALID_PARAM, f"acl.mdl.get_desc: unknown desc {model_desc:#x}")
+    entry = _entry(model_id, "acl.mdl.get_desc")
+    if isinstance(entry, int):
+        return entry
+    desc.model_id = model_id
+    desc.model = entry.model
+    desc.inputs = list(entry.model.inputs)
+    desc.outputs = list(entry.model.outputs)
+    return codes.SUCCESS
+
+
+def _desc(model_desc: Any) -> ModelDescHandle | None:
+    need_int(model_desc, "model_desc")
+    return STATE.descs.get(model_desc)
+
+
+def _io(model_desc: Any, index: Any, output: bool):
+    desc = _desc(model_desc)
+    need_int(index, "index")
+    if desc is None:
+        return None
+    items = desc.outputs if output else desc.inputs
+    return items[index] if 0 <= index < len(items) else None
+
+
+def get_num_inputs(model_desc: int) -> int:
+    """Number of model inputs (0 for an unknown or unfilled desc)."""
+    desc = _desc(model_desc)
+    return len(desc.inputs) if desc is not None else 0
+
+
+def get_num_outputs(model_desc: int) -> int:
+    """Number of model outputs."""
+    desc = _desc(model_desc)
+    return len(desc.outputs) if desc is not None else 0
+
+
+def get_input_size_by_index(model_desc: int, index: int) -> int:
+    """Bytes of input ``index`` (0 when out of range)."""
+    io = _io(model_desc, index, False)
+    return io.size if io is not None else 0
+
+
+def get_output_size_by_index(model_desc: int, index: int) -> int:
+    """Bytes of output ``index``."""
+    io = _io(model_desc, index, True)
+    return io.size if io is not None else 0
+
+
+def _dims(io: Any, shape: Any = None) -> dict[str, Any]:
+    dims = [int(d) for d in (io.shape if shape is None else shape)]
+    return {"name": io.name, "dimCount": len(dims), "dims": dims}
+
+
+def _dims_call(model_desc: int, index: int, output: bool, call: str) -> tuple[dict, int]:
+    io = _io(model_desc, index, output)
+    if io is None:
+        return {}, fail(codes.INVALID_PARAM, f"{call}: no {index} in this desc")
+    return _dims(io), codes.SUCCESS
+
+
+def get_input_dims(model_desc: int, index: int) -> tuple[dict, int]:
+    """``({"name", "dimCount", "dims"}, ret)`` of input ``index`` (-1 for dynamic axes)."""
+    return _dims_call(model_desc, index, False, "acl.mdl.get_input_dims")
+
+
+def get_input_dims_v2(model_desc: int, index: int) -> tuple[dict, int]:
+    """As ``get_input_dims`` (openge has no private device formats to unfold)."""
+    return _dims_call(model_desc, index, False, "acl.mdl.get_input_dims_v2")
+
+
+def get_output_dims(model_desc: int, index: int) -> tuple[dict, int]:
+    """Dims of output ``index``."""
+    return _dims_call(model_desc, index, True, "acl.mdl.get_output_dims")
+
+
+def get_cur_output_dims(model_desc: int, index: int) -> tuple[dict, int]:
+    """Dims of output ``index`` for the gear in use (the static dims for a static model)."""
+    io = _io(model_desc, index, True)
+    if io is None:
+        return {}, fail(codes.INVALID_PARAM, f"acl.mdl.get_cur_output_dims: no output {index}")
+    method = getattr(_desc(model_desc).model, "get_cur_output_dims", None)
+    if method is None:
+        return _dims(io), codes.SUCCESS
+    try:
+        return _dims(io, method(index)), codes.SUCCESS
+    except GeError as err:
+        return {}, fail(codes.from_error(err.code), str(err))
+
+
+def get_input_name_by_index(model_desc: int, index: int) -> str:
+    """Name of input ``index`` ("" when out of range)."""
+    io = _io(model_desc, index, False)
+    return io.name if io is not None else ""
+
+
+def get_output_name_by_index(model_desc: int, index: int) -> str:
+    """Name of output ``index``."""
+    io = _io(model_desc, index, True)
+    return io.name if io is not None else ""
+
+
+def get_input_format(model_desc: int, index: int) -> int:
+    """aclFormat of input ``index`` (-1 … ACL_FORMAT_UNDEFINED when out of range)."""
+    io = _io(model_desc, index, False)
+    return int(io.format) if io is not None else -1
+
+
+def get_output_format(model_desc: int, index: int) -> int:
+    """aclFormat of output ``index``."""
+    io = _io(model_desc, index, True)
+    return int(io.format) if io is not None else -1
+
+
+def get_input_data_type(model_desc: int, index: int) -> int:
+    """aclDataType of input ``index`` (-1 … ACL_DT_UNDEFINED when out of range)."""
+    io = _io(model_desc, index, False)
+    return int(io.dtype) if io is not None else -1
+
+
+def get_output_data_type(model_desc: int, index: int) -> int:
+    """aclDataType of output ``index``."""
+    io = _io(model_desc, index, True)
+    return int(io.dtype) if io is not None else -1
+
+
+def _index_by_name(model_desc: int, name: str, output: bool) -> tuple[int, int]:
+    desc = _desc(model_desc)
+    need_str(name, "name")
+    items = [] if desc is None else (desc.outputs if output else desc.inputs)
+    for i, io in enumerate(items):
+        if io.name == name:
+            return i, codes.SUCCESS
+    return 0, codes.INVALID_PARAM  # absent: a normal question (acllite asks it), not logged
+
+
+def get_input_index_by_name(model_desc: int, name: str) -> tuple[int, int]:
+    """``(index, ret)`` of the input called ``name``; ret != 0 when absent."""
+    return _index_by_name(model_desc, name, False)
+
+
+def get_output_index_by_name(model_desc: int, name: str) -> tuple[int, int]:
+    """``(index, ret)`` of the output called ``name``."""
+    return _index_by_name(model_desc, name, True)
+
+
+# ----- datasets -----------------------------------------------------------------------------
+
+
+def create_dataset() -> int:
+    """``aclmdlCreateDataset`` → dataset handle."""
+    return STATE.datasets.add(Dataset())
+
+
+def destroy_dataset(dataset: int) -> int:
+    """``aclmdlDestroyDataset`` (its buffers are not destroyed)."""
+    need_int(dataset, "dataset")
+    if STATE.datasets.pop(dataset) is None:
+        return fail(codes.INVALID_PARAM, f"acl.mdl.destroy_dataset: unknown dataset {dataset:#x}")
+    return codes.SUCCESS
+
+
+def add_dataset_buffer(dataset: int, data_buffer: int) -> tuple[int, int]:
+    """``aclmdlAddDatasetBuffer`` → ``(dataset, ret)``."""
+    need_int(dataset, "dataset")
+    need_int(data_buffer, "data_buffer")
+    ds = STATE.datasets.get(dataset)
+    if ds is None or STATE.buffers.get(data_buffer) is None:
+        return dataset, fail(codes.INVALID_PARAM, "acl.mdl.add_dataset_buffer: unknown handle")
+    ds.buffers.append(data_buffer)
+    return dataset, codes.SUCCESS
+
+
+def get_dataset_num_buffers(dataset: int) -> int:
+    """Number of buffers in the dataset (0 when unknown)."""
+    ds = STATE.datasets.get(need_int(dataset, "dataset"))
+    return len(ds.buffers) if ds is not None else 0
+
+
+def get_dataset_buffer(dataset: int, index: int) -> int:
+    """Buffer handle ``index`` of the dataset (0 when out of range)."""
+    ds = STATE.datasets.get(need_int(dataset, "dataset"))
+    need_int(index, "index")
+    if ds is None or not 0 <= index < len(ds.buffers):
+        return 0
+    return ds.buffers[index]
+
+
+# ----- execution ----------------------------------------------------------------------------
+
+
+def _run(entry: ModelEntry, inputs: int, outputs: int, call: str) -> int:
+    model = entry.model
+    try:
+        with entry.lock:
+            in_arrays = dataset_arrays(inputs, model.inputs, output=False)
+            out_arrays = dataset_arrays(outputs, model.outputs, output=True)
+            model.execute(in_arrays, out_arrays)
+    except DatasetError as err:
+        return fail(err.code, f"{call}: {err}")
+    except GeError as err:
+        return fail(codes.from_error(err.code), f"{call}: {err}")
+    return codes.SUCCESS
+
+
+def execute(model_id: int, input: int, output: int) -> int:
+    """``aclmdlExecute``: read the input buffers, write the output buffers (views of their
+    memory; no copies)."""
+    if not STATE.initialized:
+        return not_initialized("acl.mdl.execute")
+    entry = _entry(model_id, "acl.mdl.execute")
+    if isinstance(entry, int):
+        return entry
+    return _run(entry, input, output, "acl.mdl.execute")
+
+
+def execute_async(model_id: int, input: int, output: int, stream: int) -> int:
+    """``aclmdlExecuteAsync``: queued on the stream; errors show at ``synchronize_stream``."""
+    if not STATE.initialized:
+        return not_initialized("acl.mdl.execute_async")
+    need_int(stream, "stream")
+    entry = _entry(model_id, "acl.mdl.execute_async")
+    if isinstance(entry, int):
+        return entry
+    target = STREAMS.resolve(stream)
+    if target is None:
+        return fail(codes.INVALID_PARAM, f"acl.mdl.execute_async: unknown stream {stream:#x}")
+    for handle, descs, out in (
+        (input, entry.model.inputs, False),
+        (output, entry.model.outputs, True),
+    ):
+        try:
+            dataset_arrays(handle, descs, output=out)  # the device checks the datasets at launch
+        except DatasetError as err:
+            return fail(err.code, f"acl.mdl.execute_async: {err}")
+    return target.submit(lambda: _run(entry, input, output, "acl.mdl.execute_async"))
