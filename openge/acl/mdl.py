@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from openge.acl import _codes as codes
+from openge.acl._aipp import get_aipp_type, get_first_aipp_info  # noqa: F401 (acl.mdl)
 from openge.acl._api import acl_call, fail, need_int, need_str, not_initialized
 from openge.acl._gears import (  # noqa: F401 (part of acl.mdl)
     get_dynamic_batch,

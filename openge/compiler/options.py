@@ -136,8 +136,12 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("ge.outputNodeName", 'outputs "node:0;node:1"', check=lambda v: True),
         OptionSpec("ge.INPUT_NODES_SET_FP16", 'float16 inputs "a;b"', check=lambda v: True),
         OptionSpec("ge.outputDatatype", 'FP32|FP16|... or "node:0:FP16;..."', check=lambda v: True),
-        OptionSpec("ge.insertOpFile", "AIPP config (prototxt)", check=lambda v: v.strip() != "",
-                   accepted="a file path"),
+        OptionSpec(
+            "ge.insertOpFile",
+            "AIPP config (prototxt)",
+            check=lambda v: v.strip() != "",
+            accepted="a file path",
+        ),
         OptionSpec(
             "ge.session_device_id",
             "device id of the session",
