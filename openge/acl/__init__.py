@@ -19,9 +19,10 @@ from openge.acl import media as media
 from openge.acl import rt as rt
 from openge.acl import util as util
 from openge.acl._api import fail, need_int
-from openge.acl._memory import MEMORY
-from openge.acl._state import STATE, DataBuffer
-from openge.acl._streams import STREAMS
+from openge.acl._memory import MEMORY as _MEMORY
+from openge.acl._state import STATE as _STATE
+from openge.acl._state import DataBuffer
+from openge.acl._streams import STREAMS as _STREAMS
 
 _app_logger = logging.getLogger("acl.app")
 _LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
@@ -30,8 +31,8 @@ _LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
 def init(config_path: str | None = None) -> int:
     """``aclInit``: start the runtime; ``config_path`` is an acl.json (its "dump" section is
     kept for the data dump; other sections are logged and ignored)."""
-    with STATE.lock:
-        if STATE.initialized:
+    with _STATE.lock:
+        if _STATE.initialized:
             return fail(_codes.REPEAT_INITIALIZE, "acl.init: already initialized")
         config: dict[str, Any] = {}
         if config_path:
@@ -52,22 +53,22 @@ def init(config_path: str | None = None) -> int:
             for key in config:
                 if key != "dump":
                     _app_logger.info("acl.json section %r is not used by openge; ignored", key)
-        STATE.config = config
-        STATE.initialized = True
+        _STATE.config = config
+        _STATE.initialized = True
     return _codes.SUCCESS
 
 
 def finalize() -> int:
     """``aclFinalize``: streams stop and models unload; memory stays valid until freed."""
-    with STATE.lock:
-        if not STATE.initialized:
+    with _STATE.lock:
+        if not _STATE.initialized:
             return fail(_codes.REPEAT_FINALIZE, "acl.finalize: not initialized")
-        STREAMS.close_all()
-        for model_id in [h for h, _ in mdl.MODELS.items()]:
+        _STREAMS.close_all()
+        for model_id in [h for h, _ in mdl._MODELS.items()]:
             mdl.unload(model_id)
-        STATE.initialized = False
-        STATE.devices.clear()
-        STATE.contexts.clear()
+        _STATE.initialized = False
+        _STATE.devices.clear()
+        _STATE.contexts.clear()
     return _codes.SUCCESS
 
 
@@ -83,7 +84,7 @@ def get_version() -> tuple[int, int, int, int]:
 
 def get_recent_err_msg() -> str:
     """The calling thread's last error message ("" when none), then cleared."""
-    return STATE.take_error()
+    return _STATE.take_error()
 
 
 def app_log(level: int, message: str) -> None:
@@ -96,29 +97,29 @@ def create_data_buffer(data: int, size: int) -> int:
     """``aclCreateDataBuffer`` → buffer handle (0 on failure)."""
     need_int(data, "data")
     need_int(size, "size")
-    if size < 0 or (size and MEMORY.check(data, size)):
+    if size < 0 or (size and _MEMORY.check(data, size)):
         fail(_codes.INVALID_PARAM, f"acl.create_data_buffer: bad range {data:#x}+{size}")
         return 0
-    return STATE.buffers.add(DataBuffer(data, size))
+    return _STATE.buffers.add(DataBuffer(data, size))
 
 
 def destroy_data_buffer(data_buffer: int) -> int:
     """``aclDestroyDataBuffer`` (the memory is not freed)."""
     need_int(data_buffer, "data_buffer")
-    if STATE.buffers.pop(data_buffer) is None:
+    if _STATE.buffers.pop(data_buffer) is None:
         return fail(_codes.INVALID_PARAM, f"acl.destroy_data_buffer: unknown {data_buffer:#x}")
     return _codes.SUCCESS
 
 
 def get_data_buffer_addr(data_buffer: int) -> int:
     """The buffer's address (0 when unknown)."""
-    buf = STATE.buffers.get(need_int(data_buffer, "data_buffer"))
+    buf = _STATE.buffers.get(need_int(data_buffer, "data_buffer"))
     return buf.addr if buf is not None else 0
 
 
 def get_data_buffer_size_v2(data_buffer: int) -> int:
     """The buffer's size in bytes (0 when unknown)."""
-    buf = STATE.buffers.get(need_int(data_buffer, "data_buffer"))
+    buf = _STATE.buffers.get(need_int(data_buffer, "data_buffer"))
     return buf.size if buf is not None else 0
 
 
@@ -131,10 +132,10 @@ def update_data_buffer(data_buffer: int, data: int, size: int) -> int:
     """``aclUpdateDataBuffer``: point the buffer at other memory."""
     need_int(data, "data")
     need_int(size, "size")
-    buf = STATE.buffers.get(need_int(data_buffer, "data_buffer"))
+    buf = _STATE.buffers.get(need_int(data_buffer, "data_buffer"))
     if buf is None:
         return fail(_codes.INVALID_PARAM, f"acl.update_data_buffer: unknown {data_buffer:#x}")
-    if size < 0 or (size and MEMORY.check(data, size)):
+    if size < 0 or (size and _MEMORY.check(data, size)):
         return fail(_codes.INVALID_PARAM, f"acl.update_data_buffer: bad range {data:#x}+{size}")
     buf.addr, buf.size = data, size
     return _codes.SUCCESS

@@ -21,10 +21,12 @@ from openge.acl._gears import (  # noqa: F401 (part of acl.mdl)
     set_dynamic_hw_size,
     set_input_dynamic_dims,
 )
-from openge.acl._memory import MEMORY
-from openge.acl._models import MODELS, DatasetError, ModelEntry, dataset_arrays
-from openge.acl._state import STATE, Dataset, ModelDescHandle
-from openge.acl._streams import STREAMS
+from openge.acl._memory import MEMORY as _MEMORY
+from openge.acl._models import MODELS as _MODELS
+from openge.acl._models import DatasetError, ModelEntry, dataset_arrays
+from openge.acl._state import STATE as _STATE
+from openge.acl._state import Dataset, ModelDescHandle
+from openge.acl._streams import STREAMS as _STREAMS
 from openge.errors import GeError
 from openge.runtime import Model
 from openge.runtime import query_size as _query_size
@@ -33,7 +35,7 @@ from openge.runtime import query_size as _query_size
 
 
 def _register(model: Model) -> tuple[int, int]:
-    return MODELS.add(ModelEntry(model)), codes.SUCCESS
+    return _MODELS.add(ModelEntry(model)), codes.SUCCESS
 
 
 def _read_memory(ptr: int, size: int, call: str) -> bytes | int:
@@ -41,18 +43,18 @@ def _read_memory(ptr: int, size: int, call: str) -> bytes | int:
     need_int(size, "size")
     if size <= 0:
         return fail(codes.INVALID_PARAM, f"{call}: size {size} must be > 0")
-    why = MEMORY.check(ptr, size)
+    why = _MEMORY.check(ptr, size)
     if why:
         return fail(codes.INVALID_PARAM, f"{call}: {why}")
     # The device copies the model at load; the caller may free its buffer afterwards.
-    return bytes(MEMORY.view(ptr, size))
+    return bytes(_MEMORY.view(ptr, size))
 
 
 @acl_call(lambda code: (0, code))
 def load_from_file(model_path: str) -> tuple[int, int]:
     """``aclmdlLoadFromFile`` → ``(model_id, ret)``."""
     need_str(model_path, "model_path")
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return 0, not_initialized("acl.mdl.load_from_file")
     return _register(Model.from_file(model_path))
 
@@ -60,7 +62,7 @@ def load_from_file(model_path: str) -> tuple[int, int]:
 @acl_call(lambda code: (0, code))
 def load_from_mem(model: int, model_size: int) -> tuple[int, int]:
     """``aclmdlLoadFromMem(ptr, size)`` → ``(model_id, ret)``: the bytes are copied."""
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return 0, not_initialized("acl.mdl.load_from_mem")
     data = _read_memory(model, model_size, "acl.mdl.load_from_mem")
     if isinstance(data, int):
@@ -73,10 +75,10 @@ def _caller_memory(ptr: int, size: int, call: str, what: str) -> Any:
     need_int(size, f"{what}_size")
     if ptr == 0:
         return None  # the runtime allocates it (as ACL does for a null pointer)
-    why = MEMORY.check(ptr, size)
+    why = _MEMORY.check(ptr, size)
     if why:
         raise GeError(codes.INVALID_PARAM, f"{call}: {what} memory: {why}")
-    return MEMORY.view(ptr, size)
+    return _MEMORY.view(ptr, size)
 
 
 @acl_call(lambda code: (0, code))
@@ -86,7 +88,7 @@ def load_from_file_with_mem(
     """``aclmdlLoadFromFileWithMem`` → ``(model_id, ret)``: the model's work and weight
     memory are the caller's blocks (null pointers: the runtime allocates)."""
     need_str(model_path, "model_path")
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return 0, not_initialized("acl.mdl.load_from_file_with_mem")
     call = "acl.mdl.load_from_file_with_mem"
     work = _caller_memory(work_ptr, work_size, call, "work")
@@ -99,7 +101,7 @@ def load_from_mem_with_mem(
     model: int, model_size: int, work_ptr: int, work_size: int, weight_ptr: int, weight_size: int
 ) -> tuple[int, int]:
     """``aclmdlLoadFromMemWithMem`` → ``(model_id, ret)``."""
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return 0, not_initialized("acl.mdl.load_from_mem_with_mem")
     call = "acl.mdl.load_from_mem_with_mem"
     data = _read_memory(model, model_size, call)
@@ -133,7 +135,7 @@ def query_size_from_mem(model: int, model_size: int) -> tuple[int, int, int]:
 def unload(model_id: int) -> int:
     """``aclmdlUnload``; later use of the id returns ACL_ERROR_INVALID_MODEL_ID."""
     need_int(model_id, "model_id")
-    entry = MODELS.pop(model_id)
+    entry = _MODELS.pop(model_id)
     if entry is None:
         return fail(codes.INVALID_MODEL_ID, f"acl.mdl.unload: unknown model id {model_id}")
     with entry.lock:
@@ -143,7 +145,7 @@ def unload(model_id: int) -> int:
 
 def _entry(model_id: Any, call: str) -> ModelEntry | int:
     need_int(model_id, "model_id")
-    entry = MODELS.get(model_id)
+    entry = _MODELS.get(model_id)
     if entry is None:
         return fail(codes.INVALID_MODEL_ID, f"{call}: model id {model_id} is not loaded")
     return entry
@@ -154,13 +156,13 @@ def _entry(model_id: Any, call: str) -> ModelEntry | int:
 
 def create_desc() -> int:
     """``aclmdlCreateDesc`` → desc handle."""
-    return STATE.descs.add(ModelDescHandle())
+    return _STATE.descs.add(ModelDescHandle())
 
 
 def destroy_desc(model_desc: int) -> int:
     """``aclmdlDestroyDesc``."""
     need_int(model_desc, "model_desc")
-    if STATE.descs.pop(model_desc) is None:
+    if _STATE.descs.pop(model_desc) is None:
         return fail(codes.INVALID_PARAM, f"acl.mdl.destroy_desc: unknown desc {model_desc:#x}")
     return codes.SUCCESS
 
@@ -168,7 +170,7 @@ def destroy_desc(model_desc: int) -> int:
 def get_desc(model_desc: int, model_id: int) -> int:
     """``aclmdlGetDesc``: fill the desc with the model's inputs and outputs."""
     need_int(model_desc, "model_desc")
-    desc = STATE.descs.get(model_desc)
+    desc = _STATE.descs.get(model_desc)
     if desc is None:
         return fail(codes.INVALID_PARAM, f"acl.mdl.get_desc: unknown desc {model_desc:#x}")
     entry = _entry(model_id, "acl.mdl.get_desc")
@@ -183,7 +185,7 @@ def get_desc(model_desc: int, model_id: int) -> int:
 
 def _desc(model_desc: Any) -> ModelDescHandle | None:
     need_int(model_desc, "model_desc")
-    return STATE.descs.get(model_desc)
+    return _STATE.descs.get(model_desc)
 
 
 def _io(model_desc: Any, index: Any, output: bool):
@@ -321,13 +323,13 @@ def get_output_index_by_name(model_desc: int, name: str) -> tuple[int, int]:
 
 def create_dataset() -> int:
     """``aclmdlCreateDataset`` → dataset handle."""
-    return STATE.datasets.add(Dataset())
+    return _STATE.datasets.add(Dataset())
 
 
 def destroy_dataset(dataset: int) -> int:
     """``aclmdlDestroyDataset`` (its buffers are not destroyed)."""
     need_int(dataset, "dataset")
-    if STATE.datasets.pop(dataset) is None:
+    if _STATE.datasets.pop(dataset) is None:
         return fail(codes.INVALID_PARAM, f"acl.mdl.destroy_dataset: unknown dataset {dataset:#x}")
     return codes.SUCCESS
 
@@ -336,8 +338,8 @@ def add_dataset_buffer(dataset: int, data_buffer: int) -> tuple[int, int]:
     """``aclmdlAddDatasetBuffer`` → ``(dataset, ret)``."""
     need_int(dataset, "dataset")
     need_int(data_buffer, "data_buffer")
-    ds = STATE.datasets.get(dataset)
-    if ds is None or STATE.buffers.get(data_buffer) is None:
+    ds = _STATE.datasets.get(dataset)
+    if ds is None or _STATE.buffers.get(data_buffer) is None:
         return dataset, fail(codes.INVALID_PARAM, "acl.mdl.add_dataset_buffer: unknown handle")
     ds.buffers.append(data_buffer)
     return dataset, codes.SUCCESS
@@ -345,13 +347,13 @@ def add_dataset_buffer(dataset: int, data_buffer: int) -> tuple[int, int]:
 
 def get_dataset_num_buffers(dataset: int) -> int:
     """Number of buffers in the dataset (0 when unknown)."""
-    ds = STATE.datasets.get(need_int(dataset, "dataset"))
+    ds = _STATE.datasets.get(need_int(dataset, "dataset"))
     return len(ds.buffers) if ds is not None else 0
 
 
 def get_dataset_buffer(dataset: int, index: int) -> int:
     """Buffer handle ``index`` of the dataset (0 when out of range)."""
-    ds = STATE.datasets.get(need_int(dataset, "dataset"))
+    ds = _STATE.datasets.get(need_int(dataset, "dataset"))
     need_int(index, "index")
     if ds is None or not 0 <= index < len(ds.buffers):
         return 0
@@ -378,7 +380,7 @@ def _run(entry: ModelEntry, inputs: int, outputs: int, call: str) -> int:
 def execute(model_id: int, input: int, output: int) -> int:
     """``aclmdlExecute``: read the input buffers, write the output buffers (views of their
     memory; no copies)."""
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return not_initialized("acl.mdl.execute")
     entry = _entry(model_id, "acl.mdl.execute")
     if isinstance(entry, int):
@@ -388,13 +390,13 @@ def execute(model_id: int, input: int, output: int) -> int:
 
 def execute_async(model_id: int, input: int, output: int, stream: int) -> int:
     """``aclmdlExecuteAsync``: queued on the stream; errors show at ``synchronize_stream``."""
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return not_initialized("acl.mdl.execute_async")
     need_int(stream, "stream")
     entry = _entry(model_id, "acl.mdl.execute_async")
     if isinstance(entry, int):
         return entry
-    target = STREAMS.resolve(stream)
+    target = _STREAMS.resolve(stream)
     if target is None:
         return fail(codes.INVALID_PARAM, f"acl.mdl.execute_async: unknown stream {stream:#x}")
     for handle, descs, out in (

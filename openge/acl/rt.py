@@ -15,9 +15,11 @@ from typing import Any
 
 from openge.acl import _codes as codes
 from openge.acl._api import fail, need_int, not_initialized
-from openge.acl._memory import MEMORY, copy
-from openge.acl._state import STATE
-from openge.acl._streams import STREAMS, Event
+from openge.acl._memory import MEMORY as _MEMORY
+from openge.acl._memory import copy
+from openge.acl._state import STATE as _STATE
+from openge.acl._streams import STREAMS as _STREAMS
+from openge.acl._streams import Event
 
 _MAX_ALLOC = 1 << 40
 
@@ -27,12 +29,12 @@ _MAX_ALLOC = 1 << 40
 def set_device(device_id: int) -> int:
     """``aclrtSetDevice``: any non-negative id is this CPU."""
     need_int(device_id, "device_id")
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return not_initialized("acl.rt.set_device")
     if device_id < 0:
         return fail(codes.INVALID_DEVICE, f"acl.rt.set_device: device id {device_id} < 0")
-    STATE.devices.add(device_id)
-    STATE.local.device = device_id
+    _STATE.devices.add(device_id)
+    _STATE.local.device = device_id
     return codes.SUCCESS
 
 
@@ -41,7 +43,7 @@ def reset_device(device_id: int) -> int:
     need_int(device_id, "device_id")
     if device_id < 0:
         return fail(codes.INVALID_DEVICE, f"acl.rt.reset_device: device id {device_id} < 0")
-    STATE.devices.discard(device_id)
+    _STATE.devices.discard(device_id)
     return codes.SUCCESS
 
 
@@ -52,11 +54,11 @@ def reset_device_force(device_id: int) -> int:
 
 def get_device() -> tuple[int, int]:
     """``aclrtGetDevice`` → ``(device_id, ret)``."""
-    device = getattr(STATE.local, "device", None)
+    device = getattr(_STATE.local, "device", None)
     if device is None:
-        if not STATE.devices:
+        if not _STATE.devices:
             return 0, fail(107002, "acl.rt.get_device: no device is set (call set_device)")
-        device = min(STATE.devices)
+        device = min(_STATE.devices)
     return device, codes.SUCCESS
 
 
@@ -68,47 +70,47 @@ def get_device_count() -> tuple[int, int]:
 def synchronize_device() -> int:
     """``aclrtSynchronizeDevice``: wait for every stream."""
     error = codes.SUCCESS
-    for stream in [s for _, s in STREAMS.streams.items()]:
+    for stream in [s for _, s in _STREAMS.streams.items()]:
         error = stream.synchronize() or error
-    default = STREAMS.resolve(0)
+    default = _STREAMS.resolve(0)
     return (default.synchronize() if default is not None else 0) or error
 
 
 def create_context(device_id: int) -> tuple[int, int]:
     """``aclrtCreateContext`` → ``(context, ret)``; the new context becomes current."""
     need_int(device_id, "device_id")
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return 0, not_initialized("acl.rt.create_context")
     if device_id < 0:
         return 0, fail(codes.INVALID_DEVICE, f"acl.rt.create_context: device id {device_id}")
-    STATE.devices.add(device_id)
-    handle = STATE.contexts.add(device_id)
-    STATE.current_context = handle
+    _STATE.devices.add(device_id)
+    handle = _STATE.contexts.add(device_id)
+    _STATE.current_context = handle
     return handle, codes.SUCCESS
 
 
 def destroy_context(context: int) -> int:
     """``aclrtDestroyContext``."""
     need_int(context, "context")
-    if STATE.contexts.pop(context) is None:
+    if _STATE.contexts.pop(context) is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.destroy_context: unknown context {context:#x}")
-    if STATE.current_context == context:
-        STATE.current_context = 0
+    if _STATE.current_context == context:
+        _STATE.current_context = 0
     return codes.SUCCESS
 
 
 def set_context(context: int) -> int:
     """``aclrtSetCurrentContext`` (per thread)."""
     need_int(context, "context")
-    if STATE.contexts.get(context) is None:
+    if _STATE.contexts.get(context) is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.set_context: unknown context {context:#x}")
-    STATE.current_context = context
+    _STATE.current_context = context
     return codes.SUCCESS
 
 
 def get_context() -> tuple[int, int]:
     """``aclrtGetCurrentContext`` → ``(context, ret)``."""
-    context = STATE.current_context
+    context = _STATE.current_context
     if not context:
         return 0, fail(107002, "acl.rt.get_context: this thread has no current context")
     return context, codes.SUCCESS
@@ -130,11 +132,11 @@ def get_soc_name() -> str:
 
 def create_stream() -> tuple[int, int]:
     """``aclrtCreateStream`` → ``(stream, ret)``."""
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return 0, not_initialized("acl.rt.create_stream")
     from openge.acl._streams import Stream
 
-    return STREAMS.streams.add(Stream("acl-stream")), codes.SUCCESS
+    return _STREAMS.streams.add(Stream("acl-stream")), codes.SUCCESS
 
 
 def create_stream_with_config(priority: int, flag: int) -> tuple[int, int]:
@@ -147,7 +149,7 @@ def create_stream_with_config(priority: int, flag: int) -> tuple[int, int]:
 def destroy_stream(stream: int) -> int:
     """``aclrtDestroyStream``: queued tasks finish first."""
     need_int(stream, "stream")
-    target = STREAMS.streams.pop(stream)
+    target = _STREAMS.streams.pop(stream)
     if target is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.destroy_stream: unknown stream {stream:#x}")
     target.close()
@@ -163,7 +165,7 @@ def synchronize_stream(stream: int) -> int:
     """``aclrtSynchronizeStream``: wait until the stream's tasks ran; returns the first error
     of an asynchronous task since the last synchronize."""
     need_int(stream, "stream")
-    target = STREAMS.resolve(stream)
+    target = _STREAMS.resolve(stream)
     if target is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.synchronize_stream: unknown stream {stream:#x}")
     return target.synchronize()
@@ -173,7 +175,7 @@ def synchronize_stream_with_timeout(stream: int, timeout: int) -> int:
     """``aclrtSynchronizeStreamWithTimeout`` (timeout in ms, -1 waits forever)."""
     need_int(stream, "stream")
     need_int(timeout, "timeout")
-    target = STREAMS.resolve(stream)
+    target = _STREAMS.resolve(stream)
     if target is None:
         return fail(codes.INVALID_PARAM, f"unknown stream {stream:#x}")
     return target.synchronize(None if timeout < 0 else timeout / 1000.0)
@@ -181,9 +183,9 @@ def synchronize_stream_with_timeout(stream: int, timeout: int) -> int:
 
 def create_event() -> tuple[int, int]:
     """``aclrtCreateEvent`` → ``(event, ret)``."""
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return 0, not_initialized("acl.rt.create_event")
-    return STREAMS.events.add(Event()), codes.SUCCESS
+    return _STREAMS.events.add(Event()), codes.SUCCESS
 
 
 def create_event_with_flag(flag: int) -> tuple[int, int]:
@@ -195,7 +197,7 @@ def create_event_with_flag(flag: int) -> tuple[int, int]:
 def destroy_event(event: int) -> int:
     """``aclrtDestroyEvent``."""
     need_int(event, "event")
-    if STREAMS.events.pop(event) is None:
+    if _STREAMS.events.pop(event) is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.destroy_event: unknown event {event:#x}")
     return codes.SUCCESS
 
@@ -204,7 +206,7 @@ def record_event(event: int, stream: int) -> int:
     """``aclrtRecordEvent``: the event is set when the stream reaches this point."""
     need_int(event, "event")
     need_int(stream, "stream")
-    target, ev = STREAMS.resolve(stream), STREAMS.events.get(event)
+    target, ev = _STREAMS.resolve(stream), _STREAMS.events.get(event)
     if target is None or ev is None:
         return fail(codes.INVALID_PARAM, "acl.rt.record_event: unknown event or stream")
     ev.done.clear()
@@ -221,7 +223,7 @@ def record_event(event: int, stream: int) -> int:
 def reset_event(event: int, stream: int) -> int:
     """``aclrtResetEvent``."""
     need_int(event, "event")
-    ev = STREAMS.events.get(event)
+    ev = _STREAMS.events.get(event)
     if ev is None:
         return fail(codes.INVALID_PARAM, "acl.rt.reset_event: unknown event")
     ev.done.clear()
@@ -232,7 +234,7 @@ def reset_event(event: int, stream: int) -> int:
 def synchronize_event(event: int) -> int:
     """``aclrtSynchronizeEvent``: wait until the recorded event is reached."""
     need_int(event, "event")
-    ev = STREAMS.events.get(event)
+    ev = _STREAMS.events.get(event)
     if ev is None:
         return fail(codes.INVALID_PARAM, "acl.rt.synchronize_event: unknown event")
     if ev.recorded:
@@ -243,7 +245,7 @@ def synchronize_event(event: int) -> int:
 def query_event_status(event: int) -> tuple[int, int]:
     """``aclrtQueryEventStatus`` → ``(status, ret)``: 0 complete, 1 not ready."""
     need_int(event, "event")
-    ev = STREAMS.events.get(event)
+    ev = _STREAMS.events.get(event)
     if ev is None:
         return 0, fail(codes.INVALID_PARAM, "acl.rt.query_event_status: unknown event")
     return (0 if ev.done.is_set() or not ev.recorded else 1), codes.SUCCESS
@@ -251,7 +253,7 @@ def query_event_status(event: int) -> tuple[int, int]:
 
 def event_elapsed_time(start: int, end: int) -> tuple[float, int]:
     """``aclrtEventElapsedTime`` → ``(ms, ret)``."""
-    a, b = STREAMS.events.get(start), STREAMS.events.get(end)
+    a, b = _STREAMS.events.get(start), _STREAMS.events.get(end)
     if a is None or b is None or not a.done.is_set() or not b.done.is_set():
         return 0.0, fail(codes.INVALID_PARAM, "acl.rt.event_elapsed_time: events not reached")
     return (b.timestamp - a.timestamp) * 1000.0, codes.SUCCESS
@@ -261,7 +263,7 @@ def stream_wait_event(stream: int, event: int) -> int:
     """``aclrtStreamWaitEvent``: the stream waits for the event before its next task."""
     need_int(stream, "stream")
     need_int(event, "event")
-    target, ev = STREAMS.resolve(stream), STREAMS.events.get(event)
+    target, ev = _STREAMS.resolve(stream), _STREAMS.events.get(event)
     if target is None or ev is None:
         return fail(codes.INVALID_PARAM, "acl.rt.stream_wait_event: unknown event or stream")
     return target.submit(lambda: (ev.done.wait(), codes.SUCCESS)[1])
@@ -272,12 +274,12 @@ def stream_wait_event(stream: int, event: int) -> int:
 
 def _malloc(size: Any, host: bool, call: str) -> tuple[int, int]:
     need_int(size, "size")
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return 0, not_initialized(call)
     if size <= 0 or size > _MAX_ALLOC:
         return 0, fail(codes.INVALID_PARAM, f"{call}: size {size} is not in (0, 2**40]")
     try:
-        return MEMORY.allocate(size, host), codes.SUCCESS
+        return _MEMORY.allocate(size, host), codes.SUCCESS
     except MemoryError:
         return 0, fail(codes.BAD_ALLOC, f"{call}: out of memory for {size} bytes")
 
@@ -303,7 +305,7 @@ def malloc_host(size: int) -> tuple[int, int]:
 def free(ptr: int) -> int:
     """``aclrtFree``: an unknown pointer or a second free returns ACL_ERROR_INVALID_PARAM."""
     need_int(ptr, "ptr")
-    if MEMORY.free(ptr, host=False) != codes.SUCCESS:
+    if _MEMORY.free(ptr, host=False) != codes.SUCCESS:
         return fail(codes.INVALID_PARAM, f"acl.rt.free: {ptr:#x} is not a live acl.rt.malloc block")
     return codes.SUCCESS
 
@@ -311,7 +313,7 @@ def free(ptr: int) -> int:
 def free_host(ptr: int) -> int:
     """``aclrtFreeHost``."""
     need_int(ptr, "ptr")
-    if MEMORY.free(ptr, host=True) != codes.SUCCESS:
+    if _MEMORY.free(ptr, host=True) != codes.SUCCESS:
         return fail(codes.INVALID_PARAM, f"acl.rt.free_host: {ptr:#x} is not a live host block")
     return codes.SUCCESS
 
@@ -327,7 +329,7 @@ def _check_copy(call: str, dst: int, dest_max: int, src: int, count: int, kind: 
     if not 0 <= kind <= 4:
         return fail(codes.INVALID_PARAM, f"{call}: kind {kind} is not 0..4")
     for addr, size, name in ((dst, dest_max, "destination"), (src, count, "source")):
-        why = MEMORY.check(addr, size)
+        why = _MEMORY.check(addr, size)
         if why:
             return fail(codes.INVALID_PARAM, f"{call}: {name}: {why}")
     return codes.SUCCESS
@@ -337,7 +339,7 @@ def memcpy(dst: int, dest_max: int, src: int, count: int, kind: int) -> int:
     """``aclrtMemcpy``: ``count ≤ dest_max`` and both ranges inside the openge allocations
     they start in, else ACL_ERROR_INVALID_PARAM (never a crash on openge memory). The kind is
     checked for range only: the runtime knows every address's side."""
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return not_initialized("acl.rt.memcpy")
     code = _check_copy("acl.rt.memcpy", dst, dest_max, src, count, kind)
     if code:
@@ -348,13 +350,13 @@ def memcpy(dst: int, dest_max: int, src: int, count: int, kind: int) -> int:
 
 def memcpy_async(dst: int, dest_max: int, src: int, count: int, kind: int, stream: int) -> int:
     """``aclrtMemcpyAsync``: checked now, copied when the stream reaches it."""
-    if not STATE.initialized:
+    if not _STATE.initialized:
         return not_initialized("acl.rt.memcpy_async")
     need_int(stream, "stream")
     code = _check_copy("acl.rt.memcpy_async", dst, dest_max, src, count, kind)
     if code:
         return code
-    target = STREAMS.resolve(stream)
+    target = _STREAMS.resolve(stream)
     if target is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.memcpy_async: unknown stream {stream:#x}")
     return target.submit(lambda: (copy(dst, src, count), codes.SUCCESS)[1])
@@ -366,7 +368,7 @@ def memset(ptr: int, max_count: int, value: int, count: int) -> int:
         need_int(v, name)
     if count < 0 or count > max_count:
         return fail(codes.INVALID_PARAM, f"acl.rt.memset: count {count} > max_count {max_count}")
-    why = MEMORY.check(ptr, max_count)
+    why = _MEMORY.check(ptr, max_count)
     if why:
         return fail(codes.INVALID_PARAM, f"acl.rt.memset: {why}")
     if count:
@@ -376,7 +378,7 @@ def memset(ptr: int, max_count: int, value: int, count: int) -> int:
 
 def memset_async(ptr: int, max_count: int, value: int, count: int, stream: int) -> int:
     """``aclrtMemsetAsync`` (checked now, written when the stream reaches it)."""
-    target = STREAMS.resolve(need_int(stream, "stream"))
+    target = _STREAMS.resolve(need_int(stream, "stream"))
     if target is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.memset_async: unknown stream {stream:#x}")
     code = memset(ptr, max_count, value, 0)
@@ -405,9 +407,9 @@ def subscribe_report(thread_id: int, stream: int) -> int:
     calls ``process_report``."""
     need_int(thread_id, "thread_id")
     need_int(stream, "stream")
-    if STREAMS.resolve(stream) is None:
+    if _STREAMS.resolve(stream) is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.subscribe_report: unknown stream {stream:#x}")
-    code = STREAMS.reports.subscribe(thread_id, stream)
+    code = _STREAMS.reports.subscribe(thread_id, stream)
     return fail(code, "acl.rt.subscribe_report: stream already subscribed") if code else 0
 
 
@@ -415,10 +417,10 @@ def unsubscribe_report(thread_id: int, stream: int) -> int:
     """``aclrtUnSubscribeReport``: queued callbacks of the stream run first."""
     need_int(thread_id, "thread_id")
     need_int(stream, "stream")
-    target = STREAMS.resolve(stream)
+    target = _STREAMS.resolve(stream)
     if target is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.unsubscribe_report: unknown stream {stream:#x}")
-    code = STREAMS.reports.unsubscribe(thread_id, stream)
+    code = _STREAMS.reports.unsubscribe(thread_id, stream)
     return fail(code, "acl.rt.unsubscribe_report: thread not subscribed") if code else 0
 
 
@@ -429,19 +431,19 @@ def launch_callback(fn: Callable[[Any], Any], user_data: Any, block_flag: int, s
         raise TypeError("fn must be callable")
     need_int(block_flag, "block_flag")
     need_int(stream, "stream")
-    target = STREAMS.resolve(stream)
+    target = _STREAMS.resolve(stream)
     if target is None:
         return fail(codes.INVALID_PARAM, f"acl.rt.launch_callback: unknown stream {stream:#x}")
-    if STREAMS.reports.subscriber(stream) is None:
+    if _STREAMS.reports.subscriber(stream) is None:
         return fail(
             codes.RT_STREAM_NO_CB_REG,
             "acl.rt.launch_callback: no thread subscribed to the stream (subscribe_report)",
         )
-    return target.submit(STREAMS.reports.post_task(stream, fn, user_data, block_flag == 1))
+    return target.submit(_STREAMS.reports.post_task(stream, fn, user_data, block_flag == 1))
 
 
 def process_report(timeout: int) -> int:
     """``aclrtProcessReport``: run one callback for this thread, waiting up to ``timeout`` ms
     (-1: forever); ACL_ERROR_RT_REPORT_TIMEOUT when none came."""
     need_int(timeout, "timeout")
-    return STREAMS.reports.process(timeout)
+    return _STREAMS.reports.process(timeout)

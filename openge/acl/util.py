@@ -13,8 +13,8 @@ import numpy as np
 
 from openge.acl import _codes as codes
 from openge.acl._api import fail, need_int
-from openge.acl._memory import MEMORY
-from openge.acl._streams import STREAMS
+from openge.acl._memory import MEMORY as _MEMORY
+from openge.acl._streams import STREAMS as _STREAMS
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def ptr_to_bytes(ptr: int, size: int) -> bytes:
     """A copy of ``size`` bytes at ``ptr``."""
     need_int(ptr, "ptr")
     need_int(size, "size")
-    why = MEMORY.check(ptr, size) if size else ""
+    why = _MEMORY.check(ptr, size) if size else ""
     if why or size < 0:
         raise ValueError(f"ptr_to_bytes: {why or 'negative size'}")
     return ctypes.string_at(ptr, size) if size else b""
@@ -68,10 +68,10 @@ def ptr_to_numpy(ptr: int, shape: tuple[int, ...], npy_type: int) -> np.ndarray:
     dtype = np.dtype(dtype)
     count = int(np.prod(shape, dtype=np.int64))
     size = count * dtype.itemsize
-    why = MEMORY.check(ptr, size)
+    why = _MEMORY.check(ptr, size)
     if why:
         raise ValueError(f"ptr_to_numpy: {why}")
-    return MEMORY.view(ptr, size).view(dtype).reshape(tuple(shape))
+    return _MEMORY.view(ptr, size).view(dtype).reshape(tuple(shape))
 
 
 def start_thread(fn: Callable[[Any], Any], args: Any) -> tuple[int, int]:
@@ -89,14 +89,14 @@ def start_thread(fn: Callable[[Any], Any], args: Any) -> tuple[int, int]:
     thread = threading.Thread(target=run, name="acl-report-thread", daemon=True)
     thread.start()
     tid = int(thread.ident or 0)
-    STREAMS.threads[tid] = thread
+    _STREAMS.threads[tid] = thread
     return tid, codes.SUCCESS
 
 
 def stop_thread(thread_id: int) -> int:
     """Wait for a ``start_thread`` thread to end (up to 10 s; it is a daemon either way)."""
     need_int(thread_id, "thread_id")
-    thread = STREAMS.threads.pop(thread_id, None)
+    thread = _STREAMS.threads.pop(thread_id, None)
     if thread is None:
         return fail(codes.INVALID_PARAM, f"acl.util.stop_thread: unknown thread {thread_id}")
     if thread is not threading.current_thread():
