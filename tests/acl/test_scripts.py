@@ -67,7 +67,7 @@ def test_install_and_usage(capsys):
     from openge.acl.__main__ import main
 
     openge.acl.install()
-    import acl  # noqa: PLC0415 (resolved by install)
+    import acl
 
     assert acl is openge.acl and sys.modules["acl.rt"] is openge.acl.rt
     assert main([]) == 2

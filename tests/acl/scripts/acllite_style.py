@@ -4,9 +4,8 @@ Usage MODEL INPUT.npy."""
 
 import sys
 
-import numpy as np
-
 import acl
+import numpy as np
 
 RUN_MODE, _ = acl.rt.get_run_mode()  # acllite asks before acl.init
 ACL_HOST = 1
@@ -27,7 +26,7 @@ class LiteModel:
             acl.mdl.add_dataset_buffer(self.outputs, acl.create_data_buffer(buf, size))
 
     def execute(self, arrays):
-        index, ret = acl.mdl.get_input_index_by_name(self.desc, "ascend_mbatch_shape_data")
+        _index, ret = acl.mdl.get_input_index_by_name(self.desc, "ascend_mbatch_shape_data")
         assert ret != 0  # a static model has no gear input
         inputs = acl.mdl.create_dataset()
         for array in arrays:

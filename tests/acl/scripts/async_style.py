@@ -4,9 +4,8 @@ on a report thread (start_thread / subscribe_report / process_report). Usage MOD
 
 import sys
 
-import numpy as np
-
 import acl
+import numpy as np
 
 ACL_SUCCESS = 0
 ACL_MEM_MALLOC_NORMAL_ONLY = 2
