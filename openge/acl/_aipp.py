@@ -11,17 +11,24 @@ from openge.acl._models import MODELS
 from openge.om.plan import SlotKind
 
 AIPP_NOT_EXIST = 145015  # ACL_ERROR_GE_AIPP_NOT_EXIST
-DATA_WITHOUT_AIPP, DATA_WITH_STATIC_AIPP = 0, 1
+AIPP_MODE_INVALID = 145016  # ACL_ERROR_GE_AIPP_MODE_INVALID
+DATA_WITHOUT_AIPP, DATA_WITH_STATIC_AIPP, DATA_WITH_DYNAMIC_AIPP, DYNAMIC_AIPP_NODE = 0, 1, 2, 3
+
+
+def _aipp_task(model: Any, index: int, position: int = 0) -> Any:
+    """The Aipp task reading model input ``index`` as its input ``position`` (None: none)."""
+    for task in model.compiled.tasks:
+        if task.op_type != "Aipp" or len(task.inputs) <= position:
+            continue
+        slot = task.inputs[position]
+        if slot.kind == SlotKind.INPUT and slot.offset == index:
+            return task
+    return None
 
 
 def _aipp_attrs(model: Any, index: int) -> dict | None:
-    for task in model.compiled.tasks:
-        if task.op_type != "Aipp" or not task.inputs:
-            continue
-        slot = task.inputs[0]
-        if slot.kind == SlotKind.INPUT and slot.offset == index:
-            return task.attrs
-    return None
+    task = _aipp_task(model, index)
+    return None if task is None else task.attrs
 
 
 def _info(a: dict, model: Any, index: int) -> dict[str, Any]:
@@ -84,6 +91,8 @@ def get_first_aipp_info(model_id: int, index: int) -> tuple[dict, int]:
     attrs = _aipp_attrs(entry.model, index)
     if attrs is None:
         return {}, AIPP_NOT_EXIST
+    if attrs.get("dynamic"):
+        return {}, AIPP_MODE_INVALID
     return _info(attrs, entry.model, index), codes.SUCCESS
 
 
@@ -96,5 +105,11 @@ def get_aipp_type(model_id: int, index: int) -> tuple[int, int, int]:
         return 0, 0, fail(codes.INVALID_MODEL_ID, f"acl.mdl.get_aipp_type: model {model_id}")
     if not 0 <= index < len(entry.model.inputs):
         return 0, 0, fail(codes.INVALID_PARAM, f"acl.mdl.get_aipp_type: no input {index}")
-    kind = DATA_WITH_STATIC_AIPP if _aipp_attrs(entry.model, index) else DATA_WITHOUT_AIPP
-    return kind, -1, codes.SUCCESS
+    task = _aipp_task(entry.model, index)
+    if task is not None and task.attrs.get("dynamic"):
+        return DATA_WITH_DYNAMIC_AIPP, task.inputs[1].offset, codes.SUCCESS
+    if task is not None:
+        return DATA_WITH_STATIC_AIPP, -1, codes.SUCCESS
+    if _aipp_task(entry.model, index, position=1) is not None:
+        return DYNAMIC_AIPP_NODE, -1, codes.SUCCESS
+    return DATA_WITHOUT_AIPP, -1, codes.SUCCESS

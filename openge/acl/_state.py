@@ -108,6 +108,7 @@ class State:
         self.buffers: Registry[DataBuffer] = Registry("data buffer")
         self.datasets: Registry[Dataset] = Registry("dataset")
         self.descs: Registry[ModelDescHandle] = Registry("model desc")
+        self.aipp_sets: Registry[bytearray] = Registry("aipp parameter set")
         self.local = threading.local()  # current context per thread, last error message
 
     @property

@@ -11,6 +11,23 @@ from typing import Any
 
 from openge.acl import _codes as codes
 from openge.acl._aipp import get_aipp_type, get_first_aipp_info  # noqa: F401 (acl.mdl)
+from openge.acl._aipp_set import (  # noqa: F401 (part of acl.mdl)
+    create_aipp,
+    destroy_aipp,
+    set_aipp_ax_swap_switch,
+    set_aipp_by_input_index,
+    set_aipp_crop_params,
+    set_aipp_csc_params,
+    set_aipp_dtc_pixel_mean,
+    set_aipp_dtc_pixel_min,
+    set_aipp_input_format,
+    set_aipp_padding_params,
+    set_aipp_pixel_var_reci,
+    set_aipp_rbuv_swap_switch,
+    set_aipp_scf_params,
+    set_aipp_src_image_size,
+    set_input_aipp,
+)
 from openge.acl._api import acl_call, fail, need_int, need_str, not_initialized
 from openge.acl._gears import (  # noqa: F401 (part of acl.mdl)
     get_dynamic_batch,

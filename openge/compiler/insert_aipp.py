@@ -13,9 +13,10 @@ from openge.compiler.aipp_config import (
 from openge.compiler.boundary import insert_after
 from openge.errors import PARAM_INVALID, SHAPE_INVALID, UNSUPPORTED, GeError
 from openge.graph import DataType, Format, Graph, TensorDesc
-from openge.ops.aipp import YUV400, YUV420SP, input_shape, out_channels
+from openge.ops.aipp import YUV400, YUV420SP, dynamic_params_size, input_shape, out_channels
 
 AIPP_MODE_ATTR = "_data_related_aipp_mode"
+DYNAMIC_AIPP_DATA = "ascend_dynamic_aipp_data"
 
 
 def _fail(p: AippParams, message: str, code: int = PARAM_INVALID) -> GeError:
@@ -25,8 +26,6 @@ def _fail(p: AippParams, message: str, code: int = PARAM_INVALID) -> GeError:
 def aipp_attrs(p: AippParams, n: int, c: int, h: int, w: int, layout: Format) -> dict:
     """The Aipp node's attrs for a model input of ``n, c, h, w`` (GE's defaults applied;
     GeError naming the config line when the config does not fit the input)."""
-    if p.mode != "static":
-        raise _fail(p, "dynamic AIPP is not supported by openge yet", UNSUPPORTED)
     if not p.input_format:
         raise _fail(p, "input_format is required for static AIPP")
     if p.get("resize", False):
@@ -110,18 +109,23 @@ def insert_aipp(graph: Graph, blocks: list[AippParams]) -> None:
             n, h, w, c = desc.shape
         else:
             n, c, h, w = desc.shape
-        attrs = aipp_attrs(p, n, c, h, w, layout)
-        src_h, src_w = attrs["src_size"]
-        data.output_descs = [
-            TensorDesc(
-                DataType.DT_UINT8,
-                input_shape(attrs["input_format"], n, src_h, src_w),
-                Format.FORMAT_NHWC,
-            )
-        ]
-        data.attrs[AIPP_MODE_ATTR] = "static_aipp"
         features = TensorDesc(DataType.DT_FLOAT16, desc.shape, layout)
-        node = insert_after(graph, data.output(0), "Aipp", f"{data.name}_0_aipp", attrs, features)
+        if p.mode == "dynamic":
+            node = _insert_dynamic(graph, p, data, n, c, h, w, layout, features)
+        else:
+            attrs = aipp_attrs(p, n, c, h, w, layout)
+            src_h, src_w = attrs["src_size"]
+            data.output_descs = [
+                TensorDesc(
+                    DataType.DT_UINT8,
+                    input_shape(attrs["input_format"], n, src_h, src_w),
+                    Format.FORMAT_NHWC,
+                )
+            ]
+            data.attrs[AIPP_MODE_ATTR] = "static_aipp"
+            node = insert_after(
+                graph, data.output(0), "Aipp", f"{data.name}_0_aipp", attrs, features
+            )
         if desc.dtype != DataType.DT_FLOAT16:
             insert_after(
                 graph,
@@ -131,3 +135,34 @@ def insert_aipp(graph: Graph, blocks: list[AippParams]) -> None:
                 {"dst_type": desc.dtype},
                 TensorDesc(desc.dtype, desc.shape, layout),
             )
+
+
+def _insert_dynamic(graph, p, data, n, c, h, w, layout, features):
+    """Dynamic AIPP: the image input becomes ``[N, max_src_image_size]`` bytes and a new last
+    input ``ascend_dynamic_aipp_data`` carries the parameters (``acl.mdl.set_input_aipp``)."""
+    size = p.get("max_src_image_size")
+    if size <= 0:
+        raise _fail(p, "dynamic AIPP needs max_src_image_size > 0")
+    if graph.has_node(DYNAMIC_AIPP_DATA):
+        raise _fail(p, "openge supports one dynamic AIPP input per model", UNSUPPORTED)
+    if c not in (1, 3):
+        raise _fail(p, f"the model input has {c} channels; AIPP gives 1 or 3", SHAPE_INVALID)
+    data.output_descs = [TensorDesc(DataType.DT_UINT8, (n, size), Format.FORMAT_ND)]
+    data.attrs[AIPP_MODE_ATTR] = "dynamic_aipp"
+    index = max(int(d.attrs.get("index", 0)) for d in graph.inputs) + 1
+    params = graph.add_node(
+        "Data",
+        name=DYNAMIC_AIPP_DATA,
+        attrs={"index": index},
+        output_descs=[TensorDesc(DataType.DT_UINT8, (dynamic_params_size(n),), Format.FORMAT_ND)],
+    )
+    attrs = {"dynamic": True, "model_shape": [n, c, h, w], "output_format": int(layout)}
+    return insert_after(
+        graph,
+        data.output(0),
+        "Aipp",
+        f"{data.name}_0_aipp",
+        attrs,
+        features,
+        extra_inputs=(params.output(0),),
+    )
