@@ -88,6 +88,21 @@ class MemoryRegistry:
             )
         return ""
 
+    def checked_view(self, addr: int, size: int) -> np.ndarray | str:
+        """:meth:`check` and :meth:`view` in one lookup (the execute path): the view, or why
+        the range cannot be used."""
+        if addr == 0 or addr in self._freed:
+            return self.check(addr, size)
+        block = self.find(addr)
+        if block is None:
+            if size == 0:
+                return np.empty(0, dtype=np.uint8)
+            return np.ctypeslib.as_array((ctypes.c_ubyte * size).from_address(addr))
+        start = addr - block.addr
+        if start + size > block.size:
+            return self.check(addr, size)
+        return block.array[start : start + size]
+
     def view(self, addr: int, size: int) -> np.ndarray:
         """A writable uint8 array over ``size`` bytes at ``addr`` (no copy). The caller has
         checked the range with :meth:`check`."""

@@ -60,9 +60,8 @@ def dataset_arrays(handle: int, descs: list[IODesc], output: bool) -> list[np.nd
                 mismatch,
                 f"{kind} {i} ({desc.name}) needs {need} bytes; its buffer has {buf.size}",
             )
-        why = MEMORY.check(buf.addr, need) if need else ""
-        if why:
-            raise DatasetError(codes.INVALID_PARAM, f"{kind} {i} ({desc.name}): {why}")
-        raw = MEMORY.view(buf.addr, need)
+        raw = MEMORY.checked_view(buf.addr, need)
+        if isinstance(raw, str):
+            raise DatasetError(codes.INVALID_PARAM, f"{kind} {i} ({desc.name}): {raw}")
         arrays.append(raw.view(desc.dtype.np_dtype).reshape(desc.shape))
     return arrays
