@@ -14,14 +14,13 @@ import logging
 import sys
 from typing import Any
 
-from openge.acl import _codes, mdl
+from openge.acl import _api, _codes, mdl
 from openge.acl import media as media
 from openge.acl import rt as rt
 from openge.acl import util as util
-from openge.acl._api import fail, need_int
 from openge.acl._memory import MEMORY as _MEMORY
 from openge.acl._state import STATE as _STATE
-from openge.acl._state import DataBuffer
+from openge.acl._state import DataBuffer as _DataBuffer
 from openge.acl._streams import STREAMS as _STREAMS
 
 _app_logger = logging.getLogger("acl.app")
@@ -33,7 +32,7 @@ def init(config_path: str | None = None) -> int:
     kept for the data dump; other sections are logged and ignored)."""
     with _STATE.lock:
         if _STATE.initialized:
-            return fail(_codes.REPEAT_INITIALIZE, "acl.init: already initialized")
+            return _api.fail(_codes.REPEAT_INITIALIZE, "acl.init: already initialized")
         config: dict[str, Any] = {}
         if config_path:
             if not isinstance(config_path, str):
@@ -42,14 +41,18 @@ def init(config_path: str | None = None) -> int:
                 with open(config_path, encoding="utf-8") as f:
                     text = f.read(1 << 20)
             except OSError as err:
-                return fail(_codes.INVALID_FILE, f"acl.init: cannot read {config_path}: {err}")
+                return _api.fail(_codes.INVALID_FILE, f"acl.init: cannot read {config_path}: {err}")
             if text.strip():
                 try:
                     config = json.loads(text)
                 except ValueError as err:
-                    return fail(_codes.PARSE_FILE, f"acl.init: {config_path} is not JSON: {err}")
+                    return _api.fail(
+                        _codes.PARSE_FILE, f"acl.init: {config_path} is not JSON: {err}"
+                    )
                 if not isinstance(config, dict):
-                    return fail(_codes.PARSE_FILE, f"acl.init: {config_path} is not a JSON object")
+                    return _api.fail(
+                        _codes.PARSE_FILE, f"acl.init: {config_path} is not a JSON object"
+                    )
             for key in config:
                 if key != "dump":
                     _app_logger.info("acl.json section %r is not used by openge; ignored", key)
@@ -62,7 +65,7 @@ def finalize() -> int:
     """``aclFinalize``: streams stop and models unload; memory stays valid until freed."""
     with _STATE.lock:
         if not _STATE.initialized:
-            return fail(_codes.REPEAT_FINALIZE, "acl.finalize: not initialized")
+            return _api.fail(_codes.REPEAT_FINALIZE, "acl.finalize: not initialized")
         _STREAMS.close_all()
         for model_id in [h for h, _ in mdl._MODELS.items()]:
             mdl.unload(model_id)
@@ -89,37 +92,37 @@ def get_recent_err_msg() -> str:
 
 def app_log(level: int, message: str) -> None:
     """``aclAppLog``: levels 0-3 (debug, info, warning, error) to the ``acl.app`` logger."""
-    need_int(level, "level")
+    _api.need_int(level, "level")
     _app_logger.log(_LEVELS[min(max(level, 0), 3)], "%s", message)
 
 
 def create_data_buffer(data: int, size: int) -> int:
     """``aclCreateDataBuffer`` → buffer handle (0 on failure)."""
-    need_int(data, "data")
-    need_int(size, "size")
+    _api.need_int(data, "data")
+    _api.need_int(size, "size")
     if size < 0 or (size and _MEMORY.check(data, size)):
-        fail(_codes.INVALID_PARAM, f"acl.create_data_buffer: bad range {data:#x}+{size}")
+        _api.fail(_codes.INVALID_PARAM, f"acl.create_data_buffer: bad range {data:#x}+{size}")
         return 0
-    return _STATE.buffers.add(DataBuffer(data, size))
+    return _STATE.buffers.add(_DataBuffer(data, size))
 
 
 def destroy_data_buffer(data_buffer: int) -> int:
     """``aclDestroyDataBuffer`` (the memory is not freed)."""
-    need_int(data_buffer, "data_buffer")
+    _api.need_int(data_buffer, "data_buffer")
     if _STATE.buffers.pop(data_buffer) is None:
-        return fail(_codes.INVALID_PARAM, f"acl.destroy_data_buffer: unknown {data_buffer:#x}")
+        return _api.fail(_codes.INVALID_PARAM, f"acl.destroy_data_buffer: unknown {data_buffer:#x}")
     return _codes.SUCCESS
 
 
 def get_data_buffer_addr(data_buffer: int) -> int:
     """The buffer's address (0 when unknown)."""
-    buf = _STATE.buffers.get(need_int(data_buffer, "data_buffer"))
+    buf = _STATE.buffers.get(_api.need_int(data_buffer, "data_buffer"))
     return buf.addr if buf is not None else 0
 
 
 def get_data_buffer_size_v2(data_buffer: int) -> int:
     """The buffer's size in bytes (0 when unknown)."""
-    buf = _STATE.buffers.get(need_int(data_buffer, "data_buffer"))
+    buf = _STATE.buffers.get(_api.need_int(data_buffer, "data_buffer"))
     return buf.size if buf is not None else 0
 
 
@@ -130,13 +133,15 @@ def get_data_buffer_size(data_buffer: int) -> int:
 
 def update_data_buffer(data_buffer: int, data: int, size: int) -> int:
     """``aclUpdateDataBuffer``: point the buffer at other memory."""
-    need_int(data, "data")
-    need_int(size, "size")
-    buf = _STATE.buffers.get(need_int(data_buffer, "data_buffer"))
+    _api.need_int(data, "data")
+    _api.need_int(size, "size")
+    buf = _STATE.buffers.get(_api.need_int(data_buffer, "data_buffer"))
     if buf is None:
-        return fail(_codes.INVALID_PARAM, f"acl.update_data_buffer: unknown {data_buffer:#x}")
+        return _api.fail(_codes.INVALID_PARAM, f"acl.update_data_buffer: unknown {data_buffer:#x}")
     if size < 0 or (size and _MEMORY.check(data, size)):
-        return fail(_codes.INVALID_PARAM, f"acl.update_data_buffer: bad range {data:#x}+{size}")
+        return _api.fail(
+            _codes.INVALID_PARAM, f"acl.update_data_buffer: bad range {data:#x}+{size}"
+        )
     buf.addr, buf.size = data, size
     return _codes.SUCCESS
 

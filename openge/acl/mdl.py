@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from openge.acl import _api
 from openge.acl import _codes as codes
 from openge.acl._aipp import get_aipp_type, get_first_aipp_info  # noqa: F401 (acl.mdl)
 from openge.acl._aipp_set import (  # noqa: F401 (part of acl.mdl)
@@ -28,7 +29,6 @@ from openge.acl._aipp_set import (  # noqa: F401 (part of acl.mdl)
     set_aipp_src_image_size,
     set_input_aipp,
 )
-from openge.acl._api import acl_call, fail, need_int, need_str, not_initialized
 from openge.acl._gears import (  # noqa: F401 (part of acl.mdl)
     get_dynamic_batch,
     get_dynamic_hw,
@@ -40,9 +40,18 @@ from openge.acl._gears import (  # noqa: F401 (part of acl.mdl)
 )
 from openge.acl._memory import MEMORY as _MEMORY
 from openge.acl._models import MODELS as _MODELS
-from openge.acl._models import DatasetError, ModelEntry, dataset_arrays
+from openge.acl._models import (
+    DatasetError as _DatasetError,
+)
+from openge.acl._models import (
+    ModelEntry as _ModelEntry,
+)
+from openge.acl._models import (
+    dataset_arrays as _dataset_arrays,
+)
 from openge.acl._state import STATE as _STATE
-from openge.acl._state import Dataset, ModelDescHandle
+from openge.acl._state import Dataset as _Dataset
+from openge.acl._state import ModelDescHandle as _ModelDescHandle
 from openge.acl._streams import STREAMS as _STREAMS
 from openge.errors import GeError
 from openge.runtime import Model
@@ -52,35 +61,35 @@ from openge.runtime import query_size as _query_size
 
 
 def _register(model: Model) -> tuple[int, int]:
-    return _MODELS.add(ModelEntry(model)), codes.SUCCESS
+    return _MODELS.add(_ModelEntry(model)), codes.SUCCESS
 
 
 def _read_memory(ptr: int, size: int, call: str) -> bytes | int:
-    need_int(ptr, "ptr")
-    need_int(size, "size")
+    _api.need_int(ptr, "ptr")
+    _api.need_int(size, "size")
     if size <= 0:
-        return fail(codes.INVALID_PARAM, f"{call}: size {size} must be > 0")
+        return _api.fail(codes.INVALID_PARAM, f"{call}: size {size} must be > 0")
     why = _MEMORY.check(ptr, size)
     if why:
-        return fail(codes.INVALID_PARAM, f"{call}: {why}")
+        return _api.fail(codes.INVALID_PARAM, f"{call}: {why}")
     # The device copies the model at load; the caller may free its buffer afterwards.
     return bytes(_MEMORY.view(ptr, size))
 
 
-@acl_call(lambda code: (0, code))
+@_api.acl_call(lambda code: (0, code))
 def load_from_file(model_path: str) -> tuple[int, int]:
     """``aclmdlLoadFromFile`` → ``(model_id, ret)``."""
-    need_str(model_path, "model_path")
+    _api.need_str(model_path, "model_path")
     if not _STATE.initialized:
-        return 0, not_initialized("acl.mdl.load_from_file")
+        return 0, _api.not_initialized("acl.mdl.load_from_file")
     return _register(Model.from_file(model_path))
 
 
-@acl_call(lambda code: (0, code))
+@_api.acl_call(lambda code: (0, code))
 def load_from_mem(model: int, model_size: int) -> tuple[int, int]:
     """``aclmdlLoadFromMem(ptr, size)`` → ``(model_id, ret)``: the bytes are copied."""
     if not _STATE.initialized:
-        return 0, not_initialized("acl.mdl.load_from_mem")
+        return 0, _api.not_initialized("acl.mdl.load_from_mem")
     data = _read_memory(model, model_size, "acl.mdl.load_from_mem")
     if isinstance(data, int):
         return 0, data
@@ -88,8 +97,8 @@ def load_from_mem(model: int, model_size: int) -> tuple[int, int]:
 
 
 def _caller_memory(ptr: int, size: int, call: str, what: str) -> Any:
-    need_int(ptr, f"{what}_ptr")
-    need_int(size, f"{what}_size")
+    _api.need_int(ptr, f"{what}_ptr")
+    _api.need_int(size, f"{what}_size")
     if ptr == 0:
         return None  # the runtime allocates it (as ACL does for a null pointer)
     why = _MEMORY.check(ptr, size)
@@ -98,28 +107,28 @@ def _caller_memory(ptr: int, size: int, call: str, what: str) -> Any:
     return _MEMORY.view(ptr, size)
 
 
-@acl_call(lambda code: (0, code))
+@_api.acl_call(lambda code: (0, code))
 def load_from_file_with_mem(
     model_path: str, work_ptr: int, work_size: int, weight_ptr: int, weight_size: int
 ) -> tuple[int, int]:
     """``aclmdlLoadFromFileWithMem`` → ``(model_id, ret)``: the model's work and weight
     memory are the caller's blocks (null pointers: the runtime allocates)."""
-    need_str(model_path, "model_path")
+    _api.need_str(model_path, "model_path")
     if not _STATE.initialized:
-        return 0, not_initialized("acl.mdl.load_from_file_with_mem")
+        return 0, _api.not_initialized("acl.mdl.load_from_file_with_mem")
     call = "acl.mdl.load_from_file_with_mem"
     work = _caller_memory(work_ptr, work_size, call, "work")
     weight = _caller_memory(weight_ptr, weight_size, call, "weight")
     return _register(Model.from_file(model_path, work_memory=work, weight_memory=weight))
 
 
-@acl_call(lambda code: (0, code))
+@_api.acl_call(lambda code: (0, code))
 def load_from_mem_with_mem(
     model: int, model_size: int, work_ptr: int, work_size: int, weight_ptr: int, weight_size: int
 ) -> tuple[int, int]:
     """``aclmdlLoadFromMemWithMem`` → ``(model_id, ret)``."""
     if not _STATE.initialized:
-        return 0, not_initialized("acl.mdl.load_from_mem_with_mem")
+        return 0, _api.not_initialized("acl.mdl.load_from_mem_with_mem")
     call = "acl.mdl.load_from_mem_with_mem"
     data = _read_memory(model, model_size, call)
     if isinstance(data, int):
@@ -129,17 +138,17 @@ def load_from_mem_with_mem(
     return _register(Model.from_bytes(data, work_memory=work, weight_memory=weight))
 
 
-@acl_call(lambda code: (0, 0, code))
+@_api.acl_call(lambda code: (0, 0, code))
 def query_size(model_path: str) -> tuple[int, int, int]:
     """``aclmdlQuerySize`` → ``(work_size, weight_size, ret)``."""
-    need_str(model_path, "model_path")
+    _api.need_str(model_path, "model_path")
     if not os.path.isfile(model_path):
-        return 0, 0, fail(145002, f"acl.mdl.query_size: no file {model_path!r}")
+        return 0, 0, _api.fail(145002, f"acl.mdl.query_size: no file {model_path!r}")
     work, weight = _query_size(model_path)
     return work, weight, codes.SUCCESS
 
 
-@acl_call(lambda code: (0, 0, code))
+@_api.acl_call(lambda code: (0, 0, code))
 def query_size_from_mem(model: int, model_size: int) -> tuple[int, int, int]:
     """``aclmdlQuerySizeFromMem`` → ``(work_size, weight_size, ret)``."""
     data = _read_memory(model, model_size, "acl.mdl.query_size_from_mem")
@@ -151,20 +160,20 @@ def query_size_from_mem(model: int, model_size: int) -> tuple[int, int, int]:
 
 def unload(model_id: int) -> int:
     """``aclmdlUnload``; later use of the id returns ACL_ERROR_INVALID_MODEL_ID."""
-    need_int(model_id, "model_id")
+    _api.need_int(model_id, "model_id")
     entry = _MODELS.pop(model_id)
     if entry is None:
-        return fail(codes.INVALID_MODEL_ID, f"acl.mdl.unload: unknown model id {model_id}")
+        return _api.fail(codes.INVALID_MODEL_ID, f"acl.mdl.unload: unknown model id {model_id}")
     with entry.lock:
         entry.model.close()
     return codes.SUCCESS
 
 
-def _entry(model_id: Any, call: str) -> ModelEntry | int:
-    need_int(model_id, "model_id")
+def _entry(model_id: Any, call: str) -> _ModelEntry | int:
+    _api.need_int(model_id, "model_id")
     entry = _MODELS.get(model_id)
     if entry is None:
-        return fail(codes.INVALID_MODEL_ID, f"{call}: model id {model_id} is not loaded")
+        return _api.fail(codes.INVALID_MODEL_ID, f"{call}: model id {model_id} is not loaded")
     return entry
 
 
@@ -173,23 +182,23 @@ def _entry(model_id: Any, call: str) -> ModelEntry | int:
 
 def create_desc() -> int:
     """``aclmdlCreateDesc`` → desc handle."""
-    return _STATE.descs.add(ModelDescHandle())
+    return _STATE.descs.add(_ModelDescHandle())
 
 
 def destroy_desc(model_desc: int) -> int:
     """``aclmdlDestroyDesc``."""
-    need_int(model_desc, "model_desc")
+    _api.need_int(model_desc, "model_desc")
     if _STATE.descs.pop(model_desc) is None:
-        return fail(codes.INVALID_PARAM, f"acl.mdl.destroy_desc: unknown desc {model_desc:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.mdl.destroy_desc: unknown desc {model_desc:#x}")
     return codes.SUCCESS
 
 
 def get_desc(model_desc: int, model_id: int) -> int:
     """``aclmdlGetDesc``: fill the desc with the model's inputs and outputs."""
-    need_int(model_desc, "model_desc")
+    _api.need_int(model_desc, "model_desc")
     desc = _STATE.descs.get(model_desc)
     if desc is None:
-        return fail(codes.INVALID_PARAM, f"acl.mdl.get_desc: unknown desc {model_desc:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.mdl.get_desc: unknown desc {model_desc:#x}")
     entry = _entry(model_id, "acl.mdl.get_desc")
     if isinstance(entry, int):
         return entry
@@ -200,14 +209,14 @@ def get_desc(model_desc: int, model_id: int) -> int:
     return codes.SUCCESS
 
 
-def _desc(model_desc: Any) -> ModelDescHandle | None:
-    need_int(model_desc, "model_desc")
+def _desc(model_desc: Any) -> _ModelDescHandle | None:
+    _api.need_int(model_desc, "model_desc")
     return _STATE.descs.get(model_desc)
 
 
 def _io(model_desc: Any, index: Any, output: bool):
     desc = _desc(model_desc)
-    need_int(index, "index")
+    _api.need_int(index, "index")
     if desc is None:
         return None
     items = desc.outputs if output else desc.inputs
@@ -246,7 +255,7 @@ def _dims(io: Any, shape: Any = None) -> dict[str, Any]:
 def _dims_call(model_desc: int, index: int, output: bool, call: str) -> tuple[dict, int]:
     io = _io(model_desc, index, output)
     if io is None:
-        return {}, fail(codes.INVALID_PARAM, f"{call}: no {index} in this desc")
+        return {}, _api.fail(codes.INVALID_PARAM, f"{call}: no {index} in this desc")
     return _dims(io), codes.SUCCESS
 
 
@@ -269,14 +278,14 @@ def get_cur_output_dims(model_desc: int, index: int) -> tuple[dict, int]:
     """Dims of output ``index`` for the gear in use (the static dims for a static model)."""
     io = _io(model_desc, index, True)
     if io is None:
-        return {}, fail(codes.INVALID_PARAM, f"acl.mdl.get_cur_output_dims: no output {index}")
+        return {}, _api.fail(codes.INVALID_PARAM, f"acl.mdl.get_cur_output_dims: no output {index}")
     method = getattr(_desc(model_desc).model, "get_cur_output_dims", None)
     if method is None:
         return _dims(io), codes.SUCCESS
     try:
         return _dims(io, method(index)), codes.SUCCESS
     except GeError as err:
-        return {}, fail(codes.from_error(err.code), str(err))
+        return {}, _api.fail(codes.from_error(err.code), str(err))
 
 
 def get_input_name_by_index(model_desc: int, index: int) -> str:
@@ -317,7 +326,7 @@ def get_output_data_type(model_desc: int, index: int) -> int:
 
 def _index_by_name(model_desc: int, name: str, output: bool) -> tuple[int, int]:
     desc = _desc(model_desc)
-    need_str(name, "name")
+    _api.need_str(name, "name")
     items = [] if desc is None else (desc.outputs if output else desc.inputs)
     for i, io in enumerate(items):
         if io.name == name:
@@ -340,38 +349,40 @@ def get_output_index_by_name(model_desc: int, name: str) -> tuple[int, int]:
 
 def create_dataset() -> int:
     """``aclmdlCreateDataset`` → dataset handle."""
-    return _STATE.datasets.add(Dataset())
+    return _STATE.datasets.add(_Dataset())
 
 
 def destroy_dataset(dataset: int) -> int:
     """``aclmdlDestroyDataset`` (its buffers are not destroyed)."""
-    need_int(dataset, "dataset")
+    _api.need_int(dataset, "dataset")
     if _STATE.datasets.pop(dataset) is None:
-        return fail(codes.INVALID_PARAM, f"acl.mdl.destroy_dataset: unknown dataset {dataset:#x}")
+        return _api.fail(
+            codes.INVALID_PARAM, f"acl.mdl.destroy_dataset: unknown dataset {dataset:#x}"
+        )
     return codes.SUCCESS
 
 
 def add_dataset_buffer(dataset: int, data_buffer: int) -> tuple[int, int]:
     """``aclmdlAddDatasetBuffer`` → ``(dataset, ret)``."""
-    need_int(dataset, "dataset")
-    need_int(data_buffer, "data_buffer")
+    _api.need_int(dataset, "dataset")
+    _api.need_int(data_buffer, "data_buffer")
     ds = _STATE.datasets.get(dataset)
     if ds is None or _STATE.buffers.get(data_buffer) is None:
-        return dataset, fail(codes.INVALID_PARAM, "acl.mdl.add_dataset_buffer: unknown handle")
+        return dataset, _api.fail(codes.INVALID_PARAM, "acl.mdl.add_dataset_buffer: unknown handle")
     ds.buffers.append(data_buffer)
     return dataset, codes.SUCCESS
 
 
 def get_dataset_num_buffers(dataset: int) -> int:
     """Number of buffers in the dataset (0 when unknown)."""
-    ds = _STATE.datasets.get(need_int(dataset, "dataset"))
+    ds = _STATE.datasets.get(_api.need_int(dataset, "dataset"))
     return len(ds.buffers) if ds is not None else 0
 
 
 def get_dataset_buffer(dataset: int, index: int) -> int:
     """Buffer handle ``index`` of the dataset (0 when out of range)."""
-    ds = _STATE.datasets.get(need_int(dataset, "dataset"))
-    need_int(index, "index")
+    ds = _STATE.datasets.get(_api.need_int(dataset, "dataset"))
+    _api.need_int(index, "index")
     if ds is None or not 0 <= index < len(ds.buffers):
         return 0
     return ds.buffers[index]
@@ -380,17 +391,17 @@ def get_dataset_buffer(dataset: int, index: int) -> int:
 # ----- execution ----------------------------------------------------------------------------
 
 
-def _run(entry: ModelEntry, inputs: int, outputs: int, call: str) -> int:
+def _run(entry: _ModelEntry, inputs: int, outputs: int, call: str) -> int:
     model = entry.model
     try:
         with entry.lock:
-            in_arrays = dataset_arrays(inputs, model.inputs, output=False)
-            out_arrays = dataset_arrays(outputs, model.outputs, output=True)
+            in_arrays = _dataset_arrays(inputs, model.inputs, output=False)
+            out_arrays = _dataset_arrays(outputs, model.outputs, output=True)
             model.execute(in_arrays, out_arrays)
-    except DatasetError as err:
-        return fail(err.code, f"{call}: {err}")
+    except _DatasetError as err:
+        return _api.fail(err.code, f"{call}: {err}")
     except GeError as err:
-        return fail(codes.from_error(err.code), f"{call}: {err}")
+        return _api.fail(codes.from_error(err.code), f"{call}: {err}")
     return codes.SUCCESS
 
 
@@ -398,7 +409,7 @@ def execute(model_id: int, input: int, output: int) -> int:
     """``aclmdlExecute``: read the input buffers, write the output buffers (views of their
     memory; no copies)."""
     if not _STATE.initialized:
-        return not_initialized("acl.mdl.execute")
+        return _api.not_initialized("acl.mdl.execute")
     entry = _entry(model_id, "acl.mdl.execute")
     if isinstance(entry, int):
         return entry
@@ -408,20 +419,20 @@ def execute(model_id: int, input: int, output: int) -> int:
 def execute_async(model_id: int, input: int, output: int, stream: int) -> int:
     """``aclmdlExecuteAsync``: queued on the stream; errors show at ``synchronize_stream``."""
     if not _STATE.initialized:
-        return not_initialized("acl.mdl.execute_async")
-    need_int(stream, "stream")
+        return _api.not_initialized("acl.mdl.execute_async")
+    _api.need_int(stream, "stream")
     entry = _entry(model_id, "acl.mdl.execute_async")
     if isinstance(entry, int):
         return entry
     target = _STREAMS.resolve(stream)
     if target is None:
-        return fail(codes.INVALID_PARAM, f"acl.mdl.execute_async: unknown stream {stream:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.mdl.execute_async: unknown stream {stream:#x}")
     for handle, descs, out in (
         (input, entry.model.inputs, False),
         (output, entry.model.outputs, True),
     ):
         try:
-            dataset_arrays(handle, descs, output=out)  # the device checks the datasets at launch
-        except DatasetError as err:
-            return fail(err.code, f"acl.mdl.execute_async: {err}")
+            _dataset_arrays(handle, descs, output=out)  # the device checks the datasets at launch
+        except _DatasetError as err:
+            return _api.fail(err.code, f"acl.mdl.execute_async: {err}")
     return target.submit(lambda: _run(entry, input, output, "acl.mdl.execute_async"))

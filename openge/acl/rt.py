@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from openge.acl import _api
 from openge.acl import _codes as codes
-from openge.acl._api import fail, need_int, not_initialized
 from openge.acl._memory import MEMORY as _MEMORY
-from openge.acl._memory import copy
+from openge.acl._memory import copy as _copy
 from openge.acl._state import STATE as _STATE
 from openge.acl._streams import STREAMS as _STREAMS
-from openge.acl._streams import Event
+from openge.acl._streams import Event as _Event
 
 _MAX_ALLOC = 1 << 40
 
@@ -28,11 +28,11 @@ _MAX_ALLOC = 1 << 40
 
 def set_device(device_id: int) -> int:
     """``aclrtSetDevice``: any non-negative id is this CPU."""
-    need_int(device_id, "device_id")
+    _api.need_int(device_id, "device_id")
     if not _STATE.initialized:
-        return not_initialized("acl.rt.set_device")
+        return _api.not_initialized("acl.rt.set_device")
     if device_id < 0:
-        return fail(codes.INVALID_DEVICE, f"acl.rt.set_device: device id {device_id} < 0")
+        return _api.fail(codes.INVALID_DEVICE, f"acl.rt.set_device: device id {device_id} < 0")
     _STATE.devices.add(device_id)
     _STATE.local.device = device_id
     return codes.SUCCESS
@@ -40,9 +40,9 @@ def set_device(device_id: int) -> int:
 
 def reset_device(device_id: int) -> int:
     """``aclrtResetDevice``."""
-    need_int(device_id, "device_id")
+    _api.need_int(device_id, "device_id")
     if device_id < 0:
-        return fail(codes.INVALID_DEVICE, f"acl.rt.reset_device: device id {device_id} < 0")
+        return _api.fail(codes.INVALID_DEVICE, f"acl.rt.reset_device: device id {device_id} < 0")
     _STATE.devices.discard(device_id)
     return codes.SUCCESS
 
@@ -57,7 +57,7 @@ def get_device() -> tuple[int, int]:
     device = getattr(_STATE.local, "device", None)
     if device is None:
         if not _STATE.devices:
-            return 0, fail(107002, "acl.rt.get_device: no device is set (call set_device)")
+            return 0, _api.fail(107002, "acl.rt.get_device: no device is set (call set_device)")
         device = min(_STATE.devices)
     return device, codes.SUCCESS
 
@@ -78,11 +78,11 @@ def synchronize_device() -> int:
 
 def create_context(device_id: int) -> tuple[int, int]:
     """``aclrtCreateContext`` → ``(context, ret)``; the new context becomes current."""
-    need_int(device_id, "device_id")
+    _api.need_int(device_id, "device_id")
     if not _STATE.initialized:
-        return 0, not_initialized("acl.rt.create_context")
+        return 0, _api.not_initialized("acl.rt.create_context")
     if device_id < 0:
-        return 0, fail(codes.INVALID_DEVICE, f"acl.rt.create_context: device id {device_id}")
+        return 0, _api.fail(codes.INVALID_DEVICE, f"acl.rt.create_context: device id {device_id}")
     _STATE.devices.add(device_id)
     handle = _STATE.contexts.add(device_id)
     _STATE.current_context = handle
@@ -91,9 +91,11 @@ def create_context(device_id: int) -> tuple[int, int]:
 
 def destroy_context(context: int) -> int:
     """``aclrtDestroyContext``."""
-    need_int(context, "context")
+    _api.need_int(context, "context")
     if _STATE.contexts.pop(context) is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.destroy_context: unknown context {context:#x}")
+        return _api.fail(
+            codes.INVALID_PARAM, f"acl.rt.destroy_context: unknown context {context:#x}"
+        )
     if _STATE.current_context == context:
         _STATE.current_context = 0
     return codes.SUCCESS
@@ -101,9 +103,9 @@ def destroy_context(context: int) -> int:
 
 def set_context(context: int) -> int:
     """``aclrtSetCurrentContext`` (per thread)."""
-    need_int(context, "context")
+    _api.need_int(context, "context")
     if _STATE.contexts.get(context) is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.set_context: unknown context {context:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.rt.set_context: unknown context {context:#x}")
     _STATE.current_context = context
     return codes.SUCCESS
 
@@ -112,7 +114,7 @@ def get_context() -> tuple[int, int]:
     """``aclrtGetCurrentContext`` → ``(context, ret)``."""
     context = _STATE.current_context
     if not context:
-        return 0, fail(107002, "acl.rt.get_context: this thread has no current context")
+        return 0, _api.fail(107002, "acl.rt.get_context: this thread has no current context")
     return context, codes.SUCCESS
 
 
@@ -133,7 +135,7 @@ def get_soc_name() -> str:
 def create_stream() -> tuple[int, int]:
     """``aclrtCreateStream`` → ``(stream, ret)``."""
     if not _STATE.initialized:
-        return 0, not_initialized("acl.rt.create_stream")
+        return 0, _api.not_initialized("acl.rt.create_stream")
     from openge.acl._streams import Stream
 
     return _STREAMS.streams.add(Stream("acl-stream")), codes.SUCCESS
@@ -141,17 +143,17 @@ def create_stream() -> tuple[int, int]:
 
 def create_stream_with_config(priority: int, flag: int) -> tuple[int, int]:
     """``aclrtCreateStreamWithConfig``: priority and flags are accepted and ignored."""
-    need_int(priority, "priority")
-    need_int(flag, "flag")
+    _api.need_int(priority, "priority")
+    _api.need_int(flag, "flag")
     return create_stream()
 
 
 def destroy_stream(stream: int) -> int:
     """``aclrtDestroyStream``: queued tasks finish first."""
-    need_int(stream, "stream")
+    _api.need_int(stream, "stream")
     target = _STREAMS.streams.pop(stream)
     if target is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.destroy_stream: unknown stream {stream:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.rt.destroy_stream: unknown stream {stream:#x}")
     target.close()
     return codes.SUCCESS
 
@@ -164,51 +166,53 @@ def destroy_stream_force(stream: int) -> int:
 def synchronize_stream(stream: int) -> int:
     """``aclrtSynchronizeStream``: wait until the stream's tasks ran; returns the first error
     of an asynchronous task since the last synchronize."""
-    need_int(stream, "stream")
+    _api.need_int(stream, "stream")
     target = _STREAMS.resolve(stream)
     if target is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.synchronize_stream: unknown stream {stream:#x}")
+        return _api.fail(
+            codes.INVALID_PARAM, f"acl.rt.synchronize_stream: unknown stream {stream:#x}"
+        )
     return target.synchronize()
 
 
 def synchronize_stream_with_timeout(stream: int, timeout: int) -> int:
     """``aclrtSynchronizeStreamWithTimeout`` (timeout in ms, -1 waits forever)."""
-    need_int(stream, "stream")
-    need_int(timeout, "timeout")
+    _api.need_int(stream, "stream")
+    _api.need_int(timeout, "timeout")
     target = _STREAMS.resolve(stream)
     if target is None:
-        return fail(codes.INVALID_PARAM, f"unknown stream {stream:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"unknown stream {stream:#x}")
     return target.synchronize(None if timeout < 0 else timeout / 1000.0)
 
 
 def create_event() -> tuple[int, int]:
     """``aclrtCreateEvent`` → ``(event, ret)``."""
     if not _STATE.initialized:
-        return 0, not_initialized("acl.rt.create_event")
-    return _STREAMS.events.add(Event()), codes.SUCCESS
+        return 0, _api.not_initialized("acl.rt.create_event")
+    return _STREAMS.events.add(_Event()), codes.SUCCESS
 
 
 def create_event_with_flag(flag: int) -> tuple[int, int]:
     """``aclrtCreateEventWithFlag``."""
-    need_int(flag, "flag")
+    _api.need_int(flag, "flag")
     return create_event()
 
 
 def destroy_event(event: int) -> int:
     """``aclrtDestroyEvent``."""
-    need_int(event, "event")
+    _api.need_int(event, "event")
     if _STREAMS.events.pop(event) is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.destroy_event: unknown event {event:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.rt.destroy_event: unknown event {event:#x}")
     return codes.SUCCESS
 
 
 def record_event(event: int, stream: int) -> int:
     """``aclrtRecordEvent``: the event is set when the stream reaches this point."""
-    need_int(event, "event")
-    need_int(stream, "stream")
+    _api.need_int(event, "event")
+    _api.need_int(stream, "stream")
     target, ev = _STREAMS.resolve(stream), _STREAMS.events.get(event)
     if target is None or ev is None:
-        return fail(codes.INVALID_PARAM, "acl.rt.record_event: unknown event or stream")
+        return _api.fail(codes.INVALID_PARAM, "acl.rt.record_event: unknown event or stream")
     ev.done.clear()
     ev.recorded = True
 
@@ -222,10 +226,10 @@ def record_event(event: int, stream: int) -> int:
 
 def reset_event(event: int, stream: int) -> int:
     """``aclrtResetEvent``."""
-    need_int(event, "event")
+    _api.need_int(event, "event")
     ev = _STREAMS.events.get(event)
     if ev is None:
-        return fail(codes.INVALID_PARAM, "acl.rt.reset_event: unknown event")
+        return _api.fail(codes.INVALID_PARAM, "acl.rt.reset_event: unknown event")
     ev.done.clear()
     ev.recorded = False
     return codes.SUCCESS
@@ -233,10 +237,10 @@ def reset_event(event: int, stream: int) -> int:
 
 def synchronize_event(event: int) -> int:
     """``aclrtSynchronizeEvent``: wait until the recorded event is reached."""
-    need_int(event, "event")
+    _api.need_int(event, "event")
     ev = _STREAMS.events.get(event)
     if ev is None:
-        return fail(codes.INVALID_PARAM, "acl.rt.synchronize_event: unknown event")
+        return _api.fail(codes.INVALID_PARAM, "acl.rt.synchronize_event: unknown event")
     if ev.recorded:
         ev.done.wait()
     return codes.SUCCESS
@@ -244,10 +248,10 @@ def synchronize_event(event: int) -> int:
 
 def query_event_status(event: int) -> tuple[int, int]:
     """``aclrtQueryEventStatus`` → ``(status, ret)``: 0 complete, 1 not ready."""
-    need_int(event, "event")
+    _api.need_int(event, "event")
     ev = _STREAMS.events.get(event)
     if ev is None:
-        return 0, fail(codes.INVALID_PARAM, "acl.rt.query_event_status: unknown event")
+        return 0, _api.fail(codes.INVALID_PARAM, "acl.rt.query_event_status: unknown event")
     return (0 if ev.done.is_set() or not ev.recorded else 1), codes.SUCCESS
 
 
@@ -255,17 +259,17 @@ def event_elapsed_time(start: int, end: int) -> tuple[float, int]:
     """``aclrtEventElapsedTime`` → ``(ms, ret)``."""
     a, b = _STREAMS.events.get(start), _STREAMS.events.get(end)
     if a is None or b is None or not a.done.is_set() or not b.done.is_set():
-        return 0.0, fail(codes.INVALID_PARAM, "acl.rt.event_elapsed_time: events not reached")
+        return 0.0, _api.fail(codes.INVALID_PARAM, "acl.rt.event_elapsed_time: events not reached")
     return (b.timestamp - a.timestamp) * 1000.0, codes.SUCCESS
 
 
 def stream_wait_event(stream: int, event: int) -> int:
     """``aclrtStreamWaitEvent``: the stream waits for the event before its next task."""
-    need_int(stream, "stream")
-    need_int(event, "event")
+    _api.need_int(stream, "stream")
+    _api.need_int(event, "event")
     target, ev = _STREAMS.resolve(stream), _STREAMS.events.get(event)
     if target is None or ev is None:
-        return fail(codes.INVALID_PARAM, "acl.rt.stream_wait_event: unknown event or stream")
+        return _api.fail(codes.INVALID_PARAM, "acl.rt.stream_wait_event: unknown event or stream")
     return target.submit(lambda: (ev.done.wait(), codes.SUCCESS)[1])
 
 
@@ -273,22 +277,22 @@ def stream_wait_event(stream: int, event: int) -> int:
 
 
 def _malloc(size: Any, host: bool, call: str) -> tuple[int, int]:
-    need_int(size, "size")
+    _api.need_int(size, "size")
     if not _STATE.initialized:
-        return 0, not_initialized(call)
+        return 0, _api.not_initialized(call)
     if size <= 0 or size > _MAX_ALLOC:
-        return 0, fail(codes.INVALID_PARAM, f"{call}: size {size} is not in (0, 2**40]")
+        return 0, _api.fail(codes.INVALID_PARAM, f"{call}: size {size} is not in (0, 2**40]")
     try:
         return _MEMORY.allocate(size, host), codes.SUCCESS
     except MemoryError:
-        return 0, fail(codes.BAD_ALLOC, f"{call}: out of memory for {size} bytes")
+        return 0, _api.fail(codes.BAD_ALLOC, f"{call}: out of memory for {size} bytes")
 
 
 def malloc(size: int, policy: int) -> tuple[int, int]:
     """``aclrtMalloc`` → ``(ptr, ret)``; the policy (huge pages …) is accepted and ignored."""
-    need_int(policy, "policy")
+    _api.need_int(policy, "policy")
     if not 0 <= policy <= 0xFFFF:
-        return 0, fail(codes.INVALID_PARAM, f"acl.rt.malloc: policy {policy}")
+        return 0, _api.fail(codes.INVALID_PARAM, f"acl.rt.malloc: policy {policy}")
     return _malloc(size, False, "acl.rt.malloc")
 
 
@@ -304,34 +308,38 @@ def malloc_host(size: int) -> tuple[int, int]:
 
 def free(ptr: int) -> int:
     """``aclrtFree``: an unknown pointer or a second free returns ACL_ERROR_INVALID_PARAM."""
-    need_int(ptr, "ptr")
+    _api.need_int(ptr, "ptr")
     if _MEMORY.free(ptr, host=False) != codes.SUCCESS:
-        return fail(codes.INVALID_PARAM, f"acl.rt.free: {ptr:#x} is not a live acl.rt.malloc block")
+        return _api.fail(
+            codes.INVALID_PARAM, f"acl.rt.free: {ptr:#x} is not a live acl.rt.malloc block"
+        )
     return codes.SUCCESS
 
 
 def free_host(ptr: int) -> int:
     """``aclrtFreeHost``."""
-    need_int(ptr, "ptr")
+    _api.need_int(ptr, "ptr")
     if _MEMORY.free(ptr, host=True) != codes.SUCCESS:
-        return fail(codes.INVALID_PARAM, f"acl.rt.free_host: {ptr:#x} is not a live host block")
+        return _api.fail(
+            codes.INVALID_PARAM, f"acl.rt.free_host: {ptr:#x} is not a live host block"
+        )
     return codes.SUCCESS
 
 
 def _check_copy(call: str, dst: int, dest_max: int, src: int, count: int, kind: int) -> int:
     for value, name in ((dst, "dst"), (dest_max, "dest_max"), (src, "src"), (count, "count")):
-        need_int(value, name)
-    need_int(kind, "kind")
+        _api.need_int(value, name)
+    _api.need_int(kind, "kind")
     if count < 0 or dest_max < 0:
-        return fail(codes.INVALID_PARAM, f"{call}: negative size")
+        return _api.fail(codes.INVALID_PARAM, f"{call}: negative size")
     if count > dest_max:
-        return fail(codes.INVALID_PARAM, f"{call}: count {count} > dest_max {dest_max}")
+        return _api.fail(codes.INVALID_PARAM, f"{call}: count {count} > dest_max {dest_max}")
     if not 0 <= kind <= 4:
-        return fail(codes.INVALID_PARAM, f"{call}: kind {kind} is not 0..4")
+        return _api.fail(codes.INVALID_PARAM, f"{call}: kind {kind} is not 0..4")
     for addr, size, name in ((dst, dest_max, "destination"), (src, count, "source")):
         why = _MEMORY.check(addr, size)
         if why:
-            return fail(codes.INVALID_PARAM, f"{call}: {name}: {why}")
+            return _api.fail(codes.INVALID_PARAM, f"{call}: {name}: {why}")
     return codes.SUCCESS
 
 
@@ -340,37 +348,39 @@ def memcpy(dst: int, dest_max: int, src: int, count: int, kind: int) -> int:
     they start in, else ACL_ERROR_INVALID_PARAM (never a crash on openge memory). The kind is
     checked for range only: the runtime knows every address's side."""
     if not _STATE.initialized:
-        return not_initialized("acl.rt.memcpy")
+        return _api.not_initialized("acl.rt.memcpy")
     code = _check_copy("acl.rt.memcpy", dst, dest_max, src, count, kind)
     if code:
         return code
-    copy(dst, src, count)
+    _copy(dst, src, count)
     return codes.SUCCESS
 
 
 def memcpy_async(dst: int, dest_max: int, src: int, count: int, kind: int, stream: int) -> int:
     """``aclrtMemcpyAsync``: checked now, copied when the stream reaches it."""
     if not _STATE.initialized:
-        return not_initialized("acl.rt.memcpy_async")
-    need_int(stream, "stream")
+        return _api.not_initialized("acl.rt.memcpy_async")
+    _api.need_int(stream, "stream")
     code = _check_copy("acl.rt.memcpy_async", dst, dest_max, src, count, kind)
     if code:
         return code
     target = _STREAMS.resolve(stream)
     if target is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.memcpy_async: unknown stream {stream:#x}")
-    return target.submit(lambda: (copy(dst, src, count), codes.SUCCESS)[1])
+        return _api.fail(codes.INVALID_PARAM, f"acl.rt.memcpy_async: unknown stream {stream:#x}")
+    return target.submit(lambda: (_copy(dst, src, count), codes.SUCCESS)[1])
 
 
 def memset(ptr: int, max_count: int, value: int, count: int) -> int:
     """``aclrtMemset``."""
     for v, name in ((ptr, "ptr"), (max_count, "max_count"), (value, "value"), (count, "count")):
-        need_int(v, name)
+        _api.need_int(v, name)
     if count < 0 or count > max_count:
-        return fail(codes.INVALID_PARAM, f"acl.rt.memset: count {count} > max_count {max_count}")
+        return _api.fail(
+            codes.INVALID_PARAM, f"acl.rt.memset: count {count} > max_count {max_count}"
+        )
     why = _MEMORY.check(ptr, max_count)
     if why:
-        return fail(codes.INVALID_PARAM, f"acl.rt.memset: {why}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.rt.memset: {why}")
     if count:
         ctypes.memset(ptr, value & 0xFF, count)
     return codes.SUCCESS
@@ -378,9 +388,9 @@ def memset(ptr: int, max_count: int, value: int, count: int) -> int:
 
 def memset_async(ptr: int, max_count: int, value: int, count: int, stream: int) -> int:
     """``aclrtMemsetAsync`` (checked now, written when the stream reaches it)."""
-    target = _STREAMS.resolve(need_int(stream, "stream"))
+    target = _STREAMS.resolve(_api.need_int(stream, "stream"))
     if target is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.memset_async: unknown stream {stream:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.rt.memset_async: unknown stream {stream:#x}")
     code = memset(ptr, max_count, value, 0)
     if code:
         return code
@@ -389,7 +399,7 @@ def memset_async(ptr: int, max_count: int, value: int, count: int, stream: int) 
 
 def get_mem_info(attr: int) -> tuple[int, int, int]:
     """``aclrtGetMemInfo`` → ``(free, total, ret)``: the machine's memory."""
-    need_int(attr, "attr")
+    _api.need_int(attr, "attr")
     try:
         page = os.sysconf("SC_PAGE_SIZE")
         total = os.sysconf("SC_PHYS_PAGES") * page
@@ -405,23 +415,27 @@ def get_mem_info(attr: int) -> tuple[int, int, int]:
 def subscribe_report(thread_id: int, stream: int) -> int:
     """``aclrtSubscribeReport``: callbacks launched on ``stream`` run on ``thread_id`` when it
     calls ``process_report``."""
-    need_int(thread_id, "thread_id")
-    need_int(stream, "stream")
+    _api.need_int(thread_id, "thread_id")
+    _api.need_int(stream, "stream")
     if _STREAMS.resolve(stream) is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.subscribe_report: unknown stream {stream:#x}")
+        return _api.fail(
+            codes.INVALID_PARAM, f"acl.rt.subscribe_report: unknown stream {stream:#x}"
+        )
     code = _STREAMS.reports.subscribe(thread_id, stream)
-    return fail(code, "acl.rt.subscribe_report: stream already subscribed") if code else 0
+    return _api.fail(code, "acl.rt.subscribe_report: stream already subscribed") if code else 0
 
 
 def unsubscribe_report(thread_id: int, stream: int) -> int:
     """``aclrtUnSubscribeReport``: queued callbacks of the stream run first."""
-    need_int(thread_id, "thread_id")
-    need_int(stream, "stream")
+    _api.need_int(thread_id, "thread_id")
+    _api.need_int(stream, "stream")
     target = _STREAMS.resolve(stream)
     if target is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.unsubscribe_report: unknown stream {stream:#x}")
+        return _api.fail(
+            codes.INVALID_PARAM, f"acl.rt.unsubscribe_report: unknown stream {stream:#x}"
+        )
     code = _STREAMS.reports.unsubscribe(thread_id, stream)
-    return fail(code, "acl.rt.unsubscribe_report: thread not subscribed") if code else 0
+    return _api.fail(code, "acl.rt.unsubscribe_report: thread not subscribed") if code else 0
 
 
 def launch_callback(fn: Callable[[Any], Any], user_data: Any, block_flag: int, stream: int) -> int:
@@ -429,13 +443,13 @@ def launch_callback(fn: Callable[[Any], Any], user_data: Any, block_flag: int, s
     handed to the subscribed thread; with ``block_flag`` 1 the stream waits for it."""
     if not callable(fn):
         raise TypeError("fn must be callable")
-    need_int(block_flag, "block_flag")
-    need_int(stream, "stream")
+    _api.need_int(block_flag, "block_flag")
+    _api.need_int(stream, "stream")
     target = _STREAMS.resolve(stream)
     if target is None:
-        return fail(codes.INVALID_PARAM, f"acl.rt.launch_callback: unknown stream {stream:#x}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.rt.launch_callback: unknown stream {stream:#x}")
     if _STREAMS.reports.subscriber(stream) is None:
-        return fail(
+        return _api.fail(
             codes.RT_STREAM_NO_CB_REG,
             "acl.rt.launch_callback: no thread subscribed to the stream (subscribe_report)",
         )
@@ -445,5 +459,5 @@ def launch_callback(fn: Callable[[Any], Any], user_data: Any, block_flag: int, s
 def process_report(timeout: int) -> int:
     """``aclrtProcessReport``: run one callback for this thread, waiting up to ``timeout`` ms
     (-1: forever); ACL_ERROR_RT_REPORT_TIMEOUT when none came."""
-    need_int(timeout, "timeout")
+    _api.need_int(timeout, "timeout")
     return _STREAMS.reports.process(timeout)

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from openge.acl import _api
 from openge.acl import _codes as codes
-from openge.acl._api import fail, need_int
 from openge.acl._memory import MEMORY as _MEMORY
 from openge.acl._streams import STREAMS as _STREAMS
 
@@ -32,8 +32,8 @@ def bytes_to_ptr(data: bytes) -> int:
 
 def ptr_to_bytes(ptr: int, size: int) -> bytes:
     """A copy of ``size`` bytes at ``ptr``."""
-    need_int(ptr, "ptr")
-    need_int(size, "size")
+    _api.need_int(ptr, "ptr")
+    _api.need_int(size, "size")
     why = _MEMORY.check(ptr, size) if size else ""
     if why or size < 0:
         raise ValueError(f"ptr_to_bytes: {why or 'negative size'}")
@@ -60,8 +60,8 @@ def numpy_contiguous_to_ptr(array: np.ndarray) -> tuple[int, np.ndarray]:
 
 def ptr_to_numpy(ptr: int, shape: tuple[int, ...], npy_type: int) -> np.ndarray:
     """A zero-copy array of ``shape`` and NumPy type number ``npy_type`` over ``ptr``."""
-    need_int(ptr, "ptr")
-    need_int(npy_type, "npy_type")
+    _api.need_int(ptr, "ptr")
+    _api.need_int(npy_type, "npy_type")
     dtype = next((t for t in np.sctypeDict.values() if np.dtype(t).num == npy_type), None)
     if dtype is None:
         raise ValueError(f"ptr_to_numpy: unknown numpy type number {npy_type}")
@@ -95,10 +95,10 @@ def start_thread(fn: Callable[[Any], Any], args: Any) -> tuple[int, int]:
 
 def stop_thread(thread_id: int) -> int:
     """Wait for a ``start_thread`` thread to end (up to 10 s; it is a daemon either way)."""
-    need_int(thread_id, "thread_id")
+    _api.need_int(thread_id, "thread_id")
     thread = _STREAMS.threads.pop(thread_id, None)
     if thread is None:
-        return fail(codes.INVALID_PARAM, f"acl.util.stop_thread: unknown thread {thread_id}")
+        return _api.fail(codes.INVALID_PARAM, f"acl.util.stop_thread: unknown thread {thread_id}")
     if thread is not threading.current_thread():
         thread.join(10.0)
         if thread.is_alive():
