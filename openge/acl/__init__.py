@@ -22,6 +22,19 @@ from openge.acl._memory import MEMORY as _MEMORY
 from openge.acl._state import STATE as _STATE
 from openge.acl._state import DataBuffer as _DataBuffer
 from openge.acl._streams import STREAMS as _STREAMS
+from openge.acl._tensor_desc import (  # noqa: F401 (part of acl)
+    create_tensor_desc,
+    destroy_tensor_desc,
+    get_tensor_desc_dim,
+    get_tensor_desc_dim_v2,
+    get_tensor_desc_element_count,
+    get_tensor_desc_format,
+    get_tensor_desc_name,
+    get_tensor_desc_num_dims,
+    get_tensor_desc_size,
+    get_tensor_desc_type,
+    set_tensor_desc_name,
+)
 
 _app_logger = logging.getLogger("acl.app")
 _LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)

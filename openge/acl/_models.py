@@ -54,7 +54,17 @@ def dataset_arrays(handle: int, descs: list[IODesc], output: bool) -> list[np.nd
         buf = STATE.buffers.get(buf_handle)
         if buf is None:
             raise DatasetError(codes.INVALID_PARAM, f"{kind} buffer {i} was destroyed")
-        need = desc.size
+        shape = tuple(desc.shape)
+        given = STATE.tensor_descs.get(dataset.tensor_descs.get(i, 0))
+        if given is not None and not output:
+            shape = tuple(given.dims)  # the actual dims of this run (set_dataset_tensor_desc)
+        if any(d < 0 for d in shape):
+            raise DatasetError(
+                mismatch,
+                f"{kind} {i} ({desc.name}) has dynamic dims {list(shape)}; give the actual dims "
+                "with acl.mdl.set_dataset_tensor_desc",
+            )
+        need = int(np.prod(shape, dtype=np.int64)) * desc.dtype.itemsize
         if buf.size < need:
             raise DatasetError(
                 mismatch,
@@ -63,5 +73,47 @@ def dataset_arrays(handle: int, descs: list[IODesc], output: bool) -> list[np.nd
         raw = MEMORY.checked_view(buf.addr, need)
         if isinstance(raw, str):
             raise DatasetError(codes.INVALID_PARAM, f"{kind} {i} ({desc.name}): {raw}")
-        arrays.append(raw.view(desc.dtype.np_dtype).reshape(desc.shape))
+        arrays.append(raw.view(desc.dtype.np_dtype).reshape(shape))
     return arrays
+
+
+def _set_output_desc(dataset: int, index: int, desc: IODesc, shape: tuple[int, ...]) -> None:
+    from openge.acl._state import TensorDesc
+
+    ds = STATE.datasets.get(dataset)
+    if ds is None:
+        return
+    handle = ds.tensor_descs.get(index)
+    current = STATE.tensor_descs.get(handle) if handle else None
+    if current is None:
+        ds.tensor_descs[index] = STATE.tensor_descs.add(
+            TensorDesc(int(desc.dtype), list(shape), int(desc.format))
+        )
+    else:
+        current.dims = list(shape)
+
+
+def run_datasets(entry: ModelEntry, inputs: int, outputs: int) -> None:
+    """Execute ``entry``'s model on the datasets: outputs are written in place; a model whose
+    outputs have dynamic dims writes its results into the buffers and records their actual
+    dims as the output dataset's tensor descs (``get_dataset_tensor_desc``)."""
+    model = entry.model
+    with entry.lock:
+        in_arrays = dataset_arrays(inputs, model.inputs, output=False)
+        if not any(d < 0 for out in model.outputs for d in out.shape):
+            model.execute(in_arrays, dataset_arrays(outputs, model.outputs, output=True))
+            return
+        results = model.execute(in_arrays)
+        dataset = STATE.datasets.get(outputs)
+        if dataset is None or len(dataset.buffers) != len(model.outputs):
+            raise DatasetError(codes.MODEL_OUTPUT_NOT_MATCH, "output dataset does not fit")
+        for i, (result, handle) in enumerate(zip(results, dataset.buffers)):
+            buf = STATE.buffers.get(handle)
+            raw = None if buf is None else MEMORY.checked_view(buf.addr, result.nbytes)
+            if buf is None or buf.size < result.nbytes or isinstance(raw, str):
+                raise DatasetError(
+                    codes.MODEL_OUTPUT_NOT_MATCH,
+                    f"output {i} needs {result.nbytes} bytes; its buffer cannot hold them",
+                )
+            raw[:] = np.ascontiguousarray(result).reshape(-1).view(np.uint8)
+            _set_output_desc(outputs, i, model.outputs[i], tuple(result.shape))

@@ -74,13 +74,27 @@ class DataBuffer:
         self.size = size
 
 
-class Dataset:
-    """``aclmdlDataset``: an ordered list of data buffer handles."""
+class TensorDesc:
+    """``aclTensorDesc``: type, dims, format and name (dims may hold -1)."""
 
-    __slots__ = ("buffers",)
+    __slots__ = ("dims", "dtype", "format", "name")
+
+    def __init__(self, dtype: int, dims: list[int], fmt: int) -> None:
+        self.dtype = dtype
+        self.dims = dims
+        self.format = fmt
+        self.name = ""
+
+
+class Dataset:
+    """``aclmdlDataset``: an ordered list of data buffer handles, and the tensor desc handles
+    set on it (``set_dataset_tensor_desc``: the actual dims of a dynamic-shape run)."""
+
+    __slots__ = ("buffers", "tensor_descs")
 
     def __init__(self) -> None:
         self.buffers: list[int] = []
+        self.tensor_descs: dict[int, int] = {}
 
 
 class ModelDescHandle:
@@ -109,6 +123,7 @@ class State:
         self.datasets: Registry[Dataset] = Registry("dataset")
         self.descs: Registry[ModelDescHandle] = Registry("model desc")
         self.aipp_sets: Registry[bytearray] = Registry("aipp parameter set")
+        self.tensor_descs: Registry[TensorDesc] = Registry("tensor desc")
         self.local = threading.local()  # current context per thread, last error message
 
     @property

@@ -49,10 +49,17 @@ from openge.acl._models import (
 from openge.acl._models import (
     dataset_arrays as _dataset_arrays,
 )
+from openge.acl._models import (
+    run_datasets as _run_datasets,
+)
 from openge.acl._state import STATE as _STATE
 from openge.acl._state import Dataset as _Dataset
 from openge.acl._state import ModelDescHandle as _ModelDescHandle
 from openge.acl._streams import STREAMS as _STREAMS
+from openge.acl._tensor_desc import (  # noqa: F401 (part of acl.mdl)
+    get_dataset_tensor_desc,
+    set_dataset_tensor_desc,
+)
 from openge.errors import GeError
 from openge.runtime import Model
 from openge.runtime import query_size as _query_size
@@ -392,12 +399,8 @@ def get_dataset_buffer(dataset: int, index: int) -> int:
 
 
 def _run(entry: _ModelEntry, inputs: int, outputs: int, call: str) -> int:
-    model = entry.model
     try:
-        with entry.lock:
-            in_arrays = _dataset_arrays(inputs, model.inputs, output=False)
-            out_arrays = _dataset_arrays(outputs, model.outputs, output=True)
-            model.execute(in_arrays, out_arrays)
+        _run_datasets(entry, inputs, outputs)
     except _DatasetError as err:
         return _api.fail(err.code, f"{call}: {err}")
     except GeError as err:

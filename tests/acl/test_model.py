@@ -162,3 +162,62 @@ def test_bad_boundary_flags_fail_with_a_message(models, tmp_path, flag, capsys):
     assert main(["atc", f"--model={models['onnx']}", f"--output={tmp_path}/x", flag]) != 0
     err = capsys.readouterr().err
     assert "output_type" in err or "out_nodes" in err
+
+
+def test_tensor_descs_and_dataset_dims(models, reference):
+    desc = acl.create_tensor_desc(0, list(SHAPE), 0)
+    assert acl.get_tensor_desc_num_dims(desc) == 4
+    assert acl.get_tensor_desc_dim_v2(desc, 1) == (3, 0)
+    assert acl.get_tensor_desc_dim_v2(desc, 4)[1] == 100000
+    assert acl.get_tensor_desc_size(desc) == 4 * int(np.prod(SHAPE))
+    assert acl.get_tensor_desc_element_count(desc) == int(np.prod(SHAPE))
+    acl.set_tensor_desc_name(desc, "images")
+    assert acl.get_tensor_desc_name(desc) == "images"
+    assert acl.init() == 0
+    model_id, _ = _load(models["om"])
+    x_size = 4 * int(np.prod(SHAPE))
+    ins, _ = _dataset([x_size])
+    outs, _ = _dataset([40])
+    assert acl.mdl.set_dataset_tensor_desc(ins, desc, 0) == 0
+    assert acl.mdl.get_dataset_tensor_desc(ins, 0) == desc
+    assert acl.mdl.execute(model_id, ins, outs) == 0
+    wrong = acl.create_tensor_desc(0, [1, 3, 8, 8], 0)
+    assert acl.mdl.set_dataset_tensor_desc(ins, wrong, 0) == 0
+    assert acl.mdl.execute(model_id, ins, outs) == 145021  # a static model: shape mismatch
+    acl.destroy_tensor_desc(desc)
+    assert acl.get_tensor_desc_num_dims(desc) == 0
+
+
+def test_dynamic_output_dims_are_recorded_in_the_dataset():
+    """A model whose outputs have dynamic dims: results are copied into the buffers and their
+    actual dims recorded as the output dataset's tensor descs."""
+    from openge.acl._models import MODELS, ModelEntry
+    from openge.graph import DataType
+    from openge.om.plan import IODesc
+
+    class Stub:
+        def __init__(self):
+            self.inputs = [IODesc("x", DataType.DT_FLOAT, (2,))]
+            self.outputs = [IODesc("y", DataType.DT_FLOAT, (-1,))]
+
+        def execute(self, inputs, outputs=None):
+            assert outputs is None
+            return [np.concatenate([inputs[0], inputs[0] * 2])]
+
+        def close(self):
+            pass
+
+    assert acl.init() == 0
+    model_id = MODELS.add(ModelEntry(Stub()))  # type: ignore[arg-type]
+    ins, (in_ptr,) = _dataset([8])
+    outs, (out_ptr,) = _dataset([64])
+    x = np.array([1.5, -2.0], np.float32)
+    assert acl.rt.memcpy(in_ptr, 8, x.ctypes.data, 8, H2D) == 0
+    assert acl.mdl.execute(model_id, ins, outs) == 0
+    tdesc = acl.mdl.get_dataset_tensor_desc(outs, 0)
+    assert acl.get_tensor_desc_dim_v2(tdesc, 0) == (4, 0)
+    got = np.frombuffer(acl.util.ptr_to_bytes(out_ptr, 16), np.float32)
+    np.testing.assert_array_equal(got, [1.5, -2.0, 3.0, -4.0])
+    small, _ = _dataset([8])
+    assert acl.mdl.execute(model_id, ins, small) == 100018
+    assert acl.mdl.unload(model_id) == 0
