@@ -125,3 +125,15 @@ def test_bytes_to_ptr_is_the_objects_storage():
     data = b"abcdef"
     ptr = acl.util.bytes_to_ptr(data)
     assert ctypes.string_at(ptr, 6) == data
+
+
+def test_app_log_goes_to_logging(caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="acl.app"):
+        acl.app_log(3, "bad thing")
+        acl.app_log(1, "note")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "bad thing"),
+        (logging.INFO, "note"),
+    ]

@@ -225,3 +225,52 @@ def test_config_that_does_not_fit_the_model_is_refused(tmp_path):
         cfg = tmp_path / "bad.cfg"
         cfg.write_text(bad)
         compile_graph(parse_onnx(path), {"ge.insertOpFile": str(cfg)})
+
+
+def _single_input_model(path, c, h, w):
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"], name="id")],
+        "ident",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, (1, c, h, w))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, (1, c, h, w))],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+@pytest.mark.parametrize("ax_swap", [False, True])
+def test_xrgb8888_drops_the_alpha_byte(tmp_path, ax_swap):
+    cfg = (
+        "aipp_op {\n input_format: XRGB8888_U8\n src_image_size_w: 5\n src_image_size_h: 4\n"
+        f" ax_swap_switch: {'true' if ax_swap else 'false'}\n mean_chn_0: 10\n"
+        " var_reci_chn_2: 0.5\n}\n"
+    )
+    om = _compile(tmp_path, cfg, 4, 5)
+    img = np.random.default_rng(3).integers(0, 256, (1, 4, 5, 4), dtype=np.uint8)
+    (got,) = Model.from_file(om).execute([img])
+    rgb = (img[0, :, :, :3] if ax_swap else img[0, :, :, 1:]).astype(np.int64)
+    ref = _normalise_and_pad(rgb, [10, 0, 0], [0, 0, 0], [1.0, 1.0, 0.5], (0, 0, 0, 0), 0, 4, 5)
+    np.testing.assert_array_equal(got, ref.astype(np.float32))
+
+
+def test_yuv400_gray(tmp_path):
+    onnx_path, cfg = str(tmp_path / "g.onnx"), tmp_path / "g.cfg"
+    _single_input_model(onnx_path, 1, 6, 6)
+    cfg.write_text(
+        "aipp_op {\n input_format: YUV400_U8\n crop: true\n load_start_pos_w: 1\n"
+        " load_start_pos_h: 2\n src_image_size_w: 8\n src_image_size_h: 8\n"
+        " mean_chn_0: 128\n var_reci_chn_0: 0.0078125\n}\n"
+    )
+    prefix = str(tmp_path / "g")
+    assert (
+        openge_main(
+            ["atc", f"--model={onnx_path}", f"--output={prefix}", f"--insert_op_conf={cfg}"]
+        )
+        == 0
+    )
+    model = Model.from_file(prefix + ".om")
+    assert model.inputs[0].shape == (1, 8, 8, 1)
+    img = np.random.default_rng(4).integers(0, 256, (1, 8, 8, 1), dtype=np.uint8)
+    (got,) = model.execute([img])
+    pix = img[0, 2:8, 1:7, 0].astype(np.int64)
+    ref = (np.float16(pix - 128) - np.float16(0)).astype(np.float16) * np.float16(0.0078125)
+    np.testing.assert_array_equal(got[0, 0], ref.astype(np.float32))
