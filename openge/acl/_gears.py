@@ -11,7 +11,7 @@ import numpy as np
 from openge.acl import _codes as codes
 from openge.acl._api import fail, need_int
 from openge.acl._memory import MEMORY
-from openge.acl._models import MODELS
+from openge.acl._models import MODELS, largest_shape
 from openge.acl._state import STATE
 from openge.errors import GeError
 
@@ -89,14 +89,6 @@ def get_input_dynamic_dims(model_desc: int, index: int, gear_count: int) -> tupl
     ], codes.SUCCESS
 
 
-def _static_shape(desc: Any) -> tuple[int, ...]:
-    shape = tuple(desc.shape)
-    if all(d >= 0 for d in shape):
-        return shape
-    ranges = getattr(desc, "range", None) or [(d, d) for d in shape]
-    return tuple(d if d >= 0 else int(r[1]) for d, r in zip(shape, ranges))
-
-
 def dataset_input_views(model: Any, dataset: int) -> list[np.ndarray] | int:
     """The dataset's buffers as arrays of the model's input types (largest gear for dynamic
     axes; a raw byte view where a buffer is smaller)."""
@@ -112,7 +104,7 @@ def dataset_input_views(model: Any, dataset: int) -> list[np.ndarray] | int:
         if why:
             return fail(codes.INVALID_PARAM, why)
         raw = MEMORY.view(buf.addr, buf.size)
-        shape = _static_shape(desc)
+        shape = largest_shape(desc)
         need = int(np.prod(shape, dtype=np.int64)) * desc.dtype.itemsize
         views.append(
             raw[:need].view(desc.dtype.np_dtype).reshape(shape) if need <= buf.size else raw

@@ -4,6 +4,7 @@ the buffers' memory: no copies)."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,55 @@ class DatasetError(Exception):
         self.code = code
 
 
+GEAR_INPUT = "ascend_mbatch_shape_data"
+
+
+def largest_shape(desc: IODesc) -> tuple[int, ...]:
+    """``desc``'s shape with each dynamic dim at its largest value (``IODesc.range``)."""
+    shape = tuple(desc.shape)
+    if all(d >= 0 for d in shape):
+        return shape
+    ranges = getattr(desc, "range", None) or [(d, d) for d in shape]
+    return tuple(d if d >= 0 else int(r[1]) for d, r in zip(shape, ranges))
+
+
+def io_size(desc: IODesc) -> int:
+    """Bytes of ``desc`` at its largest shape (what a buffer for it must hold)."""
+    return int(np.prod(largest_shape(desc), dtype=np.int64)) * desc.dtype.itemsize
+
+
+def _gear_shapes(dataset: Any, descs: list[IODesc]) -> list[tuple[int, ...]] | None:
+    """The input shapes of the gear selected in the dataset's ``ascend_mbatch_shape_data``
+    buffer (written by ``set_dynamic_batch_size`` / ``hw`` / ``dims``): its values fill the
+    -1 dims in input order (a batch value fills every -1; an (h, w) pair each input's two).
+    None when the model has no gear input or no gear was set (then: the largest gear)."""
+    names = [d.name for d in descs]
+    if GEAR_INPUT not in names or not any(d < 0 for io in descs for d in io.shape):
+        return None
+    k = names.index(GEAR_INPUT)
+    buf = STATE.buffers.get(dataset.buffers[k]) if k < len(dataset.buffers) else None
+    size = io_size(descs[k])
+    raw = None if buf is None or buf.size < size else MEMORY.checked_view(buf.addr, size)
+    if raw is None or isinstance(raw, str):
+        return None
+    values = [int(v) for v in raw.view(np.int32)]
+    if not any(values):
+        return None
+    holes = [sum(d < 0 for d in io.shape) for io in descs]
+    it = iter(values)
+    shapes = []
+    for io, n in zip(descs, holes):
+        if len(values) == 1:
+            fill = values * n
+        elif n and all(h in (0, len(values)) for h in holes) and sum(holes) != len(values):
+            fill = values  # dynamic image size: every dynamic input takes (h, w)
+        else:
+            fill = [next(it, -1) for _ in range(n)]
+        pos = iter(fill)
+        shapes.append(tuple(next(pos) if d < 0 else d for d in io.shape))
+    return shapes
+
+
 def dataset_arrays(handle: int, descs: list[IODesc], output: bool) -> list[np.ndarray]:
     """One array per buffer of the dataset, typed and shaped as ``descs`` (views of the
     buffers' memory). Wrong count or a too small buffer → the input/output mismatch code."""
@@ -49,12 +99,15 @@ def dataset_arrays(handle: int, descs: list[IODesc], output: bool) -> list[np.nd
             f"the {kind} dataset has {len(dataset.buffers)} buffers; the model has "
             f"{len(descs)} {kind}s",
         )
+    gears = None if output else _gear_shapes(dataset, descs)
     arrays = []
     for i, (buf_handle, desc) in enumerate(zip(dataset.buffers, descs)):
         buf = STATE.buffers.get(buf_handle)
         if buf is None:
             raise DatasetError(codes.INVALID_PARAM, f"{kind} buffer {i} was destroyed")
         shape = tuple(desc.shape)
+        if not output and any(d < 0 for d in shape) and GEAR_INPUT in [d.name for d in descs]:
+            shape = gears[i] if gears is not None else largest_shape(desc)
         given = STATE.tensor_descs.get(dataset.tensor_descs.get(i, 0))
         if given is not None and not output:
             shape = tuple(given.dims)  # the actual dims of this run (set_dataset_tensor_desc)

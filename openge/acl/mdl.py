@@ -50,6 +50,9 @@ from openge.acl._models import (
     dataset_arrays as _dataset_arrays,
 )
 from openge.acl._models import (
+    io_size as _io_size,
+)
+from openge.acl._models import (
     run_datasets as _run_datasets,
 )
 from openge.acl._state import STATE as _STATE
@@ -245,13 +248,13 @@ def get_num_outputs(model_desc: int) -> int:
 def get_input_size_by_index(model_desc: int, index: int) -> int:
     """Bytes of input ``index`` (0 when out of range)."""
     io = _io(model_desc, index, False)
-    return io.size if io is not None else 0
+    return _io_size(io) if io is not None else 0
 
 
 def get_output_size_by_index(model_desc: int, index: int) -> int:
     """Bytes of output ``index``."""
     io = _io(model_desc, index, True)
-    return io.size if io is not None else 0
+    return _io_size(io) if io is not None else 0
 
 
 def _dims(io: Any, shape: Any = None) -> dict[str, Any]:

@@ -221,3 +221,66 @@ def test_dynamic_output_dims_are_recorded_in_the_dataset():
     small, _ = _dataset([8])
     assert acl.mdl.execute(model_id, ins, small) == 100018
     assert acl.mdl.unload(model_id) == 0
+
+
+def test_gear_model_through_the_runtime_gear_methods():
+    """A dynamic-batch model as the runtime's gear methods present it (stub): the facade
+    reports the gears, writes the batch through set_dynamic_batch_size, runs the inputs at
+    that gear's shape and records the outputs' actual dims."""
+    from dataclasses import dataclass
+
+    from openge.acl._models import MODELS, ModelEntry
+    from openge.graph import DataType
+
+    @dataclass
+    class Desc:
+        name: str
+        dtype: DataType
+        shape: tuple
+        range: tuple
+        format: int = 2
+
+    class GearStub:
+        def __init__(self):
+            self.inputs = [
+                Desc("x", DataType.DT_FLOAT, (-1, 2), ((1, 4), (2, 2))),
+                Desc("ascend_mbatch_shape_data", DataType.DT_INT32, (1,), ((1, 1),)),
+            ]
+            self.outputs = [Desc("y", DataType.DT_FLOAT, (-1, 2), ((1, 4), (2, 2)))]
+            self.seen = []
+
+        def get_dynamic_batch(self):
+            return [1, 2, 4]
+
+        def set_dynamic_batch_size(self, inputs, index, batch):
+            inputs[index][...] = batch
+
+        def execute(self, inputs, outputs=None):
+            self.seen.append(inputs[0].shape)
+            return [inputs[0] * 2]
+
+        def close(self):
+            pass
+
+    assert acl.init() == 0
+    stub = GearStub()
+    model_id = MODELS.add(ModelEntry(stub))  # type: ignore[arg-type]
+    desc = acl.mdl.create_desc()
+    assert acl.mdl.get_desc(desc, model_id) == 0
+    assert acl.mdl.get_dynamic_batch(desc) == ({"batchCount": 3, "batch": [1, 2, 4]}, 0)
+    assert acl.mdl.get_input_size_by_index(desc, 0) == 4 * 2 * 4  # the largest gear
+    index, ret = acl.mdl.get_input_index_by_name(desc, "ascend_mbatch_shape_data")
+    assert (index, ret) == (1, 0)
+    ins, (x_ptr, _) = _dataset([32, 4])
+    outs, (y_ptr,) = _dataset([32])
+    x = np.arange(4, dtype=np.float32)
+    assert acl.rt.memcpy(x_ptr, 32, x.ctypes.data, 16, H2D) == 0
+    assert acl.mdl.set_dynamic_batch_size(model_id, ins, index, 2) == 0
+    assert acl.mdl.execute(model_id, ins, outs) == 0
+    assert stub.seen == [(2, 2)]
+    tdesc = acl.mdl.get_dataset_tensor_desc(outs, 0)
+    assert [acl.get_tensor_desc_dim(tdesc, i) for i in range(2)] == [2, 2]
+    np.testing.assert_array_equal(
+        np.frombuffer(acl.util.ptr_to_bytes(y_ptr, 16), np.float32), x * 2
+    )
+    assert acl.mdl.unload(model_id) == 0
