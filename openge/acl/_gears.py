@@ -119,7 +119,7 @@ def _set(model_id: int, dataset: int, index: int, method: str, *values: Any) -> 
     if entry is None:
         return fail(codes.INVALID_MODEL_ID, f"acl.mdl.{method}: model id {model_id} is not loaded")
     fn = getattr(entry.model, method, None)
-    if fn is None:
+    if fn is None or getattr(entry.model, "gears", "n/a") is None:  # runtime without / no gears
         return fail(codes.MODEL_NOT_DYNAMIC, f"acl.mdl.{method}: the model has no gears")
     views = dataset_input_views(entry.model, dataset)
     if isinstance(views, int):
