@@ -147,13 +147,14 @@ def _set_output_desc(dataset: int, index: int, desc: IODesc, shape: tuple[int, .
 
 
 def run_datasets(entry: ModelEntry, inputs: int, outputs: int) -> None:
-    """Execute ``entry``'s model on the datasets: outputs are written in place; a model whose
-    outputs have dynamic dims writes its results into the buffers and records their actual
-    dims as the output dataset's tensor descs (``get_dataset_tensor_desc``)."""
+    """Execute ``entry``'s model on the datasets: outputs are written in place; a gear model or
+    one whose outputs have dynamic dims writes its results into the buffers and records their
+    actual dims as the output dataset's tensor descs (``get_dataset_tensor_desc``)."""
     model = entry.model
     with entry.lock:
         in_arrays = dataset_arrays(inputs, model.inputs, output=False)
-        if not any(d < 0 for out in model.outputs for d in out.shape):
+        dynamic = getattr(model, "gears", None) is not None  # outputs at the gear's shapes
+        if not dynamic and not any(d < 0 for out in model.outputs for d in out.shape):
             model.execute(in_arrays, dataset_arrays(outputs, model.outputs, output=True))
             return
         results = model.execute(in_arrays)
