@@ -14,7 +14,7 @@ import logging
 import sys
 from typing import Any
 
-from openge.acl import _api, _codes, mdl
+from openge.acl import _api, _codes, _dump, mdl
 from openge.acl import media as media
 from openge.acl import rt as rt
 from openge.acl import util as util
@@ -70,6 +70,9 @@ def init(config_path: str | None = None) -> int:
                 if key != "dump":
                     _app_logger.info("acl.json section %r is not used by openge; ignored", key)
         _STATE.config = config
+        code = _dump.configure(config.get("dump"))
+        if code:
+            return code
         _STATE.initialized = True
     return _codes.SUCCESS
 

@@ -117,6 +117,7 @@ class State:
         self.lock = threading.RLock()
         self.initialized = False
         self.config: dict[str, Any] = {}
+        self.dump: Any = None  # runtime.dump.DumpConfig from acl.json's "dump" section
         self.devices: set[int] = set()
         self.contexts: Registry[int] = Registry("context")  # handle -> device id
         self.buffers: Registry[DataBuffer] = Registry("data buffer")

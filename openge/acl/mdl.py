@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from openge.acl import _api
+from openge.acl import _api, _dump
 from openge.acl import _codes as codes
 from openge.acl._aipp import get_aipp_type, get_first_aipp_info  # noqa: F401 (acl.mdl)
 from openge.acl._aipp_set import (  # noqa: F401 (part of acl.mdl)
@@ -71,7 +71,9 @@ from openge.runtime import query_size as _query_size
 
 
 def _register(model: Model) -> tuple[int, int]:
-    return _MODELS.add(_ModelEntry(model)), codes.SUCCESS
+    model_id = _MODELS.add(_ModelEntry(model))
+    _dump.attach(model, model_id)
+    return model_id, codes.SUCCESS
 
 
 def _read_memory(ptr: int, size: int, call: str) -> bytes | int:
