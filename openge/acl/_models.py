@@ -25,7 +25,7 @@ class ModelEntry:
         self.lock = threading.Lock()
 
 
-MODELS: Registry[ModelEntry] = Registry("model")
+MODELS: Registry[ModelEntry] = Registry("model", small_ids=True)
 
 
 class DatasetError(Exception):

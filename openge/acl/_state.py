@@ -25,13 +25,20 @@ def _next_id() -> int:
 class Registry(Generic[T]):
     """Objects of one kind by handle; thread-safe."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, small_ids: bool = False) -> None:
         self.kind = kind
         self._items: dict[int, T] = {}
         self._lock = threading.Lock()
+        # Model ids are small integers on the device (1, 2, ...), not pointers.
+        self._own_ids = itertools.count(1) if small_ids else None
 
     def add(self, item: T) -> int:
         """Register ``item``; returns its new handle."""
+        if self._own_ids is not None:
+            with self._lock:
+                handle = next(self._own_ids)
+                self._items[handle] = item
+            return handle
         handle = _next_id()
         with self._lock:
             self._items[handle] = item

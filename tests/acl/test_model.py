@@ -144,7 +144,7 @@ def test_misuse_returns_codes(models):
     assert acl.mdl.execute(model_id, ins, outs) == 100011  # use after unload
     assert acl.mdl.unload(model_id) == 100011
     assert acl.mdl.get_desc(desc, model_id) == 100011
-    assert acl.mdl.execute(model_id + 16, ins, outs) == 100011
+    assert acl.mdl.execute(model_id + 1000, ins, outs) == 100011
 
 
 def test_finalize_unloads(models):
