@@ -284,3 +284,14 @@ def test_gear_model_through_the_runtime_gear_methods():
         np.frombuffer(acl.util.ptr_to_bytes(y_ptr, 16), np.float32), x * 2
     )
     assert acl.mdl.unload(model_id) == 0
+
+
+def test_input_format_flag_sets_the_reported_format(models, tmp_path):
+    from tests.acl.conftest import atc
+
+    om = atc(models["onnx"], str(tmp_path / "nd"), "--input_format=ND")
+    assert acl.init() == 0
+    _, desc = _load(om)
+    assert acl.mdl.get_input_format(desc, 0) == 2  # ACL_FORMAT_ND
+    _, desc = _load(models["om"])
+    assert acl.mdl.get_input_format(desc, 0) == 0  # ATC's default: NCHW
