@@ -6,12 +6,18 @@ from __future__ import annotations
 import bisect
 import ctypes
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
 from openge.acl import _codes as codes
 
 ALIGN = 64  # GE aligns device buffers; 64 bytes also suits SIMD kernels on the CPU
+#: Freed blocks stay owned (quarantined, as AddressSanitizer does) up to this many bytes, so a
+#: use after free is reported as an error instead of writing into memory Python reused.
+QUARANTINE_BYTES = 64 << 20
+#: Addresses below this are never valid pointers (the null page and its neighbourhood).
+MIN_ADDRESS = 0x10000
 
 
 class Allocation:
@@ -35,7 +41,9 @@ class MemoryRegistry:
         self._lock = threading.Lock()
         self._blocks: dict[int, Allocation] = {}
         self._starts: list[int] = []
-        self._freed: set[int] = set()
+        self._freed: OrderedDict[int, Allocation] = OrderedDict()  # the quarantine, oldest first
+        self._freed_starts: list[int] = []
+        self._freed_bytes = 0
 
     def allocate(self, size: int, host: bool) -> int:
         """A new block of ``size`` bytes; returns its address."""
@@ -43,24 +51,35 @@ class MemoryRegistry:
         with self._lock:
             self._blocks[block.addr] = block
             bisect.insort(self._starts, block.addr)
-            self._freed.discard(block.addr)
         return block.addr
 
     def free(self, addr: int, host: bool) -> int:
         """Release the block at ``addr`` (an ACL code: unknown, double or wrong-kind free is
-        ACL_ERROR_INVALID_PARAM)."""
+        ACL_ERROR_INVALID_PARAM). The block is quarantined: its memory stays owned for a while
+        so that later use of it is reported, never a write into reused memory."""
         with self._lock:
             block = self._blocks.get(addr)
             if block is None or block.host != host:
                 return codes.INVALID_PARAM
             del self._blocks[addr]
             self._starts.pop(bisect.bisect_left(self._starts, addr))
-            self._freed.add(addr)
+            self._freed[addr] = block
+            bisect.insort(self._freed_starts, addr)
+            self._freed_bytes += block.size
+            while self._freed_bytes > QUARANTINE_BYTES and self._freed:
+                old_addr, old = self._freed.popitem(last=False)
+                self._freed_starts.pop(bisect.bisect_left(self._freed_starts, old_addr))
+                self._freed_bytes -= old.size
         return codes.SUCCESS
 
     def was_freed(self, addr: int) -> bool:
-        """Whether ``addr`` is the start of a block freed and not reallocated."""
-        return addr in self._freed
+        """Whether ``addr`` lies in a block freed recently (still quarantined)."""
+        with self._lock:
+            i = bisect.bisect_right(self._freed_starts, addr) - 1
+            if i < 0:
+                return False
+            block = self._freed[self._freed_starts[i]]
+        return addr < block.addr + max(block.size, 1)
 
     def find(self, addr: int) -> Allocation | None:
         """The live block containing ``addr`` (None for memory openge did not allocate)."""
@@ -76,8 +95,8 @@ class MemoryRegistry:
     def check(self, addr: int, size: int) -> str:
         """Why ``size`` bytes at ``addr`` cannot be used ("" when they can): a null address,
         a freed block, or a range running past the openge block it starts in."""
-        if addr == 0:
-            return "null address"
+        if addr < MIN_ADDRESS:
+            return f"address {addr:#x} is not a valid pointer"
         if self.was_freed(addr):
             return f"address {addr:#x} was freed"
         block = self.find(addr)
@@ -91,10 +110,11 @@ class MemoryRegistry:
     def checked_view(self, addr: int, size: int) -> np.ndarray | str:
         """:meth:`check` and :meth:`view` in one lookup (the execute path): the view, or why
         the range cannot be used."""
-        if addr == 0 or addr in self._freed:
-            return self.check(addr, size)
         block = self.find(addr)
         if block is None:
+            why = self.check(addr, size)
+            if why:
+                return why
             if size == 0:
                 return np.empty(0, dtype=np.uint8)
             return np.ctypeslib.as_array((ctypes.c_ubyte * size).from_address(addr))

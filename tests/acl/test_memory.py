@@ -92,6 +92,8 @@ def test_copy_checks_return_codes_and_never_crash(inited):
     assert acl.rt.free(dev) == 0
     assert acl.rt.free(dev) == INVALID_PARAM  # double free
     assert acl.rt.memcpy(dev, 10, src, 10, H2D) == INVALID_PARAM  # use after free
+    assert acl.rt.memcpy(dev + 40, 10, src, 10, H2D) == INVALID_PARAM  # inside the freed block
+    assert acl.rt.memcpy(1024, 10, src, 10, H2D) == INVALID_PARAM  # not a pointer
     assert acl.rt.free(12345678) == INVALID_PARAM  # unknown pointer
     host_ptr, _ = acl.rt.malloc_host(8)
     assert acl.rt.free(host_ptr) == INVALID_PARAM  # wrong kind
