@@ -4,6 +4,7 @@ lists and ACL_ERROR_MODEL_NOT_DYNAMIC for the set calls."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,7 @@ def dataset_input_views(model: Any, dataset: int) -> list[np.ndarray] | int:
             return fail(codes.INVALID_PARAM, why)
         raw = MEMORY.view(buf.addr, buf.size)
         shape = largest_shape(desc)
-        need = int(np.prod(shape, dtype=np.int64)) * desc.dtype.itemsize
+        need = math.prod(shape) * desc.dtype.itemsize
         views.append(
             raw[:need].view(desc.dtype.np_dtype).reshape(shape) if need <= buf.size else raw
         )

@@ -3,6 +3,7 @@ the buffers' memory: no copies)."""
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -50,7 +51,7 @@ def largest_shape(desc: IODesc) -> tuple[int, ...]:
 
 def io_size(desc: IODesc) -> int:
     """Bytes of ``desc`` at its largest shape (what a buffer for it must hold)."""
-    return int(np.prod(largest_shape(desc), dtype=np.int64)) * desc.dtype.itemsize
+    return math.prod(largest_shape(desc)) * desc.dtype.itemsize
 
 
 def _gear_shapes(dataset: Any, descs: list[IODesc]) -> list[tuple[int, ...]] | None:
@@ -58,8 +59,10 @@ def _gear_shapes(dataset: Any, descs: list[IODesc]) -> list[tuple[int, ...]] | N
     buffer (written by ``set_dynamic_batch_size`` / ``hw`` / ``dims``): its values fill the
     -1 dims in input order (a batch value fills every -1; an (h, w) pair each input's two).
     None when the model has no gear input or no gear was set (then: the largest gear)."""
+    if not any(d < 0 for io in descs for d in io.shape):
+        return None
     names = [d.name for d in descs]
-    if GEAR_INPUT not in names or not any(d < 0 for io in descs for d in io.shape):
+    if GEAR_INPUT not in names:
         return None
     k = names.index(GEAR_INPUT)
     buf = STATE.buffers.get(dataset.buffers[k]) if k < len(dataset.buffers) else None
@@ -106,7 +109,9 @@ def dataset_arrays(handle: int, descs: list[IODesc], output: bool) -> list[np.nd
         if buf is None:
             raise DatasetError(codes.INVALID_PARAM, f"{kind} buffer {i} was destroyed")
         shape = tuple(desc.shape)
-        if not output and any(d < 0 for d in shape) and GEAR_INPUT in [d.name for d in descs]:
+        if gears is not None or (
+            not output and any(d < 0 for d in shape) and GEAR_INPUT in [d.name for d in descs]
+        ):
             shape = gears[i] if gears is not None else largest_shape(desc)
         given = STATE.tensor_descs.get(dataset.tensor_descs.get(i, 0))
         if given is not None and not output:
@@ -117,7 +122,7 @@ def dataset_arrays(handle: int, descs: list[IODesc], output: bool) -> list[np.nd
                 f"{kind} {i} ({desc.name}) has dynamic dims {list(shape)}; give the actual dims "
                 "with acl.mdl.set_dataset_tensor_desc",
             )
-        need = int(np.prod(shape, dtype=np.int64)) * desc.dtype.itemsize
+        need = math.prod(shape) * desc.dtype.itemsize
         if buf.size < need:
             raise DatasetError(
                 mismatch,

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
-
-import numpy as np
 
 from openge.acl import _api
 from openge.acl import _codes as codes
@@ -70,7 +69,7 @@ def get_tensor_desc_element_count(tensor_desc: int) -> int:
     desc = _desc(tensor_desc)
     if desc is None or any(d < 0 for d in desc.dims):
         return 0
-    return int(np.prod(desc.dims, dtype=np.int64))
+    return math.prod(desc.dims)
 
 
 def get_tensor_desc_size(tensor_desc: int) -> int:

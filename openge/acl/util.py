@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import threading
 import warnings
 from collections.abc import Callable
@@ -66,7 +67,7 @@ def ptr_to_numpy(ptr: int, shape: tuple[int, ...], npy_type: int) -> np.ndarray:
     if dtype is None:
         raise ValueError(f"ptr_to_numpy: unknown numpy type number {npy_type}")
     dtype = np.dtype(dtype)
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     size = count * dtype.itemsize
     why = _MEMORY.check(ptr, size)
     if why:

@@ -295,3 +295,18 @@ def test_input_format_flag_sets_the_reported_format(models, tmp_path):
     assert acl.mdl.get_input_format(desc, 0) == 2  # ACL_FORMAT_ND
     _, desc = _load(models["om"])
     assert acl.mdl.get_input_format(desc, 0) == 0  # ATC's default: NCHW
+
+
+def test_buffers_over_host_memory(models, reference):
+    """Data buffers may point at any process memory (a bytes object, a NumPy array)."""
+    assert acl.init() == 0
+    model_id, _ = _load(models["om"])
+    x = np.random.default_rng(9).normal(size=SHAPE).astype(np.float32)
+    data = x.tobytes()
+    out = np.zeros((1, 10), np.float32)
+    ins = acl.mdl.create_dataset()
+    acl.mdl.add_dataset_buffer(ins, acl.create_data_buffer(acl.util.bytes_to_ptr(data), len(data)))
+    outs = acl.mdl.create_dataset()
+    acl.mdl.add_dataset_buffer(outs, acl.create_data_buffer(out.ctypes.data, out.nbytes))
+    assert acl.mdl.execute(model_id, ins, outs) == 0
+    np.testing.assert_allclose(out, reference(x)[0], rtol=1e-5, atol=1e-6)
