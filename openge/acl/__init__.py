@@ -124,10 +124,7 @@ def create_data_buffer(data: int, size: int) -> int:
 
 def destroy_data_buffer(data_buffer: int) -> int:
     """``aclDestroyDataBuffer`` (the memory is not freed)."""
-    _api.need_int(data_buffer, "data_buffer")
-    if _STATE.buffers.pop(data_buffer) is None:
-        return _api.fail(_codes.INVALID_PARAM, f"acl.destroy_data_buffer: unknown {data_buffer:#x}")
-    return _codes.SUCCESS
+    return _api.release(_STATE.buffers, data_buffer, "acl.destroy_data_buffer")
 
 
 def get_data_buffer_addr(data_buffer: int) -> int:

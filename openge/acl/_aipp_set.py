@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from openge.acl import _api
 from openge.acl import _codes as codes
 from openge.acl._aipp import _aipp_task
 from openge.acl._api import fail, need_int
@@ -53,10 +54,7 @@ def create_aipp(batch_size: int) -> int:
 
 def destroy_aipp(aipp_parms_set: int) -> int:
     """``aclmdlDestroyAIPP``."""
-    need_int(aipp_parms_set, "aipp_parms_set")
-    if STATE.aipp_sets.pop(aipp_parms_set) is None:
-        return fail(codes.INVALID_PARAM, "acl.mdl.destroy_aipp: unknown AIPP parameter set")
-    return codes.SUCCESS
+    return _api.release(STATE.aipp_sets, aipp_parms_set, "acl.mdl.destroy_aipp")
 
 
 def _head(aipp_parms_set: int, call: str, **values: int) -> int:

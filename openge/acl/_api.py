@@ -57,3 +57,12 @@ def acl_call(on_error: Callable[[int], Any] = lambda code: code) -> Callable[[F]
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def release(registry: Any, handle: Any, call: str) -> int:
+    """Forget ``handle`` in ``registry`` (the ``destroy_*`` calls): ACL_ERROR_INVALID_PARAM for
+    an unknown or already destroyed handle."""
+    need_int(handle, registry.kind.replace(" ", "_"))
+    if registry.pop(handle) is None:
+        return fail(codes.INVALID_PARAM, f"{call}: unknown {registry.kind} {handle:#x}")
+    return codes.SUCCESS

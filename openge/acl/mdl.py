@@ -199,10 +199,7 @@ def create_desc() -> int:
 
 def destroy_desc(model_desc: int) -> int:
     """``aclmdlDestroyDesc``."""
-    _api.need_int(model_desc, "model_desc")
-    if _STATE.descs.pop(model_desc) is None:
-        return _api.fail(codes.INVALID_PARAM, f"acl.mdl.destroy_desc: unknown desc {model_desc:#x}")
-    return codes.SUCCESS
+    return _api.release(_STATE.descs, model_desc, "acl.mdl.destroy_desc")
 
 
 def get_desc(model_desc: int, model_id: int) -> int:
@@ -366,12 +363,7 @@ def create_dataset() -> int:
 
 def destroy_dataset(dataset: int) -> int:
     """``aclmdlDestroyDataset`` (its buffers are not destroyed)."""
-    _api.need_int(dataset, "dataset")
-    if _STATE.datasets.pop(dataset) is None:
-        return _api.fail(
-            codes.INVALID_PARAM, f"acl.mdl.destroy_dataset: unknown dataset {dataset:#x}"
-        )
-    return codes.SUCCESS
+    return _api.release(_STATE.datasets, dataset, "acl.mdl.destroy_dataset")
 
 
 def add_dataset_buffer(dataset: int, data_buffer: int) -> tuple[int, int]:

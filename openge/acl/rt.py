@@ -91,11 +91,9 @@ def create_context(device_id: int) -> tuple[int, int]:
 
 def destroy_context(context: int) -> int:
     """``aclrtDestroyContext``."""
-    _api.need_int(context, "context")
-    if _STATE.contexts.pop(context) is None:
-        return _api.fail(
-            codes.INVALID_PARAM, f"acl.rt.destroy_context: unknown context {context:#x}"
-        )
+    code = _api.release(_STATE.contexts, context, "acl.rt.destroy_context")
+    if code:
+        return code
     if _STATE.current_context == context:
         _STATE.current_context = 0
     return codes.SUCCESS
@@ -200,19 +198,34 @@ def create_event_with_flag(flag: int) -> tuple[int, int]:
 
 def destroy_event(event: int) -> int:
     """``aclrtDestroyEvent``."""
+    return _api.release(_STREAMS.events, event, "acl.rt.destroy_event")
+
+
+def _event(event: Any, call: str) -> Any:
+    """The Event of ``event``, or the error code (logged) when it is unknown."""
     _api.need_int(event, "event")
-    if _STREAMS.events.pop(event) is None:
-        return _api.fail(codes.INVALID_PARAM, f"acl.rt.destroy_event: unknown event {event:#x}")
-    return codes.SUCCESS
+    ev = _STREAMS.events.get(event)
+    return ev if ev is not None else _api.fail(codes.INVALID_PARAM, f"{call}: unknown event")
+
+
+def _event_and_stream(event: Any, stream: Any, call: str) -> Any:
+    """``(stream, event)`` objects, or the error code when either is unknown."""
+    _api.need_int(stream, "stream")
+    ev = _event(event, call)
+    target = _STREAMS.resolve(stream)
+    if isinstance(ev, int):
+        return ev
+    if target is None:
+        return _api.fail(codes.INVALID_PARAM, f"{call}: unknown stream {stream:#x}")
+    return target, ev
 
 
 def record_event(event: int, stream: int) -> int:
     """``aclrtRecordEvent``: the event is set when the stream reaches this point."""
-    _api.need_int(event, "event")
-    _api.need_int(stream, "stream")
-    target, ev = _STREAMS.resolve(stream), _STREAMS.events.get(event)
-    if target is None or ev is None:
-        return _api.fail(codes.INVALID_PARAM, "acl.rt.record_event: unknown event or stream")
+    found = _event_and_stream(event, stream, "acl.rt.record_event")
+    if isinstance(found, int):
+        return found
+    target, ev = found
     ev.done.clear()
     ev.recorded = True
 
@@ -226,10 +239,9 @@ def record_event(event: int, stream: int) -> int:
 
 def reset_event(event: int, stream: int) -> int:
     """``aclrtResetEvent``."""
-    _api.need_int(event, "event")
-    ev = _STREAMS.events.get(event)
-    if ev is None:
-        return _api.fail(codes.INVALID_PARAM, "acl.rt.reset_event: unknown event")
+    ev = _event(event, "acl.rt.reset_event")
+    if isinstance(ev, int):
+        return ev
     ev.done.clear()
     ev.recorded = False
     return codes.SUCCESS
@@ -237,10 +249,9 @@ def reset_event(event: int, stream: int) -> int:
 
 def synchronize_event(event: int) -> int:
     """``aclrtSynchronizeEvent``: wait until the recorded event is reached."""
-    _api.need_int(event, "event")
-    ev = _STREAMS.events.get(event)
-    if ev is None:
-        return _api.fail(codes.INVALID_PARAM, "acl.rt.synchronize_event: unknown event")
+    ev = _event(event, "acl.rt.synchronize_event")
+    if isinstance(ev, int):
+        return ev
     if ev.recorded:
         ev.done.wait()
     return codes.SUCCESS
@@ -248,10 +259,9 @@ def synchronize_event(event: int) -> int:
 
 def query_event_status(event: int) -> tuple[int, int]:
     """``aclrtQueryEventStatus`` → ``(status, ret)``: 0 complete, 1 not ready."""
-    _api.need_int(event, "event")
-    ev = _STREAMS.events.get(event)
-    if ev is None:
-        return 0, _api.fail(codes.INVALID_PARAM, "acl.rt.query_event_status: unknown event")
+    ev = _event(event, "acl.rt.query_event_status")
+    if isinstance(ev, int):
+        return 0, ev
     return (0 if ev.done.is_set() or not ev.recorded else 1), codes.SUCCESS
 
 
@@ -265,11 +275,10 @@ def event_elapsed_time(start: int, end: int) -> tuple[float, int]:
 
 def stream_wait_event(stream: int, event: int) -> int:
     """``aclrtStreamWaitEvent``: the stream waits for the event before its next task."""
-    _api.need_int(stream, "stream")
-    _api.need_int(event, "event")
-    target, ev = _STREAMS.resolve(stream), _STREAMS.events.get(event)
-    if target is None or ev is None:
-        return _api.fail(codes.INVALID_PARAM, "acl.rt.stream_wait_event: unknown event or stream")
+    found = _event_and_stream(event, stream, "acl.rt.stream_wait_event")
+    if isinstance(found, int):
+        return found
+    target, ev = found
     return target.submit(lambda: (ev.done.wait(), codes.SUCCESS)[1])
 
 
@@ -306,24 +315,22 @@ def malloc_host(size: int) -> tuple[int, int]:
     return _malloc(size, True, "acl.rt.malloc_host")
 
 
+def _free(ptr: int, host: bool, call: str) -> int:
+    _api.need_int(ptr, "ptr")
+    if _MEMORY.free(ptr, host=host) != codes.SUCCESS:
+        kind = "host" if host else "acl.rt.malloc"
+        return _api.fail(codes.INVALID_PARAM, f"{call}: {ptr:#x} is not a live {kind} block")
+    return codes.SUCCESS
+
+
 def free(ptr: int) -> int:
     """``aclrtFree``: an unknown pointer or a second free returns ACL_ERROR_INVALID_PARAM."""
-    _api.need_int(ptr, "ptr")
-    if _MEMORY.free(ptr, host=False) != codes.SUCCESS:
-        return _api.fail(
-            codes.INVALID_PARAM, f"acl.rt.free: {ptr:#x} is not a live acl.rt.malloc block"
-        )
-    return codes.SUCCESS
+    return _free(ptr, False, "acl.rt.free")
 
 
 def free_host(ptr: int) -> int:
     """``aclrtFreeHost``."""
-    _api.need_int(ptr, "ptr")
-    if _MEMORY.free(ptr, host=True) != codes.SUCCESS:
-        return _api.fail(
-            codes.INVALID_PARAM, f"acl.rt.free_host: {ptr:#x} is not a live host block"
-        )
-    return codes.SUCCESS
+    return _free(ptr, True, "acl.rt.free_host")
 
 
 def _check_copy(call: str, dst: int, dest_max: int, src: int, count: int, kind: int) -> int:

@@ -6,28 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 import openge.acl as acl
-from openge.cli.main import main as openge_main
-from tests.compiler.test_aipp import _csc, _identity_model, _normalise_and_pad
+from tests.compiler.test_aipp import _compile, _csc, _normalise_and_pad
 
 CFG = "aipp_op {\n  aipp_mode: dynamic\n  max_src_image_size: 1000\n}\n"
 
 
-def _model(tmp_path):
-    onnx_path, cfg = str(tmp_path / "m.onnx"), tmp_path / "dyn.cfg"
-    _identity_model(onnx_path, 8, 8)
-    cfg.write_text(CFG)
-    prefix = str(tmp_path / "dyn")
-    assert (
-        openge_main(
-            ["atc", f"--model={onnx_path}", f"--output={prefix}", f"--insert_op_conf={cfg}"]
-        )
-        == 0
-    )
-    return prefix + ".om"
-
-
 def test_dynamic_aipp_rgb(tmp_path):
-    om = _model(tmp_path)
+    om = _compile(tmp_path, CFG, 8, 8)
     img = np.random.default_rng(5).integers(0, 256, (10, 10, 3), dtype=np.uint8)
     assert acl.init() == 0
     model_id, ret = acl.mdl.load_from_file(om)
