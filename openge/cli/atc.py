@@ -207,7 +207,13 @@ def _convert(args: argparse.Namespace) -> int:
         options["ge.exec.precision_mode"] = args.precision_mode
     if args.precision_mode_v2:
         options["ge.exec.precision_mode_v2"] = args.precision_mode_v2
-    for flag, key in PRECISION_FILE_FLAGS.items():
+    for flag, key in (
+        *PRECISION_FILE_FLAGS.items(),
+        ("out_nodes", "ge.outputNodeName"),
+        ("input_fp16_nodes", "ge.INPUT_NODES_SET_FP16"),
+        ("output_type", "ge.outputDatatype"),
+        ("insert_op_conf", "ge.insertOpFile"),
+    ):
         if getattr(args, flag, None):
             options[key] = getattr(args, flag)
     from openge.compiler.options import validate_options

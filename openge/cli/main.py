@@ -46,6 +46,10 @@ def _add_atc(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--external_weight", default="0", choices=("0", "1", "2"))
     p.add_argument("--soc_version", default="openge-cpu", help="accepted for compatibility")
     p.add_argument("--disable_reuse_memory", default="0", choices=("0", "1"))
+    p.add_argument("--out_nodes", default="", help='outputs "node:0;node:1" (ONNX node names)')
+    p.add_argument("--input_fp16_nodes", default="", help='inputs that take float16 "a;b"')
+    p.add_argument("--output_type", default="", help='FP32, FP16, ... or "node:0:FP16;..."')
+    p.add_argument("--insert_op_conf", default="", help="AIPP config (prototxt)")
     p.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
 
 

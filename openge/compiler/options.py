@@ -199,6 +199,17 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("ge.exec.formatMode", "1: keep the original formats", ("0", "1")),
         OptionSpec("ge.inputFormat", "input layout", ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")),
         OptionSpec("ge.graph_key", "graph identity for caches", check=lambda v: True),
+        # model boundary (compiler/boundary.py): ATC's --out_nodes, --input_fp16_nodes,
+        # --output_type, --insert_op_conf
+        OptionSpec("ge.outputNodeName", 'outputs "node:0;node:1"', check=lambda v: True),
+        OptionSpec("ge.INPUT_NODES_SET_FP16", 'float16 inputs "a;b"', check=lambda v: True),
+        OptionSpec("ge.outputDatatype", 'FP32|FP16|... or "node:0:FP16;..."', check=lambda v: True),
+        OptionSpec(
+            "ge.insertOpFile",
+            "AIPP config (prototxt)",
+            check=lambda v: v.strip() != "",
+            accepted="a file path",
+        ),
         OptionSpec(
             "ge.session_device_id",
             "device id of the session",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from openge.compiler.boundary import apply_boundary_options
 from openge.compiler.gears import GearSpec, gear_spec
 from openge.compiler.memory import check_plan, plan_from_stats
 from openge.compiler.options import option_enabled, parse_input_shape
@@ -401,6 +402,7 @@ def compile_graph(
     if not work.outputs:
         raise GeError(PARAM_INVALID, f"graph {graph.name} has no outputs; set them first")
     apply_input_shapes(work, input_descs, options)
+    apply_boundary_options(work, options)  # --out_nodes, --input_fp16_nodes, AIPP, --output_type
     ctx = PassContext(
         options=options, variable_formats=variable_formats if variable_formats is not None else {}
     )

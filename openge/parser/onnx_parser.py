@@ -761,6 +761,9 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
                     f"{node.where}: output {i} ({out_name}) is not supported by openge",
                 )
             scope.values[out_name] = results[i]
+            # ONNX node output → graph port, for ATC's --out_nodes="node:index" (compiler/boundary)
+            produced = ctx.graph.attrs.setdefault("onnx_node_outputs", [])
+            produced.append(f"{name}:{i}={results[i].node.name}:{results[i].index}")
 
 
 def run_subgraph(
