@@ -1,4 +1,4 @@
-"""The ``openge`` command: atc (convert / dump / info), run, demo."""
+"""The ``openge`` command: atc (convert / dump / info), run, batch, demo."""
 
 from __future__ import annotations
 
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_atc(sub)
     _add_run(sub)
+    from openge.cli.batch import add_batch_parser
+
+    add_batch_parser(sub, LOG_LEVELS)
     demo = sub.add_parser("demo", help="compile, save, load and run a bundled sample CNN")
     demo.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
     return parser
@@ -84,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from openge.cli.run import run_command
 
             return run_command(args)
+        if args.command == "batch":
+            from openge.cli.batch import batch_command
+
+            return batch_command(args)
         from openge.cli.atc import atc_command
 
         return atc_command(args)
