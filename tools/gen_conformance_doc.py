@@ -173,10 +173,14 @@ def _render(h, cases, results, elapsed: float, onnx_version: str) -> list[str]:
         "`auto_pad` pads) is computed at parse time.",
         "- Control flow is inlined: If needs a compile-time condition, Loop a compile-time trip "
         "count/condition, Scan a static sequence length; bodies are unrolled.",
-        "- float16 Attention is computed in float32 and rounded once; Softmax/LogSoftmax/Hardmax "
+        "- bfloat16 and float8 (e4m3fn, e5m2) are stored through ml_dtypes; every op computes "
+        "them in float32 and rounds once (docs/precision.md); bfloat16 results are compared "
+        "with rtol 2⁻⁶ (2–4 ulps: an expanded function rounds after every op), float8 exactly.",
+        "- float16/bfloat16 Attention is computed in float32 and rounded once; "
+        "Softmax/LogSoftmax/Hardmax "
         "before opset 13 work on ONNX's 2-D view (onnx.reference does not, so the parser tests "
         "check that rule with a hand-written formula).",
-        "- Element types without NumPy storage in openge (bfloat16, float8, int4/int2, float4, "
+        "- Element types openge does not store (the FNUZ float8 variants, int4/int2, float4, "
         "strings) and data-dependent output shapes (NonZero, Unique, NonMaxSuppression, random "
         "ops) are refused.",
         "",

@@ -16,5 +16,9 @@ PYTHON="${PYTHON:-python3}"  # needs grpcio-tools installed
 for stub in openge/om/ge_ir_pb2.pyi openge/om/task_pb2.pyi; do
     printf '# ruff: noqa\n%s\n' "$(cat "$stub")" > "$stub"
 done
+# The data-dump header (toolkit.dump.DumpData). Without grpcio-tools, tools/gen_proto_py.py
+# writes the same module from the .proto.
+"$PYTHON" -m grpc_tools.protoc --proto_path=openge/runtime --python_out=openge/runtime \
+    openge/runtime/dump_data.proto
 "$PYTHON" -m grpc_tools.protoc --version
 grep -h "Protobuf Python Version" openge/om/ge_ir_pb2.py

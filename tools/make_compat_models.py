@@ -1,5 +1,6 @@
 """Write tests/data/om/format_<MAJOR.MINOR>/: a small .om of the current format, its input and
-its expected output (computed with NumPy, independently of openge). Run once per released
+its expected output (computed with NumPy, independently of openge); from 1.1 on the model has
+batch gears 2,4 (the records format 1.1 added). Run once per released
 format; the files are committed and every later openge must keep loading them."""
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ def main() -> None:
         ROOT / "tests" / "data" / "om" / f"format_{OM_FORMAT_VERSION[0]}.{OM_FORMAT_VERSION[1]}"
     )
     folder.mkdir(parents=True, exist_ok=True)
+    # From format 1.1 on, the model also carries the records that format added: batch gears
+    # (ge.dynamicBatchSize; the graph's input is [2, 6], the gears make it [-1, 6]).
+    options = {}
+    if OM_FORMAT_VERSION >= (1, 1):
+        options = {"ge.inputShape": "x:-1,6", "ge.dynamicBatchSize": "2,4"}
     build_initialize({})
     try:
-        save_model(str(folder / "compat_mlp"), build_model(g))
+        save_model(str(folder / "compat_mlp"), build_model(g, options))
     finally:
         build_finalize()
     xv = rng.normal(size=(2, 6)).astype(np.float32)

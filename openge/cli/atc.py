@@ -16,6 +16,13 @@ from openge.errors import MODEL_PATH_INVALID, PARAM_INVALID, GeError
 from openge.fileio import write_atomic
 from openge.graph import DataType, Format
 
+#: ATC flags that name precision files → the GE options carrying them (docs/precision.md).
+PRECISION_FILE_FLAGS = {
+    "modify_mixlist": "ge.exec.modify_mixlist",
+    "keep_dtype": "ge.keepDtype",
+    "customize_dtypes": "ge.customizeDtypes",
+}
+
 
 def _map_file(path: str) -> tuple[memoryview, Any]:
     try:
@@ -60,6 +67,7 @@ def om_to_dict(view: memoryview) -> dict[str, Any]:
                 "format": _enum_name(Format, d.format),
                 "shape": list(d.dims),
                 "size": d.size,
+                **({"range": [list(r) for r in d.shape_range]} if _range_text(d) else {}),
             }
             for d in descs
         ]
@@ -82,6 +90,11 @@ def om_to_dict(view: memoryview) -> dict[str, Any]:
         "inputs": io(info.inputs),
         "outputs": io(info.outputs),
         "weights": {"constants": len(consts), "bytes": info.weight_size},
+        **(
+            {"gears": {"kind": info.gears[0], "values": [list(v) for v in info.gears[1]]}}
+            if info.gears is not None
+            else {}
+        ),
         "model_def": graph,
     }
 
@@ -103,6 +116,14 @@ def onnx_to_dict(path: str) -> dict[str, Any]:
     return json_format.MessageToDict(model, preserving_proto_field_name=True)
 
 
+def _range_text(d: Any) -> str:
+    """ " range [1~8,3,224,224]" for an io desc whose dims vary ("" when static)."""
+    if not any(lo != hi for lo, hi in d.shape_range):
+        return ""
+    parts = [str(lo) if lo == hi else f"{lo}~{'' if hi < 0 else hi}" for lo, hi in d.shape_range]
+    return f" range [{','.join(parts)}]"
+
+
 def _info_text(view: memoryview) -> str:
     from openge.om.reader import read_info
 
@@ -119,11 +140,16 @@ def _info_text(view: memoryview) -> str:
         f"ops (tasks):     {info.num_ops}",
         f"dynamic shape:   {'yes' if info.is_dynamic else 'no'}",
     ]
+    if info.gears is not None:
+        kind, values = info.gears
+        listing = " | ".join(",".join(map(str, v)) for v in values)
+        lines.append(f"{f'gears ({kind}):':<17}{len(values)}: {listing}")
     for kind, descs in (("input", info.inputs), ("output", info.outputs)):
         for i, d in enumerate(descs):
+            ranged = _range_text(d)
             lines.append(
                 f"{kind} {i}: {d.name} {_enum_name(DataType, d.dtype)} {list(d.dims)} "
-                f"{_enum_name(Format, d.format)} ({d.size} bytes)"
+                f"{_enum_name(Format, d.format)} ({d.size} bytes){ranged}"
             )
     return "\n".join(lines)
 
@@ -167,9 +193,11 @@ def _convert(args: argparse.Namespace) -> int:
             PARAM_INVALID,
             f"--framework={args.framework} is not supported; openge reads ONNX (--framework=5)",
         )
-    parser_options = {"input_shape": args.input_shape, "input_format": args.input_format}
+    input_format = args.input_format or "NCHW"
+    parser_options = {"input_shape": args.input_shape, "input_format": input_format}
     start = time.perf_counter()
-    graph = parse_onnx(args.model, parser_options)
+    spec = _gear_spec(args)
+    graph = parse_onnx(args.model, parser_options) if spec is None else None
     options = {
         "ge.externalWeight": args.external_weight,
         "ge.exec.disableReuseMemory": args.disable_reuse_memory,
@@ -179,6 +207,9 @@ def _convert(args: argparse.Namespace) -> int:
         options["ge.exec.precision_mode"] = args.precision_mode
     if args.precision_mode_v2:
         options["ge.exec.precision_mode_v2"] = args.precision_mode_v2
+    for flag, key in PRECISION_FILE_FLAGS.items():
+        if getattr(args, flag, None):
+            options[key] = getattr(args, flag)
     from openge.compiler.options import validate_options
 
     options = validate_options(options, "atc")
@@ -188,7 +219,11 @@ def _convert(args: argparse.Namespace) -> int:
     options.pop(SESSION_WEIGHT_DIR, None)
     report = CompileReport()
     with _Progress(f"compiling {os.path.basename(args.model)}"):
-        compiled = compile_graph(graph, options, report=report)
+        if spec is None:
+            compiled = compile_graph(graph, options, report=report)
+        else:
+            compiled = _compile_gears(args.model, spec, options, input_format)
+            report = compiled.stats.get("report") or report
     data = serialize(compiled, online=False)
     write_atomic(out_path, [data])
     if args.log in ("info", "debug"):
@@ -200,6 +235,55 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gear_spec(args: argparse.Namespace) -> Any:
+    """The gears of --dynamic_batch_size / --dynamic_image_size / --dynamic_dims (None: none)."""
+    from openge.compiler.gears import gear_spec
+
+    flags = {
+        "ge.dynamicBatchSize": args.dynamic_batch_size,
+        "ge.dynamicImageSize": args.dynamic_image_size,
+        "ge.dynamicDims": args.dynamic_dims,
+    }
+    options = {k: v for k, v in flags.items() if v}
+    if not options:
+        return None
+    options["ge.inputShape"] = args.input_shape
+    options["ge.inputFormat"] = args.input_format or ("ND" if args.dynamic_dims else "NCHW")
+    return gear_spec(options)
+
+
+def _compile_gears(model: str, spec: Any, options: dict[str, str], input_format: str) -> Any:
+    """One parse and one static compilation per gear (the ONNX model read with the gear's
+    input shapes), joined into one gear model (openge.compiler.multi_batch)."""
+    from openge.compiler import compile_graph
+    from openge.compiler.multi_batch import compile_gears
+    from openge.parser import parse_onnx
+
+    def make(_: int, shapes: dict[str, tuple[int, ...]]) -> Any:
+        text = ";".join(f"{name}:{','.join(map(str, dims))}" for name, dims in shapes.items())
+        return parse_onnx(model, {"input_shape": text, "input_format": input_format})
+
+    return compile_gears(spec, options, make, compile_graph)
+
+
+def _device_command(args: argparse.Namespace, source: str) -> bool:
+    """--mode=1/6 on anything but a well-formed openge om (a device om made by Ascend ATC, or
+    a file that is no valid om: the device reader names what is wrong); False otherwise."""
+    from openge.cli.device_om import info_text, json_doc, mapped
+    from openge.om.device.reader import is_openge_om
+
+    with mapped(source) as view:
+        if is_openge_om(view):
+            return False
+        if args.mode == 6:
+            print(info_text(view))
+            return True
+        doc = json_doc(view, shapes=getattr(args, "dump_mode", 0) == 1)
+    write_atomic(os.path.abspath(args.json), [json.dumps(doc, indent=2).encode()])
+    print(f"wrote {args.json}")
+    return True
+
+
 def atc_command(args: argparse.Namespace) -> int:
     """Execute ``openge atc``."""
     if args.mode == 0:
@@ -207,9 +291,11 @@ def atc_command(args: argparse.Namespace) -> int:
     source = args.om or args.model
     if not source:
         raise GeError(PARAM_INVALID, f"--mode={args.mode} needs --om=FILE")
+    if args.mode == 1 and not args.json:
+        raise GeError(PARAM_INVALID, "--mode=1 needs --json=OUT.json")
+    if not _is_onnx(source) and _device_command(args, source):
+        return 0
     if args.mode == 1:
-        if not args.json:
-            raise GeError(PARAM_INVALID, "--mode=1 needs --json=OUT.json")
         if _is_onnx(source):
             result = onnx_to_dict(source)
         else:

@@ -1,4 +1,8 @@
+<<<<<<< HEAD
 """The ``openge`` command: atc (convert / dump / info), run, batch, demo."""
+=======
+"""The ``openge`` command: atc (convert / dump / info), run, compare, demo."""
+>>>>>>> main
 
 from __future__ import annotations
 
@@ -32,10 +36,17 @@ def _add_atc(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="output prefix: writes PREFIX.om")
     p.add_argument("--om", help="model to dump (--mode=1) or describe (--mode=6)")
     p.add_argument("--json", help="JSON output file (--mode=1)")
+    p.add_argument("--dump_mode", type=int, default=0, choices=(0, 1), help="1: JSON with shapes")
     p.add_argument("--input_shape", default="", help='"name:1,3,224,224;name2:..."')
-    p.add_argument("--input_format", default="NCHW", help="NCHW or NHWC")
+    p.add_argument("--input_format", default=None, help="NCHW (default), NHWC or ND")
+    p.add_argument("--dynamic_batch_size", default="", help='batch gears, "1,2,4,8"')
+    p.add_argument("--dynamic_image_size", default="", help='H,W gears, "416,416;832,832"')
+    p.add_argument("--dynamic_dims", default="", help='gears of every -1, "20,20;40,40"')
     p.add_argument("--precision_mode", default=None)
     p.add_argument("--precision_mode_v2", default=None)
+    p.add_argument("--modify_mixlist", default=None, help="JSON file editing the op lists")
+    p.add_argument("--keep_dtype", default=None, help="file: ops that keep their dtype")
+    p.add_argument("--customize_dtypes", default=None, help="file: per-op compute dtypes")
     p.add_argument("--external_weight", default="0", choices=("0", "1", "2"))
     p.add_argument("--soc_version", default="openge-cpu", help="accepted for compatibility")
     p.add_argument("--disable_reuse_memory", default="0", choices=("0", "1"))
@@ -66,9 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_atc(sub)
     _add_run(sub)
+<<<<<<< HEAD
     from openge.cli.batch import add_batch_parser
 
     add_batch_parser(sub, LOG_LEVELS)
+=======
+    from openge.cli.device_om import add_om_parser
+
+    add_om_parser(sub, tuple(LOG_LEVELS))
+    from openge.cli.compare import add_parser as _add_compare
+
+    _add_compare(sub, tuple(LOG_LEVELS))
+>>>>>>> main
     demo = sub.add_parser("demo", help="compile, save, load and run a bundled sample CNN")
     demo.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
     return parser
@@ -83,14 +103,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             from openge.cli.demo import run_demo
 
             return 0 if run_demo() else 1
+        if args.command == "om":
+            from openge.cli.device_om import om_command
+
+            return om_command(args)
         if args.command == "run":
             from openge.cli.run import run_command
 
             return run_command(args)
+<<<<<<< HEAD
         if args.command == "batch":
             from openge.cli.batch import batch_command
 
             return batch_command(args)
+=======
+        if args.command == "compare":
+            from openge.cli.compare import compare_command
+
+            return compare_command(args)
+>>>>>>> main
         from openge.cli.atc import atc_command
 
         return atc_command(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -14,10 +15,14 @@ from openge.runtime import Model
 
 def load_inputs(model: Model, spec: str) -> list[np.ndarray]:
     """Arrays from comma-separated .npy files, or zeros of each input's shape."""
+    descs = list(model.inputs)
+    if model.gears is not None:  # a gear model: its largest gear, chosen by the input shapes
+        gear = model.gears.gears[model.gears.largest]
+        descs = [replace(d, shape=s) for d, s in zip(descs, gear.input_shapes)]
     if not spec:
-        return [np.zeros(d.shape, dtype=d.dtype.np_dtype) for d in model.inputs]
+        return [np.zeros(d.shape, dtype=d.dtype.np_dtype) for d in descs]
     paths = [p for p in spec.split(",") if p]
-    if len(paths) != len(model.inputs):
+    if len(paths) != len(model.inputs) and not (model.gears and len(paths) == len(descs)):
         raise GeError(
             PARAM_INVALID,
             f"--input gives {len(paths)} files; the model has {len(model.inputs)} inputs "
@@ -48,8 +53,7 @@ def run_command(args: argparse.Namespace) -> int:
     load_ms = (time.perf_counter() - start) * 1e3
     with model:
         inputs = load_inputs(model, args.input)
-        outputs = [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in model.outputs]
-        model.execute(inputs, outputs)  # warm-up
+        outputs = model.execute(inputs)  # warm-up; its arrays (the run's shapes) are reused
         times = []
         for _ in range(args.loop):
             t0 = time.perf_counter()

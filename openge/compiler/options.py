@@ -52,9 +52,10 @@ def _is_uint(text: str) -> bool:
     return text.isdigit()
 
 
-_SHAPE_RE = re.compile(
-    r"^\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*(;\s*[^:;]+:\s*-?\d+(\s*,\s*-?\d+)*\s*)*;?$"
-)
+# One input: "name:d0,d1,..." (a dim: an integer, -1, or a range "1~8"); "name:" is a scalar.
+_DIM = r"\s*-?\d+(\s*~\s*-?\d+)?\s*"
+_ONE = rf"\s*[^:;]+:({_DIM}(,{_DIM})*)?\s*"
+_SHAPE_RE = re.compile(rf"^{_ONE}(;{_ONE})*;?$")
 
 
 def _is_shape_spec(text: str) -> bool:
@@ -71,6 +72,7 @@ PRECISION_MODES = (
     "allow_mix_precision_bf16",
     "cube_fp16in_fp32out",
     "force_lowerprecision",
+    "allow_fp32_to_bf16",
 )
 PRECISION_MODES_V2 = (
     "fp16",
@@ -80,6 +82,53 @@ PRECISION_MODES_V2 = (
     "mixed_bfloat16",
     "mixed_hif8",
     "cube_hif8",
+)
+
+#: Precision lists / dtype files and data dump (docs/precision.md, docs/dump.md).
+PRECISION_AND_DUMP_OPTIONS = (
+    OptionSpec(
+        "ge.exec.modify_mixlist",
+        "mixed-precision list edits: a JSON file (or JSON text)",
+        check=lambda v: v.strip() != "",
+        accepted="a JSON file path",
+    ),
+    OptionSpec(
+        "ge.keepDtype",
+        "file of ops that keep their dtype (node names or OpType::X)",
+        check=lambda v: v.strip() != "",
+        accepted="a file path",
+    ),
+    OptionSpec(
+        "ge.customizeDtypes",
+        "file of per-op compute dtypes (name::InputDtype:...,OutputDtype:...)",
+        check=lambda v: v.strip() != "",
+        accepted="a file path",
+    ),
+    OptionSpec("ge.exec.enableDump", "1: dump every op's tensors at run time", ("0", "1")),
+    OptionSpec(
+        "ge.exec.dumpPath",
+        "folder the dump goes to",
+        check=lambda v: v.strip() != "",
+        accepted="a folder path",
+    ),
+    OptionSpec("ge.exec.dumpMode", "which tensors to dump", ("input", "output", "all")),
+    OptionSpec(
+        "ge.exec.dumpStep",
+        "executions to dump: 0|2-4|7 (all when unset)",
+        check=lambda v: bool(re.fullmatch(r"\s*\d+(\s*-\s*\d+)?(\s*\|\s*\d+(\s*-\s*\d+)?)*\s*", v)),
+        accepted='steps and ranges joined by "|", e.g. 0|2-4',
+    ),
+    OptionSpec(
+        "ge.exec.dumpLayer",
+        "op names to dump, space separated (all when unset)",
+        check=lambda v: True,
+    ),
+    OptionSpec("ge.exec.dumpData", "tensor: the data; stats: not supported", ("tensor",)),
+    OptionSpec(
+        "ge.exec.dumpFormat",
+        "openge: ge (GE's binary files, default) or npy (golden .npy files)",
+        ("ge", "npy"),
+    ),
 )
 
 KNOWN_OPTIONS: dict[str, OptionSpec] = {
@@ -113,6 +162,7 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
         ),
         OptionSpec("ge.exec.precision_mode", "precision mode (v1)", PRECISION_MODES),
         OptionSpec("ge.exec.precision_mode_v2", "precision mode (v2)", PRECISION_MODES_V2),
+        *PRECISION_AND_DUMP_OPTIONS,
         OptionSpec("ge.exec.disableReuseMemory", "1: every tensor gets its own memory", ("0", "1")),
         OptionSpec("ge.graphRunMode", "0: inference, 1: training", ("0", "1")),
         OptionSpec(
@@ -127,6 +177,24 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
             "fixed input shapes, ATC syntax name:1,3,224,224;name2:...",
             check=_is_shape_spec,
             accepted='"name:d0,d1,...;name2:..."',
+        ),
+        OptionSpec(
+            "ge.dynamicBatchSize",
+            'gears of the batch dim, "1,2,4,8" (checked by openge.compiler.gears)',
+            check=lambda v: True,
+        ),
+        OptionSpec(
+            "ge.dynamicImageSize",
+            'gears of H,W, "416,416;832,832" (checked by openge.compiler.gears)',
+            check=lambda v: True,
+        ),
+        OptionSpec(
+            "ge.dynamicDims",
+            'gears of every -1 of ge.inputShape, "20,20;40,40" (checked by openge.compiler.gears)',
+            check=lambda v: True,
+        ),
+        OptionSpec(
+            "ge.dynamicNodeType", "gear inputs: 1 Data (0 GetNext: unsupported)", ("0", "1")
         ),
         OptionSpec("ge.exec.formatMode", "1: keep the original formats", ("0", "1")),
         OptionSpec("ge.inputFormat", "input layout", ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")),
@@ -182,5 +250,11 @@ def parse_input_shape(text: str) -> dict[str, tuple[int, ...]]:
         if not part.strip():
             continue
         name, _, dims = part.rpartition(":")
-        shapes[name.strip()] = tuple(int(d) for d in dims.split(","))
+        if "~" in dims:
+            raise GeError(
+                PARAM_INVALID,
+                f"input_shape {text!r}: shape ranges (~) make a dynamic-shape model, which this "
+                "compile path does not take; give fixed dims",
+            )
+        shapes[name.strip()] = tuple(int(d) for d in dims.split(",")) if dims.strip() else ()
     return shapes

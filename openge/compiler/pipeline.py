@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from openge.compiler.gears import GearSpec, gear_spec
 from openge.compiler.memory import check_plan, plan_from_stats
 from openge.compiler.options import option_enabled, parse_input_shape
 from openge.compiler.passes.base import GraphPass, PassContext
@@ -27,6 +28,7 @@ from openge.compiler.passes.fuse_elementwise import FuseElementwisePass
 from openge.compiler.passes.infer_shapes import InferShapesPass
 from openge.compiler.passes.lower_batch_norm import LowerBatchNormPass
 from openge.compiler.passes.merge_constants import MergeConstantsPass
+from openge.compiler.passes.precision import PrecisionPass
 from openge.compiler.passes.select_layouts import SelectLayoutsPass
 from openge.compiler.passes.variable_format import VariableFormatPass
 from openge.compiler.taskgen import generate
@@ -199,6 +201,11 @@ def default_pipeline() -> PassPipeline:
                 "a BN no weight took (e.g. after a concat) becomes Mul + Add, composed with the "
                 "per-channel Mul/Add after it, so elementwise fusion runs it with its Relu in "
                 "place; after FoldBatchNormPass, which removes the BN entirely where it can",
+            ),
+            PipelineStep(
+                PrecisionPass(),
+                "ge.exec.precision_mode: Casts by op lists once BN is folded into the float32 "
+                "weights (converted here), before constants merge and ops fuse",
             ),
             PipelineStep(
                 MergeConstantsPass(), "equal constants become one node, so CSE sees equal inputs"
@@ -384,6 +391,11 @@ def compile_graph(
     """
     start = time.perf_counter()
     options = dict(options or {})
+    spec = gear_spec(options)
+    if spec is not None:  # ge.dynamicBatchSize / ImageSize / Dims: one compilation per gear
+        return compile_graph_with_gears(
+            graph, spec, options, passes=passes, variable_formats=variable_formats
+        )
     work = graph.clone()
     work.validate()
     if not work.outputs:
@@ -409,3 +421,25 @@ def compile_graph(
     model.stats["report"] = report
     model.stats["changed_variables"] = sorted(ctx.changed_variables)
     return model
+
+
+def compile_graph_with_gears(
+    graph: Graph,
+    spec: GearSpec,
+    options: Mapping[str, str],
+    *,
+    passes: Sequence[GraphPass] | PassPipeline | None = None,
+    variable_formats: dict | None = None,
+) -> CompiledModel:
+    """A gear model of ``graph``: a clone per gear with the gear's input shapes, each compiled
+    by :func:`compile_graph` (see :mod:`openge.compiler.multi_batch`)."""
+    from openge.compiler.multi_batch import clone_with_shapes, compile_gears, spec_for_graph
+
+    spec = spec_for_graph(graph, spec)
+    return compile_gears(
+        spec,
+        options,
+        lambda _, shapes: clone_with_shapes(graph, shapes),
+        lambda g, opts: compile_graph(g, opts, passes=passes, variable_formats=variable_formats),
+        name=graph.name,
+    )

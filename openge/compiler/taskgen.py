@@ -20,6 +20,7 @@ from openge.compiler.memory import (
     plan_memory,
 )
 from openge.compiler.passes.cancel_inverse_ops import RESHAPE_LIKE
+from openge.compiler.passes.rules import ORIGINAL_NAMES_ATTR
 from openge.errors import PARAM_INVALID, SHAPE_INVALID, GeError
 from openge.graph import Graph, Port, TensorDesc
 from openge.om.plan import (
@@ -192,6 +193,8 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
             raise GeError(PARAM_INVALID, f"{where}: source op cannot be compiled")
         attrs = normalize_attrs(schema, node.attrs, where)
         kernel_attrs = {k: attrs[k] for k in schema.kernel_attrs}
+        if node.attrs.get(ORIGINAL_NAMES_ATTR):  # fused ops' source names, for data dumps
+            kernel_attrs[ORIGINAL_NAMES_ATTR] = list(node.attrs[ORIGINAL_NAMES_ATTR])
         outs = [Port(node, i) for i in range(node.num_outputs)]
         for i, port in enumerate(outs):
             desc = node.output_descs[i]

@@ -3,6 +3,7 @@
 from openge.graph.graph import Graph, Node, Port
 from openge.graph.tensor import UNKNOWN_DIM, Tensor, TensorDesc, normalize_shape
 from openge.graph.types import (
+    LOW_PRECISION_TYPES,
     DataType,
     Format,
     as_data_type,
@@ -11,6 +12,7 @@ from openge.graph.types import (
 )
 
 __all__ = [
+    "LOW_PRECISION_TYPES",
     "UNKNOWN_DIM",
     "DataType",
     "Format",

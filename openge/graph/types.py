@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+import ml_dtypes
 import numpy as np
 
 from openge.errors import DATATYPE_INVALID, GeError
@@ -28,6 +29,8 @@ class DataType(IntEnum):
     DT_COMPLEX64 = 16
     DT_COMPLEX128 = 17
     DT_BF16 = 27
+    DT_FLOAT8_E5M2 = 35
+    DT_FLOAT8_E4M3FN = 36
 
     @property
     def np_dtype(self) -> np.dtype:
@@ -93,7 +96,17 @@ _NUMPY_OF: dict[DataType, np.dtype] = {
     DataType.DT_BOOL: np.dtype(np.bool_),
     DataType.DT_COMPLEX64: np.dtype(np.complex64),
     DataType.DT_COMPLEX128: np.dtype(np.complex128),
+    # ml_dtypes gives the low-precision floats NumPy storage (kind "V"; arithmetic through
+    # float32, see openge.ops.lowp).
+    DataType.DT_BF16: np.dtype(ml_dtypes.bfloat16),
+    DataType.DT_FLOAT8_E5M2: np.dtype(ml_dtypes.float8_e5m2),
+    DataType.DT_FLOAT8_E4M3FN: np.dtype(ml_dtypes.float8_e4m3fn),
 }
+
+#: Floating types NumPy has no arithmetic for: kernels see them as float32 (openge.ops.lowp).
+LOW_PRECISION_TYPES = frozenset(
+    {DataType.DT_BF16, DataType.DT_FLOAT8_E5M2, DataType.DT_FLOAT8_E4M3FN}
+)
 
 _SHORT_NAMES: dict[DataType, str] = {
     DataType.DT_FLOAT: "float32",
@@ -112,13 +125,15 @@ _SHORT_NAMES: dict[DataType, str] = {
     DataType.DT_COMPLEX64: "complex64",
     DataType.DT_COMPLEX128: "complex128",
     DataType.DT_BF16: "bfloat16",
+    DataType.DT_FLOAT8_E5M2: "float8_e5m2",
+    DataType.DT_FLOAT8_E4M3FN: "float8_e4m3fn",
 }
 
 _DTYPE_OF_NUMPY: dict[np.dtype, DataType] = {v: k for k, v in _NUMPY_OF.items()}
 
 
 def to_numpy_dtype(data_type: DataType | int) -> np.dtype:
-    """NumPy dtype for a GE DataType; GeError for types NumPy cannot hold (string, bf16)."""
+    """NumPy dtype for a GE DataType; GeError for types NumPy cannot hold (string)."""
     try:
         return _NUMPY_OF[DataType(data_type)]
     except (KeyError, ValueError):

@@ -318,7 +318,10 @@ class InOutInfo:
     inputs: list[InOutDesc] = field(default_factory=list)
     outputs: list[InOutDesc] = field(default_factory=list)
     dynamic_batch: list[int] = field(default_factory=list)
-    #: Blocks of other types, raw (DYNAMIC_HW, DYNAMIC_DIMS, GE's later additions).
+    #: DYNAMIC_HW / DYNAMIC_DIMS: one tuple of values per gear.
+    dynamic_hw: list[tuple[int, ...]] = field(default_factory=list)
+    dynamic_dims: list[tuple[int, ...]] = field(default_factory=list)
+    #: Blocks of other types, raw (GE's later additions).
     other: dict[int, bytes] = field(default_factory=dict)
 
 
@@ -343,12 +346,34 @@ def _pack_descs(descs: Sequence[InOutDesc]) -> bytes:
     return bytes(out)
 
 
+def _pack_gears(gears: Sequence[Sequence[int]]) -> bytes:
+    """GE's vector-of-vectors value: ``u32 n; u32 part_size[n];`` then every part as i64."""
+    flat = [v for g in gears for v in g]
+    return struct.pack(f"<I{len(gears)}I", len(gears), *(len(g) for g in gears)) + struct.pack(
+        f"<{len(flat)}q", *flat
+    )
+
+
+def _parse_gears(value: memoryview, what: str) -> list[tuple[int, ...]]:
+    cur = _Cursor(value, what)
+    (n,) = cur.unpack(_U32)
+    if n * 4 > cur.left:
+        raise _size_error(f"{what}: {n} gears do not fit in {cur.left} bytes")
+    sizes = struct.unpack(f"<{n}I", cur.take(4 * n))
+    if sum(sizes) * 8 != cur.left:
+        raise _size_error(f"{what}: {sum(sizes)} values in {cur.left} bytes")
+    return [cur.int64s(8 * size, "gear values", 1 << 16) for size in sizes]
+
+
 def pack_inout_info(
     inputs: Sequence[InOutDesc],
     outputs: Sequence[InOutDesc],
     dynamic_batch: Sequence[int] = (),
+    dynamic_hw: Sequence[Sequence[int]] = (),
+    dynamic_dims: Sequence[Sequence[int]] = (),
 ) -> bytes:
-    """The MODEL_INOUT_INFO TLV: INPUT_DESC, OUTPUT_DESC and (when given) DYNAMIC_BATCH."""
+    """The MODEL_INOUT_INFO TLV: INPUT_DESC, OUTPUT_DESC and (when given) DYNAMIC_BATCH,
+    DYNAMIC_HW, DYNAMIC_DIMS (a gear model's gears, as GE records them)."""
     blocks = [
         (InOutBlock.INPUT_DESC, _pack_descs(inputs)),
         (InOutBlock.OUTPUT_DESC, _pack_descs(outputs)),
@@ -358,6 +383,10 @@ def pack_inout_info(
             f"<{len(dynamic_batch)}Q", *dynamic_batch
         )
         blocks.append((InOutBlock.DYNAMIC_BATCH, value))
+    if dynamic_hw:
+        blocks.append((InOutBlock.DYNAMIC_HW, _pack_gears(dynamic_hw)))
+    if dynamic_dims:
+        blocks.append((InOutBlock.DYNAMIC_DIMS, _pack_gears(dynamic_dims)))
     try:
         return b"".join(_TLV_HEAD.pack(t, len(v)) + v for t, v in blocks)
     except struct.error as err:
@@ -445,6 +474,10 @@ def parse_inout_info(data: memoryview) -> InOutInfo:
             if n * 8 != sub.left:
                 raise _size_error(f"dynamic batch of {n} values in {sub.left} bytes")
             info.dynamic_batch = list(struct.unpack(f"<{n}Q", sub.take(n * 8)))
+        elif btype == InOutBlock.DYNAMIC_HW:
+            info.dynamic_hw = _parse_gears(value, "MODEL_INOUT_INFO dynamic HW")
+        elif btype == InOutBlock.DYNAMIC_DIMS:
+            info.dynamic_dims = _parse_gears(value, "MODEL_INOUT_INFO dynamic dims")
         else:
             info.other[btype] = bytes(value)
     return info

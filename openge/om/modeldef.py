@@ -15,7 +15,7 @@ attr and refuses the whole model (``td`` is still read, from other writers).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,10 @@ _TO_PROTO: dict[DataType, int] = {
     DataType.DT_COMPLEX64: pb.DT_COMPLEX64,
     DataType.DT_COMPLEX128: pb.DT_COMPLEX128,
     DataType.DT_BF16: pb.DT_BF16,
+    # ge.proto numbers the float8 types one below ge::DataType (34, 35); the enum is open, so
+    # the ints are stored as they are.
+    DataType.DT_FLOAT8_E5M2: 34,
+    DataType.DT_FLOAT8_E4M3FN: 35,
 }
 _FROM_PROTO: dict[int, DataType] = {v: k for k, v in _TO_PROTO.items()}
 
@@ -101,6 +105,8 @@ def tensor_bytes(value: Tensor | np.ndarray) -> memoryview:
     contiguous: Any = np.ascontiguousarray(array)
     if contiguous.size == 0:
         return memoryview(b"")
+    if contiguous.dtype.kind == "V":  # ml_dtypes types have no buffer format: their bytes
+        return memoryview(contiguous.reshape(-1).view(np.uint8))
     return memoryview(contiguous).cast("B")
 
 
@@ -142,7 +148,7 @@ def desc_to_proto(desc: TensorDesc, out: Any = None, where: str = "tensor") -> A
     return td
 
 
-_SIZED = frozenset(DataType) - {DataType.DT_STRING, DataType.DT_BF16}
+_SIZED = frozenset(DataType) - {DataType.DT_STRING}
 
 
 def tensor_to_proto(
@@ -378,12 +384,17 @@ def build_model_def(
     format_version: tuple[int, int],
     online: bool,
     options: Mapping[str, str],
+    subgraphs: Sequence[Graph] = (),
 ) -> Any:
-    """The ModelDef openge writes: ``graph[0]`` the compiled graph plus the model attrs."""
+    """The ModelDef openge writes: ``graph[0]`` the compiled graph plus the model attrs; a gear
+    model's per-gear graphs follow as ``graph[1:]`` (their constants also point into the
+    weights: stored once)."""
     md = pb.ModelDef()
     md.name = name
     md.version = MODEL_DEF_VERSION
     graph_to_proto(graph, weight_refs, md.graph.add())
+    for sub in subgraphs:
+        graph_to_proto(sub, weight_refs, md.graph.add())
     attrs = md.attr
     attrs["memory_size"].i = _check_int64(memory_size, "memory_size")
     attrs["weight_size"].i = _check_int64(weight_size, "weight_size")

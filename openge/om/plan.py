@@ -14,6 +14,7 @@ from typing import Any
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import DataType, Format, Graph
+from openge.om.gears import GearSet
 
 #: Byte alignment of every tensor in the work arena.
 ARENA_ALIGN = 512
@@ -80,12 +81,19 @@ class IODesc:
     dtype: DataType
     shape: tuple[int, ...]
     format: Format = Format.FORMAT_ND
+    #: Per-dim (min, max) where a dim varies (``aclmdlGetInputDimsRange``); empty: static.
+    range: tuple[tuple[int, int], ...] = ()
 
     @property
     def size(self) -> int:
-        """Bytes of one tensor of this desc."""
+        """Bytes of one tensor of this desc (for a -1 dim: at its range's max, as GE sizes a
+        gear model's inputs for the largest gear; 0 when a dim is unbounded)."""
         n = self.dtype.itemsize
-        for d in self.shape:
+        for i, d in enumerate(self.shape):
+            if d < 0:
+                d = self.range[i][1] if i < len(self.range) else -1
+                if d < 0:
+                    return 0
             n *= d
         return n
 
@@ -167,6 +175,9 @@ class CompiledModel:
     online: bool = True
     is_dynamic: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
+    #: The gears of a gear model (``ge.dynamicBatchSize`` …): ``tasks`` holds every gear's tasks
+    #: back to back and the last input is ``ascend_mbatch_shape_data``; None for other models.
+    gears: GearSet | None = None
 
     @property
     def weight_size(self) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.om import container as ct
+from openge.om.gears import SHAPE_DATA_NAME, with_ranges
 from openge.om.modeldef import graph_from_proto, model_attr, parse_model_def
 from openge.om.plan import CompiledModel
 from openge.om.taskinfo import decode_task_info, validate_plan
@@ -48,6 +49,8 @@ class OmInfo:
     inputs: tuple[ct.InOutDesc, ...] = ()
     outputs: tuple[ct.InOutDesc, ...] = ()
     checksum_verified: bool = False
+    #: A gear model's gears from MODEL_INOUT_INFO: ("batch" | "hw" | "dims", values per gear).
+    gears: tuple[str, tuple[tuple[int, ...], ...]] | None = None
 
     @property
     def executable(self) -> bool:
@@ -123,7 +126,18 @@ def read_info(buffer: Any, *, verify_checksum: bool = False) -> OmInfo:
         inputs=tuple(pc.inout.inputs),
         outputs=tuple(pc.inout.outputs),
         checksum_verified=pc.checksum_verified,
+        gears=_gear_record(pc.inout),
     )
+
+
+def _gear_record(inout: ct.InOutInfo) -> tuple[str, tuple[tuple[int, ...], ...]] | None:
+    if inout.dynamic_batch:
+        return "batch", tuple((int(b),) for b in inout.dynamic_batch)
+    if inout.dynamic_hw:
+        return "hw", tuple(inout.dynamic_hw)
+    if inout.dynamic_dims:
+        return "dims", tuple(inout.dynamic_dims)
+    return None
 
 
 def _mismatch(what: str, a: Any, b: Any) -> GeError:
@@ -183,12 +197,15 @@ def deserialize(buffer: Any, *, verify_checksum: bool = True) -> CompiledModel:
         known_op=has_op,
     )
     graph_def, weights = md.graph[0], pc.weights
+    inputs, outputs = plan.inputs, plan.outputs
+    if plan.gears is not None:
+        inputs, outputs = attach_gears(plan, md, weights)
     return CompiledModel(
         name=plan.name,
         graph=lambda: graph_from_proto(graph_def, weights),  # decoded on first use
         tasks=plan.tasks,
-        inputs=plan.inputs,
-        outputs=plan.outputs,
+        inputs=inputs,
+        outputs=outputs,
         weights=pc.weights,
         variables=plan.variables,
         external_weights=plan.external_weights,
@@ -198,6 +215,32 @@ def deserialize(buffer: Any, *, verify_checksum: bool = True) -> CompiledModel:
         online=plan.online,
         is_dynamic=plan.is_dynamic,
         stats=plan.stats,
+        gears=plan.gears,
+    )
+
+
+def attach_gears(plan: Any, md: Any, weights: memoryview) -> tuple[list, list]:
+    """Check a gear model's gear table against its task list, hook up its per-gear graphs
+    (``md.graph[1:]``, decoded on first use) and return its io descs with their ranges."""
+    gears = plan.gears
+    gears.check(
+        num_tasks=len(plan.tasks),
+        num_inputs=len(plan.inputs),
+        num_outputs=len(plan.outputs),
+        memory_size=plan.memory_size,
+    )
+    shape_data = plan.inputs[-1]
+    if shape_data.name != SHAPE_DATA_NAME or shape_data.shape != (gears.k,):
+        raise GeError(
+            PARAM_INVALID,
+            f"invalid om: the last input of a gear model is {SHAPE_DATA_NAME} [{gears.k}], "
+            f"not {shape_data.name} {list(shape_data.shape)}",
+        )
+    subs = list(md.graph[1:])
+    gears.graphs = [lambda gd=gd: graph_from_proto(gd, weights) for gd in subs]
+    return (
+        with_ranges(plan.inputs, [g.input_shapes for g in gears.gears]),
+        with_ranges(plan.outputs, [g.output_shapes for g in gears.gears]),
     )
 
 

@@ -243,6 +243,65 @@ class Option(_message.Message):
     value: str
     def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
+class Shape(_message.Message):
+    __slots__ = ("dims",)
+    DIMS_FIELD_NUMBER: _ClassVar[int]
+    dims: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, dims: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Gear(_message.Message):
+    __slots__ = (
+        "values",
+        "task_begin",
+        "task_end",
+        "input_shapes",
+        "output_shapes",
+        "memory_size",
+        "graph_name",
+    )
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    TASK_BEGIN_FIELD_NUMBER: _ClassVar[int]
+    TASK_END_FIELD_NUMBER: _ClassVar[int]
+    INPUT_SHAPES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SHAPES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    GRAPH_NAME_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[int]
+    task_begin: int
+    task_end: int
+    input_shapes: _containers.RepeatedCompositeFieldContainer[Shape]
+    output_shapes: _containers.RepeatedCompositeFieldContainer[Shape]
+    memory_size: int
+    graph_name: str
+    def __init__(
+        self,
+        values: _Optional[_Iterable[int]] = ...,
+        task_begin: _Optional[int] = ...,
+        task_end: _Optional[int] = ...,
+        input_shapes: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ...,
+        output_shapes: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ...,
+        memory_size: _Optional[int] = ...,
+        graph_name: _Optional[str] = ...,
+    ) -> None: ...
+
+class GearTable(_message.Message):
+    __slots__ = ("kind", "gears", "origin_inputs", "shape_order")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    GEARS_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_INPUTS_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_ORDER_FIELD_NUMBER: _ClassVar[int]
+    kind: int
+    gears: _containers.RepeatedCompositeFieldContainer[Gear]
+    origin_inputs: _containers.RepeatedCompositeFieldContainer[Shape]
+    shape_order: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(
+        self,
+        kind: _Optional[int] = ...,
+        gears: _Optional[_Iterable[_Union[Gear, _Mapping]]] = ...,
+        origin_inputs: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ...,
+        shape_order: _Optional[_Iterable[str]] = ...,
+    ) -> None: ...
+
 class TaskList(_message.Message):
     __slots__ = (
         "format_major",
@@ -260,6 +319,7 @@ class TaskList(_message.Message):
         "options",
         "tasks",
         "stats",
+        "gear_table",
     )
     FORMAT_MAJOR_FIELD_NUMBER: _ClassVar[int]
     FORMAT_MINOR_FIELD_NUMBER: _ClassVar[int]
@@ -276,6 +336,7 @@ class TaskList(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    GEAR_TABLE_FIELD_NUMBER: _ClassVar[int]
     format_major: int
     format_minor: int
     name: str
@@ -291,6 +352,7 @@ class TaskList(_message.Message):
     options: _containers.RepeatedCompositeFieldContainer[Option]
     tasks: _containers.RepeatedCompositeFieldContainer[Task]
     stats: _containers.RepeatedCompositeFieldContainer[Attr]
+    gear_table: GearTable
     def __init__(
         self,
         format_major: _Optional[int] = ...,
@@ -308,4 +370,5 @@ class TaskList(_message.Message):
         options: _Optional[_Iterable[_Union[Option, _Mapping]]] = ...,
         tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ...,
         stats: _Optional[_Iterable[_Union[Attr, _Mapping]]] = ...,
+        gear_table: _Optional[_Union[GearTable, _Mapping]] = ...,
     ) -> None: ...

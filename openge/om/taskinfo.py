@@ -18,6 +18,7 @@ import numpy as np
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import DataType, Format, Tensor
+from openge.om import gears as gear_table
 from openge.om import task_pb2 as tp
 from openge.om.container import MAX_DIMS, MAX_NAME_BYTES, TASK_INFO_HEAD, TASK_INFO_MAGIC
 from openge.om.modeldef import check_name, check_rank
@@ -254,6 +255,7 @@ class PlanData:
     external_weights: list[ExternalWeight]
     options: dict[str, str]
     stats: dict[str, Any] = field(default_factory=dict)
+    gears: gear_table.GearSet | None = None
 
 
 def _slot_to_proto(slot: Slot, out: Any, where: str) -> None:
@@ -333,6 +335,8 @@ def encode_task_info(plan: PlanData) -> bytes:
                 logger.debug("stats entry %r not stored in the om: %s", key, err.message)
                 continue
             tl.stats.append(entry)
+        if plan.gears is not None:
+            gear_table.to_proto(plan.gears, tl.gear_table)
         body = tl.SerializeToString(deterministic=True)
     except (ValueError, TypeError) as err:  # protobuf refusing a value (range, encoding)
         raise GeError(PARAM_INVALID, f"cannot write the task list of {plan.name}: {err}") from err
@@ -429,6 +433,7 @@ def decode_task_info(body: Any) -> PlanData:
         external_weights=external,
         options={_name(o.key, "option"): o.value for o in tl.options},
         stats=stats,
+        gears=gear_table.from_proto(tl.gear_table, MAX_DIMS),
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from openge.errors import INTERNAL_ERROR, PARAM_INVALID, GeError
 from openge.graph import DataType, Graph, Tensor
 from openge.om import container as ct
+from openge.om.gears import inout_gear_records
 from openge.om.modeldef import WeightRef, build_model_def, serialize_model_def, tensor_bytes
 from openge.om.plan import WEIGHT_ALIGN, CompiledModel, IODesc
 from openge.om.taskinfo import PlanData, encode_task_info, validate_plan
@@ -59,7 +60,8 @@ def layout_weights(
     size = len(blob)
     consts: dict[str, WeightRef] = {}
     placed: dict[bytes, WeightRef] = {}
-    for node in model.graph.nodes:
+    gear_graphs = [] if model.gears is None else model.gears.all_graphs()
+    for node in [n for g in (model.graph, *gear_graphs) for n in g.nodes]:
         if node.op_type != "Const":
             continue
         value = node.attrs.get("value")
@@ -134,11 +136,11 @@ def _variable_refs(graph: Graph, model: CompiledModel, blob: memoryview) -> dict
 
 
 def _inout_desc(d: IODesc) -> ct.InOutDesc:
-    static = all(x >= 0 for x in d.shape) and d.dtype not in (DataType.DT_STRING, DataType.DT_BF16)
-    ranges = tuple((x, x) if x >= 0 else (0, -1) for x in d.shape)
+    sized = d.dtype != DataType.DT_STRING
+    ranges = d.range or tuple((x, x) if x >= 0 else (0, -1) for x in d.shape)
     return ct.InOutDesc(
         name=d.name,
-        size=d.size if static else 0,
+        size=d.size if sized else 0,
         format=int(d.format),
         dtype=int(d.dtype),
         dims=tuple(d.shape),
@@ -154,6 +156,7 @@ def serialize(model: CompiledModel, *, online: bool) -> bytes:
     outside the arena or weights, an attr value of an unsupported type, a bad const offset.
     """
     pieces, weight_size, const_refs, var_refs = layout_weights(model)
+    gear_graphs = [] if model.gears is None else model.gears.all_graphs()
     validate_plan(
         model.tasks,
         num_inputs=len(model.inputs),
@@ -183,6 +186,7 @@ def serialize(model: CompiledModel, *, online: bool) -> bytes:
         external_weights=model.external_weights,
         options=dict(model.options),
         stats=stats,
+        gears=model.gears,
     )
     task_info = encode_task_info(plan)
     model_def = serialize_model_def(
@@ -196,11 +200,14 @@ def serialize(model: CompiledModel, *, online: bool) -> bytes:
             format_version=OM_FORMAT_VERSION,
             online=online,
             options=model.options,
+            subgraphs=gear_graphs,
         )
     )
     try:
         inout = ct.pack_inout_info(
-            [_inout_desc(d) for d in model.inputs], [_inout_desc(d) for d in model.outputs]
+            [_inout_desc(d) for d in model.inputs],
+            [_inout_desc(d) for d in model.outputs],
+            **inout_gear_records(model.gears),
         )
     except UnicodeError as err:
         raise GeError(PARAM_INVALID, f"an input/output name is not valid text: {err}") from err

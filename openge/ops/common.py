@@ -10,7 +10,11 @@ from openge.errors import DATATYPE_INVALID, SHAPE_INVALID
 from openge.graph import DataType, TensorDesc
 from openge.ops.schema import InferContext
 
-FLOAT_TYPES = frozenset({DataType.DT_FLOAT, DataType.DT_FLOAT16, DataType.DT_DOUBLE})
+FLOAT_TYPES = frozenset(
+    {DataType.DT_FLOAT, DataType.DT_FLOAT16, DataType.DT_DOUBLE, DataType.DT_BF16}
+)
+#: float8 types: storage, Cast and data movement only (no arithmetic op accepts them).
+FLOAT8_TYPES = frozenset({DataType.DT_FLOAT8_E4M3FN, DataType.DT_FLOAT8_E5M2})
 SIGNED_INT_TYPES = frozenset(
     {DataType.DT_INT8, DataType.DT_INT16, DataType.DT_INT32, DataType.DT_INT64}
 )
@@ -22,7 +26,7 @@ INDEX_TYPES = frozenset({DataType.DT_INT32, DataType.DT_INT64})
 COMPLEX_TYPES = frozenset({DataType.DT_COMPLEX64, DataType.DT_COMPLEX128})
 REAL_NUMBER_TYPES = FLOAT_TYPES | INT_TYPES
 NUMBER_TYPES = REAL_NUMBER_TYPES | COMPLEX_TYPES
-ALL_TYPES = NUMBER_TYPES | {DataType.DT_BOOL}
+ALL_TYPES = NUMBER_TYPES | FLOAT8_TYPES | {DataType.DT_BOOL}
 
 
 def type_names(types: Iterable[DataType]) -> str:

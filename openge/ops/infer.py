@@ -9,6 +9,7 @@ import numpy as np
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import Node, Port, TensorDesc
+from openge.ops.lowp import kernel_for
 from openge.ops.registry import get_schema
 from openge.ops.schema import InferContext, OpSchema, Trait, normalize_attrs
 
@@ -85,7 +86,8 @@ def evaluate(
     """Run the op's kernel on NumPy inputs into fresh outputs (constant folding, tests)."""
     outputs = [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in output_descs]
     kwargs = {k: attrs[k] for k in schema.kernel_attrs}
-    schema.kernel(list(inputs), outputs, **kwargs)  # type: ignore[misc]
+    kernel = kernel_for(schema.kernel, [*inputs, *outputs])  # type: ignore[arg-type]
+    kernel(list(inputs), outputs, **kwargs)
     return outputs
 
 

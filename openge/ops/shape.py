@@ -39,6 +39,7 @@ _RANGE_TYPES = frozenset(
     {
         DataType.DT_FLOAT16,
         DataType.DT_FLOAT,
+        DataType.DT_BF16,
         DataType.DT_DOUBLE,
         DataType.DT_INT32,
         DataType.DT_INT64,

@@ -51,12 +51,12 @@ _ONNX_DTYPES: dict[int, DataType] = {
     14: DataType.DT_COMPLEX64,
     15: DataType.DT_COMPLEX128,
     16: DataType.DT_BF16,
+    17: DataType.DT_FLOAT8_E4M3FN,
+    19: DataType.DT_FLOAT8_E5M2,
 }
 _ONNX_DTYPE_NAMES = {
     0: "UNDEFINED",
-    17: "FLOAT8E4M3FN",
     18: "FLOAT8E4M3FNUZ",
-    19: "FLOAT8E5M2",
     20: "FLOAT8E5M2FNUZ",
     21: "UINT4",
     22: "INT4",
@@ -68,7 +68,7 @@ _ONNX_DTYPE_NAMES = {
     28: "FLOAT6E3M2",
 }
 #: DataTypes openge can compute with (NumPy storage).
-_COMPUTABLE = frozenset(t for t in DataType if t not in (DataType.DT_STRING, DataType.DT_BF16))
+_COMPUTABLE = frozenset(t for t in DataType if t != DataType.DT_STRING)
 
 _OPTION_KEYS = ("input_shape", "input_format")
 
@@ -77,13 +77,14 @@ def onnx_dtype(elem_type: int, where: str) -> DataType:
     """The GE DataType of an ONNX element type; GeError naming ``where`` when openge lacks it."""
     dtype = _ONNX_DTYPES.get(int(elem_type))
     if dtype is None or dtype not in _COMPUTABLE:
-        name = _ONNX_DTYPE_NAMES.get(int(elem_type)) or {8: "STRING", 16: "BFLOAT16"}.get(
+        name = _ONNX_DTYPE_NAMES.get(int(elem_type)) or {8: "STRING"}.get(
             int(elem_type), str(elem_type)
         )
         raise GeError(
             DATATYPE_INVALID,
             f"{where}: ONNX element type {name} is not supported by openge "
-            "(supported: float16/32/64, int8/16/32/64, uint8/16/32/64, bool, complex64/128)",
+            "(supported: float16/32/64, bfloat16, float8e4m3fn, float8e5m2, int8/16/32/64, "
+            "uint8/16/32/64, bool, complex64/128)",
         )
     return dtype
 

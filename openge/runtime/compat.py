@@ -102,6 +102,12 @@ def check_compatibility(path_or_buffer: Any) -> Compatibility:
     """Whether this openge can load the model, without loading its weights."""
     view, mapping = _open_source(path_or_buffer)
     try:
+        from openge.om.device import is_device_om
+
+        if is_device_om(view):  # made by Ascend ATC: loadable when its graph is complete
+            from openge.runtime.device import device_compatibility
+
+            return device_compatibility(view)
         return compatibility_of(read_info(view))
     finally:
         view.release()
@@ -124,6 +130,12 @@ def query_size(path_or_buffer: Any) -> tuple[int, int]:
 
 def check_loadable(buffer: memoryview, *, source: str) -> CompiledModel:
     """Parse a model after checking the version rules; GeError with the reason otherwise."""
+    from openge.om.device import is_device_om
+
+    if is_device_om(buffer):  # made by Ascend ATC: rebuilt and compiled when complete
+        from openge.runtime.device import compile_device_om
+
+        return compile_device_om(buffer, source=source)
     compat = compatibility_of(read_info(buffer))
     if not compat.ok:
         raise GeError(LOAD_MODEL, f"cannot load {source}: {compat.reason}")

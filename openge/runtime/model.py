@@ -31,8 +31,11 @@ from openge.errors import (
     GeError,
 )
 from openge.graph import Tensor
+from openge.om.gears import GearKind, GearSet
 from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind
 from openge.ops import get_schema
+from openge.ops.lowp import emulated, needs_emulation
+from openge.runtime.gears import GearRuntime
 from openge.runtime.variables import VariableStore
 from openge.runtime.weights import MappedFiles, resolve_weight
 
@@ -137,7 +140,25 @@ class Model:
             resolve_weight(w, [*weight_places, w.directory], self._files)
             for w in compiled.external_weights
         ]
-        self._steps, self._input_binds, self._output_binds = self._build_plan()
+        self._gears: GearRuntime | None = None
+        self._gear_plans: list[tuple[list[_Step], list, list]] = []
+        if compiled.gears is None:
+            self._steps, self._input_binds, self._output_binds = self._build_plan(
+                compiled.tasks, self.inputs, self.outputs
+            )
+        else:  # one plan per gear over the shared arena and weights
+            self._gears = GearRuntime(self.inputs, self.outputs, compiled.gears)
+            for i, g in enumerate(compiled.gears.gears):
+                self._gear_plans.append(
+                    self._build_plan(
+                        compiled.tasks[g.task_begin : g.task_end],
+                        self._gears.in_descs[i],
+                        self._gears.out_descs[i],
+                    )
+                )
+            largest = compiled.gears.largest
+            self._steps, self._input_binds, self._output_binds = self._gear_plans[largest]
+        self._dumper: Any = None  # a runtime.dump.ModelDumper while a data dump is on
 
     # ----- loading -------------------------------------------------------------------------
     @classmethod
@@ -248,12 +269,13 @@ class Model:
         return array
 
     def _build_plan(
-        self,
+        self, tasks: Sequence[Any], in_descs: Sequence[IODesc], out_descs: Sequence[IODesc]
     ) -> tuple[list[_Step], list[tuple[list, int, int]], list[tuple[list, int, int]]]:
         steps: list[_Step] = []
         input_binds: list[tuple[list, int, int]] = []
         output_binds: list[tuple[list, int, int]] = []
-        for task in self._compiled.tasks:
+        io = (in_descs, out_descs)
+        for task in tasks:
             binds_before = len(input_binds) + len(output_binds)
             schema = get_schema(task.op_type)
             if schema.kernel is None:
@@ -266,7 +288,7 @@ class Model:
                 ) from None
             ins: list = []
             for pos, slot in enumerate(task.inputs):
-                ins.append(self._bind(slot, task.name, ins, pos, input_binds, output_binds))
+                ins.append(self._bind(slot, task.name, ins, pos, input_binds, output_binds, io))
             outs: list = []
             for pos, slot in enumerate(task.outputs):
                 if slot.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL, SlotKind.INPUT, SlotKind.NONE):
@@ -274,9 +296,14 @@ class Model:
                         LOAD_MODEL,
                         f"task {task.name} writes into a read-only slot ({slot.kind.name})",
                     )
-                outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds))
+                outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds, io))
             kernel = schema.kernel
-            if schema.prepare is not None and len(input_binds) + len(output_binds) == binds_before:
+            low = needs_emulation([s.dtype.np_dtype for s in (*task.inputs, *task.outputs)])
+            if low:  # bfloat16 / float8: the kernel runs on float32 copies (openge.ops.lowp)
+                kernel = emulated(schema.kernel)
+            elif (
+                schema.prepare is not None and len(input_binds) + len(output_binds) == binds_before
+            ):
                 # every array of the task is fixed for the model's life (none is the caller's)
                 constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
                 run = schema.prepare(ins, outs, constant, **kwargs)
@@ -285,9 +312,11 @@ class Model:
             steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))
         return steps, input_binds, output_binds
 
-    def _bind(self, slot: Slot, task_name: str, target: list, pos: int, input_binds, output_binds):
+    def _bind(
+        self, slot: Slot, task_name: str, target: list, pos: int, input_binds, output_binds, io
+    ):
         if slot.kind in (SlotKind.INPUT, SlotKind.OUTPUT):
-            descs = self.inputs if slot.kind == SlotKind.INPUT else self.outputs
+            descs = io[0] if slot.kind == SlotKind.INPUT else io[1]
             if slot.offset >= len(descs):
                 raise GeError(
                     LOAD_MODEL,
@@ -322,9 +351,9 @@ class Model:
         if self._closed:
             raise GeError(PARAM_INVALID, f"model {self.name} is closed (unloaded)")
 
-    def _prepare_inputs(self, inputs: Any) -> list[np.ndarray]:
+    def _prepare_inputs(self, inputs: Any, descs: Sequence[IODesc]) -> list[np.ndarray]:
         if isinstance(inputs, Mapping):
-            names = [d.name for d in self.inputs]
+            names = [d.name for d in descs]
             unknown = [k for k in inputs if k not in names]
             if unknown:
                 raise GeError(
@@ -339,14 +368,14 @@ class Model:
         if isinstance(inputs, (np.ndarray, Tensor)):
             inputs = [inputs]
         inputs = list(inputs)
-        if len(inputs) != len(self.inputs):
+        if len(inputs) != len(descs):
             raise GeError(
                 PARAM_INVALID,
-                f"model {self.name} takes {len(self.inputs)} inputs "
-                f"({', '.join(d.name for d in self.inputs)}); {len(inputs)} given",
+                f"model {self.name} takes {len(descs)} inputs "
+                f"({', '.join(d.name for d in descs)}); {len(inputs)} given",
             )
         arrays = []
-        for desc, value in zip(self.inputs, inputs):
+        for desc, value in zip(descs, inputs):
             array = value.numpy() if isinstance(value, Tensor) else value
             if not isinstance(array, np.ndarray):
                 try:
@@ -372,16 +401,18 @@ class Model:
             arrays.append(array)
         return arrays
 
-    def _prepare_outputs(self, outputs: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    def _prepare_outputs(
+        self, outputs: Sequence[np.ndarray] | None, descs: Sequence[IODesc]
+    ) -> list[np.ndarray]:
         if outputs is None:
-            return [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in self.outputs]
+            return [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in descs]
         outputs = list(outputs)
-        if len(outputs) != len(self.outputs):
+        if len(outputs) != len(descs):
             raise GeError(
                 PARAM_INVALID,
-                f"model {self.name} has {len(self.outputs)} outputs; {len(outputs)} buffers given",
+                f"model {self.name} has {len(descs)} outputs; {len(outputs)} buffers given",
             )
-        for desc, array in zip(self.outputs, outputs):
+        for desc, array in zip(descs, outputs):
             if (
                 not isinstance(array, np.ndarray)
                 or array.dtype != desc.dtype.np_dtype
@@ -420,13 +451,26 @@ class Model:
         """
         with self._lock:
             self._check_open()
-            in_arrays = self._prepare_inputs(inputs)
-            out_arrays = self._prepare_outputs(outputs)
+            steps, input_binds, output_binds = self._steps, self._input_binds, self._output_binds
+            in_descs, out_descs = self.inputs, self.outputs
+            first_task = 0  # index in compiled.tasks of the plan's first step (for the dump)
+            if self._gears is not None:  # the gear of the shape data, or of the input shapes
+                gear, inputs = self._gears.select(inputs)
+                steps, input_binds, output_binds = self._gear_plans[gear]
+                first_task = self._compiled.gears.gears[gear].task_begin
+                in_descs, out_descs = self._gears.in_descs[gear], self._gears.out_descs[gear]
+            try:
+                in_arrays = self._prepare_inputs(inputs, in_descs)
+            except GeError as err:
+                if self._gears is None or err.code != SHAPE_INVALID:
+                    raise
+                raise GeError(err.code, f"{err.message}; {self._gears.chosen_by()}") from err
+            out_arrays = self._prepare_outputs(outputs, out_descs)
             if outputs is not None:
                 _check_no_overlap(in_arrays, out_arrays)
-            for target, pos, index in self._input_binds:
+            for target, pos, index in input_binds:
                 target[pos] = in_arrays[index]
-            for target, pos, index in self._output_binds:
+            for target, pos, index in output_binds:
                 target[pos] = out_arrays[index]
             values: dict[str, np.ndarray] | None = {} if intermediates else None
             step_index = 0
@@ -434,37 +478,118 @@ class Model:
             # noise on user data. One errstate per call, not per kernel.
             errstate = np.errstate(all="ignore")
             errstate.__enter__()
+            # The plain loop unless this call dumps or collects: the per-task hook costs
+            # nothing when the dump is off.
+            dumper = self._dumper if self._dumper is not None and self._dumper.begin() else None
             try:
-                if values is None:
-                    for step_index, (kernel, ins, outs, kwargs, _, _) in enumerate(self._steps):  # noqa: B007
+                if values is None and dumper is None:
+                    for step_index, (kernel, ins, outs, kwargs, _, _) in enumerate(steps):  # noqa: B007
                         kernel(ins, outs, **kwargs)
                 else:
-                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(  # noqa: B007
-                        self._steps
-                    ):
+                    for step_index, (kernel, ins, outs, kwargs, name, _) in enumerate(steps):
                         kernel(ins, outs, **kwargs)
-                        for i, out in enumerate(outs):
-                            values[f"{name}:{i}"] = np.array(out, copy=True)
+                        if dumper is not None:
+                            dumper.task(first_task + step_index, ins, outs)
+                        if values is not None:
+                            for i, out in enumerate(outs):
+                                values[f"{name}:{i}"] = np.array(out, copy=True)
             except GeError as err:
-                _, _, _, _, name, op_type = self._steps[step_index]
+                _, _, _, _, name, op_type = steps[step_index]
                 raise GeError(
                     err.code, f"while executing node {name} ({op_type}): {err.message}"
                 ) from err
             except Exception as err:
-                _, _, _, _, name, op_type = self._steps[step_index]
+                _, _, _, _, name, op_type = steps[step_index]
                 raise GeError(
                     INTERNAL_ERROR,
                     f"while executing node {name} ({op_type}): {type(err).__name__}: {err}",
                 ) from err
             finally:
                 errstate.__exit__(None, None, None)
-                for target, pos, _ in self._input_binds:
+                for target, pos, _ in input_binds:
                     target[pos] = None
-                for target, pos, _ in self._output_binds:
+                for target, pos, _ in output_binds:
                     target[pos] = None
             if values is not None:
                 return out_arrays, values
             return out_arrays
+
+    # ----- gears (aclmdlGetDynamicBatch … / aclmdlSetDynamicBatchSize …) ------------------------
+    @property
+    def gears(self) -> GearSet | None:
+        """The model's gears (None for a model compiled without gear options)."""
+        return self._compiled.gears
+
+    def _gear_runtime(self, call: str) -> GearRuntime:
+        if self._gears is None:
+            raise GeError(
+                PARAM_INVALID,
+                f"{call}: model {self.name} has no gears (compile it with ge.dynamicBatchSize, "
+                "ge.dynamicImageSize or ge.dynamicDims, or atc --dynamic_batch_size …)",
+            )
+        return self._gears
+
+    def get_dynamic_batch(self) -> list[int]:
+        """The batch gears (``aclmdlGetDynamicBatch``); empty when the model has none."""
+        gears = self._compiled.gears
+        if gears is None or gears.kind != GearKind.BATCH:
+            return []
+        return [v[0] for v in gears.values]
+
+    def get_dynamic_hw(self, index: int = -1) -> list[tuple[int, int]]:
+        """The (height, width) gears (``aclmdlGetDynamicHW``); empty when the model has none.
+        ``index`` is an input index or -1 (the gears are the same for every input)."""
+        gears = self._compiled.gears
+        if not -1 <= index < len(self.inputs):
+            raise GeError(PARAM_INVALID, f"input index {index}; the model has {len(self.inputs)}")
+        if gears is None or gears.kind != GearKind.IMAGE:
+            return []
+        return [(v[0], v[1]) for v in gears.values]
+
+    def get_input_dynamic_dims(self) -> list[list[int]]:
+        """Per gear, every input_shape input's dims concatenated in input_shape order
+        (``aclmdlGetInputDynamicDims``; its length is ``aclmdlGetInputDynamicGearCount``)."""
+        if self._gears is None:
+            return []
+        return [self._gears.full_dims(i) for i in range(len(self._gears.gears.gears))]
+
+    def get_cur_output_dims(self, index: int) -> list[int]:
+        """Output ``index``'s dims at the gear set last (``aclmdlGetCurOutputDims``): the largest
+        gear's before any; the output's shape for a model without gears."""
+        if self._gears is None:
+            if not 0 <= index < len(self.outputs):
+                raise GeError(PARAM_INVALID, f"output index {index}; {len(self.outputs)} outputs")
+            return list(self.outputs[index].shape)
+        return self._gears.output_dims(index)
+
+    def set_dynamic_batch_size(self, inputs: Any, index: int, batch: int) -> np.ndarray:
+        """Choose the batch gear (``aclmdlSetDynamicBatchSize``): writes ``batch`` into the
+        ``ascend_mbatch_shape_data`` entry (input ``index``) of the list or dict ``inputs``
+        (appended when the list stops before it) and returns that array."""
+        return self._gear_runtime("set_dynamic_batch_size").set_batch(inputs, index, batch)
+
+    def set_dynamic_hw_size(self, inputs: Any, index: int, height: int, width: int) -> np.ndarray:
+        """Choose the image-size gear (``aclmdlSetDynamicHWSize``), like set_dynamic_batch_size."""
+        return self._gear_runtime("set_dynamic_hw_size").set_hw(inputs, index, height, width)
+
+    def set_input_dynamic_dims(self, inputs: Any, index: int, dims: Sequence[int]) -> np.ndarray:
+        """Choose the dims gear (``aclmdlSetInputDynamicDims``): ``dims`` are the full dims of
+        every input_shape input, concatenated (one entry of get_input_dynamic_dims)."""
+        return self._gear_runtime("set_input_dynamic_dims").set_dims(inputs, index, dims)
+
+    def set_dump(self, config: Any, *, model_id: int = 1, model_name: str | None = None) -> None:
+        """Dump every op execution of later ``execute`` calls (a ``runtime.dump.DumpConfig``,
+        e.g. from acl.json's "dump" section); None turns the dump off. ``model_id`` and
+        ``model_name`` (default: the model's name) name the dump folders (docs/dump.md)."""
+        from openge.runtime.dump import ModelDumper
+
+        with self._lock:
+            self._check_open()
+            self._dumper = (
+                None
+                if config is None
+                else ModelDumper(config, self._compiled, model_name or self.name, model_id)
+            )
 
     def get_variables(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Copies of this model's variable values by name."""
@@ -476,6 +601,7 @@ class Model:
         with self._lock:
             self._closed = True
             self._steps = []
+            self._gear_plans = []
             self._externals = []
             self._files.close()
             self._keepalive = None

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from openge.compiler import compile_graph as _compile
+from openge.compiler.gears import gear_spec
 from openge.compiler.options import validate_options
 from openge.compiler.passes.variable_format import VariableFormat, convert_value
 from openge.errors import (
@@ -31,6 +32,7 @@ from openge.om.buffer import ModelBufferData
 from openge.om.plan import CompiledModel
 from openge.om.writer import serialize
 from openge.runtime import Model, VariableStore
+from openge.runtime.dump import DumpConfig
 from openge.session.ge_global import (
     global_options,
     register_session,
@@ -234,7 +236,8 @@ class GeSession:
 
     def _loaded_model(self, graph_id: int, entry: _GraphEntry, arrays: list[np.ndarray]) -> Model:
         shapes = tuple(tuple(a.shape) for a in arrays)
-        dynamic = _has_unknown_dims(entry.graph)
+        # A gear graph (ge.dynamicBatchSize …) compiles once for all its gears.
+        dynamic = _has_unknown_dims(entry.graph) and gear_spec(self.options_for(graph_id)) is None
         if (
             entry.compiled is None
             or entry.need_rebuild
@@ -255,6 +258,9 @@ class GeSession:
             buffer = serialize(entry.compiled, online=True)
             # One execution path: run_graph loads the same bytes a saved model holds.
             entry.model = Model.from_bytes(buffer, variables=self._variables)
+            dump = DumpConfig.from_options(self.options_for(graph_id))
+            if dump is not None:
+                entry.model.set_dump(dump, model_id=graph_id, model_name=entry.graph.name)
         return entry.model
 
     # ----- run --------------------------------------------------------------------------------

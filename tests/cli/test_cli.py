@@ -58,7 +58,7 @@ def test_atc_mode_6_prints_info(om_file, capsys):
     assert main(["atc", "--mode=6", f"--om={om_file}"]) == 0
     out = capsys.readouterr().out
     assert "producer:        openge-0.1.0" in out
-    assert "format:          1.0 (offline)" in out
+    assert "format:          1.1 (offline)" in out
     assert "input 0: x DT_FLOAT [3, 8]" in out
 
 
@@ -74,7 +74,7 @@ def test_atc_mode_1_dumps_json(om_file, tmp_path):
     ]
     ops = [op["type"] for op in doc["model_def"]["graph"][0]["op"]]
     assert "Data" in ops and "MatMulV2" in ops and "NetOutput" in ops and "Const" in ops
-    assert doc["openge"]["format"] == "1.0" and doc["inputs"][0]["shape"] == [3, 8]
+    assert doc["openge"]["format"] == "1.1" and doc["inputs"][0]["shape"] == [3, 8]
 
 
 def test_run_with_inputs_and_outputs(om_file, tmp_path, capsys):

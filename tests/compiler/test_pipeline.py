@@ -41,6 +41,7 @@ def test_default_order_is_explicit():
         "CancelInverseOpsPass",
         "FoldBatchNormPass",
         "LowerBatchNormPass",
+        "PrecisionPass",
         "MergeConstantsPass",
         "EliminateCommonSubexpressionsPass",
         "SelectLayoutsPass",

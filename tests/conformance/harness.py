@@ -37,6 +37,10 @@ ATOL = 1e-5
 #: float16 results: two units in the last place (float16 has 11 significant bits, so 1e-3 is
 #: below one ulp for half of each binade; fused and step-wise evaluation differ by that much).
 RTOL_FLOAT16 = 2.0**-9
+#: bfloat16 results: 2-4 ulps (8 significant bits; an expanded function rounds after every
+#: op, so a chain of them drifts by an ulp or two from the reference). float8 compare exactly
+#: (rtol 1e-3 is below their ulp).
+RTOL_BFLOAT16 = 2.0**-6
 
 
 @dataclass
@@ -267,6 +271,10 @@ def compare(expected: Any, actual: np.ndarray, rtol: float, atol: float) -> str:
         return f"shape {list(actual.shape)} != expected {list(exp.shape)}"
     if exp.dtype == np.float16:
         rtol = max(rtol, RTOL_FLOAT16)
+    if exp.dtype.kind == "V" and exp.dtype.names is None:  # ml_dtypes bfloat16 / float8
+        if exp.dtype.name == "bfloat16":
+            rtol = max(rtol, RTOL_BFLOAT16)
+        exp, actual = exp.astype(np.float32), actual.astype(np.float32)
     if exp.dtype.kind in "fc":
         with np.errstate(all="ignore"):
             nan_exp, nan_act = np.isnan(exp), np.isnan(actual)

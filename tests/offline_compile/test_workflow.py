@@ -128,7 +128,7 @@ def test_save_model_creates_folders_writes_0600_and_marks_offline(builder, tmp_p
     path = save_model(str(tmp_path / "a" / "b" / "model"), buf)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     compat = check_compatibility(path)
-    assert compat.ok and not compat.online and compat.format == "1.0"
+    assert compat.ok and not compat.online and compat.format == "1.1"
     assert not [f for f in os.listdir(tmp_path / "a" / "b") if f.startswith(".tmp_")]
 
 

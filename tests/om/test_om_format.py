@@ -282,7 +282,7 @@ def test_model_def_decodes_with_generated_module(model: CompiledModel):
     assert attrs["stream_num"].i == 1 and attrs["event_num"].i == 0
     assert attrs["soc_version"].s == b"openge-cpu"
     assert attrs["openge_producer"].s == b"openge-0.1.0"
-    assert attrs["openge_format"].s == b"1.0" and attrs["openge_online"].b is True
+    assert attrs["openge_format"].s == b"1.1" and attrs["openge_online"].b is True
     assert attrs["build_options"].func.attr["ge.graphRunMode"].s == b"0"
 
 
@@ -327,7 +327,7 @@ def test_inout_info_tlv(model: CompiledModel):
 def test_read_info(model: CompiledModel):
     data = serialize(model, online=False)
     info = read_info(data)
-    assert info.format == (1, 0) and info.producer == "openge-0.1.0"
+    assert info.format == (1, 1) and info.producer == "openge-0.1.0"
     assert info.platform_version == PRODUCER and not info.online and not info.foreign
     assert (info.memory_size, info.weight_size) == (1024, 268)
     assert info.num_ops == 4 and info.options == model.options

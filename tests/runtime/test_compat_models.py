@@ -33,3 +33,21 @@ def test_old_format_model_loads_and_matches(folder):
         np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)
         assert steps[0] == 1.0
         assert model.execute([x])[1][0] == 2.0  # its variable keeps counting
+
+
+def test_format_1_1_model_keeps_its_gears():
+    (om,) = (DATA / "format_1.1").glob("*.om")
+    with Model.from_file(str(om)) as model:
+        assert model.get_dynamic_batch() == [2, 4]
+        assert model.inputs[0].shape == (-1, 6) and model.inputs[-1].name == (
+            "ascend_mbatch_shape_data"
+        )
+        x = np.load(DATA / "format_1.1" / "input_0.npy")
+        big = np.concatenate([x, x])  # the other gear
+        y, _ = model.execute([big])
+        np.testing.assert_allclose(
+            y,
+            np.concatenate([np.load(DATA / "format_1.1" / "expected_0.npy")] * 2),
+            rtol=1e-5,
+            atol=1e-6,
+        )

@@ -51,6 +51,8 @@ MAX_SHARED_BIAS = 65536
 #: Result types whose kernels add the bias in the result type itself (float16 accumulates in
 #: float32 and rounds once, so folding an Add there would change the result).
 _EXACT_BIAS_TYPES = frozenset({DataType.DT_FLOAT, DataType.DT_DOUBLE})
+#: Attr the precision pass sets on an op it lowered: the dtype the op had before.
+LOWERED_FROM_ATTR = "_precision_lowered_from"
 
 
 def _main_free(graph: Graph, main: Node) -> str | None:
@@ -130,7 +132,10 @@ class _BiasRule(Rule):
             return f"addend shape {list(c.shape)} is not per output channel (axis {axis})"
         if c.dtype != out.dtype.np_dtype:
             return "addend dtype differs"
-        if out.dtype not in _EXACT_BIAS_TYPES:
+        # A cube op the precision pass lowered from float32 adds its bias in float32, as GE
+        # fuses MatMul/Conv + bias on the float32 graph before it lowers it.
+        lowered = main.attrs.get(LOWERED_FROM_ATTR) in _EXACT_BIAS_TYPES
+        if out.dtype not in _EXACT_BIAS_TYPES and not lowered:
             return (
                 f"{out.dtype.short_name}: the kernel adds its bias before rounding to the "
                 "result type, which would change the result"

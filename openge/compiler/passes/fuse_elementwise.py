@@ -19,10 +19,12 @@ from collections.abc import Sequence
 
 from openge.compiler.passes.base import GraphPass, PassContext
 from openge.compiler.passes.rules import (
+    ORIGINAL_NAMES_ATTR,
     add_inferred,
     alive,
     control_index,
     is_graph_output_node,
+    original_names,
     replace_node,
     used_by_control,
 )
@@ -150,6 +152,7 @@ class FuseElementwisePass(GraphPass):
                 root.name + "_fused",
             )
             taken |= group
+            fused.attrs[ORIGINAL_NAMES_ATTR] = [x for n in nodes for x in original_names(n)]
             replace_node(graph, root, fused)
             logger.debug("%s: fused %s", self.name, ", ".join(n.name for n in nodes))
             changed = True

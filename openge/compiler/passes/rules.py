@@ -86,11 +86,94 @@ def _sweep(pass_name: str, rules: Sequence[Rule], graph: Graph, ctx: PassContext
                     "%s: %s not applied at %s: %s", pass_name, rule.name, node.name, reason
                 )
                 continue
+            before = _before_rewrite(graph, m)
             rule.rewrite(graph, m, ctx)
+            _record_original_names(graph, *before)
             logger.debug("%s: %s applied at %s", pass_name, rule.name, node.name)
             changed = True
             break
     return changed
+
+
+#: Node attr naming the source-graph ops a node now computes (GE's fusion record): a data dump
+#: files the node's tensors under these names so they match a dump of the unfused model.
+ORIGINAL_NAMES_ATTR = "_datadump_original_op_names"
+
+
+def original_names(node: Node) -> list[str]:
+    """The source-graph op names ``node`` stands for (its own name when nothing was fused)."""
+    names = node.attrs.get(ORIGINAL_NAMES_ATTR)
+    return list(names) if names else [node.name]
+
+
+def _matched(m: Match) -> list[Node]:
+    """The match's nodes in match order (roles, then node lists the check stored in data)."""
+    nodes = list(m.nodes.values())
+    for value in m.data.values():
+        if isinstance(value, Node):
+            nodes.append(value)
+        elif isinstance(value, (list, tuple)):
+            nodes.extend(v for v in value if isinstance(v, Node))
+    return list(dict.fromkeys(nodes))
+
+
+def _in_data_order(nodes: list[Node]) -> list[Node]:
+    """``nodes`` with every producer before its consumers (stable otherwise)."""
+    pending, placed, out = list(nodes), set(), []
+    members = set(nodes)
+    while pending:
+        for n in pending:
+            if all(p is None or p.node not in members or p.node in placed for p in n.inputs):
+                break
+        else:  # a cycle cannot happen in a DAG; keep the rest as they are
+            return out + pending
+        pending.remove(n)
+        placed.add(n)
+        out.append(n)
+    return out
+
+
+def _before_rewrite(graph: Graph, m: Match) -> tuple[list[Node], set[Node], list]:
+    """What naming needs from before a rewrite: the matched nodes in data order, the nodes a
+    rewrite may leave in place (matched ones and their producers), and who reads the match
+    from outside it — (node, input index) or graph output k."""
+    matched = _in_data_order(_matched(m))
+    inside = set(matched)
+    known = inside | {p.node for n in matched for p in n.inputs if p is not None}
+    readers: list[tuple[Node, int] | int] = []
+    for n in matched:
+        for user, idx in n.users():
+            if user not in inside:
+                readers.append((user, idx))
+    readers.extend(k for k, p in enumerate(graph.outputs) if p.node in inside)
+    return matched, known, readers
+
+
+def _record_original_names(
+    graph: Graph, matched: list[Node], known: set[Node], readers: list
+) -> None:
+    """After a rewrite, the nodes now feeding the match's readers record the names of the
+    matched nodes the rewrite removed (``_datadump_original_op_names``, producers first — the
+    last is the op whose output the node now gives). A node the rewrite created stands only
+    for them; a surviving node keeps its own names first."""
+    gone = [n for n in matched if not alive(graph, n)]
+    if not gone:
+        return
+    names = [name for n in gone for name in original_names(n)]
+    outputs = graph.outputs
+    for r in readers:
+        if isinstance(r, int):
+            port = outputs[r] if r < len(outputs) else None
+        else:
+            user, idx = r
+            port = user.inputs[idx] if alive(graph, user) and idx < len(user.inputs) else None
+        if port is None or port.node.op_type in ("Const", "Data"):
+            continue
+        target = port.node
+        own = original_names(target) if target in known else []
+        merged = list(dict.fromkeys(own + names))
+        if merged != [target.name]:
+            target.attrs[ORIGINAL_NAMES_ATTR] = merged
 
 
 class RuleBasedPass(GraphPass):
@@ -263,6 +346,7 @@ def bypass(graph: Graph, node: Node, port: Port) -> None:
 
 
 __all__ = [
+    "ORIGINAL_NAMES_ATTR",
     "Match",
     "Rule",
     "RuleBasedPass",
@@ -275,6 +359,7 @@ __all__ = [
     "control_index",
     "is_graph_output",
     "is_graph_output_node",
+    "original_names",
     "private_const",
     "producer",
     "remove_if_dead",

@@ -277,22 +277,34 @@ def clip(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
 def cast(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     """Cast → Cast. ONNX's rules hold for the supported types: float → float overflows to
     ±inf, float → bool is x != 0, integers wrap; float → integer out of range is undefined in
-    ONNX (NumPy's conversion is used). float8/int4/bfloat16 targets are refused (no storage)."""
+    ONNX (NumPy's conversion is used). bfloat16 and float8 (e4m3fn, e5m2) round to nearest
+    even; to float8 with ``saturate`` (the default) out-of-range values and ±inf clamp to the
+    largest finite value (a ClipByValue before the Cast), without it they become NaN (e4m3fn)
+    or ±inf (e5m2). FNUZ float8 and int4 are refused (no GE type)."""
     x = node.input(0)
     to = onnx_dtype(node.attr("to"), f"{node.where}: attribute to")
-    return [_cast(ctx, x, to)]
+    return [_cast(ctx, x, to, bool(node.attr("saturate", 1)))]
 
 
-def _cast(ctx: ParseContext, x: Port, to: DataType) -> Port:
+#: Largest finite value of each float8 type (what ``saturate`` clamps to).
+FLOAT8_MAX = {DataType.DT_FLOAT8_E4M3FN: 448.0, DataType.DT_FLOAT8_E5M2: 57344.0}
+
+
+def _cast(ctx: ParseContext, x: Port, to: DataType, saturate: bool = True) -> Port:
     if ctx.dtype(x) == to:
         return ctx.emit1("Identity", [x])
+    src = ctx.dtype(x)
+    if saturate and to in FLOAT8_MAX and src not in FLOAT8_MAX and src.np_dtype.kind in "fV":
+        m = FLOAT8_MAX[to]
+        x = ctx.emit1("ClipByValue", [x, ctx.scalar(-m, src), ctx.scalar(m, src)])
     return ctx.emit1("Cast", [x], {"dst_type": int(to)})
 
 
 @onnx_op("CastLike", needs=("Cast",), attrs=("saturate", "round_mode"), inputs=2)
 def cast_like(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
-    """CastLike → Cast to the second input's type."""
-    return [_cast(ctx, node.input(0), ctx.dtype(node.input(1)))]
+    """CastLike → Cast to the second input's type (``saturate`` as in Cast)."""
+    x, like = node.input(0), node.input(1)
+    return [_cast(ctx, x, ctx.dtype(like), bool(node.attr("saturate", 1)))]
 
 
 # ----- activations (catalog op where it matches ONNX, else ONNX's formula) --------------------

@@ -181,11 +181,11 @@ def attention(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     mask, past_k, past_v = node.opt(3), node.opt(4), node.opt(5)
     nonpad = node.opt(6)
     out_dt = ctx.dtype(q)
-    if out_dt not in FLOATS:
+    if out_dt not in FLOATS and out_dt != DataType.DT_BF16:
         raise ctx.error(f"Q must be a float tensor, got {out_dt.short_name}", DATATYPE_INVALID)
-    # float16 attention is computed in float32 and rounded once at the end (ONNX leaves the
-    # intermediate precision open; this is the accurate choice).
-    dt = F32 if out_dt == DataType.DT_FLOAT16 else out_dt
+    # float16 / bfloat16 attention is computed in float32 and rounded once at the end (ONNX
+    # leaves the intermediate precision open; this is the accurate choice).
+    dt = F32 if out_dt in (DataType.DT_FLOAT16, DataType.DT_BF16) else out_dt
     if dt != out_dt:
         q, k, v = ctx.cast(q, dt), ctx.cast(k, dt), ctx.cast(v, dt)
         past_k = None if past_k is None else ctx.cast(past_k, dt)
@@ -594,6 +594,8 @@ def quantize_linear(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     out_dt = ctx.dtype(zp) if zp is not None else DataType.DT_UINT8
     if node.attr("output_dtype", 0):
         out_dt = onnx_dtype(node.attr("output_dtype"), node.where)
+    if out_dt in _FLOAT8:
+        return [_quantize_float8(node, ctx, x, scale, zp, out_dt)]
     if out_dt not in _QRANGE:
         raise ctx.unsupported(f"quantizing to {out_dt.short_name}")
     xd = ctx.dtype(x)
@@ -607,6 +609,24 @@ def quantize_linear(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     y = ctx.emit1("Maximum", [y, ctx.scalar(lo, calc)])
     y = ctx.emit1("Minimum", [y, ctx.scalar(hi, calc)])
     return [ctx.cast(y, out_dt) if ctx.dtype(y) != out_dt else y]
+
+
+#: float8 quantization targets (ONNX FLOAT8E4M3FN, FLOAT8E5M2): no integer rounding, the
+#: float8 Cast rounds to nearest even; ``saturate`` (default) clamps to the largest finite value.
+_FLOAT8 = (DataType.DT_FLOAT8_E4M3FN, DataType.DT_FLOAT8_E5M2)
+
+
+def _quantize_float8(
+    node: OnnxNode, ctx: ParseContext, x: Port, scale: Port, zp: Port | None, out_dt: DataType
+) -> Port:
+    """QuantizeLinear to float8 → Cast(saturate(x / scale + zero_point))."""
+    from openge.parser.mappings.elementwise import _cast
+
+    calc = F32 if ctx.dtype(x) in (DataType.DT_FLOAT16, DataType.DT_BF16) else ctx.dtype(x)
+    y = ctx.emit1("RealDiv", [ctx.cast(x, calc), ctx.cast(_per_axis(ctx, node, scale, x), calc)])
+    if zp is not None:
+        y = ctx.emit1("Add", [y, ctx.cast(_per_axis(ctx, node, zp, x), calc)])
+    return _cast(ctx, y, out_dt, bool(node.attr("saturate", 1)))
 
 
 @onnx_op(
@@ -624,7 +644,7 @@ def dequantize_linear(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None
         out = onnx_dtype(node.attr("output_dtype"), node.where)
         if out != sdt:
             raise ctx.unsupported("output_dtype different from the scale's type")
-    if ctx.dtype(x) not in _QRANGE:
+    if ctx.dtype(x) not in _QRANGE and ctx.dtype(x) not in _FLOAT8:
         raise ctx.unsupported(f"dequantizing {ctx.dtype(x).short_name}")
     calc = F32 if sdt == DataType.DT_FLOAT16 else sdt
     if ctx.dtype(x) == DataType.DT_INT32 and calc == F32:
