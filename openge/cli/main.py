@@ -1,8 +1,6 @@
-<<<<<<< HEAD
 """The ``openge`` command: atc (convert / dump / info), run, batch, demo."""
-=======
+
 """The ``openge`` command: atc (convert / dump / info), run, compare, demo."""
->>>>>>> main
 
 from __future__ import annotations
 
@@ -77,18 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_atc(sub)
     _add_run(sub)
-<<<<<<< HEAD
     from openge.cli.batch import add_batch_parser
 
-    add_batch_parser(sub, LOG_LEVELS)
-=======
+    add_batch_parser(sub, tuple(LOG_LEVELS))
+
     from openge.cli.device_om import add_om_parser
 
     add_om_parser(sub, tuple(LOG_LEVELS))
     from openge.cli.compare import add_parser as _add_compare
 
     _add_compare(sub, tuple(LOG_LEVELS))
->>>>>>> main
     demo = sub.add_parser("demo", help="compile, save, load and run a bundled sample CNN")
     demo.add_argument("--log", default="warning", choices=tuple(LOG_LEVELS))
     return parser
@@ -111,17 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from openge.cli.run import run_command
 
             return run_command(args)
-<<<<<<< HEAD
         if args.command == "batch":
             from openge.cli.batch import batch_command
 
             return batch_command(args)
-=======
+
         if args.command == "compare":
             from openge.cli.compare import compare_command
 
             return compare_command(args)
->>>>>>> main
         from openge.cli.atc import atc_command
 
         return atc_command(args)
