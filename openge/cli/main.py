@@ -1,6 +1,4 @@
-"""The ``openge`` command: atc (convert / dump / info), run, batch, demo."""
-
-"""The ``openge`` command: atc (convert / dump / info), run, compare, demo."""
+"""The ``openge`` command: atc (convert / dump / info), run, batch, compare, om, demo."""
 
 from __future__ import annotations
 
