@@ -72,11 +72,15 @@ def cnn_onnx(batch: int | str = 8) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def compile_onnx(model: onnx.ModelProto, options: Mapping[str, str] | None = None) -> bytes:
-    """The model compiled by openge, as .om bytes."""
+def compile_onnx(
+    model: onnx.ModelProto,
+    options: Mapping[str, str] | None = None,
+    parse_options: Mapping[str, str] | None = None,
+) -> bytes:
+    """The model parsed (``parse_options``) and compiled (``options``) by openge, as .om bytes."""
     build_initialize({})
     try:
-        graph = parse_onnx(model, dict(options or {}))
+        graph = parse_onnx(model, dict(parse_options or {}))
         return bytes(build_model(graph, dict(options or {})).data)
     finally:
         build_finalize()

@@ -95,8 +95,9 @@ def test_a_killed_actor_leaves_the_output_complete_and_exact(ray_cluster, mlp_om
 
 def test_batch_gears_are_used(ray_cluster):
     om = compile_onnx(
-        mlp_onnx(batch=-1),
+        mlp_onnx(batch="N"),
         {"ge.inputShape": "x:-1,16", "ge.dynamicBatchSize": "1,2,4,8"},
+        {"input_shape": "x:8,16"},
     )
     x = np.random.default_rng(6).normal(size=(203, 16)).astype(np.float32)
     result = predict(
