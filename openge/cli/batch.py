@@ -25,7 +25,8 @@ from openge.runtime import Model
 
 logger = logging.getLogger(__name__)
 
-#: Rows read from disk per object-store block.
+#: Rows read from disk per object-store block, at most (blocks are also cut to --batch-size so
+#: every actor gets work).
 READ_BLOCK_ROWS = 4096
 
 
@@ -94,7 +95,8 @@ def batch_command(args: argparse.Namespace) -> int:
         input_names = [d.name for d in input_descs]
     columns = _input_column_names(args, input_names)
     keep = [c for c in args.keep_columns.split(",") if c]
-    blocks, id_columns = _read_input(args.input, input_names, columns, keep)
+    block_rows = min(READ_BLOCK_ROWS, args.batch_size)
+    blocks, id_columns = _read_input(args.input, input_names, columns, keep, block_rows)
     _check_first_rows(model_bytes, args, dict(zip(input_names, columns)), id_columns, blocks)
 
     ray = require_ray()
@@ -206,19 +208,21 @@ def _input_column_names(args: argparse.Namespace, input_names: list[str]) -> lis
 
 
 def _read_input(
-    source: str, input_names: list[str], columns: list[str], keep: list[str]
+    source: str, input_names: list[str], columns: list[str], keep: list[str], block_rows: int
 ) -> tuple[list[Any], list[str]]:
     """Arrow tables (blocks of rows) holding the input columns and the id columns."""
     if os.path.isdir(source):
         if keep:
             raise GeError(PARAM_INVALID, "--keep-columns applies to parquet input only")
-        return _read_npy_folder(source, input_names, columns), ["file"]
+        return _read_npy_folder(source, input_names, columns, block_rows), ["file"]
     if not os.path.isfile(source):
         raise GeError(PARAM_INVALID, f"--input {source!r} is neither a folder nor a file")
-    return _read_parquet(source, columns, keep), keep
+    return _read_parquet(source, columns, keep, block_rows), keep
 
 
-def _read_npy_folder(folder: str, input_names: list[str], columns: list[str]) -> list[Any]:
+def _read_npy_folder(
+    folder: str, input_names: list[str], columns: list[str], block_rows: int
+) -> list[Any]:
     import pyarrow as pa
 
     if len(input_names) == 1:
@@ -235,8 +239,8 @@ def _read_npy_folder(folder: str, input_names: list[str], columns: list[str]) ->
     if not names:
         raise GeError(PARAM_INVALID, f"no .npy files in {dirs[0]}")
     blocks = []
-    for start in range(0, len(names), READ_BLOCK_ROWS):
-        part = names[start : start + READ_BLOCK_ROWS]
+    for start in range(0, len(names), block_rows):
+        part = names[start : start + block_rows]
         data: dict[str, Any] = {}
         for d, column in zip(dirs, columns):
             rows = [_load_npy(os.path.join(d, n)) for n in part]
@@ -270,7 +274,7 @@ def _tensor_column(array: np.ndarray) -> Any:
     return pa.FixedShapeTensorArray.from_numpy_ndarray(np.ascontiguousarray(array))
 
 
-def _read_parquet(path: str, columns: list[str], keep: list[str]) -> list[Any]:
+def _read_parquet(path: str, columns: list[str], keep: list[str], block_rows: int) -> list[Any]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -290,7 +294,7 @@ def _read_parquet(path: str, columns: list[str], keep: list[str]) -> list[Any]:
     try:
         return [
             pa.Table.from_batches([b])
-            for b in parquet.iter_batches(batch_size=READ_BLOCK_ROWS, columns=wanted)
+            for b in parquet.iter_batches(batch_size=block_rows, columns=wanted)
         ]
     except (OSError, pa.ArrowException) as err:
         raise GeError(PARAM_INVALID, f"cannot read parquet file {path}: {err}") from err

@@ -55,6 +55,11 @@ def predict(
         batch_format: "numpy", "pandas" or "pyarrow": the form the actors receive.
         predictor_class: ``OmPredictor`` or a subclass of it.
 
+    Actors work on blocks: a dataset held in one block (``from_numpy`` of one array) keeps one
+    actor busy. Make at least ``actors`` blocks (``from_numpy`` of a list of arrays,
+    ``from_arrow`` of several tables, a file reader). ``repartition`` would need CPUs beside the
+    actors' and can stall a cluster whose CPUs the actor pool holds.
+
     Row order follows the input when ``DataContext.execution_options.preserve_order`` is set
     (``openge batch`` sets it); otherwise Ray may reorder blocks — pass an id column through.
     """
@@ -72,8 +77,6 @@ def predict(
     else:
         data = load_model_bytes(model)
         model_ref = ray.put(np.frombuffer(data, dtype=np.uint8))
-    # Blocks of one batch each: a dataset read as one big block would otherwise go to one actor.
-    dataset = dataset.repartition(target_num_rows_per_block=batch_size)
     return dataset.map_batches(
         predictor_class,
         fn_constructor_kwargs={

@@ -42,6 +42,17 @@ def cnn_om():
     return compile_onnx(cnn_onnx(batch=8))
 
 
+def _tables(x, rows):
+    """Arrow blocks of ``rows`` rows: column x (tensor rows) and row (index)."""
+    return [
+        pa.table({
+            "x": pa.FixedShapeTensorArray.from_numpy_ndarray(x[s : s + rows]),
+            "row": np.arange(s, min(s + rows, len(x))),
+        })
+        for s in range(0, len(x), rows)
+    ]  # fmt: skip
+
+
 def _collect(dataset, *columns):
     batches = list(dataset.iter_batches(batch_format="numpy", batch_size=None))
     return [np.concatenate([b[c] for b in batches]) for c in columns]
@@ -49,12 +60,10 @@ def _collect(dataset, *columns):
 
 def test_mlp_20000_rows_equal_the_single_process_loop(ray_cluster, mlp_om):
     x = np.random.default_rng(3).normal(size=(20_000, 16)).astype(np.float32)
-    table = pa.table(
-        {"x": pa.FixedShapeTensorArray.from_numpy_ndarray(x), "row": np.arange(20_000)}
-    )
     result = predict(
-        ray.data.from_arrow(table), mlp_om, actors=2, batch_size=1000, passthrough_columns=["row"]
-    )
+        ray.data.from_arrow(_tables(x, 1000)), mlp_om, actors=2, batch_size=1000,
+        passthrough_columns=["row"],
+    )  # fmt: skip
     prob, row = _collect(result, "prob", "row")
     np.testing.assert_array_equal(row, np.arange(20_000))
     np.testing.assert_array_equal(prob, loop_reference(mlp_om, x, 64))
@@ -62,7 +71,7 @@ def test_mlp_20000_rows_equal_the_single_process_loop(ray_cluster, mlp_om):
 
 def test_cnn_2000_images_pandas_batches(ray_cluster, cnn_om):
     x = np.random.default_rng(4).normal(size=(2000, 3, 16, 16)).astype(np.float32)
-    dataset = ray.data.from_numpy(x)  # one tensor column named "data"
+    dataset = ray.data.from_numpy(np.array_split(x, 8))  # 8 blocks, one column named "data"
     result = predict(
         dataset, cnn_om, actors=2, batch_size=100, batch_format="pandas",
         input_columns={"img": "data"},
@@ -82,9 +91,8 @@ def test_a_killed_actor_leaves_the_output_complete_and_exact(ray_cluster, mlp_om
             return super().__call__(batch)
 
     x = np.random.default_rng(5).normal(size=(6000, 16)).astype(np.float32)
-    table = pa.table({"x": pa.FixedShapeTensorArray.from_numpy_ndarray(x), "row": np.arange(6000)})
     result = predict(
-        ray.data.from_arrow(table), mlp_om, actors=2, batch_size=500,
+        ray.data.from_arrow(_tables(x, 500)), mlp_om, actors=2, batch_size=500,
         passthrough_columns=["row"], predictor_class=CrashOnce,
     )  # fmt: skip
     prob, row = _collect(result, "prob", "row")
@@ -101,7 +109,7 @@ def test_batch_gears_are_used(ray_cluster):
     )
     x = np.random.default_rng(6).normal(size=(203, 16)).astype(np.float32)
     result = predict(
-        ray.data.from_numpy(x), om, actors=1, batch_size=100,
+        ray.data.from_numpy([x[:100], x[100:200], x[200:]]), om, actors=1, batch_size=100,
         input_columns={"x": "data"}, gear_column="gear",
     )  # fmt: skip
     prob, gear = _collect(result, "prob", "gear")
