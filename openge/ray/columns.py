@@ -39,7 +39,9 @@ def column_rows(values: Any, column: str) -> np.ndarray:
         values = values.to_numpy_ndarray()
     elif hasattr(values, "type") and hasattr(values, "flatten") and hasattr(values, "offsets"):
         values = _arrow_list_rows(values, column)
-    elif hasattr(values, "to_numpy"):  # pandas Series, other pyarrow arrays
+    elif type(values).__module__.startswith("pyarrow"):  # other pyarrow arrays (strings, ...)
+        values = values.to_numpy(zero_copy_only=False)
+    elif hasattr(values, "to_numpy"):  # pandas Series
         values = values.to_numpy()
     array = np.asarray(values)
     if array.dtype == object:

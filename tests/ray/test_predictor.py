@@ -67,3 +67,16 @@ def test_errors_name_the_column(mlp_om):
         OmPredictor(mlp_om, input_columns=["a", "b"])
     with pytest.raises(GeError, match="not a file"):
         OmPredictor("/nonexistent/model.om")
+
+
+def test_sliced_arrow_tables_with_string_columns(cnn_om):
+    x = _images(10, seed=2)
+    table = pa.table(
+        {
+            "img": pa.FixedShapeTensorArray.from_numpy_ndarray(x),
+            "file": [f"f{i}" for i in range(10)],
+        }
+    ).slice(3, 4)
+    out = OmPredictor(cnn_om, passthrough_columns=["file"])(table)
+    assert list(out["file"]) == ["f3", "f4", "f5", "f6"]
+    np.testing.assert_array_equal(out["scores"], loop_reference(cnn_om, x[3:7], 8))
