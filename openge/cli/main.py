@@ -1,4 +1,4 @@
-"""The ``openge`` command: atc (convert / dump / info), run, compare, demo."""
+"""The ``openge`` command: atc (convert / dump / info), run, batch, compare, om, demo."""
 
 from __future__ import annotations
 
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_atc(sub)
     _add_run(sub)
+    from openge.cli.batch import add_batch_parser
+
+    add_batch_parser(sub, tuple(LOG_LEVELS))
+
     from openge.cli.device_om import add_om_parser
 
     add_om_parser(sub, tuple(LOG_LEVELS))
@@ -105,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from openge.cli.run import run_command
 
             return run_command(args)
+        if args.command == "batch":
+            from openge.cli.batch import batch_command
+
+            return batch_command(args)
+
         if args.command == "compare":
             from openge.cli.compare import compare_command
 
