@@ -80,6 +80,9 @@ class IODesc:
     dtype: DataType
     shape: tuple[int, ...]
     format: Format = Format.FORMAT_ND
+    #: per-dim (min, max) of a dynamic-shape input (max -1 = unbounded), as
+    #: ``aclmdlGetInputDimsRange`` reports it; empty for static shapes
+    range: tuple[tuple[int, int], ...] = ()
 
     @property
     def size(self) -> int:

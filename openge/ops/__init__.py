@@ -3,7 +3,19 @@
 Each family module exposes ``SCHEMAS``; they are registered here, explicitly and once.
 """
 
-from openge.ops import elementwise, fused, image, io, layout, misc, nn, reduce, shape, state
+from openge.ops import (
+    data_dependent,
+    elementwise,
+    fused,
+    image,
+    io,
+    layout,
+    misc,
+    nn,
+    reduce,
+    shape,
+    state,
+)
 from openge.ops.infer import evaluate, infer_node, node_where
 from openge.ops.registry import all_schemas, get_schema, has_op, register
 from openge.ops.schema import (
@@ -18,7 +30,7 @@ from openge.ops.schema import (
     normalize_attrs,
 )
 
-FAMILIES = (io, state, elementwise, nn, reduce, shape, layout, image, misc, fused)
+FAMILIES = (io, state, elementwise, nn, reduce, shape, layout, image, misc, fused, data_dependent)
 for _family in FAMILIES:
     register(_family.SCHEMAS)
 

@@ -24,7 +24,9 @@ import numpy as np
 
 from openge.errors import DATATYPE_INVALID, PARAM_INVALID, SHAPE_INVALID, UNSUPPORTED, GeError
 from openge.graph import DataType, Format, Graph, Port, Tensor, TensorDesc
+from openge.graph.shape_range import RANGE_ATTR, encode_range, parse_shape_ranges
 from openge.ops import Trait, evaluate, get_schema, has_op, infer_node
+from openge.ops.schema import ValueNeeded
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +309,11 @@ class ParseContext:
         self.node: OnnxNode | None = None
         self.scope: Any = None
         self._const_cache: dict[tuple, Port] = {}
+        #: top-level nodes whose shapes or shape-deciding values are not known at parse time
+        #: become FrameworkOp nodes, converted at run time (openge.parser.deferred)
+        self.allow_defer = False
+        self.proto: Any = None
+        self._value_types: dict[str, tuple[DataType, list[int] | None]] | None = None
 
     # ----- errors ------------------------------------------------------------------------
     def error(self, message: str, code: int = PARAM_INVALID) -> GeError:
@@ -358,9 +365,12 @@ class ParseContext:
                 if source
                 else ""
             )
-            raise self.error(
-                f"{what} must be known at compile time (openge compiles static shapes){hint}",
+            where = self.node.where if self.node is not None else "ONNX model"
+            raise ValueNeeded(
                 SHAPE_INVALID,
+                f"{where}: {what} must be known at compile time (openge compiles static "
+                f"shapes){hint}",
+                port=port,
             )
         return value
 
@@ -409,6 +419,9 @@ class ParseContext:
         )
         try:
             norm, descs = infer_node(node, self.values)
+        except ValueNeeded:
+            self._drop(node)
+            raise
         except GeError as err:
             self._drop(node)
             raise self.error(err.message, err.code) from err
@@ -747,7 +760,15 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
         ctx.node = node
         ctx.scope = scope
         try:
-            results = list(fn(node, ctx))
+            if _must_defer(ctx, node, scope):
+                results = defer_node(ctx, node, proto_node)
+            else:
+                try:
+                    results = list(fn(node, ctx))
+                except ValueNeeded:
+                    if not _can_defer(ctx, proto_node, scope):
+                        raise
+                    results = defer_node(ctx, node, proto_node)
         finally:
             ctx.node = None
             ctx.scope = outer
@@ -760,6 +781,85 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
                     f"{node.where}: output {i} ({out_name}) is not supported by openge",
                 )
             scope.values[out_name] = results[i]
+
+
+def _can_defer(ctx: ParseContext, proto_node: Any, scope: _Scope) -> bool:
+    import onnx
+
+    return (
+        ctx.allow_defer
+        and scope.parent is None
+        and not any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+            for a in proto_node.attribute
+        )
+    )
+
+
+def _must_defer(ctx: ParseContext, node: OnnxNode, scope: _Scope) -> bool:
+    """An input of unknown shape: the mapping (which may compute with shapes) runs at run time."""
+    if not any(p is not None and not p.desc.is_static for p in node.inputs):
+        return False
+    if not ctx.allow_defer or scope.parent is not None:
+        raise ctx.error(
+            "inputs of unknown shape inside a subgraph (If/Loop/Scan body) are not supported; "
+            "fix the shapes with the input_shape option",
+            SHAPE_INVALID,
+        )
+    return True
+
+
+def _value_types(ctx: ParseContext) -> dict[str, tuple[DataType, list[int] | None]]:
+    """dtype and dims of every value ONNX's shape inference knows (for deferred outputs)."""
+    if ctx._value_types is None:
+        import onnx
+
+        types: dict[str, tuple[DataType, list[int] | None]] = {}
+        try:
+            inferred = onnx.shape_inference.infer_shapes(ctx.proto).graph
+        except Exception:  # inference is a hint only: fall back to the declared types
+            inferred = ctx.proto.graph
+        for vi in [*inferred.input, *inferred.value_info, *inferred.output]:
+            with contextlib.suppress(GeError):
+                if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+                    types[vi.name] = _value_type(vi, f"value {vi.name}")
+        ctx._value_types = types
+    return ctx._value_types
+
+
+def defer_node(ctx: ParseContext, node: OnnxNode, proto_node: Any) -> list[Port | None]:
+    """A FrameworkOp standing for ``proto_node``, converted when its inputs are known at run
+    time; its outputs have ONNX's inferred dtype and rank with every dim unknown."""
+    types = _value_types(ctx)
+    descs = []
+    for out_name in node.outputs:
+        if out_name == "":
+            descs.append(TensorDesc(DataType.DT_FLOAT, (-1,)))
+            continue
+        if out_name not in types:
+            raise ctx.unsupported(
+                f"output {out_name} depends on run-time shapes or values and its type is "
+                "unknown; give the inputs static shapes (input_shape) or bind the values "
+                "(constant_inputs)"
+            )
+        dtype, dims = types[out_name]
+        descs.append(TensorDesc(dtype, (-1,) if dims is None else tuple(-1 for _ in dims)))
+    opsets = [f"{dom}:{ver}" for dom, ver in sorted(ctx.opsets.items())]
+    fw = ctx.graph.add_node(
+        "FrameworkOp",
+        list(node.inputs),
+        name=ctx._name("FrameworkOp"),
+        attrs={
+            "original_type": node.op_type if not node.domain else f"{node.domain}::{node.op_type}",
+            "node_def": proto_node.SerializeToString(),
+            "opsets": opsets,
+            "output_count": len(descs),
+        },
+        num_outputs=len(descs),
+        output_descs=descs,
+    )
+    logger.debug("%s is converted at run time (FrameworkOp %s)", node.where, fw.name)
+    return [fw.output(i) for i in range(len(descs))]
 
 
 def run_subgraph(
@@ -869,7 +969,8 @@ def parse_onnx(
             f"constant_inputs names {', '.join(unknown_bound)}; the model's inputs are "
             + ", ".join(input_names),
         )
-    shapes = parse_input_shape(opts.get("input_shape", ""))
+    with_ranges = parse_shape_ranges(opts.get("input_shape", ""))
+    shapes = {k: v[0] for k, v in with_ranges.items()}
     real_inputs = [v for v in g.input if v.name not in initializers and v.name not in bound]
     unknown = [k for k in shapes if k not in {v.name for v in real_inputs}]
     if unknown:
@@ -903,27 +1004,34 @@ def parse_onnx(
                             f"it to {_dims_text(dims)}",
                         )
             dims = list(given)
-        if dims is None or any(d < 0 for d in dims):
+        if dims is None:
             dynamic.append(f"{vi.name}: {_dims_text(dims)}")
-            dims = [] if dims is None else dims
+            dims = []
         desc = TensorDesc(dtype, tuple(max(d, -1) for d in dims), fmt)
-        node = graph.add_node("Data", name=vi.name, attrs={"index": index}, output_descs=[desc])
+        attrs: dict[str, Any] = {"index": index}
+        if vi.name in with_ranges and any(d < 0 for d in with_ranges[vi.name][0]):
+            attrs[RANGE_ATTR] = encode_range(with_ranges[vi.name][1])
+        node = graph.add_node("Data", name=vi.name, attrs=attrs, output_descs=[desc])
         scope.values[vi.name] = node.output(0)
     if dynamic:
         example = ";".join(f"{d.split(':')[0]}:1,..." for d in dynamic[:2])
         raise GeError(
             SHAPE_INVALID,
-            "ONNX model inputs have dynamic dims openge cannot compile statically: "
+            "ONNX model inputs have an unknown rank: "
             + "; ".join(dynamic)
-            + f'. Fix them with the input_shape option (ATC syntax, e.g. "{example}")',
+            + f'. Give their shapes with the input_shape option (ATC syntax, e.g. "{example}"; '
+            "-1 keeps a dim dynamic)",
         )
     for name, value in bound.items():
         vi = next(v for v in g.input if v.name == name)
         dtype, _ = _value_type(vi, f"graph input {name}")
         scope.values[name] = ctx.const(np.asarray(value, dtype=dtype.np_dtype), name=name)
 
-    # 3. nodes in dependency order.
+    # 3. nodes in dependency order (what needs run-time shapes or values is deferred).
+    ctx.allow_defer = True
+    ctx.proto = proto
     _convert_nodes(ctx, list(g.node), scope, "")
+    ctx.allow_defer = False
 
     # 4. outputs, checked against the model's declared types.
     outs = []
@@ -992,7 +1100,7 @@ def _check_declared(vi: Any, port: Port, shapes_overridden: bool) -> None:
                 f"graph output {vi.name}: the model declares {declared.short_name} but the "
                 f"converted graph computes {desc.dtype.short_name} (openge mapping error)",
             )
-    if tt.HasField("shape") and not shapes_overridden:
+    if tt.HasField("shape") and not shapes_overridden and desc.is_static:
         dims = [int(d.dim_value) if d.HasField("dim_value") else -1 for d in tt.shape.dim]
         if len(dims) != len(desc.shape) or any(d >= 0 and d != s for d, s in zip(dims, desc.shape)):
             raise GeError(

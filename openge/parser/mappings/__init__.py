@@ -81,6 +81,7 @@ def _ensure_loaded() -> None:
         return
     from openge.parser.mappings import (  # noqa: F401  (imported for registration)
         control,
+        data_dependent,
         elementwise,
         image,
         math,
