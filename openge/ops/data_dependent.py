@@ -282,6 +282,7 @@ SCHEMAS = [
             Attr("node_def", AttrType.BYTES),
             Attr("opsets", AttrType.LIST_STR, []),
             Attr("output_count", AttrType.INT),
+            Attr("outer_names", AttrType.LIST_STR, []),
         ],
         infer=_infer_framework,
         kernel=_framework_kernel,

@@ -48,17 +48,19 @@ def expand_node(graph: Graph, node: Node, values: MutableMapping[Port, np.ndarra
         raise GeError(
             PARAM_INVALID, f"FrameworkOp {node.name}: its node_def does not decode: {err}"
         ) from err
-    if len(proto.input) != len(node.inputs) or len(proto.output) != node.num_outputs:
+    names = [*proto.input, *(str(n) for n in node.attrs.get("outer_names", []))]
+    if len(names) != len(node.inputs) or len(proto.output) != node.num_outputs:
         raise GeError(
             PARAM_INVALID,
-            f"FrameworkOp {node.name}: node_def has {len(proto.input)} inputs and "
-            f"{len(proto.output)} outputs; the node has {len(node.inputs)} and {node.num_outputs}",
+            f"FrameworkOp {node.name}: node_def has {len(names)} inputs (with the values its "
+            f"subgraphs read) and {len(proto.output)} outputs; the node has {len(node.inputs)} "
+            f"and {node.num_outputs}",
         )
     ctx = ParseContext(graph, _opsets(node))
     ctx.values = values  # type: ignore[assignment]
     scope = _Scope(ctx, None, {}, None)
     ctx.scope = scope
-    for name, port in zip(proto.input, node.inputs):
+    for name, port in zip(names, node.inputs):
         if name and port is not None:
             scope.values[name] = port
     count = len(graph)

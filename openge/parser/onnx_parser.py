@@ -760,7 +760,7 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
         ctx.node = node
         ctx.scope = scope
         try:
-            if _must_defer(ctx, node, scope):
+            if _must_defer(ctx, node, scope, proto_node):
                 results = defer_node(ctx, node, proto_node)
             else:
                 try:
@@ -789,16 +789,46 @@ def _can_defer(ctx: ParseContext, proto_node: Any, scope: _Scope) -> bool:
     return (
         ctx.allow_defer
         and scope.parent is None
-        and not any(
-            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-            for a in proto_node.attribute
-        )
+        and not any(a.type == onnx.AttributeProto.GRAPHS for a in proto_node.attribute)
     )
 
 
-def _must_defer(ctx: ParseContext, node: OnnxNode, scope: _Scope) -> bool:
+def outer_names(proto_node: Any) -> list[str]:
+    """Values the subgraphs of ``proto_node`` (If branches, Loop/Scan bodies) read from the
+    enclosing graph, in first-use order."""
+    import onnx
+
+    found: dict[str, None] = {}
+
+    def visit(g: Any, defined: set[str]) -> None:
+        defined = defined | {v.name for v in g.input} | {t.name for t in g.initializer}
+        for n in g.node:
+            for name in n.input:
+                if name and name not in defined:
+                    found.setdefault(name)
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    visit(a.g, defined)
+            defined |= {o for o in n.output if o}
+
+    for a in proto_node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            visit(a.g, set())
+    return list(found)
+
+
+def _outer_ports(proto_node: Any, scope: _Scope) -> list[tuple[str, Port | None]]:
+    return [(n, scope.get(n)) for n in outer_names(proto_node) if scope.defined(n)]
+
+
+def _must_defer(
+    ctx: ParseContext, node: OnnxNode, scope: _Scope, proto_node: Any = None
+) -> bool:
     """An input of unknown shape: the mapping (which may compute with shapes) runs at run time."""
-    if not any(p is not None and not p.desc.is_static for p in node.inputs):
+    ports = list(node.inputs)
+    if proto_node is not None and scope.parent is None and ctx.allow_defer:
+        ports += [p for _, p in _outer_ports(proto_node, scope)]
+    if not any(p is not None and not p.desc.is_static for p in ports):
         return False
     if not ctx.allow_defer or scope.parent is not None:
         raise ctx.error(
@@ -845,15 +875,18 @@ def defer_node(ctx: ParseContext, node: OnnxNode, proto_node: Any) -> list[Port 
         dtype, dims = types[out_name]
         descs.append(TensorDesc(dtype, (-1,) if dims is None else tuple(-1 for _ in dims)))
     opsets = [f"{dom}:{ver}" for dom, ver in sorted(ctx.opsets.items())]
+    outer = _outer_ports(proto_node, ctx.scope) if ctx.scope is not None else []
+    extra: dict[str, Any] = {"outer_names": [n for n, _ in outer]} if outer else {}
     fw = ctx.graph.add_node(
         "FrameworkOp",
-        list(node.inputs),
+        [*node.inputs, *(p for _, p in outer)],
         name=ctx._name("FrameworkOp"),
         attrs={
             "original_type": node.op_type if not node.domain else f"{node.domain}::{node.op_type}",
             "node_def": proto_node.SerializeToString(),
             "opsets": opsets,
             "output_count": len(descs),
+            **extra,
         },
         num_outputs=len(descs),
         output_descs=descs,

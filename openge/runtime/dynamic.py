@@ -215,6 +215,8 @@ class DynamicExecutor:
             )
             graph.replace_all_uses(node.output(0), const.output(0))
             graph.remove_node(node)
+        for k, node in enumerate(graph.inputs):  # the remaining inputs, numbered 0..n-1
+            node.attrs["index"] = k
         return graph
 
     def _make_plan(self, arrays: list[np.ndarray]) -> _Plan:
