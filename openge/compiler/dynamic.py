@@ -3,7 +3,7 @@
 A graph is dynamic when a graph input has unknown (-1) dims, when it holds deferred framework
 nodes (FrameworkOp, from the ONNX parser), or when an output shape depends on a value that is
 not a compile-time constant (a Reshape's shape fed as an input, NonZero, NonMaxSuppression …;
-inference raises ``ValueNeeded``). Its compiled form is the graph itself — validated and
+inference raises ``ValueNeededError``). Its compiled form is the graph itself — validated and
 inferred as far as the static shapes allow — with no task list; the runtime
 (``openge.runtime.dynamic``) re-runs this compiler with the concrete input shapes of each run and
 caches the static plan it gets per input-shape signature.
@@ -62,8 +62,7 @@ def infer_leniently(graph: Graph) -> None:
             if node.op_type == "Const":
                 raise
             node.output_descs = [
-                TensorDesc(d.dtype, tuple(-1 for _ in d.shape), d.format)
-                for d in node.output_descs
+                TensorDesc(d.dtype, tuple(-1 for _ in d.shape), d.format) for d in node.output_descs
             ]
             continue
         node.output_descs = descs

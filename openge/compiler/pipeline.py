@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from openge.compiler.memory import check_plan, plan_from_stats
 from openge.compiler.dynamic import compile_dynamic, is_dynamic_graph
+from openge.compiler.memory import check_plan, plan_from_stats
 from openge.compiler.options import option_enabled
 from openge.compiler.passes.base import GraphPass, PassContext
 from openge.compiler.passes.cancel_inverse_ops import CancelInverseOpsPass
@@ -37,7 +37,7 @@ from openge.graph.shape_range import RANGE_ATTR, encode_range, parse_shape_range
 from openge.om.plan import CompiledModel
 from openge.ops import Trait, get_schema, infer_node
 from openge.ops.infer import propagate_value
-from openge.ops.schema import ValueNeeded
+from openge.ops.schema import ValueNeededError
 
 logger = logging.getLogger(__name__)
 
@@ -407,7 +407,7 @@ def compile_graph(
     verify = VERIFY_PASSES or options.get(VERIFY_OPTION) == "1"
     try:
         pipeline.run(work, ctx, report, verify=verify)
-    except ValueNeeded as err:
+    except ValueNeededError as err:
         # an output shape depends on a value known only at run time: a dynamic-shape model
         logger.info("graph %s: %s; compiled as a dynamic-shape model", graph.name, err.message)
         work = graph.clone()

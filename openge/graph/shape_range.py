@@ -22,7 +22,7 @@ DimRange = tuple[int, int]
 def _bad(text: str, part: str, why: str) -> GeError:
     return GeError(
         PARAM_INVALID,
-        f"input_shape {text!r}: {why} in {part!r}; write \"name:d0,d1,...;name2:...\" where a dim "
+        f'input_shape {text!r}: {why} in {part!r}; write "name:d0,d1,...;name2:..." where a dim '
         "is a size, -1 (any size) or lo~hi (a range, hi -1 = unbounded), e.g. "
         '"x:1~8,3,224,224;ids:-1,-1"',
     )

@@ -3,7 +3,7 @@ FrameworkOp, an original (ONNX) node converted only when its shapes are known at
 
 Inference reads the deciding input's value (``ctx.require_const``): in a static compile the
 value is a constant; in a dynamic-shape model it is known when the runtime plans the shape (or
-runs the node). When it is not known, inference raises ``ValueNeeded`` and the compiler makes
+runs the node). When it is not known, inference raises ``ValueNeededError`` and the compiler makes
 the model dynamic. Kernels recompute the result and check it fits the planned output.
 """
 
@@ -98,7 +98,7 @@ def _infer_unique(ctx: InferContext) -> list[TensorDesc]:
     ]
 
 
-def _unique_kernel(inputs, outputs, *, axis, sorted):  # noqa: A002  (the ONNX attr name)
+def _unique_kernel(inputs, outputs, *, axis, sorted):
     x = inputs[0]
     ax = None if axis is None else axis % max(x.ndim, 1)
     _store(outputs, unique(x, ax, bool(sorted)), "Unique")

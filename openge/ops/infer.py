@@ -10,7 +10,7 @@ import numpy as np
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import Node, Port, TensorDesc
 from openge.ops.registry import get_schema
-from openge.ops.schema import InferContext, OpSchema, Trait, ValueNeeded, normalize_attrs
+from openge.ops.schema import InferContext, OpSchema, Trait, ValueNeededError, normalize_attrs
 
 
 def node_where(node: Node) -> str:
@@ -69,7 +69,7 @@ def infer_node(
     )
     try:
         descs = list(schema.infer(ctx))
-    except ValueNeeded as err:
+    except ValueNeededError as err:
         if err.port is None and 0 <= err.index < len(node.inputs):
             err.port = node.inputs[err.index]
         raise

@@ -305,7 +305,7 @@ def normalize_attrs(schema: OpSchema, attrs: dict[str, Any], where: str) -> dict
     return out
 
 
-class ValueNeeded(GeError):
+class ValueNeededError(GeError):
     """An output shape depends on the value of an input that is not known yet.
 
     ``index`` is the input of the node whose value is needed; ``port`` (set by ``infer_node`` or
@@ -373,11 +373,11 @@ class InferContext:
         return self._const_values[index]
 
     def require_const(self, index: int, what: str) -> np.ndarray:
-        """The compile-time value of input ``index``; :class:`ValueNeeded` when it is not known
+        """The compile-time value of input ``index``; :class:`ValueNeededError` when it is not known
         (a dynamic-shape model then decides the shape at run time)."""
         value = self.const_value(index)
         if value is None:
-            raise ValueNeeded(
+            raise ValueNeededError(
                 PARAM_INVALID,
                 f"node {self.name} ({self.op_type}): input {index} ({what}) must be a constant "
                 "known at compile time (a Const, or computed from constants and shapes)",
@@ -400,7 +400,7 @@ __all__ = [
     "OpSchema",
     "Output",
     "Trait",
-    "ValueNeeded",
+    "ValueNeededError",
     "coerce_attr",
     "normalize_attrs",
 ]

@@ -26,7 +26,7 @@ from openge.errors import DATATYPE_INVALID, PARAM_INVALID, SHAPE_INVALID, UNSUPP
 from openge.graph import DataType, Format, Graph, Port, Tensor, TensorDesc
 from openge.graph.shape_range import RANGE_ATTR, encode_range, parse_shape_ranges
 from openge.ops import Trait, evaluate, get_schema, has_op, infer_node
-from openge.ops.schema import ValueNeeded
+from openge.ops.schema import ValueNeededError
 
 logger = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ class ParseContext:
                 else ""
             )
             where = self.node.where if self.node is not None else "ONNX model"
-            raise ValueNeeded(
+            raise ValueNeededError(
                 SHAPE_INVALID,
                 f"{where}: {what} must be known at compile time (openge compiles static "
                 f"shapes){hint}",
@@ -419,7 +419,7 @@ class ParseContext:
         )
         try:
             norm, descs = infer_node(node, self.values)
-        except ValueNeeded:
+        except ValueNeededError:
             self._drop(node)
             raise
         except GeError as err:
@@ -765,7 +765,7 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
             else:
                 try:
                     results = list(fn(node, ctx))
-                except ValueNeeded:
+                except ValueNeededError:
                     if not _can_defer(ctx, proto_node, scope):
                         raise
                     results = defer_node(ctx, node, proto_node)
@@ -821,9 +821,7 @@ def _outer_ports(proto_node: Any, scope: _Scope) -> list[tuple[str, Port | None]
     return [(n, scope.get(n)) for n in outer_names(proto_node) if scope.defined(n)]
 
 
-def _must_defer(
-    ctx: ParseContext, node: OnnxNode, scope: _Scope, proto_node: Any = None
-) -> bool:
+def _must_defer(ctx: ParseContext, node: OnnxNode, scope: _Scope, proto_node: Any = None) -> bool:
     """An input of unknown shape: the mapping (which may compute with shapes) runs at run time."""
     ports = list(node.inputs)
     if proto_node is not None and scope.parent is None and ctx.allow_defer:

@@ -98,7 +98,9 @@ class DynamicExecutor:
         for i, d in enumerate(compiled.inputs):
             rng = decode_range(ranges[i], len(d.shape)) if i < len(ranges) else None
             self.inputs.append(
-                IODesc(d.name, d.dtype, tuple(d.shape), d.format, range=rng or default_range(d.shape))
+                IODesc(
+                    d.name, d.dtype, tuple(d.shape), d.format, range=rng or default_range(d.shape)
+                )
             )
         options = dict(compiled.options)
         self.cache_size = _int_option(options, CACHE_OPTION, DEFAULT_CACHE_SIZE, 1)
@@ -221,7 +223,7 @@ class DynamicExecutor:
 
     def _make_plan(self, arrays: list[np.ndarray]) -> _Plan:
         from openge.compiler import compile_graph
-        from openge.ops.schema import ValueNeeded
+        from openge.ops.schema import ValueNeededError
         from openge.parser.deferred import expand_all
         from openge.runtime.model import Model
 
@@ -231,7 +233,7 @@ class DynamicExecutor:
             graph = self._specialized(arrays, bound)
             try:
                 expand_all(graph, {})
-            except ValueNeeded as err:
+            except ValueNeededError as err:
                 sources = _sources(err.port)
                 new = {names.index(s) for s in sources if s in names} - bound
                 if err.port is None or not new or any(arrays[i].size > BIND_LIMIT for i in new):
@@ -321,8 +323,7 @@ class DynamicExecutor:
                     f"while executing node {node.name} ({node.op_type}): "
                     f"{type(err).__name__}: {err}",
                 ) from err
-            for port, value in zip(outs, results):
-                values[port] = value
+            values.update(zip(outs, results))
         return [np.array(values[p], copy=True) for p in graph.outputs]
 
 

@@ -191,7 +191,10 @@ def test_unsupported_ops_are_listed_together():
         parse_onnx(model)
     text = str(err.value)
     assert "3 node(s) of 2 op type(s)" in text
-    for piece in ("StringNormalizer (opset 18; nodes: sn1, sn2)", "TfIdfVectorizer (opset 18; nodes: u)"):
+    for piece in (
+        "StringNormalizer (opset 18; nodes: sn1, sn2)",
+        "TfIdfVectorizer (opset 18; nodes: u)",
+    ):
         assert piece in text
     assert err.value.name == "ACL_ERROR_FEATURE_UNSUPPORTED"
 
