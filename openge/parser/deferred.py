@@ -37,8 +37,8 @@ def expand_node(graph: Graph, node: Node, values: MutableMapping[Port, np.ndarra
     """Convert the FrameworkOp ``node`` with its inputs' now-known descs and ``values``.
 
     The emitted nodes replace ``node`` (which is removed); they are returned in order, already
-    inferred. Values the mapping computes are added to ``values``. Raises ``ValueNeededError`` when a
-    value the conversion needs is still unknown, GeError when the node cannot be converted.
+    inferred. Values the mapping computes are added to ``values``. Raises ``ValueNeededError``
+    when a value the conversion needs is still unknown, GeError when it cannot be converted.
     """
     import onnx
 
