@@ -314,6 +314,7 @@ class ParseContext:
         self.allow_defer = False
         self.proto: Any = None
         self._value_types: dict[str, tuple[DataType, list[int] | None]] | None = None
+        self._consumed: set[str] | None = None
 
     # ----- errors ------------------------------------------------------------------------
     def error(self, message: str, code: int = PARAM_INVALID) -> GeError:
@@ -855,6 +856,26 @@ def _value_types(ctx: ParseContext) -> dict[str, tuple[DataType, list[int] | Non
     return ctx._value_types
 
 
+def _consumed(ctx: ParseContext) -> set[str]:
+    """Names the model reads: node inputs (subgraphs included) and graph outputs."""
+    if ctx._consumed is None:
+        graph = ctx.proto.graph
+        ctx._consumed = {o.name for o in graph.output} | {
+            name for n in _all_proto_nodes(graph) for name in n.input
+        }
+    return ctx._consumed
+
+
+def _all_proto_nodes(graph: Any):
+    import onnx
+
+    for n in graph.node:
+        yield n
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from _all_proto_nodes(a.g)
+
+
 def defer_node(ctx: ParseContext, node: OnnxNode, proto_node: Any) -> list[Port | None]:
     """A FrameworkOp standing for ``proto_node``, converted when its inputs are known at run
     time; its outputs have ONNX's inferred dtype and rank with every dim unknown."""
@@ -863,6 +884,9 @@ def defer_node(ctx: ParseContext, node: OnnxNode, proto_node: Any) -> list[Port 
     for out_name in node.outputs:
         if out_name == "":
             descs.append(TensorDesc(DataType.DT_FLOAT, (-1,)))
+            continue
+        if out_name not in types and out_name not in _consumed(ctx):
+            descs.append(TensorDesc(DataType.DT_FLOAT, (-1,)))  # an output nothing reads
             continue
         if out_name not in types:
             raise ctx.unsupported(
