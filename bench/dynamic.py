@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import RESULTS, machine_lines, median, write_section  # noqa: E402
-from bench.models import input_specs, make_inputs, onnx_path  # noqa: E402
+from bench.common import RESULTS, machine_lines, median, write_section
+from bench.models import input_specs, make_inputs, onnx_path
 
 DEFAULT_MODELS = ("mlp", "squeezenet", "resnet50", "bert_base")
 
@@ -114,11 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         "| model | static ms | dynamic ms | dynamic / static | plan ms | first run ms |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['static_ms']:.3f} | {r['dynamic_ms']:.3f} | {r['ratio']:.3f} | "
-            f"{r['plan_ms']:.1f} | {r['first_ms']:.1f} |"
-        )
+    lines.extend(
+        f"| {r['model']} | {r['static_ms']:.3f} | {r['dynamic_ms']:.3f} | {r['ratio']:.3f} | "
+        f"{r['plan_ms']:.1f} | {r['first_ms']:.1f} |"
+        for r in rows
+    )
     body = "\n".join(lines)
     print(body)
     if args.output != "-":

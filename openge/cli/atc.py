@@ -103,6 +103,14 @@ def onnx_to_dict(path: str) -> dict[str, Any]:
     return json_format.MessageToDict(model, preserving_proto_field_name=True)
 
 
+def _range_text(ranges) -> str:
+    """``[1~8, 3, 0~∞]``: per-dim (min, max) of a dynamic-shape input."""
+    parts = [
+        str(lo) if lo == hi else f"{lo}~{'∞' if hi == -1 else hi}" for lo, hi in (ranges or ())
+    ]
+    return "[" + ", ".join(parts) + "]"
+
+
 def _info_text(view: memoryview) -> str:
     from openge.om.reader import read_info
 
@@ -121,9 +129,11 @@ def _info_text(view: memoryview) -> str:
     ]
     for kind, descs in (("input", info.inputs), ("output", info.outputs)):
         for i, d in enumerate(descs):
+            dynamic = any(x < 0 for x in d.dims)
+            size = f"range {_range_text(d.shape_range)}" if dynamic else f"{d.size} bytes"
             lines.append(
                 f"{kind} {i}: {d.name} {_enum_name(DataType, d.dtype)} {list(d.dims)} "
-                f"{_enum_name(Format, d.format)} ({d.size} bytes)"
+                f"{_enum_name(Format, d.format)} ({size})"
             )
     return "\n".join(lines)
 

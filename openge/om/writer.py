@@ -135,7 +135,7 @@ def _variable_refs(graph: Graph, model: CompiledModel, blob: memoryview) -> dict
 
 def _inout_desc(d: IODesc) -> ct.InOutDesc:
     static = all(x >= 0 for x in d.shape) and d.dtype not in (DataType.DT_STRING, DataType.DT_BF16)
-    ranges = tuple((x, x) if x >= 0 else (0, -1) for x in d.shape)
+    ranges = d.range or tuple((x, x) if x >= 0 else (0, -1) for x in d.shape)
     return ct.InOutDesc(
         name=d.name,
         size=d.size if static else 0,

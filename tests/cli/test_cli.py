@@ -171,3 +171,20 @@ def test_atc_mode_1_on_onnx(tmp_path):
     out = tmp_path / "o.json"
     assert main(["atc", "--mode=1", f"--om={model}", f"--json={out}"]) == 0
     assert json.loads(out.read_text())["graph"]["node"][0]["op_type"] == "MatMul"
+
+
+def test_atc_input_shape_ranges_shown_by_mode_6(tmp_path, capsys):
+    from openge.runtime.model import Model
+
+    model = tmp_path / "small.onnx"
+    small_onnx(model)
+    out = tmp_path / "ranged"
+    args = ["atc", f"--model={model}", "--framework=5", f"--output={out}"]
+    assert main([*args, "--input_shape=x:1~4,4"]) == 0
+    assert Model.from_file(f"{out}.om").inputs[0].range == ((1, 4), (4, 4))
+    capsys.readouterr()
+    assert main(["atc", "--mode=6", f"--om={out}.om"]) == 0
+    text = capsys.readouterr().out
+    assert (
+        "dynamic shape:   yes" in text and "x DT_FLOAT [-1, 4] FORMAT_ND (range [1~4, 4])" in text
+    )
