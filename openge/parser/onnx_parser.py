@@ -1130,6 +1130,8 @@ def _dims_text(dims: Sequence[int] | None) -> str:
 
 def _value_type(vi: Any, where: str) -> tuple[DataType, list[int] | None]:
     t = vi.type
+    if t.HasField("optional_type") and t.optional_type.elem_type.HasField("tensor_type"):
+        t = t.optional_type.elem_type  # an optional tensor fed at run time is present
     if not t.HasField("tensor_type"):
         kind = t.WhichOneof("value")
         raise GeError(UNSUPPORTED, f"{where} is of ONNX type {kind}; openge supports tensors only")

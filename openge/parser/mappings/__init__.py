@@ -86,6 +86,7 @@ def _ensure_loaded() -> None:
         image,
         math,
         nn,
+        optional,
         reduce,
         rnn,
         shape,
