@@ -15,6 +15,7 @@ from openge.ops import (
     reduce,
     shape,
     state,
+    text,
 )
 from openge.ops.infer import evaluate, infer_node, node_where
 from openge.ops.registry import all_schemas, get_schema, has_op, register
@@ -30,7 +31,20 @@ from openge.ops.schema import (
     normalize_attrs,
 )
 
-FAMILIES = (io, state, elementwise, nn, reduce, shape, layout, image, misc, fused, data_dependent)
+FAMILIES = (
+    io,
+    state,
+    elementwise,
+    nn,
+    reduce,
+    shape,
+    layout,
+    image,
+    misc,
+    fused,
+    data_dependent,
+    text,
+)
 for _family in FAMILIES:
     register(_family.SCHEMAS)
 

@@ -90,6 +90,7 @@ def _ensure_loaded() -> None:
         reduce,
         rnn,
         shape,
+        text,
     )
 
 
