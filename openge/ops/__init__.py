@@ -5,6 +5,7 @@ Each family module exposes ``SCHEMAS``; they are registered here, explicitly and
 
 from openge.ops import (
     data_dependent,
+    detection,
     elementwise,
     fused,
     image,
@@ -43,6 +44,7 @@ FAMILIES = (
     misc,
     fused,
     data_dependent,
+    detection,
     text,
 )
 for _family in FAMILIES:

@@ -82,6 +82,7 @@ def _ensure_loaded() -> None:
     from openge.parser.mappings import (  # noqa: F401  (imported for registration)
         control,
         data_dependent,
+        detection,
         elementwise,
         image,
         math,
