@@ -1011,7 +1011,9 @@ def parse_onnx(
         )
 
     if default_opset is None:
-        raise GeError(PARAM_INVALID, "ONNX model imports no default-domain (ai.onnx) opset")
+        if any(_domain(n.domain) == "" for n in _all_proto_nodes(g)):
+            raise GeError(PARAM_INVALID, "ONNX model imports no default-domain (ai.onnx) opset")
+        default_opset = newest  # only other domains' nodes (e.g. ai.onnx.preview.training)
 
     # 2. initializers (created on first use) and graph inputs.
     initializers = {t.name: t for t in g.initializer}

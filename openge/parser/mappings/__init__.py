@@ -92,6 +92,7 @@ def _ensure_loaded() -> None:
         rnn,
         shape,
         text,
+        training,
     )
 
 
