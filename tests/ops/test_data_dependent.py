@@ -102,3 +102,26 @@ def test_roi_align_matches_reference(mode, coords, ratio):
     )
     got = roi_align(x, rois, idx, half_pixel=coords == "half_pixel", **attrs)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_deform_conv_matches_reference():
+    from openge.ops.detection import deform_conv
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(1, 4, 6, 5)).astype(np.float32)
+    w = rng.normal(size=(4, 2, 2, 2)).astype(np.float32)  # group 2
+    attrs = dict(strides=[2, 1], pads=[1, 0, 0, 1], dilations=[2, 1], group=2, offset_group=2)
+    oh, ow = (6 + 1 - 2 - 1) // 2 + 1, (5 + 1 - 1 - 1) + 1
+    offset = rng.uniform(-1.5, 1.5, size=(1, 2 * 2 * 2 * 2, oh, ow)).astype(np.float32)
+    bias = rng.normal(size=4).astype(np.float32)
+    mask = rng.uniform(size=(1, 2 * 2 * 2, oh, ow)).astype(np.float32)
+    (expected,) = _reference(
+        "DeformConv",
+        {"x": x, "w": w, "offset": offset, "b": bias, "mask": mask},
+        ["y"],
+        opset=22,
+        kernel_shape=[2, 2],
+        **attrs,
+    )
+    got = deform_conv(x, w, offset, bias, mask, **attrs)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
