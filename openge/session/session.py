@@ -238,18 +238,11 @@ class GeSession:
         if (
             entry.compiled is None
             or entry.need_rebuild
-            or (dynamic and entry.compiled_shapes != shapes)
+            or (dynamic and not entry.compiled.is_dynamic and entry.compiled_shapes != shapes)
         ):
-            descs = None
-            if dynamic:  # specialize the graph to the shapes it is run with
-                if len(arrays) != len(entry.graph.inputs):
-                    raise GeError(
-                        PARAM_INVALID,
-                        f"graph {graph_id} takes {len(entry.graph.inputs)} inputs; "
-                        f"{len(arrays)} given",
-                    )
-                descs = [_as_tensor_desc(a) for a in arrays]
-            self._compile(graph_id, entry, descs)
+            # A graph with unknown dims compiles once into a dynamic-shape model, which plans
+            # each input-shape signature itself (openge.runtime.dynamic, cached).
+            self._compile(graph_id, entry, None)
         if entry.model is None:
             assert entry.compiled is not None
             buffer = serialize(entry.compiled, online=True)

@@ -224,3 +224,19 @@ def test_output_descs_keep_what_is_known_before_run():
     assert compiled.outputs[0].dtype == DataType.DT_FLOAT  # rank unknown until the shape value
     compiled = compile_graph(_relu_graph((-1, 3)))
     assert compiled.outputs[0].shape == (-1, 3)
+
+
+def test_session_options_take_ranges_and_limits(ge):
+    from openge.session import GeSession
+
+    g = Graph("ranged")
+    x = data(g, 0, (-1, 2), name="x")
+    g.set_outputs([g.add_node("Relu", [x.output(0)]).output(0)])
+    with GeSession({"openge.dynamic.planCacheSize": "2"}) as s:
+        s.add_graph(1, g, {"ge.inputShape": "x:1~4,2"})
+        (y,) = s.run_graph(1, [np.ones((3, 2), np.float32)])
+        assert y.numpy().shape == (3, 2)
+        with pytest.raises(GeError, match=r"dim 0 is 5, outside its range \[1, 4\]"):
+            s.run_graph(1, [np.ones((5, 2), np.float32)])
+    with pytest.raises(GeError, match="planCacheSize"):
+        GeSession({"openge.dynamic.planCacheSize": "0"})
