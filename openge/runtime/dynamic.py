@@ -137,18 +137,33 @@ class DynamicExecutor:
 
     # ----- running -------------------------------------------------------------------------
     def execute(
-        self, arrays: list[np.ndarray], outputs: Sequence[np.ndarray] | None = None
-    ) -> list[np.ndarray]:
+        self,
+        arrays: list[np.ndarray],
+        outputs: Sequence[np.ndarray] | None = None,
+        *,
+        intermediates: bool = False,
+    ) -> Any:
         """Run with checked input arrays; outputs have their actual shapes (copied into
-        ``outputs`` when given, which must then have those shapes)."""
+        ``outputs`` when given, which must then have those shapes). ``intermediates``: also
+        return every task's (or node's) outputs by ``"name:index"``, as ``Model.execute``."""
         plan = self._plan_for(arrays)
+        values: dict[str, np.ndarray] | None = {} if intermediates else None
         if plan.model is not None:
-            results = plan.model.execute([arrays[i] for i in plan.feed])
+            feed = [arrays[i] for i in plan.feed]
+            if intermediates:
+                results, values = plan.model.execute(feed, intermediates=True)
+            else:
+                results = plan.model.execute(feed)
         else:
             self.interpreted_runs += 1
-            results = self._interpret(plan.graph, arrays)  # type: ignore[arg-type]
-        if outputs is None:
-            return results
+            results = self._interpret(plan.graph, arrays, values)  # type: ignore[arg-type]
+        if outputs is not None:
+            results = self._copy_out(results, outputs)
+        return (results, values) if intermediates else results
+
+    @staticmethod
+    def _copy_out(results: list[np.ndarray], outputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The results copied into the caller's buffers (which must have the actual shapes)."""
         outputs = list(outputs)
         if len(outputs) != len(results):
             raise GeError(
@@ -279,7 +294,12 @@ class DynamicExecutor:
                     )
 
     # ----- interpreting --------------------------------------------------------------------
-    def _interpret(self, template: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    def _interpret(
+        self,
+        template: Graph,
+        arrays: list[np.ndarray],
+        record: dict[str, np.ndarray] | None = None,
+    ) -> list[np.ndarray]:
         """Run the graph node by node: each node inferred from its actual inputs, then its
         kernel called on fresh outputs (within the memory limit)."""
         from openge.parser.deferred import expand_node
@@ -324,6 +344,10 @@ class DynamicExecutor:
                     f"{type(err).__name__}: {err}",
                 ) from err
             values.update(zip(outs, results))
+            if record is not None:
+                record.update(
+                    (f"{node.name}:{i}", np.array(r, copy=True)) for i, r in enumerate(results)
+                )
         return [np.array(values[p], copy=True) for p in graph.outputs]
 
 

@@ -437,7 +437,7 @@ class Model:
             self._check_open()
             in_arrays = self._prepare_inputs(inputs)
             if self._dynamic is not None:
-                return self._dynamic.execute(in_arrays, outputs)
+                return self._dynamic.execute(in_arrays, outputs, intermediates=intermediates)
             out_arrays = self._prepare_outputs(outputs)
             if outputs is not None:
                 _check_no_overlap(in_arrays, out_arrays)

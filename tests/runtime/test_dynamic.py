@@ -240,3 +240,15 @@ def test_session_options_take_ranges_and_limits(ge):
             s.run_graph(1, [np.ones((5, 2), np.float32)])
     with pytest.raises(GeError, match="planCacheSize"):
         GeSession({"openge.dynamic.planCacheSize": "0"})
+
+
+def test_intermediates_of_a_dynamic_model():
+    model = Model(compile_graph(_relu_graph()))
+    x = np.array([[-1, 2, -3]], np.float32)
+    (y,), values = model.execute([x], intermediates=True)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    assert any(np.array_equal(v, y) for v in values.values())
+    nz = Model(compile_graph(_nonzero_graph(100)))  # a node-by-node run records per node
+    x = np.linspace(-1, 1, 100, dtype=np.float32)
+    (y,), values = nz.execute([x], intermediates=True)
+    assert set(values) >= {f"{n.name}:0" for n in nz.compiled.graph.nodes if n.op_type == "NonZero"}
