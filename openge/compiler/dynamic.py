@@ -89,6 +89,12 @@ def compile_dynamic(graph: Graph, options: Mapping[str, str]) -> CompiledModel:
             f"graph {graph.name}: variables in a dynamic-shape graph are not supported; give "
             "the inputs static shapes (ge.inputShape) or bind shape inputs as constants",
         )
+    if options.get("ge.externalWeight", "0") != "0":
+        logger.warning(
+            "graph %s is a dynamic-shape model: its weights stay inside the model "
+            "(ge.externalWeight applies to static models)",
+            graph.name,
+        )
     infer_leniently(graph)
     inputs, ranges = [], []
     for node in graph.inputs:

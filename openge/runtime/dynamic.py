@@ -105,7 +105,11 @@ class DynamicExecutor:
         options = dict(compiled.options)
         self.cache_size = _int_option(options, CACHE_OPTION, DEFAULT_CACHE_SIZE, 1)
         self.memory_limit = _int_option(options, MEMORY_OPTION, physical_memory() // 2, 1)
-        self._options = {k: v for k, v in options.items() if k != "ge.inputShape"}
+        # the plans live in memory: no external weight files written at run time
+        dropped = ("ge.inputShape", "ge.externalWeight", "ge.externalWeightDir")
+        self._options = {
+            k: v for k, v in options.items() if k not in dropped and not k.startswith("_openge.")
+        }
         self._cache: OrderedDict[tuple, _Plan] = OrderedDict()
         self._bound: set[int] = set()
         #: seconds the last new signature took to plan (0 until a plan is made)

@@ -241,8 +241,18 @@ class GeSession:
             or (dynamic and not entry.compiled.is_dynamic and entry.compiled_shapes != shapes)
         ):
             # A graph with unknown dims compiles once into a dynamic-shape model, which plans
-            # each input-shape signature itself (openge.runtime.dynamic, cached).
-            self._compile(graph_id, entry, None)
+            # each input-shape signature itself (openge.runtime.dynamic, cached); one with
+            # variables (session state) is compiled for the shapes it is run with.
+            descs = None
+            if dynamic and any(n.op_type == "Variable" for n in entry.graph.nodes):
+                if len(arrays) != len(entry.graph.inputs):
+                    raise GeError(
+                        PARAM_INVALID,
+                        f"graph {graph_id} takes {len(entry.graph.inputs)} inputs; "
+                        f"{len(arrays)} given",
+                    )
+                descs = [_as_tensor_desc(a) for a in arrays]
+            self._compile(graph_id, entry, descs)
         if entry.model is None:
             assert entry.compiled is not None
             buffer = serialize(entry.compiled, online=True)
