@@ -30,7 +30,7 @@ import os
 import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -75,13 +75,19 @@ def _int_option(options: dict[str, str], key: str, default: int, minimum: int) -
 @dataclass
 class _Plan:
     """One cached specialization: a static Model (``model``, fed the unbound inputs ``feed``)
-    or, when ``model`` is None, the graph to interpret."""
+    or, when ``model`` is None, the graph to interpret — after ``prefix`` (a static Model of the
+    part whose shapes are known, fed ``prefix_feed``) has computed the ``boundary`` values the
+    rest reads; nodes named in ``static`` are the prefix's and are not interpreted."""
 
     model: Any
     feed: list[int]
     graph: Graph | None
     plan_seconds: float
     memory: int
+    prefix: Any = None
+    prefix_feed: list[int] = field(default_factory=list)
+    boundary: list[tuple[str, int]] = field(default_factory=list)
+    static: frozenset[str] = frozenset()
 
 
 class DynamicExecutor:
@@ -120,13 +126,15 @@ class DynamicExecutor:
 
     # ----- public figures ------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        """Plans made, cache hits, cached signatures, last planning time, value inputs."""
+        """Plans made, cache hits, cached signatures, last planning time, node-by-node runs,
+        cached node-by-node plans with a static prefix, value inputs."""
         return {
             "plans_made": self.plans_made,
             "cache_hits": self.cache_hits,
             "cached": len(self._cache),
             "last_plan_seconds": self.last_plan_seconds,
             "interpreted_runs": self.interpreted_runs,
+            "static_prefixes": sum(p.prefix is not None for p in self._cache.values()),
             "value_inputs": sorted(self.inputs[i].name for i in self._bound),
         }
 
@@ -160,7 +168,11 @@ class DynamicExecutor:
                 results = plan.model.execute(feed)
         else:
             self.interpreted_runs += 1
-            results = self._interpret(plan.graph, arrays, values)  # type: ignore[arg-type]
+            preset: dict[tuple[str, int], np.ndarray] = {}
+            if plan.prefix is not None:
+                found = plan.prefix.execute([arrays[i] for i in plan.prefix_feed])
+                preset = dict(zip(plan.boundary, found))
+            results = self._interpret(plan.graph, arrays, values, preset, plan.static)  # type: ignore[arg-type]
         if outputs is not None:
             results = self._copy_out(results, outputs)
         return (results, values) if intermediates else results
@@ -276,7 +288,54 @@ class DynamicExecutor:
         return _Plan(Model(compiled), feed, None, 0.0, memory)
 
     def _interpreted_plan(self, arrays: list[np.ndarray]) -> _Plan:
-        return _Plan(None, list(range(len(arrays))), self._specialized(arrays, set()), 0.0, 0)
+        """Node by node — after a static plan of the part whose shapes are known, when there
+        is such a part (a detection head's backbone before its NonMaxSuppression)."""
+        graph = self._specialized(arrays, set())
+        plan = _Plan(None, list(range(len(arrays))), graph, 0.0, 0)
+        try:
+            self._add_prefix(plan, graph)
+        except GeError as err:
+            if err.code == MEMORY_ALLOCATION:
+                raise
+            logger.info("model %s: no static prefix (%s)", self._compiled.name, err.message)
+            plan.prefix, plan.static = None, frozenset()
+        return plan
+
+    def _add_prefix(self, plan: _Plan, graph: Graph) -> None:
+        """Compile the nodes whose shapes are known from the input shapes alone into a static
+        Model computing the values the other nodes read."""
+        from openge.compiler import compile_graph
+        from openge.runtime.model import Model
+
+        dynamic = _split(graph)
+        boundary: list[Port] = []
+        for node in graph.topological_order():
+            if node.name in dynamic:
+                boundary.extend(
+                    p for p in node.inputs if p is not None and p.node.name not in dynamic
+                )
+        boundary.extend(p for p in graph.outputs if p.node.name not in dynamic)
+        boundary = list(dict.fromkeys(boundary))
+        if not dynamic or all(p.node.op_type in ("Data", "Const") for p in boundary):
+            return
+        prefix = graph.clone()
+        prefix.attrs.pop("onnx_output_names", None)
+        prefix.set_outputs([Port(prefix.node(p.node.name), p.index) for p in boundary])
+        for node in reversed(prefix.topological_order()):
+            if node.name in dynamic:
+                prefix.remove_node(node)
+        self._check_tensors(prefix)
+        compiled = compile_graph(prefix, self._options)
+        if compiled.is_dynamic:
+            return
+        memory = compiled.memory_size + sum(d.size for d in compiled.outputs)
+        self._check_memory(memory, "the planned work arena and outputs of the static part")
+        names = [d.name for d in self.inputs]
+        plan.prefix = Model(compiled)
+        plan.prefix_feed = [names.index(d.name) for d in compiled.inputs]
+        plan.boundary = [(p.node.name, p.index) for p in boundary]
+        plan.static = frozenset(n.name for n in graph.nodes if n.name not in dynamic)
+        plan.memory = memory
 
     def _check_memory(self, nbytes: int, what: str) -> None:
         if nbytes > self.memory_limit:
@@ -303,19 +362,27 @@ class DynamicExecutor:
         template: Graph,
         arrays: list[np.ndarray],
         record: dict[str, np.ndarray] | None = None,
+        preset: dict[tuple[str, int], np.ndarray] | None = None,
+        static: frozenset[str] = frozenset(),
     ) -> list[np.ndarray]:
         """Run the graph node by node: each node inferred from its actual inputs, then its
-        kernel called on fresh outputs (within the memory limit)."""
+        kernel called on fresh outputs (within the memory limit). ``preset`` values (by node
+        name and output index) come from the static prefix, whose ``static`` nodes are
+        skipped."""
         from openge.parser.deferred import expand_node
 
         graph = template.clone()
         values: dict[Port, np.ndarray] = {}
         for node, array in zip(graph.inputs, arrays):
             values[node.output(0)] = array
+        for (name, index), array in (preset or {}).items():
+            values[Port(graph.node(name), index)] = array
         used = 0
         queue: deque[Node] = deque(graph.topological_order())
         while queue:
             node = queue.popleft()
+            if node.name in static:
+                continue
             if node.op_type == "FrameworkOp":
                 queue.extendleft(reversed(expand_node(graph, node, values)))
                 continue
@@ -353,6 +420,40 @@ class DynamicExecutor:
                     (f"{node.name}:{i}", np.array(r, copy=True)) for i, r in enumerate(results)
                 )
         return [np.array(values[p], copy=True) for p in graph.outputs]
+
+
+def _split(graph: Graph) -> set[str]:
+    """Infer ``graph`` (inputs of concrete shapes) as far as shapes allow, converting the
+    FrameworkOps that can be; returns the names of the nodes whose shapes need run-time values
+    (and of every node after them)."""
+    from openge.ops.infer import propagate_value
+    from openge.ops.schema import ValueNeededError
+    from openge.parser.deferred import expand_node
+
+    values: dict[Port, np.ndarray] = {}
+    dynamic: set[str] = set()
+    for node in graph.topological_order():
+        schema = get_schema(node.op_type)
+        if schema.has(Trait.SINK):
+            continue
+        if any(p is not None and p.node.name in dynamic for p in node.inputs):
+            dynamic.add(node.name)
+            continue
+        try:
+            if node.op_type == "FrameworkOp":
+                expand_node(graph, node, values)
+                continue
+            attrs, descs = infer_node(node, values)
+        except ValueNeededError:
+            dynamic.add(node.name)
+            continue
+        node.output_descs = descs
+        if node.op_type == "Const":
+            values[node.output(0)] = attrs["value"].numpy()
+            continue
+        for i, value in enumerate(propagate_value(node, attrs, descs, values) or ()):
+            values[node.output(i)] = value
+    return dynamic
 
 
 def _sources(port: Port | None) -> list[str]:

@@ -242,3 +242,6 @@ def test_detection_head_with_nms_matches_onnxruntime():
         np.testing.assert_allclose(boxes, exp_boxes, rtol=1e-5, atol=1e-6)
         counts.add(sel.shape[0])
     assert len(counts) > 1 and 0 not in counts  # the output size follows the data
+    stats = model.dynamic.stats()
+    # the backbone (convs, boxes, scores) runs as a static plan; NMS and after node by node
+    assert stats["interpreted_runs"] == 3 and stats["static_prefixes"] == 3
