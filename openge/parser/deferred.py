@@ -15,14 +15,14 @@ import numpy as np
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import Graph, Node, Port
-from openge.ops import Trait, get_schema, infer_node
+from openge.ops import Trait, get_schema, infer_node, node_where, normalize_attrs
 from openge.ops.infer import propagate_value
 from openge.parser.onnx_parser import ParseContext, _convert_nodes, _Scope
 
 
-def _opsets(node: Node) -> dict[str, int]:
+def _opsets(node: Node, attrs: dict) -> dict[str, int]:
     opsets: dict[str, int] = {}
-    for entry in node.attrs.get("opsets", []):
+    for entry in attrs["opsets"]:
         dom, _, ver = str(entry).rpartition(":")
         try:
             opsets[dom] = int(ver)
@@ -42,13 +42,14 @@ def expand_node(graph: Graph, node: Node, values: MutableMapping[Port, np.ndarra
     """
     import onnx
 
+    attrs = normalize_attrs(get_schema(node.op_type), node.attrs, node_where(node))
     try:
-        proto = onnx.NodeProto.FromString(bytes(node.attrs["node_def"]))
+        proto = onnx.NodeProto.FromString(attrs["node_def"])
     except Exception as err:  # a corrupt record in an untrusted file
         raise GeError(
             PARAM_INVALID, f"FrameworkOp {node.name}: its node_def does not decode: {err}"
         ) from err
-    names = [*proto.input, *(str(n) for n in node.attrs.get("outer_names", []))]
+    names = [*proto.input, *attrs["outer_names"]]
     if len(names) != len(node.inputs) or len(proto.output) != node.num_outputs:
         raise GeError(
             PARAM_INVALID,
@@ -56,7 +57,7 @@ def expand_node(graph: Graph, node: Node, values: MutableMapping[Port, np.ndarra
             f"subgraphs read) and {len(proto.output)} outputs; the node has {len(node.inputs)} "
             f"and {node.num_outputs}",
         )
-    ctx = ParseContext(graph, _opsets(node))
+    ctx = ParseContext(graph, _opsets(node, attrs))
     ctx.values = values  # type: ignore[assignment]
     scope = _Scope(ctx, None, {}, None)
     ctx.scope = scope

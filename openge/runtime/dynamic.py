@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from openge.errors import INTERNAL_ERROR, MEMORY_ALLOCATION, PARAM_INVALID, GeError
+from openge.errors import INTERNAL_ERROR, LOAD_MODEL, MEMORY_ALLOCATION, PARAM_INVALID, GeError
 from openge.graph import Graph, Node, Port, Tensor, TensorDesc
 from openge.graph.shape_range import check_in_range, decode_range, default_range
 from openge.om.plan import CompiledModel, IODesc
@@ -99,6 +99,7 @@ class DynamicExecutor:
 
         self._compiled = compiled
         self._graph = compiled.graph
+        _check_graph_matches(compiled)
         ranges = compiled.stats.get(RANGES_STAT) or []
         self.inputs: list[IODesc] = []
         for i, d in enumerate(compiled.inputs):
@@ -420,6 +421,26 @@ class DynamicExecutor:
                     (f"{node.name}:{i}", np.array(r, copy=True)) for i, r in enumerate(results)
                 )
         return [np.array(values[p], copy=True) for p in graph.outputs]
+
+
+def _check_graph_matches(compiled: CompiledModel) -> None:
+    """The stored graph's inputs and outputs are the model's (an .om is untrusted)."""
+    graph = compiled.graph
+    data = graph.inputs
+    same_inputs = [(n.name, n.output_descs[0].dtype, len(n.output_descs[0].shape)) for n in data]
+    declared = [(d.name, d.dtype, len(d.shape)) for d in compiled.inputs]
+    indexes = [n.attrs.get("index") for n in data]
+    if (
+        same_inputs != declared
+        or indexes != list(range(len(data)))
+        or len(graph.outputs) != len(compiled.outputs)
+        or [p.desc.dtype for p in graph.outputs] != [d.dtype for d in compiled.outputs]
+    ):
+        raise GeError(
+            LOAD_MODEL,
+            f"model {compiled.name}: the stored graph's inputs/outputs differ from the model's "
+            "(the model is corrupt)",
+        )
 
 
 def _split(graph: Graph) -> set[str]:
