@@ -762,14 +762,14 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
         ctx.scope = scope
         try:
             if _must_defer(ctx, node, scope, proto_node):
-                results = defer_node(ctx, node, proto_node)
+                results = _defer(ctx, node, proto_node)
             else:
                 try:
                     results = list(fn(node, ctx))
                 except ValueNeededError:
                     if not _can_defer(ctx, proto_node, scope):
                         raise
-                    results = defer_node(ctx, node, proto_node)
+                    results = _defer(ctx, node, proto_node)
         finally:
             ctx.node = None
             ctx.scope = outer
@@ -784,6 +784,12 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
             scope.values[out_name] = results[i]
 
 
+def _defer(ctx: ParseContext, node: OnnxNode, proto_node: Any) -> list[Port | None]:
+    from openge.parser.deferred import defer_node
+
+    return defer_node(ctx, node, proto_node)
+
+
 def _can_defer(ctx: ParseContext, proto_node: Any, scope: _Scope) -> bool:
     import onnx
 
@@ -794,39 +800,13 @@ def _can_defer(ctx: ParseContext, proto_node: Any, scope: _Scope) -> bool:
     )
 
 
-def outer_names(proto_node: Any) -> list[str]:
-    """Values the subgraphs of ``proto_node`` (If branches, Loop/Scan bodies) read from the
-    enclosing graph, in first-use order."""
-    import onnx
-
-    found: dict[str, None] = {}
-
-    def visit(g: Any, defined: set[str]) -> None:
-        defined = defined | {v.name for v in g.input} | {t.name for t in g.initializer}
-        for n in g.node:
-            for name in n.input:
-                if name and name not in defined:
-                    found.setdefault(name)
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    visit(a.g, defined)
-            defined |= {o for o in n.output if o}
-
-    for a in proto_node.attribute:
-        if a.type == onnx.AttributeProto.GRAPH:
-            visit(a.g, set())
-    return list(found)
-
-
-def _outer_ports(proto_node: Any, scope: _Scope) -> list[tuple[str, Port | None]]:
-    return [(n, scope.get(n)) for n in outer_names(proto_node) if scope.defined(n)]
-
-
 def _must_defer(ctx: ParseContext, node: OnnxNode, scope: _Scope, proto_node: Any = None) -> bool:
     """An input of unknown shape: the mapping (which may compute with shapes) runs at run time."""
+    from openge.parser.deferred import outer_ports
+
     ports = list(node.inputs)
     if proto_node is not None and scope.parent is None and ctx.allow_defer:
-        ports += [p for _, p in _outer_ports(proto_node, scope)]
+        ports += [p for _, p in outer_ports(proto_node, scope)]
     if not any(p is not None and not p.desc.is_static for p in ports):
         return False
     if not ctx.allow_defer or scope.parent is not None:
@@ -838,34 +818,6 @@ def _must_defer(ctx: ParseContext, node: OnnxNode, scope: _Scope, proto_node: An
     return True
 
 
-def _value_types(ctx: ParseContext) -> dict[str, tuple[DataType, list[int] | None]]:
-    """dtype and dims of every value ONNX's shape inference knows (for deferred outputs)."""
-    if ctx._value_types is None:
-        import onnx
-
-        types: dict[str, tuple[DataType, list[int] | None]] = {}
-        try:
-            inferred = onnx.shape_inference.infer_shapes(ctx.proto).graph
-        except Exception:  # inference is a hint only: fall back to the declared types
-            inferred = ctx.proto.graph
-        for vi in [*inferred.input, *inferred.value_info, *inferred.output]:
-            with contextlib.suppress(GeError):
-                if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
-                    types[vi.name] = _value_type(vi, f"value {vi.name}")
-        ctx._value_types = types
-    return ctx._value_types
-
-
-def _consumed(ctx: ParseContext) -> set[str]:
-    """Names the model reads: node inputs (subgraphs included) and graph outputs."""
-    if ctx._consumed is None:
-        graph = ctx.proto.graph
-        ctx._consumed = {o.name for o in graph.output} | {
-            name for n in _all_proto_nodes(graph) for name in n.input
-        }
-    return ctx._consumed
-
-
 def _all_proto_nodes(graph: Any):
     import onnx
 
@@ -874,47 +826,6 @@ def _all_proto_nodes(graph: Any):
         for a in n.attribute:
             if a.type == onnx.AttributeProto.GRAPH:
                 yield from _all_proto_nodes(a.g)
-
-
-def defer_node(ctx: ParseContext, node: OnnxNode, proto_node: Any) -> list[Port | None]:
-    """A FrameworkOp standing for ``proto_node``, converted when its inputs are known at run
-    time; its outputs have ONNX's inferred dtype and rank with every dim unknown."""
-    types = _value_types(ctx)
-    descs = []
-    for out_name in node.outputs:
-        if out_name == "":
-            descs.append(TensorDesc(DataType.DT_FLOAT, (-1,)))
-            continue
-        if out_name not in types and out_name not in _consumed(ctx):
-            descs.append(TensorDesc(DataType.DT_FLOAT, (-1,)))  # an output nothing reads
-            continue
-        if out_name not in types:
-            raise ctx.unsupported(
-                f"output {out_name} depends on run-time shapes or values and its type is "
-                "unknown; give the inputs static shapes (input_shape) or bind the values "
-                "(constant_inputs)"
-            )
-        dtype, dims = types[out_name]
-        descs.append(TensorDesc(dtype, (-1,) if dims is None else tuple(-1 for _ in dims)))
-    opsets = [f"{dom}:{ver}" for dom, ver in sorted(ctx.opsets.items())]
-    outer = _outer_ports(proto_node, ctx.scope) if ctx.scope is not None else []
-    extra: dict[str, Any] = {"outer_names": [n for n, _ in outer]} if outer else {}
-    fw = ctx.graph.add_node(
-        "FrameworkOp",
-        [*node.inputs, *(p for _, p in outer)],
-        name=ctx._name("FrameworkOp"),
-        attrs={
-            "original_type": node.op_type if not node.domain else f"{node.domain}::{node.op_type}",
-            "node_def": proto_node.SerializeToString(),
-            "opsets": opsets,
-            "output_count": len(descs),
-            **extra,
-        },
-        num_outputs=len(descs),
-        output_descs=descs,
-    )
-    logger.debug("%s is converted at run time (FrameworkOp %s)", node.where, fw.name)
-    return [fw.output(i) for i in range(len(descs))]
 
 
 def run_subgraph(
