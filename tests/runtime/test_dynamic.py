@@ -298,3 +298,29 @@ def test_corrupt_dynamic_om_gives_only_ge_error(make):
         buf[rng.randrange(256, len(buf))] ^= rng.randrange(1, 256)
         with contextlib.suppress(GeError):
             Model.from_bytes(bytes(buf)).execute(feed)
+
+
+def test_constant_inputs_keep_an_onnx_model_static():
+    import onnx
+    from onnx import TensorProto, helper
+
+    from openge.parser import parse_onnx
+
+    model = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Reshape", ["x", "s"], ["y"])],
+            "g",
+            [
+                helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6]),
+                helper.make_tensor_value_info("s", TensorProto.INT64, [2]),
+            ],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    onnx.checker.check_model(model)
+    assert compile_graph(parse_onnx(model)).is_dynamic
+    static = compile_graph(parse_onnx(model, constant_inputs={"s": np.array([3, 4])}))
+    assert not static.is_dynamic and [d.name for d in static.inputs] == ["x"]
+    (y,) = Model(static).execute([np.arange(12, dtype=np.float32).reshape(2, 6)])
+    np.testing.assert_array_equal(y, np.arange(12, dtype=np.float32).reshape(3, 4))
