@@ -62,6 +62,17 @@ def _is_shape_spec(text: str) -> bool:
     return text == "" or bool(_SHAPE_RE.match(text))
 
 
+def _is_shape_range_spec(text: str) -> bool:
+    """ATC input_shape with -1 and lo~hi dims (openge.graph.shape_range)."""
+    from openge.graph.shape_range import parse_shape_ranges
+
+    try:
+        parse_shape_ranges(text)
+    except GeError:
+        return False
+    return True
+
+
 PRECISION_MODES = (
     "force_fp32",
     "allow_fp32_to_fp16",
@@ -174,9 +185,21 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("ge.socVersion", "target SoC (informational on CPU)", check=lambda v: True),
         OptionSpec(
             "ge.inputShape",
-            "fixed input shapes, ATC syntax name:1,3,224,224;name2:...",
-            check=_is_shape_spec,
-            accepted='"name:d0,d1,...;name2:..."',
+            "input shapes, ATC syntax name:1,3,224,224;name2:... (-1 or lo~hi: dynamic dims)",
+            check=_is_shape_range_spec,
+            accepted='"name:d0,d1,...;name2:..." (a dim: size, -1 or lo~hi)',
+        ),
+        OptionSpec(
+            "openge.dynamic.planCacheSize",
+            "dynamic-shape models: input-shape signatures whose plans are kept (LRU, default 8)",
+            check=lambda v: v.isdigit() and int(v) >= 1,
+            accepted="an integer ≥ 1",
+        ),
+        OptionSpec(
+            "openge.dynamic.memoryLimit",
+            "dynamic-shape models: bytes one run may plan or allocate (default: half of RAM)",
+            check=lambda v: v.isdigit() and int(v) >= 1,
+            accepted="an integer ≥ 1 (bytes)",
         ),
         OptionSpec(
             "ge.dynamicBatchSize",

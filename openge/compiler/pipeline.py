@@ -10,9 +10,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from openge.compiler.boundary import apply_boundary_options
+from openge.compiler.dynamic import compile_dynamic, is_dynamic_graph
 from openge.compiler.gears import GearSpec, gear_spec
 from openge.compiler.memory import check_plan, plan_from_stats
-from openge.compiler.options import option_enabled, parse_input_shape
+from openge.compiler.options import option_enabled
 from openge.compiler.passes.base import GraphPass, PassContext
 from openge.compiler.passes.cancel_inverse_ops import CancelInverseOpsPass
 from openge.compiler.passes.eliminate_common_subexpressions import (
@@ -35,9 +36,11 @@ from openge.compiler.passes.variable_format import VariableFormatPass
 from openge.compiler.taskgen import generate
 from openge.errors import INTERNAL_ERROR, PARAM_INVALID, SHAPE_INVALID, GeError
 from openge.graph import Graph, Port, TensorDesc
+from openge.graph.shape_range import RANGE_ATTR, encode_range, parse_shape_ranges
 from openge.om.plan import CompiledModel
 from openge.ops import Trait, get_schema, infer_node
 from openge.ops.infer import propagate_value
+from openge.ops.schema import ValueNeededError
 
 logger = logging.getLogger(__name__)
 
@@ -336,9 +339,9 @@ def apply_input_shapes(
             node.output_descs = [replace(declared, dtype=desc.dtype, shape=desc.shape)]
     shape_text = options.get("ge.inputShape", "")
     if shape_text:
-        shapes = parse_input_shape(shape_text)
+        shapes = parse_shape_ranges(shape_text)
         by_name = {n.name: n for n in data}
-        for name, shape in shapes.items():
+        for name, (shape, ranges) in shapes.items():
             if name not in by_name:
                 raise GeError(
                     PARAM_INVALID,
@@ -349,6 +352,8 @@ def apply_input_shapes(
             declared = node.output_descs[0]
             _check_compatible(name, declared, TensorDesc(declared.dtype, shape))
             node.output_descs = [node.output_descs[0].with_shape(shape)]
+            if any(d < 0 for d in shape):
+                node.attrs[RANGE_ATTR] = encode_range(ranges)
 
 
 def _check_compatible(name: str, declared: TensorDesc, given: TensorDesc) -> None:
@@ -403,6 +408,8 @@ def compile_graph(
         raise GeError(PARAM_INVALID, f"graph {graph.name} has no outputs; set them first")
     apply_input_shapes(work, input_descs, options)
     apply_boundary_options(work, options)  # --out_nodes, --input_fp16_nodes, AIPP, --output_type
+    if is_dynamic_graph(work, options):
+        return compile_dynamic(work, options)
     ctx = PassContext(
         options=options, variable_formats=variable_formats if variable_formats is not None else {}
     )
@@ -412,7 +419,14 @@ def compile_graph(
     else:
         pipeline = passes if isinstance(passes, PassPipeline) else PassPipeline(passes)
     verify = VERIFY_PASSES or options.get(VERIFY_OPTION) == "1"
-    pipeline.run(work, ctx, report, verify=verify)
+    try:
+        pipeline.run(work, ctx, report, verify=verify)
+    except ValueNeededError as err:
+        # an output shape depends on a value known only at run time: a dynamic-shape model
+        logger.info("graph %s: %s; compiled as a dynamic-shape model", graph.name, err.message)
+        work = graph.clone()
+        apply_input_shapes(work, input_descs, options)
+        return compile_dynamic(work, options)
     reuse = options.get("ge.exec.disableReuseMemory", "0") != "1"
     gen_start = time.perf_counter()
     model = generate(work, options, reuse_memory=reuse)

@@ -81,7 +81,8 @@ class IODesc:
     dtype: DataType
     shape: tuple[int, ...]
     format: Format = Format.FORMAT_ND
-    #: Per-dim (min, max) where a dim varies (``aclmdlGetInputDimsRange``); empty: static.
+    #: per-dim (min, max) of a dynamic-shape input (max -1 = unbounded), as
+    #: ``aclmdlGetInputDimsRange`` reports it; empty for static shapes
     range: tuple[tuple[int, int], ...] = ()
 
     @property

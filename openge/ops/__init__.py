@@ -3,7 +3,22 @@
 Each family module exposes ``SCHEMAS``; they are registered here, explicitly and once.
 """
 
-from openge.ops import aipp, elementwise, fused, image, io, layout, misc, nn, reduce, shape, state
+from openge.ops import (
+    aipp,
+    data_dependent,
+    detection,
+    elementwise,
+    fused,
+    image,
+    io,
+    layout,
+    misc,
+    nn,
+    reduce,
+    shape,
+    state,
+    text,
+)
 from openge.ops.infer import evaluate, infer_node, node_where
 from openge.ops.registry import all_schemas, get_schema, has_op, register
 from openge.ops.schema import (
@@ -18,7 +33,22 @@ from openge.ops.schema import (
     normalize_attrs,
 )
 
-FAMILIES = (io, state, elementwise, nn, reduce, shape, layout, image, misc, fused, aipp)
+FAMILIES = (
+    io,
+    state,
+    elementwise,
+    nn,
+    reduce,
+    shape,
+    layout,
+    image,
+    misc,
+    fused,
+    aipp,
+    data_dependent,
+    detection,
+    text,
+)
 for _family in FAMILIES:
     register(_family.SCHEMAS)
 

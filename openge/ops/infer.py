@@ -11,7 +11,7 @@ from openge.errors import PARAM_INVALID, GeError
 from openge.graph import Node, Port, TensorDesc
 from openge.ops.lowp import kernel_for
 from openge.ops.registry import get_schema
-from openge.ops.schema import InferContext, OpSchema, Trait, normalize_attrs
+from openge.ops.schema import InferContext, OpSchema, Trait, ValueNeededError, normalize_attrs
 
 
 def node_where(node: Node) -> str:
@@ -68,7 +68,12 @@ def infer_node(
         [None if p is None else const_values.get(p) for p in node.inputs],
         node.output_descs,
     )
-    descs = list(schema.infer(ctx))
+    try:
+        descs = list(schema.infer(ctx))
+    except ValueNeededError as err:
+        if err.port is None and 0 <= err.index < len(node.inputs):
+            err.port = node.inputs[err.index]
+        raise
     expected = schema.output_count(attrs, len(node.inputs))
     if len(descs) != expected:
         raise GeError(

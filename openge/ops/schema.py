@@ -305,6 +305,23 @@ def normalize_attrs(schema: OpSchema, attrs: dict[str, Any], where: str) -> dict
     return out
 
 
+class ValueNeededError(GeError):
+    """An output shape depends on the value of an input that is not known yet.
+
+    ``index`` is the input of the node whose value is needed; ``port`` (set by ``infer_node`` or
+    the ONNX parser) is that input's Port. A static compile reports it as the GeError it is; the
+    dynamic-shape compiler catches it and decides the shape at run time instead.
+    """
+
+    def __init__(self, code: int, message: str, index: int = -1, port: Any = None) -> None:
+        super().__init__(code, message)
+        self.index = index
+        self.port = port
+
+    def __reduce__(self):
+        return (type(self), (self.code, self.message, self.index))
+
+
 # ----- inference context -----------------------------------------------------------------------
 
 
@@ -356,12 +373,15 @@ class InferContext:
         return self._const_values[index]
 
     def require_const(self, index: int, what: str) -> np.ndarray:
-        """The compile-time value of input ``index``; error saying it must be constant."""
+        """The compile-time value of input ``index``; :class:`ValueNeededError` when it is not known
+        (a dynamic-shape model then decides the shape at run time)."""
         value = self.const_value(index)
         if value is None:
-            raise self.error(
-                f"input {index} ({what}) must be a constant known at compile time "
-                "(a Const, or computed from constants and shapes)"
+            raise ValueNeededError(
+                PARAM_INVALID,
+                f"node {self.name} ({self.op_type}): input {index} ({what}) must be a constant "
+                "known at compile time (a Const, or computed from constants and shapes)",
+                index,
             )
         return value
 
@@ -380,6 +400,7 @@ __all__ = [
     "OpSchema",
     "Output",
     "Trait",
+    "ValueNeededError",
     "coerce_attr",
     "normalize_attrs",
 ]

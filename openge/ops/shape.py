@@ -777,6 +777,10 @@ def _scatter_elements_kernel(inputs, outputs, *, axis, reduction):
         np.add.at(out, where, updates)
     elif reduction == "mul":
         np.multiply.at(out, where, updates)
+    elif reduction == "max":
+        np.maximum.at(out, where, updates)
+    elif reduction == "min":
+        np.minimum.at(out, where, updates)
     else:
         out[where] = updates
 
@@ -1275,7 +1279,7 @@ SCHEMAS = [
         "ScatterElements",
         (
             Attr("axis", AttrType.INT, 0),
-            Attr("reduction", AttrType.STR, "none", choices=("none", "add", "mul")),
+            Attr("reduction", AttrType.STR, "none", choices=("none", "add", "mul", "max", "min")),
         ),
     ),
     _op(

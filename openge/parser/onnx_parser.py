@@ -24,7 +24,9 @@ import numpy as np
 
 from openge.errors import DATATYPE_INVALID, PARAM_INVALID, SHAPE_INVALID, UNSUPPORTED, GeError
 from openge.graph import DataType, Format, Graph, Port, Tensor, TensorDesc
+from openge.graph.shape_range import RANGE_ATTR, encode_range, parse_shape_ranges
 from openge.ops import Trait, evaluate, get_schema, has_op, infer_node
+from openge.ops.schema import ValueNeededError
 
 logger = logging.getLogger(__name__)
 
@@ -308,6 +310,12 @@ class ParseContext:
         self.node: OnnxNode | None = None
         self.scope: Any = None
         self._const_cache: dict[tuple, Port] = {}
+        #: top-level nodes whose shapes or shape-deciding values are not known at parse time
+        #: become FrameworkOp nodes, converted at run time (openge.parser.deferred)
+        self.allow_defer = False
+        self.proto: Any = None
+        self._value_types: dict[str, tuple[DataType, list[int] | None]] | None = None
+        self._consumed: set[str] | None = None
 
     # ----- errors ------------------------------------------------------------------------
     def error(self, message: str, code: int = PARAM_INVALID) -> GeError:
@@ -359,9 +367,12 @@ class ParseContext:
                 if source
                 else ""
             )
-            raise self.error(
-                f"{what} must be known at compile time (openge compiles static shapes){hint}",
+            where = self.node.where if self.node is not None else "ONNX model"
+            raise ValueNeededError(
                 SHAPE_INVALID,
+                f"{where}: {what} must be known at compile time (openge compiles static "
+                f"shapes){hint}",
+                port=port,
             )
         return value
 
@@ -410,6 +421,9 @@ class ParseContext:
         )
         try:
             norm, descs = infer_node(node, self.values)
+        except ValueNeededError:
+            self._drop(node)
+            raise
         except GeError as err:
             self._drop(node)
             raise self.error(err.message, err.code) from err
@@ -748,7 +762,15 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
         ctx.node = node
         ctx.scope = scope
         try:
-            results = list(fn(node, ctx))
+            if _must_defer(ctx, node, scope, proto_node):
+                results = _defer(ctx, node, proto_node)
+            else:
+                try:
+                    results = list(fn(node, ctx))
+                except ValueNeededError:
+                    if not _can_defer(ctx, proto_node, scope):
+                        raise
+                    results = _defer(ctx, node, proto_node)
         finally:
             ctx.node = None
             ctx.scope = outer
@@ -764,6 +786,50 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
             # ONNX node output → graph port, for ATC's --out_nodes="node:index" (compiler/boundary)
             produced = ctx.graph.attrs.setdefault("onnx_node_outputs", [])
             produced.append(f"{name}:{i}={results[i].node.name}:{results[i].index}")
+
+
+def _defer(ctx: ParseContext, node: OnnxNode, proto_node: Any) -> list[Port | None]:
+    from openge.parser.deferred import defer_node
+
+    return defer_node(ctx, node, proto_node)
+
+
+def _can_defer(ctx: ParseContext, proto_node: Any, scope: _Scope) -> bool:
+    import onnx
+
+    return (
+        ctx.allow_defer
+        and scope.parent is None
+        and not any(a.type == onnx.AttributeProto.GRAPHS for a in proto_node.attribute)
+    )
+
+
+def _must_defer(ctx: ParseContext, node: OnnxNode, scope: _Scope, proto_node: Any = None) -> bool:
+    """An input of unknown shape: the mapping (which may compute with shapes) runs at run time."""
+    from openge.parser.deferred import outer_ports
+
+    ports = list(node.inputs)
+    if proto_node is not None and scope.parent is None and ctx.allow_defer:
+        ports += [p for _, p in outer_ports(proto_node, scope)]
+    if not any(p is not None and not p.desc.is_static for p in ports):
+        return False
+    if not ctx.allow_defer or scope.parent is not None:
+        raise ctx.error(
+            "inputs of unknown shape inside a subgraph (If/Loop/Scan body) are not supported; "
+            "fix the shapes with the input_shape option",
+            SHAPE_INVALID,
+        )
+    return True
+
+
+def _all_proto_nodes(graph: Any):
+    import onnx
+
+    for n in graph.node:
+        yield n
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                yield from _all_proto_nodes(a.g)
 
 
 def run_subgraph(
@@ -860,7 +926,9 @@ def parse_onnx(
         )
 
     if default_opset is None:
-        raise GeError(PARAM_INVALID, "ONNX model imports no default-domain (ai.onnx) opset")
+        if any(_domain(n.domain) == "" for n in _all_proto_nodes(g)):
+            raise GeError(PARAM_INVALID, "ONNX model imports no default-domain (ai.onnx) opset")
+        default_opset = newest  # only other domains' nodes (e.g. ai.onnx.preview.training)
 
     # 2. initializers (created on first use) and graph inputs.
     initializers = {t.name: t for t in g.initializer}
@@ -873,7 +941,8 @@ def parse_onnx(
             f"constant_inputs names {', '.join(unknown_bound)}; the model's inputs are "
             + ", ".join(input_names),
         )
-    shapes = parse_input_shape(opts.get("input_shape", ""))
+    with_ranges = parse_shape_ranges(opts.get("input_shape", ""))
+    shapes = {k: v[0] for k, v in with_ranges.items()}
     real_inputs = [v for v in g.input if v.name not in initializers and v.name not in bound]
     unknown = [k for k in shapes if k not in {v.name for v in real_inputs}]
     if unknown:
@@ -907,27 +976,34 @@ def parse_onnx(
                             f"it to {_dims_text(dims)}",
                         )
             dims = list(given)
-        if dims is None or any(d < 0 for d in dims):
+        if dims is None:
             dynamic.append(f"{vi.name}: {_dims_text(dims)}")
-            dims = [] if dims is None else dims
+            dims = []
         desc = TensorDesc(dtype, tuple(max(d, -1) for d in dims), fmt)
-        node = graph.add_node("Data", name=vi.name, attrs={"index": index}, output_descs=[desc])
+        attrs: dict[str, Any] = {"index": index}
+        if vi.name in with_ranges and any(d < 0 for d in with_ranges[vi.name][0]):
+            attrs[RANGE_ATTR] = encode_range(with_ranges[vi.name][1])
+        node = graph.add_node("Data", name=vi.name, attrs=attrs, output_descs=[desc])
         scope.values[vi.name] = node.output(0)
     if dynamic:
         example = ";".join(f"{d.split(':')[0]}:1,..." for d in dynamic[:2])
         raise GeError(
             SHAPE_INVALID,
-            "ONNX model inputs have dynamic dims openge cannot compile statically: "
+            "ONNX model inputs have an unknown rank: "
             + "; ".join(dynamic)
-            + f'. Fix them with the input_shape option (ATC syntax, e.g. "{example}")',
+            + f'. Give their shapes with the input_shape option (ATC syntax, e.g. "{example}"; '
+            "-1 keeps a dim dynamic)",
         )
     for name, value in bound.items():
         vi = next(v for v in g.input if v.name == name)
         dtype, _ = _value_type(vi, f"graph input {name}")
         scope.values[name] = ctx.const(np.asarray(value, dtype=dtype.np_dtype), name=name)
 
-    # 3. nodes in dependency order.
+    # 3. nodes in dependency order (what needs run-time shapes or values is deferred).
+    ctx.allow_defer = True
+    ctx.proto = proto
     _convert_nodes(ctx, list(g.node), scope, "")
+    ctx.allow_defer = False
 
     # 4. outputs, checked against the model's declared types.
     outs = []
@@ -971,6 +1047,8 @@ def _dims_text(dims: Sequence[int] | None) -> str:
 
 def _value_type(vi: Any, where: str) -> tuple[DataType, list[int] | None]:
     t = vi.type
+    if t.HasField("optional_type") and t.optional_type.elem_type.HasField("tensor_type"):
+        t = t.optional_type.elem_type  # an optional tensor fed at run time is present
     if not t.HasField("tensor_type"):
         kind = t.WhichOneof("value")
         raise GeError(UNSUPPORTED, f"{where} is of ONNX type {kind}; openge supports tensors only")
@@ -996,7 +1074,7 @@ def _check_declared(vi: Any, port: Port, shapes_overridden: bool) -> None:
                 f"graph output {vi.name}: the model declares {declared.short_name} but the "
                 f"converted graph computes {desc.dtype.short_name} (openge mapping error)",
             )
-    if tt.HasField("shape") and not shapes_overridden:
+    if tt.HasField("shape") and not shapes_overridden and desc.is_static:
         dims = [int(d.dim_value) if d.HasField("dim_value") else -1 for d in tt.shape.dim]
         if len(dims) != len(desc.shape) or any(d >= 0 and d != s for d, s in zip(dims, desc.shape)):
             raise GeError(

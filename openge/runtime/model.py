@@ -140,6 +140,13 @@ class Model:
             resolve_weight(w, [*weight_places, w.directory], self._files)
             for w in compiled.external_weights
         ]
+        self._dynamic: Any = None
+        if compiled.is_dynamic and not compiled.tasks and compiled.stats.get("dynamic_shape"):
+            # a dynamic-shape model: a static plan per input-shape signature, made at run time
+            from openge.runtime.dynamic import DynamicExecutor
+
+            self._dynamic = DynamicExecutor(compiled)
+            self.inputs = list(self._dynamic.inputs)
         self._gears: GearRuntime | None = None
         self._gear_plans: list[tuple[list[_Step], list, list]] = []
         if compiled.gears is None:
@@ -337,6 +344,12 @@ class Model:
         return self._compiled
 
     @property
+    def dynamic(self) -> Any:
+        """The dynamic-shape executor (plan cache, limits, ``last_plan_seconds``, ``stats()``)
+        of a dynamic-shape model; None for a static model."""
+        return self._dynamic
+
+    @property
     def memory_size(self) -> int:
         """Work arena bytes."""
         return self._compiled.memory_size
@@ -390,7 +403,9 @@ class Model:
                     f"input {desc.name}: expected dtype {desc.dtype.short_name}, given "
                     f"{array.dtype}",
                 )
-            if tuple(array.shape) != tuple(desc.shape):
+            if self._dynamic is not None:
+                self._dynamic.check_input(len(arrays), array)
+            elif tuple(array.shape) != tuple(desc.shape):
                 raise GeError(
                     SHAPE_INVALID,
                     f"input {desc.name}: expected shape {list(desc.shape)}, given "
@@ -465,6 +480,8 @@ class Model:
                 if self._gears is None or err.code != SHAPE_INVALID:
                     raise
                 raise GeError(err.code, f"{err.message}; {self._gears.chosen_by()}") from err
+            if self._dynamic is not None:
+                return self._dynamic.execute(in_arrays, outputs, intermediates=intermediates)
             out_arrays = self._prepare_outputs(outputs, out_descs)
             if outputs is not None:
                 _check_no_overlap(in_arrays, out_arrays)

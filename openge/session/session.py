@@ -241,10 +241,13 @@ class GeSession:
         if (
             entry.compiled is None
             or entry.need_rebuild
-            or (dynamic and entry.compiled_shapes != shapes)
+            or (dynamic and not entry.compiled.is_dynamic and entry.compiled_shapes != shapes)
         ):
+            # A graph with unknown dims compiles once into a dynamic-shape model, which plans
+            # each input-shape signature itself (openge.runtime.dynamic, cached); one with
+            # variables (session state) is compiled for the shapes it is run with.
             descs = None
-            if dynamic:  # specialize the graph to the shapes it is run with
+            if dynamic and any(n.op_type == "Variable" for n in entry.graph.nodes):
                 if len(arrays) != len(entry.graph.inputs):
                     raise GeError(
                         PARAM_INVALID,

@@ -151,12 +151,18 @@ def test_atc_converts_onnx_and_run_matches(tmp_path, capsys):
     )
 
 
-def test_atc_without_input_shape_names_the_dynamic_input(tmp_path, capsys):
+def test_atc_without_input_shape_makes_a_dynamic_shape_model(tmp_path):
+    from openge.runtime.model import Model
+
     model = tmp_path / "small.onnx"
-    small_onnx(model)
-    assert main(["atc", f"--model={model}", "--framework=5", f"--output={tmp_path / 'small'}"]) == 1
-    err = capsys.readouterr().err
-    assert "x" in err and "input_shape" in err
+    w = small_onnx(model)
+    assert main(["atc", f"--model={model}", "--framework=5", f"--output={tmp_path / 'small'}"]) == 0
+    om = Model.from_file(tmp_path / "small.om")
+    assert om.compiled.is_dynamic and om.inputs[0].shape == (-1, 4)
+    for n in (1, 3):
+        x = np.arange(n * 4, dtype=np.float32).reshape(n, 4) - 5
+        (y,) = om.execute([x])
+        np.testing.assert_allclose(y, np.maximum(x @ w, 0), rtol=1e-5, atol=1e-6)
 
 
 def test_atc_mode_1_on_onnx(tmp_path):
@@ -165,3 +171,19 @@ def test_atc_mode_1_on_onnx(tmp_path):
     out = tmp_path / "o.json"
     assert main(["atc", "--mode=1", f"--om={model}", f"--json={out}"]) == 0
     assert json.loads(out.read_text())["graph"]["node"][0]["op_type"] == "MatMul"
+
+
+def test_atc_input_shape_ranges_shown_by_mode_6(tmp_path, capsys):
+    from openge.runtime.model import Model
+
+    model = tmp_path / "small.onnx"
+    small_onnx(model)
+    out = tmp_path / "ranged"
+    args = ["atc", f"--model={model}", "--framework=5", f"--output={out}"]
+    assert main([*args, "--input_shape=x:1~4,4"]) == 0
+    assert Model.from_file(f"{out}.om").inputs[0].range == ((1, 4), (4, 4))
+    capsys.readouterr()
+    assert main(["atc", "--mode=6", f"--om={out}.om"]) == 0
+    text = capsys.readouterr().out
+    assert "dynamic shape:   yes" in text
+    assert "input 0: x DT_FLOAT [-1, 4]" in text and "(range [1~4, 4])" in text

@@ -11,10 +11,11 @@ Outcomes: ``pass``; ``refused`` (a clean GeError: openge declines the case); ``w
 gave a different result); ``crash`` (any other exception, or a GeError reporting an internal
 error — a kernel failing at run time). Only ``pass`` and ``refused`` are acceptable.
 
-Inputs that ONNX lets be tensors but that decide output shapes (a Reshape's ``shape``, Slice
-bounds, reduce axes, TopK's ``k`` …) are bound to the case's values with
-``parse_onnx(..., constant_inputs=...)``: openge compiles static-shape models, as ATC does
-without dynamic-shape options.
+Two modes. ``bound``: inputs that ONNX lets be tensors but that decide output shapes (a Reshape's
+``shape``, Slice bounds, reduce axes, TopK's ``k`` …) are bound to the case's values with
+``parse_onnx(..., constant_inputs=...)``, a static compile, as ATC without dynamic-shape
+options. ``runtime``: every graph input is fed at run time, as the ONNX backend runner does;
+such inputs make a dynamic-shape model (shapes decided per run).
 """
 
 from __future__ import annotations
@@ -299,7 +300,28 @@ def compare(expected: Any, actual: np.ndarray, rtol: float, atol: float) -> str:
     return ""
 
 
-def run_case(case: Case) -> Outcome:
+#: Conformance modes: ``bound`` binds the inputs that decide shapes with ``constant_inputs``
+#: (a static compile, as ATC without dynamic options); ``runtime`` feeds every graph input at
+#: run time, as the ONNX backend runner does (shape-deciding values make a dynamic-shape model).
+MODES = ("bound", "runtime")
+
+
+#: Id prefix (in expected_pass.txt) of a node case run in ``runtime`` mode.
+RUNTIME_KIND = "node-runtime"
+
+
+def runtime_differs(case: Case) -> bool:
+    """True for a node case whose ``runtime`` run differs from its ``bound`` run (it has
+    inputs that decide shapes); for the others both modes are the same run."""
+    return case.kind == "node" and bool(shape_inputs_of(case.model))
+
+
+def runtime_id(case: Case) -> str:
+    """``node-runtime/name``: the id of a case's runtime-mode run."""
+    return f"{RUNTIME_KIND}/{case.name}"
+
+
+def run_case(case: Case, mode: str = "bound") -> Outcome:
     """Run one case through parse → compile → serialize → load → execute and classify it."""
     from openge.compiler import compile_graph
     from openge.errors import INTERNAL_ERROR, GeError
@@ -316,7 +338,7 @@ def run_case(case: Case) -> Outcome:
             for v in case.model.graph.input
             if v.name not in {t.name for t in case.model.graph.initializer}
         ]
-        frozen = shape_inputs_of(case.model)
+        frozen = shape_inputs_of(case.model) if mode == "bound" else []
         bound = {}
         for name in frozen:
             k = real_inputs.index(name)

@@ -1,4 +1,5 @@
-"""The Python snippets in README.md and docs/workflow.md run, in order, as written."""
+"""The Python snippets in README.md, docs/workflow.md and docs/dynamic.md run, in order, as
+written."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def python_blocks(path: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("doc", ["docs/workflow.md", "README.md"])
+@pytest.mark.parametrize("doc", ["docs/workflow.md", "README.md", "docs/dynamic.md"])
 def test_doc_snippets_run(doc, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ASCEND_WORK_PATH", str(tmp_path))

@@ -595,9 +595,23 @@ def test_scatter_elements_errors():
     infer_error("ScatterElements", [data, a([[0]]), a([[1]], I32)], match="same dtype")
     infer_error("ScatterElements", [data, a([[3]]), rand((1, 1))], match="out of range")
     infer_error(
-        "ScatterElements", [data, a([[0]]), rand((1, 1))], {"reduction": "max"}, match="reduction"
+        "ScatterElements", [data, a([[0]]), rand((1, 1))], {"reduction": "avg"}, match="reduction"
     )
     kernel_error("ScatterElements", [data, a([[-4]]), rand((1, 1))], match="out of range")
+
+
+@pytest.mark.parametrize("reduction", ["max", "min"])
+def test_scatter_elements_max_min(reduction):
+    data = rand((3, 4))
+    idx = a([[0, 2], [0, 1], [2, 2]])  # repeated targets in a row: every update counts
+    upd = rand((3, 2))
+    y = run1("ScatterElements", [data, idx, upd], {"axis": 1, "reduction": reduction})
+    expected = data.copy()
+    pick = max if reduction == "max" else min
+    for i in range(3):
+        for j in range(2):
+            expected[i, idx[i, j]] = pick(expected[i, idx[i, j]], upd[i, j])
+    np.testing.assert_array_equal(y, expected)
 
 
 # ----- Tile / BroadcastTo / Expand -------------------------------------------------------------

@@ -221,13 +221,29 @@ def test_compile_graph_with_inputs_fixes_unknown_dims(ge):
             s.compile_graph(1, [TensorDesc(DataType.DT_FLOAT, (4, 4))])
 
 
-def test_graph_without_static_shapes_gives_clear_error(ge):
+def test_graph_with_dynamic_dims_runs_at_each_shape(ge):
     g = Graph("dyn")
     x = g.add_node(
         "Data", name="x", attrs={"index": 0}, output_descs=[TensorDesc(DataType.DT_FLOAT, (-1, 3))]
     )
-    g.set_outputs([g.add_node("Identity", [x.output(0)]).output(0)])
+    g.set_outputs([g.add_node("Relu", [x.output(0)]).output(0)])
     with GeSession() as s:
         s.add_graph(1, g)
-        with pytest.raises(GeError, match="static shapes"):
-            s.compile_graph(1)
+        for n in (1, 5, 2):
+            value = np.linspace(-1, 1, n * 3, dtype=np.float32).reshape(n, 3)
+            (y,) = s.run_graph(1, [value])
+            np.testing.assert_array_equal(y.numpy(), np.maximum(value, 0))
+
+
+def test_graph_with_variables_and_dynamic_dims_is_compiled_per_shape(ge):
+    g = Graph("dyn_var")
+    x = g.add_node(
+        "Data", name="x", attrs={"index": 0}, output_descs=[TensorDesc(DataType.DT_FLOAT, (-1,))]
+    )
+    v = g.add_node("Variable", name="scale", attrs={"value": Tensor(np.float32(2))})
+    g.set_outputs([g.add_node("Mul", [x.output(0), v.output(0)]).output(0)])
+    with GeSession() as s:
+        s.add_graph(1, g)
+        for n in (3, 5):
+            (y,) = s.run_graph(1, [np.ones(n, np.float32)])
+            np.testing.assert_array_equal(y.numpy(), np.full(n, 2, np.float32))

@@ -81,13 +81,18 @@ def _ensure_loaded() -> None:
         return
     from openge.parser.mappings import (  # noqa: F401  (imported for registration)
         control,
+        data_dependent,
+        detection,
         elementwise,
         image,
         math,
         nn,
+        optional,
         reduce,
         rnn,
         shape,
+        text,
+        training,
     )
 
 

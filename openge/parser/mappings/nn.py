@@ -612,7 +612,7 @@ def batch_norm(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     """BatchNormalization (inference) → BNInference with scale and offset."""
     x, scale, bias, mean, var = (node.input(i) for i in range(5))
     if node.attr("training_mode", 0):
-        raise ctx.unsupported("training_mode=1 (openge runs inference)")
+        return _batch_norm_training(node, ctx, x, scale, bias, mean, var)
     if node.attr("spatial", 1) != 1:
         raise ctx.unsupported("spatial=0 (per-activation statistics)")
     if any(node.wants_output(i) for i in range(1, 5)):
@@ -629,6 +629,38 @@ def batch_norm(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         {"epsilon": float(node.attr("epsilon", 1e-5))},
     )
     return [y]
+
+
+def _batch_norm_training(node: OnnxNode, ctx: ParseContext, x, scale, bias, mean, var) -> list:
+    """training_mode=1: normalize with the batch's mean and (biased) variance over every axis
+    but 1; the running statistics outputs blend the given ones with the batch's by momentum."""
+    rank = ctx.rank(x)
+    if rank < 2:
+        raise ctx.error("input must be at least 2-D", SHAPE_INVALID)
+    dt = ctx.dtype(x)
+    axes = [a for a in range(rank) if a != 1]
+    b_mean = ctx.emit1("ReduceMeanD", [x], {"axes": axes, "keep_dims": True})
+    centered = ctx.emit1("Sub", [x, b_mean])
+    b_var = ctx.emit1(
+        "ReduceMeanD", [ctx.emit1("Mul", [centered, centered])], {"axes": axes, "keep_dims": True}
+    )
+    denom = ctx.emit1(
+        "Sqrt", [ctx.emit1("Add", [b_var, ctx.scalar(node.attr("epsilon", 1e-5), dt)])]
+    )
+    per_channel = (-1,) + (1,) * (rank - 2)
+    y = ctx.emit1("Div", [centered, denom])
+    y = ctx.emit1("Mul", [y, ctx.reshape(ctx.cast(scale, dt), per_channel)])
+    y = ctx.emit1("Add", [y, ctx.reshape(ctx.cast(bias, dt), per_channel)])
+    momentum = float(node.attr("momentum", 0.9))
+    outs: list = [y]
+    for given, batch in ((mean, b_mean), (var, b_var)):
+        flat = ctx.reshape(batch, (-1,))
+        flat = ctx.cast(flat, ctx.dtype(given))
+        kept = ctx.emit1("Mul", [given, ctx.scalar(momentum, given)])
+        outs.append(
+            ctx.emit1("Add", [kept, ctx.emit1("Mul", [flat, ctx.scalar(1 - momentum, given)])])
+        )
+    return outs[: max(node.num_outputs, 1)]
 
 
 @onnx_op("InstanceNormalization", needs=("InstanceNorm",), attrs=("epsilon",), inputs=3)

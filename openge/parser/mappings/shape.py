@@ -740,7 +740,7 @@ def scatter_nd(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     data, idx, upd = node.input(0), node.input(1), node.input(2)
     _check_indices(ctx, idx)
     reduction = node.attr("reduction", "none")
-    if reduction not in ("none", "add", "mul"):
+    if reduction not in ("none", "add", "mul", "max", "min"):
         raise ctx.unsupported(f"ScatterND reduction {reduction!r}")
     dims = ctx.shape(data)
     idims = ctx.shape(idx)
