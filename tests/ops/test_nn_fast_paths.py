@@ -1,4 +1,5 @@
-"""The NCHW fast paths of openge.ops.nn's Conv2D and pooling kernels — flat shifted taps,
+"""The NCHW fast paths of the Conv2D and pooling kernels (openge.ops.conv, ops.pooling) — flat
+shifted taps,
 row-chunked im2col, one GEMM per tap, channels-last and phase-grid depthwise, flat pooling —
 against plain per-pixel references written here. Every output starts as NaN, so an element a
 path forgets to write fails the comparison."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import openge.ops.nn as nn
+import openge.ops.conv as nn
 from openge.ops import get_schema
 
 RNG = np.random.default_rng(7)
