@@ -169,6 +169,10 @@ def _prepare_conv2d(
     if n > max(1, _IM2COL_BYTES // max(cols_per_sample, 1)):
         return None  # the kernel runs large batches in chunks
     b = None if bias is None else bias.reshape(cout, 1, 1)
+    if groups == c and cout == c and x.flags.c_contiguous:
+        compiled = _compiled_depthwise(x, f, bias, y, (sh, sw), (dh, dw), pads)
+        if compiled is not None:
+            return compiled
     if groups == c and cout == c and c >= _DW_CL * ow:
         return _prepare_depthwise_channels_last(
             x, f, None if b is None else b.reshape(c), y, (sh, sw), (dh, dw), pads, constant[1]
@@ -188,6 +192,28 @@ def _prepare_conv2d(
 
         return gemm
     return None
+
+
+def _compiled_depthwise(
+    x: np.ndarray,
+    f: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    s: tuple[int, int],
+    d: tuple[int, int],
+    pads: Sequence[int],
+) -> Callable[[], None] | None:
+    """openge.kernels.conv.depthwise_nchw bound to these arrays (compiled now), or None."""
+    from openge.ops.compiled import load, threaded, warm
+
+    module = load("conv")
+    if module is None:
+        return None
+    b = np.zeros(x.shape[1], dtype=y.dtype) if bias is None else bias.reshape(-1)
+    args = (x, f, b, y, s[0], s[1], d[0], d[1], pads[0], pads[2])
+    if not warm(module.depthwise_nchw, *args):
+        return None
+    return threaded(module.depthwise_nchw, *args)
 
 
 def _prepare_depthwise_channels_last(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -327,6 +327,76 @@ def _avg_pool_kernel(
     _store(y, total)
 
 
+def _windows_nonempty(size: int, k: int, s: int, p: int, out: int) -> bool:
+    starts = np.arange(out) * s - p
+    return bool(np.all(np.maximum(starts, 0) < np.minimum(starts + k, size)))
+
+
+def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None] | None:
+    """The compiled NCHW max / average pooling (openge.kernels.pooling) bound to these arrays,
+    or None (another layout or dtype, or a window holding only padding)."""
+    from openge.ops.compiled import load, threaded, warm
+
+    x, y = inputs[0], outputs[0]
+    if (
+        a["data_format"] != "NCHW"
+        or x is None
+        or x.ndim != 4
+        or x.dtype not in (np.float32, np.float64)
+        or y.dtype != x.dtype
+        or not x.flags.c_contiguous
+        or not y.flags.c_contiguous
+        or not y.size
+    ):
+        return None
+    h, w = x.shape[2], x.shape[3]
+    if a["global_pooling"]:
+        kh, kw, sh, sw, pt, pb, pl, pr, oh, ow = h, w, 1, 1, 0, 0, 0, 0, 1, 1
+    else:
+        kh, kw, sh, sw, pt, pb, pl, pr, oh, ow = _pool_geometry(
+            h,
+            w,
+            a["ksize"],
+            a["strides"],
+            a["padding_mode"],
+            a["pads"],
+            "NCHW",
+            False,
+            a["ceil_mode"],
+        )
+    if (oh, ow) != y.shape[2:] or not (
+        _windows_nonempty(h, kh, sh, pt, oh) and _windows_nonempty(w, kw, sw, pl, ow)
+    ):
+        return None
+    module = load("pooling")
+    if module is None:
+        return None
+    if not average:
+        fn, args = module.max_pool_nchw, (x, y, kh, kw, sh, sw, pt, pl)
+    elif a["global_pooling"]:
+        fn, args = module.global_avg_nchw, (x, y, float(a["divisor_override"] or h * w))
+    else:
+        if a["divisor_override"] > 0:
+            div = np.full((oh, ow), float(a["divisor_override"]))
+        else:
+            counts = (h, w, (kh, kw), (sh, sw), (pt, pb, pl, pr), (oh, ow))
+            div = _pool_counts(*counts, a["exclusive"], np.dtype(np.float64))
+        fn, args = module.avg_pool_nchw, (x, y, div, kh, kw, sh, sw, pt, pl)
+    if not warm(fn, *args):
+        return None
+    return threaded(fn, *args)
+
+
+def _prepare_max_pool(inputs, outputs, constant, **attrs):
+    """MaxPoolV3's ``prepare``: the compiled NCHW kernel, or None."""
+    return _compiled_pool(inputs, outputs, attrs, average=False)
+
+
+def _prepare_avg_pool(inputs, outputs, constant, **attrs):
+    """AvgPoolV2's ``prepare``: the compiled NCHW kernel, or None."""
+    return _compiled_pool(inputs, outputs, attrs, average=True)
+
+
 _POOL_ATTRS = (
     Attr("ksize", AttrType.LIST_INT, doc="4 values in data_format order; N and C are 1"),
     Attr("strides", AttrType.LIST_INT, doc="4 values in data_format order; N and C are 1"),
@@ -345,6 +415,7 @@ SCHEMAS = [
         attrs=_POOL_ATTRS,
         infer=_infer_pool,
         kernel=_max_pool_kernel,
+        prepare=_prepare_max_pool,
         doc="2-D max pooling; padded cells never win; ceil_mode drops a last window that would "
         "start in the end padding.",
         onnx="MaxPool / GlobalMaxPool",
@@ -365,6 +436,7 @@ SCHEMAS = [
         ),
         infer=_infer_pool,
         kernel=_avg_pool_kernel,
+        prepare=_prepare_avg_pool,
         doc="2-D average pooling; exclusive=True divides by the number of real cells, False "
         "by the window clipped to the padded input (PyTorch count_include_pad).",
         onnx="AveragePool / GlobalAveragePool",

@@ -309,10 +309,21 @@ def _conv_attrs(strides, pads, dil, groups):
     }
 
 
+@pytest.fixture
+def numpy_kernels():
+    """Compiled kernels off (openge.kernels.set_enabled): the NumPy prepared paths, whose
+    results must equal the generic kernels' bit for bit."""
+    import openge.kernels
+
+    openge.kernels.set_enabled(False)
+    yield
+    openge.kernels.set_enabled(True)
+
+
 @pytest.mark.parametrize("case", PREPARED)
 @pytest.mark.parametrize("constant_filter", [True, False])
 @pytest.mark.parametrize("bias", [True, False])
-def test_prepared_conv2d_gives_the_kernels_bits(case, constant_filter, bias):
+def test_prepared_conv2d_gives_the_kernels_bits(case, constant_filter, bias, numpy_kernels):
     """The closure made at load computes what the kernel computes on the same arrays, bit for
     bit, run after run as their contents change (a filter that is not constant too)."""
     xs, ws, strides, pads, dil, groups, prepared = case
@@ -343,7 +354,7 @@ def test_prepared_conv2d_gives_the_kernels_bits(case, constant_filter, bias):
         )
 
 
-def test_prepared_fused_conv2d_runs_its_epilogue():
+def test_prepared_fused_conv2d_runs_its_epilogue(numpy_kernels):
     from openge.graph import DataType
     from openge.ops.fused import encode_program
 
