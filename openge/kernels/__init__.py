@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 _FAMILIES = ("conv", "pooling", "codegen")
 _lock = threading.RLock()
+#: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
+LAUNCH_LOCK = threading.Lock()
 _state: dict[str, object] = {
     "configured": False,
     "available": None,
@@ -85,6 +87,12 @@ def _configure() -> None:
         _state["configured"] = True
         logger.info("numba is not installed: openge runs its NumPy kernels only")
         return
+    if not os.environ.get("NUMBA_THREADING_LAYER"):
+        # numba's default picks OpenMP when TBB is absent; GNU OpenMP's workers spin after each
+        # parallel region and, next to OpenBLAS's own threads on a busy machine, made whole
+        # models 5-20x slower (measured); the workqueue layer sleeps. It is not threadsafe, so
+        # launches are serialized by LAUNCH_LOCK (see openge.ops.compiled.threaded).
+        config.THREADING_LAYER = "workqueue"
     if not os.environ.get("NUMBA_CACHE_DIR"):
         path = cache_dir()
         os.makedirs(path, exist_ok=True)
@@ -152,8 +160,7 @@ def get_num_threads() -> int:
 
 
 def _apply_threads() -> None:
-    import numba
-
+    numba = sys.modules["numba"]
     n = min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)
     if numba.get_num_threads() != n:
         numba.set_num_threads(n)
@@ -166,12 +173,13 @@ def ensure_threads() -> None:
 
 
 __all__ = [
+    "LAUNCH_LOCK",
     "available",
     "cache_dir",
     "default_num_threads",
+    "enabled",
     "ensure_threads",
     "get_num_threads",
-    "enabled",
     "load",
     "set_enabled",
     "set_num_threads",

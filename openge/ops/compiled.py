@@ -62,10 +62,12 @@ def warm(fn: Any, *args: Any) -> bool:
 def threaded(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
     """A closure running ``fn(*args)`` with openge's thread count applied in the calling thread."""
     ensure = kernels.ensure_threads
+    lock = kernels.LAUNCH_LOCK
 
     def run() -> None:
-        ensure()
-        fn(*args)
+        with lock:
+            ensure()
+            fn(*args)
 
     return run
 
@@ -173,10 +175,8 @@ def program_closure(
             if kind == "row" and end != q:
                 return None
         kinds.append(kind)
-    if q is not None:
-        inner = math.prod(out[q:])
-    else:
-        inner = max(1024, min(_CHUNK, -(-y.size // 8)))
+    # rows of one NCHW plane / one last-axis vector; else chunks for the threads to share
+    inner = math.prod(out[q:]) if q is not None else max(1024, min(_CHUNK, -(-y.size // 8)))
     remap = {k: i for i, k in enumerate(used)}
     prog = [(op, [remap[a] if a >= 0 else a for a in args], p) for op, args, p in prog]
     module = load("codegen")
