@@ -14,7 +14,9 @@ from openge.graph import DataType, Graph, Tensor, TensorDesc
 # CI starts cold, a local re-run reuses it. Set before openge.kernels first imports numba.
 os.environ.setdefault(
     "NUMBA_CACHE_DIR",
-    os.path.join(tempfile.gettempdir(), f"openge-test-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"),
+    os.path.join(
+        tempfile.gettempdir(), f"openge-test-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    ),
 )
 
 

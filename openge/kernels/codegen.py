@@ -17,7 +17,9 @@ Operands are 1-D arrays of one of four kinds, over the output viewed as ``(rows,
 * ``"row"``: indexed by ``row % len`` (a per-channel bias over NCHW with ``inner = H·W``);
 * ``"col"``: ``inner`` elements indexed by the position in the row (a last-axis bias).
 
-Each step's value is rounded to the output dtype, as the NumPy kernels do step by step.
+Each step's value is rounded to the output dtype, as the NumPy kernels do step by step. Indices
+are unsigned (``np.uint64``): numba then skips its negative-index wraparound and the loop
+vectorizes.
 """
 
 from __future__ import annotations
@@ -176,9 +178,9 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> str:
         elif kind == "row":
             per_row.append(f"        v{i} = {names[i]}[r % {names[i]}.shape[0]]")
         elif kind == "col":
-            per_elem.append(f"            v{i} = {names[i]}[k - start]")
+            per_elem.append(f"            v{i} = {names[i]}[np.uint64(k - start)]")
         else:
-            per_elem.append(f"            v{i} = {names[i]}[k]")
+            per_elem.append(f"            v{i} = {names[i]}[np.uint64(k)]")
         value[i] = f"v{i}"
     body = []
     for j, (op, args, params) in enumerate(steps):
@@ -223,7 +225,7 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> str:
         "        for k in range(start, stop):",
         *per_elem,
         *body,
-        f"            y[k] = s{len(steps) - 1}",
+        f"            y[np.uint64(k)] = s{len(steps) - 1}",
         "",
     ]
     return "\n".join(lines)
