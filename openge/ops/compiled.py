@@ -25,8 +25,11 @@ from openge import kernels
 logger = logging.getLogger(__name__)
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-#: Programs over outputs smaller than this stay in NumPy (a parallel launch costs ~10 µs).
-MIN_ELEMENTS = 4096
+#: Programs over outputs smaller than this stay in NumPy: a NumPy pass over 512 KiB takes
+#: ~30 µs, so fusing saves little, while the first compiled kernel of a process costs numba's
+#: import and runtime (~0.5-1 s, ~60-100 MiB): a model whose tensors are all small (BERT-tiny)
+#: then never imports numba.
+MIN_ELEMENTS = 1 << 17
 #: Rows of a program whose operands are all full or scalar: about this many elements each.
 _CHUNK = 16384
 #: Vocabulary entries whose compiled form loses to NumPy's SIMD loops (measured on AVX-512:
