@@ -99,9 +99,25 @@ def machine_lines(start_load: float | None = None) -> list[str]:
         f"- Python {platform.python_version()}, numpy {np.__version__}, onnx {onnx.__version__}, "
         f"onnxruntime {ort}",
         f"- numpy BLAS: {blas_info()}",
-        f"- openge: {openge_revision()}",
+        f"- openge: {openge_revision()}; {kernel_info()}",
         f"- environment: {env}",
     ]
+
+
+def kernel_info() -> str:
+    """openge's compiled-kernel settings: threads, numba's version and threading layer."""
+    try:
+        import numba
+
+        from openge import kernels
+    except ImportError:
+        return "compiled kernels: numba not installed"
+    return (
+        f"compiled kernels: numba {numba.__version__}, threading layer workqueue unless "
+        f"NUMBA_THREADING_LAYER is set, intra-op threads = *t* "
+        f"(openge.kernels.set_num_threads; default {kernels.default_num_threads()}), cache "
+        f"{kernels.cache_dir()}"
+    )
 
 
 def _load(start: float | None) -> str:

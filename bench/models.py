@@ -14,6 +14,9 @@ Models (names as used by ``--models``):
   Transpose, Div, Softmax, LayerNormalization and the Erf form of GELU, with seeded random
   weights (normal, std 1/sqrt(fan-in)); opset 17.
 - ``mlp``: three 1024×1024 MatMul+Add layers (ReLU between), batch 64.
+- ``bert_tiny``: the same encoder at BERT-tiny size (2 layers, hidden 128, 2 heads, FFN 512).
+- the zoo (bench/zoo.py): resnet18, mobilenet_v2, mobilenet_v3, efficientnet_b0, gpt2_block,
+  vit_block.
 
 Run: ``python bench/models.py [--models a,b] [--cache DIR] [--force]`` builds the .onnx files
 (reused when present and of this generator version) and converts each to .om, printing sizes,
@@ -27,7 +30,6 @@ import json
 import os
 import sys
 import time
-import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -41,6 +43,10 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(_HERE))
 
 from bench.common import ROOT
+from bench.onnx_builder import Builder as _Builder
+from bench.onnx_builder import finish as _finish
+from bench.onnx_builder import seed as _seed
+from bench.zoo import ZOO
 
 #: Bump when a model's construction changes: cached .onnx files of another version are rebuilt.
 GENERATOR_VERSION = 2
@@ -58,16 +64,12 @@ LIGHT = {
     "densenet121": "light_densenet121.onnx",
     "vgg19": "light_vgg19.onnx",
 }
-#: Every model, smallest first.
-MODELS = ("mlp", *LIGHT, "bert_base")
+#: Every model: the MLP, the light networks, the zoo (bench/zoo.py), the BERT encoders.
+MODELS = ("mlp", *LIGHT, *ZOO, "bert_tiny", "bert_base")
 #: Models small enough for onnx.reference.ReferenceEvaluator.
 SMALL = ("mlp", "squeezenet", "shufflenet")
 #: Target standard deviation of the logits that feed a light model's final Softmax.
 LOGIT_STD = 2.0
-
-
-def _seed(name: str) -> int:
-    return zlib.crc32(name.encode())
 
 
 # ----- light models ----------------------------------------------------------------------------
@@ -251,53 +253,6 @@ def light_model(name: str):
 
 
 # ----- built models ----------------------------------------------------------------------------
-class _Builder:
-    """Collects nodes and initializers for onnx.helper.make_graph."""
-
-    def __init__(self, rng) -> None:
-        self.rng = rng
-        self.nodes: list = []
-        self.inits: list = []
-        self.count = 0
-
-    def name(self, prefix: str) -> str:
-        self.count += 1
-        return f"{prefix}_{self.count}"
-
-    def const(self, prefix: str, array: np.ndarray) -> str:
-        from onnx import numpy_helper
-
-        name = self.name(prefix)
-        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
-        return name
-
-    def op(self, op_type: str, inputs: list[str], **attrs) -> str:
-        from onnx import helper
-
-        out = self.name(op_type.lower())
-        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
-        return out
-
-    def dense(self, x: str, din: int, dout: int, scale: float | None = None) -> str:
-        std = scale if scale is not None else din**-0.5
-        w = self.const("w", self.rng.normal(0.0, std, (din, dout)).astype(np.float32))
-        b = self.const("b", self.rng.normal(0.0, 0.02, dout).astype(np.float32))
-        return self.op("Add", [self.op("MatMul", [x, w]), b])
-
-
-def _finish(builder: _Builder, name: str, x, y, opset: int):
-    import onnx
-    from onnx import helper
-
-    graph = helper.make_graph(builder.nodes, name, [x], [y], builder.inits)
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="openge-bench"
-    )
-    model = onnx.shape_inference.infer_shapes(model)
-    onnx.checker.check_model(model)
-    return model
-
-
 def mlp_model(batch: int = 64, width: int = 1024, layers: int = 3):
     """An MLP: ``layers`` width×width MatMul+Add layers with ReLU between them."""
     from onnx import TensorProto, helper
@@ -320,12 +275,13 @@ def bert_encoder(
     ffn: int = 3072,
     seq: int = 128,
     batch: int = 1,
+    name: str = "bert_base",
 ):
     """A BERT-base-shaped encoder: per layer multi-head self-attention, residual, LayerNorm,
     Erf-GELU feed-forward, residual, LayerNorm (post-norm, as BERT)."""
     from onnx import TensorProto, helper
 
-    b = _Builder(np.random.default_rng(_seed("bert_base")))
+    b = _Builder(np.random.default_rng(_seed(name)))
     hd = hidden // heads
     split = b.const("split_shape", np.array([batch, seq, heads, hd], np.int64))
     merge = b.const("merge_shape", np.array([batch, seq, hidden], np.int64))
@@ -357,7 +313,7 @@ def bert_encoder(
         h = norm(b.op("Add", [b.dense(f, ffn, hidden), h]))
     x = helper.make_tensor_value_info("hidden_states", TensorProto.FLOAT, [batch, seq, hidden])
     y = helper.make_tensor_value_info(h, TensorProto.FLOAT, [batch, seq, hidden])
-    return _finish(b, "bert_base", x, y, opset=17)
+    return _finish(b, name, x, y, opset=17)
 
 
 # ----- cache, inputs, conversion -------------------------------------------------------------
@@ -367,6 +323,10 @@ def make_model(name: str):
         return mlp_model()
     if name == "bert_base":
         return bert_encoder()
+    if name == "bert_tiny":
+        return bert_encoder(layers=2, hidden=128, heads=2, ffn=512, name="bert_tiny")
+    if name in ZOO:
+        return ZOO[name]()
     if name in LIGHT:
         return light_model(name)
     raise ValueError(f"unknown benchmark model {name!r}; choose from {', '.join(MODELS)}")

@@ -46,7 +46,15 @@ from bench import models
 from bench.common import RESULTS, machine_lines, median, write_section
 
 SECTION = "Where the time goes"
-DEFAULT_MODELS = ("resnet50", "densenet121", "bert_base", "shufflenet")
+DEFAULT_MODELS = (
+    "resnet50",
+    "densenet121",
+    "bert_base",
+    "shufflenet",
+    "mobilenet_v2",
+    "gpt2_block",
+    "efficientnet_b0",
+)
 #: numpy functions counted as BLAS (matrix products); np.matmul is the one openge's kernels use.
 BLAS_FUNCTIONS = ("matmul", "dot", "einsum", "tensordot", "vdot", "inner")
 
@@ -67,6 +75,8 @@ class Profile:
     op_tasks: dict[str, int] = field(default_factory=dict)
     top: list[tuple[str, float]] = field(default_factory=list)  # (function, own s per run)
     error: str | None = None
+    blas_flops: float = 0.0  # floating-point operations of the np.matmul calls per run
+    sgemm_flops_s: float = float("nan")  # np.matmul's best rate at this thread count
 
     @property
     def kernel_s(self) -> float:
@@ -77,6 +87,31 @@ class Profile:
     def blas_s(self) -> float:
         """Time inside matmul-family numpy calls per run."""
         return sum(self.op_blas_s.values())
+
+
+def _matmul_flops(a, b) -> float:
+    """2·M·N·K times the broadcast batch of ``np.matmul(a, b)`` (0 for vectors)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim < 2 or b.ndim < 2:
+        return 0.0
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    return 2.0 * float(np.prod(batch)) * a.shape[-2] * a.shape[-1] * b.shape[-1]
+
+
+def sgemm_rate(threads: int, size: int = 1024) -> float:
+    """np.matmul's best float32 rate (FLOP/s) on size³ products at ``threads`` BLAS threads:
+    the roofline openge's convolutions and products cannot beat."""
+    from threadpoolctl import threadpool_limits
+
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    out = np.empty_like(a)
+    with threadpool_limits(threads, user_api="blas"):
+        best = float("inf")
+        for _ in range(7):
+            start = time.perf_counter()
+            np.matmul(a, a, out=out)
+            best = min(best, time.perf_counter() - start)
+    return 2.0 * size**3 / best
 
 
 def _renamed(fn: Callable, name: str) -> Callable:
@@ -100,6 +135,7 @@ class _Instruments:
         self.current = "(outside kernels)"
         self.depth = 0
         self.timing = True
+        self.flops = 0.0
 
     def kernel(self, kernel: Callable, op_type: str) -> Callable:
         """A wrapper timing ``kernel`` under ``op_type`` (also named so for cProfile)."""
@@ -124,6 +160,8 @@ class _Instruments:
             if not self.timing or self.depth:
                 return fn(*args, **kwargs)
             self.depth += 1
+            if label == "matmul":
+                self.flops += _matmul_flops(*args[:2])
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
@@ -190,6 +228,9 @@ def profile_model(name: str, cache: str, runs: int, threads: int, log) -> Profil
             }.items()
         )
     )
+    from openge import kernels
+
+    kernels.set_num_threads(threads)  # openge's compiled kernels: the same count as BLAS
     try:
         with threadpool_limits(threads, user_api="blas"):
             for _ in range(3):
@@ -212,6 +253,8 @@ def profile_model(name: str, cache: str, runs: int, threads: int, log) -> Profil
             result.execute_s, result.timed_s = median(plain), sum(timed) / runs
             result.op_s = {k: v / runs for k, v in instruments.op_s.items()}
             result.op_blas_s = {k: v / runs for k, v in instruments.blas_s.items()}
+            result.blas_flops = instruments.flops / runs
+            result.sgemm_flops_s = sgemm_rate(threads)
             log(f"[{name}] timer pass: {result.timed_s * 1e3:.1f} ms/run")
 
             profiler = cProfile.Profile()
@@ -234,6 +277,7 @@ def profile_model(name: str, cache: str, runs: int, threads: int, log) -> Profil
             )
             result.top = [(label, seconds) for seconds, label in own[:8]]
     finally:
+        kernels.set_num_threads(None)
         model.close()
         gc.collect()
     return result
@@ -259,15 +303,18 @@ def _pct(part: float, whole: float) -> str:
 
 def _summary_row(p: Profile) -> str:
     if p.error:
-        return f"| {p.name} | {p.threads} | not profiled: {p.error} | | | | |"
+        return f"| {p.name} | {p.threads} | not profiled: {p.error} | | | | | | | | | |"
     total = p.timed_s
     outside = max(total - p.kernel_s, 0.0)
     top = ", ".join(
         f"{op} {_pct(t, total)}" for op, t in sorted(p.op_s.items(), key=lambda kv: -kv[1])[:3]
     )
+    floor = p.blas_flops / p.sgemm_flops_s  # seconds at sgemm's best rate
     return (
         f"| {p.name} | {p.threads} | {p.execute_s * 1e3:.1f} | {_pct(p.blas_s, total)} | "
-        f"{_pct(p.kernel_s - p.blas_s, total)} | {_pct(outside, total)} | {top} |"
+        f"{_pct(p.kernel_s - p.blas_s, total)} | {_pct(outside, total)} | "
+        f"{p.blas_flops / 1e9:.2f} | {p.sgemm_flops_s / 1e9:.0f} | {floor * 1e3:.1f} | "
+        f"{p.execute_s / floor:.2f} | {p.blas_s / floor:.2f} | {top} |"
     )
 
 
@@ -286,9 +333,16 @@ def render(profiles: list[Profile], command: str, start_load: float | None = Non
         "loop). numpy's BLAS is limited to the stated threads with threadpoolctl. Shares are "
         "of the instrumented time.",
         "",
+        "Roofline: the products' floating-point operations (2·M·N·K of every np.matmul call) "
+        'at np.matmul\'s best float32 rate on 1024³ at the same thread count ("sgemm"): '
+        "`execute / roofline` is how far the whole model is from running its products at "
+        "sgemm speed and nothing else; `BLAS / roofline` is how far the products themselves "
+        "are (small or skinny products run below the 1024³ rate).",
+        "",
         "| model | BLAS threads | execute ms | BLAS (matmul) | kernels outside BLAS "
-        "| outside kernels | top op types |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| outside kernels | GFLOP / run | sgemm GFLOP/s | roofline ms | execute / roofline "
+        "| BLAS / roofline | top op types |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         *(_summary_row(p) for p in profiles),
     ]
     first = profiles[0].threads if profiles else 1

@@ -40,6 +40,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -109,6 +110,8 @@ class Result:
     diff_openge: float = float("nan")
     diff_reference: float = float("nan")
     rss_openge: dict = field(default_factory=dict)
+    #: The same child with an empty kernel cache (numba compiles every kernel).
+    rss_openge_cold: dict = field(default_factory=dict)
     rss_ort: dict = field(default_factory=dict)
     #: Cores' worth of CPU that other processes used during the timed runs (0 = quiet).
     other_cpu: float = float("nan")
@@ -275,6 +278,10 @@ def _interleave(result: Result, runners: list, s: Settings) -> float:
     if openge_threads and have_threadpoolctl():
         # hold numpy's BLAS at this phase's count for the whole phase (see measure_latency)
         limits = blas_limits(openge_threads[0])
+    if openge_threads:
+        from openge import kernels
+
+        kernels.set_num_threads(openge_threads[0])  # openge's compiled kernels: the same count
     try:
         for _ in range(s.warmup):
             for _, run in runners:
@@ -293,6 +300,10 @@ def _interleave(result: Result, runners: list, s: Settings) -> float:
     finally:
         if limits is not None:
             limits.restore_original_limits()
+        if openge_threads:
+            from openge import kernels
+
+            kernels.set_num_threads(None)
 
 
 def _stopwatch(fn, *args):
@@ -361,14 +372,16 @@ def _measure_reference(result: Result, evaluator, feeds, onnx_path, inputs, s: S
             break
 
 
-def measure_rss(which: str, path: str) -> dict:
+def measure_rss(which: str, path: str, env: dict[str, str] | None = None) -> dict:
     """Peak RSS of a fresh interpreter that imports ``which`` runtime, loads ``path`` and runs
-    it RSS_RUNS times (see ``rss_child``)."""
+    it RSS_RUNS times, and the seconds from load start to the end of the first run (see
+    ``rss_child``); ``env`` adds environment variables (a fresh NUMBA_CACHE_DIR: cold)."""
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--rss-child", which, path],
         capture_output=True,
         text=True,
         timeout=900,
+        env=None if env is None else {**os.environ, **env},
     )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -384,29 +397,45 @@ def rss_child(which: str, path: str) -> None:
         from openge.runtime import Model
 
         imported = status_kib("VmRSS")
+        start = time.perf_counter()
         model = Model.from_file(path)
         loaded = status_kib("VmHWM")
         inputs = [
             rng.standard_normal(tuple(d.shape)).astype(d.dtype.np_dtype) for d in model.inputs
         ]
+        first = -1.0
         for _ in range(RSS_RUNS):
             model.execute(inputs)
+            if first < 0:
+                first = time.perf_counter() - start
+        numba_loaded = "numba" in sys.modules
     else:
         import onnxruntime  # noqa: F401 (imported before the baseline on purpose)
 
         imported = status_kib("VmRSS")
+        types = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
+        start = time.perf_counter()
         session = ort_session(path)
         loaded = status_kib("VmHWM")
-        types = {"tensor(float)": np.float32, "tensor(int64)": np.int64}
         feeds = {
             i.name: rng.standard_normal(tuple(i.shape)).astype(types.get(i.type, np.float32))
             for i in session.get_inputs()
         }
+        first = -1.0
         for _ in range(RSS_RUNS):
             session.run(None, feeds)
+            if first < 0:
+                first = time.perf_counter() - start
+        numba_loaded = False
     print(
         json.dumps(
-            {"imported_kib": imported, "load_hwm_kib": loaded, "peak_kib": status_kib("VmHWM")}
+            {
+                "imported_kib": imported,
+                "load_hwm_kib": loaded,
+                "peak_kib": status_kib("VmHWM"),
+                "first_s": first,
+                "numba": numba_loaded,
+            }
         )
     )
 
@@ -441,7 +470,9 @@ def bench_model(name: str, cache: str, s: Settings, log) -> Result:
     if s.rss:
         log(f"[{name}] peak RSS")
         if om_path is not None:
-            result.rss_openge = measure_rss("openge", om_path)
+            result.rss_openge = measure_rss("openge", om_path)  # warm kernel cache
+            with tempfile.TemporaryDirectory() as cold:
+                result.rss_openge_cold = measure_rss("openge", om_path, {"NUMBA_CACHE_DIR": cold})
         result.rss_ort = measure_rss("ort", onnx_path)
     summary = ", ".join(f"{k} {median(v) * 1e3:.1f} ms" for k, v in result.times.items())
     log(f"[{name}] {summary}; diff {result.diff_openge:.1e}; other CPU {result.other_cpu:.2f}")
@@ -561,6 +592,27 @@ def render(
         "| parse s | build_model s | save s | .onnx MiB | .om MiB | om / onnx |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    first_rows = [
+        "",
+        "First run in a fresh process: seconds from `Model.from_file` (warm kernel cache, and "
+        "with an empty `NUMBA_CACHE_DIR`: cold, every kernel compiled) to the end of the first "
+        "`execute`, against ONNX Runtime's session creation plus its first `run` (imports "
+        "excluded; openge's import of numba, when the model has compiled kernels, is inside "
+        "`from_file`). Peak RSS cold in MiB.",
+        "",
+        "| model | compiled kernels | first run openge, warm cache ms | first run openge, cold "
+        "cache ms | ORT session + first run ms | warm / ORT | peak RSS cold |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        warm, cold = r.rss_openge.get("first_s", np.nan), r.rss_openge_cold.get("first_s", np.nan)
+        ort_first = r.rss_ort.get("first_s", np.nan)
+        first_rows.append(
+            f"| {r.name} | {'yes' if r.rss_openge.get('numba') else 'no'} | "
+            f"{_num(warm * 1e3, '.0f')} | {_num(cold * 1e3, '.0f')} | "
+            f"{_num(ort_first * 1e3, '.0f')} | {_num(warm / ort_first, '.2f')} | "
+            f"{_rss(r.rss_openge_cold)} |"
+        )
     for r in results:
         size_ratio = r.om_bytes / r.onnx_bytes if r.om_bytes and r.onnx_bytes else float("nan")
         lines.append(
@@ -574,6 +626,7 @@ def render(
             f"| {_num(r.parse_s, '.2f')} | {_num(r.build_s, '.2f')} | — | "
             f"{r.onnx_bytes / 2**20:.1f} | — | — |"
         )
+    lines += first_rows
     return "\n".join(lines) + "\n"
 
 

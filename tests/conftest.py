@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 import pytest
 
 from openge.graph import DataType, Graph, Tensor, TensorDesc
+
+# Compiled kernels cache into a temp folder shared by the run's workers (never the user's cache):
+# CI starts cold, a local re-run reuses it. Set before openge.kernels first imports numba.
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR",
+    os.path.join(
+        tempfile.gettempdir(), f"openge-test-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    ),
+)
 
 
 @pytest.fixture(autouse=True)

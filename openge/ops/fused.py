@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -386,6 +387,14 @@ def _fused_elementwise_kernel(inputs, outputs, *, program):
     decode_program(program).run(inputs, outputs[0])
 
 
+def _prepare_fused_elementwise(inputs, outputs, constant, *, program):
+    """The program compiled into one loop (openge.ops.compiled), or None."""
+    from openge.ops.compiled import program_closure
+
+    steps = _program_steps(decode_program(program), 0)
+    return program_closure(steps, list(inputs), list(constant), outputs[0])
+
+
 # ----- FusedConv2D / FusedMatMul -----------------------------------------------------------------
 
 _N_MAIN = 3  # x, filter/x2, bias: the main op's inputs; operands 1 and 2 follow
@@ -448,29 +457,94 @@ def _fused_conv2d_kernel(
     _run_epilogue(inputs, outputs[0], epilogue)
 
 
+def _program_steps(prog: Program, shift: int) -> list[tuple[str, list[int], dict[str, Any]]]:
+    """The program's steps as (op, args, kernel attrs), operand 0 read from step -1 and the
+    other operands and steps moved by ``shift`` (a leading bias step takes slot 1)."""
+    out = []
+    for s in prog.steps:
+        args = []
+        for a in s.args:
+            if a == 0 and shift:
+                args.append(-1)
+            elif a > 0:
+                args.append(a + shift)
+            elif a < 0:
+                args.append(a - shift)
+            else:
+                args.append(a)
+        out.append((s.op, args, s.kwargs))
+    return out
+
+
+def _compiled_epilogue(
+    prog: Program,
+    y: np.ndarray,
+    bias: np.ndarray | None,
+    bias_shape: tuple[int, ...],
+    extra: Sequence[np.ndarray | None],
+    extra_constant: Sequence[bool],
+) -> Any:
+    """One compiled pass over ``y``: ``+ bias`` (broadcast as ``bias_shape``) then the epilogue
+    program (operand 0 = the result, then ``extra``); None when it does not compile."""
+    from openge.ops.compiled import program_closure
+
+    if bias is None and not prog.steps:
+        return None
+    if bias is not None and (bias.size != math.prod(bias_shape) or not bias.flags.c_contiguous):
+        return None
+    if bias is None:
+        steps = _program_steps(prog, 0)
+        operands: list[np.ndarray | None] = [y, *extra]
+        constant = [False, *extra_constant]
+    else:
+        steps = [("Add", [0, 1], {}), *_program_steps(prog, 1)]
+        operands = [y, bias.reshape(bias_shape), *extra]
+        constant = [False, True, *extra_constant]
+    return program_closure(steps, operands, constant, y)
+
+
 def _prepare_fused_conv2d(
     inputs, outputs, constant, *, strides, pads, dilations, groups, data_format, epilogue
 ):
-    """Conv2D's prepared closure (when it has one) followed by the epilogue, in place."""
+    """The convolution (Conv2D's prepared closure, else its kernel) without its bias, then one
+    compiled pass adding the bias and running the epilogue; else Conv2D's prepared closure
+    followed by the epilogue program, in place."""
     main = list(inputs[:_N_MAIN]) + [None] * (_N_MAIN - len(inputs[:_N_MAIN]))
-    conv = get_schema(
-        "Conv2D"
-    ).prepare(  # type: ignore[misc]
-        main,
-        outputs,
-        constant[:_N_MAIN],
-        strides=strides,
-        pads=pads,
-        dilations=dilations,
-        groups=groups,
-        data_format=data_format,
+    attrs = {
+        "strides": strides,
+        "pads": pads,
+        "dilations": dilations,
+        "groups": groups,
+        "data_format": data_format,
+    }
+    schema = get_schema("Conv2D")
+    prog = decode_program(epilogue)
+    y = outputs[0]
+    bias = main[2]
+    c = y.shape[1] if data_format == "NCHW" else y.shape[-1]
+    bias_shape = (c, 1, 1) if data_format == "NCHW" else (c,)
+    fused = _compiled_epilogue(
+        prog, y, bias, bias_shape, inputs[_N_MAIN:], constant[_N_MAIN : len(inputs)]
     )
+    if fused is not None:
+        nobias = [main[0], main[1], None]
+        conv = schema.prepare(nobias, outputs, [*constant[:2], False], **attrs)  # type: ignore[misc]
+        if conv is None:
+            kernel = schema.kernel
+
+            def conv() -> None:
+                kernel(nobias, outputs, **attrs)  # type: ignore[misc]
+
+        def conv_then_epilogue() -> None:
+            conv()
+            fused()
+
+        return conv_then_epilogue
+    conv = schema.prepare(main, outputs, constant[:_N_MAIN], **attrs)  # type: ignore[misc]
     if conv is None:
         return None
-    prog = decode_program(epilogue)
     if not prog.steps:
         return conv
-    y = outputs[0]
     operands = [y, *inputs[_N_MAIN:]]
 
     def conv_and_epilogue() -> None:
@@ -498,6 +572,34 @@ def _fused_matmul_kernel(inputs, outputs, *, transpose_x1, transpose_x2, epilogu
         main, outputs, adj_x1=transpose_x1, adj_x2=transpose_x2
     )
     _run_epilogue(inputs, outputs[0], epilogue)
+
+
+def _prepare_fused_matmul(inputs, outputs, constant, *, transpose_x1, transpose_x2, epilogue):
+    """The product (BLAS) without its bias, then one compiled pass adding the bias and running
+    the epilogue; None when that pass does not compile."""
+    y = outputs[0]
+    a, b = inputs[0], inputs[1]
+    bias = inputs[2] if len(inputs) > 2 else None
+    if a is None or b is None or a.dtype != y.dtype or b.dtype != y.dtype:
+        return None
+    fused = _compiled_epilogue(
+        decode_program(epilogue),
+        y,
+        bias,
+        (y.shape[-1],),
+        inputs[_N_MAIN:],
+        constant[_N_MAIN : len(inputs)],
+    )
+    if fused is None:
+        return None
+    a = np.swapaxes(a, -1, -2) if transpose_x1 else a
+    b = np.swapaxes(b, -1, -2) if transpose_x2 else b
+
+    def product_then_epilogue() -> None:
+        np.matmul(a, b, out=y)
+        fused()
+
+    return product_then_epilogue
 
 
 _EPILOGUE_INPUTS = (
@@ -544,6 +646,7 @@ SCHEMAS = [
         ),
         infer=_infer_fused_matmul,
         kernel=_fused_matmul_kernel,
+        prepare=_prepare_fused_matmul,
         doc="(Batch) matmul y = op(x1) @ op(x2) + bias (batch dims broadcast) followed by an "
         "elementwise epilogue applied in place; made by the compiler's FuseBiasActivationPass.",
         onnx="MatMul/Gemm + elementwise ops (onnxruntime's FusedMatMul / FusedGemm)",
@@ -555,6 +658,7 @@ SCHEMAS = [
         attrs=(Attr("program", AttrType.STR, doc="JSON program of elementwise steps"),),
         infer=_infer_fused_elementwise,
         kernel=_fused_elementwise_kernel,
+        prepare=_prepare_fused_elementwise,
         doc="A tree of elementwise ops run as one task, each step by its op's own kernel "
         "(bit-exact); made by the compiler's FuseElementwisePass.",
         onnx="(none: several elementwise ops)",

@@ -109,7 +109,9 @@ class OpSchema:
     ``constant[i]`` True (weights). It returns a closure that computes exactly what ``kernel``
     computes on them — the same values, bit for bit — with what does not depend on the changing
     contents (views, scratch buffers, rearranged weights) made once; or None when it has no
-    faster way for these arrays.
+    faster way for these arrays. A closure running a compiled kernel (openge.kernels, chosen
+    only while ``openge.kernels.enabled()``) gives the same values within the conformance
+    tolerances instead, and is compiled or loaded from the kernel cache inside ``prepare``.
     """
 
     op_type: str

@@ -3,6 +3,7 @@
 from openge.om.plan import IODesc
 from openge.runtime.compat import Compatibility, check_compatibility, query_size
 from openge.runtime.model import Model
+from openge.runtime.threads import get_num_threads, set_num_threads
 from openge.runtime.variables import VariableStore
 
 __all__ = [
@@ -11,5 +12,7 @@ __all__ = [
     "Model",
     "VariableStore",
     "check_compatibility",
+    "get_num_threads",
     "query_size",
+    "set_num_threads",
 ]

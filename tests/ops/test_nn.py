@@ -1,4 +1,5 @@
-"""Tests for openge.ops.nn: every kernel against an independent reference written here
+"""Tests for the nn op families (openge.ops.conv, pooling, normalization, ...): every kernel
+against an independent reference written here
 (per-pixel loops / formulas) or ONNX Runtime, plus GeError cases that name the node."""
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ def test_conv2d_int8_gives_exact_int32():
 
 @pytest.mark.parametrize("fmt", ["NCHW", "NHWC"])
 def test_conv2d_large_batch_runs_in_chunks(monkeypatch, fmt):
-    import openge.ops.nn as nn
+    import openge.ops.conv as nn
 
     monkeypatch.setattr(nn, "_IM2COL_BYTES", 4000)  # forces one-sample chunks
     x, w, b = rand(5, 4, 6, 6), rand(6, 2, 3, 3), rand(6)

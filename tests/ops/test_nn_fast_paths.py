@@ -1,4 +1,5 @@
-"""The NCHW fast paths of openge.ops.nn's Conv2D and pooling kernels — flat shifted taps,
+"""The NCHW fast paths of the Conv2D and pooling kernels (openge.ops.conv, ops.pooling) — flat
+shifted taps,
 row-chunked im2col, one GEMM per tap, channels-last and phase-grid depthwise, flat pooling —
 against plain per-pixel references written here. Every output starts as NaN, so an element a
 path forgets to write fails the comparison."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import openge.ops.nn as nn
+import openge.ops.conv as nn
 from openge.ops import get_schema
 
 RNG = np.random.default_rng(7)
@@ -308,10 +309,21 @@ def _conv_attrs(strides, pads, dil, groups):
     }
 
 
+@pytest.fixture
+def numpy_kernels():
+    """Compiled kernels off (openge.kernels.set_enabled): the NumPy prepared paths, whose
+    results must equal the generic kernels' bit for bit."""
+    import openge.kernels
+
+    openge.kernels.set_enabled(False)
+    yield
+    openge.kernels.set_enabled(True)
+
+
 @pytest.mark.parametrize("case", PREPARED)
 @pytest.mark.parametrize("constant_filter", [True, False])
 @pytest.mark.parametrize("bias", [True, False])
-def test_prepared_conv2d_gives_the_kernels_bits(case, constant_filter, bias):
+def test_prepared_conv2d_gives_the_kernels_bits(case, constant_filter, bias, numpy_kernels):
     """The closure made at load computes what the kernel computes on the same arrays, bit for
     bit, run after run as their contents change (a filter that is not constant too)."""
     xs, ws, strides, pads, dil, groups, prepared = case
@@ -342,7 +354,7 @@ def test_prepared_conv2d_gives_the_kernels_bits(case, constant_filter, bias):
         )
 
 
-def test_prepared_fused_conv2d_runs_its_epilogue():
+def test_prepared_fused_conv2d_runs_its_epilogue(numpy_kernels):
     from openge.graph import DataType
     from openge.ops.fused import encode_program
 

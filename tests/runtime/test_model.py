@@ -164,7 +164,18 @@ def test_missing_file_and_garbage_give_clean_errors(tmp_path):
         Model.from_bytes(12345)
 
 
-def test_prepared_tasks_give_the_generic_kernels_bits():
+@pytest.fixture
+def numpy_kernels():
+    """Compiled kernels off (openge.kernels.set_enabled): the NumPy prepared paths, whose
+    results must equal the generic kernels' bit for bit."""
+    import openge.kernels
+
+    openge.kernels.set_enabled(False)
+    yield
+    openge.kernels.set_enabled(True)
+
+
+def test_prepared_tasks_give_the_generic_kernels_bits(numpy_kernels):
     """Tasks whose op has a prepare hook (here a depthwise and a 1x1 convolution) run closures
     made at load; swapping the generic kernels back in gives the same bits. Tasks that read
     the caller's input or write the caller's output are bound per call and never prepared."""

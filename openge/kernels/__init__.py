@@ -1,0 +1,186 @@
+"""Compiled kernels (numba), the kernels layer: pure functions over arrays, one module per family.
+
+Nothing here imports numba at import time: the ops' ``prepare`` functions call :func:`load`
+when a loaded model needs a compiled kernel, so a process that only builds graphs, or runs a
+model whose tasks have no compiled kernel, never pays numba's import (~60 MiB, ~0.3 s).
+
+:func:`load` points numba's on-disk cache at a user cache folder before the first kernel module
+is imported (numba's default, ``__pycache__`` beside the source, fails when site-packages is
+read-only); see :func:`cache_dir`. :func:`set_num_threads` is the one setting for the threads
+of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
+
+Modules (family → kernels): ``conv`` (depthwise convolution), ``pooling`` (max / average
+pooling), ``codegen`` (elementwise programs compiled into one loop each).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import tempfile
+import threading
+from types import ModuleType
+
+logger = logging.getLogger(__name__)
+
+_FAMILIES = ("conv", "pooling", "codegen")
+_lock = threading.RLock()
+#: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
+LAUNCH_LOCK = threading.Lock()
+_state: dict[str, object] = {
+    "configured": False,
+    "available": None,
+    "threads": None,
+    "enabled": True,
+}
+
+
+def _user_cache_root() -> str:
+    """The platform's per-user cache folder (XDG on Linux, Library/Caches on macOS,
+    LOCALAPPDATA on Windows), without a platformdirs dependency."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return base
+
+
+def _writable(path: str) -> bool:
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def cache_dir() -> str:
+    """The folder of openge's compiled-kernel cache.
+
+    ``NUMBA_CACHE_DIR`` when the user set it (numba's own setting wins), else
+    ``<user cache>/openge/numba`` (e.g. ``~/.cache/openge/numba``), else, when that is not
+    writable, a per-user folder under the system temp folder.
+    """
+    user = os.environ.get("NUMBA_CACHE_DIR")
+    if user:
+        return user
+    path = os.path.join(_user_cache_root(), "openge", "numba")
+    if _writable(path):
+        return path
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return os.path.join(tempfile.gettempdir(), f"openge-numba-{uid}")
+
+
+def _configure() -> None:
+    """Import numba with its cache folder set (once per process)."""
+    if _state["configured"]:
+        return
+    try:
+        from numba.core import config
+    except ImportError:
+        _state["available"] = False
+        _state["configured"] = True
+        logger.info("numba is not installed: openge runs its NumPy kernels only")
+        return
+    if not os.environ.get("NUMBA_THREADING_LAYER"):
+        # numba's default picks OpenMP when TBB is absent; GNU OpenMP's workers spin after each
+        # parallel region and, next to OpenBLAS's own threads on a busy machine, made whole
+        # models 5-20x slower (measured); the workqueue layer sleeps. It is not threadsafe, so
+        # launches are serialized by LAUNCH_LOCK (see openge.ops.compiled.threaded).
+        config.THREADING_LAYER = "workqueue"
+    if not os.environ.get("NUMBA_CACHE_DIR"):
+        path = cache_dir()
+        os.makedirs(path, exist_ok=True)
+        config.CACHE_DIR = path  # read when a cached function is first compiled
+    _state["available"] = True
+    _state["configured"] = True
+
+
+def available() -> bool:
+    """True when numba can be imported (it is a core dependency; this guards odd installs)."""
+    with _lock:
+        _configure()
+        return bool(_state["available"])
+
+
+def set_enabled(enabled: bool) -> None:
+    """Use compiled kernels in models loaded from now on (True, the default) or only the NumPy
+    reference kernels (False: for comparisons and debugging)."""
+    _state["enabled"] = bool(enabled)
+
+
+def enabled() -> bool:
+    """Whether models loaded now use compiled kernels."""
+    return bool(_state["enabled"])
+
+
+def load(family: str) -> ModuleType | None:
+    """The compiled-kernel module ``family`` (imported on first use), or None without numba or
+    when compiled kernels are disabled (:func:`set_enabled`)."""
+    if family not in _FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}; known: {', '.join(_FAMILIES)}")
+    if not _state["enabled"]:
+        return None
+    with _lock:
+        _configure()
+        if not _state["available"]:
+            return None
+        module = importlib.import_module(f"openge.kernels.{family}")
+        _apply_threads()
+        return module
+
+
+def default_num_threads() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def set_num_threads(n: int | None) -> None:
+    """Threads for openge's compiled kernels (None: :func:`default_num_threads`)."""
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"the thread count must be a positive int or None, got {n!r}")
+    with _lock:
+        _state["threads"] = n
+        if _state["available"]:
+            _apply_threads()
+
+
+def get_num_threads() -> int:
+    """Threads openge's compiled kernels use."""
+    n = _state["threads"]
+    return int(n) if n is not None else default_num_threads()
+
+
+def _apply_threads() -> None:
+    numba = sys.modules["numba"]
+    n = min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+
+
+def ensure_threads() -> None:
+    """Apply the thread count in the calling thread (numba's count is per thread); cheap."""
+    if _state["available"]:
+        _apply_threads()
+
+
+__all__ = [
+    "LAUNCH_LOCK",
+    "available",
+    "cache_dir",
+    "default_num_threads",
+    "enabled",
+    "ensure_threads",
+    "get_num_threads",
+    "load",
+    "set_enabled",
+    "set_num_threads",
+]

@@ -1,0 +1,272 @@
+"""Elementwise programs compiled into one parallel loop each (kernels layer, numba).
+
+A program is plain data: a list of steps ``(op, args, params)`` where ``op`` names an entry of
+the fixed vocabulary :data:`VOCABULARY`, ``args`` are operand indices (``k >= 0``) or earlier
+steps (``k < 0`` is step ``-k - 1``, as in openge.ops.fused), and ``params`` are floats the
+entry's template takes (an attr, a constant exponent). The source of a numba function is
+assembled from the vocabulary's templates only: operand and step names are generated, numbers
+are written with ``float.__repr__`` after a finiteness check, and op names must be keys of the
+vocabulary — nothing read from a model file reaches the source as text. The source is written
+to the kernel cache folder under its hash (an existing file is used only when its bytes are the
+ones generated) and imported from there, so numba's ``cache=True`` keeps the machine code.
+
+Operands are 1-D arrays of one of four kinds, over the output viewed as ``(rows, inner)``:
+
+* ``"full"``: one element per output element (index ``k``);
+* ``"scalar"``: one element (read once);
+* ``"row"``: indexed by ``row % len`` (a per-channel bias over NCHW with ``inner = H·W``);
+* ``"col"``: ``inner`` elements indexed by the position in the row (a last-axis bias).
+
+Each step's value is rounded to the output dtype, as the NumPy kernels do step by step. Indices
+are unsigned (``np.uint64``): numba then skips its negative-index wraparound and the loop
+vectorizes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+from openge.kernels import cache_dir
+
+#: op → (arity, template). ``{0}``, ``{1}``, ``{2}`` are the arguments, ``{p0}``… the params,
+#: ``{T}`` the dtype constructor. Every template is an expression over scalars.
+VOCABULARY: dict[str, tuple[int, str]] = {
+    "Add": (2, "{0} + {1}"),
+    "AddV2": (2, "{0} + {1}"),
+    "Sub": (2, "{0} - {1}"),
+    "Mul": (2, "{0} * {1}"),
+    "Div": (2, "{0} / {1}"),
+    "RealDiv": (2, "{0} / {1}"),
+    "Maximum": (2, "_max({0}, {1})"),
+    "Minimum": (2, "_min({0}, {1})"),
+    "SquaredDifference": (2, "({0} - {1}) * ({0} - {1})"),
+    "Neg": (1, "-{0}"),
+    "Abs": (1, "abs({0})"),
+    "Square": (1, "{0} * {0}"),
+    "Reciprocal": (1, "{T}(1.0) / {0}"),
+    "Sqrt": (1, "math.sqrt({0})"),
+    "Rsqrt": (1, "{T}(1.0) / math.sqrt({0})"),
+    "Exp": (1, "_exp({0})"),
+    "Log": (1, "math.log({0})"),
+    "Tanh": (1, "_tanh({0})"),
+    "Erf": (1, "math.erf({0})"),
+    "Sigmoid": (1, "_sigmoid({0})"),
+    "Relu": (1, "_relu({0})"),
+    "Relu6": (1, "_min(_max({0}, {T}(0.0)), {T}(6.0))"),
+    "LeakyRelu": (1, "({0} if {0} >= {T}(0.0) else {0} * {T}({p0}))"),
+    "HardSwish": (1, "{0} * (_min(_max({0} + {T}(3.0), {T}(0.0)), {T}(6.0)) / {T}(6.0))"),
+    "HardSigmoid": (1, "_min(_max({T}({p0}) * {0} + {T}({p1}), {T}(0.0)), {T}(1.0))"),
+    "Swish": (1, "{0} * _sigmoid({T}({p0}) * {0})"),
+    "Gelu": (1, "_gelu_tanh({0})"),
+    "GeluErf": (1, "{T}(0.5) * {0} * ({T}(1.0) + math.erf({0} * {T}(0.7071067811865476)))"),
+    "ClipByValue": (3, "_min(_max({0}, {1}), {2})"),
+    "Pow": (2, "math.pow({0}, {1})"),
+    "PowInt": (1, "_powi({0}, {p0})"),
+    "PowHalf": (1, "math.sqrt({0})"),
+}
+
+_HELPERS = """
+@njit(inline="always")
+def _max(a, b):
+    # NaN propagates, as np.maximum
+    return a if (a > b or a != a) else b
+
+
+@njit(inline="always")
+def _min(a, b):
+    return a if (a < b or a != a) else b
+
+
+@njit(inline="always")
+def _relu(a):
+    return a if not (a < 0) else a * 0
+
+
+#: 2**n for n in [-1100, 1023] (a gather the vectorizer handles, unlike libm's exp)
+_P2 = 2.0 ** np.arange(-1100, 1024, dtype=np.float64)
+
+
+@njit(inline="always")
+def _exp(a):
+    # float64 exp, branch-free: n = round(x / ln 2), r = x - n ln 2 (two-part ln 2), a degree-10
+    # Taylor polynomial on |r| <= ln2 / 2 (relative error < 1e-13), times 2**n from the table
+    x = min(max(np.float64(a), -745.0), 709.0)
+    n = math.floor(x * 1.4426950408889634 + 0.5)
+    r = (x - n * 0.6931471803691238) - n * 1.9082149292705877e-10
+    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (
+        1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r / 3628800)))))))))
+    return p * _P2[np.int64(n) + 1100]
+
+
+@njit(inline="always")
+def _tanh(a):
+    # tanh(|x|) = 1 - 2 / (exp(2|x|) + 1); below 1e-4, x - x³/3 (no cancellation)
+    v = np.float64(a)
+    m = abs(v)
+    t = 1.0 - 2.0 / (_exp(2.0 * m) + 1.0)
+    t = m * (1.0 - m * m * (1.0 / 3)) if m < 1e-4 else t
+    t = t if v >= 0 else -t
+    return t if v == v else v
+
+
+@njit(inline="always")
+def _sigmoid(a):
+    return 1.0 / (1.0 + _exp(-np.float64(a)))
+
+
+@njit(inline="always")
+def _gelu_tanh(a):
+    # 0.5·x·(1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi)·(x + 0.044715·x³)
+    v = np.float64(a)
+    t = v * v * -0.0713548162726008 - 1.5957691216057308
+    return v / (1.0 + _exp(t * v))
+
+
+@njit(inline="always")
+def _powi(a, n):
+    neg = n < 0
+    m = -n if neg else n
+    r = a * 0 + 1
+    b = a
+    while m:
+        if m & 1:
+            r = r * b
+        b = b * b
+        m >>= 1
+    return 1 / r if neg else r
+"""
+
+KINDS = ("full", "scalar", "row", "col")
+_DTYPES = {"float32": "np.float32", "float64": "np.float64"}
+_MAX_STEPS = 256
+
+Step = tuple[str, Sequence[int], Sequence[float]]
+
+
+def _number(value: float) -> str:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"a program parameter must be finite, got {value!r}")
+    return repr(value)
+
+
+def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> str:
+    """The Python source of the compiled program (a function ``run(y, inner, *operands)``).
+
+    Raises ValueError for anything outside the vocabulary (the caller keeps its NumPy path).
+    """
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} has no compiled programs")
+    if not steps or len(steps) > _MAX_STEPS:
+        raise ValueError("a program needs 1 to 256 steps")
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(f"unknown operand kind {kind!r}")
+    T = _DTYPES[dtype]
+    names = [f"a{i}" for i in range(len(kinds))]
+    hoisted, per_row, per_elem = [], [], []
+    value: dict[int, str] = {}
+    for i, kind in enumerate(kinds):
+        if kind == "scalar":
+            hoisted.append(f"    v{i} = {names[i]}[0]")
+        elif kind == "row":
+            per_row.append(f"        v{i} = {names[i]}[r % {names[i]}.shape[0]]")
+        elif kind == "col":
+            per_elem.append(f"            v{i} = {names[i]}[np.uint64(k - start)]")
+        else:
+            per_elem.append(f"            v{i} = {names[i]}[np.uint64(k)]")
+        value[i] = f"v{i}"
+    body = []
+    for j, (op, args, params) in enumerate(steps):
+        if op not in VOCABULARY:
+            raise ValueError(f"op {op!r} has no compiled form")
+        arity, template = VOCABULARY[op]
+        if len(args) != arity:
+            raise ValueError(f"{op} takes {arity} arguments, got {len(args)}")
+        refs = []
+        for a in args:
+            a = int(a)
+            if a >= 0:
+                if a >= len(kinds):
+                    raise ValueError(f"step {j} reads missing operand {a}")
+                refs.append(value[a])
+            else:
+                if -a - 1 >= j:
+                    raise ValueError(f"step {j} reads a later step")
+                refs.append(f"s{-a - 1}")
+        if op == "PowInt":
+            p = {"p0": str(int(params[0]))}
+        else:
+            p = {f"p{i}": _number(v) for i, v in enumerate(params)}
+        expr = template.format(*refs, T=T, **p)
+        body.append(f"            s{j} = {T}({expr})")
+    lines = [
+        "# generated by openge.kernels.codegen from its fixed vocabulary; do not edit",
+        "import math",
+        "import numpy as np",
+        "from numba import njit, prange",
+        _HELPERS,
+        "",
+        "@njit(parallel=True, cache=True)",
+        f"def run(y, inner, {', '.join(names)}):",
+        "    total = y.shape[0]",
+        "    rows = (total + inner - 1) // inner",
+        *hoisted,
+        "    for r in prange(rows):",
+        "        start = r * inner",
+        "        stop = min(start + inner, total)",
+        *per_row,
+        "        for k in range(start, stop):",
+        *per_elem,
+        *body,
+        f"            y[np.uint64(k)] = s{len(steps) - 1}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+_modules: dict[str, Callable[..., None]] = {}
+_lock = threading.Lock()
+
+
+def compile_program(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> Callable[..., None]:
+    """The compiled ``run(y, inner, *operands)`` of a program (built once per source text)."""
+    text = source(steps, kinds, dtype)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    with _lock:
+        fn = _modules.get(digest)
+        if fn is not None:
+            return fn
+        folder = os.path.join(cache_dir(), "openge_programs")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"p_{digest}.py")
+        data = text.encode()
+        try:
+            with open(path, "rb") as f:
+                same = f.read() == data
+        except OSError:
+            same = False
+        if not same:
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        name = f"openge_programs.p_{digest}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot import the generated program {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        fn = module.run
+        _modules[digest] = fn
+        return fn
+
+
+__all__ = ["KINDS", "VOCABULARY", "compile_program", "source"]

@@ -1,0 +1,200 @@
+"""The ops' side of the compiled kernels (ops layer): turn a fused op's program into an
+openge.kernels.codegen program, classify its operands, and bind the compiled function to a
+task's fixed arrays in ``prepare``.
+
+Everything here returns None when a compiled kernel does not apply (numba missing, a dtype or
+an op outside the vocabulary, an operand that broadcasts in a way the loop does not cover);
+the caller then keeps its NumPy kernel. Compiled kernels give the NumPy kernels' values within
+the conformance tolerances, not bit for bit (different rounding of erf, pow, sums).
+
+Kernels are compiled (or loaded from numba's cache) here, at load, with the task's actual
+argument types — never during the first ``execute``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from openge import kernels
+
+logger = logging.getLogger(__name__)
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+#: Programs over outputs smaller than this stay in NumPy: a NumPy pass over 512 KiB takes
+#: ~30 µs, so fusing saves little, while the first compiled kernel of a process costs numba's
+#: import and runtime (~0.5-1 s, ~60-100 MiB): a model whose tensors are all small (BERT-tiny)
+#: then never imports numba.
+MIN_ELEMENTS = 1 << 17
+#: Rows of a program whose operands are all full or scalar: about this many elements each.
+_CHUNK = 16384
+#: Vocabulary entries whose compiled form loses to NumPy's SIMD loops (measured on AVX-512:
+#: tanh 0.8-1.5 ms per 393k float32 elements on one core, from libm or the float64 polynomial,
+#: against NumPy's 0.14 ms): a program with one of them keeps its NumPy kernels.
+SLOW_IN_LOOPS = frozenset(
+    {"Exp", "Log", "Tanh", "Erf", "Sigmoid", "Swish", "Gelu", "GeluErf", "Pow"}
+)
+
+
+def load(family: str) -> Any:
+    """openge.kernels' module ``family``, or None (numba missing or failing to import)."""
+    try:
+        return kernels.load(family)
+    except Exception as err:  # an odd numba install must not break loading a model
+        logger.warning("compiled kernels unavailable (%s): using NumPy kernels", err)
+        return None
+
+
+def warm(fn: Any, *args: Any) -> bool:
+    """Compile (or load from the cache) ``fn`` for these arguments' types without running it;
+    False when numba cannot type them."""
+    import numba
+
+    try:
+        fn.compile(tuple(numba.typeof(a) for a in args))
+    except Exception as err:
+        logger.warning("compiling %s failed (%s): using NumPy kernels", fn, err)
+        return False
+    return True
+
+
+def threaded(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
+    """A closure running ``fn(*args)`` with openge's thread count applied in the calling thread."""
+    ensure = kernels.ensure_threads
+    lock = kernels.LAUNCH_LOCK
+
+    def run() -> None:
+        with lock:
+            ensure()
+            fn(*args)
+
+    return run
+
+
+# ----- elementwise programs ------------------------------------------------------------------
+
+
+def _params(op: str, kwargs: dict[str, Any]) -> tuple[str, list[float]] | None:
+    """The vocabulary entry and params of catalog op ``op`` with kernel attrs ``kwargs``."""
+    if op in ("Exp", "Log"):
+        if (kwargs["base"], kwargs["scale"], kwargs["shift"]) != (-1.0, 1.0, 0.0):
+            return None
+        return op, []
+    if op == "LeakyRelu":
+        return op, [kwargs["negative_slope"]]
+    if op == "HardSigmoid":
+        return op, [kwargs["alpha"], kwargs["beta"]]
+    if op == "Swish":
+        return op, [kwargs["scale"]]
+    if op == "GeluV2":
+        return ("GeluErf" if kwargs["approximate"] == "none" else "Gelu"), []
+    from openge.kernels.codegen import VOCABULARY
+
+    if op in VOCABULARY and not kwargs:
+        return op, []
+    return None
+
+
+def _pow_step(
+    args: Sequence[int], operands: Sequence[np.ndarray | None], constant: Sequence[bool]
+) -> tuple[str, list[int], list[float]]:
+    """Pow with a constant scalar exponent: repeated squaring for small integers, sqrt for ½."""
+    b = args[1]
+    if b >= 0 and constant[b] and operands[b] is not None and operands[b].size == 1:
+        e = float(operands[b].reshape(-1)[0])
+        if e.is_integer() and abs(e) <= 16:
+            return "PowInt", [args[0]], [e]
+        if e == 0.5:
+            return "PowHalf", [args[0]], []
+    return "Pow", list(args), []
+
+
+def _kind(shape: tuple[int, ...], out: tuple[int, ...]) -> tuple[str, int, int]:
+    """(kind, first axis, end axis) of an operand of ``shape`` broadcast to ``out``."""
+    size = math.prod(shape)
+    if size == 1:
+        return "scalar", 0, 0
+    if shape == out:
+        return "full", 0, len(out)
+    padded = (1,) * (len(out) - len(shape)) + tuple(shape)
+    if len(padded) != len(out):
+        return "none", 0, 0
+    axes = [i for i, d in enumerate(padded) if d != 1]
+    a, b = axes[0], axes[-1] + 1
+    if padded[a:b] != out[a:b]:
+        return "none", 0, 0
+    return "vec", a, b
+
+
+def program_closure(
+    steps: Sequence[tuple[str, Sequence[int], dict[str, Any]]],
+    operands: Sequence[np.ndarray | None],
+    constant: Sequence[bool],
+    y: np.ndarray,
+) -> Callable[[], None] | None:
+    """A compiled closure computing the program ``steps`` (op, args, kernel attrs) over
+    ``operands`` into ``y``, or None when it does not apply."""
+    if y.dtype not in _FLOATS or not y.flags.c_contiguous or y.size < MIN_ELEMENTS:
+        return None
+    out = tuple(y.shape)
+    prog: list[tuple[str, list[int], list[float]]] = []
+    for op, args, kwargs in steps:
+        if op == "Pow":
+            prog.append(_pow_step(args, operands, constant))
+            continue
+        entry = _params(op, kwargs)
+        if entry is None:
+            return None
+        prog.append((entry[0], list(args), entry[1]))
+    if any(op in SLOW_IN_LOOPS for op, _, _ in prog):
+        return None
+    used = sorted({a for _, args, _ in prog for a in args if a >= 0})
+    q = None
+    info = {}
+    for k in used:
+        a = operands[k]
+        if a is None or a.dtype != y.dtype or not a.flags.c_contiguous:
+            return None
+        kind, first, end = _kind(tuple(a.shape), out)
+        if kind == "none":
+            return None
+        if kind == "full" and np.shares_memory(a, y) and a.ctypes.data != y.ctypes.data:
+            return None  # a partial overlap: element k would read what k' wrote
+        if kind == "vec":
+            split = first if end == len(out) else end
+            if q is not None and q != split:
+                return None
+            q = split
+        info[k] = (kind, first, end)
+    kinds = []
+    for k in used:
+        kind, first, end = info[k]
+        if kind == "vec":
+            kind = "col" if first == q and end == len(out) else "row"
+            if kind == "row" and end != q:
+                return None
+        kinds.append(kind)
+    # rows of one NCHW plane / one last-axis vector; else chunks for the threads to share
+    inner = math.prod(out[q:]) if q is not None else max(1024, min(_CHUNK, -(-y.size // 8)))
+    remap = {k: i for i, k in enumerate(used)}
+    prog = [(op, [remap[a] if a >= 0 else a for a in args], p) for op, args, p in prog]
+    module = load("codegen")
+    if module is None:
+        return None
+    try:
+        fn = module.compile_program(prog, kinds, y.dtype.name)
+    except (ValueError, OSError, ImportError) as err:
+        logger.info("no compiled program (%s): using NumPy kernels", err)
+        return None
+    flat = [operands[k].reshape(-1) for k in used]
+    yflat = y.reshape(-1)
+    if not warm(fn, yflat, inner, *flat):
+        return None
+    return threaded(fn, yflat, inner, *flat)
+
+
+__all__ = ["MIN_ELEMENTS", "SLOW_IN_LOOPS", "load", "program_closure", "threaded", "warm"]

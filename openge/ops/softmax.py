@@ -1,0 +1,90 @@
+"""Op family nn, softmax: SoftmaxV2 and LogSoftmaxV2 (ops layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from openge.graph import DataType, TensorDesc
+from openge.ops.common import (
+    FLOAT_TYPES,
+    check_dtype,
+    desc_like,
+    normalize_axes,
+)
+from openge.ops.nn_common import (
+    _acc_dtype,
+    _store,
+)
+from openge.ops.schema import Attr, AttrType, InferContext, Input, OpSchema, Output
+
+# ----- softmax ------------------------------------------------------------------------------
+
+
+def _infer_softmax(ctx: InferContext) -> Sequence[TensorDesc]:
+    dt = check_dtype(ctx, 0, FLOAT_TYPES)
+    rank = len(ctx.input(0).shape)
+    if not ctx.attrs["axes"]:
+        raise ctx.error("attr axes must name at least one axis")
+    normalize_axes(ctx, ctx.attrs["axes"], max(rank, 1))
+    if ctx.attrs.get("half_to_float") and dt == DataType.DT_FLOAT16:
+        return [desc_like(ctx, 0, dtype=DataType.DT_FLOAT)]
+    return [desc_like(ctx, 0)]
+
+
+def _softmax(x: np.ndarray, y: np.ndarray, axes: Sequence[int], log: bool) -> None:
+    axes_t = tuple(a % max(x.ndim, 1) for a in axes) if x.ndim else ()
+    acc = _acc_dtype(x.dtype)
+    xa = x.astype(acc, copy=False)
+    m = np.max(xa, axis=axes_t, keepdims=True)
+    if not log and y.dtype == acc and y.flags.writeable:
+        np.subtract(xa, m, out=y)
+        np.exp(y, out=y)
+        y /= np.sum(y, axis=axes_t, keepdims=True)
+        return
+    shifted = xa - m
+    if log:
+        shifted -= np.log(np.sum(np.exp(shifted), axis=axes_t, keepdims=True))
+        _store(y, shifted)
+    else:
+        np.exp(shifted, out=shifted)
+        shifted /= np.sum(shifted, axis=axes_t, keepdims=True)
+        _store(y, shifted)
+
+
+def _softmax_kernel(inputs, outputs, *, axes):
+    _softmax(inputs[0], outputs[0], axes, log=False)
+
+
+def _log_softmax_kernel(inputs, outputs, *, axes):
+    _softmax(inputs[0], outputs[0], axes, log=True)
+
+
+SCHEMAS = [
+    OpSchema(
+        "SoftmaxV2",
+        inputs=(Input("x"),),
+        outputs=(Output("y"),),
+        attrs=(
+            Attr("axes", AttrType.LIST_INT, [-1]),
+            Attr("half_to_float", AttrType.BOOL, False, doc="float16 x gives a float32 y"),
+        ),
+        infer=_infer_softmax,
+        kernel=_softmax_kernel,
+        doc="y = exp(x - max) / sum(exp(x - max)) over axes.",
+        onnx="Softmax",
+    ),
+    OpSchema(
+        "LogSoftmaxV2",
+        inputs=(Input("logits"),),
+        outputs=(Output("logsoftmax"),),
+        attrs=(Attr("axes", AttrType.LIST_INT, [-1]),),
+        infer=_infer_softmax,
+        kernel=_log_softmax_kernel,
+        doc="y = x - max - log(sum(exp(x - max))) over axes.",
+        onnx="LogSoftmax",
+    ),
+]
+
+__all__ = ["SCHEMAS"]

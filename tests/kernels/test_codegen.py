@@ -1,0 +1,107 @@
+"""openge.kernels.codegen: generated programs against NumPy formulas written here; the source
+is built from the vocabulary only (unknown ops, bad arity, non-finite numbers are refused); the
+ops-side binding (openge.ops.compiled) classifies broadcast operands and declines what its
+loop does not cover."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openge import kernels
+from openge.ops.compiled import program_closure
+
+RNG = np.random.default_rng(3)
+codegen = kernels.load("codegen")
+
+
+def test_source_refuses_what_is_not_in_the_vocabulary():
+    with pytest.raises(ValueError, match="no compiled form"):
+        codegen.source([("__import__", [0], [])], ["full"], "float32")
+    with pytest.raises(ValueError, match="takes 2"):
+        codegen.source([("Add", [0], [])], ["full"], "float32")
+    with pytest.raises(ValueError, match="finite"):
+        codegen.source([("LeakyRelu", [0], [float("nan")])], ["full"], "float32")
+    with pytest.raises(ValueError, match="later step"):
+        codegen.source([("Relu", [-1], [])], ["full"], "float32")
+    with pytest.raises(ValueError, match="dtype"):
+        codegen.source([("Relu", [0], [])], ["full"], "int32")
+    with pytest.raises(ValueError, match="kind"):
+        codegen.source([("Relu", [0], [])], ["strided"], "float32")
+
+
+def test_bias_relu_residual_over_nchw_in_one_pass():
+    """y = relu(conv + bias[c] + residual): a row operand (per channel) and a full one."""
+    y = RNG.standard_normal((2, 8, 96, 100)).astype(np.float32)
+    bias = RNG.standard_normal((8, 1, 1)).astype(np.float32)
+    res = RNG.standard_normal(y.shape).astype(np.float32)
+    expected = np.maximum(y + bias + res, 0)
+    run = program_closure(
+        [("Add", [0, 1], {}), ("Add", [-1, 2], {}), ("Relu", [-2], {})],
+        [y, bias, res],
+        [False, True, False],
+        y,  # in place, as a FusedConv2D epilogue
+    )
+    assert run is not None
+    run()
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_last_axis_bias_pow_and_clip():
+    """A column operand (last-axis bias), Pow with a constant integer and half exponent,
+    ClipByValue with scalar bounds, HardSwish."""
+    x = RNG.uniform(0.1, 2.0, (3, 1024, 48)).astype(np.float32)
+    bias = RNG.standard_normal(48).astype(np.float32)
+    three, half = np.array(3.0, np.float32), np.array(0.5, np.float32)
+    lo, hi = np.array(0.0, np.float32), np.array(6.0, np.float32)
+    y = np.empty_like(x)
+    steps = [
+        ("Add", [0, 1], {}),
+        ("Pow", [-1, 2], {}),
+        ("Pow", [0, 3], {}),
+        ("Sub", [-2, -3], {}),
+        ("ClipByValue", [-4, 4, 5], {}),
+        ("HardSwish", [-5], {}),
+    ]
+    run = program_closure(steps, [x, bias, three, half, lo, hi], [False, True] + [True] * 4, y)
+    assert run is not None
+    run()
+    t = (x + bias).astype(np.float64)
+    d = np.clip(t**3 - np.sqrt(x.astype(np.float64)), 0, 6)
+    expected = d * np.clip(d + 3, 0, 6) / 6
+    np.testing.assert_allclose(y, expected, rtol=2e-6, atol=1e-5)
+
+
+def test_float64_and_leaky_relu_hard_sigmoid_params():
+    x = RNG.standard_normal(1 << 17)
+    y = np.empty_like(x)
+    steps = [
+        ("LeakyRelu", [0], {"negative_slope": 0.1}),
+        ("HardSigmoid", [-1], {"alpha": 0.2, "beta": 0.5}),
+    ]
+    run = program_closure(steps, [x], [False], y)
+    assert run is not None
+    run()
+    leaky = np.where(x >= 0, x, 0.1 * x)
+    np.testing.assert_allclose(y, np.clip(0.2 * leaky + 0.5, 0, 1), rtol=1e-15)
+
+
+def test_declines_what_its_loop_does_not_cover():
+    x = RNG.standard_normal((4, 256, 128)).astype(np.float32)
+    y = np.empty_like(x)
+    # transcendental ops stay in NumPy's SIMD loops
+    assert program_closure([("Tanh", [0], {})], [x], [False], y) is None
+    # an operand broadcast along two separate axes
+    odd = RNG.standard_normal((4, 1, 128)).astype(np.float32)
+    assert program_closure([("Add", [0, 1], {})], [x, odd], [False, False], y) is None
+    # small outputs, integer dtypes, non-default Exp attrs
+    small = np.empty((2, 2), np.float32)
+    assert program_closure([("Relu", [0], {})], [small], [False], small) is None
+    xi = np.zeros((512, 512), np.int32)
+    assert program_closure([("Relu", [0], {})], [xi], [False], xi) is None
+    exp = ("Exp", [0], {"base": 2.0, "scale": 1.0, "shift": 0.0})
+    assert program_closure([exp], [x], [False], y) is None
+    # a full operand that partly overlaps the output
+    buf = np.zeros(2 * x.size + 8, np.float32)
+    a, out = buf[: x.size].reshape(x.shape), buf[8 : 8 + x.size].reshape(x.shape)
+    assert program_closure([("Relu", [0], {})], [a], [False], out) is None

@@ -1,0 +1,62 @@
+"""numba is imported only when a loaded model needs a compiled kernel; its cache goes to the
+user cache folder (XDG_CACHE_HOME here), never beside the package; the thread setting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from openge import kernels
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(code: str, env: dict[str, str]) -> str:
+    full = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    full.update(env, PYTHONPATH=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=full, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_numba_is_imported_only_for_a_compiled_kernel(tmp_path):
+    code = (
+        "import sys, numpy as np\n"
+        "import openge.runtime, openge.compiler, openge.es\n"
+        "print('numba' in sys.modules)\n"
+        "from openge import kernels\n"
+        "kernels.load('pooling')\n"
+        "print('numba' in sys.modules)\n"
+        "print(kernels.cache_dir())\n"
+    )
+    lines = _run(code, {"XDG_CACHE_HOME": str(tmp_path)}).splitlines()
+    assert lines[:2] == ["False", "True"]
+    assert lines[2] == os.path.join(str(tmp_path), "openge", "numba")
+
+
+def test_the_users_numba_cache_dir_wins(tmp_path):
+    code = "from openge import kernels\nprint(kernels.cache_dir())\n"
+    assert _run(code, {"NUMBA_CACHE_DIR": str(tmp_path / "mine")}) == str(tmp_path / "mine")
+
+
+def test_thread_setting():
+    kernels.load("pooling")
+    before = kernels.get_num_threads()
+    try:
+        kernels.set_num_threads(1)
+        assert kernels.get_num_threads() == 1
+        import numba
+
+        kernels.ensure_threads()
+        assert numba.get_num_threads() == 1
+        kernels.set_num_threads(None)
+        assert kernels.get_num_threads() == kernels.default_num_threads()
+        with pytest.raises(ValueError):
+            kernels.set_num_threads(0)
+    finally:
+        kernels.set_num_threads(before if before != kernels.default_num_threads() else None)

@@ -1,0 +1,108 @@
+"""openge.kernels.pooling against a per-window float64 reference written here and against the
+pooling ops' NumPy kernels (clipped windows, ceil mode, padding, NaN, global pooling)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openge import kernels
+from openge.ops import get_schema
+
+RNG = np.random.default_rng(5)
+pooling = kernels.load("pooling")
+
+
+def ref_pool(x, k, s, pads, oh, ow, average, include_pad):
+    top, bottom, left, right = pads
+    n, c, h, w = x.shape
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            y0, x0 = i * s[0] - top, j * s[1] - left
+            win = x[:, :, max(y0, 0) : min(y0 + k[0], h), max(x0, 0) : min(x0 + k[1], w)]
+            win = win.astype(np.float64)
+            if average:
+                if include_pad:
+                    # the window's rows and columns inside the padded input
+                    hh = min(y0 + k[0], h + bottom) - max(y0, -top)
+                    ww = min(x0 + k[1], w + right) - max(x0, -left)
+                    count = hh * ww
+                else:
+                    count = win.shape[2] * win.shape[3]
+                y[:, :, i, j] = win.sum(axis=(2, 3)) / count
+            else:
+                y[:, :, i, j] = win.max(axis=(2, 3))
+    return y
+
+
+CASES = [
+    # x shape, kernel, strides, pads (t, b, l, r), ceil_mode
+    ((1, 3, 8, 8), (3, 3), (2, 2), (1, 1, 1, 1), False),
+    ((2, 4, 7, 9), (3, 2), (2, 3), (0, 1, 1, 0), True),
+    ((1, 2, 1, 1), (1, 1), (1, 1), (0, 0, 0, 0), False),  # one pixel
+    ((1, 5, 13, 11), (5, 5), (1, 1), (2, 2, 2, 2), False),
+]
+
+
+def _attrs(k, s, pads, ceil_mode):
+    return {
+        "ksize": [1, 1, *k],
+        "strides": [1, 1, *s],
+        "padding_mode": "CALCULATED",
+        "pads": list(pads),
+        "data_format": "NCHW",
+        "global_pooling": False,
+        "ceil_mode": ceil_mode,
+    }
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("op", ["MaxPoolV3", "AvgPoolV2"])
+def test_prepared_pooling_matches_references(case, op):
+    xs, k, s, pads, ceil_mode = case
+    x = RNG.standard_normal(xs).astype(np.float32)
+    attrs = _attrs(k, s, pads, ceil_mode)
+    if op == "AvgPoolV2":
+        attrs.update(exclusive=False, divisor_override=0)
+    schema = get_schema(op)
+    expected = np.empty(0, np.float32)
+    # output shape from the NumPy kernel's own geometry
+    from openge.ops.pooling import _pool_geometry
+
+    geo = _pool_geometry(
+        xs[2], xs[3], attrs["ksize"], attrs["strides"], "CALCULATED", pads, "NCHW", False, ceil_mode
+    )
+    oh, ow = geo[8], geo[9]
+    y = np.full((xs[0], xs[1], oh, ow), np.nan, np.float32)
+    from openge.ops.pooling import _compiled_pool
+
+    run = _compiled_pool([x], [y], attrs, average=op == "AvgPoolV2")
+    assert run is not None
+    run()
+    expected = np.empty_like(y)
+    schema.kernel([x], [expected], **attrs)
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    ref = ref_pool(x, k, s, pads, oh, ow, op == "AvgPoolV2", include_pad=True)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_max_pool_propagates_nan_and_avg_divides_by_the_given_counts():
+    x = RNG.standard_normal((1, 1, 4, 4))
+    x[0, 0, 1, 2] = np.nan
+    y = np.empty((1, 1, 2, 2))
+    pooling.max_pool_nchw(x, y, 2, 2, 2, 2, 0, 0)
+    assert np.isnan(y[0, 0, 0, 1]) and not np.isnan(y[0, 0, 1, 1])
+    assert y[0, 0, 1, 0] == np.max(x[0, 0, 2:, :2])
+    div = np.array([[1.0, 2.0], [4.0, 8.0]])
+    x = np.ones((1, 2, 4, 4), np.float32)
+    y = np.empty((1, 2, 2, 2), np.float32)
+    pooling.avg_pool_nchw(x, y, div, 2, 2, 2, 2, 0, 0)
+    np.testing.assert_array_equal(y[0, 1], 4.0 / div)
+
+
+def test_global_average():
+    x = RNG.standard_normal((2, 3, 5, 7)).astype(np.float32)
+    y = np.empty((2, 3, 1, 1), np.float32)
+    pooling.global_avg_nchw(x, y, 35.0)
+    np.testing.assert_allclose(y[:, :, 0, 0], x.astype(np.float64).mean(axis=(2, 3)), 1e-6)
