@@ -50,22 +50,12 @@ def _is_object_ref(value: Any) -> bool:
 
 
 def set_threads(count: int) -> None:
-    """Limit this process's intra-op threads (BLAS through threadpoolctl, and numba when it is
-    loaded) to ``count``: one actor per CPU group must not oversubscribe the machine."""
-    count = max(1, int(count))
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # the ray extra installs it; without it BLAS keeps its own setting
-        logger.warning("threadpoolctl is not installed: BLAS threads are not limited")
-    else:
-        global _THREAD_LIMIT
-        _THREAD_LIMIT = threadpool_limits(limits=count)
-    numba = sys.modules.get("numba")
-    if numba is not None:
-        numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    """Limit this process's intra-op threads to ``count`` — openge's compiled kernels and BLAS,
+    through ``openge.runtime.set_num_threads``: one actor per CPU group must not oversubscribe
+    the machine."""
+    from openge.runtime import set_num_threads
 
-
-_THREAD_LIMIT: Any = None  # keeps the threadpoolctl limit in force for the actor's life
+    set_num_threads(max(1, int(count)))
 
 
 def _assigned_cpus() -> int:
