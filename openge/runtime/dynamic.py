@@ -40,7 +40,7 @@ from openge.graph import Graph, Node, Port, Tensor, TensorDesc
 from openge.graph.shape_range import check_in_range, decode_range, default_range
 from openge.om.plan import CompiledModel, IODesc
 from openge.ops import Trait, get_schema, infer_node
-from openge.runtime.weight_share import PlanWeights, SharedWeights
+from openge.runtime.weight_share import WEIGHTS_BY_REFERENCE, PlanWeights, SharedWeights
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,8 @@ class DynamicExecutor:
         self._options = {
             k: v for k, v in options.items() if k not in dropped and not k.startswith("_openge.")
         }
+        # per-shape plans leave their weights where they are (runtime.weight_share): no blob
+        self._options[WEIGHTS_BY_REFERENCE] = "1"
         self._cache: OrderedDict[tuple, _Plan] = OrderedDict()
         #: every plan's constants, held once (with the model's own): runtime.weight_share
         self._weights = SharedWeights(self._graph)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from openge.compiler.taskgen import WEIGHTS_BY_REFERENCE
 from openge.errors import LOAD_MODEL, GeError
 from openge.graph import Graph, Tensor
 from openge.om.plan import CompiledModel, SlotKind
@@ -231,4 +232,11 @@ def _without_blob(compiled: CompiledModel) -> CompiledModel:
     return replace(compiled, weights=b"")
 
 
-__all__ = ["SAMPLE_BYTES", "PlanWeights", "SharedWeights", "fingerprint", "same_bytes"]
+__all__ = [
+    "SAMPLE_BYTES",
+    "WEIGHTS_BY_REFERENCE",
+    "PlanWeights",
+    "SharedWeights",
+    "fingerprint",
+    "same_bytes",
+]
