@@ -10,7 +10,9 @@ A dynamic-shape model (``openge.compiler.dynamic``) stores its graph with -1 dim
    set, value inputs bound as constants, deferred ONNX nodes converted, and the regular compiler
    (``compile_graph``: every pass, memory plan, tasks) makes a static plan, loaded as a static
    :class:`~openge.runtime.model.Model` — the same kernels, tasks and arena as a static compile
-   of that shape. Plans are kept in a bounded LRU cache.
+   of that shape. Plans are kept in a bounded LRU cache. Their constants are shared, with the
+   model's own and with each other (``openge.runtime.weight_share``): a model served at 8
+   shapes holds its weights once.
 4. When a shape depends on a value computed inside the graph from large or run-time data
    (NonZero, NonMaxSuppression, Unique on computed tensors; a Reshape's shape computed from
    data), no static plan can hold for the signature: the graph is run node by node with the

@@ -13,8 +13,10 @@ is compiled, every constant it uses is resolved to one shared copy:
   fingerprinted lazily once each, and earlier plans'); a match is served from the held copy, a
   miss is kept (once) as a new shared constant.
 
-Plans then load with ``Model(compiled, weight_arrays=...)``: WEIGHT slots resolve to these
-arrays and the plan's own blob is dropped. New constants are held only through the plans that
+Plans are compiled with taskgen's by-reference layout (``WEIGHTS_BY_REFERENCE``: offsets, no
+blob, so no transient copy of the weights either) and load with ``Model(compiled,
+weight_arrays=...)``: WEIGHT slots resolve to these arrays. (A plan compiled with a blob works
+too: its blob is dropped once its slots are resolved.) New constants are held only through the plans that
 use them (the index keeps weak references), so evicting a plan frees what only it used.
 """
 
