@@ -99,6 +99,11 @@ class _Plan:
         for model in (self.model, self.prefix):
             if model is not None:
                 model.close()
+                # the plan's graph (node cycles: freed only by the GC) references the shared
+                # constants too; drop them now so that what only this plan used is freed now
+                for node in model.compiled.graph.nodes:
+                    if node.op_type == "Const":
+                        node.attrs.pop("value", None)
         self.model = self.prefix = None
         self.weights = []
 
@@ -268,6 +273,7 @@ class DynamicExecutor:
         self._cache[key] = plan
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)[1].release()
+            self._weights.prune()
         return plan
 
     # ----- planning ------------------------------------------------------------------------

@@ -16,8 +16,9 @@ is compiled, every constant it uses is resolved to one shared copy:
 Plans are compiled with taskgen's by-reference layout (``WEIGHTS_BY_REFERENCE``: offsets, no
 blob, so no transient copy of the weights either) and load with ``Model(compiled,
 weight_arrays=...)``: WEIGHT slots resolve to these arrays. (A plan compiled with a blob works
-too: its blob is dropped once its slots are resolved.) New constants are held only through the plans that
-use them (the index keeps weak references), so evicting a plan frees what only it used.
+too: its blob is dropped once its slots are resolved.) New constants are held only through the
+plans that use them (the index keeps weak references), so evicting a plan frees what only it
+used.
 """
 
 from __future__ import annotations
@@ -191,6 +192,7 @@ class SharedWeights:
                 or value.dtype.hasobject
                 or value.dtype != slot.dtype.np_dtype
             ):  # not a Const we know: the blob's bytes (a copy, owned by the shared store)
+                node = None
                 if blob is None or slot.offset + nbytes > blob.size:
                     raise GeError(
                         LOAD_MODEL, f"weight slot at offset {slot.offset} lies outside the blob"
@@ -206,18 +208,19 @@ class SharedWeights:
         plan.seconds = time.perf_counter() - start
         return _without_blob(compiled), plan
 
-    def held(self) -> Iterable[np.ndarray]:
-        """The shared (non-original) constants alive now, each once."""
+    def prune(self) -> None:
+        """Forget the shared constants no plan holds any more (freed with their plans)."""
         for key, refs in list(self._shared.items()):
             alive = [r for r in refs if r() is not None]
             if alive:
                 self._shared[key] = alive
             else:
                 del self._shared[key]
-            for ref in alive:
-                array = ref()
-                if array is not None:
-                    yield array
+
+    def held(self) -> list[np.ndarray]:
+        """The shared (non-original) constants alive now, each once."""
+        self.prune()
+        return [a for refs in self._shared.values() for r in refs if (a := r()) is not None]
 
 
 def _weight_slots(tasks: Iterable[Any]) -> Iterable[Any]:
