@@ -263,12 +263,14 @@ class DynamicExecutor:
         self.last_plan_seconds = plan.plan_seconds
         self.plans_made += 1
         logger.info(
-            "model %s: new input signature %s planned in %.1f ms (%s, %d bytes)",
+            "model %s: new input signature %s planned in %.1f ms (%s, %d bytes; weights "
+            "shared in %.1f ms)",
             self._compiled.name,
             ", ".join(f"{d.name}{list(a.shape)}" for d, a in zip(self.inputs, arrays)),
             plan.plan_seconds * 1e3,
             "static plan" if plan.model is not None else "interpreted",
             plan.memory,
+            self.last_share_seconds * 1e3,
         )
         self._cache[key] = plan
         while len(self._cache) > self.cache_size:
