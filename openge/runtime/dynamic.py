@@ -152,7 +152,8 @@ class DynamicExecutor:
     # ----- public figures ------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Plans made, cache hits, cached signatures, last planning time, node-by-node runs,
-        cached node-by-node plans with a static prefix, value inputs."""
+        cached node-by-node plans with a static prefix, value inputs, and the weight memory of
+        the cached plans (``plan_weight_bytes``, ``shared_weight_bytes`` …: _weight_stats)."""
         return {
             "plans_made": self.plans_made,
             "cache_hits": self.cache_hits,
