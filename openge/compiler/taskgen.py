@@ -37,15 +37,27 @@ from openge.om.plan import (
 from openge.ops import Trait, get_schema, node_where, normalize_attrs
 from openge.version import PRODUCER
 
+#: Private option (set by the dynamic-shape runtime for its per-shape plans): lay the weights
+#: out (offsets, ``const_offsets``) but leave the blob empty — the runtime resolves every WEIGHT
+#: slot to the Const values it already holds (``runtime.weight_share``), so copying them into a
+#: blob would only cost time and a transient copy of every weight.
+WEIGHTS_BY_REFERENCE = "_openge.weightsByReference"
+
 
 @dataclass
 class _WeightsBuilder:
     blob: bytearray = field(default_factory=bytearray)
+    by_reference: bool = False
+    size: int = 0
 
-    def add(self, array: np.ndarray) -> int:
-        offset = align_up(len(self.blob), WEIGHT_ALIGN)
-        self.blob.extend(b"\0" * (offset - len(self.blob)))
-        self.blob.extend(np.ascontiguousarray(array).tobytes())
+    def add(self, array: np.ndarray, *, copy: bool = False) -> int:
+        """The offset of ``array`` in the blob (its bytes copied there unless by reference;
+        ``copy``: always, for a variable's initial value)."""
+        offset = align_up(self.size, WEIGHT_ALIGN)
+        self.size = offset + int(array.nbytes)
+        if copy or not self.by_reference:
+            self.blob.extend(b"\0" * (offset - len(self.blob)))
+            self.blob.extend(np.ascontiguousarray(array).tobytes())
         return offset
 
 
@@ -133,7 +145,7 @@ def _resolve(port: Port, views: dict[Port, tuple[Port, int]]) -> tuple[Port, int
 def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True) -> CompiledModel:
     """Build the task list, weights, variables, io descs and memory plan of ``graph``."""
     order = graph.topological_order()
-    weights = _WeightsBuilder()
+    weights = _WeightsBuilder(by_reference=options.get(WEIGHTS_BY_REFERENCE) == "1")
     slots: dict[Port, Slot] = {}
     arena_keys: dict[Port, int] = {}
     arena_descs: list[tuple[Port, TensorDesc]] = []
@@ -185,7 +197,7 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
             shape = _static(desc, where)
             init = node.attrs.get("value")
             array = init.numpy() if init is not None else np.zeros(shape, dtype=desc.dtype.np_dtype)
-            offset = weights.add(array)
+            offset = weights.add(array, copy=True)
             variables.append(VariableDef(node.name, desc.dtype, shape, desc.format, offset))
             slots[Port(node, 0)] = Slot(SlotKind.VARIABLE, len(variables) - 1, desc.dtype, shape)
             continue

@@ -10,7 +10,9 @@ A dynamic-shape model (``openge.compiler.dynamic``) stores its graph with -1 dim
    set, value inputs bound as constants, deferred ONNX nodes converted, and the regular compiler
    (``compile_graph``: every pass, memory plan, tasks) makes a static plan, loaded as a static
    :class:`~openge.runtime.model.Model` — the same kernels, tasks and arena as a static compile
-   of that shape. Plans are kept in a bounded LRU cache.
+   of that shape. Plans are kept in a bounded LRU cache. Their constants are shared, with the
+   model's own and with each other (``openge.runtime.weight_share``): a model served at 8
+   shapes holds its weights once.
 4. When a shape depends on a value computed inside the graph from large or run-time data
    (NonZero, NonMaxSuppression, Unique on computed tensors; a Reshape's shape computed from
    data), no static plan can hold for the signature: the graph is run node by node with the
@@ -40,6 +42,7 @@ from openge.graph import Graph, Node, Port, Tensor, TensorDesc
 from openge.graph.shape_range import check_in_range, decode_range, default_range
 from openge.om.plan import CompiledModel, IODesc
 from openge.ops import Trait, get_schema, infer_node
+from openge.runtime.weight_share import WEIGHTS_BY_REFERENCE, PlanWeights, SharedWeights
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +91,21 @@ class _Plan:
     prefix_feed: list[int] = field(default_factory=list)
     boundary: list[tuple[str, int]] = field(default_factory=list)
     static: frozenset[str] = frozenset()
+    #: the weights of ``model`` and ``prefix`` (shared with the other plans: weight_share)
+    weights: list[PlanWeights] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Unload the plan's Models: the constants only this plan used are freed."""
+        for model in (self.model, self.prefix):
+            if model is not None:
+                model.close()
+                # the plan's graph (node cycles: freed only by the GC) references the shared
+                # constants too; drop them now so that what only this plan used is freed now
+                for node in model.compiled.graph.nodes:
+                    if node.op_type == "Const":
+                        node.attrs.pop("value", None)
+        self.model = self.prefix = None
+        self.weights = []
 
 
 class DynamicExecutor:
@@ -117,7 +135,13 @@ class DynamicExecutor:
         self._options = {
             k: v for k, v in options.items() if k not in dropped and not k.startswith("_openge.")
         }
+        # per-shape plans leave their weights where they are (runtime.weight_share): no blob
+        self._options[WEIGHTS_BY_REFERENCE] = "1"
         self._cache: OrderedDict[tuple, _Plan] = OrderedDict()
+        #: every plan's constants, held once (with the model's own): runtime.weight_share
+        self._weights = SharedWeights(self._graph)
+        #: seconds the last new plan spent sharing its weights (in last_plan_seconds)
+        self.last_share_seconds = 0.0
         self._bound: set[int] = set()
         #: seconds the last new signature took to plan (0 until a plan is made)
         self.last_plan_seconds = 0.0
@@ -128,7 +152,8 @@ class DynamicExecutor:
     # ----- public figures ------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         """Plans made, cache hits, cached signatures, last planning time, node-by-node runs,
-        cached node-by-node plans with a static prefix, value inputs."""
+        cached node-by-node plans with a static prefix, value inputs, and the weight memory of
+        the cached plans (``plan_weight_bytes``, ``shared_weight_bytes`` …: _weight_stats)."""
         return {
             "plans_made": self.plans_made,
             "cache_hits": self.cache_hits,
@@ -137,6 +162,22 @@ class DynamicExecutor:
             "interpreted_runs": self.interpreted_runs,
             "static_prefixes": sum(p.prefix is not None for p in self._cache.values()),
             "value_inputs": sorted(self.inputs[i].name for i in self._bound),
+            **self._weight_stats(),
+        }
+
+    def _weight_stats(self) -> dict[str, Any]:
+        """Weight memory: what the cached plans use (``plan_weight_bytes``: the sum a private
+        copy per plan would take) and what is held (``shared_weight_bytes``: the constants the
+        plans added, each once; ``original_weight_bytes``: the model's own, in the loaded .om);
+        ``weight_buffers``: distinct buffers held beyond the model's own."""
+        held = list(self._weights.held())
+        return {
+            "plan_weight_bytes": sum(w.used_bytes for p in self._cache.values() for w in p.weights),
+            "shared_weight_bytes": sum(a.nbytes for a in held),
+            "original_weight_bytes": self._weights.original_bytes,
+            "weight_buffers": len(held),
+            "weight_fingerprints": self._weights.fingerprints,
+            "last_share_seconds": self.last_share_seconds,
         }
 
     def check_input(self, index: int, array: np.ndarray) -> None:
@@ -211,25 +252,31 @@ class DynamicExecutor:
             self.cache_hits += 1
             return plan
         start = time.perf_counter()
+        self.last_share_seconds = 0.0
         bound_before = set(self._bound)
         plan = self._make_plan(arrays)
         plan.plan_seconds = time.perf_counter() - start
         if self._bound != bound_before:
-            self._cache.clear()  # the signature now includes more input values
+            for old in self._cache.values():  # the signature now includes more input values
+                old.release()
+            self._cache.clear()
             key = self._key(arrays)
         self.last_plan_seconds = plan.plan_seconds
         self.plans_made += 1
         logger.info(
-            "model %s: new input signature %s planned in %.1f ms (%s, %d bytes)",
+            "model %s: new input signature %s planned in %.1f ms (%s, %d bytes; weights "
+            "shared in %.1f ms)",
             self._compiled.name,
             ", ".join(f"{d.name}{list(a.shape)}" for d, a in zip(self.inputs, arrays)),
             plan.plan_seconds * 1e3,
             "static plan" if plan.model is not None else "interpreted",
             plan.memory,
+            self.last_share_seconds * 1e3,
         )
         self._cache[key] = plan
         while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            self._cache.popitem(last=False)[1].release()
+            self._weights.prune()
         return plan
 
     # ----- planning ------------------------------------------------------------------------
@@ -257,7 +304,6 @@ class DynamicExecutor:
         from openge.compiler import compile_graph
         from openge.ops.schema import ValueNeededError
         from openge.parser.deferred import expand_all
-        from openge.runtime.model import Model
 
         names = [d.name for d in self.inputs]
         bound = set(self._bound)
@@ -286,7 +332,16 @@ class DynamicExecutor:
         self._check_memory(memory, "the planned work arena and outputs")
         self._bound = bound
         feed = [names.index(d.name) for d in compiled.inputs]
-        return _Plan(Model(compiled), feed, None, 0.0, memory)
+        model, weights = self._load(compiled)
+        return _Plan(model, feed, None, 0.0, memory, weights=[weights])
+
+    def _load(self, compiled: CompiledModel) -> tuple[Any, PlanWeights]:
+        """A plan's static Model over the shared weights (its own blob released)."""
+        from openge.runtime.model import Model
+
+        compiled, weights = self._weights.adopt(compiled)
+        self.last_share_seconds += weights.seconds
+        return Model(compiled, weight_arrays=weights.arrays), weights
 
     def _interpreted_plan(self, arrays: list[np.ndarray]) -> _Plan:
         """Node by node — after a static plan of the part whose shapes are known, when there
@@ -306,7 +361,6 @@ class DynamicExecutor:
         """Compile the nodes whose shapes are known from the input shapes alone into a static
         Model computing the values the other nodes read."""
         from openge.compiler import compile_graph
-        from openge.runtime.model import Model
 
         dynamic = _split(graph)
         boundary: list[Port] = []
@@ -332,7 +386,8 @@ class DynamicExecutor:
         memory = compiled.memory_size + sum(d.size for d in compiled.outputs)
         self._check_memory(memory, "the planned work arena and outputs of the static part")
         names = [d.name for d in self.inputs]
-        plan.prefix = Model(compiled)
+        plan.prefix, weights = self._load(compiled)
+        plan.weights.append(weights)
         plan.prefix_feed = [names.index(d.name) for d in compiled.inputs]
         plan.boundary = [(p.node.name, p.index) for p in boundary]
         plan.static = frozenset(n.name for n in graph.nodes if n.name not in dynamic)

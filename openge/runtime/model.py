@@ -111,8 +111,12 @@ class Model:
         weight_memory: Any = None,
         weight_places: Sequence[str] = (),
         keepalive: Any = None,
+        weight_arrays: Mapping[int, np.ndarray] | None = None,
     ) -> None:
+        # weight_arrays: WEIGHT slots resolve to these arrays (by slot offset) instead of views
+        # of compiled.weights — a dynamic model's plans share one copy (runtime.weight_share)
         self._compiled = compiled
+        self._weight_arrays = weight_arrays
         self._keepalive = keepalive
         self._lock = threading.Lock()
         self._files = MappedFiles()
@@ -258,8 +262,12 @@ class Model:
         if kind == SlotKind.ARENA:
             return _view(self._arena, slot, self._compiled.memory_size, where)
         if kind == SlotKind.WEIGHT:
-            return _view(self._weights, slot, len(self._weights), where)
-        if kind == SlotKind.VARIABLE:
+            if self._weight_arrays is None:
+                return _view(self._weights, slot, len(self._weights), where)
+            array = self._weight_arrays.get(slot.offset)
+            if array is None:
+                raise GeError(LOAD_MODEL, f"{where}: no shared weight at offset {slot.offset}")
+        elif kind == SlotKind.VARIABLE:
             if slot.offset >= len(self._variable_arrays):
                 raise GeError(LOAD_MODEL, f"{where}: variable slot {slot.offset} does not exist")
             array = self._variable_arrays[slot.offset]
@@ -620,6 +628,7 @@ class Model:
             self._steps = []
             self._gear_plans = []
             self._externals = []
+            self._weight_arrays = None
             self._files.close()
             self._keepalive = None
 
