@@ -31,10 +31,10 @@ class LoadLimits:
     #: Bytes of the whole .om (file or buffer), weights included.
     max_model_bytes: int = 64 * GiB
     #: Bytes of the work arena plus every model input and output (allocated at load / execute).
-    max_arena_bytes: int = 16 * GiB
+    max_arena_bytes: int = 4 * GiB
     #: Bytes of the model's metadata (MODEL_DEF + TASK_INFO partitions): parsed into objects,
     #: which cost up to ~50x their size in memory.
-    max_metadata_bytes: int = 256 * MiB
+    max_metadata_bytes: int = 64 * MiB
     #: Tasks in the task list (also variables, external weights, io tensors: each at most this).
     max_tasks: int = 100_000
     #: Nesting depth of attr values: lists/maps inside lists/maps, a fused op's epilogue program.

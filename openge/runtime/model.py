@@ -140,7 +140,14 @@ class Model:
         else:
             # Zeroed (calloc: fresh pages cost nothing): a task reading arena bytes no task
             # wrote sees zeros, never memory freed by someone else.
-            self._arena = np.zeros(max(compiled.memory_size, 1), dtype=np.uint8)
+            try:
+                self._arena = np.zeros(max(compiled.memory_size, 1), dtype=np.uint8)
+            except MemoryError:
+                raise GeError(
+                    LOAD_MODEL,
+                    f"cannot allocate the {compiled.memory_size}-byte work memory of model "
+                    f"{compiled.name}: not enough memory",
+                ) from None
         weights = compiled.weights
         if weight_memory is not None:
             target = _as_writable_buffer(weight_memory, len(weights), "weight_memory")
@@ -422,7 +429,12 @@ class Model:
 
     def _prepare_outputs(self, outputs: Sequence[np.ndarray] | None) -> list[np.ndarray]:
         if outputs is None:
-            return [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in self.outputs]
+            try:
+                return [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in self.outputs]
+            except MemoryError:
+                raise GeError(
+                    INTERNAL_ERROR, f"not enough memory for the outputs of model {self.name}"
+                ) from None
         if isinstance(outputs, np.ndarray) or not hasattr(outputs, "__iter__"):
             raise GeError(
                 PARAM_INVALID,

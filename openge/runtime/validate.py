@@ -117,21 +117,29 @@ def _check_program(text: Any, where: str, limits: LoadLimits) -> None:
         limits.check("max_program_steps", steps, f"{where}: the steps of its program")
 
 
-def _attrs(task: Task, schema: OpSchema, where: str, limits: LoadLimits) -> dict[str, Any] | None:
-    """The kernel attrs coerced by the schema, plus the defaults of the others (None when an
-    attr inference needs is not in the task: the task is then checked without inference)."""
+def _attrs(
+    task: Task, schema: OpSchema, where: str, limits: LoadLimits, node_attrs: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The task's attrs (the kernel's) and, for the others inference reads, its graph node's or
+    the defaults, coerced by the schema (None when a required one is in neither: the task is
+    then checked without inference)."""
     kernel = set(schema.kernel_attrs)
     missing = [k for k in kernel if k not in task.attrs]
     if missing:
         raise _refuse(f"{where} lacks attr {missing[0]!r}")
+    known = {spec.name for spec in schema.attrs}
+    for key, value in task.attrs.items():
+        if key not in known and not key.startswith("_"):
+            raise _refuse(f"{where} has attr {key!r}, which op {task.op_type} does not have")
+        depth = _depth(value, limits.max_nesting)
+        if depth > limits.max_nesting:
+            limits.check("max_nesting", depth, f"{where}: attr {key!r} nesting depth")
+    given = {**node_attrs, **task.attrs}
     attrs: dict[str, Any] = {}
     complete = True
     for spec in schema.attrs:
-        if spec.name in task.attrs:
-            value = task.attrs[spec.name]
-            depth = _depth(value, limits.max_nesting)
-            if depth > limits.max_nesting:
-                limits.check("max_nesting", depth, f"{where}: attr {spec.name!r} nesting depth")
+        if spec.name in given:
+            value = given[spec.name]
             if spec.name in _PROGRAM_ATTRS:
                 _check_program(value, where, limits)
             if value is None and spec.default is None:
@@ -157,6 +165,7 @@ def _check_task(
     index: int,
     constants: Sequence[np.ndarray | None],
     limits: LoadLimits,
+    node_attrs: dict[str, Any],
 ) -> None:
     where = f"task {index} ({task.name}, {task.op_type})"
     if not has_op(task.op_type):
@@ -174,7 +183,7 @@ def _check_task(
                 raise _refuse(
                     f"{where} {label} {j}: type {slot.dtype.name} has no storage"
                 ) from None
-    attrs = _attrs(task, schema, where, limits)
+    attrs = _attrs(task, schema, where, limits, node_attrs)
     check_input_count(schema, [None if s.kind == SlotKind.NONE else s for s in task.inputs], where)
     outputs = [TensorDesc(s.dtype, s.shape) for s in task.outputs]
     if schema.has(Trait.REF_OUTPUT) and (not task.inputs or task.outputs[:1] != task.inputs[:1]):
@@ -213,14 +222,20 @@ def check_tasks(
     """Check every task against its op's schema (``constant_of(slot)``: the array of a WEIGHT or
     EXTERNAL slot, None otherwise). GeError naming the first bad task."""
     check_outputs_written(compiled)
+    graph = compiled.graph
     for i, task in enumerate(compiled.tasks):
         constants = [constant_of(s) for s in task.inputs]
+        node = graph.node(task.name) if graph.has_node(task.name) else None
+        node_attrs = node.attrs if node is not None and node.op_type == task.op_type else {}
         try:
-            _check_task(task, i, constants, limits)
+            _check_task(task, i, constants, limits, node_attrs)
         except GeError as err:
+            where = f"task {i} ({task.name}, {task.op_type})"
             if err.message.startswith("cannot load the model"):
                 raise
-            raise _refuse(f"task {i} ({task.name}, {task.op_type}): {err.message}") from err
+            if err.message.startswith(where):
+                raise _refuse(err.message) from err
+            raise _refuse(f"{where}: {err.message}") from err
         except Exception as err:  # an inference function tripping on hostile values
             raise _refuse(
                 f"task {i} ({task.name}, {task.op_type}): its attrs or shapes are invalid "
