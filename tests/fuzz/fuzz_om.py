@@ -24,6 +24,7 @@ mutations of the whole file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -177,10 +178,8 @@ def _execute(model: Model) -> None:
     size = sum(d.size for d in model.inputs) + sum(d.size for d in model.outputs)
     if size > _MAX_EXEC_BYTES:
         return
-    try:
+    with contextlib.suppress(GeError):
         model.execute([np.zeros(d.shape, d.dtype.np_dtype) for d in model.inputs])
-    except GeError:
-        pass
 
 
 def target_from_bytes(data: bytes) -> None:
@@ -196,14 +195,10 @@ def target_reader(data: bytes) -> None:
     from openge.cli.atc import om_to_dict
 
     for fn in (read_info, read_model_def, deserialize, check_compatibility, query_size):
-        try:
+        with contextlib.suppress(GeError):
             fn(data)
-        except GeError:
-            pass
-    try:
+    with contextlib.suppress(GeError):
         om_to_dict(memoryview(data))
-    except GeError:
-        pass
 
 
 TARGETS = {"from_bytes": target_from_bytes, "reader": target_reader}

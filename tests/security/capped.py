@@ -72,7 +72,9 @@ print("@@RESULTS@@" + json.dumps(out))
 """
 
 
-def run_jobs(jobs: list[tuple[str, list[Any]]], tmp_path: Any, timeout: float = 240.0) -> list[Outcome]:
+def run_jobs(
+    jobs: list[tuple[str, list[Any]]], tmp_path: Any, timeout: float = 240.0
+) -> list[Outcome]:
     """Run ``(call, args)`` jobs in one capped child; their outcomes in order."""
     spec = tmp_path / "jobs.json"
     spec.write_text(json.dumps([{"call": c, "args": a} for c, a in jobs]))

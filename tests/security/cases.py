@@ -205,8 +205,9 @@ CASES: dict[str, Callable[[], bytes]] = {
     "fused_groups_0": _fused("groups", 0),
     "epilogue_nested_json": _program("[" * 100_000),
     "epilogue_not_json": _program("{not json"),
-    "epilogue_unknown_op": _program('{"steps":[{"op":"Nope","attrs":{},"args":[0],'
-    '"dtype":0,"shape":[1,4,8,8]}]}'),
+    "epilogue_unknown_op": _program(
+        '{"steps":[{"op":"Nope","attrs":{},"args":[0],"dtype":0,"shape":[1,4,8,8]}]}'
+    ),
     "epilogue_many_steps": _program(
         '{"steps":[' + ",".join(_STEP % (-j if j else 0) for j in range(5000)) + "]}"
     ),
@@ -243,9 +244,7 @@ CASES: dict[str, Callable[[], bytes]] = {
     "modeldef_bad_index": _modeldef_bad_index,
     # external weights recorded by the file
     "ext_etc_passwd_no_sha": _external("passwd", "/etc", ""),
-    "ext_etc_passwd_sha": _external(
-        "passwd", "/etc", hashlib.sha256(b"root").hexdigest()
-    ),
+    "ext_etc_passwd_sha": _external("passwd", "/etc", hashlib.sha256(b"root").hexdigest()),
     "ext_dotdot": _external("../../etc/passwd", "", "0" * 64),
     "ext_length_mismatch": _external("w", "", "0" * 64, length=4, count=1 << 40),
 }

@@ -17,7 +17,7 @@ from openge.om import ge_ir_pb2 as pb
 from openge.om import task_pb2 as tp
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def seed(name: str = "cnn") -> bytes:
     """A real .om openge writes (tests/fuzz/seeds.py): "cnn", "transformer", "counter"."""
     from tests.fuzz.seeds import seed_models
