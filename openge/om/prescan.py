@@ -60,23 +60,30 @@ def check_budget(
     """Walk ``data`` (a serialized ``descriptor`` message) and return its sub-message count.
 
     GeError when the payload is malformed at the wire level, when it holds more sub-messages
-    than ``limits.max_tasks * 32``, nests them deeper than ``3 * limits.max_nesting + 8``, or
+    than ``limits.max_objects``, nests them deeper than ``3 * limits.max_nesting + 8``, or
     when a top-level repeated field listed in ``caps`` (field number → (limit name, label)) has
     more entries than that limit.
     """
     raw = bytes(data)
-    total_cap = limits.max_tasks * 32
+    total_cap = limits.max_objects
     depth_cap = 3 * limits.max_nesting + 8
     counts: dict[int, int] = {}
     caps = caps or {}
     cache: dict[Any, dict[int, Any]] = {}
     total = 0
-    stack = [(descriptor, 0, len(raw), 0)]
-    while stack:
-        desc, pos, end, depth = stack.pop()
+    # Depth-first with the paused parents on the stack: memory stays O(depth), however many
+    # sibling messages there are.
+    stack: list[tuple[Any, int, int, int]] = []
+    desc, pos, end, depth = descriptor, 0, len(raw), 0
+    while True:
         fields = _message_fields(desc, cache)
+        child = None
         while pos < end:
-            tag, pos = _varint(raw, pos, end, what)
+            tag = raw[pos]
+            if tag < 0x80:
+                pos += 1
+            else:
+                tag, pos = _varint(raw, pos, end, what)
             number, wire = tag >> 3, tag & 7
             if wire == 0:
                 _, pos = _varint(raw, pos, end, what)
@@ -85,14 +92,18 @@ def check_budget(
             elif wire == 5:
                 pos += 4
             elif wire == 2:
-                length, pos = _varint(raw, pos, end, what)
+                if pos < end and raw[pos] < 0x80:
+                    length = raw[pos]
+                    pos += 1
+                else:
+                    length, pos = _varint(raw, pos, end, what)
                 if length > end - pos:
                     raise _invalid(what, f"a field of {length} bytes runs past its message")
                 sub = fields.get(number)
                 if sub is not None:
                     total += 1
                     if total > total_cap:
-                        limits.check("max_tasks", total // 32 + 1, f"{what}: objects / 32")
+                        limits.check("max_objects", total, f"{what}: the number of objects")
                     if depth + 1 > depth_cap:
                         limits.check(
                             "max_nesting", (depth + 1 - 8) // 3 + 1, f"{what}: nesting depth"
@@ -102,12 +113,22 @@ def check_budget(
                         name, label = caps[number]
                         if counts[number] > getattr(limits, name):
                             limits.check(name, counts[number], f"{what}: the number of {label}")
-                    stack.append((sub, pos, pos + length, depth + 1))
+                    if length:
+                        child = (sub, pos, pos + length, depth + 1)
                 pos += length
+                if child is not None:
+                    break
             else:
                 raise _invalid(what, f"wire type {wire} (groups are not used by openge)")
             if pos > end:
                 raise _invalid(what, "a field runs past the end of its message")
+        if child is not None:
+            stack.append((desc, pos, end, depth))
+            desc, pos, end, depth = child
+            continue
+        if not stack:
+            break
+        desc, pos, end, depth = stack.pop()
     return total
 
 
