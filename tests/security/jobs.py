@@ -99,8 +99,7 @@ def leak_probe(path: str) -> Any:
     """Fill freed memory with a pattern, then load and run: the outputs must not show it."""
     from openge.runtime import Model
 
-    for _ in range(4):
-        junk = np.full(1 << 16, 12345.0, np.float32)
-        del junk
+    junk = [np.full(n, 12345.0, np.float32) for n in (1024, 1024, 2048, 4096) * 16]
+    del junk  # freed, pattern left behind for the allocator to hand out again
     with Model.from_file(path) as model:
         return [np.asarray(o).tolist() for o in model.execute(_zeros(model))]

@@ -95,3 +95,26 @@ def test_a_valid_seed_loads_through_every_entry(tmp_path):
     )
     assert [r.error for r in results] == [None, None, None], [r.message for r in results]
     assert results[2].value["code"] == 0
+
+
+def test_arena_bytes_no_task_wrote_read_as_zeros_not_freed_memory(tmp_path):
+    """Issue 15 case 3 (uninitialised memory): Softmax is pointed at arena bytes nothing
+    writes, after freed memory was filled with a pattern: it must see zeros (softmax = 1/5)."""
+    from tests.security.craft import edit, seed
+
+    def tasks(tl):
+        tl.memory_size = 4096
+        softmax = tl.tasks[-1]
+        assert softmax.op_type == "SoftmaxV2"
+        softmax.inputs[0].offset = 2048  # past every tensor the plan placed
+
+    def model_def(md):
+        md.attr["memory_size"].i = 4096
+
+    path = tmp_path / "leak.om"
+    path.write_bytes(edit(seed(), tasks=tasks, model_def=model_def))
+    (out,) = run_jobs([("tests.security.jobs:leak_probe", [str(path)])], tmp_path)
+    assert out.error is None, out.message
+    assert out.value == [[[0.2] * 5]] or all(abs(v - 0.2) < 1e-7 for v in out.value[0][0]), (
+        out.value
+    )
