@@ -14,6 +14,7 @@ from typing import Any
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import Graph
 from openge.om.container import InOutDesc
+from openge.om.limits import LoadLimits
 from openge.om.plan import IODesc
 
 
@@ -89,9 +90,42 @@ def check_graph(graph: Graph, inputs: Sequence[IODesc], outputs: Sequence[IODesc
             )
 
 
-def decode_graph_checked(decode: Any, inputs: Sequence[IODesc], outputs: Sequence[IODesc]) -> Graph:
+def _subgraphs(graph_def: Any) -> list[Any]:
+    """The GraphDefs held in the attrs of ``graph_def``'s ops (one level)."""
+    found = []
+    for op in graph_def.op:
+        for attr in op.attr.values():
+            kind = attr.WhichOneof("value")
+            if kind == "g":
+                found.append(attr.g)
+            elif kind == "list" and len(attr.list.g):
+                found.extend(attr.list.g)
+    return found
+
+
+def count_graph_ops(graph_def: Any, limits: LoadLimits) -> int:
+    """Ops of a GraphDef and of every graph nested in its attrs (each becomes a node when
+    decoded), checked against ``limits.max_tasks`` before any is decoded."""
+    total = 0
+    pending = [graph_def]
+    while pending:
+        gd = pending.pop()
+        total += len(gd.op)
+        limits.check("max_tasks", total, "the ModelDef's graph ops (nested graphs included)")
+        pending.extend(_subgraphs(gd))
+    return total
+
+
+def decode_graph_checked(
+    graph_def: Any,
+    decode: Any,
+    inputs: Sequence[IODesc],
+    outputs: Sequence[IODesc],
+    limits: LoadLimits,
+) -> Graph:
     """Decode the ModelDef graph now (``decode()``), refusing any failure as a GeError and a
-    graph that disagrees with the task list."""
+    graph that disagrees with the task list; its op count is checked first."""
+    count_graph_ops(graph_def, limits)
     try:
         graph = decode()
     except GeError:

@@ -36,7 +36,7 @@ class LoadLimits:
     #: which cost up to ~50x their size in memory.
     max_metadata_bytes: int = 64 * MiB
     #: Tasks in the task list (also variables, external weights, io tensors: each at most this).
-    max_tasks: int = 100_000
+    max_tasks: int = 20_000
     #: Protobuf objects (sub-messages) in each of MODEL_DEF and TASK_INFO, counted on the wire
     #: before decoding; a real model has ~20-30 per task (resnet50: 3,300 in its ModelDef).
     max_objects: int = 1_000_000

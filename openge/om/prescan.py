@@ -55,20 +55,21 @@ def check_budget(
     descriptor: Any,
     limits: LoadLimits,
     what: str,
-    caps: Mapping[int, tuple[str, str]] | None = None,
+    caps: Mapping[tuple[str, int], tuple[str, str]] | None = None,
+    max_depth: int | None = None,
 ) -> int:
     """Walk ``data`` (a serialized ``descriptor`` message) and return its sub-message count.
 
     GeError when the payload is malformed at the wire level, when it holds more sub-messages
     than ``limits.max_objects``, nests them deeper than ``3 * limits.max_nesting + 8``, or
-    when a top-level repeated field listed in ``caps`` (field number → (limit name, label)) has
-    more entries than that limit.
+    when a repeated field listed in ``caps`` ((message full name, field number) → (limit name,
+    label)) has more entries in total than that limit. With ``max_depth`` the walk counts the
+    messages down to that depth only (a quick walk of the top levels).
     """
     raw = bytes(data)
     total_cap = limits.max_objects
     depth_cap = 3 * limits.max_nesting + 8
-    counts: dict[int, int] = {}
-    caps = caps or {}
+    counts: dict[tuple[str, int], int] = {}
     cache: dict[Any, dict[int, Any]] = {}
     total = 0
     # Depth-first with the paused parents on the stack: memory stays O(depth), however many
@@ -108,12 +109,14 @@ def check_budget(
                         limits.check(
                             "max_nesting", (depth + 1 - 8) // 3 + 1, f"{what}: nesting depth"
                         )
-                    if depth == 0 and number in caps:
-                        counts[number] = counts.get(number, 0) + 1
-                        name, label = caps[number]
-                        if counts[number] > getattr(limits, name):
-                            limits.check(name, counts[number], f"{what}: the number of {label}")
-                    if length:
+                    cap = caps.get((desc.full_name, number)) if caps else None
+                    if cap is not None:
+                        key = (desc.full_name, number)
+                        counts[key] = counts.get(key, 0) + 1
+                        name, label = cap
+                        if counts[key] > getattr(limits, name):
+                            limits.check(name, counts[key], f"{what}: the number of {label}")
+                    if length and (max_depth is None or depth + 1 < max_depth):
                         child = (sub, pos, pos + length, depth + 1)
                 pos += length
                 if child is not None:
@@ -145,18 +148,33 @@ def check_metadata(pc: Any, limits: LoadLimits, *, tasks: bool) -> None:
         len(pc.model_def) + task_len,
         "the model's metadata size (MODEL_DEF + TASK_INFO bytes)",
     )
-    check_budget(pc.model_def, ge_ir_pb2.ModelDef.DESCRIPTOR, limits, "MODEL_DEF")
+    # A payload under FULL_WALK_BYTES holds at most half as many objects as bytes, which the
+    # decoder handles in bounded memory: only the levels whose entries become Python objects
+    # one by one (tasks, graph ops) are counted. A bigger payload is walked in full.
+    md_depth = None if len(pc.model_def) > FULL_WALK_BYTES else 2
+    check_budget(
+        pc.model_def, ge_ir_pb2.ModelDef.DESCRIPTOR, limits, "MODEL_DEF", _MODEL_CAPS, md_depth
+    )
     if tasks and pc.task_body is not None:
-        check_budget(pc.task_body, task_pb2.TaskList.DESCRIPTOR, limits, "TASK_INFO", _TASK_CAPS)
+        task_depth = None if len(pc.task_body) > FULL_WALK_BYTES else 1
+        check_budget(
+            pc.task_body, task_pb2.TaskList.DESCRIPTOR, limits, "TASK_INFO", _TASK_CAPS, task_depth
+        )
 
+
+#: Metadata payloads above this size get the full object walk (below it, a walk of the top
+#: levels: a real model's metadata is 3-200 KB).
+FULL_WALK_BYTES = 1 << 20
 
 #: TaskList repeated fields capped by ``max_tasks`` (inputs, outputs, variables, externals, tasks).
 _TASK_CAPS = {
-    9: ("max_tasks", "model inputs"),
-    10: ("max_tasks", "model outputs"),
-    11: ("max_tasks", "variables"),
-    12: ("max_tasks", "external weights"),
-    14: ("max_tasks", "tasks"),
+    ("openge.task.TaskList", 9): ("max_tasks", "model inputs"),
+    ("openge.task.TaskList", 10): ("max_tasks", "model outputs"),
+    ("openge.task.TaskList", 11): ("max_tasks", "variables"),
+    ("openge.task.TaskList", 12): ("max_tasks", "external weights"),
+    ("openge.task.TaskList", 14): ("max_tasks", "tasks"),
 }
+#: The ops of the ModelDef's graphs (each becomes a graph node at load) capped by ``max_tasks``.
+_MODEL_CAPS = {("ge.proto.GraphDef", 6): ("max_tasks", "graph ops")}
 
 __all__ = ["check_budget", "check_metadata"]

@@ -202,7 +202,7 @@ def deserialize(
     check_inout_info(pc.inout.inputs, pc.inout.outputs, plan.inputs, plan.outputs)
     graph_def, weights = md.graph[0], pc.weights
     graph = decode_graph_checked(
-        lambda: graph_from_proto(graph_def, weights), plan.inputs, plan.outputs
+        graph_def, lambda: graph_from_proto(graph_def, weights), plan.inputs, plan.outputs, limits
     )
     return CompiledModel(
         name=plan.name,

@@ -129,6 +129,7 @@ class Model:
         # every task against its op's schema (docs/security.md).
         limits = resolve_limits(limits)
         check_sizes(compiled, limits)
+        self._weight_bytes: np.ndarray | None = None  # the weights as bytes, for _constant_of
         self._externals = [
             resolve_weight(w, places_for(w, weight_places, from_buffer), self._files)
             for w in compiled.external_weights
@@ -246,8 +247,13 @@ class Model:
     def _constant_of(self, slot: Slot) -> np.ndarray | None:
         """The array of a WEIGHT or EXTERNAL slot (a task input known at load), else None."""
         if slot.kind == SlotKind.WEIGHT:
-            weights = self._compiled.weights
-            return _view(weights, slot, len(weights), "weight")
+            blob = self._weight_bytes
+            if blob is None:
+                blob = self._weight_bytes = np.frombuffer(self._compiled.weights, np.uint8)
+            end = slot.offset + slot.nbytes
+            if end > blob.size:
+                return None  # out of bounds: _build_plan reports it
+            return blob[slot.offset : end].view(slot.dtype.np_dtype).reshape(slot.shape)
         if slot.kind == SlotKind.EXTERNAL and slot.offset < len(self._externals):
             array = self._externals[slot.offset]
             if array.dtype == slot.dtype.np_dtype and array.shape == slot.shape:

@@ -157,6 +157,21 @@ def _modeldef_bad_index() -> bytes:
     return edit(seed(), model_def=model_def)
 
 
+def _many_ops(count: int, nested: bool) -> bytes:
+    def model_def(md) -> None:
+        graph = md.graph[0]
+        if nested:
+            holder = next(op for op in graph.op if op.type == "Data")
+            graph = holder.attr["_sub"].g
+            graph.name = "sub"
+        for i in range(count):
+            op = graph.op.add()
+            op.name = f"n{i}"
+            op.type = "Identity"
+
+    return edit(seed(), model_def=model_def)
+
+
 def _op_type(name: str) -> Callable[[], bytes]:
     def tasks(tl: tp.TaskList) -> None:
         tl.tasks[2].op_type = name
@@ -242,6 +257,8 @@ CASES: dict[str, Callable[[], bytes]] = {
     "modeldef_dangling_input": _modeldef_dangling_input,
     "modeldef_data_shape": _modeldef_data_shape,
     "modeldef_bad_index": _modeldef_bad_index,
+    "modeldef_40k_ops": lambda: _many_ops(40_000, nested=False),
+    "modeldef_40k_nested_ops": lambda: _many_ops(40_000, nested=True),
     # external weights recorded by the file
     "ext_etc_passwd_no_sha": _external("passwd", "/etc", ""),
     "ext_etc_passwd_sha": _external("passwd", "/etc", hashlib.sha256(b"root").hexdigest()),
