@@ -18,31 +18,38 @@ _temporary: set[str] = set()
 _kept: set[str] = set()
 
 
-def _real(folder: str) -> str:
-    return os.path.realpath(os.path.abspath(folder))
+def _real(folder: str) -> str | None:
+    """The resolved path, or None for one that cannot name a folder (a NUL byte, ...)."""
+    try:
+        return os.path.realpath(os.path.abspath(folder))
+    except (ValueError, OSError):
+        return None
 
 
 def register(folder: str, *, temporary: bool) -> None:
     """Record that this process writes weight files into ``folder`` (``temporary``: a session or
     builder temp folder that openge deletes; else a ``ge.externalWeightDir``, never deleted)."""
     real = _real(folder)
+    if real is None:
+        return
     with _lock:
         (_temporary if temporary else _kept).add(real)
 
 
 def is_temporary(folder: str) -> bool:
     """True when ``folder`` (resolved) is a temp weight folder made by this process."""
-    if not folder:
+    real = _real(folder) if folder else None
+    if real is None:
         return False
     with _lock:
-        return _real(folder) in _temporary
+        return real in _temporary
 
 
 def is_known(folder: str) -> bool:
     """True when this process wrote weight files into ``folder`` (resolved)."""
-    if not folder:
+    real = _real(folder) if folder else None
+    if real is None:
         return False
-    real = _real(folder)
     with _lock:
         return real in _temporary or real in _kept
 

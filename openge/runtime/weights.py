@@ -177,7 +177,7 @@ def resolve_weight(
         )
     elif recorded and recorded not in looked:
         message += (
-            f". The model records the folder {recorded}, which openge does not search for a "
+            f". The model records the folder {recorded!r}, which openge does not search for a "
             "model file (only <om dir>/weight/) nor for a buffer this process did not compile: "
             "pass weight_dir= with the folder holding the model's weight files if you trust it"
         )

@@ -263,6 +263,8 @@ CASES: dict[str, Callable[[], bytes]] = {
     "ext_etc_passwd_no_sha": _external("passwd", "/etc", ""),
     "ext_etc_passwd_sha": _external("passwd", "/etc", hashlib.sha256(b"root").hexdigest()),
     "ext_dotdot": _external("../../etc/passwd", "", "0" * 64),
+    # found by the fuzzer: a recorded folder with a NUL byte raised ValueError in realpath
+    "ext_dir_nul_byte": _external("w", "/tmp/\x00x", "0" * 64),
     "ext_length_mismatch": _external("w", "", "0" * 64, length=4, count=1 << 40),
 }
 
