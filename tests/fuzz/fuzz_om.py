@@ -214,6 +214,8 @@ TARGETS = {"from_bytes": target_from_bytes, "reader": target_reader}
 #: One input may raise the process's peak RSS by at most this much (the issue's bound for a
 #: hostile file under 1 MB is 256 MB in total); the input that does is reported as a crash.
 _RSS_GROWTH_KB = 512 * 1024
+#: The work + io memory limit the harness loads models under (OPENGE_MAX_ARENA_BYTES).
+_ARENA_LIMIT = 256 << 20
 
 
 def _bounded(target):
@@ -231,6 +233,9 @@ def main(argv: list[str]) -> None:
     if len(argv) < 2 or argv[1] not in TARGETS:
         print(f"usage: {argv[0]} {{{'|'.join(TARGETS)}}} [libFuzzer flags] [corpus dirs]")
         sys.exit(2)
+    # A model within the limits may legitimately use up to max_arena_bytes when it runs: keep
+    # that small here, so that any input using much more memory is a finding.
+    os.environ.setdefault("OPENGE_MAX_ARENA_BYTES", str(_ARENA_LIMIT))
     target = _bounded(TARGETS[argv[1]])
     rest = argv[2:]
     if not any(not a.startswith("-") for a in rest):  # no corpus given: generate the seeds
