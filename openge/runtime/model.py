@@ -202,8 +202,7 @@ class Model:
                 from_buffer=False,
             )
         except BaseException:
-            compiled = None  # drop the views into the mapping before closing it
-            source.close()
+            source.close()  # views still alive in the traceback keep the pages until freed
             raise
 
     @classmethod

@@ -4,9 +4,10 @@ Layer: runtime. A loaded model is untrusted: its sizes, its io descriptors and e
 attributes come from the file. ``check_sizes`` runs first, before the work arena or any output
 is allocated: arena and io bytes, task count, io dims. ``check_tasks`` then checks every task
 against its op's schema the way the compiler checked the node it came from: the attrs the kernel
-reads are coerced to their declared types and choices, the input count fits, and the op's own
-shape/dtype inference, run on the task's input slots (with the weights as constant values), must
-give exactly the task's output slots. So a kernel's ``prepare`` and ``run`` only ever see attrs
+reads are coerced to their declared types and choices (unknown ones refused; the attrs only
+inference reads come from the ModelDef node of the same name, else their defaults), the input
+count fits, and the op's own shape/dtype inference, run on the task's input slots (with the
+weights as constant values), must give exactly the task's output slots. So a kernel's ``prepare`` and ``run`` only ever see attrs
 and shapes the op's inference accepted (groups dividing channels, strides of the right length,
 pads and shapes sane). Every model output must be written by some task, so no output returns
 memory nothing wrote. Any failure is a GeError naming the task.
