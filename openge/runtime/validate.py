@@ -7,9 +7,9 @@ against its op's schema the way the compiler checked the node it came from: the 
 reads are coerced to their declared types and choices (unknown ones refused; the attrs only
 inference reads come from the ModelDef node of the same name, else their defaults), the input
 count fits, and the op's own shape/dtype inference, run on the task's input slots (with the
-weights as constant values), must give exactly the task's output slots. So a kernel's ``prepare`` and ``run`` only ever see attrs
-and shapes the op's inference accepted (groups dividing channels, strides of the right length,
-pads and shapes sane). Every model output must be written by some task, so no output returns
+weights as constant values), must give exactly the task's output slots. So a kernel's
+``prepare`` and ``run`` only ever see attrs and shapes the op's inference accepted (groups
+dividing channels, strides of the right length, pads and shapes sane). Every model output must be written by some task, so no output returns
 memory nothing wrote. Any failure is a GeError naming the task.
 """
 
