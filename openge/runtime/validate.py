@@ -9,8 +9,9 @@ inference reads come from the ModelDef node of the same name, else their default
 count fits, and the op's own shape/dtype inference, run on the task's input slots (with the
 weights as constant values), must give exactly the task's output slots. So a kernel's
 ``prepare`` and ``run`` only ever see attrs and shapes the op's inference accepted (groups
-dividing channels, strides of the right length, pads and shapes sane). Every model output must be written by some task, so no output returns
-memory nothing wrote. Any failure is a GeError naming the task.
+dividing channels, strides of the right length, pads and shapes sane). Every model output
+must be written by some task, so no output returns memory nothing wrote. Any failure is a
+GeError naming the task.
 """
 
 from __future__ import annotations
