@@ -190,6 +190,39 @@ def _program(text: str) -> Callable[[], bytes]:
     return _fused("epilogue", text)
 
 
+def _const(name: str, task: int, index: int, values: list[int]) -> Callable[[], bytes]:
+    """Overwrite the weight bytes of input ``index`` of task ``task`` of seed ``name``."""
+    import numpy as np
+
+    def build() -> bytes:
+        from tests.security.craft import task_list
+
+        slot = task_list(seed(name)).tasks[task].inputs[index]
+        raw = np.array(values, DataType(slot.dtype).np_dtype).tobytes()
+        return edit(seed(name), weights={slot.offset: raw})
+
+    return build
+
+
+def _seed_task(name: str, change: Callable[[tp.TaskList], None]) -> Callable[[], bytes]:
+    return lambda: edit(seed(name), tasks=change)
+
+
+def _set(task: int, attr: str, value: object) -> Callable[[tp.TaskList], None]:
+    def change(tl: tp.TaskList) -> None:
+        set_attr(tl, tl.tasks[task].op_type, attr, value)
+
+    return change
+
+
+def _variable_huge(tl: tp.TaskList) -> None:
+    tl.variables[0].shape[0] = 1 << 40
+
+
+def _assign_elsewhere(tl: tp.TaskList) -> None:
+    tl.tasks[0].outputs[0].kind = 1  # AssignAdd writes the arena, not its variable
+
+
 _STEP = '{"op":"Relu","attrs":{},"args":[%d],"dtype":0,"shape":[1,4,8,8]}'
 
 #: name → builder of the hostile file's bytes.
@@ -238,6 +271,23 @@ CASES: dict[str, Callable[[], bytes]] = {
     "reducemean_keep_dims_str": lambda: edit(
         seed(), tasks=lambda tl: set_attr(tl, "ReduceMean", "keep_dims", "yes")
     ),
+    # values the inference reads from the weights (constant inputs)
+    "transpose_perm_not_a_permutation": _const("transformer", 1, 1, [0, 0, 0, 0]),
+    "transpose_perm_out_of_range": _const("transformer", 1, 1, [0, 9, 1, 3]),
+    "split_sizes_negative": _const("transformer", 2, 1, [100, -98]),
+    "layernorm_axis_out_of_range": _seed_task("transformer", _set(4, "begin_norm_axis", 99)),
+    "layernorm_epsilon_str": _seed_task("transformer", _set(4, "epsilon", "tiny")),
+    "program_missing_operand": _seed_task(
+        "transformer",
+        _set(
+            5,
+            "program",
+            '{"steps":[{"op":"Relu","attrs":{},"args":[5],"dtype":0,"shape":[2,4,8]}]}',
+        ),
+    ),
+    # variables
+    "variable_huge": _seed_task("counter", _variable_huge),
+    "assign_not_in_place": _seed_task("counter", _assign_elsewhere),
     # slots
     "slot_arena_outside": _slot(0, "outputs", offset=1 << 40),
     "slot_weight_outside": _slot(3, "inputs", kind=2, offset=1 << 30),

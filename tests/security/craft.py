@@ -48,9 +48,11 @@ def edit(
     inout: Callable[[ct.InOutInfo], Any] | None = None,
     task_body: bytes | None = None,
     keep_op_count: bool = False,
+    weights: dict[int, bytes] | None = None,
 ) -> bytes:
     """``data`` with its task list / ModelDef / MODEL_INOUT_INFO changed in place by the given
-    functions (or the TASK_INFO body replaced), re-packed with a valid table and checksum."""
+    functions (or the TASK_INFO body replaced; ``weights``: offset → bytes written into
+    WEIGHTS_DATA), re-packed with a valid table and checksum."""
     header, parts = split(data)
     out = []
     count = header.ops
@@ -73,6 +75,11 @@ def edit(
             info = ct.parse_inout_info(memoryview(payload))
             inout(info)
             payload = ct.pack_inout_info(info.inputs, info.outputs, info.dynamic_batch)
+        elif ptype == ct.PartitionType.WEIGHTS_DATA and weights:
+            blob = bytearray(payload)
+            for offset, raw in weights.items():
+                blob[offset : offset + len(raw)] = raw
+            payload = bytes(blob)
         out.append((ptype, payload))
     if not keep_op_count:
         header = replace(header, ops=count)
