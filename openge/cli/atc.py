@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import mmap
 import os
 import sys
 import threading
@@ -12,8 +12,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from openge.errors import MODEL_PATH_INVALID, PARAM_INVALID, GeError
-from openge.fileio import write_atomic
+from openge.cli.files import check_output_file, write_file
+from openge.errors import PARAM_INVALID, GeError
 from openge.graph import DataType, Format
 
 #: ATC flags that name precision files → the GE options carrying them (docs/precision.md).
@@ -24,15 +24,20 @@ PRECISION_FILE_FLAGS = {
 }
 
 
-def _map_file(path: str) -> tuple[memoryview, Any]:
+def _with_om(path: str, read: Any) -> Any:
+    """``read(view)`` of the mapped regular file ``path``; the mapping is closed after, and a
+    failure to close it (views still alive in a traceback) never hides ``read``'s error."""
+    from openge.om.limits import default_limits
+    from openge.runtime.files import MappedFile, as_path
+
+    source = MappedFile(as_path(path, "--om"), "model file", default_limits().max_model_bytes)
+    view = source.view()
     try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return memoryview(b""), None
-            mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except OSError as err:
-        raise GeError(MODEL_PATH_INVALID, f"cannot open {path!r}: {err.strerror}") from err
-    return memoryview(mapping), mapping
+        return read(view)
+    finally:
+        with contextlib.suppress(BufferError):
+            view.release()
+        source.close()
 
 
 def _is_onnx(path: str) -> bool:
@@ -104,6 +109,9 @@ def onnx_to_dict(path: str) -> dict[str, Any]:
     import onnx
     from google.protobuf import json_format
 
+    from openge.runtime.files import open_regular
+
+    os.close(open_regular(path, "ONNX model"))  # a FIFO or a folder would hang or confuse onnx
     try:
         model = onnx.load(path, load_external_data=False)
     except Exception as err:
@@ -193,6 +201,10 @@ def _convert(args: argparse.Namespace) -> int:
             PARAM_INVALID,
             f"--framework={args.framework} is not supported; openge reads ONNX (--framework=5)",
         )
+    out_path = check_output_file(args.output + ".om", "--output")  # before compiling
+    from openge.runtime.files import as_path, open_regular
+
+    os.close(open_regular(as_path(args.model, "--model"), "--model"))  # never hang on a FIFO
     input_format = args.input_format or "NCHW"
     parser_options = {"input_shape": args.input_shape, "input_format": input_format}
     start = time.perf_counter()
@@ -219,7 +231,6 @@ def _convert(args: argparse.Namespace) -> int:
     from openge.compiler.options import validate_options
 
     options = validate_options(options, "atc")
-    out_path = os.path.abspath(args.output + ".om")
     if args.external_weight != "0":
         options["ge.externalWeightDir"] = os.path.join(os.path.dirname(out_path), "weight")
     options.pop(SESSION_WEIGHT_DIR, None)
@@ -231,7 +242,7 @@ def _convert(args: argparse.Namespace) -> int:
             compiled = _compile_gears(args.model, spec, options, input_format)
             report = compiled.stats.get("report") or report
     data = serialize(compiled, online=False)
-    write_atomic(out_path, [data])
+    write_file(out_path, [data], "--output")
     if args.log in ("info", "debug"):
         print(report.format(compiled))
     print(
@@ -285,7 +296,8 @@ def _device_command(args: argparse.Namespace, source: str) -> bool:
             print(info_text(view))
             return True
         doc = json_doc(view, shapes=getattr(args, "dump_mode", 0) == 1)
-    write_atomic(os.path.abspath(args.json), [json.dumps(doc, indent=2).encode()])
+    json_path = check_output_file(args.json, "--json")
+    write_file(json_path, [json.dumps(doc, indent=2).encode()], "--json")
     print(f"wrote {args.json}")
     return True
 
@@ -302,24 +314,16 @@ def atc_command(args: argparse.Namespace) -> int:
     if not _is_onnx(source) and _device_command(args, source):
         return 0
     if args.mode == 1:
-        if _is_onnx(source):
-            result = onnx_to_dict(source)
-        else:
-            view, mapping = _map_file(source)
-            try:
-                result = om_to_dict(view)
-            finally:
-                view.release()
-                if mapping is not None:
-                    mapping.close()
-        write_atomic(os.path.abspath(args.json), [json.dumps(result, indent=2).encode()])
+        json_path = check_output_file(args.json, "--json")  # before reading the model
+        result = onnx_to_dict(source) if _is_onnx(source) else _with_om(source, om_to_dict)
+        write_file(json_path, [json.dumps(result, indent=2).encode()], "--json")
         print(f"wrote {args.json}")
         return 0
-    view, mapping = _map_file(source)
-    try:
-        print(_info_text(view))
-    finally:
-        view.release()
-        if mapping is not None:
-            mapping.close()
+    if _is_onnx(source):
+        raise GeError(
+            PARAM_INVALID,
+            f"--mode=6 describes an .om; {source} is an ONNX model (dump it with --mode=1, or "
+            "convert it with --mode=0)",
+        )
+    print(_with_om(source, _info_text))
     return 0

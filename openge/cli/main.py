@@ -121,16 +121,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from openge.cli.atc import atc_command
 
         return atc_command(args)
-    except GeError as err:
-        if args.log == "debug":
-            traceback.print_exc()
-        print(
-            f"openge {args.command}: error {err.code} ({err.name}): {err.message}", file=sys.stderr
-        )
-        return 1
     except KeyboardInterrupt:
         print("openge: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # the one top-level handler: one line, exit 1
+        return _report(args, err)
+
+
+def _report(args: argparse.Namespace, err: Exception) -> int:
+    """Print ``err`` as one line on stderr (its traceback too with ``--log=debug``); exit 1."""
+    if args.log == "debug":
+        traceback.print_exc()
+    if isinstance(err, GeError):
+        text = f"error {err.code} ({err.name}): {err.message}"
+    elif isinstance(err, OSError):
+        where = f" {err.filename}" if err.filename else ""
+        text = f"file error{where}: {err.strerror or err}"
+    else:  # a bug in openge: still one line; --log=debug shows where
+        text = f"internal error {type(err).__name__}: {err} (run with --log=debug for details)"
+    print(f"openge {args.command}: {' '.join(text.split())}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

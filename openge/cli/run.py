@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from openge.cli.files import check_output_folder, load_array, save_array
 from openge.errors import PARAM_INVALID, GeError
 from openge.runtime import Model
 
@@ -30,15 +31,18 @@ def load_inputs(model: Model, spec: str) -> list[np.ndarray]:
         )
     arrays = []
     for path, desc in zip(paths, model.inputs):
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise GeError(PARAM_INVALID, f"cannot read input file {path}: {err}") from err
+        array = load_array(path, "input file")
         if array.dtype != desc.dtype.np_dtype:
             raise GeError(
                 PARAM_INVALID,
                 f"input file {path} holds {array.dtype}; input {desc.name} needs "
                 f"{desc.dtype.short_name}",
+            )
+        if tuple(array.shape) != tuple(desc.shape):
+            raise GeError(
+                PARAM_INVALID,
+                f"input file {path} holds shape {list(array.shape)}; input {desc.name} needs "
+                f"{list(desc.shape)}",
             )
         arrays.append(np.ascontiguousarray(array))
     return arrays
@@ -48,6 +52,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Execute ``openge run``."""
     if args.loop < 1:
         raise GeError(PARAM_INVALID, f"--loop must be ≥ 1, got {args.loop}")
+    output_dir = check_output_folder(args.output, "--output") if args.output else None
     start = time.perf_counter()
     model = Model.from_file(args.model, weight_dir=args.weight_dir)
     load_ms = (time.perf_counter() - start) * 1e3
@@ -70,9 +75,8 @@ def run_command(args: argparse.Namespace) -> int:
             f"inference {args.loop} runs: min {t.min():.3f} ms, median {np.median(t):.3f} ms, "
             f"max {t.max():.3f} ms"
         )
-        if args.output:
-            os.makedirs(args.output, exist_ok=True)
+        if output_dir is not None:
             for i, out in enumerate(outputs):
-                np.save(os.path.join(args.output, f"output_{i}.npy"), out)
+                save_array(os.path.join(output_dir, f"output_{i}.npy"), out, "output file")
             print(f"outputs saved to {args.output}")
     return 0

@@ -8,7 +8,6 @@ import os
 import shutil
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from openge.compiler import compile_graph
@@ -26,7 +25,7 @@ from openge.graph import Graph
 from openge.om.buffer import ModelBufferData
 from openge.om.writer import serialize
 from openge.runtime.compat import check_loadable
-from openge.runtime.weights import SESSION_TEMP_DIR, check_weight_name
+from openge.weight_folders import register
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +63,7 @@ def _build_temp_dir() -> str:
         base = os.environ.get("ASCEND_WORK_PATH") or os.getcwd()
         # Session id 0 stands for the offline builder (sessions count from 1).
         _BuildState.temp_dir = os.path.join(os.path.abspath(base), f"tmp_weight_{os.getpid()}_0")
+        register(_BuildState.temp_dir, temporary=True)
     return _BuildState.temp_dir
 
 
@@ -98,34 +98,10 @@ def _final_path(output_file: str) -> str:
 
 
 def _move_weights(compiled, om_dir: str):
-    """Move weight files out of a session/build temp folder into ``<om dir>/weight/``."""
-    moved = []
-    target = os.path.join(om_dir, "weight")
-    for weight in compiled.external_weights:
-        check_weight_name(weight.location)
-        folder = weight.directory
-        is_temp = bool(folder) and SESSION_TEMP_DIR.match(
-            os.path.basename(os.path.normpath(folder))
-        )
-        if not is_temp:
-            moved.append(weight)
-            continue
-        source = os.path.join(folder, weight.location)
-        destination = os.path.join(target, weight.location)
-        if os.path.isfile(source):
-            os.makedirs(target, exist_ok=True)
-            if os.path.abspath(source) != os.path.abspath(destination):
-                shutil.move(source, destination)
-        elif not os.path.isfile(destination):
-            raise GeError(
-                MODEL_PATH_INVALID,
-                f"save_model: external weight file {weight.location!r} is in neither {folder} "
-                f"nor {target}; the session that made the buffer was closed (its temp folder "
-                "is removed). Save the model before closing the session, or set "
-                "ge.externalWeightDir",
-            )
-        moved.append(replace(weight, directory=target))
-    return moved
+    """Put the model's weight files in ``<om dir>/weight/`` (see weight_export.place_weights)."""
+    from openge.offline_compile.weight_export import place_weights
+
+    return place_weights(compiled.external_weights, om_dir)
 
 
 def save_model(output_file: str | os.PathLike[str], buf: Any) -> str:

@@ -14,9 +14,12 @@ from typing import Any
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.om import container as ct
+from openge.om.agreement import check_inout_info, decode_graph_checked
 from openge.om.gears import SHAPE_DATA_NAME, with_ranges
+from openge.om.limits import LoadLimits, resolve_limits
 from openge.om.modeldef import graph_from_proto, model_attr, parse_model_def
 from openge.om.plan import CompiledModel
+from openge.om.prescan import check_metadata
 from openge.om.taskinfo import decode_task_info, validate_plan
 from openge.ops import has_op
 from openge.version import OM_FORMAT_VERSION
@@ -83,19 +86,26 @@ def _options(md: Any) -> dict[str, str]:
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
-def read_model_def(buffer: Any, *, verify_checksum: bool = False) -> Any:
+def read_model_def(
+    buffer: Any, *, verify_checksum: bool = False, limits: LoadLimits | None = None
+) -> Any:
     """The ``ge.proto.ModelDef`` of any .om (openge's or a device model's), for inspection."""
     pc = ct.parse_container(buffer, verify_checksum=verify_checksum)
+    check_metadata(pc, resolve_limits(limits), tasks=False)
     return parse_model_def(pc.model_def)
 
 
-def read_info(buffer: Any, *, verify_checksum: bool = False) -> OmInfo:
+def read_info(
+    buffer: Any, *, verify_checksum: bool = False, limits: LoadLimits | None = None
+) -> OmInfo:
     """Header, partitions, producer, format, online flag and sizes of an .om (bytes-like).
 
     The weights are not read (the checksum, which covers them, is checked only with
-    ``verify_checksum=True``). Raises GeError for a buffer that is not a well-formed .om.
+    ``verify_checksum=True``). Raises GeError for a buffer that is not a well-formed .om or
+    that exceeds ``limits`` (docs/security.md).
     """
     pc = ct.parse_container(buffer, verify_checksum=verify_checksum)
+    check_metadata(pc, resolve_limits(limits), tasks=False)
     md = parse_model_def(pc.model_def)
     weights_part = pc.partition(ct.PartitionType.WEIGHTS_DATA)
     fmt: tuple[int, int] | None = None
@@ -144,13 +154,20 @@ def _mismatch(what: str, a: Any, b: Any) -> GeError:
     return GeError(PARAM_INVALID, f"invalid om: {what} disagree ({a!r} vs {b!r})")
 
 
-def deserialize(buffer: Any, *, verify_checksum: bool = True) -> CompiledModel:
+def deserialize(
+    buffer: Any, *, verify_checksum: bool = True, limits: LoadLimits | None = None
+) -> CompiledModel:
     """The CompiledModel stored in an openge .om; ``weights`` is a view into ``buffer``.
 
     Raises GeError: 145006 for a truncated or mis-sized buffer, 145000 for a corrupted or
-    invalid model, a foreign (device) model, an unknown op type or an out-of-range slot.
+    invalid model, a foreign (device) model, an unknown op type, an out-of-range slot, or a
+    model over ``limits`` (checked before its metadata is decoded).
     """
-    pc = ct.parse_container(buffer, verify_checksum=verify_checksum)
+    limits = resolve_limits(limits)
+    view = ct.as_byte_view(buffer)
+    limits.check("max_model_bytes", len(view), "the model's size in bytes")
+    pc = ct.parse_container(view, verify_checksum=verify_checksum)
+    check_metadata(pc, limits, tasks=True)
     if pc.foreign:
         raise GeError(
             PARAM_INVALID,
@@ -196,13 +213,17 @@ def deserialize(buffer: Any, *, verify_checksum: bool = True) -> CompiledModel:
         weight_size=plan.weight_size,
         known_op=has_op,
     )
+    check_inout_info(pc.inout.inputs, pc.inout.outputs, plan.inputs, plan.outputs)
     graph_def, weights = md.graph[0], pc.weights
     inputs, outputs = plan.inputs, plan.outputs
     if plan.gears is not None:
         inputs, outputs = attach_gears(plan, md, weights)
+    graph = decode_graph_checked(
+        graph_def, lambda: graph_from_proto(graph_def, weights), plan.inputs, plan.outputs, limits
+    )
     return CompiledModel(
         name=plan.name,
-        graph=lambda: graph_from_proto(graph_def, weights),  # decoded on first use
+        graph=graph,
         tasks=plan.tasks,
         inputs=inputs,
         outputs=outputs,

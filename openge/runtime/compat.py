@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import mmap
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any
 
-from openge.errors import LOAD_MODEL, MODEL_PATH_INVALID, PARAM_INVALID, GeError
+from openge.errors import LOAD_MODEL, PARAM_INVALID, GeError
+from openge.om.container import as_byte_view
+from openge.om.limits import LoadLimits, resolve_limits
 from openge.om.plan import CompiledModel
 from openge.om.reader import OmInfo, deserialize, read_info
+from openge.runtime.files import MappedFile, as_path
 from openge.version import OM_FORMAT_VERSION, PRODUCER
 
 
@@ -76,32 +79,36 @@ def compatibility_of(info: OmInfo) -> Compatibility:
     return Compatibility(True, "ok", fmt, info.producer, info.online)
 
 
-def _open_source(path_or_buffer: Any) -> tuple[Any, Any]:
+def _open_source(path_or_buffer: Any) -> tuple[memoryview, MappedFile | None]:
+    """A byte view of a path (a regular file, mapped) or of a bytes-like buffer."""
     if isinstance(path_or_buffer, (str, os.PathLike)):
-        path = os.fspath(path_or_buffer)
-        try:
-            with open(path, "rb") as f:
-                if os.fstat(f.fileno()).st_size == 0:
-                    return memoryview(b""), None
-                mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError as err:
-            raise GeError(
-                MODEL_PATH_INVALID, f"cannot open model file {path!r}: {err.strerror}"
-            ) from err
-        return memoryview(mapping), mapping
+        path = as_path(path_or_buffer, "model file")
+        source = MappedFile(path, "model file", resolve_limits(None).max_model_bytes)
+        return source.view(), source
+    if path_or_buffer is None:
+        raise GeError(PARAM_INVALID, "expected a path, bytes, a memoryview or ModelBufferData")
     owner = getattr(path_or_buffer, "data", path_or_buffer)
+    return as_byte_view(owner), None
+
+
+def _with_source(path_or_buffer: Any, read: Any) -> Any:
+    view, source = _open_source(path_or_buffer)
     try:
-        return memoryview(owner).cast("B"), None
-    except TypeError as err:
-        raise GeError(
-            PARAM_INVALID, "expected a path, bytes, a memoryview or ModelBufferData"
-        ) from err
+        return read(view)
+    finally:
+        # Views made while reading may still be alive (in a traceback): closing the mapping
+        # then fails with BufferError, which must never hide the real error.
+        with contextlib.suppress(BufferError):
+            view.release()
+        if source is not None:
+            source.close()
 
 
 def check_compatibility(path_or_buffer: Any) -> Compatibility:
-    """Whether this openge can load the model, without loading its weights."""
-    view, mapping = _open_source(path_or_buffer)
-    try:
+    """Whether this openge can load the model, without loading its weights (GeError for a
+    path that is not a readable regular file or a buffer that is not a well-formed .om)."""
+
+    def answer(view: memoryview) -> Compatibility:
         from openge.om.device import is_device_om
 
         if is_device_om(view):  # made by Ascend ATC: loadable when its graph is complete
@@ -109,26 +116,24 @@ def check_compatibility(path_or_buffer: Any) -> Compatibility:
 
             return device_compatibility(view)
         return compatibility_of(read_info(view))
-    finally:
-        view.release()
-        if mapping is not None:
-            mapping.close()
+
+    return _with_source(path_or_buffer, answer)
 
 
 def query_size(path_or_buffer: Any) -> tuple[int, int]:
     """``(work_size, weight_size)`` in bytes (``aclmdlQuerySize``): what a caller must provide
     for ``Model.from_file(..., work_memory=..., weight_memory=...)``."""
-    view, mapping = _open_source(path_or_buffer)
-    try:
+
+    def sizes(view: memoryview) -> tuple[int, int]:
         info = read_info(view)
         return info.memory_size, info.weight_size
-    finally:
-        view.release()
-        if mapping is not None:
-            mapping.close()
+
+    return _with_source(path_or_buffer, sizes)
 
 
-def check_loadable(buffer: memoryview, *, source: str) -> CompiledModel:
+def check_loadable(
+    buffer: memoryview, *, source: str, limits: LoadLimits | None = None
+) -> CompiledModel:
     """Parse a model after checking the version rules; GeError with the reason otherwise."""
     from openge.om.device import is_device_om
 
@@ -136,7 +141,8 @@ def check_loadable(buffer: memoryview, *, source: str) -> CompiledModel:
         from openge.runtime.device import compile_device_om
 
         return compile_device_om(buffer, source=source)
-    compat = compatibility_of(read_info(buffer))
+    limits = resolve_limits(limits)
+    compat = compatibility_of(read_info(buffer, limits=limits))
     if not compat.ok:
         raise GeError(LOAD_MODEL, f"cannot load {source}: {compat.reason}")
-    return deserialize(buffer)
+    return deserialize(buffer, limits=limits)

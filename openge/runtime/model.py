@@ -13,7 +13,6 @@ parallel execution).
 from __future__ import annotations
 
 import logging
-import mmap
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -25,19 +24,23 @@ from openge.errors import (
     INTERNAL_ERROR,
     LOAD_MODEL,
     MODEL_DATA_SIZE_INVALID,
-    MODEL_PATH_INVALID,
     PARAM_INVALID,
     SHAPE_INVALID,
     GeError,
 )
 from openge.graph import Tensor
+from openge.om.container import as_byte_view
 from openge.om.gears import GearKind, GearSet
+from openge.om.limits import LoadLimits, resolve_limits
 from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind
 from openge.ops import get_schema
 from openge.ops.lowp import emulated, needs_emulation
+from openge.runtime.files import MappedFile, as_path
 from openge.runtime.gears import GearRuntime
+from openge.runtime.validate import check_sizes, check_tasks
 from openge.runtime.variables import VariableStore
 from openge.runtime.weights import MappedFiles, resolve_weight
+from openge.runtime.weights import weight_places as places_for
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +115,16 @@ class Model:
         weight_places: Sequence[str] = (),
         keepalive: Any = None,
         weight_arrays: Mapping[int, np.ndarray] | None = None,
+        limits: LoadLimits | None = None,
+        source: MappedFile | None = None,
+        from_buffer: bool = True,
     ) -> None:
         # weight_arrays: WEIGHT slots resolve to these arrays (by slot offset) instead of views
         # of compiled.weights — a dynamic model's plans share one copy (runtime.weight_share)
         self._compiled = compiled
         self._weight_arrays = weight_arrays
         self._keepalive = keepalive
+        self._source = source  # the mapped .om: its size is re-checked before each execute
         self._lock = threading.Lock()
         self._files = MappedFiles()
         self._closed = False
@@ -125,11 +132,30 @@ class Model:
         self.outputs: list[IODesc] = list(compiled.outputs)
         self.name = compiled.name
         self.variables = variables if variables is not None else VariableStore()
+        # Untrusted model: sizes first (nothing allocated yet), then external weights, then
+        # every task against its op's schema (docs/security.md).
+        limits = resolve_limits(limits)
+        check_sizes(compiled, limits)
+        self._weight_bytes: np.ndarray | None = None  # the weights as bytes, for _constant_of
+        self._externals = [
+            resolve_weight(w, places_for(w, weight_places, from_buffer), self._files)
+            for w in compiled.external_weights
+        ]
+        check_tasks(compiled, limits, self._constant_of)
 
         if work_memory is not None:
             self._arena = _as_writable_buffer(work_memory, compiled.memory_size, "work_memory")
         else:
-            self._arena = np.empty(max(compiled.memory_size, 1), dtype=np.uint8)
+            # Zeroed (calloc: fresh pages cost nothing): a task reading arena bytes no task
+            # wrote sees zeros, never memory freed by someone else.
+            try:
+                self._arena = np.zeros(max(compiled.memory_size, 1), dtype=np.uint8)
+            except MemoryError:
+                raise GeError(
+                    LOAD_MODEL,
+                    f"cannot allocate the {compiled.memory_size}-byte work memory of model "
+                    f"{compiled.name}: not enough memory",
+                ) from None
         weights = compiled.weights
         if weight_memory is not None:
             target = _as_writable_buffer(weight_memory, len(weights), "weight_memory")
@@ -139,10 +165,6 @@ class Model:
         self._weight_size = len(weights) if weight_memory is None else compiled.weight_size
         self._variable_arrays = [
             self.variables.bind(v, self._initial_value(v)) for v in compiled.variables
-        ]
-        self._externals = [
-            resolve_weight(w, [*weight_places, w.directory], self._files)
-            for w in compiled.external_weights
         ]
         self._dynamic: Any = None
         if compiled.is_dynamic and not compiled.tasks and compiled.stats.get("dynamic_shape"):
@@ -181,37 +203,39 @@ class Model:
         work_memory: Any = None,
         weight_memory: Any = None,
         variables: VariableStore | None = None,
+        limits: LoadLimits | None = None,
     ) -> Model:
         """Load an .om file (``aclmdlLoadFromFile``): the file is memory-mapped and weights are
         views into the mapping. External weights are looked up in ``weight_dir``, else in
-        ``<om dir>/weight/``, else where the compiler wrote them."""
+        ``<om dir>/weight/`` only. ``limits`` bounds what an untrusted file may ask for
+        (openge.om.limits; docs/security.md)."""
         from openge.runtime.compat import check_loadable
 
-        path = os.fspath(path)
+        path = as_path(path, "model file")
+        limits = resolve_limits(limits)
+        source = MappedFile(path, "model file", limits.max_model_bytes)
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size == 0:
-                    raise GeError(MODEL_DATA_SIZE_INVALID, f"model file {path} is empty")
-                mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except OSError as err:
-            raise GeError(
-                MODEL_PATH_INVALID, f"cannot open model file {path!r}: {err.strerror}"
-            ) from err
-        buffer = memoryview(mapping)
-        compiled = check_loadable(buffer, source=path)
-        if weight_dir is not None:
-            places = [weight_dir]
-        else:
-            places = [os.path.join(os.path.dirname(os.path.abspath(path)), "weight")]
-        return cls(
-            compiled,
-            variables=variables,
-            work_memory=work_memory,
-            weight_memory=weight_memory,
-            weight_places=places,
-            keepalive=mapping,
-        )
+            if source.size == 0:
+                raise GeError(MODEL_DATA_SIZE_INVALID, f"model file {path} is empty")
+            compiled = check_loadable(source.view(), source=path, limits=limits)
+            if weight_dir is not None:
+                places = [as_path(weight_dir, "weight_dir")]
+            else:
+                places = [os.path.join(os.path.dirname(os.path.abspath(path)), "weight")]
+            return cls(
+                compiled,
+                variables=variables,
+                work_memory=work_memory,
+                weight_memory=weight_memory,
+                weight_places=places,
+                keepalive=source.mapping,
+                limits=limits,
+                source=source,
+                from_buffer=False,
+            )
+        except BaseException:
+            source.close()  # views still alive in the traceback keep the pages until freed
+            raise
 
     @classmethod
     def from_bytes(
@@ -222,23 +246,25 @@ class Model:
         work_memory: Any = None,
         weight_memory: Any = None,
         variables: VariableStore | None = None,
+        limits: LoadLimits | None = None,
     ) -> Model:
         """Load a model from memory (``aclmdlLoadFromMem``): bytes, bytearray, memoryview or
-        ModelBufferData. Weights view the buffer without a copy; the model keeps it alive."""
+        ModelBufferData. Weights view the buffer without a copy; the model keeps it alive.
+        External weights are looked up in ``weight_dir``, else in the folder the model records
+        when this process compiled weights there (docs/security.md)."""
         from openge.runtime.compat import check_loadable
 
-        owner = getattr(buffer, "data", buffer) if hasattr(buffer, "length") else buffer
-        try:
-            view = memoryview(owner)
-        except TypeError as err:
+        if buffer is None or isinstance(buffer, (str, os.PathLike)):
             raise GeError(
                 PARAM_INVALID,
                 f"from_bytes needs bytes, a memoryview or ModelBufferData, got "
-                f"{type(buffer).__name__}",
-            ) from err
-        view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
-        compiled = check_loadable(view, source="buffer")
-        places = [weight_dir] if weight_dir is not None else []
+                f"{type(buffer).__name__} (use Model.from_file for a path)",
+            )
+        owner = getattr(buffer, "data", buffer) if hasattr(buffer, "length") else buffer
+        view = as_byte_view(owner)
+        limits = resolve_limits(limits)
+        compiled = check_loadable(view, source="buffer", limits=limits)
+        places = [as_path(weight_dir, "weight_dir")] if weight_dir is not None else []
         return cls(
             compiled,
             variables=variables,
@@ -246,7 +272,24 @@ class Model:
             weight_memory=weight_memory,
             weight_places=places,
             keepalive=owner,
+            limits=limits,
         )
+
+    def _constant_of(self, slot: Slot) -> np.ndarray | None:
+        """The array of a WEIGHT or EXTERNAL slot (a task input known at load), else None."""
+        if slot.kind == SlotKind.WEIGHT:
+            blob = self._weight_bytes
+            if blob is None:
+                blob = self._weight_bytes = np.frombuffer(self._compiled.weights, np.uint8)
+            end = slot.offset + slot.nbytes
+            if end > blob.size:
+                return None  # out of bounds: _build_plan reports it
+            return blob[slot.offset : end].view(slot.dtype.np_dtype).reshape(slot.shape)
+        if slot.kind == SlotKind.EXTERNAL and slot.offset < len(self._externals):
+            array = self._externals[slot.offset]
+            if array.dtype == slot.dtype.np_dtype and array.shape == slot.shape:
+                return array
+        return None
 
     def _initial_value(self, var) -> np.ndarray:
         return _view(
@@ -321,7 +364,18 @@ class Model:
             ):
                 # every array of the task is fixed for the model's life (none is the caller's)
                 constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
-                run = schema.prepare(ins, outs, constant, **kwargs)
+                try:
+                    run = schema.prepare(ins, outs, constant, **kwargs)
+                except GeError as err:
+                    raise GeError(
+                        LOAD_MODEL, f"task {task.name} ({task.op_type}): {err.message}"
+                    ) from err
+                except Exception as err:  # validated attrs should never get here: name it
+                    raise GeError(
+                        LOAD_MODEL,
+                        f"task {task.name} ({task.op_type}): preparing its kernel failed "
+                        f"({type(err).__name__}: {err})",
+                    ) from err
                 if run is not None:
                     kernel = _Prepared(run, schema.kernel)
             steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))
@@ -388,6 +442,12 @@ class Model:
             inputs = [inputs[n] for n in names]
         if isinstance(inputs, (np.ndarray, Tensor)):
             inputs = [inputs]
+        if inputs is None or isinstance(inputs, (str, bytes)) or not hasattr(inputs, "__iter__"):
+            raise GeError(
+                PARAM_INVALID,
+                f"execute needs a list of arrays (or a dict by input name), got "
+                f"{type(inputs).__name__}",
+            )
         inputs = list(inputs)
         if len(inputs) != len(descs):
             raise GeError(
@@ -401,7 +461,7 @@ class Model:
             if not isinstance(array, np.ndarray):
                 try:
                     array = np.asarray(array, dtype=desc.dtype.np_dtype)
-                except (TypeError, ValueError) as err:
+                except (TypeError, ValueError, OverflowError) as err:
                     raise GeError(
                         PARAM_INVALID, f"input {desc.name}: cannot convert {type(value).__name__}"
                     ) from err
@@ -428,7 +488,18 @@ class Model:
         self, outputs: Sequence[np.ndarray] | None, descs: Sequence[IODesc]
     ) -> list[np.ndarray]:
         if outputs is None:
-            return [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in descs]
+            try:
+                return [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in descs]
+            except MemoryError:
+                raise GeError(
+                    INTERNAL_ERROR, f"not enough memory for the outputs of model {self.name}"
+                ) from None
+        if isinstance(outputs, np.ndarray) or not hasattr(outputs, "__iter__"):
+            raise GeError(
+                PARAM_INVALID,
+                f"outputs must be a list of arrays, one per model output, got "
+                f"{type(outputs).__name__}",
+            )
         outputs = list(outputs)
         if len(outputs) != len(descs):
             raise GeError(
@@ -474,6 +545,9 @@ class Model:
         """
         with self._lock:
             self._check_open()
+            if self._source is not None:
+                self._source.check_unchanged()  # a shrunk mapping would SIGBUS, not raise
+            self._files.check_unchanged()
             steps, input_binds, output_binds = self._steps, self._input_binds, self._output_binds
             in_descs, out_descs = self.inputs, self.outputs
             first_task = 0  # index in compiled.tasks of the plan's first step (for the dump)
@@ -631,6 +705,8 @@ class Model:
             self._weight_arrays = None
             self._files.close()
             self._keepalive = None
+            if self._source is not None:
+                self._source.close()
 
     def __enter__(self) -> Model:
         return self

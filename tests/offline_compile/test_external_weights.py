@@ -180,6 +180,7 @@ def test_symlink_escaping_the_folder_is_refused(tmp_path):
     folder = tmp_path / "weight"
     folder.mkdir()
     os.symlink(outside, folder / "weight_x")
-    w = ExternalWeight("weight_x", 0, 4, "", DataType.DT_FLOAT, (1,))
+    digest = hashlib.sha256(outside.read_bytes()).hexdigest()  # even with the right digest
+    w = ExternalWeight("weight_x", 0, 4, digest, DataType.DT_FLOAT, (1,))
     with pytest.raises(GeError, match="leaves the folder"):
         resolve_weight(w, [str(folder)], MappedFiles())

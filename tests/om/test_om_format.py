@@ -143,10 +143,10 @@ def test_round_trip_no_copy_from_mmap(model: CompiledModel, tmp_path):
     mm.close()
 
 
-def test_graph_is_decoded_on_first_use(model: CompiledModel, monkeypatch):
-    """Loading leaves the ModelDef graph undecoded (execution needs only the task list); the
-    first access decodes it, once. (A graph that does not decode raises GeError then: see
-    test_byte_flips_behind_the_checksum.)"""
+def test_graph_is_decoded_and_checked_at_load(model: CompiledModel, monkeypatch):
+    """Loading decodes the ModelDef graph once and checks it against the task list (an .om
+    whose graph does not decode or disagrees is refused at load, not at save_model:
+    docs/security.md)."""
     from openge.om import reader
 
     data = serialize(model, online=True)
@@ -154,7 +154,7 @@ def test_graph_is_decoded_on_first_use(model: CompiledModel, monkeypatch):
     real = reader.graph_from_proto
     monkeypatch.setattr(reader, "graph_from_proto", lambda *a: calls.append(1) or real(*a))
     back = deserialize(data)
-    assert calls == []
+    assert calls == [1]
     assert back.graph is back.graph
     assert calls == [1]
     assert_graph_equal(model.graph, back.graph)

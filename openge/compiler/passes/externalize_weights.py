@@ -20,6 +20,7 @@ from openge.compiler.passes.base import GraphPass, PassContext
 from openge.errors import PARAM_INVALID, GeError
 from openge.fileio import write_atomic
 from openge.graph import Graph
+from openge.weight_folders import register
 
 #: Private option through which a session or builder tells the pass its temp weight folder.
 SESSION_WEIGHT_DIR = "_openge.session_weight_dir"
@@ -56,6 +57,9 @@ class ExternalizeWeightsPass(GraphPass):
         if not consts:
             return False
         folder = weight_dir(ctx.options)
+        os.makedirs(folder, exist_ok=True)
+        # Trusted later (buffer loads, save_model) only because this process wrote it.
+        register(folder, temporary=not ctx.options.get("ge.externalWeightDir"))
         placements: dict[str, tuple[str, int, int, str]] = {}
         if mode == "1":
             for node in consts:

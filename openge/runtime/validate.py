@@ -1,0 +1,248 @@
+"""Validate a compiled model before anything is allocated or prepared (docs/security.md).
+
+Layer: runtime. A loaded model is untrusted: its sizes, its io descriptors and every task's
+attributes come from the file. ``check_sizes`` runs first, before the work arena or any output
+is allocated: arena and io bytes, task count, io dims. ``check_tasks`` then checks every task
+against its op's schema the way the compiler checked the node it came from: the attrs the kernel
+reads are coerced to their declared types and choices (unknown ones refused; the attrs only
+inference reads come from the ModelDef node of the same name, else their defaults), the input
+count fits, and the op's own shape/dtype inference, run on the task's input slots (with the
+weights as constant values), must give exactly the task's output slots. So a kernel's
+``prepare`` and ``run`` only ever see attrs and shapes the op's inference accepted (groups
+dividing channels, strides of the right length, pads and shapes sane). Every model output
+must be written by some task, so no output returns memory nothing wrote. Any failure is a
+GeError naming the task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from openge.errors import LOAD_MODEL, GeError
+from openge.graph import TensorDesc
+from openge.om.limits import LoadLimits
+from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind, Task
+from openge.ops import Trait, get_schema, has_op
+from openge.ops.infer import check_input_count
+from openge.ops.schema import REQUIRED, InferContext, OpSchema, coerce_attr
+
+#: Attrs holding a fused op's JSON program (ops/fused.py): length, nesting and steps checked.
+_PROGRAM_ATTRS = ("epilogue", "program")
+
+
+def _refuse(message: str) -> GeError:
+    return GeError(LOAD_MODEL, f"cannot load the model: {message}")
+
+
+def _io_bytes(desc: IODesc, kind: str, dynamic: bool) -> int:
+    dims = tuple(desc.shape)
+    if any(d < 0 for d in dims):
+        if dynamic and all(d >= -1 for d in dims):
+            return 0  # sized per call by the dynamic-shape runtime
+        raise _refuse(f"{kind} {desc.name!r} has negative dims {list(dims)}")
+    try:
+        n = desc.dtype.itemsize
+    except GeError:
+        raise _refuse(
+            f"{kind} {desc.name!r} has type {desc.dtype.name}, which has no storage"
+        ) from None
+    for d in dims:
+        n *= d
+    return n
+
+
+def check_sizes(compiled: CompiledModel, limits: LoadLimits) -> None:
+    """Sizes against ``limits`` before any allocation: task count, arena + io bytes, io dims."""
+    limits.check("max_tasks", len(compiled.tasks), "the model's task count")
+    memory = int(compiled.memory_size)
+    if memory < 0:
+        raise _refuse(f"negative work memory size {memory}")
+    dynamic = bool(compiled.is_dynamic)
+    io = sum(_io_bytes(d, "input", dynamic) for d in compiled.inputs) + sum(
+        _io_bytes(d, "output", dynamic) for d in compiled.outputs
+    )
+    limits.check(
+        "max_arena_bytes", memory + io, "the model's work memory plus input and output bytes"
+    )
+
+
+def check_outputs_written(compiled: CompiledModel) -> None:
+    """Every model output is written by at least one task (else it would return garbage)."""
+    written = {
+        slot.offset
+        for task in compiled.tasks
+        for slot in task.outputs
+        if slot.kind == SlotKind.OUTPUT
+    }
+    for i, desc in enumerate(compiled.outputs):
+        if i not in written:
+            raise _refuse(
+                f"no task writes output {i} ({desc.name!r}): it would return memory nothing wrote"
+            )
+
+
+def _depth(value: Any, limit: int, level: int = 0) -> int:
+    """Nesting depth of lists/tuples/dicts in ``value`` (stops counting past ``limit``)."""
+    if level > limit:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, limit, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, (list, tuple)):
+        return max((_depth(v, limit, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _text_depth(text: str) -> int:
+    """Bracket nesting depth of a JSON text, without parsing it."""
+    depth = best = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in "]}":
+            depth -= 1
+    return best
+
+
+def _check_program(text: Any, where: str, limits: LoadLimits) -> None:
+    if not isinstance(text, str):
+        return  # coerce_attr reports the type
+    depth = _text_depth(text)
+    if depth > limits.max_nesting:
+        limits.check("max_nesting", depth, f"{where}: the nesting depth of its program")
+    # Each step is at least ~40 characters of JSON; count them cheaply before decoding.
+    steps = text.count('"op"')
+    if steps > limits.max_program_steps:
+        limits.check("max_program_steps", steps, f"{where}: the steps of its program")
+
+
+def _attrs(
+    task: Task, schema: OpSchema, where: str, limits: LoadLimits, node_attrs: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The task's attrs (the kernel's) and, for the others inference reads, its graph node's or
+    the defaults, coerced by the schema (None when a required one is in neither: the task is
+    then checked without inference)."""
+    kernel = set(schema.kernel_attrs)
+    missing = [k for k in kernel if k not in task.attrs]
+    if missing:
+        raise _refuse(f"{where} lacks attr {missing[0]!r}")
+    known = {spec.name for spec in schema.attrs}
+    for key, value in task.attrs.items():
+        if key not in known and not key.startswith("_"):
+            raise _refuse(f"{where} has attr {key!r}, which op {task.op_type} does not have")
+        depth = _depth(value, limits.max_nesting)
+        if depth > limits.max_nesting:
+            limits.check("max_nesting", depth, f"{where}: attr {key!r} nesting depth")
+    given = {**node_attrs, **task.attrs}
+    attrs: dict[str, Any] = {}
+    complete = True
+    for spec in schema.attrs:
+        if spec.name in given:
+            value = given[spec.name]
+            if spec.name in _PROGRAM_ATTRS:
+                _check_program(value, where, limits)
+            if value is None and spec.default is None:
+                attrs[spec.name] = None
+            else:
+                attrs[spec.name] = coerce_attr(spec, value, where)
+        elif spec.default is REQUIRED:
+            complete = False
+        else:
+            d = spec.default
+            attrs[spec.name] = list(d) if isinstance(d, (list, tuple)) else d
+    return attrs if complete else None
+
+
+def _desc(slot: Slot) -> TensorDesc | None:
+    if slot.kind == SlotKind.NONE:
+        return None
+    return TensorDesc(slot.dtype, slot.shape)
+
+
+def _check_task(
+    task: Task,
+    index: int,
+    constants: Sequence[np.ndarray | None],
+    limits: LoadLimits,
+    node_attrs: dict[str, Any],
+) -> None:
+    where = f"task {index} ({task.name}, {task.op_type})"
+    if not has_op(task.op_type):
+        raise _refuse(f"{where}: op type {task.op_type!r} is not in this openge's op catalog")
+    schema = get_schema(task.op_type)
+    if schema.kernel is None or schema.infer is None:
+        raise _refuse(f"{where}: op {task.op_type} cannot run as a task (no kernel)")
+    for label, slots in (("input", task.inputs), ("output", task.outputs)):
+        for j, slot in enumerate(slots):
+            if slot.kind == SlotKind.NONE:
+                continue
+            try:
+                slot.dtype.np_dtype  # noqa: B018 - raises for a type without storage
+            except GeError:
+                raise _refuse(
+                    f"{where} {label} {j}: type {slot.dtype.name} has no storage"
+                ) from None
+    attrs = _attrs(task, schema, where, limits, node_attrs)
+    check_input_count(schema, [None if s.kind == SlotKind.NONE else s for s in task.inputs], where)
+    outputs = [TensorDesc(s.dtype, s.shape) for s in task.outputs]
+    if schema.has(Trait.REF_OUTPUT) and (not task.inputs or task.outputs[:1] != task.inputs[:1]):
+        raise _refuse(f"{where}: output 0 must be input 0 (a variable updated in place)")
+    if attrs is None:
+        return
+    expected = schema.output_count(attrs, len(task.inputs))
+    if expected != len(task.outputs):
+        raise _refuse(f"{where}: has {len(task.outputs)} outputs; its attrs give {expected}")
+    ctx = InferContext(
+        task.name,
+        task.op_type,
+        [_desc(s) for s in task.inputs],
+        attrs,
+        constants,
+        outputs,
+    )
+    inferred = list(schema.infer(ctx))
+    if len(inferred) != len(outputs):
+        raise _refuse(
+            f"{where}: inference gives {len(inferred)} outputs, the task has {len(outputs)}"
+        )
+    for j, (got, have) in enumerate(zip(inferred, outputs)):
+        if got.dtype != have.dtype or tuple(got.shape) != tuple(have.shape):
+            raise _refuse(
+                f"{where}: output {j} is {have.type_str()} but the op's inference on the "
+                f"task's inputs and attrs gives {got.type_str()}"
+            )
+
+
+def check_tasks(
+    compiled: CompiledModel,
+    limits: LoadLimits,
+    constant_of: Any,
+) -> None:
+    """Check every task against its op's schema (``constant_of(slot)``: the array of a WEIGHT or
+    EXTERNAL slot, None otherwise). GeError naming the first bad task."""
+    check_outputs_written(compiled)
+    graph = compiled.graph
+    for i, task in enumerate(compiled.tasks):
+        constants = [constant_of(s) for s in task.inputs]
+        node = graph.node(task.name) if graph.has_node(task.name) else None
+        node_attrs = node.attrs if node is not None and node.op_type == task.op_type else {}
+        try:
+            _check_task(task, i, constants, limits, node_attrs)
+        except GeError as err:
+            where = f"task {i} ({task.name}, {task.op_type})"
+            if err.message.startswith("cannot load the model"):
+                raise
+            if err.message.startswith(where):
+                raise _refuse(err.message) from err
+            raise _refuse(f"{where}: {err.message}") from err
+        except Exception as err:  # an inference function tripping on hostile values
+            raise _refuse(
+                f"task {i} ({task.name}, {task.op_type}): its attrs or shapes are invalid "
+                f"({type(err).__name__}: {err})"
+            ) from err
+
+
+__all__ = ["check_outputs_written", "check_sizes", "check_tasks"]
