@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import mmap
 import os
 import re
 import tempfile
@@ -28,24 +27,19 @@ MAX_FILE_NAME = 200
 
 @contextlib.contextmanager
 def mapped(path: str) -> Iterator[memoryview]:
-    """A read-only byte view of the file at ``path``, safely unmapped afterwards."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-    except OSError as err:
-        raise GeError(MODEL_PATH_INVALID, f"cannot open {path!r}: {err.strerror}") from None
-    view = memoryview(mapping) if mapping is not None else memoryview(b"")
+    """A read-only byte view of the regular file at ``path`` (a FIFO, folder or device is
+    refused without blocking), safely unmapped afterwards."""
+    from openge.om.limits import default_limits
+    from openge.runtime.files import MappedFile, as_path
+
+    source = MappedFile(as_path(path, "model file"), "model file", default_limits().max_model_bytes)
+    view = source.view()
     try:
         yield view
     finally:
         with contextlib.suppress(BufferError):
             view.release()
-        if mapping is not None:
-            try:
-                mapping.close()
-            except BufferError:  # an array still views it: the GC unmaps it later
-                logger.debug("mapping of %s still referenced; left to the GC", path)
+        source.close()
 
 
 def info_text(view: memoryview) -> str:

@@ -38,7 +38,9 @@ def load_inputs(model: Model, spec: str) -> list[np.ndarray]:
                 f"input file {path} holds {array.dtype}; input {desc.name} needs "
                 f"{desc.dtype.short_name}",
             )
-        if tuple(array.shape) != tuple(desc.shape):
+        if len(array.shape) != len(desc.shape) or any(
+            d >= 0 and d != a for d, a in zip(desc.shape, array.shape)
+        ):  # -1 (a gear or dynamic dim): execute checks it against the gears and ranges
             raise GeError(
                 PARAM_INVALID,
                 f"input file {path} holds shape {list(array.shape)}; input {desc.name} needs "

@@ -60,6 +60,14 @@ def check_inout_info(
                 )
 
 
+def _dims_agree(graph_dims: Sequence[int], task_dims: Sequence[int]) -> bool:
+    """Same rank and dims; a -1 in the task list (a gear or dynamic dim) matches any graph dim
+    (a gear model's root graph carries its largest gear's dims, as GE's does)."""
+    return len(graph_dims) == len(task_dims) and all(
+        t == g or t == -1 for g, t in zip(graph_dims, task_dims)
+    )
+
+
 def check_graph(graph: Graph, inputs: Sequence[IODesc], outputs: Sequence[IODesc]) -> None:
     """The ModelDef graph's Data nodes and outputs must match the task list's io descs."""
     data = graph.inputs
@@ -71,7 +79,7 @@ def check_graph(graph: Graph, inputs: Sequence[IODesc], outputs: Sequence[IODesc
             node.name != d.name
             or desc is None
             or desc.dtype != d.dtype
-            or tuple(desc.shape) != tuple(d.shape)
+            or not _dims_agree(desc.shape, d.shape)
         ):
             raise _refuse(
                 f"input {i}: the ModelDef graph has {node.name!r} "
@@ -83,7 +91,7 @@ def check_graph(graph: Graph, inputs: Sequence[IODesc], outputs: Sequence[IODesc
         raise _refuse(f"the ModelDef graph has {len(ports)} outputs, the task list {len(outputs)}")
     for i, (port, d) in enumerate(zip(ports, outputs)):
         desc = port.desc
-        if desc.dtype != d.dtype or tuple(desc.shape) != tuple(d.shape):
+        if desc.dtype != d.dtype or not _dims_agree(desc.shape, d.shape):
             raise _refuse(
                 f"output {i}: the ModelDef graph gives {desc.type_str()}, the task list "
                 f"{d.dtype.name}{list(d.shape)}"

@@ -277,6 +277,11 @@ class Model:
 
     def _constant_of(self, slot: Slot) -> np.ndarray | None:
         """The array of a WEIGHT or EXTERNAL slot (a task input known at load), else None."""
+        if slot.kind == SlotKind.WEIGHT and self._weight_arrays is not None:
+            array = self._weight_arrays.get(slot.offset)  # a dynamic plan's shared weights
+            if array is not None and array.dtype == slot.dtype.np_dtype:
+                return array if array.shape == slot.shape else None
+            return None
         if slot.kind == SlotKind.WEIGHT:
             blob = self._weight_bytes
             if blob is None:

@@ -37,9 +37,11 @@ def _refuse(message: str) -> GeError:
     return GeError(LOAD_MODEL, f"cannot load the model: {message}")
 
 
-def _io_bytes(desc: IODesc, kind: str, dynamic: bool) -> int:
+def _io_bytes(desc: IODesc, kind: str, dynamic: bool, gears: bool = False) -> int:
     dims = tuple(desc.shape)
     if any(d < 0 for d in dims):
+        if gears and all(d >= -1 for d in dims) and desc.size > 0:
+            return desc.size  # a gear model: its largest gear (the range maxima)
         if dynamic and all(d >= -1 for d in dims):
             return 0  # sized per call by the dynamic-shape runtime
         raise _refuse(f"{kind} {desc.name!r} has negative dims {list(dims)}")
@@ -61,8 +63,9 @@ def check_sizes(compiled: CompiledModel, limits: LoadLimits) -> None:
     if memory < 0:
         raise _refuse(f"negative work memory size {memory}")
     dynamic = bool(compiled.is_dynamic)
-    io = sum(_io_bytes(d, "input", dynamic) for d in compiled.inputs) + sum(
-        _io_bytes(d, "output", dynamic) for d in compiled.outputs
+    gears = compiled.gears is not None
+    io = sum(_io_bytes(d, "input", dynamic, gears) for d in compiled.inputs) + sum(
+        _io_bytes(d, "output", dynamic, gears) for d in compiled.outputs
     )
     limits.check(
         "max_arena_bytes", memory + io, "the model's work memory plus input and output bytes"
@@ -70,18 +73,28 @@ def check_sizes(compiled: CompiledModel, limits: LoadLimits) -> None:
 
 
 def check_outputs_written(compiled: CompiledModel) -> None:
-    """Every model output is written by at least one task (else it would return garbage)."""
-    written = {
-        slot.offset
-        for task in compiled.tasks
-        for slot in task.outputs
-        if slot.kind == SlotKind.OUTPUT
-    }
-    for i, desc in enumerate(compiled.outputs):
-        if i not in written:
-            raise _refuse(
-                f"no task writes output {i} ({desc.name!r}): it would return memory nothing wrote"
-            )
+    """Every model output is written by at least one task (else it would return garbage) — by
+    every gear's task list in a gear model. A dynamic-shape model has no task list: each plan
+    it makes at run time is a static model checked like any other."""
+    if compiled.is_dynamic and not compiled.tasks and compiled.stats.get("dynamic_shape"):
+        return
+    if compiled.gears is None:
+        ranges = [("", compiled.tasks)]
+    else:
+        ranges = [
+            (f" in gear {i}", compiled.tasks[g.task_begin : g.task_end])
+            for i, g in enumerate(compiled.gears.gears)
+        ]
+    for where, tasks in ranges:
+        written = {
+            slot.offset for task in tasks for slot in task.outputs if slot.kind == SlotKind.OUTPUT
+        }
+        for i, desc in enumerate(compiled.outputs):
+            if i not in written:
+                raise _refuse(
+                    f"no task writes output {i} ({desc.name!r}){where}: it would return memory "
+                    "nothing wrote"
+                )
 
 
 def _depth(value: Any, limit: int, level: int = 0) -> int:
