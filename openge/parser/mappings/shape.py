@@ -15,6 +15,7 @@ from openge.errors import DATATYPE_INVALID, SHAPE_INVALID
 from openge.graph import DataType, Port
 from openge.parser.mappings import onnx_op
 from openge.parser.onnx_parser import OnnxNode, ParseContext, onnx_dtype
+from openge.parser.tensors import sparse_to_array
 
 I64 = DataType.DT_INT64
 
@@ -50,20 +51,6 @@ def axes_arg(
 # ----- constants and shapes -------------------------------------------------------------------
 
 
-def _sparse_to_dense(proto, ctx: ParseContext) -> np.ndarray:
-    from openge.parser.onnx_parser import tensor_to_array
-
-    values = tensor_to_array(proto.values)
-    indices = tensor_to_array(proto.indices).astype(np.int64)
-    dims = tuple(int(d) for d in proto.dims)
-    dense = np.zeros(dims, dtype=values.dtype)
-    if indices.ndim == 1:
-        dense.reshape(-1)[indices] = values
-    else:
-        dense[tuple(indices.T)] = values
-    return dense
-
-
 @onnx_op(
     "Constant",
     attrs=(
@@ -94,7 +81,12 @@ def constant(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     elif "value_ints" in attrs:
         value = np.array(attrs["value_ints"], dtype=np.int64)
     elif "sparse_value" in attrs and isinstance(attrs["sparse_value"], _Sparse):
-        value = _sparse_to_dense(attrs["sparse_value"].proto, ctx)
+        value = sparse_to_array(
+            attrs["sparse_value"].proto,
+            ctx.scope.base_dir if ctx.scope is not None else None,
+            f"{node.where}: attribute sparse_value",
+            ctx.budget.charge,
+        )
     elif "value_string" in attrs or "value_strings" in attrs:
         raise ctx.unsupported("string constants (openge has no string tensors)")
     else:
