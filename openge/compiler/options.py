@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from openge.compiler.passes.fold_limits import LIMIT_OPTIONS as _LIMIT_OPTIONS
 from openge.errors import PARAM_INVALID, GeError
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,10 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("ge.exec.formatMode", "1: keep the original formats", ("0", "1")),
         OptionSpec("ge.inputFormat", "input layout", ("NCHW", "NHWC", "ND", "NCDHW", "NDHWC")),
         OptionSpec("ge.graph_key", "graph identity for caches", check=lambda v: True),
+        *(
+            OptionSpec(key, doc, check=_is_uint, accepted="a byte count (decimal)")
+            for key, doc in _LIMIT_OPTIONS.items()
+        ),
         OptionSpec(
             "ge.session_device_id",
             "device id of the session",
