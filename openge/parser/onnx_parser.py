@@ -657,6 +657,15 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
         ctx.scope = scope
         try:
             results = list(fn(node, ctx))
+        except GeError:
+            raise
+        except (Exception, RecursionError) as err:  # a mapping meeting a malformed node
+            logger.debug("mapping of %s failed", node.where, exc_info=True)
+            raise GeError(
+                PARAM_INVALID,
+                f"{node.where}: cannot convert this node ({type(err).__name__}: {err}); "
+                "check its attributes and inputs against the ONNX operator spec",
+            ) from err
         finally:
             ctx.node = None
             ctx.scope = outer
@@ -724,6 +733,20 @@ def parse_onnx(
             inputs with unresolved dynamic dims (pass ``input_shape``), or a node that cannot
             be mapped exactly.
     """
+    try:
+        return _parse(model, options, constant_inputs)
+    except GeError:
+        raise
+    except (Exception, RecursionError) as err:  # last resort: nothing else escapes
+        logger.debug("parse_onnx failed", exc_info=True)
+        raise GeError(
+            PARAM_INVALID, f"ONNX model could not be parsed: {type(err).__name__}: {err}"
+        ) from err
+
+
+def _parse(
+    model: Any, options: Mapping[str, str] | None, constant_inputs: Mapping[str, Any] | None
+) -> Graph:
     from openge.parser.mappings import missing_needs
 
     proto, base_dir, size = _load(model)

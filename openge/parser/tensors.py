@@ -84,6 +84,8 @@ _FIELDS: dict[int, tuple[str, int]] = {
 
 def onnx_dtype(elem_type: int, where: str) -> DataType:
     """The GE DataType of an ONNX element type; GeError naming ``where`` when openge lacks it."""
+    if not isinstance(elem_type, (int, np.integer)) or isinstance(elem_type, bool):
+        raise GeError(DATATYPE_INVALID, f"{where}: {elem_type!r} is not an ONNX element type")
     dtype = _ONNX_DTYPES.get(int(elem_type))
     if dtype is None or dtype not in _COMPUTABLE:
         name = _ONNX_DTYPE_NAMES.get(int(elem_type)) or {8: "STRING", 16: "BFLOAT16"}.get(

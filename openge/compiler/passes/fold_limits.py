@@ -78,9 +78,7 @@ def try_charge_fold(graph: Graph, ctx: PassContext, nbytes: int) -> bool:
     charged) when it would exceed it. The budget is fixed on first use."""
     if ctx.fold_budget is None:
         value = _bytes_option(ctx.options, BUDGET_KEY)
-        ctx.fold_budget = (
-            max(MIN_BUDGET_BYTES, _constant_bytes(graph)) if value is None else value
-        )
+        ctx.fold_budget = max(MIN_BUDGET_BYTES, _constant_bytes(graph)) if value is None else value
     if ctx.folded_bytes + max(nbytes, 0) > ctx.fold_budget:
         return False
     ctx.folded_bytes += max(nbytes, 0)
