@@ -107,7 +107,10 @@ def generators(count: int = 10**8):
 def big_sparse_constant():
     """A ~100-byte sparse Constant whose dense value is 2^27 float32 (512 MB)."""
     return model(
-        [sparse_constant(sparse([1 << 27], [5], [1.0])), helper.make_node("Identity", ["c"], ["y"])],
+        [
+            sparse_constant(sparse([1 << 27], [5], [1.0])),
+            helper.make_node("Identity", ["c"], ["y"]),
+        ],
         [],
         [vi("y", [1 << 27])],
     )
@@ -166,11 +169,8 @@ def parse_time_values(n: int = 20_000):
     """``n`` Adds of a 65536-element int64 constant: each result could be computed at parse
     time (512 KB each, 10 GB in all)."""
     nodes = [helper.make_node("Expand", ["one", "s"], ["v0"])]
-    for k in range(n):
-        nodes.append(helper.make_node("Add", [f"v{k:x}", "one"], [f"v{k + 1:x}"]))
-    return model(
-        nodes, [], [vi(f"v{n:x}", [65536], I64)], [i64("one", [1]), i64("s", [65536])]
-    )
+    nodes += [helper.make_node("Add", [f"v{k:x}", "one"], [f"v{k + 1:x}"]) for k in range(n)]
+    return model(nodes, [], [vi(f"v{n:x}", [65536], I64)], [i64("one", [1]), i64("s", [65536])])
 
 
 def lstm_long_sequence(steps: int = 200_000):
@@ -198,9 +198,7 @@ def huge_dims():
 
 def nested_ifs(depth: int = 30):
     """If nodes nested ``depth`` deep (protobuf caps nesting near 100 messages)."""
-    inner = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["r"])], "leaf", [], [vi("r", [2])]
-    )
+    inner = helper.make_graph([helper.make_node("Relu", ["x"], ["r"])], "leaf", [], [vi("r", [2])])
     leaf = inner
     for k in range(depth):
         inner = helper.make_graph(
