@@ -353,10 +353,8 @@ class ParseContext:
     def _fold(self, node, schema, attrs, descs, ports) -> None:
         if schema.kernel is None or schema.has(Trait.NO_FOLD) or schema.has(Trait.STATEFUL):
             return
-        if not all(d.is_static for d in descs) or sum(d.numel for d in descs) > MAX_FOLD_ELEMENTS:
-            return
         inputs: list[np.ndarray | None] = []
-        for port in node.inputs:
+        for port in node.inputs:  # first, as most nodes have an input unknown at parse time
             if port is None:
                 inputs.append(None)
                 continue
@@ -364,6 +362,8 @@ class ParseContext:
             if value is None:
                 return
             inputs.append(value)
+        if not all(d.is_static for d in descs) or sum(d.numel for d in descs) > MAX_FOLD_ELEMENTS:
+            return
         if not self.budget.try_charge(sum(d.size_bytes for d in descs)):
             return
         try:

@@ -33,6 +33,11 @@ with atheris.instrument_imports(include=["openge"]):
 import onnx  # noqa: E402  (after the instrumented imports)
 
 COMPILE = True
+#: Small folding limits keep each run fast (and exercise the limits themselves).
+COMPILE_OPTIONS = {
+    "openge.constantFoldingMaxBytes": str(8 << 20),
+    "openge.constantFoldingBudgetBytes": str(16 << 20),
+}
 _EXTREMES = (0, 1, -1, -2, 2**31 - 1, 2**31, 2**62, -(2**63), 2**63 - 1, 65536, 10**8)
 _OPS = ("Relu", "Add", "Reshape", "Expand", "Tile", "ConstantOfShape", "Range", "Gather",
         "Concat", "Slice", "Conv", "MatMul", "If", "Loop", "Constant", "Identity", "Cast",
@@ -126,7 +131,7 @@ def test_one_input(data: bytes) -> None:
     try:
         graph = parse_onnx(data)
         if COMPILE:
-            compile_graph(graph)
+            compile_graph(graph, COMPILE_OPTIONS)
     except GeError:
         pass
 

@@ -227,7 +227,7 @@ def wide_fan_out(n: int = 40_000):
 HOSTILE = {
     "chain_reverse_40k": lambda: chain(40_000, "reverse"),
     "chain_shuffled_40k": lambda: chain(40_000, "shuffle"),
-    "same_names_40k": lambda: chain(40_000, "forward", named=True),
+    "same_names_30k": lambda: chain(30_000, "forward", named=True),
     "constant_of_shape_1e8": constant_of_shape,
     "generators_1e8": generators,
     "big_sparse_constant": big_sparse_constant,
