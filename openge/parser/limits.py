@@ -85,6 +85,12 @@ class ParseBudget:
             )
         self.generated += nbytes
 
+    def check(self, nbytes: int, what: str) -> None:
+        """GeError when ``nbytes`` more would exceed ``max_generated`` (nothing charged): for
+        temporary arrays a mapping is about to compute."""
+        if self.generated + nbytes > self.max_generated:
+            self.charge(nbytes, what)
+
     def try_charge(self, nbytes: int) -> bool:
         """Charge ``nbytes`` when the budget allows it; False (and nothing charged) otherwise."""
         if self.generated + nbytes > self.max_generated:

@@ -376,10 +376,23 @@ class ParseContext:
         for port, value in zip(ports, outs):
             self.values[port] = value
 
+    def reserve(self, nbytes: int, what: str) -> None:
+        """Check, before a mapping computes arrays of ``nbytes``, that the parse budget holds
+        them (GeError naming the node otherwise)."""
+        where = self.node.where if self.node is not None else "ONNX model"
+        self.budget.check(int(nbytes), f"{where}: {what}")
+
     def const(
-        self, value: Any, dtype: DataType | np.dtype | None = None, *, name: str | None = None
+        self,
+        value: Any,
+        dtype: DataType | np.dtype | None = None,
+        *,
+        name: str | None = None,
+        from_file: bool = False,
     ) -> Port:
-        """A Const node holding ``value`` (small equal constants are shared)."""
+        """A Const node holding ``value`` (small equal constants are shared). Arrays a mapping
+        computes count against the parse budget; ``from_file`` ones (initializers, Constant
+        attributes) are the file's own data and do not."""
         array = np.asarray(value)
         if dtype is not None:
             target = dtype.np_dtype if isinstance(dtype, DataType) else np.dtype(dtype)
@@ -390,7 +403,10 @@ class ParseContext:
             cached = self._const_cache.get(key)
             if cached is not None:
                 return cached
-        self.budget.add_node(self.node.where if self.node is not None else "ONNX model")
+        where = self.node.where if self.node is not None else "ONNX model"
+        self.budget.add_node(where)
+        if not from_file and array.nbytes > 64:
+            self.budget.charge(array.nbytes, f"{where}: a {array.nbytes}-byte constant")
         node = self.graph.add_node(
             "Const",
             name=name or self._name("Const"),
@@ -571,7 +587,7 @@ class _Scope:
                 array = sparse_to_array(proto, self.base_dir, where, self.ctx.budget.charge)
             else:
                 array = tensor_to_array(proto, self.base_dir, where)
-            port = self.ctx.const(array, name=self.ctx.graph.unique_name(name))
+            port = self.ctx.const(array, name=self.ctx.graph.unique_name(name), from_file=True)
             self.values[name] = port
         if port is None and self.parent is not None and self.parent.defined(name):
             return self.parent.get(name)
@@ -860,7 +876,9 @@ def _parse(
     for name, value in bound.items():
         vi = next(v for v in g.input if v.name == name)
         dtype, _ = _value_type(vi, f"graph input {name}")
-        scope.values[name] = ctx.const(np.asarray(value, dtype=dtype.np_dtype), name=name)
+        scope.values[name] = ctx.const(
+            np.asarray(value, dtype=dtype.np_dtype), name=name, from_file=True
+        )
 
     # 3. nodes in dependency order.
     _convert_nodes(ctx, list(g.node), scope, "")

@@ -445,3 +445,17 @@ def test_group_normalization_on_a_rank_1_input_is_refused_naming_the_node():
         opset=21,
     )
     _refused(m, "GroupNormalization_0 .*cannot convert this node")
+
+
+def test_max_pool_indices_with_huge_pads_are_refused_before_allocating():
+    m = h.model(
+        [
+            helper.make_node(
+                "MaxPool", ["x"], ["y", "i"], kernel_shape=[1, 5], pads=[10**8, 2, 2, 2]
+            )
+        ],
+        [h.vi("x", [1, 1, 5, 5])],
+        [h.vi("y", None), h.vi("i", None, TensorProto.INT64)],
+        opset=22,
+    )
+    _refused(m, "MaxPool_0 .*MaxPool index constants: .* bytes would exceed")

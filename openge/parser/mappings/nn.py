@@ -377,6 +377,8 @@ def _max_pool_with_indices(node: OnnxNode, ctx: ParseContext, x: Port) -> list[P
     if column_major and n != 2:
         raise ctx.unsupported("storage_order 1 outside 2-D pooling")
     plane = int(np.prod(sp, dtype=np.int64))
+    cells = dims[0] * dims[1] * int(np.prod(out, dtype=object))
+    ctx.reserve(cells * (8 * int(np.prod(kernel, dtype=object)) + 2), "MaxPool index constants")
     base = np.arange(dims[0] * dims[1], dtype=np.int64).reshape(dims[0], dims[1], *[1] * n) * plane
     best: Port | None = None
     best_idx: Port | None = None
@@ -478,6 +480,7 @@ def _pool_taps(node: OnnxNode, ctx: ParseContext, x: Port, kind: str) -> Port:
     # instead of k₁·k₂·…). Cells at or past the declared padding (ceil-mode overflow) are
     # masked out; the average divides by the per-axis counts' product.
     cur = padded
+    ctx.reserve(8 * int(np.prod(out, dtype=object)), "AveragePool counts")
     count = np.ones(out, dtype=np.float64)
     for i in range(n):
         axis = 2 + i

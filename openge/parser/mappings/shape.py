@@ -91,7 +91,7 @@ def constant(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         raise ctx.unsupported("string constants (openge has no string tensors)")
     else:
         raise ctx.error("Constant has no value attribute")
-    return [ctx.const(value, name=ctx.graph.unique_name(node.name))]
+    return [ctx.const(value, name=ctx.graph.unique_name(node.name), from_file=True)]
 
 
 @onnx_op("Identity", attrs=(), inputs=1)
