@@ -459,3 +459,21 @@ def test_max_pool_indices_with_huge_pads_are_refused_before_allocating():
         opset=22,
     )
     _refused(m, "MaxPool_0 .*MaxPool index constants: .* bytes would exceed")
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "opset"),
+    [
+        ("Trilu", {}, 14),
+        ("EyeLike", {}, 9),
+        ("IsInf", {"detect_positive": 0, "detect_negative": 0}, 20),
+    ],
+)
+def test_constants_built_from_a_huge_input_shape_are_refused_before_allocating(op, attrs, opset):
+    m = h.model(
+        [helper.make_node(op, ["x"], ["y"], **attrs)],
+        [h.vi("x", [1 << 31, 5], TensorProto.FLOAT)],
+        [h.vi("y", None)],
+        opset=opset,
+    )
+    _refused(m, f"{op}_0 .*bytes would exceed")

@@ -949,6 +949,7 @@ def dropout(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         raise ctx.unsupported("Dropout in training mode (random masks)")
     outs: list[Port | None] = [ctx.emit1("Identity", [x])]
     if node.wants_output(1):
+        ctx.reserve(int(np.prod(ctx.shape(x), dtype=object)), "the mask")
         mask = np.ones(ctx.shape(x), dtype=bool)
         outs.append(ctx.emit1("Identity", [ctx.const(mask)]))
     return outs

@@ -565,6 +565,7 @@ def trilu(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         kv = ctx.require_value(node.input(1), "k").reshape(-1)
         k = int(kv[0])
     n, m = dims[-2], dims[-1]
+    ctx.reserve(17 * n * m, "the Trilu mask")
     rows = np.arange(n)[:, None]
     cols = np.arange(m)[None, :]
     mask = (cols - rows >= k) if node.attr("upper", 1) else (cols - rows <= k)
@@ -581,6 +582,7 @@ def eye_like(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         raise ctx.error("input must be 2-D", SHAPE_INVALID)
     dt = node.attr("dtype")
     dtype = ctx.dtype(x) if dt is None else onnx_dtype(dt, node.where)
+    ctx.reserve(dims[0] * dims[1] * dtype.np_dtype.itemsize, "the EyeLike constant")
     eye = np.eye(dims[0], dims[1], k=node.attr("k", 0), dtype=dtype.np_dtype)
     return [ctx.emit1("Identity", [ctx.const(eye)])]
 
