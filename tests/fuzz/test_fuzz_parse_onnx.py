@@ -1,0 +1,59 @@
+"""The parse_onnx fuzz harness runs clean: a bounded CI run (fixed number of inputs from the
+small seed corpus) and a longer slow run (full seeds: onnx's node test models too).
+
+A finding (any exception but GeError, a timeout past 20 s, or more than 2 GB of RSS) makes
+libFuzzer exit non-zero, and its input is written under the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+HARNESS = os.path.join(HERE, "fuzz_parse_onnx.py")
+
+pytest.importorskip("atheris")
+
+
+def _fuzz(tmp_path, *flags: str, wall: int) -> str:
+    corpus = tmp_path / "corpus"
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    env = dict(os.environ, PYTHONPATH=ROOT, OPENBLAS_NUM_THREADS="1")
+    result = subprocess.run(
+        [
+            sys.executable,
+            HARNESS,
+            *flags,
+            str(corpus),
+            "-seed=1",
+            "-timeout=20",
+            "-rss_limit_mb=2048",
+            f"-artifact_prefix={artifacts}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=wall,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert not os.listdir(artifacts), output[-4000:]
+    return output
+
+
+def test_parse_onnx_fuzz_bounded_run(tmp_path):
+    output = _fuzz(tmp_path, "-runs=300", wall=300)
+    assert "Done 300 runs" in output
+
+
+@pytest.mark.slow
+def test_parse_onnx_fuzz_long_run(tmp_path):
+    output = _fuzz(tmp_path, "--full-seeds", "-max_total_time=600", wall=1200)
+    assert "Done" in output
