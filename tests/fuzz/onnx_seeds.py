@@ -216,7 +216,7 @@ def write_corpus(folder: str, full: bool = False) -> int:
     items: list[tuple[str, bytes]] = [
         (f"gen_{name}", m.SerializeToString()) for name, m in small_models().items()
     ]
-    for path in _package_models(1 << 20 if full else 16 << 10):
+    for path in _package_models(64 << 10 if full else 16 << 10):
         with open(path, "rb") as f:
             items.append((os.path.basename(os.path.dirname(path)) + "_" + os.path.basename(path),
                           f.read()))  # fmt: skip
