@@ -603,11 +603,15 @@ def _scan_unsupported(g: Any, opsets: dict[str, int], found: dict, prefix: str) 
     from openge.parser.mappings import lookup
 
     used: dict[str, int] = {}
+    known: dict[tuple[str, str], bool] = {}
     for i, n in enumerate(g.node):
         name = prefix + _node_name(n, i, used)
         dom = _domain(n.domain)
         opset = opsets.get(dom, 1)
-        if lookup(dom, n.op_type, opset) is None:
+        mapped = known.get((dom, n.op_type))
+        if mapped is None:
+            mapped = known[(dom, n.op_type)] = lookup(dom, n.op_type, opset) is not None
+        if not mapped:
             found.setdefault((dom, n.op_type, opset), []).append(name)
         for a in n.attribute:
             if a.type == onnx.AttributeProto.GRAPH:
@@ -625,6 +629,7 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
     names = [prefix + _node_name(n, i, used) for i, n in enumerate(nodes)]
     outer = scope.ctx.scope
     local = set(scope.values) | set(scope.initializers)
+    interfaces: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
     for k in topological_order(nodes, names, scope.defined, local):
         proto_node = nodes[k]
         name = names[k]
@@ -645,7 +650,14 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
             outputs=outputs,
             attrs=attrs,
         )
-        known_attrs, max_inputs = known_interface(dom, proto_node.op_type, opset)
+        key = (dom, proto_node.op_type, opset)
+        interface = interfaces.get(key)
+        if interface is None:
+            interface = interfaces[key] = (
+                *known_interface(dom, proto_node.op_type, opset),
+                lookup(dom, proto_node.op_type, opset),
+            )
+        known_attrs, max_inputs, fn = interface
         extra = sorted(set(attrs) - known_attrs)
         if extra:
             raise GeError(
@@ -666,7 +678,6 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
                 raise GeError(
                     UNSUPPORTED, f"{node.where}: attribute {key} of this kind is not supported"
                 )
-        fn = lookup(dom, proto_node.op_type, opset)
         if fn is None:
             raise GeError(UNSUPPORTED, f"{node.where}: no mapping for this op")
         ctx.node = node
@@ -977,6 +988,8 @@ def _prune(graph: Graph) -> None:
         live.add(node.name)
         stack.extend(p.node for p in node.inputs if p is not None)
         stack.extend(node.control_inputs)
+    if all(n.name in live or n.op_type == "Data" for n in graph):
+        return  # nothing to prune: skip the ordering
     for node in reversed(graph.topological_order()):
         if node.name not in live and node.op_type != "Data":
             graph.remove_node(node)

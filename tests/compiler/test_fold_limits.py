@@ -167,7 +167,8 @@ from openge.parser import parse_onnx
 data = open(sys.argv[1], "rb").read()
 compiled = compile_graph(parse_onnx(data))
 size = len(serialize(compiled, online=False))
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec (the parent's peak would show).
+rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 print(json.dumps({"om_bytes": size, "rss_mb": rss, "weights": compiled.weight_size}))
 """
 

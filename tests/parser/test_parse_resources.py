@@ -41,7 +41,8 @@ except GeError as err:
 except BaseException as err:
     outcome = "UNEXPECTED " + type(err).__name__ + ": " + str(err)
 cpu = time.process_time() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec (the parent's peak would show).
+rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
 print(json.dumps({{"outcome": outcome, "cpu": cpu, "rss_mb": rss}}))
 """
 
