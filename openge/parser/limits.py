@@ -75,6 +75,13 @@ class ParseBudget:
                 f"{MAX_NODES_KEY}; raise it in parse_onnx's options if the model is trusted)",
             )
 
+    def check_nodes(self, count: int, where: str) -> None:
+        """GeError when ``count`` more nodes would pass ``max_nodes`` (checked before a
+        mapping unrolls a sequence or loop, so nothing sized by it is built first)."""
+        if self.nodes + count > self.max_nodes:
+            self.nodes = self.max_nodes
+            self.add_node(where)
+
     def charge(self, nbytes: int, what: str) -> None:
         """Charge ``nbytes`` of created data; GeError past ``max_generated``."""
         if self.generated + nbytes > self.max_generated:

@@ -376,6 +376,11 @@ class ParseContext:
         for port, value in zip(ports, outs):
             self.values[port] = value
 
+    def reserve_nodes(self, count: int) -> None:
+        """Check, before a mapping unrolls ``count`` steps (one node or more each), that the
+        node limit holds them (GeError naming the node otherwise)."""
+        self.budget.check_nodes(int(count), self.node.where if self.node else "ONNX model")
+
     def reserve(self, nbytes: int, what: str) -> None:
         """Check, before a mapping computes arrays of ``nbytes``, that the parse budget holds
         them (GeError naming the node otherwise)."""

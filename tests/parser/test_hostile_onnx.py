@@ -477,3 +477,20 @@ def test_constants_built_from_a_huge_input_shape_are_refused_before_allocating(o
         opset=opset,
     )
     _refused(m, f"{op}_0 .*bytes would exceed")
+
+
+@pytest.mark.parametrize("op", ["GRU", "LSTM", "RNN"])
+def test_a_recurrence_over_2_31_steps_is_refused_before_unrolling(op):
+    gates = {"GRU": 3, "LSTM": 4, "RNN": 1}[op]
+    rng = np.random.default_rng(0)
+    w = [
+        numpy_helper.from_array(rng.normal(size=(1, gates * 3, 3)).astype(np.float32), n)
+        for n in ("W", "R")
+    ]
+    m = h.model(
+        [helper.make_node(op, ["x", "W", "R"], ["", "y"], hidden_size=3)],
+        [h.vi("x", [(1 << 31) - 1, 3, 3])],
+        [h.vi("y", None)],
+        w,
+    )
+    _refused(m, f"{op}_0 .*more than 50000 graph nodes")
