@@ -124,19 +124,31 @@ def checked_dims(dims: Any, itemsize: int, where: str) -> tuple[tuple[int, ...],
 
 
 def _stored_count(tensor: Any, dtype: DataType, where: str) -> int:
-    """Elements the tensor's inline data holds (raw_data or the typed field)."""
-    itemsize = dtype.np_dtype.itemsize
-    if tensor.HasField("raw_data"):
-        size = len(tensor.raw_data)
-        if size % itemsize:
-            raise GeError(
-                PARAM_INVALID,
-                f"{where}: raw_data has {size} bytes, not a multiple of the {itemsize}-byte "
-                f"{dtype.short_name} element",
-            )
-        return size // itemsize
+    """Elements the tensor's typed field holds (no raw_data)."""
     field, per = _FIELDS[int(tensor.data_type)]
     return len(getattr(tensor, field)) // per
+
+
+def _check_count(
+    stored: int,
+    count: int,
+    shape: tuple[int, ...],
+    where: str,
+    raw_size: int | None = None,
+    dtype: DataType | None = None,
+) -> None:
+    """GeError when the data stored is not exactly what the dims need."""
+    if raw_size is not None and dtype is not None and raw_size % dtype.np_dtype.itemsize:
+        raise GeError(
+            PARAM_INVALID,
+            f"{where}: raw_data has {raw_size} bytes, not a multiple of the "
+            f"{dtype.np_dtype.itemsize}-byte {dtype.short_name} element",
+        )
+    if stored != count:
+        raise GeError(
+            PARAM_INVALID,
+            f"{where}: holds {stored} element(s) but dims {list(shape)} need {count}",
+        )
 
 
 def tensor_to_array(tensor: Any, base_dir: str | None = None, where: str = "") -> np.ndarray:
@@ -151,12 +163,14 @@ def tensor_to_array(tensor: Any, base_dir: str | None = None, where: str = "") -
         raise GeError(UNSUPPORTED, f"{where}: segmented tensors are not supported")
     if tensor.data_location == 1:  # TensorProto.EXTERNAL
         return _external_array(tensor, base_dir, dtype, shape, count, where)
-    stored = _stored_count(tensor, dtype, where)
-    if stored != count:
-        raise GeError(
-            PARAM_INVALID,
-            f"{where}: holds {stored} element(s) but dims {list(shape)} need {count}",
-        )
+    if tensor.HasField("raw_data"):
+        # Decoded here: each read of a protobuf bytes field copies it (hundreds of MB for a
+        # big weight), so it is read once. ONNX stores raw data little-endian.
+        raw = tensor.raw_data
+        _check_count(len(raw) // dtype.np_dtype.itemsize, count, shape, where, len(raw), dtype)
+        array = np.frombuffer(raw, dtype=dtype.np_dtype.newbyteorder("<"))
+        return array.astype(dtype.np_dtype, copy=False).reshape(shape)
+    _check_count(_stored_count(tensor, dtype, where), count, shape, where)
     try:
         array = numpy_helper.to_array(tensor)
     except Exception as err:
