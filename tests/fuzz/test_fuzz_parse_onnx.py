@@ -1,5 +1,6 @@
-"""The parse_onnx fuzz harness runs clean: a bounded CI run (fixed number of inputs from the
-small seed corpus) and a longer slow run (full seeds: onnx's node test models too).
+"""The parse_onnx fuzz harness runs clean: a bounded run (a fixed number of inputs from the
+small seed corpus) and a one-minute slow run. Hour-long runs with the full seeds (onnx's node
+test models too) are documented in docs/parser_limits.md.
 
 A finding (any exception but GeError, a timeout past 20 s, or more than 2 GB of RSS) makes
 libFuzzer exit non-zero, and its input is written under the test's temporary folder.
@@ -54,6 +55,6 @@ def test_parse_onnx_fuzz_bounded_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_parse_onnx_fuzz_long_run(tmp_path):
-    output = _fuzz(tmp_path, "--full-seeds", "-max_total_time=600", wall=1200)
+def test_parse_onnx_fuzz_one_minute(tmp_path):
+    output = _fuzz(tmp_path, "-max_total_time=60", wall=600)
     assert "Done" in output
