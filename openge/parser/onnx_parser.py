@@ -751,7 +751,9 @@ def parse_onnx(
             model's bytes, or an ``onnx.ModelProto``.
         options: string options: ``input_shape`` (ATC syntax ``"name:1,3,224,224;name2:..."``,
             fixes dynamic dims of the named inputs), ``input_format`` (layout recorded on the
-            inputs: NCHW, NHWC, ND, NCDHW or NDHWC).
+            inputs: NCHW, NHWC, ND, NCDHW or NDHWC), and the limits that bound an untrusted
+            file, ``openge.parser.maxNodes`` and ``openge.parser.maxGeneratedBytes``
+            (docs/parser_limits.md).
         constant_inputs: graph inputs to bind to fixed values (they become Const nodes and are
             no longer model inputs) — for inputs that determine shapes, such as a Reshape's
             ``shape`` fed as an input.
@@ -761,9 +763,10 @@ def parse_onnx(
         inputs), initializers ``Const`` nodes, ONNX ops catalog nodes; outputs in ONNX order.
 
     Raises:
-        GeError: unreadable model, opset out of range, unsupported ops (all listed at once),
-            inputs with unresolved dynamic dims (pass ``input_shape``), or a node that cannot
-            be mapped exactly.
+        GeError: unreadable or malformed model (naming the node, initializer or field), opset
+            out of range, unsupported ops (all listed at once), inputs with unresolved dynamic
+            dims (pass ``input_shape``), a node that cannot be mapped exactly, or a limit
+            passed. Nothing else escapes.
     """
     try:
         return _parse(model, options, constant_inputs)
