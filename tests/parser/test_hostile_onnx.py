@@ -494,3 +494,28 @@ def test_a_recurrence_over_2_31_steps_is_refused_before_unrolling(op):
         w,
     )
     _refused(m, f"{op}_0 .*more than 50000 graph nodes")
+
+
+def test_lp_pool_with_a_huge_kernel_is_refused_before_building_its_filter():
+    m = h.model(
+        [helper.make_node("LpPool", ["x"], ["y"], kernel_shape=[1, 10**8], pads=[0, 0, 0, 10**8])],
+        [h.vi("x", [1, 3, 32, 32])],
+        [h.vi("y", None)],
+        opset=22,
+    )
+    _refused(m, "LpPool_0 .*the LpPool filter: .* bytes would exceed")
+
+
+def test_grouped_heads_past_the_budget_are_refused_before_building_indices():
+    q = helper.make_tensor_value_info("q", F, [1, 1 << 31, 3, 4])
+    kv = [helper.make_tensor_value_info(n, F, [1, 2, 3, 4]) for n in ("k", "v")]
+    m = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("FlexAttention", ["q", "k", "v"], ["y"], domain="ai.onnx.preview")],
+            "flex",
+            [q, *kv],
+            [h.vi("y", None)],
+        ),
+        opset_imports=[helper.make_opsetid("", 23), helper.make_opsetid("ai.onnx.preview", 1)],
+    )
+    _refused(m, "FlexAttention_0 .*the head indices: .* bytes would exceed")

@@ -1119,6 +1119,7 @@ def flex_attention(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     if hq != hkv:
         if hq % hkv:
             raise ctx.error("q heads must be a multiple of kv heads", SHAPE_INVALID)
+        ctx.reserve(16 * max(hq, hkv), "the head indices")
         reps = ctx.const(np.repeat(np.arange(hkv), hq // hkv).astype(np.int64))
         axis1 = ctx.const(np.array(1, np.int32))
         k = ctx.emit1("GatherV2", [k, reps, axis1])

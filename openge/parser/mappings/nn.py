@@ -581,6 +581,7 @@ def lp_pool(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         powed = ctx.emit1("Mul", [ax, ax])
     else:
         powed = ctx.emit1("Pow", [ax, ctx.scalar(p, x)])
+    ctx.reserve(c * k[0] * k[1] * ctx.dtype(x).np_dtype.itemsize, "the LpPool filter")
     ones = ctx.const(np.ones((c, 1, k[0], k[1]), dtype=ctx.dtype(x).np_dtype))
     s = ctx.emit1(
         "Conv2D",
