@@ -385,6 +385,11 @@ class ParseContext:
         """Check, before a mapping computes arrays of ``nbytes``, that the parse budget holds
         them (GeError naming the node otherwise)."""
         where = self.node.where if self.node is not None else "ONNX model"
+        if nbytes < 0:  # a negative dim or attribute went into the size
+            raise GeError(
+                PARAM_INVALID,
+                f"{where}: {what}: the node's dims or attributes give a negative size",
+            )
         self.budget.check(int(nbytes), f"{where}: {what}")
 
     def const(

@@ -519,3 +519,30 @@ def test_grouped_heads_past_the_budget_are_refused_before_building_indices():
         opset_imports=[helper.make_opsetid("", 23), helper.make_opsetid("ai.onnx.preview", 1)],
     )
     _refused(m, "FlexAttention_0 .*the head indices: .* bytes would exceed")
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel", "match"),
+    [
+        ([1, 1, 5, 5], [2, -3], "kernel_shape \\[2, -3\\] must be positive"),
+        ([0, 1, 1 << 31, 5], [2, 2], "MaxPool index constants: .* bytes would exceed"),
+    ],
+)
+def test_max_pool_indices_with_bad_kernels_or_huge_inputs_are_refused(shape, kernel, match):
+    m = h.model(
+        [helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=kernel, storage_order=1)],
+        [h.vi("x", shape)],
+        [h.vi("y", None), h.vi("i", None, TensorProto.INT64)],
+        opset=22,
+    )
+    _refused(m, f"MaxPool_0 .*{match}")
+
+
+def test_reverse_sequence_over_a_huge_input_is_refused_before_allocating():
+    m = h.model(
+        [helper.make_node("ReverseSequence", ["x", "lens"], ["y"], time_axis=0, batch_axis=1)],
+        [h.vi("x", [(1 << 31) - 1, 4])],
+        [h.vi("y", None)],
+        [h.i64("lens", [1, 2, 3, 4])],
+    )
+    _refused(m, "ReverseSequence_0 .*the reversal indices: .* bytes would exceed")

@@ -377,8 +377,13 @@ def _max_pool_with_indices(node: OnnxNode, ctx: ParseContext, x: Port) -> list[P
     if column_major and n != 2:
         raise ctx.unsupported("storage_order 1 outside 2-D pooling")
     plane = int(np.prod(sp, dtype=np.int64))
-    cells = dims[0] * dims[1] * int(np.prod(out, dtype=object))
-    ctx.reserve(cells * (8 * int(np.prod(kernel, dtype=object)) + 2), "MaxPool index constants")
+    if any(k < 1 for k in kernel):
+        raise ctx.error(f"kernel_shape {list(kernel)} must be positive", SHAPE_INVALID)
+    spatial = int(np.prod(out, dtype=object))
+    taps = int(np.prod(kernel, dtype=object))
+    ctx.reserve(
+        8 * dims[0] * dims[1] * (spatial * taps + 1) + 2 * spatial, "MaxPool index constants"
+    )
     base = np.arange(dims[0] * dims[1], dtype=np.int64).reshape(dims[0], dims[1], *[1] * n) * plane
     best: Port | None = None
     best_idx: Port | None = None

@@ -656,6 +656,7 @@ def reverse_sequence(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]
     if {t_axis, b_axis} != {0, 1}:
         raise ctx.error("time_axis and batch_axis must be 0 and 1", SHAPE_INVALID)
     steps, batch = dims[t_axis], dims[b_axis]
+    ctx.reserve(8 * int(np.prod(dims, dtype=object)), "the reversal indices")
     t = np.arange(steps).reshape([steps if i == t_axis else 1 for i in range(len(dims))])
     lens_v = ctx.value(lens)
     if lens_v is not None:
