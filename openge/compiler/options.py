@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from openge.compiler.passes.fold_limits import LIMIT_OPTIONS as _LIMIT_OPTIONS
 from openge.errors import PARAM_INVALID, GeError
 
 logger = logging.getLogger(__name__)
@@ -232,6 +233,10 @@ KNOWN_OPTIONS: dict[str, OptionSpec] = {
             "AIPP config (prototxt)",
             check=lambda v: v.strip() != "",
             accepted="a file path",
+        ),
+        *(
+            OptionSpec(key, doc, check=_is_uint, accepted="a byte count (decimal)")
+            for key, doc in _LIMIT_OPTIONS.items()
         ),
         OptionSpec(
             "ge.session_device_id",

@@ -128,7 +128,16 @@ class PassPipeline:
                     report.passes.append(PassRecord(p.name, before, before, 0.0, False, reason))
                 continue
             start = time.perf_counter()
-            changed = p.run(graph, ctx)
+            try:
+                changed = p.run(graph, ctx)
+            except GeError:
+                raise
+            except (Exception, RecursionError) as err:  # a pass bug must not escape as-is
+                logger.debug("%s failed", p.name, exc_info=True)
+                raise GeError(
+                    INTERNAL_ERROR,
+                    f"{p.name} failed on graph {graph.name}: {type(err).__name__}: {err}",
+                ) from err
             seconds = time.perf_counter() - start
             if report is not None:
                 report.passes.append(PassRecord(p.name, before, len(graph), seconds, changed))
@@ -429,7 +438,16 @@ def compile_graph(
         return compile_dynamic(work, options)
     reuse = options.get("ge.exec.disableReuseMemory", "0") != "1"
     gen_start = time.perf_counter()
-    model = generate(work, options, reuse_memory=reuse)
+    try:
+        model = generate(work, options, reuse_memory=reuse)
+    except GeError:
+        raise
+    except Exception as err:  # a task-generation bug must not escape as-is
+        logger.debug("task generation failed", exc_info=True)
+        raise GeError(
+            INTERNAL_ERROR,
+            f"task generation failed on graph {graph.name}: {type(err).__name__}: {err}",
+        ) from err
     # The plan is verified on every model: no two tensors live at one task share a byte.
     check_plan(*plan_from_stats(model.stats, model.memory_size))
     report.taskgen_seconds = time.perf_counter() - gen_start

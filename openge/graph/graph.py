@@ -62,7 +62,9 @@ class Node:
         self._inputs: list[Port | None] = []
         self._control_inputs: list[Node] = []
         self._control_users: list[Node] = []  # nodes that list this one as a control input
-        self._users: list[list[tuple[Node, int]]] = [[] for _ in range(num_outputs)]
+        # Per output, consumers as an insertion-ordered dict (O(1) add, remove and lookup even
+        # when one value feeds tens of thousands of nodes).
+        self._users: list[dict[tuple[Node, int], None]] = [{} for _ in range(num_outputs)]
         self.output_descs: list[TensorDesc] = [TensorDesc() for _ in range(num_outputs)]
 
     @property
@@ -204,7 +206,7 @@ class Graph:
         self._check_port(port)
         node._inputs.append(port)
         if port is not None:
-            port.node._users[port.index].append((node, len(node._inputs) - 1))
+            port.node._users[port.index][(node, len(node._inputs) - 1)] = None
 
     def set_input(self, node: Node, index: int, port: Port | None) -> None:
         """Point input ``index`` of ``node`` at ``port`` (extending the input list if needed)."""
@@ -213,10 +215,10 @@ class Graph:
             node._inputs.append(None)
         old = node._inputs[index]
         if old is not None:
-            old.node._users[old.index].remove((node, index))
+            del old.node._users[old.index][(node, index)]
         node._inputs[index] = port
         if port is not None:
-            port.node._users[port.index].append((node, index))
+            port.node._users[port.index][(node, index)] = None
 
     def add_input(self, node: Node, port: Port | None) -> None:
         """Append a data input to ``node``."""
@@ -254,7 +256,7 @@ class Graph:
             )
         for i, port in enumerate(node._inputs):
             if port is not None:
-                port.node._users[port.index].remove((node, i))
+                del port.node._users[port.index][(node, i)]
         node._inputs = []
         for other in node._control_users:
             other._control_inputs.remove(node)

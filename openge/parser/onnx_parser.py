@@ -27,6 +27,29 @@ from openge.graph import DataType, Format, Graph, Port, Tensor, TensorDesc
 from openge.graph.shape_range import RANGE_ATTR, encode_range, parse_shape_ranges
 from openge.ops import Trait, evaluate, get_schema, has_op, infer_node
 from openge.ops.schema import ValueNeededError
+from openge.parser.limits import OPTION_KEYS as LIMIT_OPTION_KEYS
+from openge.parser.limits import ParseBudget
+from openge.parser.tensors import (
+    MAX_TENSOR_BYTES,
+    onnx_dtype,
+    onnx_elem_type,
+    sparse_to_array,
+    tensor_to_array,
+)
+
+# Re-exported: mappings and callers import these from here.
+__all__ = [
+    "OnnxNode",
+    "ParseContext",
+    "onnx_dtype",
+    "onnx_elem_type",
+    "parse_onnx",
+    "run_subgraph",
+    "supported_ops",
+    "tensor_to_array",
+]
+from openge.parser.topo import topological_order
+from openge.parser.validate import check_model
 
 logger = logging.getLogger(__name__)
 
@@ -35,167 +58,46 @@ MIN_OPSET = 7
 #: Results with at most this many elements are computed at parse time when all inputs are known.
 MAX_FOLD_ELEMENTS = 1 << 16
 
-# ONNX TensorProto element types → GE DataType (types without a GE/NumPy equivalent are absent).
-_ONNX_DTYPES: dict[int, DataType] = {
-    1: DataType.DT_FLOAT,
-    2: DataType.DT_UINT8,
-    3: DataType.DT_INT8,
-    4: DataType.DT_UINT16,
-    5: DataType.DT_INT16,
-    6: DataType.DT_INT32,
-    7: DataType.DT_INT64,
-    8: DataType.DT_STRING,
-    9: DataType.DT_BOOL,
-    10: DataType.DT_FLOAT16,
-    11: DataType.DT_DOUBLE,
-    12: DataType.DT_UINT32,
-    13: DataType.DT_UINT64,
-    14: DataType.DT_COMPLEX64,
-    15: DataType.DT_COMPLEX128,
-    16: DataType.DT_BF16,
-    17: DataType.DT_FLOAT8_E4M3FN,
-    19: DataType.DT_FLOAT8_E5M2,
-}
-_ONNX_DTYPE_NAMES = {
-    0: "UNDEFINED",
-    18: "FLOAT8E4M3FNUZ",
-    20: "FLOAT8E5M2FNUZ",
-    21: "UINT4",
-    22: "INT4",
-    23: "FLOAT4E2M1",
-    24: "FLOAT8E8M0",
-    25: "UINT2",
-    26: "INT2",
-    27: "FLOAT6E2M3",
-    28: "FLOAT6E3M2",
-}
-#: DataTypes openge can compute with (NumPy storage).
-_COMPUTABLE = frozenset(t for t in DataType if t != DataType.DT_STRING)
-
-_OPTION_KEYS = ("input_shape", "input_format")
-
-
-def onnx_dtype(elem_type: int, where: str) -> DataType:
-    """The GE DataType of an ONNX element type; GeError naming ``where`` when openge lacks it."""
-    dtype = _ONNX_DTYPES.get(int(elem_type))
-    if dtype is None or dtype not in _COMPUTABLE:
-        name = _ONNX_DTYPE_NAMES.get(int(elem_type)) or {8: "STRING"}.get(
-            int(elem_type), str(elem_type)
-        )
-        raise GeError(
-            DATATYPE_INVALID,
-            f"{where}: ONNX element type {name} is not supported by openge "
-            "(supported: float16/32/64, bfloat16, float8e4m3fn, float8e5m2, int8/16/32/64, "
-            "uint8/16/32/64, bool, complex64/128)",
-        )
-    return dtype
-
-
-def onnx_elem_type(dtype: DataType) -> int:
-    """The ONNX element type of a GE DataType."""
-    for k, v in _ONNX_DTYPES.items():
-        if v == dtype:
-            return k
-    raise GeError(DATATYPE_INVALID, f"{dtype.name} has no ONNX element type")
+_OPTION_KEYS = ("input_shape", "input_format", *LIMIT_OPTION_KEYS)
 
 
 # ----- loading --------------------------------------------------------------------------------
 
 
-def _load(model: Any) -> tuple[Any, str | None]:
-    """(ModelProto without external data loaded, folder external data is relative to)."""
+def _load(model: Any) -> tuple[Any, str | None, int]:
+    """(ModelProto without external data loaded, folder external data is relative to, the
+    model's size in bytes)."""
     import onnx
 
     if isinstance(model, onnx.ModelProto):
-        return model, None
+        return model, None, model.ByteSize()
     if isinstance(model, (bytes, bytearray, memoryview)):
+        data = bytes(model)
         try:
-            return onnx.load_model_from_string(bytes(model)), None
+            return onnx.load_model_from_string(data), None, len(data)
         except Exception as err:  # protobuf raises its own DecodeError
             raise GeError(
                 PARAM_INVALID, f"bytes given to parse_onnx are not an ONNX model: {err}"
             ) from err
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
-        if not os.path.isfile(path):
-            raise GeError(PARAM_INVALID, f"ONNX model file {path!r} does not exist")
+        if isinstance(path, bytes) or "\0" in path:
+            raise GeError(PARAM_INVALID, f"ONNX model path {path!r} is not a valid path")
+        if not os.path.isfile(path):  # a FIFO or device would block or never end
+            raise GeError(
+                PARAM_INVALID, f"ONNX model file {path!r} does not exist or is not a file"
+            )
         try:
-            proto = onnx.load_model(path, load_external_data=False)
+            with open(path, "rb") as f:
+                data = f.read()
+            proto = onnx.load_model_from_string(data)
         except Exception as err:
             raise GeError(PARAM_INVALID, f"cannot read ONNX model {path!r}: {err}") from err
-        return proto, os.path.dirname(os.path.abspath(path))
+        return proto, os.path.dirname(os.path.abspath(path)), len(data)
     raise GeError(
         PARAM_INVALID,
         f"parse_onnx takes a file path, bytes or an onnx.ModelProto, not {type(model).__name__}",
     )
-
-
-def _external_array(
-    tensor: Any, base_dir: str | None, dtype: DataType, shape: tuple[int, ...]
-) -> np.ndarray:
-    """Map an initializer stored in an external data file (read-only, no copy of the bytes)."""
-    info = {e.key: e.value for e in tensor.external_data}
-    location = info.get("location", "")
-    if base_dir is None:
-        raise GeError(
-            PARAM_INVALID,
-            f"initializer {tensor.name} keeps its data in external file {location!r}; pass the "
-            "model as a file path so the file can be found next to it",
-        )
-    if not location or os.path.isabs(location) or ".." in location.replace("\\", "/").split("/"):
-        raise GeError(
-            PARAM_INVALID,
-            f"initializer {tensor.name}: external data location {location!r} must be a relative "
-            "path inside the model's folder",
-        )
-    path = os.path.realpath(os.path.join(base_dir, location))
-    if not path.startswith(os.path.realpath(base_dir) + os.sep):
-        raise GeError(
-            PARAM_INVALID,
-            f"initializer {tensor.name}: external data {location!r} resolves outside the "
-            "model folder",
-        )
-    if not os.path.isfile(path):
-        raise GeError(
-            PARAM_INVALID,
-            f"initializer {tensor.name}: external data file {path} does not exist",
-        )
-    offset = int(info.get("offset", 0) or 0)
-    np_dtype = dtype.np_dtype
-    count = int(np.prod(shape, dtype=np.int64))
-    nbytes = count * np_dtype.itemsize
-    length = info.get("length")
-    if length is not None and int(length) < nbytes:
-        raise GeError(
-            PARAM_INVALID,
-            f"initializer {tensor.name}: external data length {length} < {nbytes} bytes of "
-            f"{dtype.short_name}{list(shape)}",
-        )
-    size = os.path.getsize(path)
-    if offset + nbytes > size:
-        raise GeError(
-            PARAM_INVALID,
-            f"initializer {tensor.name}: {path} has {size} bytes; needs {offset + nbytes}",
-        )
-    if nbytes == 0:
-        return np.zeros(shape, dtype=np_dtype)
-    return np.memmap(path, dtype=np_dtype, mode="r", offset=offset, shape=shape)
-
-
-def tensor_to_array(tensor: Any, base_dir: str | None = None, where: str = "") -> np.ndarray:
-    """A TensorProto's value as a NumPy array (external data memory-mapped)."""
-    from onnx import numpy_helper
-
-    where = where or f"tensor {tensor.name}"
-    dtype = onnx_dtype(tensor.data_type, where)
-    shape = tuple(int(d) for d in tensor.dims)
-    if tensor.data_location == 1:  # TensorProto.EXTERNAL
-        return _external_array(tensor, base_dir, dtype, shape)
-    try:
-        array = numpy_helper.to_array(tensor)
-    except Exception as err:
-        raise GeError(PARAM_INVALID, f"{where}: cannot decode tensor data: {err}") from err
-    return np.asarray(array, dtype=dtype.np_dtype).reshape(shape)
 
 
 # ----- options ----------------------------------------------------------------------------------
@@ -303,9 +205,12 @@ MappingFn = Callable[[OnnxNode, "ParseContext"], Sequence[Port | None]]
 class ParseContext:
     """What a mapping uses to emit catalog nodes: descs, known values, naming and errors."""
 
-    def __init__(self, graph: Graph, opsets: dict[str, int]) -> None:
+    def __init__(
+        self, graph: Graph, opsets: dict[str, int], budget: ParseBudget | None = None
+    ) -> None:
         self.graph = graph
         self.opsets = opsets
+        self.budget = budget or ParseBudget(0)
         self.values: dict[Port, np.ndarray] = {}
         self.node: OnnxNode | None = None
         self.scope: Any = None
@@ -367,6 +272,11 @@ class ParseContext:
                 if source
                 else ""
             )
+            if self.budget.exhausted:
+                hint += (
+                    "; parse-time values reached the parser's limit "
+                    "(option openge.parser.maxGeneratedBytes)"
+                )
             where = self.node.where if self.node is not None else "ONNX model"
             raise ValueNeededError(
                 SHAPE_INVALID,
@@ -412,6 +322,7 @@ class ParseContext:
         attrs = dict(attrs or {})
         if num_outputs is None:
             num_outputs = schema.output_count(attrs, len(inputs))
+        self.budget.add_node(self.node.where if self.node is not None else "ONNX model")
         node = self.graph.add_node(
             op_type,
             list(inputs),
@@ -427,6 +338,13 @@ class ParseContext:
         except GeError as err:
             self._drop(node)
             raise self.error(err.message, err.code) from err
+        for i, desc in enumerate(descs):
+            if desc.size_bytes > MAX_TENSOR_BYTES:
+                self._drop(node)
+                raise self.error(
+                    f"output {i} would be {desc.type_str()}, more bytes than int64 holds",
+                    SHAPE_INVALID,
+                )
         node.output_descs = descs
         ports = [node.output(i) for i in range(node.num_outputs)]
         self._fold(node, schema, norm, descs, ports)
@@ -449,10 +367,8 @@ class ParseContext:
     def _fold(self, node, schema, attrs, descs, ports) -> None:
         if schema.kernel is None or schema.has(Trait.NO_FOLD) or schema.has(Trait.STATEFUL):
             return
-        if not all(d.is_static for d in descs) or sum(d.numel for d in descs) > MAX_FOLD_ELEMENTS:
-            return
         inputs: list[np.ndarray | None] = []
-        for port in node.inputs:
+        for port in node.inputs:  # first, as most nodes have an input unknown at parse time
             if port is None:
                 inputs.append(None)
                 continue
@@ -460,6 +376,10 @@ class ParseContext:
             if value is None:
                 return
             inputs.append(value)
+        if not all(d.is_static for d in descs) or sum(d.numel for d in descs) > MAX_FOLD_ELEMENTS:
+            return
+        if not self.budget.try_charge(sum(d.size_bytes for d in descs)):
+            return
         try:
             outs = evaluate(schema, attrs, inputs, descs)
         except GeError as err:  # the kernel rejects these constant inputs: say where
@@ -470,10 +390,33 @@ class ParseContext:
         for port, value in zip(ports, outs):
             self.values[port] = value
 
+    def reserve_nodes(self, count: int) -> None:
+        """Check, before a mapping unrolls ``count`` steps (one node or more each), that the
+        node limit holds them (GeError naming the node otherwise)."""
+        self.budget.check_nodes(int(count), self.node.where if self.node else "ONNX model")
+
+    def reserve(self, nbytes: int, what: str) -> None:
+        """Check, before a mapping computes arrays of ``nbytes``, that the parse budget holds
+        them (GeError naming the node otherwise)."""
+        where = self.node.where if self.node is not None else "ONNX model"
+        if nbytes < 0:  # a negative dim or attribute went into the size
+            raise GeError(
+                PARAM_INVALID,
+                f"{where}: {what}: the node's dims or attributes give a negative size",
+            )
+        self.budget.check(int(nbytes), f"{where}: {what}")
+
     def const(
-        self, value: Any, dtype: DataType | np.dtype | None = None, *, name: str | None = None
+        self,
+        value: Any,
+        dtype: DataType | np.dtype | None = None,
+        *,
+        name: str | None = None,
+        from_file: bool = False,
     ) -> Port:
-        """A Const node holding ``value`` (small equal constants are shared)."""
+        """A Const node holding ``value`` (small equal constants are shared). Arrays a mapping
+        computes count against the parse budget; ``from_file`` ones (initializers, Constant
+        attributes) are the file's own data and do not."""
         array = np.asarray(value)
         if dtype is not None:
             target = dtype.np_dtype if isinstance(dtype, DataType) else np.dtype(dtype)
@@ -484,6 +427,10 @@ class ParseContext:
             cached = self._const_cache.get(key)
             if cached is not None:
                 return cached
+        where = self.node.where if self.node is not None else "ONNX model"
+        self.budget.add_node(where)
+        if not from_file and array.nbytes > 64:
+            self.budget.charge(array.nbytes, f"{where}: a {array.nbytes}-byte constant")
         node = self.graph.add_node(
             "Const",
             name=name or self._name("Const"),
@@ -604,48 +551,29 @@ def _domain(domain: str) -> str:
     return "" if domain in ("", "ai.onnx") else domain
 
 
-def _topo_nodes(nodes: Sequence[Any], scope: Any) -> list[int]:
-    """Indexes of the ONNX nodes, producers first (stable; GeError on a cycle or missing value)."""
-    order: list[int] = []
-    pending = list(range(len(nodes)))
-    defined: set[str] = {""}
-    while pending:
-        progress = []
-        rest = []
-        for k in pending:
-            n = nodes[k]
-            if all(i in defined or scope.defined(i) for i in n.input):
-                progress.append(k)
-                defined.update(o for o in n.output if o)
-            else:
-                rest.append(k)
-        if not progress:
-            missing = sorted(
-                {
-                    i
-                    for k in rest
-                    for i in nodes[k].input
-                    if i not in defined and not scope.defined(i)
-                }
-            )
-            raise GeError(
-                PARAM_INVALID,
-                f"ONNX graph uses values no node or input defines: {', '.join(missing[:10])}",
-            )
-        order.extend(progress)
-        pending = rest
-    return order
-
-
-def _node_name(proto: Any, index: int, used: set[str]) -> str:
+def _node_name(proto: Any, index: int, used: dict[str, int]) -> str:
+    """A unique display name for node ``index`` (its own name, else ``OpType_index``); ``used``
+    maps each name taken to the next suffix to try, so repeated names cost O(1) each."""
     base = proto.name or f"{proto.op_type}_{index}"
     name = base
-    k = 0
+    k = used.get(base, 0)
     while name in used:
         k += 1
         name = f"{base}_{k}"
-    used.add(name)
+    used[base] = k
+    used.setdefault(name, 0)
     return name
+
+
+def _initializers(graph: Any, where: str) -> dict[str, Any]:
+    """A graph's initializers (dense and sparse) by name; GeError when a name repeats."""
+    found: dict[str, Any] = {}
+    for t in [*graph.initializer, *graph.sparse_initializer]:
+        name = t.name if hasattr(t, "name") else t.values.name
+        if name in found:
+            raise GeError(PARAM_INVALID, f"{where}: initializer {name!r} is defined twice")
+        found[name] = t
+    return found
 
 
 class _Scope:
@@ -677,8 +605,13 @@ class _Scope:
             return None
         port = self.values.get(name)
         if port is None and name in self.initializers:
-            array = tensor_to_array(self.initializers[name], self.base_dir, f"initializer {name}")
-            port = self.ctx.const(array, name=self.ctx.graph.unique_name(name))
+            proto = self.initializers[name]
+            where = f"initializer {name}"
+            if hasattr(proto, "indices"):  # a SparseTensorProto
+                array = sparse_to_array(proto, self.base_dir, where, self.ctx.budget.charge)
+            else:
+                array = tensor_to_array(proto, self.base_dir, where)
+            port = self.ctx.const(array, name=self.ctx.graph.unique_name(name), from_file=True)
             self.values[name] = port
         if port is None and self.parent is not None and self.parent.defined(name):
             return self.parent.get(name)
@@ -693,12 +626,16 @@ def _scan_unsupported(g: Any, opsets: dict[str, int], found: dict, prefix: str) 
 
     from openge.parser.mappings import lookup
 
-    used: set[str] = set()
+    used: dict[str, int] = {}
+    known: dict[tuple[str, str], bool] = {}
     for i, n in enumerate(g.node):
         name = prefix + _node_name(n, i, used)
         dom = _domain(n.domain)
         opset = opsets.get(dom, 1)
-        if lookup(dom, n.op_type, opset) is None:
+        mapped = known.get((dom, n.op_type))
+        if mapped is None:
+            mapped = known[(dom, n.op_type)] = lookup(dom, n.op_type, opset) is not None
+        if not mapped:
             found.setdefault((dom, n.op_type, opset), []).append(name)
         for a in n.attribute:
             if a.type == onnx.AttributeProto.GRAPH:
@@ -712,10 +649,12 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
     """Convert ONNX nodes (producers first) into catalog nodes, binding outputs in ``scope``."""
     from openge.parser.mappings import known_interface, lookup
 
-    used: set[str] = set()
+    used: dict[str, int] = {}
     names = [prefix + _node_name(n, i, used) for i, n in enumerate(nodes)]
     outer = scope.ctx.scope
-    for k in _topo_nodes(nodes, scope):
+    local = set(scope.values) | set(scope.initializers)
+    interfaces: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+    for k in topological_order(nodes, names, scope.defined, local):
         proto_node = nodes[k]
         name = names[k]
         dom = _domain(proto_node.domain)
@@ -735,7 +674,14 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
             outputs=outputs,
             attrs=attrs,
         )
-        known_attrs, max_inputs = known_interface(dom, proto_node.op_type, opset)
+        key = (dom, proto_node.op_type, opset)
+        interface = interfaces.get(key)
+        if interface is None:
+            interface = interfaces[key] = (
+                *known_interface(dom, proto_node.op_type, opset),
+                lookup(dom, proto_node.op_type, opset),
+            )
+        known_attrs, max_inputs, fn = interface
         extra = sorted(set(attrs) - known_attrs)
         if extra:
             raise GeError(
@@ -756,7 +702,6 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
                 raise GeError(
                     UNSUPPORTED, f"{node.where}: attribute {key} of this kind is not supported"
                 )
-        fn = lookup(dom, proto_node.op_type, opset)
         if fn is None:
             raise GeError(UNSUPPORTED, f"{node.where}: no mapping for this op")
         ctx.node = node
@@ -771,6 +716,15 @@ def _convert_nodes(ctx: ParseContext, nodes: list[Any], scope: _Scope, prefix: s
                     if not _can_defer(ctx, proto_node, scope):
                         raise
                     results = _defer(ctx, node, proto_node)
+        except GeError:
+            raise
+        except (Exception, RecursionError) as err:  # a mapping meeting a malformed node
+            logger.debug("mapping of %s failed", node.where, exc_info=True)
+            raise GeError(
+                PARAM_INVALID,
+                f"{node.where}: cannot convert this node ({type(err).__name__}: {err}); "
+                "check its attributes and inputs against the ONNX operator spec",
+            ) from err
         finally:
             ctx.node = None
             ctx.scope = outer
@@ -841,7 +795,7 @@ def run_subgraph(
     sub = _Scope(
         ctx,
         parent,
-        {t.name: t for t in body.initializer},
+        _initializers(body, f"subgraph {body.name}"),
         parent.base_dir if parent is not None else None,
     )
     if len(inputs) != len(body.input):
@@ -871,7 +825,9 @@ def parse_onnx(
             model's bytes, or an ``onnx.ModelProto``.
         options: string options: ``input_shape`` (ATC syntax ``"name:1,3,224,224;name2:..."``,
             fixes dynamic dims of the named inputs), ``input_format`` (layout recorded on the
-            inputs: NCHW, NHWC, ND, NCDHW or NDHWC).
+            inputs: NCHW, NHWC, ND, NCDHW or NDHWC), and the limits that bound an untrusted
+            file, ``openge.parser.maxNodes`` and ``openge.parser.maxGeneratedBytes``
+            (docs/parser_limits.md).
         constant_inputs: graph inputs to bind to fixed values (they become Const nodes and are
             no longer model inputs) — for inputs that determine shapes, such as a Reshape's
             ``shape`` fed as an input.
@@ -881,14 +837,31 @@ def parse_onnx(
         inputs), initializers ``Const`` nodes, ONNX ops catalog nodes; outputs in ONNX order.
 
     Raises:
-        GeError: unreadable model, opset out of range, unsupported ops (all listed at once),
-            inputs with unresolved dynamic dims (pass ``input_shape``), or a node that cannot
-            be mapped exactly.
+        GeError: unreadable or malformed model (naming the node, initializer or field), opset
+            out of range, unsupported ops (all listed at once), inputs with unresolved dynamic
+            dims (pass ``input_shape``), a node that cannot be mapped exactly, or a limit
+            passed. Nothing else escapes.
     """
+    try:
+        return _parse(model, options, constant_inputs)
+    except GeError:
+        raise
+    except (Exception, RecursionError) as err:  # last resort: nothing else escapes
+        logger.debug("parse_onnx failed", exc_info=True)
+        raise GeError(
+            PARAM_INVALID, f"ONNX model could not be parsed: {type(err).__name__}: {err}"
+        ) from err
+
+
+def _parse(
+    model: Any, options: Mapping[str, str] | None, constant_inputs: Mapping[str, Any] | None
+) -> Graph:
     from openge.parser.mappings import missing_needs
 
-    proto, base_dir = _load(model)
+    proto, base_dir, size = _load(model)
     opts = _check_options(options)
+    budget = ParseBudget(size, opts)
+    check_model(proto)
     opsets = {_domain(o.domain): int(o.version) for o in proto.opset_import}
     default_opset = opsets.get("")
     import onnx.defs
@@ -906,7 +879,7 @@ def parse_onnx(
         default_opset = opsets[""]
     g = proto.graph
     graph = Graph(g.name or "onnx_graph")
-    ctx = ParseContext(graph, opsets)
+    ctx = ParseContext(graph, opsets, budget)
 
     # 1. every op must have a mapping (subgraphs included): one error listing all that do not.
     unsupported: dict[tuple[str, str, int], list[str]] = {}
@@ -931,7 +904,7 @@ def parse_onnx(
         default_opset = newest  # only other domains' nodes (e.g. ai.onnx.preview.training)
 
     # 2. initializers (created on first use) and graph inputs.
-    initializers = {t.name: t for t in g.initializer}
+    initializers = _initializers(g, "ONNX graph")
     bound = dict(constant_inputs or {})
     input_names = [v.name for v in g.input]
     unknown_bound = [k for k in bound if k not in input_names]
@@ -980,6 +953,12 @@ def parse_onnx(
             dynamic.append(f"{vi.name}: {_dims_text(dims)}")
             dims = []
         desc = TensorDesc(dtype, tuple(max(d, -1) for d in dims), fmt)
+        if desc.size_bytes > MAX_TENSOR_BYTES:
+            raise GeError(
+                SHAPE_INVALID,
+                f"graph input {vi.name}: {desc.type_str()} is more bytes than int64 holds",
+            )
+        budget.add_node(f"graph input {vi.name}")
         attrs: dict[str, Any] = {"index": index}
         if vi.name in with_ranges and any(d < 0 for d in with_ranges[vi.name][0]):
             attrs[RANGE_ATTR] = encode_range(with_ranges[vi.name][1])
@@ -997,7 +976,9 @@ def parse_onnx(
     for name, value in bound.items():
         vi = next(v for v in g.input if v.name == name)
         dtype, _ = _value_type(vi, f"graph input {name}")
-        scope.values[name] = ctx.const(np.asarray(value, dtype=dtype.np_dtype), name=name)
+        scope.values[name] = ctx.const(
+            np.asarray(value, dtype=dtype.np_dtype), name=name, from_file=True
+        )
 
     # 3. nodes in dependency order (what needs run-time shapes or values is deferred).
     ctx.allow_defer = True
@@ -1008,8 +989,14 @@ def parse_onnx(
     # 4. outputs, checked against the model's declared types.
     outs = []
     for vi in g.output:
+        if not scope.defined(vi.name):
+            raise GeError(
+                PARAM_INVALID,
+                f"graph output {vi.name!r}: no node, graph input or initializer defines it",
+            )
         port = scope.get(vi.name)
-        assert port is not None
+        if port is None:
+            raise GeError(PARAM_INVALID, "graph output with an empty name")
         _check_declared(vi, port, bool(shapes))
         outs.append(port)
     graph.set_outputs(outs)
@@ -1095,6 +1082,8 @@ def _prune(graph: Graph) -> None:
         live.add(node.name)
         stack.extend(p.node for p in node.inputs if p is not None)
         stack.extend(node.control_inputs)
+    if all(n.name in live or n.op_type == "Data" for n in graph):
+        return  # nothing to prune: skip the ordering
     for node in reversed(graph.topological_order()):
         if node.name not in live and node.op_type != "Data":
             graph.remove_node(node)

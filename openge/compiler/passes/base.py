@@ -23,6 +23,10 @@ class PassContext:
     variable_formats: dict[str, Any] = field(default_factory=dict)
     #: Variables whose format this compilation changed.
     changed_variables: set[str] = field(default_factory=set)
+    #: Bytes constant folding may still add (fixed on first use; see passes/fold_limits.py).
+    fold_budget: int | None = None
+    #: Bytes constant folding added so far.
+    folded_bytes: int = 0
 
 
 class GraphPass:

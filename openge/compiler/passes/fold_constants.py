@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from openge.compiler.passes.base import GraphPass, PassContext
+from openge.compiler.passes.fold_limits import max_fold_bytes, try_charge_fold
 from openge.graph import Graph, Port, Tensor
 from openge.ops import Trait, get_schema
 
@@ -32,6 +33,10 @@ class FoldConstantsPass(GraphPass):
             if not ports or any(p not in ctx.const_values for p in ports):
                 continue
             if node.control_inputs or node.control_users:
+                continue
+            size = sum(ctx.const_values[p].nbytes for p in ports)
+            if size > max_fold_bytes(ctx.options) or not try_charge_fold(graph, ctx, size):
+                logger.debug("not folded: %s (folding limits)", node.name)
                 continue
             for port in ports:
                 value = ctx.const_values[port]

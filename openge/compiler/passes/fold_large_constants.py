@@ -8,9 +8,11 @@ with the op's own kernel, and stores them as weights (GE folds them too).
 
 It never duplicates big data: a node is folded only when the constant inputs it shares with other
 readers are small (at most ``MAX_PROPAGATED_ELEMENTS`` elements together), so a weight read
-elsewhere is not copied into a second, transformed weight. Results above ``MAX_FOLD_BYTES`` are
-left to run. Stateful and NO_FOLD ops are never folded; ``ge.oo.constantFolding=0`` turns the
-pass off with FoldConstantsPass.
+elsewhere is not copied into a second, transformed weight. Results above
+``openge.constantFoldingMaxBytes`` (default ``MAX_FOLD_BYTES``), or that would take folding past
+``openge.constantFoldingBudgetBytes`` (see fold_limits.py), are left to run. Stateful and
+NO_FOLD ops are never folded; ``ge.oo.constantFolding=0`` turns the pass off with
+FoldConstantsPass.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ import logging
 import numpy as np
 
 from openge.compiler.passes.base import GraphPass, PassContext
+from openge.compiler.passes.fold_limits import (
+    DEFAULT_MAX_BYTES,
+    MAX_BYTES_KEY,
+    max_fold_bytes,
+    try_charge_fold,
+)
 from openge.compiler.passes.rules import (
     control_index,
     is_graph_output_node,
@@ -32,12 +40,12 @@ from openge.ops.infer import MAX_PROPAGATED_ELEMENTS
 
 logger = logging.getLogger(__name__)
 
-#: The largest single result folded into the weights.
-MAX_FOLD_BYTES = 512 * 1024 * 1024
+#: The largest single result folded into the weights (default of the option).
+MAX_FOLD_BYTES = DEFAULT_MAX_BYTES
 _SKIP = (Trait.SOURCE, Trait.SINK, Trait.STATEFUL, Trait.NO_FOLD)
 
 
-def _why_not(graph: Graph, node: Node) -> str | None:
+def _why_not(graph: Graph, node: Node, ctx: PassContext) -> str | None:
     schema = get_schema(node.op_type)
     if any(schema.has(t) for t in _SKIP) or schema.kernel is None:
         return "not foldable"
@@ -51,13 +59,26 @@ def _why_not(graph: Graph, node: Node) -> str | None:
     size = sum(d.size_bytes for d in node.output_descs)
     if any(d.size_bytes == 0 for d in node.output_descs):
         return "an empty result (nothing to store)"
-    if size > MAX_FOLD_BYTES:
-        return f"result of {size} bytes exceeds {MAX_FOLD_BYTES}"
+    limit = max_fold_bytes(ctx.options)
+    if size > limit:
+        return f"result of {size} bytes exceeds {limit} ({MAX_BYTES_KEY})"
     shared = sum(
         p.desc.numel for p in ports if any(u is not node for u, _ in p.node.users(p.index))
     )
     if shared > MAX_PROPAGATED_ELEMENTS:
         return f"folding would duplicate {shared} shared constant elements"
+    # Inputs only this node reads are dropped after the fold: they do not add to the model.
+    outputs = set(graph.outputs)
+    freed = sum(
+        p.desc.size_bytes
+        for p in set(ports)
+        if p not in outputs and all(u is node for u, _ in p.node.users())
+    )
+    if not try_charge_fold(graph, ctx, size - freed):
+        return (
+            f"result of {size} bytes would take folding past its budget of "
+            f"{ctx.fold_budget} bytes (openge.constantFoldingBudgetBytes)"
+        )
     return None
 
 
@@ -76,7 +97,7 @@ class FoldLargeConstantsPass(GraphPass):
         for node in graph.topological_order():
             if get_schema(node.op_type).has(Trait.SOURCE):
                 continue
-            reason = _why_not(graph, node)
+            reason = _why_not(graph, node, ctx)
             if reason is not None:
                 if reason != "an input is not a constant":
                     logger.debug("%s: %s not folded: %s", self.name, node.name, reason)

@@ -8,6 +8,7 @@ that ops whose output shape depends on an input's value can be inferred.
 from __future__ import annotations
 
 from openge.compiler.passes.base import GraphPass, PassContext
+from openge.compiler.passes.fold_limits import propagation_limit
 from openge.graph import Graph, Port
 from openge.ops import Trait, get_schema, infer_node
 from openge.ops.infer import propagate_value
@@ -21,6 +22,8 @@ class InferShapesPass(GraphPass):
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         changed = False
+        budget = propagation_limit(ctx.options)
+        propagated = 0
         for node in graph.topological_order():
             if get_schema(node.op_type).has(Trait.SINK):
                 continue
@@ -31,7 +34,10 @@ class InferShapesPass(GraphPass):
             if node.op_type == "Const":
                 ctx.const_values[Port(node, 0)] = attrs["value"].numpy()
                 continue
+            if propagated > budget:  # past the limit, values are computed at run time
+                continue
             values = propagate_value(node, attrs, descs, ctx.const_values)
             for i, value in enumerate(values or ()):
                 ctx.const_values[Port(node, i)] = value
+                propagated += value.nbytes
         return changed

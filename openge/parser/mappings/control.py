@@ -119,6 +119,7 @@ def scan(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
             f"scan inputs have different sequence lengths {sorted(lengths)}", SHAPE_INVALID
         )
     steps = lengths.pop()
+    ctx.reserve_nodes(steps * max(len(body.node), 1))
     if steps > MAX_UNROLL:
         raise ctx.unsupported(f"a Scan of more than {MAX_UNROLL} steps")
     if steps == 0 and n_out:

@@ -106,6 +106,7 @@ def is_inf(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         return [ctx.emit1("Equal", [x, ctx.scalar(np.inf, x)])]
     if neg:
         return [ctx.emit1("Equal", [x, ctx.scalar(-np.inf, x)])]
+    ctx.reserve(int(np.prod(ctx.shape(x), dtype=object)), "the all-false result")
     return [ctx.emit1("Identity", [ctx.const(np.zeros(ctx.shape(x), dtype=bool))])]
 
 

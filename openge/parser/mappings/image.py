@@ -240,6 +240,7 @@ def _antialias_resize(
     for axis, (scale, out_len) in enumerate(zip(scales, sizes)):
         if scale == 1.0 and out_len == dims[axis]:
             continue
+        ctx.reserve(16 * dims[axis] * out_len, "antialias weights")
         w = _antialias_weights(dims[axis], out_len, float(scale), mode, ctm, a, exclude)
         rank = len(dims)
         perm = [i for i in range(rank) if i != axis] + [axis]
@@ -309,6 +310,9 @@ def affine_grid(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     k = len(spatial)
     if k not in (2, 3) or ctx.shape(theta) != (size[0], k, k + 1):
         raise ctx.error(f"theta {list(ctx.shape(theta))} does not fit size {size}", SHAPE_INVALID)
+    if any(d < 0 for d in spatial):
+        raise ctx.error(f"size {size} has a negative dim", SHAPE_INVALID)
+    ctx.reserve(8 * (k + 2) * int(np.prod(spatial, dtype=object)), "the base grid")
     axes = []
     for length in spatial:
         if align:

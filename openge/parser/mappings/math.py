@@ -256,6 +256,7 @@ def attention(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     left = node.attr("left_window_size", -1)
     right = node.attr("right_window_size", -1)
     windowed = left >= 0 or right >= 0
+    ctx.reserve(24 * q_len * kv_len, "attention masks")
     i_idx = np.arange(q_len).reshape(q_len, 1)
     j_idx = np.arange(kv_len).reshape(1, kv_len)
     offset_port: Port | None = None
@@ -706,6 +707,7 @@ def _window(node: OnnxNode, ctx: ParseContext, fn) -> list[Port]:
     n = size[0]
     periodic = node.attr("periodic", 1)
     denom = n if periodic else n - 1
+    ctx.reserve(24 * n, "window values")
     k = np.arange(n, dtype=np.float64)
     with np.errstate(all="ignore"):
         values = fn(k, denom) if n > 1 or periodic else np.ones(n)
@@ -979,6 +981,7 @@ def _dft_along(
     t = ctx.transpose(x, perm)
     lead = [dims[i] for i in range(rank - 1) if i != axis]
     t = ctx.reshape(t, (*lead, comp * length))
+    ctx.reserve(40 * out_len * length, "DFT matrices")
     kk = np.arange(out_len)[None, :]
     nn = np.arange(length)[:, None]
     ang = 2 * np.pi * ((nn * kk) % length) / length
@@ -1026,6 +1029,7 @@ def _irfft_along(ctx: ParseContext, x: Port, axis: int, length: int) -> Port:
     perm = [i for i in range(rank - 1) if i != axis] + [rank - 1, axis]
     lead = [dims[i] for i in range(rank - 1) if i != axis]
     t = ctx.reshape(ctx.transpose(x, perm), (*lead, comp * bins))
+    ctx.reserve(40 * bins * length, "inverse DFT matrices")
     k = np.arange(bins)[:, None]
     n = np.arange(length)[None, :]
     weight = np.where((k == 0) | ((length % 2 == 0) & (k == length // 2)), 1.0, 2.0)
@@ -1099,6 +1103,7 @@ def stft(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     frames = (dims[1] - flen) // step + 1
     if step < 1 or flen < 1 or frames < 1:
         raise ctx.error("frame_step/frame_length do not fit the signal", SHAPE_INVALID)
+    ctx.reserve(16 * frames * flen, "STFT frame indices")
     index = (np.arange(frames)[:, None] * step + np.arange(flen)[None, :]).astype(np.int64)
     fr = ctx.emit1("GatherV2", [sig, ctx.const(index), ctx.const(np.array(1, np.int32))])
     if window is not None:
@@ -1134,6 +1139,7 @@ def flex_attention(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     if hq != hkv:
         if hq % hkv:
             raise ctx.error("q heads must be a multiple of kv heads", SHAPE_INVALID)
+        ctx.reserve(16 * max(hq, hkv), "the head indices")
         reps = ctx.const(np.repeat(np.arange(hkv), hq // hkv).astype(np.int64))
         axis1 = ctx.const(np.array(1, np.int32))
         k = ctx.emit1("GatherV2", [k, reps, axis1])

@@ -377,6 +377,13 @@ def _max_pool_with_indices(node: OnnxNode, ctx: ParseContext, x: Port) -> list[P
     if column_major and n != 2:
         raise ctx.unsupported("storage_order 1 outside 2-D pooling")
     plane = int(np.prod(sp, dtype=np.int64))
+    if any(k < 1 for k in kernel):
+        raise ctx.error(f"kernel_shape {list(kernel)} must be positive", SHAPE_INVALID)
+    spatial = int(np.prod(out, dtype=object))
+    taps = int(np.prod(kernel, dtype=object))
+    ctx.reserve(
+        8 * dims[0] * dims[1] * (spatial * taps + 1) + 2 * spatial, "MaxPool index constants"
+    )
     base = np.arange(dims[0] * dims[1], dtype=np.int64).reshape(dims[0], dims[1], *[1] * n) * plane
     best: Port | None = None
     best_idx: Port | None = None
@@ -478,6 +485,7 @@ def _pool_taps(node: OnnxNode, ctx: ParseContext, x: Port, kind: str) -> Port:
     # instead of k₁·k₂·…). Cells at or past the declared padding (ceil-mode overflow) are
     # masked out; the average divides by the per-axis counts' product.
     cur = padded
+    ctx.reserve(8 * int(np.prod(out, dtype=object)), "AveragePool counts")
     count = np.ones(out, dtype=np.float64)
     for i in range(n):
         axis = 2 + i
@@ -578,6 +586,7 @@ def lp_pool(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         powed = ctx.emit1("Mul", [ax, ax])
     else:
         powed = ctx.emit1("Pow", [ax, ctx.scalar(p, x)])
+    ctx.reserve(c * k[0] * k[1] * ctx.dtype(x).np_dtype.itemsize, "the LpPool filter")
     ones = ctx.const(np.ones((c, 1, k[0], k[1]), dtype=ctx.dtype(x).np_dtype))
     s = ctx.emit1(
         "Conv2D",
@@ -978,6 +987,7 @@ def dropout(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         raise ctx.unsupported("Dropout in training mode (random masks)")
     outs: list[Port | None] = [ctx.emit1("Identity", [x])]
     if node.wants_output(1):
+        ctx.reserve(int(np.prod(ctx.shape(x), dtype=object)), "the mask")
         mask = np.ones(ctx.shape(x), dtype=bool)
         outs.append(ctx.emit1("Identity", [ctx.const(mask)]))
     return outs

@@ -104,6 +104,7 @@ class _Setup:
             raise ctx.error(f"direction {direction!r} is not valid")
         self.directions = ["forward", "reverse"] if direction == "bidirectional" else [direction]
         dirs = len(self.directions)
+        ctx.reserve_nodes(self.seq * dirs)  # unrolled step by step
         w, r = node.input(1), node.input(2)
         hidden = node.attr("hidden_size") or ctx.shape(r)[-1]
         self.hidden = hidden

@@ -15,6 +15,7 @@ from openge.errors import DATATYPE_INVALID, SHAPE_INVALID
 from openge.graph import DataType, Port
 from openge.parser.mappings import onnx_op
 from openge.parser.onnx_parser import OnnxNode, ParseContext, onnx_dtype
+from openge.parser.tensors import sparse_to_array
 
 I64 = DataType.DT_INT64
 
@@ -50,20 +51,6 @@ def axes_arg(
 # ----- constants and shapes -------------------------------------------------------------------
 
 
-def _sparse_to_dense(proto, ctx: ParseContext) -> np.ndarray:
-    from openge.parser.onnx_parser import tensor_to_array
-
-    values = tensor_to_array(proto.values)
-    indices = tensor_to_array(proto.indices).astype(np.int64)
-    dims = tuple(int(d) for d in proto.dims)
-    dense = np.zeros(dims, dtype=values.dtype)
-    if indices.ndim == 1:
-        dense.reshape(-1)[indices] = values
-    else:
-        dense[tuple(indices.T)] = values
-    return dense
-
-
 @onnx_op(
     "Constant",
     attrs=(
@@ -94,12 +81,17 @@ def constant(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     elif "value_ints" in attrs:
         value = np.array(attrs["value_ints"], dtype=np.int64)
     elif "sparse_value" in attrs and isinstance(attrs["sparse_value"], _Sparse):
-        value = _sparse_to_dense(attrs["sparse_value"].proto, ctx)
+        value = sparse_to_array(
+            attrs["sparse_value"].proto,
+            ctx.scope.base_dir if ctx.scope is not None else None,
+            f"{node.where}: attribute sparse_value",
+            ctx.budget.charge,
+        )
     elif "value_string" in attrs or "value_strings" in attrs:
         raise ctx.unsupported("string constants (openge has no string tensors)")
     else:
         raise ctx.error("Constant has no value attribute")
-    return [ctx.const(value, name=ctx.graph.unique_name(node.name))]
+    return [ctx.const(value, name=ctx.graph.unique_name(node.name), from_file=True)]
 
 
 @onnx_op("Identity", attrs=(), inputs=1)
@@ -573,6 +565,7 @@ def trilu(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         kv = ctx.require_value(node.input(1), "k").reshape(-1)
         k = int(kv[0])
     n, m = dims[-2], dims[-1]
+    ctx.reserve(17 * n * m, "the Trilu mask")
     rows = np.arange(n)[:, None]
     cols = np.arange(m)[None, :]
     mask = (cols - rows >= k) if node.attr("upper", 1) else (cols - rows <= k)
@@ -589,6 +582,7 @@ def eye_like(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
         raise ctx.error("input must be 2-D", SHAPE_INVALID)
     dt = node.attr("dtype")
     dtype = ctx.dtype(x) if dt is None else onnx_dtype(dt, node.where)
+    ctx.reserve(dims[0] * dims[1] * dtype.np_dtype.itemsize, "the EyeLike constant")
     eye = np.eye(dims[0], dims[1], k=node.attr("k", 0), dtype=dtype.np_dtype)
     return [ctx.emit1("Identity", [ctx.const(eye)])]
 
@@ -662,6 +656,7 @@ def reverse_sequence(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]
     if {t_axis, b_axis} != {0, 1}:
         raise ctx.error("time_axis and batch_axis must be 0 and 1", SHAPE_INVALID)
     steps, batch = dims[t_axis], dims[b_axis]
+    ctx.reserve(8 * int(np.prod(dims, dtype=object)), "the reversal indices")
     t = np.arange(steps).reshape([steps if i == t_axis else 1 for i in range(len(dims))])
     lens_v = ctx.value(lens)
     if lens_v is not None:

@@ -1,0 +1,96 @@
+"""Bounded memory and time: every hostile ONNX file under 1 MB parses (or is refused with a
+GeError) in a subprocess capped by RLIMIT_AS, under 256 MB peak RSS and 5 s of CPU; ONNX chains
+parse in linear time in any node order."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from openge.parser import parse_onnx
+
+from . import hostile_onnx as h
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: The issue's bounds for one parse of a hostile file under 1 MB.
+MAX_RSS_MB = 256
+MAX_CPU_SECONDS = 5.0
+#: Address-space cap of the child (a safety net: the assertion is on the peak RSS).
+ADDRESS_SPACE = 768 << 20
+#: Wall-clock limit of the child (a hang fails the test; CPU time is what is asserted).
+WALL_SECONDS = 120
+
+_CHILD = """
+import json, logging, resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
+logging.disable(logging.WARNING)
+from openge.errors import GeError
+from openge.parser import parse_onnx
+data = open(sys.argv[1], "rb").read()
+start = time.process_time()
+try:
+    parse_onnx(data)
+    outcome = "ok"
+except GeError as err:
+    outcome = "GeError: " + err.message
+except BaseException as err:
+    outcome = "UNEXPECTED " + type(err).__name__ + ": " + str(err)
+cpu = time.process_time() - start
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec (the parent's peak would show).
+rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+print(json.dumps({{"outcome": outcome, "cpu": cpu, "rss_mb": rss}}))
+"""
+
+
+def parse_in_child(data: bytes, tmp_path) -> dict:
+    """Parse ``data`` in a fresh capped interpreter; its outcome, CPU seconds and peak RSS."""
+    path = tmp_path / "hostile.onnx"
+    path.write_bytes(data)
+    env = dict(os.environ, PYTHONPATH=ROOT, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(cap=ADDRESS_SPACE), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=WALL_SECONDS,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", sorted(h.HOSTILE))
+def test_hostile_file_parse_is_bounded(name, tmp_path):
+    data = h.HOSTILE[name]().SerializeToString()
+    assert len(data) < 1 << 20
+    report = parse_in_child(data, tmp_path)
+    assert report["outcome"] == "ok" or report["outcome"].startswith("GeError"), report
+    assert report["rss_mb"] <= MAX_RSS_MB, report
+    assert report["cpu"] <= MAX_CPU_SECONDS, report
+
+
+def _cpu_parse(model) -> tuple[float, int]:
+    data = model.SerializeToString()
+    start = time.process_time()
+    graph = parse_onnx(data)
+    return time.process_time() - start, len(graph)
+
+
+@pytest.mark.parametrize("order", ["forward", "reverse", "shuffle"])
+def test_a_20k_node_chain_parses_in_linear_time_in_any_order(order):
+    seconds, nodes = _cpu_parse(h.chain(20_000, order))
+    assert nodes == 20_001
+    assert seconds < 4.0, f"{order}: {seconds:.2f} s"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", ["forward", "reverse", "shuffle"])
+def test_a_100k_node_chain_parses_under_10_seconds_in_any_order(order):
+    seconds, nodes = _cpu_parse(h.chain(100_000, order))
+    assert nodes == 100_001
+    assert seconds < 10.0, f"{order}: {seconds:.2f} s"
