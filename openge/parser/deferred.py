@@ -62,6 +62,32 @@ def outer_ports(proto_node: Any, scope: Any) -> list[tuple[str, Port | None]]:
     return [(n, scope.get(n)) for n in outer_names(proto_node) if scope.defined(n)]
 
 
+def _sanitized(proto: Any) -> Any:
+    """A copy of ``proto`` that ONNX's C++ shape inference can take: negative dim values (invalid
+    in ONNX, and one made its Slice inference abort the process on a clamp assertion) become
+    unknown dims. The parser judges the original model; this copy only feeds the type hints."""
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+
+    def clean(graph: Any) -> None:
+        for vi in [*graph.input, *graph.output, *graph.value_info]:
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+                for dim in vi.type.tensor_type.shape.dim:
+                    if dim.HasField("dim_value") and dim.dim_value < 0:
+                        dim.Clear()
+        for node in graph.node:
+            for a in node.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    clean(a.g)
+                for g in a.graphs:
+                    clean(g)
+
+    clean(copy.graph)
+    return copy
+
+
 def _value_types(ctx: ParseContext) -> dict[str, tuple[DataType, list[int] | None]]:
     """dtype and dims of every value ONNX's shape inference knows (for deferred outputs)."""
     if ctx._value_types is None:
@@ -69,7 +95,7 @@ def _value_types(ctx: ParseContext) -> dict[str, tuple[DataType, list[int] | Non
 
         types: dict[str, tuple[DataType, list[int] | None]] = {}
         try:
-            inferred = onnx.shape_inference.infer_shapes(ctx.proto).graph
+            inferred = onnx.shape_inference.infer_shapes(_sanitized(ctx.proto)).graph
         except Exception:  # inference is a hint only: fall back to the declared types
             inferred = ctx.proto.graph
         for vi in [*inferred.input, *inferred.value_info, *inferred.output]:

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2] / "openge"
 #: Layer of each package (lower imports nothing higher). Top-level helper modules sit at the
 #: bottom (errors, version, fileio) or at the top (__main__).
 LAYER = {
-    "errors": 0, "version": 0, "fileio": 0, "__init__": 0,
+    "errors": 0, "version": 0, "fileio": 0, "weight_folders": 0, "__init__": 0,
     "graph": 1, "kernels": 1,
     "ops": 2,
     "es": 3, "parser": 3, "compiler": 3, "om": 3,
