@@ -7,7 +7,7 @@ milliseconds per 8-image gear, so the figure measures openge's actors, not Ray's
 Writes ``## Batch inference on Ray`` in RESULTS.md.
 
 Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/ray_throughput.py
-[--rows 4000] [--repeats 3] [--output -]``
+[--rows 8000] [--repeats 3] [--output -]``
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _score(ray, om_ref, x: np.ndarray, actors: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--rows", type=int, default=8000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default=RESULTS, help="RESULTS.md path, or - to print only")
     args = parser.parse_args()
