@@ -429,7 +429,8 @@ class _Cursor:
         return len(self.data) - self.pos
 
 
-def _parse_descs(value: memoryview, what: str) -> list[InOutDesc]:
+def parse_descs(value: memoryview, what: str) -> list[InOutDesc]:
+    """The tensor records of an INPUT_DESC / OUTPUT_DESC block, every length checked."""
     cur = _Cursor(value, what)
     (count,) = cur.unpack(_U32)
     if count > min(MAX_IO_TENSORS, cur.left // _DESC_BASE.size):
@@ -465,9 +466,9 @@ def parse_inout_info(data: memoryview) -> InOutInfo:
             raise _invalid(f"MODEL_INOUT_INFO has block type {btype} twice")
         seen.add(btype)
         if btype == InOutBlock.INPUT_DESC:
-            info.inputs = _parse_descs(value, "MODEL_INOUT_INFO input desc")
+            info.inputs = parse_descs(value, "MODEL_INOUT_INFO input desc")
         elif btype == InOutBlock.OUTPUT_DESC:
-            info.outputs = _parse_descs(value, "MODEL_INOUT_INFO output desc")
+            info.outputs = parse_descs(value, "MODEL_INOUT_INFO output desc")
         elif btype == InOutBlock.DYNAMIC_BATCH:
             sub = _Cursor(value, "MODEL_INOUT_INFO dynamic batch")
             (n,) = sub.unpack(_U32)

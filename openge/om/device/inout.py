@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from openge.om.container import InOutDesc, parse_descs
 from openge.om.device.binio import Cursor, invalid
 
 _BASE = struct.Struct("<QiiIIII")
@@ -23,17 +24,8 @@ MAX_GEARS = 1 << 16
 MAX_NAME = 4096
 
 
-@dataclass(frozen=True)
-class IoTensor:
-    """One input or output of the model."""
-
-    name: str
-    size: int
-    format: int
-    dtype: int
-    dims: tuple[int, ...]
-    dims_v2: tuple[int, ...] = ()
-    shape_range: tuple[tuple[int, int], ...] = ()
+#: One input or output record: GE's record is the same in device and openge files.
+IoTensor = InOutDesc
 
 
 @dataclass
@@ -57,25 +49,7 @@ class IoInfo:
 
 
 def _tensors(value: memoryview, what: str) -> list[IoTensor]:
-    cur = Cursor(value, what)
-    count = cur.u32()
-    if count > min(MAX_TENSORS, cur.left // _BASE.size):
-        raise invalid(f"{what}: {count} tensors do not fit in {cur.left} bytes")
-    out = []
-    for i in range(count):
-        size, fmt, dtype, name_len, dims_len, dims2_len, range_len = cur.unpack(_BASE)
-        where = f"{what} tensor {i}"
-        name = cur.text(name_len, "name", MAX_NAME)
-        sub = Cursor(cur.data, where, cur.pos)
-        dims = sub.ints(dims_len, "q", "dims", MAX_DIMS)
-        dims2 = sub.ints(dims2_len, "q", "dimsV2", MAX_DIMS)
-        flat = sub.ints(range_len, "q", "shape-range values", 2 * MAX_DIMS)
-        cur.pos = sub.pos
-        if len(flat) % 2:
-            raise invalid(f"{where}: shape range has an odd number of values")
-        ranges = tuple((flat[j], flat[j + 1]) for j in range(0, len(flat), 2))
-        out.append(IoTensor(name, size, fmt, dtype, dims, dims2, ranges))
-    return out
+    return parse_descs(value, what)  # the one checked decoder of GE's tensor records
 
 
 def _list_list(value: memoryview, what: str) -> list[list[int]]:
