@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from openge.cli.files import check_output_file, load_array
 from openge.errors import INTERNAL_ERROR, PARAM_INVALID, GeError
 from openge.runtime import Model
+from openge.runtime.files import as_path, open_regular
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +89,8 @@ def batch_command(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise GeError(PARAM_INVALID, f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    out_path = _check_output(args.output)
-    with open(_regular_file(args.model, "model"), "rb") as f:
+    out_path = check_output_file(args.output, "--output")
+    with os.fdopen(open_regular(as_path(args.model, "--model"), "--model"), "rb") as f:
         model_bytes = f.read()
     with Model.from_bytes(model_bytes, args.weight_dir) as probe:
         input_descs = [d for d in probe.inputs if d.name != "ascend_mbatch_shape_data"]
@@ -175,25 +177,6 @@ def _ge_error_from(err: BaseException) -> GeError:
     return GeError(INTERNAL_ERROR, f"batch scoring failed: {type(err).__name__}: {first_line}")
 
 
-def _regular_file(path: str, what: str) -> str:
-    if not os.path.isfile(path):
-        raise GeError(PARAM_INVALID, f"{what} {path!r} does not exist or is not a regular file")
-    return path
-
-
-def _check_output(path: str) -> str:
-    """The output path, checked before any work: not a folder, parent a writable folder."""
-    path = os.path.abspath(path)
-    parent = os.path.dirname(path)
-    if os.path.isdir(path):
-        raise GeError(PARAM_INVALID, f"--output {path} is a folder; give a .parquet file name")
-    if not os.path.isdir(parent):
-        raise GeError(PARAM_INVALID, f"--output's folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise GeError(PARAM_INVALID, f"--output's folder {parent} is not writable")
-    return path
-
-
 def _input_column_names(args: argparse.Namespace, input_names: list[str]) -> list[str]:
     if args.input_columns is None:
         return list(input_names)
@@ -215,8 +198,7 @@ def _read_input(
         if keep:
             raise GeError(PARAM_INVALID, "--keep-columns applies to parquet input only")
         return _read_npy_folder(source, input_names, columns, block_rows), ["file"]
-    if not os.path.isfile(source):
-        raise GeError(PARAM_INVALID, f"--input {source!r} is neither a folder nor a file")
+    os.close(open_regular(as_path(source, "--input"), "--input"))  # a FIFO never blocks
     return _read_parquet(source, columns, keep, block_rows), keep
 
 
@@ -243,20 +225,11 @@ def _read_npy_folder(
         part = names[start : start + block_rows]
         data: dict[str, Any] = {}
         for d, column in zip(dirs, columns):
-            rows = [_load_npy(os.path.join(d, n)) for n in part]
+            rows = [load_array(os.path.join(d, n), "input file") for n in part]
             data[column] = _tensor_column(_stack_rows(rows, d))
         data["file"] = pa.array(part)
         blocks.append(pa.table(data))
     return blocks
-
-
-def _load_npy(path: str) -> np.ndarray:
-    if not os.path.isfile(path):
-        raise GeError(PARAM_INVALID, f"input file {path} is missing or not a regular file")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise GeError(PARAM_INVALID, f"cannot read input file {path}: {err}") from err
 
 
 def _stack_rows(rows: list[np.ndarray], where: str) -> np.ndarray:
