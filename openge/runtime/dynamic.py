@@ -112,7 +112,9 @@ class DynamicExecutor:
     """Runs a dynamic-shape CompiledModel (see the module doc). Not thread-safe on its own: the
     owning Model serializes calls."""
 
-    def __init__(self, compiled: CompiledModel) -> None:
+    def __init__(self, compiled: CompiledModel, max_bytes: int | None = None) -> None:
+        """``max_bytes``: the loader's arena limit (openge.om.limits), which also caps the
+        memory limit the (untrusted) model's own options ask for."""
         from openge.compiler.dynamic import RANGES_STAT
 
         self._compiled = compiled
@@ -130,6 +132,8 @@ class DynamicExecutor:
         options = dict(compiled.options)
         self.cache_size = _int_option(options, CACHE_OPTION, DEFAULT_CACHE_SIZE, 1)
         self.memory_limit = _int_option(options, MEMORY_OPTION, physical_memory() // 2, 1)
+        if max_bytes is not None:
+            self.memory_limit = min(self.memory_limit, max_bytes)
         # the plans live in memory: no external weight files written at run time
         dropped = ("ge.inputShape", "ge.externalWeight", "ge.externalWeightDir")
         self._options = {
@@ -495,6 +499,19 @@ def _check_graph_matches(compiled: CompiledModel) -> None:
             LOAD_MODEL,
             f"model {compiled.name}: the stored graph's inputs/outputs differ from the model's "
             "(the model is corrupt)",
+        )
+    for node in graph.nodes:
+        # a dynamic model keeps its constants in its graph (no external weights, no variables)
+        if node.op_type == "Const" and isinstance(node.attrs.get("value"), Tensor):
+            continue
+        if node.op_type == "Data" or not get_schema(node.op_type).has(Trait.SOURCE):
+            continue
+        raise GeError(
+            LOAD_MODEL,
+            f"model {compiled.name}: node {node.name} ({node.op_type}) cannot be in a "
+            "dynamic-shape model's graph (its constants are stored in the graph; external "
+            "weights and variables apply to static models only): the model is corrupt — "
+            "compile it again",
         )
 
 

@@ -171,7 +171,7 @@ class Model:
             # a dynamic-shape model: a static plan per input-shape signature, made at run time
             from openge.runtime.dynamic import DynamicExecutor
 
-            self._dynamic = DynamicExecutor(compiled)
+            self._dynamic = DynamicExecutor(compiled, max_bytes=limits.max_arena_bytes)
             self.inputs = list(self._dynamic.inputs)
         self._gears: GearRuntime | None = None
         self._gear_plans: list[tuple[list[_Step], list, list]] = []
@@ -312,6 +312,8 @@ class Model:
         if kind == SlotKind.WEIGHT:
             if self._weight_arrays is None:
                 return _view(self._weights, slot, len(self._weights), where)
+            if slot.nbytes == 0:  # an empty constant has no bytes, nor a shared array
+                return np.empty(slot.shape, slot.dtype.np_dtype)
             array = self._weight_arrays.get(slot.offset)
             if array is None:
                 raise GeError(LOAD_MODEL, f"{where}: no shared weight at offset {slot.offset}")

@@ -181,7 +181,7 @@ class SharedWeights:
         plan = PlanWeights()
         seen: dict[int, np.ndarray] = {}
         for slot in _weight_slots(compiled.tasks):
-            if slot.offset in plan.arrays:
+            if slot.offset in plan.arrays or slot.nbytes == 0:  # empty: Model makes its own
                 continue
             nbytes = slot.nbytes
             node = const_at.get(slot.offset)

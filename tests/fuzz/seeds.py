@@ -89,8 +89,68 @@ def transformer_onnx() -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
 
 
+def dynamic_onnx() -> bytes:
+    """A symbolic batch and a data-dependent tail: Relu → Reshape by the input's shape →
+    NonZero (a value-sized output, run node by node) → Transpose."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Reshape", ["r", "s"], ["rr"]),
+        helper.make_node("NonZero", ["rr"], ["nz"]),
+        helper.make_node("Transpose", ["nz"], ["y"], perm=[1, 0]),
+        helper.make_node("Sigmoid", ["rr"], ["z"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "seed_dynamic",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.INT64, ["K", 2]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 4]),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def gear_onnx() -> bytes:
+    """Conv → Relu → GlobalAveragePool → Reshape to [-1, 4]: compiled with batch gears."""
+    rng = np.random.default_rng(2)
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["g"]),
+        helper.make_node("Reshape", ["g", "shape"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "seed_gears",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        [
+            _init(rng, "w", 4, 3, 3, 3),
+            _init(rng, "b", 4),
+            numpy_helper.from_array(np.array([-1, 4], np.int64), "shape"),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
 def _om(onnx_bytes: bytes, options: dict[str, str] | None = None) -> bytes:
     return serialize(compile_graph(parse_onnx(onnx_bytes), options or {}), online=False)
+
+
+def _gear_om(onnx_bytes: bytes) -> bytes:
+    """Batch gears 1 and 2, built as ATC builds them: one parse and compile per gear."""
+    from openge.compiler.gears import gear_spec
+    from openge.compiler.multi_batch import compile_gears
+
+    options = {"ge.inputShape": "x:-1,3,8,8", "ge.dynamicBatchSize": "1,2"}
+
+    def make(_: int, shapes: dict) -> object:
+        text = ";".join(f"{name}:{','.join(map(str, dims))}" for name, dims in shapes.items())
+        return parse_onnx(onnx_bytes, {"input_shape": text})
+
+    return serialize(compile_gears(gear_spec(options), options, make, compile_graph), online=False)
 
 
 def seed_models(weight_dir: str | None = None) -> dict[str, bytes]:
@@ -103,6 +163,8 @@ def seed_models(weight_dir: str | None = None) -> dict[str, bytes]:
         "cnn_no_reuse": _om(cnn_onnx(), {"ge.exec.disableReuseMemory": "1"}),
         "transformer": _om(transformer_onnx()),
         "counter": serialize(compile_graph(counter_graph(), {}), online=False),
+        "dynamic": _om(dynamic_onnx()),
+        "gears": _gear_om(gear_onnx()),
     }
     if weight_dir is not None:
         models["cnn_external"] = _om(

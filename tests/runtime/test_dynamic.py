@@ -324,3 +324,18 @@ def test_constant_inputs_keep_an_onnx_model_static():
     assert not static.is_dynamic and [d.name for d in static.inputs] == ["x"]
     (y,) = Model(static).execute([np.arange(12, dtype=np.float32).reshape(2, 6)])
     np.testing.assert_array_equal(y, np.arange(12, dtype=np.float32).reshape(3, 4))
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_an_empty_folded_constant_runs(rows):
+    """Fuzz-seed finding: an input whose values decide a shape (NonZero) is bound into the
+    plan; all zeros fold NonZero to an empty constant, whose weight slot has no bytes (it failed
+    with "weight slot at offset 0 lies outside the blob")."""
+    from openge.parser import parse_onnx
+    from tests.fuzz.seeds import dynamic_onnx
+
+    model = _load(compile_graph(parse_onnx(dynamic_onnx())))
+    for x in (np.zeros((rows, 4), np.float32), np.eye(rows, 4, dtype=np.float32)):
+        y, z = model.execute([x])
+        np.testing.assert_array_equal(y, np.argwhere(np.maximum(x, 0)))
+        np.testing.assert_allclose(z, 1 / (1 + np.exp(-np.maximum(x, 0))), rtol=1e-6)

@@ -23,7 +23,7 @@ from openge.om.device.reader import DeviceOm
 from openge.om.device.weights import CONST_TYPES, attr_ints, attr_text, origin_array
 from openge.om.device.weights_layout import DEVICE_FORMATS
 from openge.om.modeldef import from_proto_dtype
-from openge.ops import get_schema, has_op
+from openge.ops import Trait, get_schema, has_op
 from openge.ops.schema import AttrType
 
 #: Device-only ops with no effect on values (stream sync, memory zeroing): dropped.
@@ -137,6 +137,11 @@ def _why_not(op: Any) -> str:
         return ""
     if not has_op(op.type):
         return f"kernel-only op: openge has no kernel for {op.type}"
+    if get_schema(op.type).has(Trait.SOURCE):  # FileConstant, Variable: state outside the file
+        return (
+            f"{op.type} holds its value outside the model file (external weight or device "
+            "variable): openge runs device models whose weights are Const nodes"
+        )
     blocked = sorted({d.layout for d in op.input_desc if d.layout in DEVICE_FORMATS})
     axis_attrs = sorted(AXIS_ATTRS & set(op.attr))
     if blocked and axis_attrs:

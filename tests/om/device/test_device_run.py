@@ -154,3 +154,29 @@ def test_every_refused_node_is_listed():
         Model.from_bytes(data)
     assert "2 node(s)" in info.value.message
     assert "conv (Conv2D)" in info.value.message and "odd (FrameworkOp)" in info.value.message
+
+
+def test_file_constant_without_a_task_list_is_refused(tmp_path):
+    """Fuzz finding: an openge .om with external weights whose task list is removed reads as a
+    device model; its FileConstant nodes (values outside the file) must be refused, not
+    compiled into a dynamic model whose run then failed with a KeyError."""
+    from openge.compiler import compile_graph
+    from openge.graph import Graph
+    from openge.om import container as ct
+    from openge.om.writer import serialize
+    from tests.conftest import const, data
+
+    g = Graph("ext")
+    x = data(g, 0, (2, 3), name="x")
+    w = const(g, RNG.standard_normal((3, 3)).astype(np.float32), name="w")
+    g.set_outputs([g.add_node("MatMulV2", [x.output(0), w.output(0)]).output(0)])
+    options = {"ge.externalWeight": "2", "ge.externalWeightDir": str(tmp_path)}
+    om = serialize(compile_graph(g, options), online=False)
+    pc = ct.parse_container(om)
+    parts = [(p.type, bytes(pc.view(p))) for p in pc.partitions]
+    parts = [(t, body) for t, body in parts if t != ct.PartitionType.TASK_INFO]
+    foreign = ct.pack_container(pc.header, parts)
+    with pytest.raises(GeError) as info:
+        Model.from_bytes(foreign).execute([np.zeros((2, 3), np.float32)])
+    assert info.value.code == UNSUPPORTED
+    assert "w (FileConstant)" in info.value.message
