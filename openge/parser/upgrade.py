@@ -7,9 +7,11 @@ conversion here:
 
 1. runs only after the parser's own checks accepted the model (names are text, each value is
    produced once and every read value is defined, initializer dims are sane);
-2. is given a *structural copy*: each initializer keeps its name, type and dims but none of its
-   data (the converter's adapters below opset 7 read shapes, never initializer values), sparse
-   initializers become such placeholders, and negative dims in value types become unknown;
+2. is given a *structural copy*: each initializer over ``KEEP_BYTES`` keeps its name, type and
+   dims but none of its data (the converter's adapters below opset 7 read shapes, never weight
+   values; small initializers keep their data, as onnx's shape inference, which the converter
+   runs, reads shape-like tensors such as a Reshape's target shape), sparse initializers
+   become such placeholders, and negative dims in value types become unknown;
 3. runs in a child Python process with an address-space cap and a timeout, so an abort, a
    crash, a runaway allocation or a hang is a GeError, never the caller's process;
 4. gets the original initializers back by name afterwards (each checked to have kept its type
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 #: far above what the structure of any real model needs (its weights are not sent).
 CHILD_ADDRESS_SPACE = 2 << 30
 CHILD_TIMEOUT_S = 60.0
+#: Initializers up to this size (serialized) are sent with their data.
+KEEP_BYTES = 64 << 10
 
 _CHILD = r"""
 import sys
@@ -83,7 +87,10 @@ def structural_copy(proto: Any) -> Any:
         if fd.name not in ("initializer", "sparse_initializer"):
             _copy_field(copy.graph, fd, value)
     for t in proto.graph.initializer:
-        _placeholder(copy.graph.initializer.add(), t.name, t.data_type, t.dims)
+        if t.ByteSize() <= KEEP_BYTES and not t.external_data:
+            copy.graph.initializer.add().CopyFrom(t)
+        else:
+            _placeholder(copy.graph.initializer.add(), t.name, t.data_type, t.dims)
     for sp in proto.graph.sparse_initializer:
         _placeholder(copy.graph.initializer.add(), sp.values.name, sp.values.data_type, sp.dims)
     for vi in [*copy.graph.input, *copy.graph.output, *copy.graph.value_info]:
@@ -124,7 +131,7 @@ def _convert_in_child(data: bytes, target: int, opset: int) -> bytes:
         raise GeError(UNSUPPORTED, f"cannot start the ONNX opset converter: {err}") from None
     if result.returncode != 0:
         why = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        reason = why[-1] if result.returncode == 3 and why else f"exit status {result.returncode}"
+        reason = why[-1][:500] if why else f"exit status {result.returncode}"
         if result.returncode < 0:
             reason = f"the converter crashed (signal {-result.returncode})"
         raise GeError(
@@ -142,11 +149,18 @@ def upgrade_model(proto: Any, opset: int, target: int) -> Any:
 
     _check_structure(proto.graph)
     data = structural_copy(proto).SerializeToString()
+    out = _convert_in_child(data, target, opset)
     upgraded = onnx.ModelProto()
     try:
-        upgraded.ParseFromString(_convert_in_child(data, target, opset))
+        upgraded.ParseFromString(out)
     except Exception as err:  # DecodeError of what the child wrote
         raise GeError(PARAM_INVALID, f"the upgraded ONNX model does not decode: {err}") from err
+    versions = {o.domain: o.version for o in upgraded.opset_import if o.domain in ("", "ai.onnx")}
+    if not upgraded.HasField("graph") or target not in versions.values():
+        raise GeError(
+            PARAM_INVALID,
+            f"the upgraded ONNX model is incomplete (no graph or no default-domain opset {target})",
+        )
     _reattach(proto.graph, upgraded.graph)
     logger.info(
         "ONNX model upgraded from opset %d to %d with onnx.version_converter", opset, target
@@ -183,4 +197,10 @@ def _reattach(original: Any, upgraded: Any) -> None:
     upgraded.sparse_initializer.extend(back)
 
 
-__all__ = ["CHILD_ADDRESS_SPACE", "CHILD_TIMEOUT_S", "structural_copy", "upgrade_model"]
+__all__ = [
+    "CHILD_ADDRESS_SPACE",
+    "CHILD_TIMEOUT_S",
+    "KEEP_BYTES",
+    "structural_copy",
+    "upgrade_model",
+]
