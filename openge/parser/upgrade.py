@@ -39,6 +39,8 @@ CHILD_TIMEOUT_S = 60.0
 #: Initializers up to this size (serialized) are sent with their data.
 KEEP_BYTES = 64 << 10
 
+#: The child loads onnx's C++ extension module alone (importing the onnx package costs about
+#: ten times as much) and calls the converter on the serialized model.
 _CHILD = r"""
 import sys
 try:
@@ -46,10 +48,12 @@ try:
     resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
 except (ImportError, ValueError, OSError):
     pass
-import onnx, onnx.version_converter
 try:
-    model = onnx.load_model_from_string(sys.stdin.buffer.read())
-    out = onnx.version_converter.convert_version(model, {target}).SerializeToString()
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("onnx.onnx_cpp2py_export", {ext!r})
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    out = ext.version_converter.convert_version(sys.stdin.buffer.read(), {target})
 except BaseException as err:
     sys.stderr.write(f"{{type(err).__name__}}: {{err}}"[:2000])
     sys.exit(3)
@@ -111,7 +115,9 @@ def _copy_field(dst: Any, fd: Any, value: Any) -> None:
 
 
 def _convert_in_child(data: bytes, target: int, opset: int) -> bytes:
-    code = _CHILD.format(cap=CHILD_ADDRESS_SPACE, target=int(target))
+    import onnx.onnx_cpp2py_export as ext
+
+    code = _CHILD.format(cap=CHILD_ADDRESS_SPACE, target=int(target), ext=ext.__file__)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         result = subprocess.run(
