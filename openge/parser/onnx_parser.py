@@ -1009,21 +1009,11 @@ def _parse(
 
 
 def _upgrade(proto: Any, opset: int) -> Any:
-    """A model of a default-domain opset below 7 converted to opset 7 with onnx's converter."""
-    import onnx.version_converter
+    """A model of a default-domain opset below 7 converted to opset 7 with onnx's converter,
+    checked first and run in a capped child process (openge.parser.upgrade)."""
+    from openge.parser.upgrade import upgrade_model
 
-    try:
-        upgraded = onnx.version_converter.convert_version(proto, MIN_OPSET)
-    except Exception as err:
-        raise GeError(
-            UNSUPPORTED,
-            f"ONNX model uses default-domain opset {opset}; openge parses opsets {MIN_OPSET} and "
-            f"later and onnx.version_converter could not upgrade it: {err}",
-        ) from err
-    logger.info(
-        "ONNX model upgraded from opset %d to %d with onnx.version_converter", opset, MIN_OPSET
-    )
-    return upgraded
+    return upgrade_model(proto, opset, MIN_OPSET)
 
 
 def _dims_text(dims: Sequence[int] | None) -> str:

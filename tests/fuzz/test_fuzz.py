@@ -1,4 +1,5 @@
-"""The .om fuzz harnesses, run for a bounded time (CI) or longer (``OPENGE_FUZZ_SECONDS``).
+"""The .om and device .om fuzz harnesses (fuzz_om.py, fuzz_device.py), run for a bounded time
+(CI) or longer (``OPENGE_FUZZ_SECONDS``).
 
 Each harness runs in its own process for ``OPENGE_FUZZ_SECONDS`` seconds (10 by default) on
 the seed corpus it generates, with libFuzzer's per-input timeout and the harness's per-input
@@ -17,18 +18,22 @@ import pytest
 
 pytest.importorskip("atheris", reason="atheris is Linux-only (the test extra installs it)")
 
-HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz_om.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["from_bytes", "reader"])
-def test_fuzz_harness_finds_nothing(target, tmp_path):
+@pytest.mark.parametrize(
+    "harness",
+    [("fuzz_om.py", "from_bytes"), ("fuzz_om.py", "reader"), ("fuzz_device.py",)],
+    ids=["from_bytes", "reader", "device"],
+)
+def test_fuzz_harness_finds_nothing(harness, tmp_path):
     seconds = int(os.environ.get("OPENGE_FUZZ_SECONDS", "10"))
     result = subprocess.run(
         [
             sys.executable,
-            HARNESS,
-            target,
+            os.path.join(HERE, harness[0]),
+            *harness[1:],
             f"-max_total_time={seconds}",
             "-timeout=10",
             # libFuzzer's RSS limit reads getrusage's maxrss, which Linux carries over from this

@@ -103,3 +103,10 @@ def leak_probe(path: str) -> Any:
     del junk  # freed, pattern left behind for the allocator to hand out again
     with Model.from_file(path) as model:
         return [np.asarray(o).tolist() for o in model.execute(_zeros(model))]
+
+
+def parse_onnx_file(path: str) -> Any:
+    """``parse_onnx`` of an ONNX file; the graph's node count."""
+    from openge.parser import parse_onnx
+
+    return len(parse_onnx(path))

@@ -47,11 +47,23 @@ def _check(array: np.ndarray, expected: tuple[int, ...], what: str) -> None:
         raise invalid(f"{what}: device shape {list(array.shape)}, expected {list(expected)}")
 
 
+def _blocks(array: np.ndarray, layout: str, *axes: int) -> tuple[int, ...]:
+    """The block sizes (C0, N0, H0, W0 ...) at ``axes`` of a device array; GeError when one is
+    0 (a file whose recorded device shape has a zero block dim holds no data to convert)."""
+    sizes = tuple(int(array.shape[a]) for a in axes)
+    if min(sizes) < 1:
+        raise invalid(
+            f"{layout} data of device shape {list(array.shape)} has a zero block size (the "
+            f"last {len(axes)} dims must be at least 1); the weight's tensor desc is corrupt"
+        )
+    return sizes
+
+
 def nc1hwc0_to_nchw(array: np.ndarray, n: int, c: int, h: int, w: int) -> np.ndarray:
     """``[N, C1, H, W, C0]`` → ``[N, C, H, W]``."""
     if array.ndim != 5:
         raise invalid(f"NC1HWC0 data of rank {array.ndim}")
-    c0 = array.shape[4]
+    (c0,) = _blocks(array, "NC1HWC0", 4)
     _check(array, (n, math.ceil(c / c0), h, w, c0), "NC1HWC0")
     out = array.transpose(0, 1, 4, 2, 3).reshape(n, -1, h, w)
     return np.ascontiguousarray(out[:, :c])
@@ -61,7 +73,7 @@ def fractal_z_to_nchw(array: np.ndarray, n: int, c: int, h: int, w: int) -> np.n
     """``[C1·H·W, N1, N0, C0]`` → ``[N, C, H, W]``."""
     if array.ndim != 4:
         raise invalid(f"FRACTAL_Z data of rank {array.ndim}")
-    n0, c0 = array.shape[2], array.shape[3]
+    n0, c0 = _blocks(array, "FRACTAL_Z", 2, 3)
     c1, n1 = math.ceil(c / c0), math.ceil(n / n0)
     _check(array, (c1 * h * w, n1, n0, c0), "FRACTAL_Z")
     out = array.reshape(c1, h, w, n1, n0, c0).transpose(3, 4, 0, 5, 1, 2)
@@ -72,7 +84,7 @@ def fractal_z_c04_to_nchw(array: np.ndarray, n: int, c: int, h: int, w: int) -> 
     """``[K1, N1, N0, C0]`` (C padded to 4, HWC flattened) → ``[N, C, H, W]``."""
     if array.ndim != 4 or c > 4:
         raise invalid(f"FRACTAL_Z_C04 data of rank {array.ndim} for {c} channels (at most 4)")
-    n0, c0 = array.shape[2], array.shape[3]
+    n0, c0 = _blocks(array, "FRACTAL_Z_C04", 2, 3)
     k1, n1 = math.ceil(4 * h * w / c0), math.ceil(n / n0)
     _check(array, (k1, n1, n0, c0), "FRACTAL_Z_C04")
     matrix = array.transpose(1, 2, 0, 3).reshape(n1 * n0, k1 * c0)[:n, : 4 * h * w]
@@ -83,7 +95,7 @@ def c1hwncoc0_to_nchw(array: np.ndarray, n: int, c: int, h: int, w: int) -> np.n
     """``[C1, H, W, N, Co, C0]`` (values on the co == c0 diagonal) → ``[N, C, H, W]``."""
     if array.ndim != 6:
         raise invalid(f"C1HWNCoC0 data of rank {array.ndim}")
-    c0 = array.shape[5]
+    (c0,) = _blocks(array, "C1HWNCoC0", 5)
     _check(array, (math.ceil(c / c0), h, w, n, c0, c0), "C1HWNCoC0")
     diagonal = np.arange(c0)
     blocks = array[:, :, :, :, diagonal, diagonal]  # [C1, H, W, N, C0]
@@ -97,7 +109,7 @@ def fractal_nz_to_nd(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         raise invalid(f"FRACTAL_NZ data of rank {array.ndim} for origin shape {list(shape)}")
     rows, cols = (1, shape[0]) if len(shape) == 1 else shape[-2:]
     batch = tuple(shape[:-2])
-    h0, w0 = array.shape[-2], array.shape[-1]
+    h0, w0 = _blocks(array, "FRACTAL_NZ", -2, -1)
     w1, h1 = math.ceil(cols / w0), math.ceil(rows / h0)
     _check(array, (*batch, w1, h1, h0, w0), "FRACTAL_NZ")
     nb = len(batch)
@@ -135,6 +147,10 @@ def to_origin(
     array: np.ndarray, device_format: str, origin_format: str, origin_shape: tuple[int, ...]
 ) -> np.ndarray:
     """Convert a device-layout array to ``origin_shape`` in ``origin_format``."""
+    if any(d < 0 for d in origin_shape):
+        raise invalid(
+            f"origin shape {list(origin_shape)} of a {device_format} weight has a negative dim"
+        )
     if device_format == "FRACTAL_NZ":
         return fractal_nz_to_nd(array, origin_shape)
     if device_format in ("NC1HWC0", "NC1HWC0_C04") and len(origin_shape) == 1:
