@@ -37,11 +37,12 @@ from openge.compiler.passes.rules import (
     original_names,
     remove_if_dead,
 )
-from openge.compiler.precision_config import PrecisionPolicy, resolve_policy
+from openge.compiler.precision_config import DEFAULT_MODE, PrecisionPolicy, resolve_policy
 from openge.compiler.precision_lists import CUBE
 from openge.errors import GeError
 from openge.graph import DataType, Graph, Node, Port
 from openge.ops import Trait, get_schema, infer_node
+from openge.ops.exact_cube import EXACT_ACCUMULATION_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,9 @@ class _Rewriter:
         compute, round_to = compute_dtypes(self.policy, node, origin, lowered)
         if compute == origin and round_to is None:
             self._restore_inputs(node)
+            if self._exact(node, compute, round_to, origin):
+                node.attrs[EXACT_ACCUMULATION_ATTR] = True
+                self.changed = True
             return
         before = list(node.inputs)
         old_descs = list(node.output_descs)
@@ -174,7 +178,22 @@ class _Rewriter:
         node.output_descs = descs
         if compute != origin:
             node.attrs[LOWERED_FROM_ATTR] = origin
+        if self._exact(node, compute, round_to, origin):
+            node.attrs[EXACT_ACCUMULATION_ATTR] = True
         self.changed = True
+
+    def _exact(
+        self, node: Node, compute: DataType, round_to: DataType | None, origin: DataType
+    ) -> bool:
+        """True for a cube op that multiplies float16 / bfloat16 values in a precision mode:
+        it accumulates exactly (openge.ops.exact_cube). Under must_keep_origin_dtype only the
+        ops whose dtype the pass changed (--customize_dtypes), so that the default mode's
+        results stay those of a build without the pass."""
+        if node.op_type not in CUBE:
+            return False
+        if compute not in (F16, BF16) and round_to not in (F16, BF16):
+            return False
+        return self.policy.mode != DEFAULT_MODE or compute != origin or round_to is not None
 
     def _restore_inputs(self, node: Node) -> None:
         """Inputs a changed producer lowered go back to their origin dtype for ``node``."""
