@@ -120,3 +120,26 @@ def test_task_kernel_choice():
     y = np.empty((1, 1), BF16)
     exact([a, np.ones((3, 1), BF16)], [y], transpose_x1=False, transpose_x2=False)
     assert float(y[0, 0]) == 4.5
+
+
+def test_conv_transpose_float16_matches_the_float64_scatter_sum():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 5, 4, 4)).astype(F16)
+    w = (rng.normal(size=(5, 3, 3, 3)) * 0.5).astype(F16)  # (C_in, C_out, kh, kw)
+    y = np.empty((1, 3, 6, 6), F16)
+    exact_accumulation(get_schema("Conv2DTranspose").kernel)(
+        [np.array([1, 3, 6, 6], np.int32), x, w],
+        [y],
+        strides=[1, 1, 1, 1],
+        pads=[0, 0, 0, 0],
+        dilations=[1, 1, 1, 1],
+        groups=1,
+        data_format="NCHW",
+    )
+    acc = np.zeros((1, 3, 6, 6))
+    for p in range(3):
+        for q in range(3):
+            acc[:, :, p : p + 4, q : q + 4] += np.einsum(
+                "nchw,oc->nohw", x.astype(F64), w[:, :, p, q].T.astype(F64)
+            )
+    np.testing.assert_array_equal(y, _exact(acc, F16))
