@@ -12,8 +12,11 @@ dtype from the mode (``openge.compiler.precision_config``) and the op lists
 * ``allow_mix_precision*``: white ops lowered, black ops in float32, gray ops follow their
   non-constant inputs (lowered when one of them is).
 
-Cube ops keep their float32 accumulation in every mode (the kernels accumulate float16 and
-bfloat16 in float32 and round once). Graph inputs and outputs keep their dtypes: Casts are
+Cube ops keep a float32 accumulator in every mode: the pass marks each cube op that computes
+in float16 / bfloat16 (or reads float16-rounded inputs) with ``_exact_accumulation``, and it
+then computes the exactly accumulated, correctly rounded float32 result of its products before
+rounding to its output dtype (``openge.ops.exact_cube``; results independent of the CPU, BLAS
+and thread count). Graph inputs and outputs keep their dtypes: Casts are
 inserted after the inputs and before the outputs (an output's producer keeps its name through
 a rename, so the model's output names stay). Constant inputs are converted at compile time
 (weights are stored in the lowered dtype, as GE does). An op that cannot compute in the chosen
