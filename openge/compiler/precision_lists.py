@@ -4,7 +4,8 @@ GE's mixed-precision modes (``allow_mix_precision*``, ``mixed_float16`` / ``mixe
 sort every op into one of three lists:
 
 * **white** — may be lowered: computed in float16 / bfloat16 (the cube ops: convolution and
-  matrix products, whose accumulation stays float32 on the NPU and in openge);
+  matrix products, whose accumulation stays float32 on the NPU; openge's is exact, correctly
+  rounded to float32: ``openge.ops.exact_cube``);
 * **black** — never lowered: computed in float32 because the result is sensitive to the
   input's precision (exp/log, powers, divisions, normalizations, large reductions, softmax);
 * **gray** — follows its input: lowered when one of its non-constant float inputs already is

@@ -35,6 +35,7 @@ from openge.om.plan import (
     VariableDef,
 )
 from openge.ops import Trait, get_schema, node_where, normalize_attrs
+from openge.ops.exact_cube import EXACT_ACCUMULATION_ATTR
 from openge.version import PRODUCER
 
 #: Private option (set by the dynamic-shape runtime for its per-shape plans): lay the weights
@@ -207,6 +208,8 @@ def generate(graph: Graph, options: dict[str, str], *, reuse_memory: bool = True
         kernel_attrs = {k: attrs[k] for k in schema.kernel_attrs}
         if node.attrs.get(ORIGINAL_NAMES_ATTR):  # fused ops' source names, for data dumps
             kernel_attrs[ORIGINAL_NAMES_ATTR] = list(node.attrs[ORIGINAL_NAMES_ATTR])
+        if node.attrs.get(EXACT_ACCUMULATION_ATTR):  # precision modes' cube ops
+            kernel_attrs[EXACT_ACCUMULATION_ATTR] = True
         outs = [Port(node, i) for i in range(node.num_outputs)]
         for i, port in enumerate(outs):
             desc = node.output_descs[i]

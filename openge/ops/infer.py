@@ -9,7 +9,7 @@ import numpy as np
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import Node, Port, TensorDesc
-from openge.ops.lowp import kernel_for
+from openge.ops.exact_cube import task_kernel
 from openge.ops.registry import get_schema
 from openge.ops.schema import InferContext, OpSchema, Trait, ValueNeededError, normalize_attrs
 
@@ -91,7 +91,8 @@ def evaluate(
     """Run the op's kernel on NumPy inputs into fresh outputs (constant folding, tests)."""
     outputs = [np.empty(d.shape, dtype=d.dtype.np_dtype) for d in output_descs]
     kwargs = {k: attrs[k] for k in schema.kernel_attrs}
-    kernel = kernel_for(schema.kernel, [*inputs, *outputs])  # type: ignore[arg-type]
+    dtypes = [a.dtype if isinstance(a, np.ndarray) else None for a in (*inputs, *outputs)]
+    kernel = task_kernel(schema.kernel, attrs, dtypes) or schema.kernel  # type: ignore[arg-type]
     kernel(list(inputs), outputs, **kwargs)
     return outputs
 

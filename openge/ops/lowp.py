@@ -60,12 +60,3 @@ def emulated(kernel: Callable[..., None]) -> Callable[..., None]:
 
     run.__wrapped__ = kernel  # type: ignore[attr-defined]
     return run
-
-
-def kernel_for(
-    kernel: Callable[..., None], arrays: Sequence[np.ndarray | None]
-) -> Callable[..., None]:
-    """The kernel to run for a task with these (input and output) arrays."""
-    if needs_emulation([a.dtype if isinstance(a, np.ndarray) else None for a in arrays]):
-        return emulated(kernel)
-    return kernel

@@ -34,7 +34,7 @@ from openge.om.gears import GearKind, GearSet
 from openge.om.limits import LoadLimits, resolve_limits
 from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind
 from openge.ops import get_schema
-from openge.ops.lowp import emulated, needs_emulation
+from openge.ops.exact_cube import task_kernel
 from openge.runtime.files import MappedFile, as_path
 from openge.runtime.gears import GearRuntime
 from openge.runtime.validate import check_sizes, check_tasks
@@ -362,12 +362,14 @@ class Model:
                         f"task {task.name} writes into a read-only slot ({slot.kind.name})",
                     )
                 outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds, io))
-            kernel = schema.kernel
-            low = needs_emulation([s.dtype.np_dtype for s in (*task.inputs, *task.outputs)])
-            if low:  # bfloat16 / float8: the kernel runs on float32 copies (openge.ops.lowp)
-                kernel = emulated(schema.kernel)
-            elif (
-                schema.prepare is not None and len(input_binds) + len(output_binds) == binds_before
+            # exactly accumulated cube ops (precision modes), bfloat16 / float8 through float32
+            dtypes = [s.dtype.np_dtype for s in (*task.inputs, *task.outputs)]
+            special = task_kernel(schema.kernel, task.attrs, dtypes)
+            kernel = special or schema.kernel
+            if (
+                special is None
+                and schema.prepare is not None
+                and len(input_binds) + len(output_binds) == binds_before
             ):
                 # every array of the task is fixed for the model's life (none is the caller's)
                 constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]

@@ -1,9 +1,12 @@
 """An independent NumPy emulation of an NPU running an ONNX model under ``force_fp16``.
 
 Every float tensor — inputs, weights, each op's result — is float16; each op reads float16
-values, computes in float32 (convolutions and matrix products accumulate in float32, as the
-cube unit does) and rounds its result to float16 once. Written from the ONNX operator
-definitions for the ops the acceptance models use; it shares no code with openge.
+values, computes in float32 and rounds its result to float16 once. Convolutions and matrix
+products follow openge's documented cube rule (docs/precision.md): the float16 products
+summed exactly — in float64 (each product of two float16 values is exact there), plus the
+bias — rounded once to float32 (the cube's float32 accumulator, correctly rounded), then to
+float16. Written from the ONNX operator definitions for the ops the acceptance models use
+(im2col windows and einsum); it shares no code with openge.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-F16, F32 = np.float16, np.float32
+F16, F32, F64 = np.float16, np.float32, np.float64
 
 
 def _attrs(node) -> dict:
@@ -33,15 +36,33 @@ def _windows(x: np.ndarray, k: list[int], s: list[int]) -> np.ndarray:
     return w[:, :, :: s[0], :: s[1]]
 
 
+def cube_round(acc: np.ndarray) -> np.ndarray:
+    """An exact (float64) cube accumulation rounded to the float32 accumulator."""
+    assert acc.dtype == F64
+    return acc.astype(F32)
+
+
 def conv(x, w, b, a):
+    """Convolution: im2col windows · weights summed in float64, + bias, rounded to float32."""
     k = list(w.shape[2:])
     s = a.get("strides", [1, 1])
-    xp = _pad(x, a.get("pads", [0, 0, 0, 0]))
+    xp = _pad(x.astype(F64), a.get("pads", [0, 0, 0, 0]))
     win = _windows(xp, k, s)  # N, C, OH, OW, kh, kw
-    y = np.einsum("nchwij,ocij->nohw", win, w, optimize=True, dtype=F32)
+    y = np.einsum("nchwij,ocij->nohw", win, w.astype(F64), optimize=True)
     if b is not None:
-        y = y + b.reshape(1, -1, 1, 1)
-    return y
+        y = y + b.astype(F64).reshape(1, -1, 1, 1)
+    return cube_round(y)
+
+
+def matmul(x, w, b=None, alpha: float = 1.0, beta: float = 1.0):
+    """Matrix product summed in float64 (``alpha`` · x @ w + ``beta`` · b), rounded to
+    float32."""
+    y = np.matmul(x.astype(F64), w.astype(F64))
+    if alpha != 1.0:
+        y = y * alpha
+    if b is not None:
+        y = y + b.astype(F64) * beta
+    return cube_round(y)
 
 
 def max_pool(x, a):
@@ -63,17 +84,21 @@ def layer_norm(x, g, b, a):
     axis = a.get("axis", -1)
     eps = a.get("epsilon", 1e-5)
     mean = x.mean(axis=axis, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=axis, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * g + b
+    d = x - mean
+    var = (d * d).mean(axis=axis, keepdims=True)
+    # ONNX's function body: Normalized = Mul(D, Reciprocal(Sqrt(Add(Var, Epsilon))))
+    return d * (1 / np.sqrt(var + eps)) * g + b
 
 
 _ERF = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def fold_batch_norms(model, values: dict[str, np.ndarray]) -> list:
-    """The nodes with each Conv → BatchNormalization pair folded into the Conv (weights and
-    bias recomputed in float64, stored in ``values``): GE fuses BN into the convolution
-    before it converts weights to float16, so the device rounds the folded weights."""
+    """The nodes with each Conv → BatchNormalization pair folded into the Conv (stored in
+    ``values``): GE fuses BN into the convolution on the float32 graph, before it converts
+    weights to float16, so the device rounds the folded weights. As a float32 fusion does:
+    the per-channel factor scale/sqrt(var + eps) rounded to float32, each folded weight the
+    float32 product of weight and factor; the bias computed in float64, rounded to float32."""
     readers: dict[str, int] = {}
     for node in model.graph.node:
         for i in node.input:
@@ -90,10 +115,10 @@ def fold_batch_norms(model, values: dict[str, np.ndarray]) -> list:
         ):
             scale, bias, mean, var = (values[i].astype(np.float64) for i in node.input[1:5])
             k = scale / np.sqrt(var + _attrs(node).get("epsilon", 1e-5))
-            w = values[conv_node.input[1]].astype(np.float64)
+            w = values[conv_node.input[1]].astype(F32)
             b = values[conv_node.input[2]] if len(conv_node.input) > 2 else 0.0
             wname, bname = node.output[0] + "/w", node.output[0] + "/b"
-            values[wname] = (w * k.reshape(-1, 1, 1, 1)).astype(F32)
+            values[wname] = w * k.astype(F32).reshape(-1, 1, 1, 1)
             values[bname] = ((b - mean) * k + bias).astype(F32)
             nodes[nodes.index(conv_node)] = (
                 conv_node,
@@ -193,13 +218,12 @@ def run_fp16(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         elif op == "Gemm":
             x = f[0].T if a.get("transA", 0) else f[0]
             w = f[1].T if a.get("transB", 0) else f[1]
-            y = np.matmul(x, w, dtype=F32) * a.get("alpha", 1.0)
-            if len(f) > 2:
-                y = y + f[2] * a.get("beta", 1.0)
+            bias = f[2] if len(f) > 2 else None
+            y = matmul(x, w, bias, a.get("alpha", 1.0), a.get("beta", 1.0))
         elif op == "MatMul":
-            y = np.matmul(f[0], f[1], dtype=F32)
+            y = matmul(f[0], f[1])
         elif op == "MatMulBias":
-            y = np.matmul(f[0], f[1], dtype=F32) + f[2]
+            y = matmul(f[0], f[1], f[2])
         elif op == "Softmax":
             y = softmax(f[0], a.get("axis", -1))
         elif op == "LayerNormalization":

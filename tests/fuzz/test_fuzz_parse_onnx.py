@@ -9,6 +9,7 @@ space) makes libFuzzer exit non-zero, and its input is written under the test's 
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -62,7 +63,10 @@ def _fuzz(tmp_path, *flags: str, wall: int) -> str:
 
 def test_parse_onnx_fuzz_bounded_run(tmp_path):
     output = _fuzz(tmp_path, "-runs=300", wall=300)
-    assert "Done 300 runs" in output
+    # libFuzzer checks -runs between mutation batches, so it may stop a few runs past 300
+    # (how many depends on the coverage the instrumented modules give)
+    done = re.search(r"Done (\d+) runs", output)
+    assert done is not None and int(done.group(1)) >= 300, output[-2000:]
 
 
 @pytest.mark.slow

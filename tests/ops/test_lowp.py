@@ -12,7 +12,8 @@ from openge.compiler import compile_graph
 from openge.graph import DataType, Format
 from openge.om.writer import serialize
 from openge.ops import get_schema
-from openge.ops.lowp import emulated, kernel_for
+from openge.ops.exact_cube import task_kernel
+from openge.ops.lowp import emulated
 from openge.runtime import Model
 from tests.compiler.models import Builder
 
@@ -115,10 +116,10 @@ def test_bfloat16_weights_survive_the_om():
 
 def test_tasks_without_low_precision_keep_their_kernel():
     kernel = get_schema("Add").kernel
-    f32 = np.zeros(3, np.float32)
-    assert kernel_for(kernel, [f32, f32, f32]) is kernel
-    wrapped = kernel_for(kernel, [f32, f32, np.zeros(3, ml_dtypes.bfloat16)])
-    assert wrapped is not kernel and wrapped.__wrapped__ is kernel
+    f32 = np.dtype(np.float32)
+    assert task_kernel(kernel, {}, [f32, f32, f32]) is None  # the op's own kernel
+    wrapped = task_kernel(kernel, {}, [f32, f32, np.dtype(ml_dtypes.bfloat16)])
+    assert wrapped is not None and wrapped.__wrapped__ is kernel
     out = np.zeros(3, ml_dtypes.bfloat16)
     emulated(kernel)([np.ones(3, np.float32), np.ones(3, np.float32)], [out])
     assert out.astype(np.float32).tolist() == [2.0, 2.0, 2.0]

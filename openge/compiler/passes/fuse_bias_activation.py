@@ -42,6 +42,7 @@ from openge.compiler.passes.rules import (
 )
 from openge.graph import DataType, Graph, Node, Port
 from openge.ops import get_schema, node_where, normalize_attrs
+from openge.ops.exact_cube import EXACT_ACCUMULATION_ATTR
 
 MAIN_OPS = frozenset({"Conv2D", "MatMulV2", "BatchMatMulV2"})
 #: Epilogue operands beyond the main result (FusedConv2D/FusedMatMul operand1, operand2).
@@ -232,6 +233,8 @@ class _EpilogueRule(Rule):
                 t1, t2 = attrs["adj_x1"], attrs["adj_x2"]
             fused_attrs = {"transpose_x1": t1, "transpose_x2": t2, "offset_x": attrs["offset_x"]}
         fused_attrs["epilogue"] = m.data["program"]
+        if main.attrs.get(EXACT_ACCUMULATION_ATTR):  # the precision mode's cube accumulation
+            fused_attrs[EXACT_ACCUMULATION_ATTR] = True
         main_inputs = list(main.inputs[:3]) + [None] * (3 - len(main.inputs[:3]))
         extra = list(m.data["operands"])
         inputs = main_inputs + extra

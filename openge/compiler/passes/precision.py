@@ -12,8 +12,11 @@ dtype from the mode (``openge.compiler.precision_config``) and the op lists
 * ``allow_mix_precision*``: white ops lowered, black ops in float32, gray ops follow their
   non-constant inputs (lowered when one of them is).
 
-Cube ops keep their float32 accumulation in every mode (the kernels accumulate float16 and
-bfloat16 in float32 and round once). Graph inputs and outputs keep their dtypes: Casts are
+Cube ops keep a float32 accumulator in every mode: the pass marks each cube op that computes
+in float16 / bfloat16 (or reads float16-rounded inputs) with ``_exact_accumulation``, and it
+then computes the exactly accumulated, correctly rounded float32 result of its products before
+rounding to its output dtype (``openge.ops.exact_cube``; results independent of the CPU, BLAS
+and thread count). Graph inputs and outputs keep their dtypes: Casts are
 inserted after the inputs and before the outputs (an output's producer keeps its name through
 a rename, so the model's output names stay). Constant inputs are converted at compile time
 (weights are stored in the lowered dtype, as GE does). An op that cannot compute in the chosen
@@ -37,11 +40,12 @@ from openge.compiler.passes.rules import (
     original_names,
     remove_if_dead,
 )
-from openge.compiler.precision_config import PrecisionPolicy, resolve_policy
+from openge.compiler.precision_config import DEFAULT_MODE, PrecisionPolicy, resolve_policy
 from openge.compiler.precision_lists import CUBE
 from openge.errors import GeError
 from openge.graph import DataType, Graph, Node, Port
 from openge.ops import Trait, get_schema, infer_node
+from openge.ops.exact_cube import EXACT_ACCUMULATION_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +155,9 @@ class _Rewriter:
         compute, round_to = compute_dtypes(self.policy, node, origin, lowered)
         if compute == origin and round_to is None:
             self._restore_inputs(node)
+            if self._exact(node, compute, round_to, origin):
+                node.attrs[EXACT_ACCUMULATION_ATTR] = True
+                self.changed = True
             return
         before = list(node.inputs)
         old_descs = list(node.output_descs)
@@ -174,7 +181,22 @@ class _Rewriter:
         node.output_descs = descs
         if compute != origin:
             node.attrs[LOWERED_FROM_ATTR] = origin
+        if self._exact(node, compute, round_to, origin):
+            node.attrs[EXACT_ACCUMULATION_ATTR] = True
         self.changed = True
+
+    def _exact(
+        self, node: Node, compute: DataType, round_to: DataType | None, origin: DataType
+    ) -> bool:
+        """True for a cube op that multiplies float16 / bfloat16 values in a precision mode:
+        it accumulates exactly (openge.ops.exact_cube). Under must_keep_origin_dtype only the
+        ops whose dtype the pass changed (--customize_dtypes), so that the default mode's
+        results stay those of a build without the pass."""
+        if node.op_type not in CUBE:
+            return False
+        if compute not in (F16, BF16) and round_to not in (F16, BF16):
+            return False
+        return self.policy.mode != DEFAULT_MODE or compute != origin or round_to is not None
 
     def _restore_inputs(self, node: Node) -> None:
         """Inputs a changed producer lowered go back to their origin dtype for ``node``."""
