@@ -55,6 +55,8 @@ with atheris.instrument_imports(include=["openge"]):
     from openge.om.device.weights import iter_consts
     from openge.runtime import Model, check_compatibility, query_size
 
+from tests.fuzz.run_once import execute_on_zeros  # noqa: E402
+
 _EXTREME_INTS = (0, -1, 1, 2, 3, 16, -(1 << 63), (1 << 63) - 1, 1 << 31, 1 << 40, 1000003)
 _EXTREME_FLOATS = (0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1e308, -1.0)
 _U32 = (0, 1, 2, 3, 5, 0x7FFFFFFF, 0xFFFFFFFF, 1 << 16, 0x10000000, 0x20000000, 0x30000000)
@@ -62,7 +64,6 @@ _LAYOUTS = ("ND", "NCHW", "NHWC", "NC1HWC0", "FRACTAL_Z", "FRACTAL_NZ", "FRACTAL
             "C1HWNCoC0", "FRACTAL_Z_3D", "NDC1HWC0", "", "RESERVED", "\xff")  # fmt: skip
 _OP_TYPES = ("Relu", "Conv2D", "Const", "Data", "NetOutput", "TransData", "Cast", "MatMul",
              "Add", "Softmax", "Reshape", "PartitionedCall", "If", "Unknown", "")  # fmt: skip
-_MAX_EXEC_BYTES = 64 << 20
 #: Header fields the mutator changes: (offset, struct format).
 _HEADER_FIELDS = ((4, "<I"), (8, "<I"), (0x50, "B"), (0x51, "B"), (0x52, "B"), (0x53, "B"),
                   (0x74, "<I"), (0x98, "<I"), (0x9C, "<I"), (0xB4, "B"), (0xC0, "B"))  # fmt: skip
@@ -331,11 +332,7 @@ def _read_all(om) -> None:
 
 
 def _execute(model: Model) -> None:
-    size = sum(d.size for d in model.inputs) + sum(d.size for d in model.outputs)
-    if size > _MAX_EXEC_BYTES:
-        return
-    with contextlib.suppress(GeError):
-        model.execute([np.zeros(d.shape, d.dtype.np_dtype) for d in model.inputs])
+    execute_on_zeros(model)
 
 
 def target(data: bytes) -> None:

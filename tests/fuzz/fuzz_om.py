@@ -36,18 +36,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(_HERE)))  # the repo root: op
 import atheris  # noqa: E402
 
 with atheris.instrument_imports(include=["openge"]):
-    import numpy as np
-
     from openge.errors import GeError
     from openge.om import container as ct
     from openge.om import task_pb2 as tp
     from openge.om.reader import deserialize, read_info, read_model_def
     from openge.runtime import Model, check_compatibility, query_size
 
+from tests.fuzz.run_once import execute_on_zeros  # noqa: E402
+
 #: Values a mutated attr or dim takes: the edges kernels and size arithmetic trip on.
 _EXTREME_INTS = (0, -1, 1, 2, 3, -(1 << 63), (1 << 63) - 1, 1 << 31, 1 << 40, 7, 1000003)
 _EXTREME_FLOATS = (0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1e308, -1.0)
-_MAX_EXEC_BYTES = 64 << 20
 
 
 # ----- the mutator ---------------------------------------------------------------------------
@@ -181,30 +180,8 @@ def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
 # ----- the targets ---------------------------------------------------------------------------
 
 
-def _concrete(desc) -> tuple[int, ...]:
-    """The input's shape with each unknown dim at its range's low end (at least 1)."""
-    ranges = getattr(desc, "range", None) or ()
-    shape = []
-    for i, dim in enumerate(desc.shape):
-        if dim >= 0:
-            shape.append(dim)
-        else:
-            low = ranges[i][0] if i < len(ranges) else 1
-            shape.append(min(max(int(low), 1), 64))
-    return tuple(shape)
-
-
 def _execute(model: Model) -> None:
-    inputs = list(model.inputs)
-    if inputs and inputs[-1].name == "ascend_mbatch_shape_data":
-        inputs.pop()  # a gear model run by its input shapes
-    shapes = [_concrete(d) for d in inputs]
-    size = sum(int(np.prod(s)) * d.dtype.itemsize for s, d in zip(shapes, inputs))
-    size += sum(max(d.size, 0) for d in model.outputs)
-    if size > _MAX_EXEC_BYTES:
-        return
-    with contextlib.suppress(GeError):
-        model.execute([np.zeros(s, d.dtype.np_dtype) for s, d in zip(shapes, inputs)])
+    execute_on_zeros(model)
 
 
 def target_from_bytes(data: bytes) -> None:
