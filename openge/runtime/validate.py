@@ -39,18 +39,18 @@ def _refuse(message: str) -> GeError:
 
 def _io_bytes(desc: IODesc, kind: str, dynamic: bool, gears: bool = False) -> int:
     dims = tuple(desc.shape)
+    try:  # checked first: a dynamic model's io too (the caller makes arrays of this type)
+        n = desc.dtype.itemsize
+    except GeError:
+        raise _refuse(
+            f"{kind} {desc.name!r} has type {desc.dtype.name}, which has no storage"
+        ) from None
     if any(d < 0 for d in dims):
         if gears and all(d >= -1 for d in dims) and desc.size > 0:
             return desc.size  # a gear model: its largest gear (the range maxima)
         if dynamic and all(d >= -1 for d in dims):
             return 0  # sized per call by the dynamic-shape runtime
         raise _refuse(f"{kind} {desc.name!r} has negative dims {list(dims)}")
-    try:
-        n = desc.dtype.itemsize
-    except GeError:
-        raise _refuse(
-            f"{kind} {desc.name!r} has type {desc.dtype.name}, which has no storage"
-        ) from None
     for d in dims:
         n *= d
     return n

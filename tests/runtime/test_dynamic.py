@@ -339,3 +339,14 @@ def test_an_empty_folded_constant_runs(rows):
         y, z = model.execute([x])
         np.testing.assert_array_equal(y, np.argwhere(np.maximum(x, 0)))
         np.testing.assert_allclose(z, 1 / (1 + np.exp(-np.maximum(x, 0))), rtol=1e-6)
+
+
+def test_dynamic_io_of_a_type_without_storage_is_refused_at_load():
+    """Fuzz finding (device harness): a dynamic model whose input is DT_STRING loaded, and the
+    caller's first np.zeros of its dtype failed; the load refuses it now, as for static ones."""
+    from dataclasses import replace
+
+    compiled = compile_graph(_relu_graph(), {"ge.inputShape": "x:1~4,3"})
+    bad = replace(compiled, inputs=[replace(compiled.inputs[0], dtype=DataType.DT_STRING)])
+    with pytest.raises(GeError, match="input 'x' has type DT_STRING, which has no storage"):
+        Model(bad)
