@@ -33,6 +33,7 @@ import numpy as np
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import DataType, TensorDesc
+from openge.kernels import blas
 from openge.ops.registry import get_schema, has_op
 from openge.ops.schema import (
     Attr,
@@ -596,7 +597,7 @@ def _prepare_fused_matmul(inputs, outputs, constant, *, transpose_x1, transpose_
     b = np.swapaxes(b, -1, -2) if transpose_x2 else b
 
     def product_then_epilogue() -> None:
-        np.matmul(a, b, out=y)
+        blas.matmul(a, b, y)
         fused()
 
     return product_then_epilogue
