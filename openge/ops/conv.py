@@ -19,6 +19,7 @@ from openge.ops.common import (
     desc_like,
     same_dtype,
 )
+from openge.ops.conv_winograd import prepare_winograd
 from openge.ops.nn_common import (
     _CONV_TYPES,
     _FORMATS_2D,
@@ -185,6 +186,10 @@ def _prepare_conv2d(
         )
     if groups > 1 and cg == 1:
         return None
+    if kh == kw == 3 and groups == 1 and sh == sw == dh == dw == 1:
+        wino = prepare_winograd(x, f, bias, y, pads, constant[1])
+        if wino is not None:
+            return wino
     if kh == kw == 1 and not any(pads) and sh == sw == 1 and x.flags.c_contiguous:
         coutg = cout // groups
         w3 = f.reshape(groups, coutg, cg)
