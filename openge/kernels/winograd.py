@@ -6,29 +6,20 @@ instead of 36: the input's 4×4 tiles are transformed (``V = Bᵀ d B``), 16 GEM
 tile's 2×2 outputs are ``Aᵀ M A``. The transforms are additions only; F(2×2, 3×3)'s error is a
 few float32 ulps of the sums (measured in tests/kernels/test_winograd.py against float64).
 
-Layouts: the padded input ``xp`` (C, 2·th + 2, 2·tw + 2), zero outside the image; ``v`` and
+Each transform comes as a parallel and a serial twin (see :func:`_twins`). Layouts: the padded
+input ``xp`` (C, 2·th + 2, 2·tw + 2), zero outside the image; ``v`` and
 ``m`` (16, channels, th·tw) with k = 4·row + column of the transformed tile.
 """
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
 
-@njit(parallel=True, cache=True)
-def pad_input(x, xp, top, left):  # pragma: no cover - compiled
-    """Copy ``x`` (C, H, W) into the interior of ``xp`` at (top, left); the border (never
-    written here) stays as the caller made it (zeros)."""
-    c, h, w = x.shape
-    for ch in prange(c):
-        for i in range(h):
-            for j in range(w):
-                xp[ch, np.uint64(i + top), np.uint64(j + left)] = x[ch, np.uint64(i), np.uint64(j)]
-
-
-@njit(parallel=True, cache=True)
-def input_transform(xp, v, th, tw):  # pragma: no cover - compiled
+def _input_transform(xp, v, th, tw):  # pragma: no cover - compiled
     """``v[:, c, t] = Bᵀ d B`` for every channel c and tile t = ti·tw + tj, d the 4×4 patch of
     ``xp`` at (2·ti, 2·tj)."""
     c = xp.shape[0]
@@ -76,8 +67,7 @@ def input_transform(xp, v, th, tw):  # pragma: no cover - compiled
                 v[15, ch, t] = d1 - d3
 
 
-@njit(parallel=True, cache=True)
-def output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
+def _output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
     """``y`` (Cout, oh, ow) from the tiles' products ``m`` (16, Cout, th·tw), plus ``bias``
     (Cout,): each tile's 2×2 outputs are ``Aᵀ M A``, the ones past the output's edge dropped."""
     cout, oh, ow = y.shape
@@ -113,6 +103,19 @@ def output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
                             y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
 
 
+def _twins(fn):
+    """``fn`` compiled twice: parallel, and serial (no thread launch: numba's parallel launch
+    costs 25-55 µs, more than a small transform; at one thread it is pure overhead). The serial
+    twin has its own qualified name, so numba's cache keeps the two apart."""
+    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
+    serial.__qualname__ = fn.__qualname__ + "_serial"
+    return njit(parallel=True, cache=True)(fn), njit(cache=True)(serial)
+
+
+input_transform, input_transform_serial = _twins(_input_transform)
+output_transform, output_transform_serial = _twins(_output_transform)
+
+
 def filter_transform(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``U`` (16, Cout, Cin) = G g Gᵀ of every 3×3 filter of ``f`` (Cout, Cin, 3, 3), computed
     in float64 and rounded once to ``dtype`` (NumPy; done once per model load)."""
@@ -122,4 +125,10 @@ def filter_transform(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(u.reshape(16, f.shape[0], f.shape[1]).astype(dtype))
 
 
-__all__ = ["filter_transform", "input_transform", "output_transform", "pad_input"]
+__all__ = [
+    "filter_transform",
+    "input_transform",
+    "input_transform_serial",
+    "output_transform",
+    "output_transform_serial",
+]

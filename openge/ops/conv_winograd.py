@@ -21,6 +21,8 @@ from openge.kernels import blas
 MIN_POSITIONS = 14 * 14
 #: Input or output channels below this stay on im2col + GEMM (transforms dominate).
 MIN_CHANNELS = 16
+#: Inputs with fewer elements run the transforms serially (a parallel launch costs more).
+PARALLEL_ELEMENTS = 1 << 17
 #: Floats added to each of the 16 planes of the scratch buffers: a plane stride that is a
 #: multiple of 4 KiB put all 16 streams of the transforms in the same cache sets (8x slower).
 _SKEW = 16
@@ -82,27 +84,36 @@ def prepare_winograd(
     xp = np.zeros((c, 2 * th + 2, 2 * tw + 2), dtype=dtype)  # the border stays zero
     v = _scratch("v", 16, c * tiles, dtype).reshape(16, c, tiles)
     m = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
-    if not (
-        warm(module.pad_input, x[0], xp, pt, pl)
-        and warm(module.input_transform, xp, v, th, tw)
-        and warm(module.output_transform, m, b, y[0], th, tw)
-    ):
+    parallel = c * h * w >= PARALLEL_ELEMENTS
+    transforms = [
+        (module.input_transform, module.input_transform_serial, (xp, v, th, tw)),
+        (module.output_transform, module.output_transform_serial, (m, b, y[0], th, tw)),
+    ]
+    if not all(warm(fn, *args) for par, ser, args in transforms for fn in (par, ser)):
         return None
     lock, ensure = kernels.LAUNCH_LOCK, kernels.ensure_threads
     samples = [(x[i], y[i]) for i in range(n)]
+    interior = xp[:, pt : pt + h, pl : pl + w]
 
     def run() -> None:
         vv = _scratch("v", 16, c * tiles, dtype).reshape(16, c, tiles)
         mm = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
-        for xs, ys in samples:
-            with lock:
-                ensure()
-                module.pad_input(xs, xp, pt, pl)
-                module.input_transform(xp, vv, th, tw)
-            blas.matmul(u, vv, mm)
-            with lock:
-                ensure()
-                module.output_transform(mm, b, ys, th, tw)
+        if parallel and kernels.get_num_threads() > 1:
+            for xs, ys in samples:
+                np.copyto(interior, xs)
+                with lock:
+                    ensure()
+                    module.input_transform(xp, vv, th, tw)
+                blas.matmul(u, vv, mm)
+                with lock:
+                    ensure()
+                    module.output_transform(mm, b, ys, th, tw)
+        else:
+            for xs, ys in samples:
+                np.copyto(interior, xs)
+                module.input_transform_serial(xp, vv, th, tw)
+                blas.matmul(u, vv, mm)
+                module.output_transform_serial(mm, b, ys, th, tw)
 
     return run
 

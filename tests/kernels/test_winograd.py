@@ -37,7 +37,14 @@ def _direct(x: np.ndarray, f: np.ndarray, bias, pads) -> np.ndarray:
         (1, 24, 20, 18, 18, (2, 0, 1, 2), True),  # asymmetric pads
     ],
 )
-def test_winograd_matches_float64_direct(n, c, cout, h, w, pads, with_bias):
+@pytest.mark.parametrize("parallel", [False, True])
+def test_winograd_matches_float64_direct(n, c, cout, h, w, pads, with_bias, parallel, monkeypatch):
+    from openge import kernels
+    from openge.ops import conv_winograd
+
+    monkeypatch.setattr(conv_winograd, "PARALLEL_ELEMENTS", 0 if parallel else 1 << 60)
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})  # restored after the test
+    kernels.set_num_threads(2)
     rng = np.random.default_rng(7)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     f = (rng.standard_normal((cout, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
