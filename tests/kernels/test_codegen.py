@@ -105,3 +105,18 @@ def test_declines_what_its_loop_does_not_cover():
     buf = np.zeros(2 * x.size + 8, np.float32)
     a, out = buf[: x.size].reshape(x.shape), buf[8 : 8 + x.size].reshape(x.shape)
     assert program_closure([("Relu", [0], {})], [a], [False], out) is None
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("size", [1 << 17, 1 << 19])  # serial twin below PARALLEL_ELEMENTS
+def test_serial_twin_and_parallel_loop_agree(threads, size, monkeypatch):
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})  # restored after the test
+    kernels.set_num_threads(threads)
+    x = RNG.standard_normal(size).astype(np.float32)
+    bias = RNG.standard_normal((4, 1)).astype(np.float32)
+    y = np.empty((4, size // 4), np.float32)
+    xs = x.reshape(4, -1)
+    run = program_closure([("Add", [0, 1], {}), ("Relu6", [-1], {})], [xs, bias], [False, True], y)
+    assert run is not None
+    run()
+    np.testing.assert_allclose(y, np.clip(xs + bias, 0, 6), rtol=1e-6, atol=1e-6)
