@@ -41,6 +41,11 @@ _CHUNK = 16384
 SLOW_IN_LOOPS = frozenset(
     {"Exp", "Log", "Tanh", "Erf", "Sigmoid", "Swish", "Gelu", "GeluErf", "Pow"}
 )
+#: ... except these in float32 programs: erf from a table (openge.kernels.codegen), 5-10x
+#: faster than the NumPy kernels' ~20 passes; programs with them compile from this size on
+#: (BERT-tiny's GELU: 64k elements), though that makes such models import numba.
+FAST_IN_LOOPS_FLOAT32 = frozenset({"Erf", "GeluErf"})
+MIN_ELEMENTS_ERF = 1 << 14
 
 
 def load(family: str) -> Any:
@@ -158,7 +163,7 @@ def program_closure(
 ) -> Callable[[], None] | None:
     """A compiled closure computing the program ``steps`` (op, args, kernel attrs) over
     ``operands`` into ``y``, or None when it does not apply."""
-    if y.dtype not in _FLOATS or not y.flags.c_contiguous or y.size < MIN_ELEMENTS:
+    if y.dtype not in _FLOATS or not y.flags.c_contiguous:
         return None
     out = tuple(y.shape)
     prog: list[tuple[str, list[int], list[float]]] = []
@@ -170,7 +175,10 @@ def program_closure(
         if entry is None:
             return None
         prog.append((entry[0], list(args), entry[1]))
-    if any(op in SLOW_IN_LOOPS for op, _, _ in prog):
+    fast = FAST_IN_LOOPS_FLOAT32 if y.dtype == np.float32 else frozenset()
+    if any(op in SLOW_IN_LOOPS and op not in fast for op, _, _ in prog):
+        return None
+    if y.size < (MIN_ELEMENTS_ERF if any(op in fast for op, _, _ in prog) else MIN_ELEMENTS):
         return None
     used = sorted({a for _, args, _ in prog for a in args if a >= 0})
     q = None

@@ -120,3 +120,39 @@ def test_serial_twin_and_parallel_loop_agree(threads, size, monkeypatch):
     assert run is not None
     run()
     np.testing.assert_allclose(y, np.clip(xs + bias, 0, 6), rtol=1e-6, atol=1e-6)
+
+
+def _ulps(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """|got - ref| in float32 ulps of the float64 reference."""
+    return np.abs(got.astype(np.float64) - ref) / np.spacing(np.abs(ref).astype(np.float32))
+
+
+def test_float32_erf_and_gelu_erf_within_one_ulp_of_float64():
+    import math
+
+    x = np.concatenate(
+        [
+            RNG.standard_normal(1 << 15) * 3,
+            np.linspace(-6, 6, 1 << 14),
+            [0.0, -0.0, 1e-30, -1e-30, 1e-8, 3.99, 4.0, 4.01, -4.2, 9.0, -9.0],
+        ]
+    ).astype(np.float32)
+    ref_erf = np.array([math.erf(float(v)) for v in x])
+    ref_gelu = np.array([0.5 * float(v) * math.erfc(-float(v) / math.sqrt(2)) for v in x])
+    y = np.empty_like(x)
+    run = program_closure([("Erf", [0], {})], [x], [False], y)
+    assert run is not None
+    run()
+    assert _ulps(y, ref_erf).max() <= 1.0
+    assert np.signbit(y[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()  # erf(-0) = -0
+    g = np.empty_like(x)
+    run = program_closure([("GeluErf", [0], {})], [x], [False], g)
+    assert run is not None
+    run()
+    keep = ref_gelu != 0
+    assert _ulps(g[keep], ref_gelu[keep]).max() <= 1.0
+    nan = np.array([np.nan] * (1 << 14), np.float32)
+    out = np.empty_like(nan)
+    run = program_closure([("Erf", [0], {})], [nan], [False], out)
+    run()
+    assert np.isnan(out).all()
