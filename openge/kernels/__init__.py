@@ -11,7 +11,8 @@ of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
 
 Modules (family → kernels): ``conv`` (depthwise convolution), ``pooling`` (max / average
 pooling), ``codegen`` (elementwise programs compiled into one loop each), ``winograd``
-(F(2×2, 3×3) transforms). ``blas`` (no numba) splits BLAS products over openge's threads.
+(F(2×2, 3×3) transforms), ``norm`` (layer norm). ``blas`` (no numba) splits BLAS products
+over openge's threads.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-_FAMILIES = ("conv", "pooling", "codegen", "winograd")
+_FAMILIES = ("conv", "pooling", "codegen", "winograd", "norm")
 _lock = threading.RLock()
 #: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
 LAUNCH_LOCK = threading.Lock()
