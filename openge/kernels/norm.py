@@ -10,10 +10,11 @@ thread take the serial one); the serial twin has its own name so numba's cache k
 from __future__ import annotations
 
 import math
-import types
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from openge.kernels.twins import twins
 
 
 def _layer_norm(x, gamma, beta, y, mean, var, eps):  # pragma: no cover - compiled
@@ -39,12 +40,6 @@ def _layer_norm(x, gamma, beta, y, mean, var, eps):  # pragma: no cover - compil
         var[r] = v
 
 
-def _twins(fn):
-    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
-    serial.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(parallel=True, cache=True)(fn), njit(cache=True)(serial)
-
-
-layer_norm, layer_norm_serial = _twins(_layer_norm)
+layer_norm, layer_norm_serial = twins(_layer_norm)
 
 __all__ = ["layer_norm", "layer_norm_serial"]

@@ -6,17 +6,17 @@ instead of 36: the input's 4×4 tiles are transformed (``V = Bᵀ d B``), 16 GEM
 tile's 2×2 outputs are ``Aᵀ M A``. The transforms are additions only; F(2×2, 3×3)'s error is a
 few float32 ulps of the sums (measured in tests/kernels/test_winograd.py against float64).
 
-Each transform comes as a parallel and a serial twin (see :func:`_twins`). Layouts: the padded
-input ``xp`` (C, 2·th + 2, 2·tw + 2), zero outside the image; ``v`` and
-``m`` (16, channels, th·tw) with k = 4·row + column of the transformed tile.
+Each transform comes as a parallel and a serial twin (openge.kernels.twins). Layouts: the
+padded input ``xp`` (C, 2·th + 2, 2·tw + 2), zero outside the image; ``v`` and ``m``
+(16, channels, th·tw) with k = 4·row + column of the transformed tile.
 """
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from openge.kernels.twins import twins
 
 
 def _input_transform(xp, v, th, tw):  # pragma: no cover - compiled
@@ -103,17 +103,8 @@ def _output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
                             y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
 
 
-def _twins(fn):
-    """``fn`` compiled twice: parallel, and serial (no thread launch: numba's parallel launch
-    costs 25-55 µs, more than a small transform; at one thread it is pure overhead). The serial
-    twin has its own qualified name, so numba's cache keeps the two apart."""
-    serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
-    serial.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(parallel=True, cache=True)(fn), njit(cache=True)(serial)
-
-
-input_transform, input_transform_serial = _twins(_input_transform)
-output_transform, output_transform_serial = _twins(_output_transform)
+input_transform, input_transform_serial = twins(_input_transform)
+output_transform, output_transform_serial = twins(_output_transform)
 
 
 def filter_transform(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
