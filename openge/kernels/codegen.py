@@ -17,7 +17,9 @@ Operands are 1-D arrays of one of four kinds, over the output viewed as ``(rows,
 * ``"row"``: indexed by ``row % len`` (a per-channel bias over NCHW with ``inner = H·W``);
 * ``"col"``: ``inner`` elements indexed by the position in the row (a last-axis bias).
 
-Each step's value is rounded to the output dtype, as the NumPy kernels do step by step. Indices
+Each step's value is rounded to the output dtype, as the NumPy kernels do step by step.
+Functions compile with numba's NumPy error model: x / 0 gives ±inf or NaN as in NumPy (the
+Python model raised ZeroDivisionError mid-run), and the division loops vectorize. Indices
 are unsigned (``np.uint64``): numba then skips its negative-index wraparound and the loop
 vectorizes.
 """
@@ -74,18 +76,18 @@ VOCABULARY: dict[str, tuple[int, str]] = {
 }
 
 _HELPERS = """
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _max(a, b):
     # NaN propagates, as np.maximum
     return a if (a > b or a != a) else b
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _min(a, b):
     return a if (a < b or a != a) else b
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _relu(a):
     return a if not (a < 0) else a * 0
 
@@ -94,7 +96,7 @@ def _relu(a):
 _P2 = 2.0 ** np.arange(-1100, 1024, dtype=np.float64)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _exp(a):
     # float64 exp, branch-free: n = round(x / ln 2), r = x - n ln 2 (two-part ln 2), a degree-10
     # Taylor polynomial on |r| <= ln2 / 2 (relative error < 1e-13), times 2**n from the table
@@ -106,7 +108,7 @@ def _exp(a):
     return p * _P2[np.int64(n) + 1100]
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _tanh(a):
     # tanh(|x|) = 1 - 2 / (exp(2|x|) + 1); below 1e-4, x - x³/3 (no cancellation)
     v = np.float64(a)
@@ -117,12 +119,12 @@ def _tanh(a):
     return t if v == v else v
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _sigmoid(a):
     return 1.0 / (1.0 + _exp(-np.float64(a)))
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _gelu_tanh(a):
     # 0.5·x·(1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi)·(x + 0.044715·x³)
     v = np.float64(a)
@@ -130,7 +132,7 @@ def _gelu_tanh(a):
     return v / (1.0 + _exp(t * v))
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _powi(a, n):
     neg = n < 0
     m = -n if neg else n
@@ -156,7 +158,7 @@ from openge.kernels.codegen import erf_table
 _ERF_T = erf_table()
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _erf(a):
     v = np.float64(a)
     m = abs(v)
@@ -169,7 +171,7 @@ def _erf(a):
     return r if v == v else v
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _gelu_erf(a):
     v = np.float64(a)
     u = v * 0.7071067811865476
@@ -178,12 +180,12 @@ def _gelu_erf(a):
     return 0.5 * v * (1.0 + _erf(u))
 """,
     "float64": """
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _erf(a):
     return math.erf(a)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _gelu_erf(a):
     return 0.5 * a * (1.0 + math.erf(a * 0.7071067811865476))
 """,
@@ -296,10 +298,10 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> str:
         _HELPERS,
         _ERF_HELPERS[dtype],
         "",
-        "@njit(parallel=True, cache=True)",
+        "@njit(parallel=True, cache=True, error_model='numpy')",
         text.replace("{name}", "run"),
         "# the same loop without numba's parallel launch (25-55 µs): small outputs, one thread",
-        "@njit(cache=True)",
+        "@njit(cache=True, error_model='numpy')",
         text.replace("{name}", "run_serial"),
     ]
     return "\n".join(lines)

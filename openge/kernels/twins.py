@@ -15,10 +15,12 @@ from numba import njit
 
 
 def twins(fn: Callable) -> tuple[Callable, Callable]:
-    """(parallel, serial) numba dispatchers of ``fn``, both cached."""
+    """(parallel, serial) numba dispatchers of ``fn``, both cached, with NumPy's error model
+    (a division by zero gives inf or NaN, never an exception)."""
     serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
     serial.__qualname__ = fn.__qualname__ + "_serial"
-    return njit(parallel=True, cache=True)(fn), njit(cache=True)(serial)
+    par = njit(parallel=True, cache=True, error_model="numpy")(fn)
+    return par, njit(cache=True, error_model="numpy")(serial)
 
 
 __all__ = ["twins"]

@@ -156,3 +156,21 @@ def test_float32_erf_and_gelu_erf_within_one_ulp_of_float64():
     run = program_closure([("Erf", [0], {})], [nan], [False], out)
     run()
     assert np.isnan(out).all()
+
+
+def test_division_by_zero_gives_numpy_values_not_an_exception(monkeypatch):
+    import openge.ops.compiled as compiled
+
+    monkeypatch.setattr(compiled, "MIN_ELEMENTS", 0)
+    x = np.array([1.0, -1.0, 0.0, 2.0] * 64, np.float32)
+    z = np.array([0.0, 0.0, 0.0, 4.0] * 64, np.float32)
+    y = np.empty_like(x)
+    run = program_closure([("Div", [0, 1], {}), ("Reciprocal", [1], {})], [x, z], [False] * 2, y)
+    assert run is not None
+    run()  # raised ZeroDivisionError under numba's default (Python) error model
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(y, np.reciprocal(z))
+    run = program_closure([("Div", [0, 1], {})], [x, z], [False] * 2, y)
+    run()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(y, x / z)
