@@ -11,8 +11,9 @@ of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
 
 Modules (family → kernels): ``conv`` (depthwise convolution), ``pooling`` (max / average
 pooling), ``codegen`` (elementwise programs compiled into one loop each), ``winograd``
-(F(2×2, 3×3) transforms), ``norm`` (layer norm). ``blas`` (no numba) splits BLAS products
-over openge's threads.
+(F(2×2, 3×3) transforms), ``norm`` (layer norm); ``twins`` compiles a kernel parallel and
+serial. ``blas`` (no numba) splits BLAS
+products over openge's threads.
 """
 
 from __future__ import annotations

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from numba import njit
 
 
-def twins(fn: Callable) -> tuple[Callable, Callable]:
+def twins(fn: Callable, **options: object) -> tuple[Callable, Callable]:
     """(parallel, serial) numba dispatchers of ``fn``, both cached, with NumPy's error model
-    (a division by zero gives inf or NaN, never an exception)."""
+    (a division by zero gives inf or NaN, never an exception); ``options`` go to both (e.g.
+    ``fastmath``)."""
     serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
     serial.__qualname__ = fn.__qualname__ + "_serial"
-    par = njit(parallel=True, cache=True, error_model="numpy")(fn)
-    return par, njit(cache=True, error_model="numpy")(serial)
+    par = njit(parallel=True, cache=True, error_model="numpy", **options)(fn)
+    return par, njit(cache=True, error_model="numpy", **options)(serial)
 
 
 __all__ = ["twins"]
