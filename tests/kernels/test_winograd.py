@@ -85,3 +85,13 @@ def test_winograd_declines_where_it_does_not_pay():
         )
         is None
     )
+
+
+def test_filter_transform_is_g_g_gt_rounded_once():
+    from openge import kernels
+
+    module = kernels.load("winograd")
+    f = np.random.default_rng(3).standard_normal((24, 17, 3, 3)).astype(np.float32)
+    g = np.array([[1.0, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1.0]])
+    ref = np.einsum("ai,ocij,bj->aboc", g, f.astype(np.float64), g).reshape(16, 24, 17)
+    np.testing.assert_array_equal(module.filter_transform(f, np.float32), ref.astype(np.float32))
