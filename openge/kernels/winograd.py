@@ -107,25 +107,26 @@ input_transform, input_transform_serial = twins(_input_transform)
 output_transform, output_transform_serial = twins(_output_transform)
 
 
+@njit(inline="always")
+def _g_rows(a, b, e):  # pragma: no cover - compiled
+    """G (a, b, e)ᵀ: G's rows are (1, 0, 0), (½, ½, ½), (½, -½, ½), (0, 0, 1)."""
+    return a, (a + b + e) * 0.5, (a - b + e) * 0.5, e
+
+
 @njit(parallel=True, cache=True)
 def _filter_transform(f, u):  # pragma: no cover - compiled
     cout, cin = f.shape[0], f.shape[1]
     for o in prange(cout):
         for c in range(cin):
             g = f[o, c]
-            t = np.empty((4, 3))
-            for j in range(3):  # G g: rows (1,0,0), (½,½,½), (½,-½,½), (0,0,1)
-                a, b, e = np.float64(g[0, j]), np.float64(g[1, j]), np.float64(g[2, j])
-                t[0, j] = a
-                t[1, j] = (a + b + e) * 0.5
-                t[2, j] = (a - b + e) * 0.5
-                t[3, j] = e
-            for i in range(4):  # (G g) Gᵀ
-                a, b, e = t[i, 0], t[i, 1], t[i, 2]
-                u[4 * i, o, c] = a
-                u[4 * i + 1, o, c] = (a + b + e) * 0.5
-                u[4 * i + 2, o, c] = (a - b + e) * 0.5
-                u[4 * i + 3, o, c] = e
+            # G g, one column at a time: column j of the 4×3 result
+            c0 = _g_rows(np.float64(g[0, 0]), np.float64(g[1, 0]), np.float64(g[2, 0]))
+            c1 = _g_rows(np.float64(g[0, 1]), np.float64(g[1, 1]), np.float64(g[2, 1]))
+            c2 = _g_rows(np.float64(g[0, 2]), np.float64(g[1, 2]), np.float64(g[2, 2]))
+            for i in range(4):  # row i of (G g) Gᵀ
+                r = _g_rows(c0[i], c1[i], c2[i])
+                for k in range(4):
+                    u[4 * i + k, o, c] = r[k]
 
 
 def filter_transform(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
