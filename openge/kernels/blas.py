@@ -26,6 +26,7 @@ import ctypes
 import glob
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable, Sequence
 
@@ -152,29 +153,60 @@ class _Single:
 single_blas = _Single()
 
 
+class _Region:
+    """One call's jobs, claimed one at a time by whichever thread is free: a pool thread the
+    scheduler has not run yet (another process holds its core) leaves its share to the caller
+    instead of making it wait."""
+
+    __slots__ = ("done", "error", "jobs", "lock", "next", "running")
+
+    def __init__(self, jobs: Sequence[Callable[[], None]]) -> None:
+        self.jobs = jobs
+        self.next = 0
+        self.running = 0  # jobs claimed and not finished
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+        self.done = threading.Condition(self.lock)
+
+    def work(self) -> None:
+        """Claim and run jobs until none is left unclaimed."""
+        while True:
+            with self.lock:
+                if self.next >= len(self.jobs) or self.error is not None:
+                    return
+                job = self.jobs[self.next]
+                self.next += 1
+                self.running += 1
+            try:
+                job()
+            except BaseException as err:  # handed to the caller, raised there
+                with self.lock:
+                    if self.error is None:
+                        self.error = err
+            finally:
+                with self.lock:
+                    self.running -= 1
+                    if not self.running:
+                        self.done.notify_all()
+
+    def wait(self) -> None:
+        """Return when every claimed job has finished (unclaimed ones: none, after work())."""
+        with self.lock:
+            while self.running:
+                self.done.wait()
+
+
 class _Worker:
-    """One pool thread: waits on ``go`` (a held lock), runs its job, releases ``done``."""
+    """One pool thread: takes regions from its queue and works on each."""
 
     def __init__(self) -> None:
-        self.go = threading.Lock()
-        self.go.acquire()
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.job: Callable[[], None] | None = None
-        self.error: BaseException | None = None
+        self.queue: queue.SimpleQueue[_Region] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._loop, name="openge-blas", daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
         while True:
-            self.go.acquire()
-            job, self.job = self.job, None
-            try:
-                if job is not None:
-                    job()
-            except BaseException as err:  # handed to the caller, raised there
-                self.error = err
-            self.done.release()
+            self.queue.get().work()
 
 
 _workers: list[_Worker] = []
@@ -206,7 +238,7 @@ def _pool(n: int) -> list[_Worker]:
 def parallel(jobs: Sequence[Callable[[], None]]) -> None:
     """Run ``jobs`` (independent; each may call BLAS) on up to :func:`split_threads` threads,
     the caller's included, with numpy's BLAS at one thread; return when all are done, raising
-    the first job's error."""
+    the first job's error. Jobs are claimed in order by whichever thread is free."""
     if not jobs:
         return
     threads = min(split_threads(), len(jobs))
@@ -217,37 +249,15 @@ def parallel(jobs: Sequence[Callable[[], None]]) -> None:
         return
     try:
         with single_blas:
-            _run(jobs, threads)
+            region = _Region(jobs)
+            for w in _pool(threads - 1):
+                w.queue.put(region)
+            region.work()
+            region.wait()
+            if region.error is not None:
+                raise region.error
     finally:
         _region.release()
-
-
-def _run(jobs: Sequence[Callable[[], None]], threads: int) -> None:
-    """Jobs dealt round-robin: thread t runs jobs t, t + threads, ... (callers order jobs so
-    that this balances)."""
-    workers = _pool(threads - 1)
-    for t, w in enumerate(workers, start=1):
-        mine = jobs[t::threads]
-
-        def batch(mine: Sequence[Callable[[], None]] = mine) -> None:
-            for job in mine:
-                job()
-
-        w.job = batch
-        w.go.release()
-    error: BaseException | None = None
-    try:
-        for job in jobs[0::threads]:
-            job()
-    except BaseException as err:
-        error = err
-    for w in workers:
-        w.done.acquire()
-        if w.error is not None and error is None:
-            error = w.error
-        w.error = None
-    if error is not None:
-        raise error
 
 
 def _slice_operand(x: np.ndarray, out_ndim: int, axis: int, part: slice) -> np.ndarray:

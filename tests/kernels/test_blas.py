@@ -109,7 +109,25 @@ def test_parallel_runs_every_job_once_on_several_threads(two_threads):
 
     blas.parallel([lambda i=i: job(i) for i in range(9)])
     assert sorted(done) == list(range(9))
-    assert len(names) == 2
+    assert names <= {threading.current_thread().name, "openge-blas"}
+    # job 0 (the caller's first claim) waits for job 1, which only a second thread can run
+    started = threading.Event()
+    waited = []
+    blas.parallel([lambda: waited.append(started.wait(10)), started.set])
+    assert waited == [True]
+
+
+def test_a_late_pool_thread_leaves_its_jobs_to_the_caller(two_threads):
+    if blas.split_threads() < 2:
+        pytest.skip("one thread only (BLAS not found or limited to 1)")
+    blas.parallel([lambda: None, lambda: None])  # the pool exists
+    worker = blas._workers[0]
+    gate = threading.Event()
+    worker.queue.put(type("Stall", (), {"work": lambda self: gate.wait(10)})())  # busy worker
+    ran = []
+    blas.parallel([lambda i=i: ran.append(i) for i in range(4)])  # no wait for the worker
+    assert sorted(ran) == [0, 1, 2, 3]
+    gate.set()
 
 
 def test_parallel_raises_a_jobs_error_and_stays_usable(two_threads):
