@@ -328,7 +328,12 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``np.matmul(a, b, out=out)``, split over openge's threads when big enough, else whole on
     one BLAS thread."""
     parts = split_threads()
-    if parts <= 1 or np.may_share_memory(out, a) or np.may_share_memory(out, b):
+    if (
+        parts <= 1
+        or min(a.ndim, b.ndim, out.ndim) < 2  # vector products: numpy's own rules
+        or np.may_share_memory(out, a)
+        or np.may_share_memory(out, b)
+    ):
         np.matmul(a, b, out=out)  # numpy buffers overlapping operands; parts would not
         return
     if flops(a, b, out) < MIN_SPLIT_FLOPS * parts:

@@ -70,6 +70,17 @@ def test_matmul_overlapping_out_matches_numpy(two_threads):
     np.testing.assert_allclose(a, ref, rtol=1e-4, atol=1e-3)
 
 
+def test_vector_operands_follow_numpy(two_threads):
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((300, 400)).astype(np.float32)
+    v = rng.standard_normal(400).astype(np.float32)
+    out = np.empty(300, np.float32)
+    blas.matmul(a, v, out)
+    np.testing.assert_allclose(
+        out, a.astype(np.float64) @ v.astype(np.float64), rtol=1e-4, atol=1e-3
+    )
+
+
 def test_float64_and_int(two_threads):
     rng = np.random.default_rng(3)
     a = rng.standard_normal((200, 300))
