@@ -163,7 +163,7 @@ def _erf(a):
     v = np.float64(a)
     m = abs(v)
     m = m if m < 4.0 else 4.0  # NaN too: a safe index, NaN returned below
-    i = np.int64(m * 512.0 + 0.5)
+    i = np.uint64(m * 512.0 + 0.5)
     d = m - i * (1.0 / 512.0)
     r = (((_ERF_T[i, 4] * d + _ERF_T[i, 3]) * d + _ERF_T[i, 2]) * d + _ERF_T[i, 1]) * d
     r = r + _ERF_T[i, 0]
