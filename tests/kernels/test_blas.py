@@ -13,11 +13,15 @@ from openge.kernels import blas
 
 
 @pytest.fixture
-def two_threads():
-    before = kernels.get_num_threads()
+def two_threads(monkeypatch):
+    """openge at 2 threads and numpy's BLAS at 2 (an earlier test may have limited it to 1,
+    which turns the split off), both restored after the test."""
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})
     kernels.set_num_threads(2)
-    yield
-    kernels.set_num_threads(before)
+    with threadpool_limits(2, user_api="blas"):
+        yield
 
 
 def _ref(a: np.ndarray, b: np.ndarray) -> np.ndarray:
