@@ -10,7 +10,10 @@ read-only); see :func:`cache_dir`. :func:`set_num_threads` is the one setting fo
 of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
 
 Modules (family → kernels): ``conv`` (depthwise convolution), ``pooling`` (max / average
-pooling), ``codegen`` (elementwise programs compiled into one loop each).
+pooling), ``codegen`` (elementwise programs compiled into one loop each), ``winograd``
+(F(2×2, 3×3) transforms), ``norm`` (layer norm); ``twins`` compiles a kernel parallel and
+serial. ``blas`` (no numba) splits BLAS
+products over openge's threads.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-_FAMILIES = ("conv", "pooling", "codegen")
+_FAMILIES = ("conv", "pooling", "codegen", "winograd", "norm")
 _lock = threading.RLock()
 #: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
 LAUNCH_LOCK = threading.Lock()

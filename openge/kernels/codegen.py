@@ -17,7 +17,9 @@ Operands are 1-D arrays of one of four kinds, over the output viewed as ``(rows,
 * ``"row"``: indexed by ``row % len`` (a per-channel bias over NCHW with ``inner = H·W``);
 * ``"col"``: ``inner`` elements indexed by the position in the row (a last-axis bias).
 
-Each step's value is rounded to the output dtype, as the NumPy kernels do step by step. Indices
+Each step's value is rounded to the output dtype, as the NumPy kernels do step by step.
+Functions compile with numba's NumPy error model: x / 0 gives ±inf or NaN as in NumPy (the
+Python model raised ZeroDivisionError mid-run), and the division loops vectorize. Indices
 are unsigned (``np.uint64``): numba then skips its negative-index wraparound and the loop
 vectorizes.
 """
@@ -31,6 +33,8 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from openge.kernels import cache_dir
 
@@ -55,7 +59,7 @@ VOCABULARY: dict[str, tuple[int, str]] = {
     "Exp": (1, "_exp({0})"),
     "Log": (1, "math.log({0})"),
     "Tanh": (1, "_tanh({0})"),
-    "Erf": (1, "math.erf({0})"),
+    "Erf": (1, "_erf({0})"),
     "Sigmoid": (1, "_sigmoid({0})"),
     "Relu": (1, "_relu({0})"),
     "Relu6": (1, "_min(_max({0}, {T}(0.0)), {T}(6.0))"),
@@ -64,7 +68,7 @@ VOCABULARY: dict[str, tuple[int, str]] = {
     "HardSigmoid": (1, "_min(_max({T}({p0}) * {0} + {T}({p1}), {T}(0.0)), {T}(1.0))"),
     "Swish": (1, "{0} * _sigmoid({T}({p0}) * {0})"),
     "Gelu": (1, "_gelu_tanh({0})"),
-    "GeluErf": (1, "{T}(0.5) * {0} * ({T}(1.0) + math.erf({0} * {T}(0.7071067811865476)))"),
+    "GeluErf": (1, "_gelu_erf({0})"),
     "ClipByValue": (3, "_min(_max({0}, {1}), {2})"),
     "Pow": (2, "math.pow({0}, {1})"),
     "PowInt": (1, "_powi({0}, {p0})"),
@@ -72,18 +76,18 @@ VOCABULARY: dict[str, tuple[int, str]] = {
 }
 
 _HELPERS = """
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _max(a, b):
     # NaN propagates, as np.maximum
     return a if (a > b or a != a) else b
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _min(a, b):
     return a if (a < b or a != a) else b
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _relu(a):
     return a if not (a < 0) else a * 0
 
@@ -92,7 +96,7 @@ def _relu(a):
 _P2 = 2.0 ** np.arange(-1100, 1024, dtype=np.float64)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _exp(a):
     # float64 exp, branch-free: n = round(x / ln 2), r = x - n ln 2 (two-part ln 2), a degree-10
     # Taylor polynomial on |r| <= ln2 / 2 (relative error < 1e-13), times 2**n from the table
@@ -104,7 +108,7 @@ def _exp(a):
     return p * _P2[np.int64(n) + 1100]
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _tanh(a):
     # tanh(|x|) = 1 - 2 / (exp(2|x|) + 1); below 1e-4, x - x³/3 (no cancellation)
     v = np.float64(a)
@@ -115,12 +119,12 @@ def _tanh(a):
     return t if v == v else v
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _sigmoid(a):
     return 1.0 / (1.0 + _exp(-np.float64(a)))
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _gelu_tanh(a):
     # 0.5·x·(1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi)·(x + 0.044715·x³)
     v = np.float64(a)
@@ -128,7 +132,7 @@ def _gelu_tanh(a):
     return v / (1.0 + _exp(t * v))
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _powi(a, n):
     neg = n < 0
     m = -n if neg else n
@@ -141,6 +145,70 @@ def _powi(a, n):
         m >>= 1
     return 1 / r if neg else r
 """
+
+#: erf and erf-GELU per program dtype. float32: erf from a degree-4 Taylor polynomial around the
+#: nearest node of a grid of step 1/512 on [0, 4], in float64 (the NumPy kernels' method,
+#: openge.ops.elementwise._erf_narrow: truncation < 1e-15, far below float32's half-ulp; beyond
+#: 4 erf rounds to ±1) — a table read and five multiply-adds, which vectorize, where libm's erf
+#: is a scalar call; the GELU's Φ(x) for x < -3√2 from libm's erfc (no cancellation in 1 + erf).
+#: float64: libm's erf.
+_ERF_HELPERS = {
+    "float32": """
+from openge.kernels.codegen import erf_table
+_ERF_T = erf_table()
+
+
+@njit(inline="always", error_model="numpy")
+def _erf(a):
+    v = np.float64(a)
+    m = abs(v)
+    m = m if m < 4.0 else 4.0  # NaN too: a safe index, NaN returned below
+    i = np.uint64(m * 512.0 + 0.5)
+    d = m - i * (1.0 / 512.0)
+    r = (((_ERF_T[i, 4] * d + _ERF_T[i, 3]) * d + _ERF_T[i, 2]) * d + _ERF_T[i, 1]) * d
+    r = r + _ERF_T[i, 0]
+    r = math.copysign(r, v)
+    return r if v == v else v
+
+
+@njit(inline="always", error_model="numpy")
+def _gelu_erf(a):
+    v = np.float64(a)
+    u = v * 0.7071067811865476
+    if u < -3.0:
+        return 0.5 * v * math.erfc(-u)
+    return 0.5 * v * (1.0 + _erf(u))
+""",
+    "float64": """
+@njit(inline="always", error_model="numpy")
+def _erf(a):
+    return math.erf(a)
+
+
+@njit(inline="always", error_model="numpy")
+def _gelu_erf(a):
+    return 0.5 * a * (1.0 + math.erf(a * 0.7071067811865476))
+""",
+}
+
+_erf_table_cache: list[np.ndarray] = []
+
+
+def erf_table() -> np.ndarray:
+    """(2049, 5) float64: erf's Taylor coefficients c0..c4 at the nodes k/512, k = 0..2048
+    (from math.erf and erf's closed-form derivatives; made once per process)."""
+    if not _erf_table_cache:
+        nodes = np.arange(2049) / 512.0
+        scale = 2.0 / math.sqrt(math.pi) * np.exp(-nodes * nodes)
+        table = np.empty((2049, 5))
+        table[:, 0] = [math.erf(v) for v in nodes]
+        table[:, 1] = scale
+        table[:, 2] = -nodes * scale
+        table[:, 3] = (4.0 * nodes**2 - 2.0) * scale / 6.0
+        table[:, 4] = (12.0 * nodes - 8.0 * nodes**3) * scale / 24.0
+        _erf_table_cache.append(table)
+    return _erf_table_cache[0]
+
 
 KINDS = ("full", "scalar", "row", "col")
 _DTYPES = {"float32": "np.float32", "float64": "np.float64"}
@@ -206,15 +274,8 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> str:
             p = {f"p{i}": _number(v) for i, v in enumerate(params)}
         expr = template.format(*refs, T=T, **p)
         body.append(f"            s{j} = {T}({expr})")
-    lines = [
-        "# generated by openge.kernels.codegen from its fixed vocabulary; do not edit",
-        "import math",
-        "import numpy as np",
-        "from numba import njit, prange",
-        _HELPERS,
-        "",
-        "@njit(parallel=True, cache=True)",
-        f"def run(y, inner, {', '.join(names)}):",
+    loop = [
+        f"def {{name}}(y, inner, {', '.join(names)}):",
         "    total = y.shape[0]",
         "    rows = (total + inner - 1) // inner",
         *hoisted,
@@ -228,6 +289,21 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> str:
         f"            y[np.uint64(k)] = s{len(steps) - 1}",
         "",
     ]
+    text = "\n".join(loop)
+    lines = [
+        "# generated by openge.kernels.codegen from its fixed vocabulary; do not edit",
+        "import math",
+        "import numpy as np",
+        "from numba import njit, prange",
+        _HELPERS,
+        _ERF_HELPERS[dtype],
+        "",
+        "@njit(parallel=True, cache=True, error_model='numpy')",
+        text.replace("{name}", "run"),
+        "# the same loop without numba's parallel launch (25-55 µs): small outputs, one thread",
+        "@njit(cache=True, error_model='numpy')",
+        text.replace("{name}", "run_serial"),
+    ]
     return "\n".join(lines)
 
 
@@ -236,7 +312,8 @@ _lock = threading.Lock()
 
 
 def compile_program(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> Callable[..., None]:
-    """The compiled ``run(y, inner, *operands)`` of a program (built once per source text)."""
+    """The compiled ``run(y, inner, *operands)`` of a program (built once per source text); its
+    serial twin (same loop, no parallel launch) is the function's ``serial`` attribute."""
     text = source(steps, kinds, dtype)
     digest = hashlib.sha256(text.encode()).hexdigest()[:24]
     with _lock:
@@ -265,6 +342,7 @@ def compile_program(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> 
         sys.modules[name] = module
         spec.loader.exec_module(module)
         fn = module.run
+        fn.serial = module.run_serial
         _modules[digest] = fn
         return fn
 

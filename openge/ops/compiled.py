@@ -30,6 +30,9 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 #: import and runtime (~0.5-1 s, ~60-100 MiB): a model whose tensors are all small (BERT-tiny)
 #: then never imports numba.
 MIN_ELEMENTS = 1 << 17
+#: Programs over fewer elements run their serial twin (no parallel launch, which costs more
+#: than a second thread saves on ~256k elements).
+PARALLEL_ELEMENTS = 1 << 18
 #: Rows of a program whose operands are all full or scalar: about this many elements each.
 _CHUNK = 16384
 #: Vocabulary entries whose compiled form loses to NumPy's SIMD loops (measured on AVX-512:
@@ -38,6 +41,11 @@ _CHUNK = 16384
 SLOW_IN_LOOPS = frozenset(
     {"Exp", "Log", "Tanh", "Erf", "Sigmoid", "Swish", "Gelu", "GeluErf", "Pow"}
 )
+#: ... except these in float32 programs: erf from a table (openge.kernels.codegen), 5-10x
+#: faster than the NumPy kernels' ~20 passes; programs with them compile from this size on
+#: (BERT-tiny's GELU: 64k elements), though that makes such models import numba.
+FAST_IN_LOOPS_FLOAT32 = frozenset({"Erf", "GeluErf"})
+MIN_ELEMENTS_ERF = 1 << 14
 
 
 def load(family: str) -> Any:
@@ -62,12 +70,29 @@ def warm(fn: Any, *args: Any) -> bool:
     return True
 
 
-def threaded(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
-    """A closure running ``fn(*args)`` with openge's thread count applied in the calling thread."""
+def threaded(
+    fn: Callable[..., None],
+    *args: Any,
+    serial: Callable[..., None] | None = None,
+    one: Callable[..., None] | None = None,
+) -> Callable[[], None]:
+    """A closure running ``fn(*args)`` with openge's thread count applied in the calling thread;
+    ``serial(*args)`` instead when given (a serial twin for small work: numba's parallel launch
+    costs 25-55 µs), and ``one(*args)`` when openge runs on one thread."""
     ensure = kernels.ensure_threads
     lock = kernels.LAUNCH_LOCK
+    threads = kernels.get_num_threads
+    if serial is not None:
+
+        def run_serial() -> None:
+            serial(*args)
+
+        return run_serial
 
     def run() -> None:
+        if one is not None and threads() == 1:
+            one(*args)
+            return
         with lock:
             ensure()
             fn(*args)
@@ -138,7 +163,7 @@ def program_closure(
 ) -> Callable[[], None] | None:
     """A compiled closure computing the program ``steps`` (op, args, kernel attrs) over
     ``operands`` into ``y``, or None when it does not apply."""
-    if y.dtype not in _FLOATS or not y.flags.c_contiguous or y.size < MIN_ELEMENTS:
+    if y.dtype not in _FLOATS or not y.flags.c_contiguous:
         return None
     out = tuple(y.shape)
     prog: list[tuple[str, list[int], list[float]]] = []
@@ -150,7 +175,10 @@ def program_closure(
         if entry is None:
             return None
         prog.append((entry[0], list(args), entry[1]))
-    if any(op in SLOW_IN_LOOPS for op, _, _ in prog):
+    fast = FAST_IN_LOOPS_FLOAT32 if y.dtype == np.float32 else frozenset()
+    if any(op in SLOW_IN_LOOPS and op not in fast for op, _, _ in prog):
+        return None
+    if y.size < (MIN_ELEMENTS_ERF if any(op in fast for op, _, _ in prog) else MIN_ELEMENTS):
         return None
     used = sorted({a for _, args, _ in prog for a in args if a >= 0})
     q = None
@@ -192,9 +220,14 @@ def program_closure(
         return None
     flat = [operands[k].reshape(-1) for k in used]
     yflat = y.reshape(-1)
-    if not warm(fn, yflat, inner, *flat):
+    serial = getattr(fn, "serial", None)
+    if not warm(fn, yflat, inner, *flat) or (
+        serial is not None and not warm(serial, yflat, inner, *flat)
+    ):
         return None
-    return threaded(fn, yflat, inner, *flat)
+    return threaded(
+        fn, yflat, inner, *flat, serial=serial if y.size < PARALLEL_ELEMENTS else None, one=serial
+    )
 
 
 __all__ = ["MIN_ELEMENTS", "SLOW_IN_LOOPS", "load", "program_closure", "threaded", "warm"]

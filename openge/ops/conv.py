@@ -4,6 +4,7 @@ See openge.ops.nn for the layout decisions shared by the nn families."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -11,12 +12,14 @@ from numpy.lib.stride_tricks import as_strided
 
 from openge.errors import SHAPE_INVALID, UNSUPPORTED
 from openge.graph import DataType, Format, TensorDesc
+from openge.kernels import blas
 from openge.ops.common import (
     FLOAT_TYPES,
     check_dtype,
     desc_like,
     same_dtype,
 )
+from openge.ops.conv_winograd import prepare_winograd
 from openge.ops.nn_common import (
     _CONV_TYPES,
     _FORMATS_2D,
@@ -183,6 +186,10 @@ def _prepare_conv2d(
         )
     if groups > 1 and cg == 1:
         return None
+    if kh == kw == 3 and groups == 1 and sh == sw == dh == dw == 1:
+        wino = prepare_winograd(x, f, bias, y, pads, constant[1])
+        if wino is not None:
+            return wino
     if kh == kw == 1 and not any(pads) and sh == sw == 1 and x.flags.c_contiguous:
         coutg = cout // groups
         w3 = f.reshape(groups, coutg, cg)
@@ -190,7 +197,7 @@ def _prepare_conv2d(
         y4 = y.reshape(n, groups, coutg, oh * ow)
 
         def gemm() -> None:
-            np.matmul(w3, x4, out=y4)
+            blas.matmul(w3, x4, y4)
             if b is not None:
                 np.add(y, b, out=y)
 
@@ -502,10 +509,8 @@ def _conv2d_nchw_direct(
         return
     if kh == kw == 1 and not any(pads):
         xs = x[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw].astype(acc, copy=False)
-        np.matmul(
-            fa.reshape(g, coutg, cg),
-            xs.reshape(n, g, cg, oh * ow),
-            out=y.reshape(n, g, coutg, oh * ow),
+        blas.matmul(
+            fa.reshape(g, coutg, cg), xs.reshape(n, g, cg, oh * ow), y.reshape(n, g, coutg, oh * ow)
         )
     elif sh == sw == 1 and ow == w:
         xf = x.astype(acc, copy=False).reshape(n, c, h * w)
@@ -515,20 +520,24 @@ def _conv2d_nchw_direct(
         if g == 1 and 2 * cout <= c and oh * row_bytes > _COLS_BYTES:
             # big columns, few outputs: one GEMM per tap straight from x, summed into y
             wt = np.ascontiguousarray(fa.transpose(2, 3, 0, 1)).reshape(kk, cout, c)
-            for i in range(n):
-                _shifted_gemms(xf[i], wt, yf[i], taps, w)
+            # output channels split over the threads: each part sums its own taps
+            spans = blas.chunks(cout, blas.split_threads(), cout)
+            blas.parallel(
+                [
+                    functools.partial(_shifted_gemms, xf[i], wt[:, lo:hi], yf[i, lo:hi], taps, w)
+                    for i in range(n)
+                    for lo, hi in spans
+                ]
+            )
         else:
-            rows = max(1, min(oh, _COLS_BYTES // row_bytes))
             wmat = fa.reshape(g, coutg, cg * kk)
-            for i in range(n):
-                for ra in range(0, oh, rows):
-                    rb = min(oh, ra + rows)
-                    cols = _flat_cols(xf[i], taps, kk, w, ra, rb)
-                    np.matmul(
-                        wmat,
-                        cols.reshape(g, cg * kk, (rb - ra) * w),
-                        out=yf[i, :, ra * w : rb * w].reshape(g, coutg, (rb - ra) * w),
-                    )
+
+            def flat_chunk(i: int, ra: int, rb: int, product: _Product) -> None:
+                cols = _flat_cols(xf[i], taps, kk, w, ra, rb)
+                out = yf[i, :, ra * w : rb * w].reshape(g, coutg, (rb - ra) * w)
+                product(wmat, cols.reshape(g, cg * kk, (rb - ra) * w), out)
+
+            _row_chunks(flat_chunk, n, oh, w, row_bytes)
     else:
         # im2col of the padded input's windows (strided views), in row chunks, GEMM into y
         hp = max((oh - 1) * sh + (kh - 1) * dh + 1, 1)
@@ -537,23 +546,52 @@ def _conv2d_nchw_direct(
         _, s_c, s_h, s_w = xp.strides
         wmat = fa.reshape(g, coutg, cg * kk)
         yf = y.reshape(n, g, coutg, oh * ow)
-        rows = max(1, min(oh, _COLS_BYTES // (c * kk * ow * acc.itemsize)))
-        for smp in range(n):
-            for ra in range(0, oh, rows):
-                rb = min(oh, ra + rows)
-                win = as_strided(
-                    xp[smp, :, ra * sh :],
-                    (g, cg, kh, kw, rb - ra, ow),
-                    (s_c * cg, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw),
-                    writeable=False,
-                )
-                np.matmul(
-                    wmat,
-                    win.reshape(g, cg * kk, (rb - ra) * ow),
-                    out=yf[smp, :, :, ra * ow : rb * ow],
-                )
+
+        def window_chunk(smp: int, ra: int, rb: int, product: _Product) -> None:
+            win = as_strided(
+                xp[smp, :, ra * sh :],
+                (g, cg, kh, kw, rb - ra, ow),
+                (s_c * cg, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw),
+                writeable=False,
+            )
+            out = yf[smp, :, :, ra * ow : rb * ow]
+            product(wmat, win.reshape(g, cg * kk, (rb - ra) * ow), out)
+
+        _row_chunks(window_chunk, n, oh, ow, c * kk * ow * acc.itemsize)
     if b is not None:
         y += b
+
+
+#: Row chunks narrower than this many output positions make BLAS's kernels inefficient.
+_MIN_CHUNK_COLS = 128
+_Product = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+
+
+def _np_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    np.matmul(a, b, out=out)
+
+
+def _row_chunks(
+    chunk: Callable[[int, int, int, _Product], None], n: int, oh: int, ow: int, row_bytes: int
+) -> None:
+    """Run ``chunk(sample, ra, rb, product)`` (im2col of output rows [ra, rb), then
+    ``product(weights, cols, out)``) over every sample and row chunk of at most about
+    ``_COLS_BYTES`` of columns. The chunks are shared by openge's threads (one BLAS thread
+    each; their count a multiple of the threads); a sample with too few output positions to
+    share is one chunk whose product is split by output channels instead."""
+    parts = blas.split_threads()
+    most = max(1, min(oh, _COLS_BYTES // max(row_bytes, 1)))
+    if parts > 1 and n % parts:
+        if oh * ow < parts * _MIN_CHUNK_COLS:
+            for i in range(n):
+                for ra, rb in blas.chunks(oh, 1, most):
+                    chunk(i, ra, rb, blas.matmul)
+            return
+        most = min(most, -(-oh // parts))
+    spans = blas.chunks(oh, parts if n % parts else 1, most)
+    blas.parallel(
+        [functools.partial(chunk, i, ra, rb, _np_product) for i in range(n) for ra, rb in spans]
+    )
 
 
 def _flat_cols(

@@ -33,6 +33,7 @@ import numpy as np
 
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import DataType, TensorDesc
+from openge.kernels import blas
 from openge.ops.registry import get_schema, has_op
 from openge.ops.schema import (
     Attr,
@@ -576,7 +577,7 @@ def _fused_matmul_kernel(inputs, outputs, *, transpose_x1, transpose_x2, epilogu
 
 def _prepare_fused_matmul(inputs, outputs, constant, *, transpose_x1, transpose_x2, epilogue):
     """The product (BLAS) without its bias, then one compiled pass adding the bias and running
-    the epilogue; None when that pass does not compile."""
+    the epilogue; when that pass does not compile, the kernel's steps bound once."""
     y = outputs[0]
     a, b = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
@@ -590,16 +591,41 @@ def _prepare_fused_matmul(inputs, outputs, constant, *, transpose_x1, transpose_
         inputs[_N_MAIN:],
         constant[_N_MAIN : len(inputs)],
     )
-    if fused is None:
-        return None
     a = np.swapaxes(a, -1, -2) if transpose_x1 else a
     b = np.swapaxes(b, -1, -2) if transpose_x2 else b
+    if fused is None:
+        return _product_then_program(a, b, bias, y, decode_program(epilogue), inputs)
 
     def product_then_epilogue() -> None:
-        np.matmul(a, b, out=y)
+        blas.matmul(a, b, y)
         fused()
 
     return product_then_epilogue
+
+
+def _product_then_program(
+    a: np.ndarray,
+    b: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    prog: Program,
+    inputs: Sequence[np.ndarray | None],
+) -> Any:
+    """The kernel's own steps (product, ``+= bias``, the epilogue program in NumPy) bound once:
+    the same values, without the per-run schema lookups. Float16 products (float32
+    accumulation) keep the kernel."""
+    if y.dtype not in (np.float32, np.float64) or not y.flags.writeable:
+        return None
+    operands = [y, *inputs[_N_MAIN:]]
+
+    def product_then_program() -> None:
+        blas.matmul(a, b, y)
+        if bias is not None:
+            np.add(y, bias, out=y)
+        if prog.steps:
+            prog.run(operands, y)
+
+    return product_then_program
 
 
 _EPILOGUE_INPUTS = (

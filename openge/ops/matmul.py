@@ -8,6 +8,7 @@ import numpy as np
 
 from openge.errors import SHAPE_INVALID
 from openge.graph import TensorDesc
+from openge.kernels import blas
 from openge.ops.common import (
     broadcast_shapes,
     check_dtype,
@@ -87,7 +88,7 @@ def _infer_batch_matmul(ctx: InferContext) -> Sequence[TensorDesc]:
 def _matmul(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, y: np.ndarray) -> None:
     acc = _acc_dtype(a.dtype)
     if acc == y.dtype and y.flags.writeable:
-        np.matmul(a, b, out=y)
+        blas.matmul(a, b, y)
         if bias is not None:
             y += bias
         return

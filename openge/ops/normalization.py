@@ -26,6 +26,7 @@ from openge.ops.nn_common import (
     _rank,
     _store,
 )
+from openge.ops.norm_compiled import prepare_layer_norm
 from openge.ops.schema import Attr, AttrType, InferContext, Input, OpSchema, Output
 
 # ----- batch / layer / instance / group normalization ---------------------------------------
@@ -349,6 +350,7 @@ SCHEMAS = [
         ),
         infer=_infer_layer_norm,
         kernel=_layer_norm_kernel,
+        prepare=prepare_layer_norm,
         doc="Layer norm over the axes from begin_norm_axis: y = gamma*(x-mean)/sqrt(var+eps)"
         "+beta; mean and (biased) variance keep the reduced axes as 1.",
         onnx="LayerNormalization",

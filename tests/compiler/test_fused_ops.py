@@ -47,6 +47,32 @@ def test_fused_matmul_matches_the_formula():
     np.testing.assert_allclose(y, np.maximum(x @ w.T + b + r, 0), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_fused_matmul_prepared_small_gives_the_kernels_bits(with_bias):
+    """Below the compiled-epilogue size, prepare binds the kernel's own steps once: the same
+    bits as the kernel, run after run, and the formula's values."""
+    rng = np.random.default_rng(2)
+    x = np.zeros((1, 8, 16), np.float32)
+    w = rng.normal(size=(12, 16)).astype(np.float32)
+    b = rng.normal(size=(12,)).astype(np.float32) if with_bias else None
+    r = np.zeros((1, 8, 12), np.float32)
+    prog = encode_program([_step("Add", [0, 1], (1, 8, 12)), _step("Relu", [-1], (1, 8, 12))])
+    attrs = {"transpose_x1": False, "transpose_x2": True, "epilogue": prog}
+    schema = get_schema("FusedMatMul")
+    y = np.empty((1, 8, 12), np.float32)
+    run = schema.prepare([x, w, b, r], [y], [False, True, True, False], **attrs)
+    assert run is not None
+    for _ in range(2):
+        x[...] = rng.normal(size=x.shape)
+        r[...] = rng.normal(size=r.shape)
+        run()
+        want = np.empty_like(y)
+        schema.kernel([x, w, b, r], [want], **attrs)
+        np.testing.assert_array_equal(y, want)
+        ref = x @ w.T + (0 if b is None else b) + r
+        np.testing.assert_allclose(y, np.maximum(ref, 0), rtol=1e-5, atol=1e-5)
+
+
 def test_fused_conv2d_equals_conv_then_epilogue():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(1, 3, 6, 6)).astype(np.float32)

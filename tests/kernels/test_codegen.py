@@ -105,3 +105,72 @@ def test_declines_what_its_loop_does_not_cover():
     buf = np.zeros(2 * x.size + 8, np.float32)
     a, out = buf[: x.size].reshape(x.shape), buf[8 : 8 + x.size].reshape(x.shape)
     assert program_closure([("Relu", [0], {})], [a], [False], out) is None
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("size", [1 << 17, 1 << 19])  # serial twin below PARALLEL_ELEMENTS
+def test_serial_twin_and_parallel_loop_agree(threads, size, monkeypatch):
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})  # restored after the test
+    kernels.set_num_threads(threads)
+    x = RNG.standard_normal(size).astype(np.float32)
+    bias = RNG.standard_normal((4, 1)).astype(np.float32)
+    y = np.empty((4, size // 4), np.float32)
+    xs = x.reshape(4, -1)
+    run = program_closure([("Add", [0, 1], {}), ("Relu6", [-1], {})], [xs, bias], [False, True], y)
+    assert run is not None
+    run()
+    np.testing.assert_allclose(y, np.clip(xs + bias, 0, 6), rtol=1e-6, atol=1e-6)
+
+
+def _ulps(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """|got - ref| in float32 ulps of the float64 reference."""
+    return np.abs(got.astype(np.float64) - ref) / np.spacing(np.abs(ref).astype(np.float32))
+
+
+def test_float32_erf_and_gelu_erf_within_one_ulp_of_float64():
+    import math
+
+    x = np.concatenate(
+        [
+            RNG.standard_normal(1 << 15) * 3,
+            np.linspace(-6, 6, 1 << 14),
+            [0.0, -0.0, 1e-30, -1e-30, 1e-8, 3.99, 4.0, 4.01, -4.2, 9.0, -9.0],
+        ]
+    ).astype(np.float32)
+    ref_erf = np.array([math.erf(float(v)) for v in x])
+    ref_gelu = np.array([0.5 * float(v) * math.erfc(-float(v) / math.sqrt(2)) for v in x])
+    y = np.empty_like(x)
+    run = program_closure([("Erf", [0], {})], [x], [False], y)
+    assert run is not None
+    run()
+    assert _ulps(y, ref_erf).max() <= 1.0
+    assert np.signbit(y[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()  # erf(-0) = -0
+    g = np.empty_like(x)
+    run = program_closure([("GeluErf", [0], {})], [x], [False], g)
+    assert run is not None
+    run()
+    keep = ref_gelu != 0
+    assert _ulps(g[keep], ref_gelu[keep]).max() <= 1.0
+    nan = np.array([np.nan] * (1 << 14), np.float32)
+    out = np.empty_like(nan)
+    run = program_closure([("Erf", [0], {})], [nan], [False], out)
+    run()
+    assert np.isnan(out).all()
+
+
+def test_division_by_zero_gives_numpy_values_not_an_exception(monkeypatch):
+    import openge.ops.compiled as compiled
+
+    monkeypatch.setattr(compiled, "MIN_ELEMENTS", 0)
+    x = np.array([1.0, -1.0, 0.0, 2.0] * 64, np.float32)
+    z = np.array([0.0, 0.0, 0.0, 4.0] * 64, np.float32)
+    y = np.empty_like(x)
+    run = program_closure([("Div", [0, 1], {}), ("Reciprocal", [1], {})], [x, z], [False] * 2, y)
+    assert run is not None
+    run()  # raised ZeroDivisionError under numba's default (Python) error model
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(y, np.reciprocal(z))
+    run = program_closure([("Div", [0, 1], {})], [x, z], [False] * 2, y)
+    run()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(y, x / z)

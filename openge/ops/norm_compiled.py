@@ -1,0 +1,80 @@
+"""LayerNorm's compiled path (ops layer): openge.kernels.norm bound to a task's arrays at load.
+
+Applies to float32/float64 tensors whose gamma and beta cover exactly the normalized axes
+(the usual transformer layer norm over the last axis); anything else keeps the NumPy kernel.
+Results match the NumPy kernel within the conformance tolerance (sums in float64 here, in the
+tensor's dtype there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+#: Tensors with fewer elements run the serial kernel (a parallel launch costs more).
+PARALLEL_ELEMENTS = 1 << 17
+
+
+def prepare_layer_norm(
+    inputs: Sequence[np.ndarray | None],
+    outputs: Sequence[np.ndarray],
+    constant: Sequence[bool],
+    *,
+    begin_norm_axis: int,
+    epsilon: float,
+) -> Callable[[], None] | None:
+    """LayerNorm's ``prepare``: a compiled closure, or None to keep the NumPy kernel."""
+    del constant  # gamma and beta are read at each run; their shapes decide
+    x, gamma, beta = inputs[0], inputs[1], inputs[2]
+    y, mean, var = outputs[0], outputs[1], outputs[2]
+    if x is None or gamma is None or beta is None or x.ndim == 0:
+        return None
+    dt = x.dtype
+    if dt not in (np.float32, np.float64) or any(
+        a.dtype != dt for a in (gamma, beta, y, mean, var)
+    ):
+        return None
+    axis = begin_norm_axis % x.ndim
+    inner = math.prod(x.shape[axis:])
+    rows = math.prod(x.shape[:axis])
+    arrays = (x, gamma, beta, y, mean, var)
+    if (
+        not inner
+        or not rows
+        or not all(a.flags.c_contiguous for a in arrays)
+        or y.shape != x.shape
+        or mean.size != rows
+        or var.size != rows
+    ):
+        return None
+    for p in (gamma, beta):
+        if p.size != inner or np.broadcast_shapes(p.shape, x.shape) != x.shape:
+            return None
+    from openge.ops.compiled import load, threaded, warm
+
+    module = load("norm")
+    if module is None:
+        return None
+    args = (
+        x.reshape(rows, inner),
+        gamma.reshape(inner),
+        beta.reshape(inner),
+        y.reshape(rows, inner),
+        mean.reshape(rows),
+        var.reshape(rows),
+        float(epsilon),
+    )
+    if not (warm(module.layer_norm, *args) and warm(module.layer_norm_serial, *args)):
+        return None
+    small = x.size < PARALLEL_ELEMENTS or rows < 2
+    return threaded(
+        module.layer_norm,
+        *args,
+        serial=module.layer_norm_serial if small else None,
+        one=module.layer_norm_serial,
+    )
+
+
+__all__ = ["PARALLEL_ELEMENTS", "prepare_layer_norm"]

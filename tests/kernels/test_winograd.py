@@ -1,0 +1,97 @@
+"""Winograd F(2×2, 3×3) convolutions (openge.kernels.winograd via Conv2D's prepare) against an
+independent float64 direct convolution written here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openge.ops.conv_winograd import prepare_winograd
+
+pytest.importorskip("numba")
+
+
+def _direct(x: np.ndarray, f: np.ndarray, bias, pads) -> np.ndarray:
+    """float64 3×3 stride-1 convolution, padded with zeros (top, bottom, left, right)."""
+    pt, pb, pl, pr = pads
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    n, _, hp, wp = xp.shape
+    oh, ow = hp - 2, wp - 2
+    out = np.zeros((n, f.shape[0], oh, ow))
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum(
+                "oc,nchw->nohw", f[:, :, i, j].astype(np.float64), xp[:, :, i : i + oh, j : j + ow]
+            )
+    if bias is not None:
+        out += bias.astype(np.float64).reshape(1, -1, 1, 1)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("n", "c", "cout", "h", "w", "pads", "with_bias"),
+    [
+        (1, 16, 32, 16, 16, (1, 1, 1, 1), True),  # even output
+        (1, 32, 16, 15, 17, (1, 1, 1, 1), False),  # odd output: edge tiles cut
+        (2, 16, 16, 20, 14, (0, 0, 0, 0), True),  # valid convolution, batch 2
+        (1, 24, 20, 18, 18, (2, 0, 1, 2), True),  # asymmetric pads
+    ],
+)
+@pytest.mark.parametrize("parallel", [False, True])
+def test_winograd_matches_float64_direct(n, c, cout, h, w, pads, with_bias, parallel, monkeypatch):
+    from openge import kernels
+    from openge.ops import conv_winograd
+
+    monkeypatch.setattr(conv_winograd, "PARALLEL_ELEMENTS", 0 if parallel else 1 << 60)
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})  # restored after the test
+    kernels.set_num_threads(2)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    f = (rng.standard_normal((cout, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32) if with_bias else None
+    ref = _direct(x, f, bias, pads)
+    y = np.full(ref.shape, np.nan, dtype=np.float32)
+    run = prepare_winograd(x, f, bias, y, pads, True)
+    assert run is not None
+    run()
+    scale = np.abs(ref).max()
+    assert np.abs(y - ref).max() <= 2e-6 * scale  # a few float32 ulps of the sums
+    x[...] = rng.standard_normal(x.shape)  # the closure reads its input at each run
+    run()
+    ref = _direct(x, f, bias, pads)
+    assert np.abs(y - ref).max() <= 2e-6 * np.abs(ref).max()
+
+
+def test_winograd_declines_where_it_does_not_pay():
+    x = np.zeros((1, 8, 32, 32), np.float32)
+    f = np.zeros((16, 8, 3, 3), np.float32)
+    y = np.zeros((1, 16, 32, 32), np.float32)
+    assert prepare_winograd(x, f, None, y, (1, 1, 1, 1), True) is None  # few input channels
+    x = np.zeros((1, 64, 7, 7), np.float32)
+    f = np.zeros((64, 64, 3, 3), np.float32)
+    y = np.zeros((1, 64, 7, 7), np.float32)
+    assert prepare_winograd(x, f, None, y, (1, 1, 1, 1), True) is None  # few positions
+    x = np.zeros((1, 64, 32, 32), np.float32)
+    y = np.zeros((1, 64, 32, 32), np.float32)
+    assert prepare_winograd(x, f, None, y, (1, 1, 1, 1), False) is None  # filter not constant
+    assert (
+        prepare_winograd(
+            x.astype(np.float64),
+            f.astype(np.float64),
+            None,
+            y.astype(np.float64),
+            (1, 1, 1, 1),
+            True,
+        )
+        is None
+    )
+
+
+def test_filter_transform_is_g_g_gt_rounded_once():
+    from openge import kernels
+
+    module = kernels.load("winograd")
+    f = np.random.default_rng(3).standard_normal((24, 17, 3, 3)).astype(np.float32)
+    g = np.array([[1.0, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1.0]])
+    ref = np.einsum("ai,ocij,bj->aboc", g, f.astype(np.float64), g).reshape(16, 24, 17)
+    np.testing.assert_array_equal(module.filter_transform(f, np.float32), ref.astype(np.float32))
