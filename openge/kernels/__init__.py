@@ -9,7 +9,8 @@ is imported (numba's default, ``__pycache__`` beside the source, fails when site
 read-only); see :func:`cache_dir`. :func:`set_num_threads` is the one setting for the threads
 of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
 
-Modules (family → kernels): ``conv`` (depthwise convolution), ``pooling`` (max / average
+Modules (family → kernels): ``conv`` (depthwise convolution), ``depthwise`` (depthwise
+convolution row by row with a fused activation), ``pooling`` (max / average
 pooling), ``codegen`` (elementwise programs compiled into one loop each).
 """
 
@@ -25,7 +26,7 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-_FAMILIES = ("conv", "pooling", "codegen")
+_FAMILIES = ("conv", "depthwise", "pooling", "codegen")
 _lock = threading.RLock()
 #: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
 LAUNCH_LOCK = threading.Lock()

@@ -503,6 +503,24 @@ def _compiled_epilogue(
     return program_closure(steps, operands, constant, y)
 
 
+def _depthwise_with_activation(main, y, prog, inputs, constant, attrs):
+    """The compiled depthwise convolution with the epilogue's activation fused in, or None."""
+    from openge.ops import conv_depthwise
+
+    x, f = main[0], main[1]
+    if x is None or f is None or f.ndim != 4 or f.shape[1] != 1:
+        return None
+    act = conv_depthwise.activation(
+        _program_steps(prog, 0),
+        [y, *inputs[_N_MAIN:]],
+        [False, *constant[_N_MAIN : len(inputs)]],
+    )
+    if act is None:
+        return None
+    s, d = attrs["strides"], attrs["dilations"]
+    return conv_depthwise.prepare(x, f, main[2], y, (s[2], s[3]), (d[2], d[3]), attrs["pads"], act)
+
+
 def _prepare_fused_conv2d(
     inputs, outputs, constant, *, strides, pads, dilations, groups, data_format, epilogue
 ):
@@ -521,6 +539,11 @@ def _prepare_fused_conv2d(
     prog = decode_program(epilogue)
     y = outputs[0]
     bias = main[2]
+    if data_format == "NCHW" and groups > 1:
+        # depthwise + activation: one compiled pass (openge.ops.conv_depthwise)
+        fused_dw = _depthwise_with_activation(main, y, prog, inputs, constant, attrs)
+        if fused_dw is not None:
+            return fused_dw
     c = y.shape[1] if data_format == "NCHW" else y.shape[-1]
     bias_shape = (c, 1, 1) if data_format == "NCHW" else (c,)
     fused = _compiled_epilogue(

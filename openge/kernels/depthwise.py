@@ -1,0 +1,177 @@
+"""Compiled depthwise convolution with a fused activation (kernels layer, numba).
+
+One pass per output row: the row is accumulated in a small buffer that stays in L1 (the bias,
+then every filter tap in row-major order, as :func:`openge.kernels.conv.depthwise_nchw`), then
+the activation is applied while the row is stored. Column strides above 1 read a per-plane copy
+of the input split into column phases, so every tap's inner loop reads contiguous memory and
+vectorizes (a strided read does not).
+
+Activations (``act``): :data:`NONE`, :data:`RELU`, :data:`CLIP` (``min(max(v, lo), hi)``, NaN
+propagating as ``np.maximum``/``np.minimum``: ReLU6 and Clip), :data:`HARD_SWISH`
+(``v * min(max(v + 3, 0), 6) / 6``), :data:`HARD_SIGMOID` (``min(max(lo * v + hi, 0), 1)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID = 0, 1, 2, 3, 4
+
+
+@njit(inline="always")
+def _max(a, b):  # pragma: no cover - compiled
+    return a if (a > b or a != a) else b
+
+
+@njit(inline="always")
+def _min(a, b):  # pragma: no cover - compiled
+    return a if (a < b or a != a) else b
+
+
+@njit(inline="always")
+def _store(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
+    """``out[:ow] = act(acc[:ow])``, one branch-free loop per activation."""
+    zero = acc.dtype.type(0)
+    if act == NONE:
+        for q in range(ow):
+            out[np.uint64(q)] = acc[np.uint64(q)]
+    elif act == RELU:
+        for q in range(ow):
+            v = acc[np.uint64(q)]
+            out[np.uint64(q)] = v if not (v < zero) else v * zero
+    elif act == CLIP:
+        for q in range(ow):
+            out[np.uint64(q)] = _min(_max(acc[np.uint64(q)], lo), hi)
+    elif act == HARD_SWISH:
+        three, six = acc.dtype.type(3), acc.dtype.type(6)
+        for q in range(ow):
+            v = acc[np.uint64(q)]
+            out[np.uint64(q)] = v * (_min(_max(v + three, zero), six) / six)
+    else:
+        one = acc.dtype.type(1)
+        for q in range(ow):
+            v = acc[np.uint64(q)]
+            out[np.uint64(q)] = _min(_max(lo * v + hi, zero), one)
+
+
+#: Plane groups of one call (work items of the threads; each zeroes its scratch once).
+GROUPS = 64
+#: Output grid elements accumulated at a time (16 KiB of float32: stays in L1 across the taps).
+CHUNK = 4096
+
+
+@njit(inline="always")
+def _fill(buf, plane, sh, sw, top, left, hq, wq):  # pragma: no cover - compiled
+    """The interior of the zero-padded stride phases of ``plane`` (the padding cells of
+    ``buf`` are zero already and stay so)."""
+    h, wd = plane.shape
+    for a in range(sh):
+        for bq in range(sw):
+            ph = buf[a * sw + bq]
+            # padded row u*sh + a is input row u*sh + a - top; likewise for columns
+            v0 = max(0, (left - bq + sw - 1) // sw)
+            v1 = min(wq, (wd + left - bq + sw - 1) // sw)
+            c0 = bq - left
+            for u in range(hq):
+                r = u * sh + a - top
+                if r < 0 or r >= h:
+                    continue
+                row = plane[r]
+                base = u * wq
+                if sw == 1:
+                    for v in range(v0, v1):
+                        ph[np.uint64(base + v)] = row[np.uint64(v + c0)]
+                elif sw == 2:  # a constant stride: the loads vectorize as interleaved pairs
+                    for v in range(v0, v1):
+                        ph[np.uint64(base + v)] = row[np.uint64(2 * v + c0)]
+                else:
+                    for v in range(v0, v1):
+                        ph[np.uint64(base + v)] = row[np.uint64(v * sw + c0)]
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"})
+def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
+    """Depthwise convolution ``x`` (N, C, H, W) * ``w`` (C*M, 1, kh, kw) + ``bias`` (C*M,)
+    into ``y`` (N, C*M, oh, ow) (channel multiplier M = y's channels / C), then ``act``.
+
+    Per plane, the zero-padded input is copied into its stride phases, each flattened with
+    row length ``wq = ow + (kw-1)*dw // sw``: a tap then reads one contiguous run of a phase
+    for a whole block of output rows laid out with the same row length (the ``wq - ow``
+    extra columns per row are scratch, never stored), so its loop vectorizes along the block.
+    One pass per filter row adds its kw taps (3 and 5 unrolled); the bias starts each sum and
+    taps add in row-major order (multiply-adds may fuse: within float tolerance, not bit for
+    bit). ``lo``/``hi`` are the activation's parameters in y's dtype (CLIP bounds,
+    HARD_SIGMOID's alpha/beta)."""
+    n, c = x.shape[0], x.shape[1]
+    kh, kw = w.shape[2], w.shape[3]
+    cy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    mult = cy // c
+    hq = oh + (kh - 1) * dh // sh
+    wq = ow + (kw - 1) * dw // sw
+    size = hq * wq + wq  # + one row of slack read by the last row's scratch columns
+    rows = max(1, min(oh, CHUNK // wq))
+    jobs = n * cy
+    # planes in contiguous groups, one scratch per group: the padding cells are the same for
+    # every plane, so the phases are zeroed once and each plane rewrites only the interior
+    groups = min(jobs, GROUPS)
+    # per tap column: its phase and offset within the phase row
+    cphase = np.empty(kw, np.int64)
+    coff = np.empty(kw, np.int64)
+    for kx in range(kw):
+        cphase[kx] = kx * dw % sw
+        coff[kx] = kx * dw // sw
+    for g in prange(groups):
+        buf = np.zeros((sh * sw, size), x.dtype)
+        acc = np.empty(rows * wq, y.dtype)
+        for job in range(g * jobs // groups, (g + 1) * jobs // groups):
+            i = job // cy
+            co = job - i * cy
+            _fill(buf, x[i, co // mult], sh, sw, top, left, hq, wq)
+            b = bias[co]
+            wk = w[co, 0]
+            for r0 in range(0, oh, rows):
+                r1 = min(oh, r0 + rows)
+                length = (r1 - r0) * wq
+                for p in range(length):
+                    acc[np.uint64(p)] = b
+                for ky in range(kh):
+                    prow = (ky * dh % sh) * sw
+                    base = (r0 + ky * dh // sh) * wq
+                    if kw == 3:
+                        p0 = buf[prow + cphase[0], base + coff[0] :]
+                        p1 = buf[prow + cphase[1], base + coff[1] :]
+                        p2 = buf[prow + cphase[2], base + coff[2] :]
+                        w0, w1, w2 = wk[ky, 0], wk[ky, 1], wk[ky, 2]
+                        for p in range(length):
+                            q = np.uint64(p)
+                            acc[q] = acc[q] + w0 * p0[q] + w1 * p1[q] + w2 * p2[q]
+                    elif kw == 5:
+                        p0 = buf[prow + cphase[0], base + coff[0] :]
+                        p1 = buf[prow + cphase[1], base + coff[1] :]
+                        p2 = buf[prow + cphase[2], base + coff[2] :]
+                        p3 = buf[prow + cphase[3], base + coff[3] :]
+                        p4 = buf[prow + cphase[4], base + coff[4] :]
+                        w0, w1, w2, w3, w4 = wk[ky, 0], wk[ky, 1], wk[ky, 2], wk[ky, 3], wk[ky, 4]
+                        for p in range(length):
+                            q = np.uint64(p)
+                            acc[q] = (
+                                acc[q]
+                                + w0 * p0[q]
+                                + w1 * p1[q]
+                                + w2 * p2[q]
+                                + w3 * p3[q]
+                                + w4 * p4[q]
+                            )
+                    else:
+                        for kx in range(kw):
+                            pk = buf[prow + cphase[kx], base + coff[kx] :]
+                            wv = wk[ky, kx]
+                            for p in range(length):
+                                q = np.uint64(p)
+                                acc[q] += wv * pk[q]
+                for oy in range(r0, r1):
+                    _store(acc[(oy - r0) * wq :], y[i, co, oy], ow, act, lo, hi)
+
+
+__all__ = ["CHUNK", "CLIP", "GROUPS", "HARD_SIGMOID", "HARD_SWISH", "NONE", "RELU", "depthwise_act"]
