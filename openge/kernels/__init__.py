@@ -10,7 +10,8 @@ read-only); see :func:`cache_dir`. :func:`set_num_threads` is the one setting fo
 of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
 
 Modules (family → kernels): ``conv`` (depthwise convolution), ``depthwise`` (depthwise
-convolution row by row with a fused activation), ``pooling`` (max / average
+convolution with a fused activation), ``pointwise`` (a 1×1 convolution's epilogue per
+column block), ``pooling`` (max / average
 pooling), ``codegen`` (elementwise programs compiled into one loop each).
 """
 
@@ -26,7 +27,7 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-_FAMILIES = ("conv", "depthwise", "pooling", "codegen")
+_FAMILIES = ("conv", "depthwise", "pointwise", "pooling", "codegen")
 _lock = threading.RLock()
 #: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
 LAUNCH_LOCK = threading.Lock()
@@ -133,7 +134,14 @@ def load(family: str) -> ModuleType | None:
             return None
         module = importlib.import_module(f"openge.kernels.{family}")
         _apply_threads()
+        _state["imported"] = True
         return module
+
+
+def imported() -> bool:
+    """True once a compiled-kernel module was loaded in this process (numba's import and
+    runtime are paid: smaller kernels may then be compiled too)."""
+    return bool(_state.get("imported"))
 
 
 def default_num_threads() -> int:
@@ -181,6 +189,7 @@ __all__ = [
     "enabled",
     "ensure_threads",
     "get_num_threads",
+    "imported",
     "load",
     "set_enabled",
     "set_num_threads",

@@ -64,36 +64,121 @@ CHUNK = 4096
 @njit(inline="always")
 def _fill(buf, plane, sh, sw, top, left, hq, wq):  # pragma: no cover - compiled
     """The interior of the zero-padded stride phases of ``plane`` (the padding cells of
-    ``buf`` are zero already and stay so)."""
+    ``buf`` are zero already and stay so). Phase (a, b) holds padded rows a, a + sh, … and
+    columns b, b + sw, …; padded row u·sh + a is input row u·sh + a - top, likewise for
+    columns."""
     h, wd = plane.shape
     for a in range(sh):
-        for bq in range(sw):
-            ph = buf[a * sw + bq]
-            # padded row u*sh + a is input row u*sh + a - top; likewise for columns
-            v0 = max(0, (left - bq + sw - 1) // sw)
-            v1 = min(wq, (wd + left - bq + sw - 1) // sw)
-            c0 = bq - left
-            for u in range(hq):
-                r = u * sh + a - top
-                if r < 0 or r >= h:
-                    continue
-                row = plane[r]
-                base = u * wq
-                if sw == 1:
+        for u in range(hq):
+            r = u * sh + a - top
+            if r < 0 or r >= h:
+                continue
+            row = plane[r]
+            base = u * wq
+            if sw == 1:
+                ph = buf[a]
+                v0, v1 = max(0, left), min(wq, wd + left)
+                for v in range(v0, v1):
+                    ph[np.uint64(base + v)] = row[np.uint64(v - left)]
+            elif sw == 2:
+                # both column phases in one loop: the even/odd loads vectorize as one
+                # interleaved pair (one phase alone is a strided, scalar read: 4.5x slower)
+                e, o = buf[a * 2], buf[a * 2 + 1]
+                e0, e1 = max(0, (left + 1) // 2), min(wq, (wd + left + 1) // 2)
+                o0, o1 = max(0, left // 2), min(wq, (wd + left) // 2)
+                # odd phase column v reads input 2v + 1 - left, even v reads 2v - left
+                lo, hi = max(e0, o0), min(e1, o1)
+                for v in range(e0, min(lo, e1)):
+                    e[np.uint64(base + v)] = row[np.uint64(2 * v - left)]
+                for v in range(o0, min(lo, o1)):
+                    o[np.uint64(base + v)] = row[np.uint64(2 * v + 1 - left)]
+                for v in range(lo, hi):
+                    e[np.uint64(base + v)] = row[np.uint64(2 * v - left)]
+                    o[np.uint64(base + v)] = row[np.uint64(2 * v + 1 - left)]
+                for v in range(max(hi, e0), e1):
+                    e[np.uint64(base + v)] = row[np.uint64(2 * v - left)]
+                for v in range(max(hi, o0), o1):
+                    o[np.uint64(base + v)] = row[np.uint64(2 * v + 1 - left)]
+            else:
+                for bq in range(sw):
+                    ph = buf[a * sw + bq]
+                    v0 = max(0, (left - bq + sw - 1) // sw)
+                    v1 = min(wq, (wd + left - bq + sw - 1) // sw)
                     for v in range(v0, v1):
-                        ph[np.uint64(base + v)] = row[np.uint64(v + c0)]
-                elif sw == 2:  # a constant stride: the loads vectorize as interleaved pairs
-                    for v in range(v0, v1):
-                        ph[np.uint64(base + v)] = row[np.uint64(2 * v + c0)]
+                        ph[np.uint64(base + v)] = row[np.uint64(v * sw + bq - left)]
+
+
+@njit(inline="always", fastmath={"contract"})
+def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no cover
+    """Planes ``first`` to ``stop`` (of N·C·M) of :func:`depthwise_act`, with one scratch:
+    the padding cells are the same for every plane, so the phases are zeroed once and each
+    plane rewrites only the interior."""
+    (sh, sw), (dh, dw), (top, left) = s, d, pads
+    kh, kw = w.shape[2], w.shape[3]
+    cy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    mult = cy // x.shape[1]
+    hq = oh + (kh - 1) * dh // sh
+    wq = ow + (kw - 1) * dw // sw
+    size = hq * wq + wq  # + one row of slack read by the last row's scratch columns
+    rows = max(1, min(oh, CHUNK // wq))
+    # per tap column: its phase and offset within the phase row
+    cphase = np.empty(kw, np.int64)
+    coff = np.empty(kw, np.int64)
+    for kx in range(kw):
+        cphase[kx] = kx * dw % sw
+        coff[kx] = kx * dw // sw
+    buf = np.zeros((sh * sw, size), x.dtype)
+    acc = np.empty(rows * wq, y.dtype)
+    for job in range(first, stop):
+        i = job // cy
+        co = job - i * cy
+        _fill(buf, x[i, co // mult], sh, sw, top, left, hq, wq)
+        b = bias[co]
+        wk = w[co, 0]
+        for r0 in range(0, oh, rows):
+            r1 = min(oh, r0 + rows)
+            length = (r1 - r0) * wq
+            for p in range(length):
+                acc[np.uint64(p)] = b
+            for ky in range(kh):
+                prow = (ky * dh % sh) * sw
+                base = (r0 + ky * dh // sh) * wq
+                if kw == 3:
+                    p0 = buf[prow + cphase[0], base + coff[0] :]
+                    p1 = buf[prow + cphase[1], base + coff[1] :]
+                    p2 = buf[prow + cphase[2], base + coff[2] :]
+                    w0, w1, w2 = wk[ky, 0], wk[ky, 1], wk[ky, 2]
+                    for p in range(length):
+                        q = np.uint64(p)
+                        acc[q] = acc[q] + w0 * p0[q] + w1 * p1[q] + w2 * p2[q]
+                elif kw == 5:
+                    p0 = buf[prow + cphase[0], base + coff[0] :]
+                    p1 = buf[prow + cphase[1], base + coff[1] :]
+                    p2 = buf[prow + cphase[2], base + coff[2] :]
+                    p3 = buf[prow + cphase[3], base + coff[3] :]
+                    p4 = buf[prow + cphase[4], base + coff[4] :]
+                    w0, w1, w2, w3, w4 = wk[ky, 0], wk[ky, 1], wk[ky, 2], wk[ky, 3], wk[ky, 4]
+                    for p in range(length):
+                        q = np.uint64(p)
+                        acc[q] = (
+                            acc[q] + w0 * p0[q] + w1 * p1[q] + w2 * p2[q] + w3 * p3[q] + w4 * p4[q]
+                        )
                 else:
-                    for v in range(v0, v1):
-                        ph[np.uint64(base + v)] = row[np.uint64(v * sw + c0)]
+                    for kx in range(kw):
+                        pk = buf[prow + cphase[kx], base + coff[kx] :]
+                        wv = wk[ky, kx]
+                        for p in range(length):
+                            q = np.uint64(p)
+                            acc[q] += wv * pk[q]
+            for oy in range(r0, r1):
+                _store(acc[(oy - r0) * wq :], y[i, co, oy], ow, act, lo, hi)
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
 def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
     """Depthwise convolution ``x`` (N, C, H, W) * ``w`` (C*M, 1, kh, kw) + ``bias`` (C*M,)
-    into ``y`` (N, C*M, oh, ow) (channel multiplier M = y's channels / C), then ``act``.
+    into ``y`` (N, C*M, oh, ow) (channel multiplier M = y's channels / C), then ``act``;
+    the planes in :data:`GROUPS` groups shared by the threads.
 
     Per plane, the zero-padded input is copied into its stride phases, each flattened with
     row length ``wq = ow + (kw-1)*dw // sw``: a tap then reads one contiguous run of a phase
@@ -103,75 +188,29 @@ def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pra
     taps add in row-major order (multiply-adds may fuse: within float tolerance, not bit for
     bit). ``lo``/``hi`` are the activation's parameters in y's dtype (CLIP bounds,
     HARD_SIGMOID's alpha/beta)."""
-    n, c = x.shape[0], x.shape[1]
-    kh, kw = w.shape[2], w.shape[3]
-    cy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
-    mult = cy // c
-    hq = oh + (kh - 1) * dh // sh
-    wq = ow + (kw - 1) * dw // sw
-    size = hq * wq + wq  # + one row of slack read by the last row's scratch columns
-    rows = max(1, min(oh, CHUNK // wq))
-    jobs = n * cy
-    # planes in contiguous groups, one scratch per group: the padding cells are the same for
-    # every plane, so the phases are zeroed once and each plane rewrites only the interior
+    jobs = y.shape[0] * y.shape[1]
     groups = min(jobs, GROUPS)
-    # per tap column: its phase and offset within the phase row
-    cphase = np.empty(kw, np.int64)
-    coff = np.empty(kw, np.int64)
-    for kx in range(kw):
-        cphase[kx] = kx * dw % sw
-        coff[kx] = kx * dw // sw
     for g in prange(groups):
-        buf = np.zeros((sh * sw, size), x.dtype)
-        acc = np.empty(rows * wq, y.dtype)
-        for job in range(g * jobs // groups, (g + 1) * jobs // groups):
-            i = job // cy
-            co = job - i * cy
-            _fill(buf, x[i, co // mult], sh, sw, top, left, hq, wq)
-            b = bias[co]
-            wk = w[co, 0]
-            for r0 in range(0, oh, rows):
-                r1 = min(oh, r0 + rows)
-                length = (r1 - r0) * wq
-                for p in range(length):
-                    acc[np.uint64(p)] = b
-                for ky in range(kh):
-                    prow = (ky * dh % sh) * sw
-                    base = (r0 + ky * dh // sh) * wq
-                    if kw == 3:
-                        p0 = buf[prow + cphase[0], base + coff[0] :]
-                        p1 = buf[prow + cphase[1], base + coff[1] :]
-                        p2 = buf[prow + cphase[2], base + coff[2] :]
-                        w0, w1, w2 = wk[ky, 0], wk[ky, 1], wk[ky, 2]
-                        for p in range(length):
-                            q = np.uint64(p)
-                            acc[q] = acc[q] + w0 * p0[q] + w1 * p1[q] + w2 * p2[q]
-                    elif kw == 5:
-                        p0 = buf[prow + cphase[0], base + coff[0] :]
-                        p1 = buf[prow + cphase[1], base + coff[1] :]
-                        p2 = buf[prow + cphase[2], base + coff[2] :]
-                        p3 = buf[prow + cphase[3], base + coff[3] :]
-                        p4 = buf[prow + cphase[4], base + coff[4] :]
-                        w0, w1, w2, w3, w4 = wk[ky, 0], wk[ky, 1], wk[ky, 2], wk[ky, 3], wk[ky, 4]
-                        for p in range(length):
-                            q = np.uint64(p)
-                            acc[q] = (
-                                acc[q]
-                                + w0 * p0[q]
-                                + w1 * p1[q]
-                                + w2 * p2[q]
-                                + w3 * p3[q]
-                                + w4 * p4[q]
-                            )
-                    else:
-                        for kx in range(kw):
-                            pk = buf[prow + cphase[kx], base + coff[kx] :]
-                            wv = wk[ky, kx]
-                            for p in range(length):
-                                q = np.uint64(p)
-                                acc[q] += wv * pk[q]
-                for oy in range(r0, r1):
-                    _store(acc[(oy - r0) * wq :], y[i, co, oy], ow, act, lo, hi)
+        first, stop = g * jobs // groups, (g + 1) * jobs // groups
+        _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
 
 
-__all__ = ["CHUNK", "CLIP", "GROUPS", "HARD_SIGMOID", "HARD_SWISH", "NONE", "RELU", "depthwise_act"]
+@njit(cache=True, fastmath={"contract"})
+def depthwise_act_serial(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
+    """:func:`depthwise_act` in the calling thread: no parallel launch (~25 µs with numba's
+    workqueue layer, more than small convolutions take)."""
+    jobs = y.shape[0] * y.shape[1]
+    _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, 0, jobs)
+
+
+__all__ = [
+    "CHUNK",
+    "CLIP",
+    "GROUPS",
+    "HARD_SIGMOID",
+    "HARD_SWISH",
+    "NONE",
+    "RELU",
+    "depthwise_act",
+    "depthwise_act_serial",
+]

@@ -30,6 +30,12 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 #: import and runtime (~0.5-1 s, ~60-100 MiB): a model whose tensors are all small (BERT-tiny)
 #: then never imports numba.
 MIN_ELEMENTS = 1 << 17
+#: ... unless numba is loaded already (the model's other tasks use compiled kernels): then
+#: from this size on, where one serial compiled pass beats NumPy's pass per step.
+MIN_ELEMENTS_LOADED = 1 << 12
+#: Outputs from which a program's loop is shared by the threads (a parallel launch costs
+#: ~25-35 µs, a serial pass over 64k float32 about as much).
+PARALLEL_ELEMENTS = 1 << 16
 #: Rows of a program whose operands are all full or scalar: about this many elements each.
 _CHUNK = 16384
 #: Vocabulary entries whose compiled form loses to NumPy's SIMD loops (measured on AVX-512:
@@ -71,6 +77,28 @@ def threaded(fn: Callable[..., None], *args: Any) -> Callable[[], None]:
         with lock:
             ensure()
             fn(*args)
+
+    return run
+
+
+def launcher(
+    parallel: Callable[..., None], serial: Callable[..., None], big: bool, *args: Any
+) -> Callable[[], None]:
+    """A closure running ``parallel(*args)`` (as :func:`threaded`) when ``big`` and openge's
+    thread count is above 1, else ``serial(*args)`` in the calling thread: a numba parallel
+    launch costs ~25-35 µs with the workqueue layer even on one thread, more than a small
+    kernel's work."""
+    get = kernels.get_num_threads
+    ensure = kernels.ensure_threads
+    lock = kernels.LAUNCH_LOCK
+
+    def run() -> None:
+        if big and get() > 1:
+            with lock:
+                ensure()
+                parallel(*args)
+        else:
+            serial(*args)
 
     return run
 
@@ -138,7 +166,8 @@ def program_closure(
 ) -> Callable[[], None] | None:
     """A compiled closure computing the program ``steps`` (op, args, kernel attrs) over
     ``operands`` into ``y``, or None when it does not apply."""
-    if y.dtype not in _FLOATS or not y.flags.c_contiguous or y.size < MIN_ELEMENTS:
+    least = MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS
+    if y.dtype not in _FLOATS or not y.flags.c_contiguous or y.size < least:
         return None
     out = tuple(y.shape)
     prog: list[tuple[str, list[int], list[float]]] = []
@@ -186,15 +215,26 @@ def program_closure(
     if module is None:
         return None
     try:
-        fn = module.compile_program(prog, kinds, y.dtype.name)
+        fn, serial = module.compile_programs(prog, kinds, y.dtype.name)
     except (ValueError, OSError, ImportError) as err:
         logger.info("no compiled program (%s): using NumPy kernels", err)
         return None
     flat = [operands[k].reshape(-1) for k in used]
     yflat = y.reshape(-1)
-    if not warm(fn, yflat, inner, *flat):
+    big = y.size >= PARALLEL_ELEMENTS
+    if not (warm(fn, yflat, inner, *flat) and warm(serial, yflat, inner, *flat)):
         return None
-    return threaded(fn, yflat, inner, *flat)
+    return launcher(fn, serial, big, yflat, inner, *flat)
 
 
-__all__ = ["MIN_ELEMENTS", "SLOW_IN_LOOPS", "load", "program_closure", "threaded", "warm"]
+__all__ = [
+    "MIN_ELEMENTS",
+    "MIN_ELEMENTS_LOADED",
+    "PARALLEL_ELEMENTS",
+    "SLOW_IN_LOOPS",
+    "launcher",
+    "load",
+    "program_closure",
+    "threaded",
+    "warm",
+]

@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from openge.errors import SHAPE_INVALID, UNSUPPORTED
 from openge.graph import DataType, Format, TensorDesc
-from openge.ops import conv_depthwise
+from openge.ops import conv_depthwise, conv_pointwise
 from openge.ops.common import (
     FLOAT_TYPES,
     check_dtype,
@@ -180,6 +180,10 @@ def _prepare_conv2d(
         )
     if groups > 1 and cg == 1:
         return None
+    if kh == kw == 1 and not any(pads) and sh == sw == 1 and groups == 1:
+        blocked = conv_pointwise.prepare(x, f, bias, y)
+        if blocked is not None:
+            return blocked
     if kh == kw == 1 and not any(pads) and sh == sw == 1 and x.flags.c_contiguous:
         coutg = cout // groups
         w3 = f.reshape(groups, coutg, cg)

@@ -20,6 +20,10 @@ import numpy as np
 #: 576×7² (stride 2) 224 vs 116 µs and 960×7² 251 vs 112 µs).
 MIN_WIDTH = 14
 
+#: Multiply-adds from which a convolution is shared by the threads (a parallel launch costs
+#: about what ~250k of them take on one core).
+PARALLEL_WORK = 1 << 19
+
 # activation codes of openge.kernels.depthwise (the module itself imports numba)
 _NONE, _RELU, _CLIP, _HARD_SWISH, _HARD_SIGMOID = 0, 1, 2, 3, 4
 
@@ -81,7 +85,7 @@ def prepare(
     """A closure running the depthwise convolution of ``x`` (N, C, H, W) with ``f``
     (C·M, 1, kh, kw) plus ``bias`` into ``y`` followed by ``act`` (see :func:`activation`),
     compiled now; None when the compiled kernel does not apply."""
-    from openge.ops.compiled import load, threaded, warm
+    from openge.ops.compiled import launcher, load, warm
 
     if (
         x.ndim != 4
@@ -109,9 +113,10 @@ def prepare(
     t = y.dtype.type
     args = (x, f, b, y, strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[2])
     args = (*args, code, t(lo), t(hi))
-    if not warm(module.depthwise_act, *args):
+    if not (warm(module.depthwise_act, *args) and warm(module.depthwise_act_serial, *args)):
         return None
-    return threaded(module.depthwise_act, *args)
+    big = y.size * f.shape[2] * f.shape[3] >= PARALLEL_WORK
+    return launcher(module.depthwise_act, module.depthwise_act_serial, big, *args)
 
 
-__all__ = ["MIN_WIDTH", "activation", "prepare"]
+__all__ = ["MIN_WIDTH", "PARALLEL_WORK", "activation", "prepare"]
