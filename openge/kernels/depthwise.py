@@ -1,4 +1,5 @@
-"""Compiled depthwise convolution with a fused activation (kernels layer, numba).
+"""Compiled depthwise convolution with a fused activation (kernels layer, numba); also
+grouped and full convolutions with few input channels per group (a network's first layer).
 
 One pass per output row: the row is accumulated in a small buffer that stays in L1 (the bias,
 then every filter tap in row-major order, as :func:`openge.kernels.conv.depthwise_nchw`), then
@@ -110,13 +111,14 @@ def _fill(buf, plane, sh, sw, top, left, hq, wq):  # pragma: no cover - compiled
 
 @njit(inline="always", fastmath={"contract"})
 def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no cover
-    """Planes ``first`` to ``stop`` (of N·C·M) of :func:`depthwise_act`, with one scratch:
-    the padding cells are the same for every plane, so the phases are zeroed once and each
-    plane rewrites only the interior."""
+    """Output planes ``first`` to ``stop`` (of N·Cout) of :func:`depthwise_act`, with one
+    scratch: the padding cells are the same for every plane, so the phases are zeroed once and
+    each plane rewrites only the interior; consecutive output channels of one group share
+    their input planes' phases."""
     (sh, sw), (dh, dw), (top, left) = s, d, pads
-    kh, kw = w.shape[2], w.shape[3]
+    cg, kh, kw = w.shape[1], w.shape[2], w.shape[3]
     cy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
-    mult = cy // x.shape[1]
+    coutg = cy // (x.shape[1] // cg)  # output channels per group
     hq = oh + (kh - 1) * dh // sh
     wq = ow + (kw - 1) * dw // sw
     size = hq * wq + wq  # + one row of slack read by the last row's scratch columns
@@ -127,20 +129,28 @@ def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no 
     for kx in range(kw):
         cphase[kx] = kx * dw % sw
         coff[kx] = kx * dw // sw
-    buf = np.zeros((sh * sw, size), x.dtype)
+    bufs = np.zeros((cg, sh * sw, size), x.dtype)
     acc = np.empty(rows * wq, y.dtype)
+    filled = -1
     for job in range(first, stop):
         i = job // cy
         co = job - i * cy
-        _fill(buf, x[i, co // mult], sh, sw, top, left, hq, wq)
+        grp = co // coutg
+        if i * cy + grp != filled:
+            for j in range(cg):
+                _fill(bufs[j], x[i, grp * cg + j], sh, sw, top, left, hq, wq)
+            filled = i * cy + grp
         b = bias[co]
-        wk = w[co, 0]
         for r0 in range(0, oh, rows):
             r1 = min(oh, r0 + rows)
             length = (r1 - r0) * wq
             for p in range(length):
                 acc[np.uint64(p)] = b
-            for ky in range(kh):
+            for jk in range(cg * kh):
+                j = jk // kh
+                ky = jk - j * kh
+                buf = bufs[j]
+                wk = w[co, j]
                 prow = (ky * dh % sh) * sw
                 base = (r0 + ky * dh // sh) * wq
                 if kw == 3:
@@ -176,9 +186,11 @@ def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
 def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
-    """Depthwise convolution ``x`` (N, C, H, W) * ``w`` (C*M, 1, kh, kw) + ``bias`` (C*M,)
-    into ``y`` (N, C*M, oh, ow) (channel multiplier M = y's channels / C), then ``act``;
-    the planes in :data:`GROUPS` groups shared by the threads.
+    """Convolution ``x`` (N, C, H, W) * ``w`` (Cout, Cg, kh, kw) + ``bias`` (Cout,) into
+    ``y`` (N, Cout, oh, ow) with groups = C / Cg (depthwise: Cg = 1, any channel multiplier
+    Cout / C), then ``act``; output planes in up to :data:`GROUPS` work items shared by the
+    threads. Output channel o reads input channels g·Cg … g·Cg + Cg - 1, g = o // (Cout /
+    groups); its sum starts at the bias, then adds input channel by channel, taps row-major.
 
     Per plane, the zero-padded input is copied into its stride phases, each flattened with
     row length ``wq = ow + (kw-1)*dw // sw``: a tap then reads one contiguous run of a phase
@@ -189,7 +201,9 @@ def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pra
     bit). ``lo``/``hi`` are the activation's parameters in y's dtype (CLIP bounds,
     HARD_SIGMOID's alpha/beta)."""
     jobs = y.shape[0] * y.shape[1]
-    groups = min(jobs, GROUPS)
+    # several input planes per output (a grouped or full convolution) are filled once per
+    # work item: fewer, bigger items then
+    groups = min(jobs, GROUPS if w.shape[1] == 1 else 4)
     for g in prange(groups):
         first, stop = g * jobs // groups, (g + 1) * jobs // groups
         _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)

@@ -170,7 +170,7 @@ def _prepare_conv2d(
     if n > max(1, _IM2COL_BYTES // max(cols_per_sample, 1)):
         return None  # the kernel runs large batches in chunks
     b = None if bias is None else bias.reshape(cout, 1, 1)
-    if groups == c and cg == 1:
+    if cg * kh * kw <= conv_depthwise.MAX_TAPS:
         compiled = conv_depthwise.prepare(x, f, bias, y, (sh, sw), (dh, dw), pads)
         if compiled is not None:
             return compiled

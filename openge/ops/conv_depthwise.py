@@ -1,5 +1,6 @@
-"""Depthwise convolutions on the compiled kernel openge.kernels.depthwise (ops layer): the
-activation of a FusedConv2D epilogue recognized and fused into the convolution's store.
+"""Depthwise convolutions (and grouped or full ones with few taps per output, such as a first
+layer on RGB) on the compiled kernel openge.kernels.depthwise (ops layer): the activation of a
+FusedConv2D epilogue recognized and fused into the convolution's store.
 
 A MobileNet-style block runs depthwise 3×3/5×5 + bias + ReLU6 (or hard-swish) on every plane;
 with the activation done while each output row is still in L1 the whole op is one pass over
@@ -19,6 +20,9 @@ import numpy as np
 #: (measured, one thread, AVX-512: 384×14² 178 vs 178 µs, 576×14² 247 vs 294 µs, but
 #: 576×7² (stride 2) 224 vs 116 µs and 960×7² 251 vs 112 µs).
 MIN_WIDTH = 14
+#: Multiply-adds per output (input channels per group × kh × kw) up to which a grouped or full
+#: convolution runs here too (a first layer on RGB: 3 × 3 × 3); beyond, im2col + GEMM wins.
+MAX_TAPS = 75
 
 #: Multiply-adds from which a convolution is shared by the threads (a parallel launch costs
 #: about what ~250k of them take on one core).
@@ -91,9 +95,10 @@ def prepare(
         x.ndim != 4
         or f.ndim != 4
         or y.ndim != 4
-        or f.shape[1] != 1
-        or x.shape[1] == 0
-        or y.shape[1] % x.shape[1]
+        or f.shape[1] * f.shape[2] * f.shape[3] > MAX_TAPS
+        or (f.shape[1] > 1 and f.shape[2] * f.shape[3] == 1)  # 1×1: a GEMM (conv_pointwise)
+        or x.shape[1] % f.shape[1]
+        or y.shape[1] % (x.shape[1] // f.shape[1])
         or f.shape[0] != y.shape[1]
         or y.shape[3] < MIN_WIDTH
         or y.dtype not in (np.float32, np.float64)
@@ -115,8 +120,8 @@ def prepare(
     args = (*args, code, t(lo), t(hi))
     if not (warm(module.depthwise_act, *args) and warm(module.depthwise_act_serial, *args)):
         return None
-    big = y.size * f.shape[2] * f.shape[3] >= PARALLEL_WORK
+    big = y.size * f.shape[1] * f.shape[2] * f.shape[3] >= PARALLEL_WORK
     return launcher(module.depthwise_act, module.depthwise_act_serial, big, *args)
 
 
-__all__ = ["MIN_WIDTH", "PARALLEL_WORK", "activation", "prepare"]
+__all__ = ["MAX_TAPS", "MIN_WIDTH", "PARALLEL_WORK", "activation", "prepare"]

@@ -508,7 +508,7 @@ def _depthwise_with_activation(main, y, prog, inputs, constant, attrs):
     from openge.ops import conv_depthwise
 
     x, f = main[0], main[1]
-    if x is None or f is None or f.ndim != 4 or f.shape[1] != 1:
+    if x is None or f is None or f.ndim != 4 or f[0].size > conv_depthwise.MAX_TAPS:
         return None
     act = conv_depthwise.activation(
         _program_steps(prog, 0),
@@ -564,8 +564,8 @@ def _prepare_fused_conv2d(
     prog = decode_program(epilogue)
     y = outputs[0]
     bias = main[2]
-    if data_format == "NCHW" and groups > 1:
-        # depthwise + activation: one compiled pass (openge.ops.conv_depthwise)
+    if data_format == "NCHW":
+        # depthwise (or few taps per output) + activation: one compiled pass
         fused_dw = _depthwise_with_activation(main, y, prog, inputs, constant, attrs)
         if fused_dw is not None:
             return fused_dw

@@ -128,3 +128,24 @@ def test_activation_recognizes_only_constant_scalar_bounds():
     assert conv_depthwise.activation(steps, [y, vec, HI], [False, True, True]) is None
     swapped = [("Minimum", [0, 2], {}), ("Maximum", [-1, 1], {})]
     assert conv_depthwise.activation(swapped, [y, LO, HI], [False, True, True]) is None
+
+
+@pytest.mark.parametrize(("cin", "groups", "s"), [(3, 1, 2), (4, 2, 1), (6, 3, 2)])
+def test_few_input_channels_per_group_run_on_the_same_kernel(cin, groups, s):
+    """A first layer on RGB (full convolution, 3 input channels) and grouped convolutions with
+    a few channels per group: compiled, with the activation, against the NumPy kernel."""
+    cout = 12
+    x = RNG.standard_normal((2, cin, 29, 30)).astype(np.float32)
+    w = RNG.standard_normal((cout, cin // groups, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    attrs = {**_attrs(groups, s), "groups": groups}
+    shape = (2, cout, (29 - 1) // s + 1, (30 - 1) // s + 1)
+    y = np.empty(shape, np.float32)
+    prog = encode_program([_step("Relu", [0], shape)])
+    run = get_schema("FusedConv2D").prepare(
+        [x, w, b], [y], [False, True, True], **attrs, epilogue=prog
+    )
+    assert run is not None and _uses_compiled(run)
+    run()
+    expected = np.maximum(_numpy_conv(x, w, b, attrs, shape), 0)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
