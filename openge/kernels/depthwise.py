@@ -184,7 +184,7 @@ def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no 
                 _store(acc[(oy - r0) * wq :], y[i, co, oy], ow, act, lo, hi)
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"})
+@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
 def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
     """Convolution ``x`` (N, C, H, W) * ``w`` (Cout, Cg, kh, kw) + ``bias`` (Cout,) into
     ``y`` (N, Cout, oh, ow) with groups = C / Cg (depthwise: Cg = 1, any channel multiplier
@@ -209,7 +209,7 @@ def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pra
         _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
 def depthwise_act_serial(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
     """:func:`depthwise_act` in the calling thread: no parallel launch (~25 µs with numba's
     workqueue layer, more than small convolutions take)."""

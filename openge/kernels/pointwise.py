@@ -14,7 +14,7 @@ from numba import njit
 from openge.kernels.depthwise import _store
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def block_epilogue(y, bias, res, has_res, p0, p1, act, lo, hi):  # pragma: no cover - compiled
     """``y[:, p0:p1] = act((y + bias[:, None]) [+ res])[:, p0:p1]`` in place, for ``y``
     (Cout, P) (a sample's output as channels × positions) and ``res`` of y's shape (read only
