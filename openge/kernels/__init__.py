@@ -10,7 +10,7 @@ read-only); see :func:`cache_dir`. :func:`set_num_threads` is the one setting fo
 of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
 
 Modules (family → kernels): ``conv`` (depthwise convolution), ``depthwise`` (depthwise
-convolution with a fused activation), ``pointwise`` (a 1×1 convolution's epilogue per
+and few-channel convolutions with a fused activation, a 1×1 convolution's epilogue per
 column block), ``pooling`` (max / average
 pooling), ``codegen`` (elementwise programs compiled into one loop each).
 """
@@ -27,7 +27,7 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-_FAMILIES = ("conv", "depthwise", "pointwise", "pooling", "codegen")
+_FAMILIES = ("conv", "depthwise", "pooling", "codegen")
 _lock = threading.RLock()
 #: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
 LAUNCH_LOCK = threading.Lock()

@@ -129,42 +129,6 @@ def _gelu_tanh(a):
 
 
 @njit(inline="always")
-def _exp32(a):
-    # float32 exp without libm (vectorizes): x clamped to [-87, 88] (NaN passes), k = round(x /
-    # ln 2), r = x - k ln 2 (two-part ln 2), Cephes' degree-7 polynomial (about 1 ulp), times
-    # (or over) 2**|k| as a product of selected powers 2**(2**i) (exact: no table, no bit casts)
-    x = a
-    x = np.float32(-87.0) if x < np.float32(-87.0) else x
-    x = np.float32(88.0) if x > np.float32(88.0) else x
-    z = x * np.float32(1.44269504)
-    k = np.int32(z + np.float32(0.5)) if z >= np.float32(0.0) else np.int32(z - np.float32(0.5))
-    k = k if x == x else np.int32(0)
-    n = np.float32(k)
-    r = x - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
-    p = np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)
-    p = p * r + np.float32(8.3334519073e-3)
-    p = p * r + np.float32(4.1665795894e-2)
-    p = p * r + np.float32(1.6666665459e-1)
-    p = p * r + np.float32(5.0000001201e-1)
-    p = p * (r * r) + r + np.float32(1.0)
-    m = -k if k < 0 else k
-    one = np.float32(1.0)
-    t = (np.float32(2.0) if m & 1 else one) * (np.float32(4.0) if m & 2 else one)
-    t = t * (np.float32(16.0) if m & 4 else one) * (np.float32(256.0) if m & 8 else one)
-    t = t * (np.float32(65536.0) if m & 16 else one)
-    t = t * (np.float32(4294967296.0) if m & 32 else one)
-    t = t * (np.float32(1.8446744073709552e19) if m & 64 else one)
-    return p * t if k >= 0 else p / t
-
-
-@njit(inline="always")
-def _sigmoid32(a):
-    # below -88.7 the true value is under float32's normal range: 0, as NumPy's 1/(1+inf)
-    s = np.float32(1.0) / (np.float32(1.0) + _exp32(-a))
-    return np.float32(0.0) if a < np.float32(-88.7) else s
-
-
-@njit(inline="always")
 def _powi(a, n):
     neg = n < 0
     m = -n if neg else n
@@ -183,6 +147,11 @@ VOCABULARY32: dict[str, tuple[int, str]] = {
     "Sigmoid": (1, "_sigmoid32({0})"),
     "Swish": (1, "{0} * _sigmoid32({T}({p0}) * {0})"),
 }
+
+#: Digest of openge.kernels.mathf32's source, written into each generated module: a program's
+#: file (and so numba's cache of it) changes when the helpers it imports change.
+with open(os.path.join(os.path.dirname(__file__), "mathf32.py"), "rb") as _f:
+    _MATHF32 = hashlib.sha256(_f.read()).hexdigest()[:16]
 
 KINDS = ("full", "scalar", "row", "col")
 _DTYPES = {"float32": "np.float32", "float64": "np.float64"}
@@ -283,6 +252,7 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str, buffered: bo
         "import math",
         "import numpy as np",
         "from numba import njit, prange",
+        f"from openge.kernels.mathf32 import sigmoid32 as _sigmoid32  # {_MATHF32}",
         _HELPERS,
         "",
         # NumPy's error model: x / 0 gives inf or nan (not ZeroDivisionError) and the loop has

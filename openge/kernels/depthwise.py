@@ -1,5 +1,8 @@
 """Compiled depthwise convolution with a fused activation (kernels layer, numba); also
-grouped and full convolutions with few input channels per group (a network's first layer).
+grouped and full convolutions with few input channels per group (a network's first layer), and
+the epilogue of a 1×1 convolution's GEMM block (:func:`block_epilogue`: openge.ops.conv_pointwise
+runs the GEMM one block of output columns at a time and this kernel adds the bias, an optional
+residual and the activation while the block is in cache).
 
 One pass per output row: the row is accumulated in a small buffer that stays in L1 (the bias,
 then every filter tap in row-major order, as :func:`openge.kernels.conv.depthwise_nchw`), then
@@ -9,7 +12,8 @@ vectorizes (a strided read does not).
 
 Activations (``act``): :data:`NONE`, :data:`RELU`, :data:`CLIP` (``min(max(v, lo), hi)``, NaN
 propagating as ``np.maximum``/``np.minimum``: ReLU6 and Clip), :data:`HARD_SWISH`
-(``v * min(max(v + 3, 0), 6) / 6``), :data:`HARD_SIGMOID` (``min(max(lo * v + hi, 0), 1)``).
+(``v * min(max(v + 3, 0), 6) / 6``), :data:`HARD_SIGMOID` (``min(max(lo * v + hi, 0), 1)``),
+:data:`SILU` (``v * sigmoid(v)``, float32 only: openge.kernels.mathf32).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID = 0, 1, 2, 3, 4
+from openge.kernels.mathf32 import sigmoid32
+
+NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID, SILU = 0, 1, 2, 3, 4, 5
 
 
 @njit(inline="always")
@@ -49,11 +55,15 @@ def _store(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
         for q in range(ow):
             v = acc[np.uint64(q)]
             out[np.uint64(q)] = v * (_min(_max(v + three, zero), six) / six)
-    else:
+    elif act == HARD_SIGMOID:
         one = acc.dtype.type(1)
         for q in range(ow):
             v = acc[np.uint64(q)]
             out[np.uint64(q)] = _min(_max(lo * v + hi, zero), one)
+    else:  # SILU, float32 only (the caller checks)
+        for q in range(ow):
+            v = acc[np.uint64(q)]
+            out[np.uint64(q)] = v * sigmoid32(v)
 
 
 #: Plane groups of one call (work items of the threads; each zeroes its scratch once).
@@ -217,6 +227,32 @@ def depthwise_act_serial(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):
     _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, 0, jobs)
 
 
+# ----- 1×1 convolutions: the epilogue of a GEMM block (openge.ops.conv_pointwise) ----------
+
+
+@njit(cache=True, error_model="numpy")
+def block_epilogue(y, bias, res, has_res, p0, p1, act, lo, hi):  # pragma: no cover - compiled
+    """``y[:, p0:p1] = act((y + bias[:, None]) [+ res])[:, p0:p1]`` in place, for ``y``
+    (Cout, P) (a sample's output as channels × positions) and ``res`` of y's shape (read only
+    when ``has_res``)."""
+    cout = y.shape[0]
+    width = p1 - p0
+    acc = np.empty(width, y.dtype)
+    for co in range(cout):
+        row = y[co, p0:p1]
+        b = bias[co]
+        if has_res:
+            r = res[co, p0:p1]
+            for q in range(width):
+                k = np.uint64(q)
+                acc[k] = (row[k] + b) + r[k]
+        else:
+            for q in range(width):
+                k = np.uint64(q)
+                acc[k] = row[k] + b
+        _store(acc, row, width, act, lo, hi)
+
+
 __all__ = [
     "CHUNK",
     "CLIP",
@@ -225,6 +261,8 @@ __all__ = [
     "HARD_SWISH",
     "NONE",
     "RELU",
+    "SILU",
+    "block_epilogue",
     "depthwise_act",
     "depthwise_act_serial",
 ]

@@ -29,7 +29,7 @@ MAX_TAPS = 75
 PARALLEL_WORK = 1 << 19
 
 # activation codes of openge.kernels.depthwise (the module itself imports numba)
-_NONE, _RELU, _CLIP, _HARD_SWISH, _HARD_SIGMOID = 0, 1, 2, 3, 4
+_NONE, _RELU, _CLIP, _HARD_SWISH, _HARD_SIGMOID, _SILU = 0, 1, 2, 3, 4, 5
 
 
 def _scalar(operands: Sequence[np.ndarray | None], constant: Sequence[bool], k: int) -> Any:
@@ -62,6 +62,9 @@ def activation(
     if ops == [("HardSigmoid", [0])]:
         kwargs = steps[0][2]
         return _HARD_SIGMOID, float(kwargs["alpha"]), float(kwargs["beta"])
+    silu = ops in ([("Sigmoid", [0]), ("Mul", [0, -1])], [("Sigmoid", [0]), ("Mul", [-1, 0])])
+    if silu and operands[0] is not None and operands[0].dtype == np.float32:
+        return _SILU, 0.0, 0.0  # x·Sigmoid(x): EfficientNet's SiLU (float32 exp: mathf32)
     if len(ops) == 1 and ops[0][0] == "ClipByValue" and ops[0][1][0] == 0:
         lo = _scalar(operands, constant, ops[0][1][1])
         hi = _scalar(operands, constant, ops[0][1][2])

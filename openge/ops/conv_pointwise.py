@@ -3,7 +3,7 @@
 A pointwise convolution's output is (Cout, H·W) per sample: the GEMM writes it, then bias,
 residual and activation used to be more passes over the same (often several MiB) tensor. Here
 the GEMM (BLAS) runs one block of output columns at a time, sized to stay in L2, and
-openge.kernels.pointwise's epilogue finishes the block while it is in cache. Used by
+openge.kernels.depthwise's block_epilogue finishes the block while it is in cache. Used by
 FusedConv2D's ``prepare`` (epilogue: an activation, a residual Add, or an Add then an
 activation) and Conv2D's (bias only) for NCHW float32/float64 1×1 stride-1 unpadded
 convolutions without groups.
@@ -86,7 +86,7 @@ def prepare(
         or (residual is not None and np.shares_memory(residual, y))
     ):
         return None
-    module = load("pointwise")
+    module = load("depthwise")
     if module is None:
         return None
     n, c = x.shape[0], x.shape[1]

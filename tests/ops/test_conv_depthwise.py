@@ -53,6 +53,11 @@ EPILOGUES = {
         lambda v: np.minimum(np.maximum(v, 0), 6),
     ),
     "hard_swish": ([("HardSwish", [0], {})], [], lambda v: v * np.clip(v + 3, 0, 6) / 6),
+    "silu": (
+        [("Sigmoid", [0], {}), ("Mul", [0, -1], {})],
+        [],
+        lambda v: v / (1 + np.exp(-v.astype(np.float64))),
+    ),
     "hard_sigmoid": (
         [("HardSigmoid", [0], {"alpha": 0.2, "beta": 0.5})],
         [],

@@ -41,6 +41,7 @@ LO, HI = np.array(0.0, np.float32), np.array(6.0, np.float32)
         ("residual", [("Add", [3, 0])], lambda v, r: v + r),
         ("residual_relu", [("Add", [0, 3]), ("Relu", [-1])], lambda v, r: np.maximum(v + r, 0)),
         ("hard_swish", [("HardSwish", [0])], lambda v, r: v * np.clip(v + 3, 0, 6) / 6),
+        ("silu", [("Sigmoid", [0]), ("Mul", [-1, 0])], lambda v, r: v / (1 + np.exp(-v))),
     ],
 )
 @pytest.mark.parametrize(("n", "cout", "side"), [(1, 8, 5), (2, 40, 90)])  # 1 and 2+ blocks
