@@ -9,11 +9,12 @@ is imported (numba's default, ``__pycache__`` beside the source, fails when site
 read-only); see :func:`cache_dir`. :func:`set_num_threads` is the one setting for the threads
 of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
 
-Modules (family → kernels): ``conv`` (depthwise convolution), ``pooling`` (max / average
-pooling), ``codegen`` (elementwise programs compiled into one loop each), ``winograd``
-(F(2×2, 3×3) transforms), ``norm`` (layer norm); ``twins`` compiles a kernel parallel and
-serial. ``blas`` (no numba) splits BLAS
-products over openge's threads.
+Modules (family → kernels): ``conv`` (depthwise convolution), ``depthwise`` (depthwise
+and few-channel convolutions with a fused activation, a 1×1 convolution's epilogue per
+column block), ``pooling`` (max / average pooling), ``codegen`` (elementwise programs
+compiled into one loop each), ``winograd`` (F(2×2, 3×3) transforms), ``norm`` (layer norm);
+``twins`` compiles a kernel parallel and serial. ``blas`` (no numba) splits BLAS products over
+openge's threads.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-_FAMILIES = ("conv", "pooling", "codegen", "winograd", "norm")
+_FAMILIES = ("conv", "depthwise", "pooling", "codegen", "winograd", "norm")
 _lock = threading.RLock()
 #: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
 LAUNCH_LOCK = threading.Lock()
@@ -135,7 +136,14 @@ def load(family: str) -> ModuleType | None:
             return None
         module = importlib.import_module(f"openge.kernels.{family}")
         _apply_threads()
+        _state["imported"] = True
         return module
+
+
+def imported() -> bool:
+    """True once a compiled-kernel module was loaded in this process (numba's import and
+    runtime are paid: smaller kernels may then be compiled too)."""
+    return bool(_state.get("imported"))
 
 
 def default_num_threads() -> int:
@@ -183,6 +191,7 @@ __all__ = [
     "enabled",
     "ensure_threads",
     "get_num_threads",
+    "imported",
     "load",
     "set_enabled",
     "set_num_threads",

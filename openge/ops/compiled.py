@@ -30,9 +30,12 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 #: import and runtime (~0.5-1 s, ~60-100 MiB): a model whose tensors are all small (BERT-tiny)
 #: then never imports numba.
 MIN_ELEMENTS = 1 << 17
-#: Programs over fewer elements run their serial twin (no parallel launch, which costs more
-#: than a second thread saves on ~256k elements).
-PARALLEL_ELEMENTS = 1 << 18
+#: ... unless numba is loaded already (the model's other tasks use compiled kernels): then
+#: from this size on, where one serial compiled pass beats NumPy's pass per step.
+MIN_ELEMENTS_LOADED = 1 << 12
+#: Outputs from which a program's loop is shared by the threads (a parallel launch costs
+#: ~25-35 µs, a serial pass over 64k float32 about as much).
+PARALLEL_ELEMENTS = 1 << 16
 #: Rows of a program whose operands are all full or scalar: about this many elements each.
 _CHUNK = 16384
 #: Vocabulary entries whose compiled form loses to NumPy's SIMD loops (measured on AVX-512:
@@ -41,10 +44,13 @@ _CHUNK = 16384
 SLOW_IN_LOOPS = frozenset(
     {"Exp", "Log", "Tanh", "Erf", "Sigmoid", "Swish", "Gelu", "GeluErf", "Pow"}
 )
-#: ... except these in float32 programs: erf from a table (openge.kernels.codegen), 5-10x
-#: faster than the NumPy kernels' ~20 passes; programs with them compile from this size on
-#: (BERT-tiny's GELU: 64k elements), though that makes such models import numba.
-FAST_IN_LOOPS_FLOAT32 = frozenset({"Erf", "GeluErf"})
+#: ... except these in float32 programs: openge.kernels.codegen's float32 exp vectorizes (SiLU
+#: as x·Sigmoid(x) over 1.2M elements: one compiled pass vs NumPy's five); erf from a table,
+#: 5-10x faster than the NumPy kernels' ~20 passes.
+FAST_FLOAT32 = frozenset({"Sigmoid", "Swish", "Erf", "GeluErf"})
+#: Programs with erf compile from this size on (BERT-tiny's GELU: 64k elements), though that
+#: makes such models import numba.
+ERF_OPS = frozenset({"Erf", "GeluErf"})
 MIN_ELEMENTS_ERF = 1 << 14
 
 
@@ -96,6 +102,28 @@ def threaded(
         with lock:
             ensure()
             fn(*args)
+
+    return run
+
+
+def launcher(
+    parallel: Callable[..., None], serial: Callable[..., None], big: bool, *args: Any
+) -> Callable[[], None]:
+    """A closure running ``parallel(*args)`` (as :func:`threaded`) when ``big`` and openge's
+    thread count is above 1, else ``serial(*args)`` in the calling thread: a numba parallel
+    launch costs ~25-35 µs with the workqueue layer even on one thread, more than a small
+    kernel's work."""
+    get = kernels.get_num_threads
+    ensure = kernels.ensure_threads
+    lock = kernels.LAUNCH_LOCK
+
+    def run() -> None:
+        if big and get() > 1:
+            with lock:
+                ensure()
+                parallel(*args)
+        else:
+            serial(*args)
 
     return run
 
@@ -175,10 +203,13 @@ def program_closure(
         if entry is None:
             return None
         prog.append((entry[0], list(args), entry[1]))
-    fast = FAST_IN_LOOPS_FLOAT32 if y.dtype == np.float32 else frozenset()
+    fast = FAST_FLOAT32 if y.dtype == np.float32 else frozenset()
     if any(op in SLOW_IN_LOOPS and op not in fast for op, _, _ in prog):
         return None
-    if y.size < (MIN_ELEMENTS_ERF if any(op in fast for op, _, _ in prog) else MIN_ELEMENTS):
+    least = MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS
+    if any(op in ERF_OPS and op in fast for op, _, _ in prog):
+        least = min(least, MIN_ELEMENTS_ERF)
+    if y.size < least:
         return None
     used = sorted({a for _, args, _ in prog for a in args if a >= 0})
     q = None
@@ -214,20 +245,30 @@ def program_closure(
     if module is None:
         return None
     try:
-        fn = module.compile_program(prog, kinds, y.dtype.name)
+        aliased = any(operands[k].ctypes.data == y.ctypes.data for k in used)
+        fn, serial = module.compile_programs(prog, kinds, y.dtype.name, aliased)
     except (ValueError, OSError, ImportError) as err:
         logger.info("no compiled program (%s): using NumPy kernels", err)
         return None
     flat = [operands[k].reshape(-1) for k in used]
     yflat = y.reshape(-1)
-    serial = getattr(fn, "serial", None)
-    if not warm(fn, yflat, inner, *flat) or (
-        serial is not None and not warm(serial, yflat, inner, *flat)
-    ):
+    big = y.size >= PARALLEL_ELEMENTS
+    if not (warm(fn, yflat, inner, *flat) and warm(serial, yflat, inner, *flat)):
         return None
-    return threaded(
-        fn, yflat, inner, *flat, serial=serial if y.size < PARALLEL_ELEMENTS else None, one=serial
-    )
+    return launcher(fn, serial, big, yflat, inner, *flat)
 
 
-__all__ = ["MIN_ELEMENTS", "SLOW_IN_LOOPS", "load", "program_closure", "threaded", "warm"]
+__all__ = [
+    "ERF_OPS",
+    "FAST_FLOAT32",
+    "MIN_ELEMENTS",
+    "MIN_ELEMENTS_ERF",
+    "MIN_ELEMENTS_LOADED",
+    "PARALLEL_ELEMENTS",
+    "SLOW_IN_LOOPS",
+    "launcher",
+    "load",
+    "program_closure",
+    "threaded",
+    "warm",
+]

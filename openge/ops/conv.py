@@ -13,6 +13,7 @@ from numpy.lib.stride_tricks import as_strided
 from openge.errors import SHAPE_INVALID, UNSUPPORTED
 from openge.graph import DataType, Format, TensorDesc
 from openge.kernels import blas
+from openge.ops import conv_depthwise, conv_pointwise
 from openge.ops.common import (
     FLOAT_TYPES,
     check_dtype,
@@ -48,10 +49,6 @@ _COLS_BYTES = 4 << 20
 #: A depthwise convolution runs channels-last when it has at least this many channels per
 #: output column (many channels, small images).
 _DW_CL = 1
-#: A depthwise convolution runs the compiled kernel (openge.kernels.conv) from this output width
-#: on; narrower planes go channels-last (measured, one thread: 144x56² 0.69 vs 1.98 ms,
-#: 96x56² s2 0.30 vs 0.42 ms, 192x28² 0.33 vs 0.38 ms; but 576x14² 0.49 vs 0.30 ms).
-_DW_COMPILED = 20
 # ----- Conv2D -------------------------------------------------------------------------------
 
 
@@ -176,8 +173,8 @@ def _prepare_conv2d(
     if n > max(1, _IM2COL_BYTES // max(cols_per_sample, 1)):
         return None  # the kernel runs large batches in chunks
     b = None if bias is None else bias.reshape(cout, 1, 1)
-    if groups == c and cout == c and ow >= _DW_COMPILED and x.flags.c_contiguous:
-        compiled = _compiled_depthwise(x, f, bias, y, (sh, sw), (dh, dw), pads)
+    if cg * kh * kw <= conv_depthwise.MAX_TAPS:
+        compiled = conv_depthwise.prepare(x, f, bias, y, (sh, sw), (dh, dw), pads)
         if compiled is not None:
             return compiled
     if groups == c and cout == c and c >= _DW_CL * ow:
@@ -190,6 +187,10 @@ def _prepare_conv2d(
         wino = prepare_winograd(x, f, bias, y, pads, constant[1])
         if wino is not None:
             return wino
+    if kh == kw == 1 and not any(pads) and sh == sw == 1 and groups == 1:
+        blocked = conv_pointwise.prepare(x, f, bias, y)
+        if blocked is not None:
+            return blocked
     if kh == kw == 1 and not any(pads) and sh == sw == 1 and x.flags.c_contiguous:
         coutg = cout // groups
         w3 = f.reshape(groups, coutg, cg)
@@ -203,28 +204,6 @@ def _prepare_conv2d(
 
         return gemm
     return None
-
-
-def _compiled_depthwise(
-    x: np.ndarray,
-    f: np.ndarray,
-    bias: np.ndarray | None,
-    y: np.ndarray,
-    s: tuple[int, int],
-    d: tuple[int, int],
-    pads: Sequence[int],
-) -> Callable[[], None] | None:
-    """openge.kernels.conv.depthwise_nchw bound to these arrays (compiled now), or None."""
-    from openge.ops.compiled import load, threaded, warm
-
-    module = load("conv")
-    if module is None:
-        return None
-    b = np.zeros(x.shape[1], dtype=y.dtype) if bias is None else bias.reshape(-1)
-    args = (x, f, b, y, s[0], s[1], d[0], d[1], pads[0], pads[2])
-    if not warm(module.depthwise_nchw, *args):
-        return None
-    return threaded(module.depthwise_nchw, *args)
 
 
 def _prepare_depthwise_channels_last(

@@ -504,6 +504,49 @@ def _compiled_epilogue(
     return program_closure(steps, operands, constant, y)
 
 
+def _depthwise_with_activation(main, y, prog, inputs, constant, attrs):
+    """The compiled depthwise convolution with the epilogue's activation fused in, or None."""
+    from openge.ops import conv_depthwise
+
+    x, f = main[0], main[1]
+    if x is None or f is None or f.ndim != 4 or f[0].size > conv_depthwise.MAX_TAPS:
+        return None
+    act = conv_depthwise.activation(
+        _program_steps(prog, 0),
+        [y, *inputs[_N_MAIN:]],
+        [False, *constant[_N_MAIN : len(inputs)]],
+    )
+    if act is None:
+        return None
+    s, d = attrs["strides"], attrs["dilations"]
+    return conv_depthwise.prepare(x, f, main[2], y, (s[2], s[3]), (d[2], d[3]), attrs["pads"], act)
+
+
+def _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
+    """The 1×1 convolution of openge.ops.conv_pointwise with the epilogue fused in, or None."""
+    from openge.ops import conv_pointwise
+
+    x, f = main[0], main[1]
+    if (
+        x is None
+        or f is None
+        or f.ndim != 4
+        or f.shape[2:] != (1, 1)
+        or any(attrs["pads"])
+        or list(attrs["strides"][2:]) != [1, 1]
+    ):
+        return None
+    parsed = conv_pointwise.epilogue(
+        _program_steps(prog, 0),
+        [y, *inputs[_N_MAIN:]],
+        [False, *constant[_N_MAIN : len(inputs)]],
+    )
+    if parsed is None:
+        return None
+    residual, act = parsed
+    return conv_pointwise.prepare(x, f, main[2], y, residual, act)
+
+
 def _prepare_fused_conv2d(
     inputs, outputs, constant, *, strides, pads, dilations, groups, data_format, epilogue
 ):
@@ -522,6 +565,16 @@ def _prepare_fused_conv2d(
     prog = decode_program(epilogue)
     y = outputs[0]
     bias = main[2]
+    if data_format == "NCHW":
+        # depthwise (or few taps per output) + activation: one compiled pass
+        fused_dw = _depthwise_with_activation(main, y, prog, inputs, constant, attrs)
+        if fused_dw is not None:
+            return fused_dw
+    if data_format == "NCHW" and groups == 1:
+        # 1x1: GEMM in column blocks, each finished by a compiled epilogue while in cache
+        fused_pw = _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs)
+        if fused_pw is not None:
+            return fused_pw
     c = y.shape[1] if data_format == "NCHW" else y.shape[-1]
     bias_shape = (c, 1, 1) if data_format == "NCHW" else (c,)
     fused = _compiled_epilogue(

@@ -102,6 +102,28 @@ class _Prepared:
         self.run()
 
 
+#: Caller inputs up to this many bytes per task are staged into private copies (_Staged).
+_STAGE_BYTES = 8 << 20
+
+
+class _Staged(_Prepared):
+    """A prepared kernel of a task that reads the caller's inputs: the closure was made over
+    private copies of them (the caller's arrays are only known per call), refreshed from the
+    bound inputs before it runs — one copy of the input instead of the generic kernel's
+    per-call layout work (a first convolution's padding and im2col, its epilogue passes)."""
+
+    __slots__ = ("stage",)
+
+    def __init__(self, run: Any, kernel: Any, stage: list[tuple[int, np.ndarray]]) -> None:
+        super().__init__(run, kernel)
+        self.stage = stage
+
+    def __call__(self, inputs: Any = None, outputs: Any = None, **kwargs: Any) -> None:
+        for pos, buf in self.stage:
+            np.copyto(buf, inputs[pos])
+        self.run()
+
+
 class Model:
     """An executable compiled model (``aclmdlLoadFromFile`` / ``aclmdlLoadFromMem`` result)."""
 
@@ -341,7 +363,7 @@ class Model:
         output_binds: list[tuple[list, int, int]] = []
         io = (in_descs, out_descs)
         for task in tasks:
-            binds_before = len(input_binds) + len(output_binds)
+            binds_before_in, binds_before_out = len(input_binds), len(output_binds)
             schema = get_schema(task.op_type)
             if schema.kernel is None:
                 raise GeError(LOAD_MODEL, f"task {task.name}: op {task.op_type} has no kernel")
@@ -369,12 +391,25 @@ class Model:
             if (
                 special is None
                 and schema.prepare is not None
-                and len(input_binds) + len(output_binds) == binds_before
+                and len(output_binds) == binds_before_out
             ):
-                # every array of the task is fixed for the model's life (none is the caller's)
+                # every array of the task is fixed for the model's life, except caller inputs:
+                # those are staged into private copies (_Staged)
                 constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
+                stage = [
+                    (pos, np.empty(task.inputs[pos].shape, task.inputs[pos].dtype.np_dtype))
+                    for target, pos, _ in input_binds[binds_before_in:]
+                    if target is ins
+                ]
+                if sum(buf.nbytes for _, buf in stage) > _STAGE_BYTES:
+                    stage = []  # too big to copy each call: the generic kernel reads it
+                staged = list(ins)
+                for pos, buf in stage:
+                    staged[pos] = buf
                 try:
-                    run = schema.prepare(ins, outs, constant, **kwargs)
+                    run = None
+                    if len(input_binds) - binds_before_in == len(stage):
+                        run = schema.prepare(staged, outs, constant, **kwargs)
                 except GeError as err:
                     raise GeError(
                         LOAD_MODEL, f"task {task.name} ({task.op_type}): {err.message}"
@@ -386,7 +421,11 @@ class Model:
                         f"({type(err).__name__}: {err})",
                     ) from err
                 if run is not None:
-                    kernel = _Prepared(run, schema.kernel)
+                    kernel = (
+                        _Staged(run, schema.kernel, stage)
+                        if stage
+                        else _Prepared(run, schema.kernel)
+                    )
             steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))
         return steps, input_binds, output_binds
 

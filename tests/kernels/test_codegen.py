@@ -108,7 +108,7 @@ def test_declines_what_its_loop_does_not_cover():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("size", [1 << 17, 1 << 19])  # serial twin below PARALLEL_ELEMENTS
+@pytest.mark.parametrize("size", [1 << 17, 1 << 19])  # one thread: the serial twin
 def test_serial_twin_and_parallel_loop_agree(threads, size, monkeypatch):
     monkeypatch.setattr(kernels, "_state", {**kernels._state})  # restored after the test
     kernels.set_num_threads(threads)
@@ -174,3 +174,30 @@ def test_division_by_zero_gives_numpy_values_not_an_exception(monkeypatch):
     run()
     with np.errstate(divide="ignore", invalid="ignore"):
         np.testing.assert_array_equal(y, x / z)
+
+
+def test_float32_sigmoid_and_silu_in_place_against_float64():
+    """The float32 Sigmoid/Swish forms (no libm exp) against float64 NumPy, over the whole
+    range with the edges (±inf, NaN, beyond exp's range), written into the input itself."""
+    from openge.ops.compiled import program_closure
+
+    def s32(v):
+        return v.astype(np.float32).astype(np.float64)
+
+    x = (np.random.default_rng(3).standard_normal(1 << 17) * 30).astype(np.float32)
+    x[:9] = [np.nan, np.inf, -np.inf, 100, -100, 88.9, -88.9, 0, -0.0]
+    for steps, f in (
+        ([("Sigmoid", [0], {})], lambda v: 1 / (1 + np.exp(-v))),
+        ([("Sigmoid", [0], {}), ("Mul", [0, -1], {})], lambda v: v / (1 + np.exp(-v))),
+        # the scaled argument rounds to float32 first, as in NumPy's kernel
+        ([("Swish", [0], {"scale": 1.5})], lambda v: v / (1 + np.exp(-s32(1.5 * v)))),
+    ):
+        y = x.copy()
+        run = program_closure(steps, [y], [False], y)
+        assert run is not None
+        run()
+        with np.errstate(all="ignore"):
+            expected = f(x.astype(np.float64))
+            if len(steps) == 2:
+                expected[2] = np.nan  # -inf · 0, as NumPy's kernels give
+        np.testing.assert_allclose(y, expected.astype(np.float32), rtol=2e-6, atol=1e-36)

@@ -75,32 +75,3 @@ def test_depthwise_float64_and_the_numpy_kernel():
     }
     get_schema("Conv2D").kernel([x, w, b], [expected], **attrs)
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
-
-
-def test_conv2d_prepare_picks_the_compiled_depthwise():
-    """Conv2D's prepare binds the compiled kernel: its closure matches the NumPy kernel within
-    float32 tolerance, run after run as the input changes."""
-    from openge.ops.conv import _DW_COMPILED
-
-    side = _DW_COMPILED + 3
-    x = np.zeros((1, 16, side, side), np.float32)
-    w = RNG.standard_normal((16, 1, 3, 3)).astype(np.float32)
-    b = RNG.standard_normal(16).astype(np.float32)
-    y = np.empty((1, 16, side, side), np.float32)
-    attrs = {
-        "strides": [1, 1, 1, 1],
-        "pads": [1, 1, 1, 1],
-        "dilations": [1, 1, 1, 1],
-        "groups": 16,
-        "data_format": "NCHW",
-    }
-    run = get_schema("Conv2D").prepare([x, w, b], [y], [False, True, True], **attrs)
-    assert run is not None
-    cells = [repr(cell.cell_contents) for cell in run.__closure__]
-    assert any("depthwise_nchw" in cell for cell in cells)  # the compiled kernel
-    for _ in range(2):
-        x[...] = RNG.standard_normal(x.shape)
-        run()
-        expected = np.empty_like(y)
-        get_schema("Conv2D").kernel([x, w, b], [expected], **attrs)
-        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,130 @@
+"""Depthwise convolutions (and grouped or full ones with few taps per output, such as a first
+layer on RGB) on the compiled kernel openge.kernels.depthwise (ops layer): the activation of a
+FusedConv2D epilogue recognized and fused into the convolution's store.
+
+A MobileNet-style block runs depthwise 3×3/5×5 + bias + ReLU6 (or hard-swish) on every plane;
+with the activation done while each output row is still in L1 the whole op is one pass over
+the output instead of two or three. Used by Conv2D's and FusedConv2D's ``prepare`` for NCHW
+float32/float64 depthwise convolutions (channel multiplier allowed) whose output rows are at
+least :data:`MIN_WIDTH` wide; narrower planes keep the channels-last path of openge.ops.conv.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Output widths from which the compiled row kernel beats the channels-last einsum path
+#: (measured, one thread, AVX-512: 384×14² 178 vs 178 µs, 576×14² 247 vs 294 µs, but
+#: 576×7² (stride 2) 224 vs 116 µs and 960×7² 251 vs 112 µs).
+MIN_WIDTH = 14
+#: Multiply-adds per output (input channels per group × kh × kw) up to which a grouped or full
+#: convolution runs here too (a first layer on RGB: 3 × 3 × 3); beyond, im2col + GEMM wins.
+MAX_TAPS = 75
+
+#: Multiply-adds from which a convolution is shared by the threads (a parallel launch costs
+#: about what ~250k of them take on one core).
+PARALLEL_WORK = 1 << 19
+
+# activation codes of openge.kernels.depthwise (the module itself imports numba)
+_NONE, _RELU, _CLIP, _HARD_SWISH, _HARD_SIGMOID, _SILU = 0, 1, 2, 3, 4, 5
+
+
+def _scalar(operands: Sequence[np.ndarray | None], constant: Sequence[bool], k: int) -> Any:
+    """The value of operand ``k`` when it is a constant one-element array, else None."""
+    if k <= 0 or k >= len(operands) or not constant[k]:
+        return None
+    a = operands[k]
+    if a is None or a.size != 1:
+        return None
+    return a.reshape(-1)[0]
+
+
+def activation(
+    steps: Sequence[tuple[str, Sequence[int], dict[str, Any]]],
+    operands: Sequence[np.ndarray | None],
+    constant: Sequence[bool],
+) -> tuple[int, float, float] | None:
+    """(code, lo, hi) of an epilogue that is one activation of the result (operand 0), or
+    None. ``steps`` are (op, args, kernel attrs); ``operands`` the epilogue operands (0 = the
+    result) with ``constant`` telling which are weights."""
+    if not steps:
+        return _NONE, 0.0, 0.0
+    ops = [(op, list(args)) for op, args, _ in steps]
+    if ops == [("Relu", [0])]:
+        return _RELU, 0.0, 0.0
+    if ops == [("Relu6", [0])]:
+        return _CLIP, 0.0, 6.0
+    if ops == [("HardSwish", [0])]:
+        return _HARD_SWISH, 0.0, 0.0
+    if ops == [("HardSigmoid", [0])]:
+        kwargs = steps[0][2]
+        return _HARD_SIGMOID, float(kwargs["alpha"]), float(kwargs["beta"])
+    silu = ops in ([("Sigmoid", [0]), ("Mul", [0, -1])], [("Sigmoid", [0]), ("Mul", [-1, 0])])
+    if silu and operands[0] is not None and operands[0].dtype == np.float32:
+        return _SILU, 0.0, 0.0  # x·Sigmoid(x): EfficientNet's SiLU (float32 exp: mathf32)
+    if len(ops) == 1 and ops[0][0] == "ClipByValue" and ops[0][1][0] == 0:
+        lo = _scalar(operands, constant, ops[0][1][1])
+        hi = _scalar(operands, constant, ops[0][1][2])
+        if lo is not None and hi is not None:
+            return _CLIP, lo, hi
+    if len(ops) == 2 and ops[0][0] == "Maximum" and ops[1][0] == "Minimum":
+        (a0, a1), (b0, b1) = ops[0][1], ops[1][1]
+        lo = _scalar(operands, constant, a1 if a0 == 0 else a0 if a1 == 0 else -1)
+        hi = _scalar(operands, constant, b1 if b0 == -1 else b0 if b1 == -1 else -1)
+        if lo is not None and hi is not None:
+            return _CLIP, lo, hi
+    return None
+
+
+def prepare(
+    x: np.ndarray,
+    f: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    strides: tuple[int, int],
+    dilations: tuple[int, int],
+    pads: Sequence[int],
+    act: tuple[int, float, float] = (_NONE, 0.0, 0.0),
+) -> Callable[[], None] | None:
+    """A closure running the depthwise convolution of ``x`` (N, C, H, W) with ``f``
+    (C·M, 1, kh, kw) plus ``bias`` into ``y`` followed by ``act`` (see :func:`activation`),
+    compiled now; None when the compiled kernel does not apply."""
+    from openge.ops.compiled import launcher, load, warm
+
+    if (
+        x.ndim != 4
+        or f.ndim != 4
+        or y.ndim != 4
+        or f.shape[1] * f.shape[2] * f.shape[3] > MAX_TAPS
+        or (f.shape[1] > 1 and f.shape[2] * f.shape[3] == 1)  # 1×1: a GEMM (conv_pointwise)
+        or x.shape[1] % f.shape[1]
+        or y.shape[1] % (x.shape[1] // f.shape[1])
+        or f.shape[0] != y.shape[1]
+        or y.shape[3] < MIN_WIDTH
+        or y.dtype not in (np.float32, np.float64)
+        or x.dtype != y.dtype
+        or f.dtype != y.dtype
+        or not (x.flags.c_contiguous and f.flags.c_contiguous and y.flags.c_contiguous)
+        or (bias is not None and (bias.dtype != y.dtype or bias.size != y.shape[1]))
+        or (bias is not None and not bias.flags.c_contiguous)  # so reshape is a view
+        or not y.size
+    ):
+        return None
+    module = load("depthwise")
+    if module is None:
+        return None
+    b = np.zeros(y.shape[1], y.dtype) if bias is None else bias.reshape(-1)
+    code, lo, hi = act
+    t = y.dtype.type
+    args = (x, f, b, y, strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[2])
+    args = (*args, code, t(lo), t(hi))
+    if not (warm(module.depthwise_act, *args) and warm(module.depthwise_act_serial, *args)):
+        return None
+    big = y.size * f.shape[1] * f.shape[2] * f.shape[3] >= PARALLEL_WORK
+    return launcher(module.depthwise_act, module.depthwise_act_serial, big, *args)
+
+
+__all__ = ["MAX_TAPS", "MIN_WIDTH", "PARALLEL_WORK", "activation", "prepare"]

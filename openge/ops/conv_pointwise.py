@@ -1,0 +1,122 @@
+"""1×1 convolutions as GEMMs in column blocks with a compiled epilogue (ops layer).
+
+A pointwise convolution's output is (Cout, H·W) per sample: the GEMM writes it, then bias,
+residual and activation used to be more passes over the same (often several MiB) tensor. Here
+the GEMM (BLAS) runs one block of output columns at a time, sized to stay in L2, and
+openge.kernels.depthwise's block_epilogue finishes the block while it is in cache. Used by
+FusedConv2D's ``prepare`` (epilogue: an activation, a residual Add, or an Add then an
+activation) and Conv2D's (bias only) for NCHW float32/float64 1×1 stride-1 unpadded
+convolutions without groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from openge.ops import conv_depthwise
+
+#: Bytes of one output block (Cout × columns): it stays in L2 between the GEMM and the epilogue.
+BLOCK_BYTES = 256 << 10
+#: Fewest columns of a block (narrower GEMMs lose more to BLAS's packing than cache saves).
+MIN_COLUMNS = 256
+
+Steps = Sequence[tuple[str, Sequence[int], dict[str, Any]]]
+
+
+def epilogue(
+    steps: Steps, operands: Sequence[np.ndarray | None], constant: Sequence[bool]
+) -> tuple[np.ndarray | None, tuple[int, float, float]] | None:
+    """(residual, activation) of an epilogue that is an activation, or ``Add(result, r)``
+    with ``r`` of the result's shape optionally followed by an activation; None otherwise.
+    ``operands[0]`` is the result."""
+    y = operands[0]
+    residual = None
+    if steps and steps[0][0] in ("Add", "AddV2") and 0 in steps[0][1]:
+        args = list(steps[0][1])
+        k = args[1] if args[0] == 0 else args[0]
+        r = operands[k] if 0 < k < len(operands) else None
+        if r is None or r.shape != y.shape or r.dtype != y.dtype or not r.flags.c_contiguous:
+            return None
+        residual = r
+        # the remaining steps read the sum as operand 0
+        rest = []
+        for op, a, kw in steps[1:]:
+            if 0 in a:
+                return None  # a later step reads the result before the Add
+            rest.append((op, [0 if v == -1 else v + 1 if v < 0 else v for v in a], kw))
+        steps = rest
+    act = conv_depthwise.activation(steps, operands, constant)
+    if act is None:
+        return None
+    return residual, act
+
+
+def prepare(
+    x: np.ndarray,
+    f: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    residual: np.ndarray | None = None,
+    act: tuple[int, float, float] = (0, 0.0, 0.0),
+) -> Callable[[], None] | None:
+    """A closure computing ``act(conv1x1(x, f) + bias [+ residual])`` into ``y`` block by
+    block, the epilogue compiled now; None when the path does not apply."""
+    from openge.ops.compiled import load, warm
+
+    if (
+        x.ndim != 4
+        or f.ndim != 4
+        or y.ndim != 4
+        or f.shape[2:] != (1, 1)
+        or f.shape[1] != x.shape[1]
+        or f.shape[0] != y.shape[1]
+        or x.shape[0] != y.shape[0]
+        or x.shape[2:] != y.shape[2:]
+        or y.dtype not in (np.float32, np.float64)
+        or x.dtype != y.dtype
+        or f.dtype != y.dtype
+        or not (x.flags.c_contiguous and f.flags.c_contiguous and y.flags.c_contiguous)
+        or (bias is not None and (bias.dtype != y.dtype or bias.size != y.shape[1]))
+        or (bias is not None and not bias.flags.c_contiguous)
+        or not y.size
+        or np.shares_memory(x, y)
+        or (residual is not None and np.shares_memory(residual, y))
+    ):
+        return None
+    module = load("depthwise")
+    if module is None:
+        return None
+    n, c = x.shape[0], x.shape[1]
+    cout = y.shape[1]
+    p = y.shape[2] * y.shape[3]
+    block = max(MIN_COLUMNS, BLOCK_BYTES // (cout * y.itemsize)) // 64 * 64
+    block = p if block >= p else block
+    w2 = f.reshape(cout, c)
+    x3, y3 = x.reshape(n, c, p), y.reshape(n, cout, p)
+    has_res = residual is not None
+    r3 = residual.reshape(n, cout, p) if residual is not None else y3[:, :1, :1]
+    b = np.zeros(cout, y.dtype) if bias is None else bias.reshape(-1)
+    code, lo, hi = act
+    t = y.dtype.type
+    kernel = module.block_epilogue
+    if not warm(kernel, y3[0], b, r3[0], has_res, 0, block, code, t(lo), t(hi)):
+        return None
+    blocks = [
+        (x3[i][:, p0 : min(p, p0 + block)], y3[i][:, p0 : min(p, p0 + block)], y3[i], r3[i], p0)
+        for i in range(n)
+        for p0 in range(0, p, block)
+    ]
+    tlo, thi = t(lo), t(hi)
+
+    def run() -> None:
+        for xs, ys, yi, ri, p0 in blocks:
+            np.matmul(w2, xs, out=ys)
+            kernel(yi, b, ri, has_res, p0, p0 + ys.shape[1], code, tlo, thi)
+
+    return run
+
+
+__all__ = ["BLOCK_BYTES", "MIN_COLUMNS", "epilogue", "prepare"]

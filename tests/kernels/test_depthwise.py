@@ -1,0 +1,92 @@
+"""openge.kernels.depthwise against a float64 tap-by-tap reference written here (the one of
+test_conv.py), with each fused activation written again in NumPy, on shapes with the edges:
+one pixel, odd widths, padding larger than the kernel, strides 1-3, dilations, channel
+multipliers, many planes (several plane groups) and tall planes (several row blocks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openge import kernels
+from tests.kernels.test_conv import CASES, ref_depthwise
+
+RNG = np.random.default_rng(12)
+dw = kernels.load("depthwise")
+
+
+def ref_multiplier(x, w, b, s, d, pads):
+    """Channel multiplier M: output channel o reads input channel o // M."""
+    m = w.shape[0] // x.shape[1]
+    return ref_depthwise(np.repeat(x, m, axis=1), w, b, s, d, pads)
+
+
+def ref_act(v, act, lo, hi):
+    if act == dw.RELU:
+        return np.maximum(v, 0)
+    if act == dw.CLIP:
+        return np.minimum(np.maximum(v, lo), hi)
+    if act == dw.HARD_SWISH:
+        return v * np.clip(v + 3, 0, 6) / 6
+    if act == dw.HARD_SIGMOID:
+        return np.clip(lo * v + hi, 0, 1)
+    return v
+
+
+def run(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
+    t = x.dtype.type
+    y = np.full(oshape, np.nan, x.dtype)  # an element left unwritten fails
+    dw.depthwise_act(x, w, b, y, s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
+    return y
+
+
+MORE = [
+    ((1, 3, 30, 29), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),
+    ((1, 130, 9, 9), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),  # more planes than GROUPS
+    ((1, 2, 300, 20), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # rows in several blocks
+    ((2, 4, 17, 16), (7, 7), (3, 3), (1, 1), (3, 3, 3, 3)),  # kw not unrolled, stride 3
+]
+
+
+@pytest.mark.parametrize("case", CASES + MORE)
+def test_matches_the_reference(case):
+    xs, (kh, kw), s, d, pads = case
+    c = xs[1]
+    x = RNG.standard_normal(xs).astype(np.float32)
+    w = RNG.standard_normal((c, 1, kh, kw)).astype(np.float32)
+    b = RNG.standard_normal(c).astype(np.float32)
+    expected = ref_depthwise(x, w, b, s, d, pads)
+    y = run(x, w, b, s, d, pads, oshape=expected.shape)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("act", "lo", "hi"),
+    [(1, 0.0, 0.0), (2, 0.0, 6.0), (2, -0.5, 0.25), (3, 0.0, 0.0), (4, 0.2, 0.5)],
+)
+def test_activations(act, lo, hi):
+    x = (3 * RNG.standard_normal((1, 6, 15, 16))).astype(np.float32)
+    w = RNG.standard_normal((6, 1, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(6).astype(np.float32)
+    pads = (1, 1, 1, 1)
+    expected = ref_act(ref_depthwise(x, w, b, (1, 1), (1, 1), pads), act, lo, hi)
+    y = run(x, w, b, (1, 1), (1, 1), pads, act, lo, hi, expected.shape)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_nan_propagates_through_clip():
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    x[0, 0, 1, 1] = np.nan
+    w = np.ones((1, 1, 1, 1), np.float32)
+    y = run(x, w, np.zeros(1, np.float32), (1, 1), (1, 1), (0, 0, 0, 0), 2, 0.0, 6.0, x.shape)
+    assert np.isnan(y[0, 0, 1, 1]) and np.isnan(y).sum() == 1
+
+
+def test_channel_multiplier_and_float64():
+    x = RNG.standard_normal((2, 3, 11, 10))
+    w = RNG.standard_normal((6, 1, 3, 3))
+    b = RNG.standard_normal(6)
+    pads = (1, 1, 1, 1)
+    expected = ref_multiplier(x, w, b, (2, 1), (1, 1), pads)
+    y = run(x, w, b, (2, 1), (1, 1), pads, oshape=expected.shape)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)

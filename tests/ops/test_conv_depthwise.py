@@ -1,0 +1,156 @@
+"""openge.ops.conv_depthwise: Conv2D's and FusedConv2D's prepare bind the compiled depthwise
+kernel with the epilogue's activation fused in; each prepared closure is compared with the
+Conv2D NumPy kernel followed by the activation written here in NumPy, run after run as the
+input changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openge.graph import DataType
+from openge.ops import conv_depthwise, get_schema
+from openge.ops.fused import encode_program
+
+RNG = np.random.default_rng(21)
+F32 = DataType.DT_FLOAT
+
+
+def _step(op, args, shape, attrs=None):
+    return {"op": op, "attrs": attrs or {}, "args": args, "dtype": F32, "shape": shape}
+
+
+def _attrs(c, s=1, pad=1):
+    return {
+        "strides": [1, 1, s, s],
+        "pads": [pad, pad, pad, pad],
+        "dilations": [1, 1, 1, 1],
+        "groups": c,
+        "data_format": "NCHW",
+    }
+
+
+def _numpy_conv(x, w, b, attrs, shape):
+    y = np.empty(shape, x.dtype)
+    get_schema("Conv2D").kernel([x, w, b], [y], **attrs)
+    return y
+
+
+def _uses_compiled(run) -> bool:
+    cells = [repr(c.cell_contents) for c in run.__closure__ or ()]
+    return any("depthwise_act" in c for c in cells)
+
+
+LO, HI = np.array(0.0, np.float32), np.array(6.0, np.float32)
+EPILOGUES = {
+    "none": ([], [], lambda v: v),
+    "relu": ([("Relu", [0], {})], [], lambda v: np.maximum(v, 0)),
+    "relu6": ([("Relu6", [0], {})], [], lambda v: np.clip(v, 0, 6)),
+    "clip": ([("ClipByValue", [0, 1, 2], {})], [LO, HI], lambda v: np.clip(v, 0, 6)),
+    "max_min": (
+        [("Maximum", [0, 1], {}), ("Minimum", [-1, 2], {})],
+        [LO, HI],
+        lambda v: np.minimum(np.maximum(v, 0), 6),
+    ),
+    "hard_swish": ([("HardSwish", [0], {})], [], lambda v: v * np.clip(v + 3, 0, 6) / 6),
+    "silu": (
+        [("Sigmoid", [0], {}), ("Mul", [0, -1], {})],
+        [],
+        lambda v: v / (1 + np.exp(-v.astype(np.float64))),
+    ),
+    "hard_sigmoid": (
+        [("HardSigmoid", [0], {"alpha": 0.2, "beta": 0.5})],
+        [],
+        lambda v: np.clip(0.2 * v + 0.5, 0, 1),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EPILOGUES))
+@pytest.mark.parametrize(("side", "k", "s"), [(20, 3, 1), (33, 5, 2), (28, 3, 2)])
+def test_fused_conv2d_runs_the_activation_in_the_kernel(name, side, k, s):
+    steps, extra, numpy_act = EPILOGUES[name]
+    c = 5
+    x = np.zeros((1, c, side, side), np.float32)
+    w = RNG.standard_normal((c, 1, k, k)).astype(np.float32)
+    b = RNG.standard_normal(c).astype(np.float32)
+    attrs = _attrs(c, s, k // 2)
+    o = (side + 2 * (k // 2) - k) // s + 1
+    shape = (1, c, o, o)
+    y = np.empty(shape, np.float32)
+    prog = encode_program([_step(op, a, shape, at) for op, a, at in steps])
+    run = get_schema("FusedConv2D").prepare(
+        [x, w, b, *extra], [y], [False, True, True, *[True] * len(extra)], **attrs, epilogue=prog
+    )
+    assert run is not None and _uses_compiled(run)
+    for _ in range(2):
+        x[...] = 3 * RNG.standard_normal(x.shape)
+        run()
+        expected = numpy_act(_numpy_conv(x, w, b, attrs, shape))
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_other_epilogues_keep_their_path_and_values():
+    """A residual Add is no activation: the convolution is not the fused kernel, and the
+    result is still the convolution plus the residual."""
+    c, side = 4, 16
+    x = RNG.standard_normal((1, c, side, side)).astype(np.float32)
+    w = RNG.standard_normal((c, 1, 3, 3)).astype(np.float32)
+    r = RNG.standard_normal((1, c, side, side)).astype(np.float32)
+    y = np.empty_like(r)
+    attrs = _attrs(c)
+    prog = encode_program([_step("Add", [0, 1], r.shape)])
+    run = get_schema("FusedConv2D").prepare(
+        [x, w, None, r], [y], [False, True, False, False], **attrs, epilogue=prog
+    )
+    assert run is not None and not _uses_compiled(run)
+    run()
+    np.testing.assert_allclose(y, _numpy_conv(x, w, None, attrs, r.shape) + r, 1e-5, 1e-5)
+
+
+def test_conv2d_prepare_picks_the_compiled_kernel_from_min_width():
+    c = 6
+    for side, compiled in ((conv_depthwise.MIN_WIDTH, True), (conv_depthwise.MIN_WIDTH - 1, False)):
+        x = RNG.standard_normal((1, c, side, side)).astype(np.float32)
+        w = RNG.standard_normal((c, 1, 3, 3)).astype(np.float32)
+        y = np.empty_like(x)
+        attrs = _attrs(c)
+        run = get_schema("Conv2D").prepare([x, w, None], [y], [False, True, False], **attrs)
+        if not compiled:  # below MIN_WIDTH: another prepared path, or the kernel at run time
+            assert run is None or not _uses_compiled(run)
+            continue
+        assert run is not None and _uses_compiled(run)
+        run()
+        np.testing.assert_allclose(y, _numpy_conv(x, w, None, attrs, y.shape), 1e-5, 1e-5)
+
+
+def test_activation_recognizes_only_constant_scalar_bounds():
+    y = np.zeros((1, 2, 3, 3), np.float32)
+    steps = [("Maximum", [0, 1], {}), ("Minimum", [-1, 2], {})]
+    assert conv_depthwise.activation(steps, [y, LO, HI], [False, True, True]) == (2, 0.0, 6.0)
+    assert conv_depthwise.activation(steps, [y, LO, HI], [False, False, True]) is None
+    vec = np.zeros(2, np.float32)
+    assert conv_depthwise.activation(steps, [y, vec, HI], [False, True, True]) is None
+    swapped = [("Minimum", [0, 2], {}), ("Maximum", [-1, 1], {})]
+    assert conv_depthwise.activation(swapped, [y, LO, HI], [False, True, True]) is None
+
+
+@pytest.mark.parametrize(("cin", "groups", "s"), [(3, 1, 2), (4, 2, 1), (6, 3, 2)])
+def test_few_input_channels_per_group_run_on_the_same_kernel(cin, groups, s):
+    """A first layer on RGB (full convolution, 3 input channels) and grouped convolutions with
+    a few channels per group: compiled, with the activation, against the NumPy kernel."""
+    cout = 12
+    x = RNG.standard_normal((2, cin, 29, 30)).astype(np.float32)
+    w = RNG.standard_normal((cout, cin // groups, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    attrs = {**_attrs(groups, s), "groups": groups}
+    shape = (2, cout, (29 - 1) // s + 1, (30 - 1) // s + 1)
+    y = np.empty(shape, np.float32)
+    prog = encode_program([_step("Relu", [0], shape)])
+    run = get_schema("FusedConv2D").prepare(
+        [x, w, b], [y], [False, True, True], **attrs, epilogue=prog
+    )
+    assert run is not None and _uses_compiled(run)
+    run()
+    expected = np.maximum(_numpy_conv(x, w, b, attrs, shape), 0)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,106 @@
+"""openge.ops.conv_pointwise: 1×1 convolutions run as GEMMs in column blocks with the
+epilogue (bias, residual Add, activation) compiled per block. Each prepared closure is compared
+with the Conv2D NumPy kernel followed by the epilogue written here in NumPy, run after run as
+the inputs change."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openge.graph import DataType
+from openge.ops import conv_pointwise, get_schema
+from openge.ops.fused import encode_program
+
+RNG = np.random.default_rng(22)
+F32 = DataType.DT_FLOAT
+ATTRS = {"strides": [1, 1, 1, 1], "pads": [0, 0, 0, 0], "data_format": "NCHW"}
+
+
+def _step(op, args, shape):
+    return {"op": op, "attrs": {}, "args": args, "dtype": F32, "shape": shape}
+
+
+def _numpy_conv(x, w, b, shape):
+    y = np.empty(shape, x.dtype)
+    get_schema("Conv2D").kernel([x, w, b], [y], dilations=[1, 1, 1, 1], groups=1, **ATTRS)
+    return y
+
+
+def _uses_blocks(run) -> bool:
+    return any("block_epilogue" in repr(c.cell_contents) for c in run.__closure__ or ())
+
+
+LO, HI = np.array(0.0, np.float32), np.array(6.0, np.float32)
+
+
+@pytest.mark.parametrize(
+    ("name", "steps", "numpy_epilogue"),
+    [
+        ("relu6", [("Maximum", [0, 1]), ("Minimum", [-1, 2])], lambda v, r: np.clip(v, 0, 6)),
+        ("residual", [("Add", [3, 0])], lambda v, r: v + r),
+        ("residual_relu", [("Add", [0, 3]), ("Relu", [-1])], lambda v, r: np.maximum(v + r, 0)),
+        ("hard_swish", [("HardSwish", [0])], lambda v, r: v * np.clip(v + 3, 0, 6) / 6),
+        ("silu", [("Sigmoid", [0]), ("Mul", [-1, 0])], lambda v, r: v / (1 + np.exp(-v))),
+    ],
+)
+@pytest.mark.parametrize(("n", "cout", "side"), [(1, 8, 5), (2, 40, 90)])  # 1 and 2+ blocks
+def test_fused_conv2d_blocks(name, steps, numpy_epilogue, n, cout, side):
+    c = 7
+    x = np.zeros((n, c, side, side), np.float32)
+    w = RNG.standard_normal((cout, c, 1, 1)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    shape = (n, cout, side, side)
+    r = np.zeros(shape, np.float32)
+    y = np.empty(shape, np.float32)
+    prog = encode_program([_step(op, a, shape) for op, a in steps])
+    # operands: 1, 2 = the clip bounds, 3 = the residual (FusedConv2D inputs 3, 4, 5)
+    run = get_schema("FusedConv2D").prepare(
+        [x, w, b, LO, HI, r],
+        [y],
+        [False, True, True, True, True, False],
+        dilations=[1, 1, 1, 1],
+        groups=1,
+        **ATTRS,
+        epilogue=prog,
+    )
+    assert run is not None and _uses_blocks(run)
+    for _ in range(2):
+        x[...] = RNG.standard_normal(x.shape)
+        r[...] = RNG.standard_normal(r.shape)
+        run()
+        expected = numpy_epilogue(_numpy_conv(x, w, b, shape), r)
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv2d_bias_only_and_no_bias():
+    x = RNG.standard_normal((1, 9, 40, 40))
+    w = RNG.standard_normal((300, 9, 1, 1))
+    for b in (RNG.standard_normal(300), None):
+        y = np.empty((1, 300, 40, 40))
+        run = get_schema("Conv2D").prepare(
+            [x, w, b], [y], [False, True, True], dilations=[1, 1, 1, 1], groups=1, **ATTRS
+        )
+        assert run is not None and _uses_blocks(run)
+        run()
+        np.testing.assert_allclose(y, _numpy_conv(x, w, b, y.shape), rtol=1e-12, atol=1e-12)
+
+
+def test_epilogue_parsing():
+    y = np.zeros((1, 2, 3, 3), np.float32)
+    r = np.zeros_like(y)
+    const = [False, False]
+    assert conv_pointwise.epilogue([("Add", [1, 0], {})], [y, r], const)[0] is r
+    # a residual that broadcasts, or a step reading the result again, is not this path
+    assert conv_pointwise.epilogue([("Add", [0, 1], {})], [y, r[:, :1]], const) is None
+    twice = [("Add", [0, 1], {}), ("Mul", [-1, 0], {})]
+    assert conv_pointwise.epilogue(twice, [y, r], const) is None
+    assert conv_pointwise.epilogue([("Sigmoid", [0], {})], [y], [False]) is None
+
+
+def test_aliasing_output_is_refused():
+    x = np.zeros((1, 4, 3, 3), np.float32)
+    w = np.zeros((4, 4, 1, 1), np.float32)
+    assert conv_pointwise.prepare(x, w, None, x) is None
+    y = np.zeros_like(x)
+    assert conv_pointwise.prepare(x, w, None, y, residual=y) is None
