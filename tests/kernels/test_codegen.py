@@ -162,6 +162,7 @@ def test_division_by_zero_gives_numpy_values_not_an_exception(monkeypatch):
     import openge.ops.compiled as compiled
 
     monkeypatch.setattr(compiled, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(compiled, "MIN_ELEMENTS_LOADED", 0)
     x = np.array([1.0, -1.0, 0.0, 2.0] * 64, np.float32)
     z = np.array([0.0, 0.0, 0.0, 4.0] * 64, np.float32)
     y = np.empty_like(x)
