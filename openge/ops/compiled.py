@@ -48,10 +48,6 @@ SLOW_IN_LOOPS = frozenset(
 #: as x·Sigmoid(x) over 1.2M elements: one compiled pass vs NumPy's five); erf from a table,
 #: 5-10x faster than the NumPy kernels' ~20 passes.
 FAST_FLOAT32 = frozenset({"Sigmoid", "Swish", "Erf", "GeluErf"})
-#: Programs with erf compile from this size on (BERT-tiny's GELU: 64k elements), though that
-#: makes such models import numba.
-ERF_OPS = frozenset({"Erf", "GeluErf"})
-MIN_ELEMENTS_ERF = 1 << 14
 
 
 def load(family: str) -> Any:
@@ -206,9 +202,9 @@ def program_closure(
     fast = FAST_FLOAT32 if y.dtype == np.float32 else frozenset()
     if any(op in SLOW_IN_LOOPS and op not in fast for op, _, _ in prog):
         return None
+    # a small model never imports numba for its erf/GELU (BERT-tiny: +120 MiB RSS and ~0.5 s
+    # at load for ~0.3 ms per run): only MIN_ELEMENTS, or any size once numba is loaded
     least = MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS
-    if any(op in ERF_OPS and op in fast for op, _, _ in prog):
-        least = min(least, MIN_ELEMENTS_ERF)
     if y.size < least:
         return None
     used = sorted({a for _, args, _ in prog for a in args if a >= 0})
@@ -259,10 +255,8 @@ def program_closure(
 
 
 __all__ = [
-    "ERF_OPS",
     "FAST_FLOAT32",
     "MIN_ELEMENTS",
-    "MIN_ELEMENTS_ERF",
     "MIN_ELEMENTS_LOADED",
     "PARALLEL_ELEMENTS",
     "SLOW_IN_LOOPS",

@@ -52,7 +52,11 @@ def prepare_layer_norm(
     for p in (gamma, beta):
         if p.size != inner or np.broadcast_shapes(p.shape, x.shape) != x.shape:
             return None
-    from openge.ops.compiled import load, threaded, warm
+    from openge import kernels
+    from openge.ops.compiled import MIN_ELEMENTS, load, threaded, warm
+
+    if x.size < MIN_ELEMENTS and not kernels.imported():
+        return None  # a small model does not import numba for its layer norms alone
 
     module = load("norm")
     if module is None:
