@@ -55,7 +55,7 @@ with atheris.instrument_imports(include=["openge"]):
     from openge.om.device.weights import iter_consts
     from openge.runtime import Model, check_compatibility, query_size
 
-from tests.fuzz.run_once import execute_on_zeros  # noqa: E402
+from tests.fuzz.run_once import ARENA_LIMIT, execute_on_zeros, rss_bounded  # noqa: E402
 
 _EXTREME_INTS = (0, -1, 1, 2, 3, 16, -(1 << 63), (1 << 63) - 1, 1 << 31, 1 << 40, 1000003)
 _EXTREME_FLOATS = (0.0, -0.0, float("nan"), float("inf"), -float("inf"), 1e308, -1.0)
@@ -362,32 +362,12 @@ def target(data: bytes) -> None:
         _execute(model)
 
 
-#: One input may raise the process's peak RSS by at most this much (see fuzz_om.py).
-_RSS_GROWTH_KB = 512 * 1024
-_ARENA_LIMIT = 256 << 20
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
-
-
-def bounded(data: bytes) -> None:
-    """``target`` with the per-input peak-RSS check."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # VmHWM := current RSS
-    before = _status_kb("VmRSS:")
-    target(data)
-    grown = _status_kb("VmHWM:") - before
-    if grown > _RSS_GROWTH_KB:
-        raise MemoryError(f"one input raised the peak RSS by {grown // 1024} MB")
+#: Every reading entry point with the per-input peak-RSS check.
+bounded = rss_bounded(target)
 
 
 def main(argv: list[str]) -> None:
-    os.environ.setdefault("OPENGE_MAX_ARENA_BYTES", str(_ARENA_LIMIT))
+    os.environ.setdefault("OPENGE_MAX_ARENA_BYTES", str(ARENA_LIMIT))
     rest = argv[1:]
     if not any(not a.startswith("-") for a in rest):  # no corpus given: generate the seeds
         from tests.fuzz.device_seeds import write_device_seed_corpus

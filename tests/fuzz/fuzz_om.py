@@ -42,7 +42,7 @@ with atheris.instrument_imports(include=["openge"]):
     from openge.om.reader import deserialize, read_info, read_model_def
     from openge.runtime import Model, check_compatibility, query_size
 
-from tests.fuzz.run_once import execute_on_zeros  # noqa: E402
+from tests.fuzz.run_once import ARENA_LIMIT, execute_on_zeros, rss_bounded  # noqa: E402
 
 #: Values a mutated attr or dim takes: the edges kernels and size arithmetic trip on.
 _EXTREME_INTS = (0, -1, 1, 2, 3, -(1 << 63), (1 << 63) - 1, 1 << 31, 1 << 40, 7, 1000003)
@@ -205,36 +205,6 @@ def target_reader(data: bytes) -> None:
 
 TARGETS = {"from_bytes": target_from_bytes, "reader": target_reader}
 
-#: One input may raise the process's peak RSS by at most this much (the issue's bound for a
-#: hostile file under 1 MB is 256 MB in total); the input that does is reported as a crash.
-#: Measured with the kernel's per-process high-water mark (VmHWM), reset before each input:
-#: ``getrusage``'s maxrss cannot be used, as Linux carries it over from the process that
-#: started the harness (a large pytest worker then looks like an out-of-memory at once).
-_RSS_GROWTH_KB = 512 * 1024
-#: The work + io memory limit the harness loads models under (OPENGE_MAX_ARENA_BYTES).
-_ARENA_LIMIT = 256 << 20
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return 0
-
-
-def _bounded(target):
-    def run(data: bytes) -> None:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # VmHWM := current RSS
-        before = _status_kb("VmRSS:")
-        target(data)
-        grown = _status_kb("VmHWM:") - before
-        if grown > _RSS_GROWTH_KB:
-            raise MemoryError(f"one input raised the peak RSS by {grown // 1024} MB")
-
-    return run
-
 
 def main(argv: list[str]) -> None:
     if len(argv) < 2 or argv[1] not in TARGETS:
@@ -242,8 +212,8 @@ def main(argv: list[str]) -> None:
         sys.exit(2)
     # A model within the limits may legitimately use up to max_arena_bytes when it runs: keep
     # that small here, so that any input using much more memory is a finding.
-    os.environ.setdefault("OPENGE_MAX_ARENA_BYTES", str(_ARENA_LIMIT))
-    target = _bounded(TARGETS[argv[1]])
+    os.environ.setdefault("OPENGE_MAX_ARENA_BYTES", str(ARENA_LIMIT))
+    target = rss_bounded(TARGETS[argv[1]])
     rest = argv[2:]
     if not any(not a.startswith("-") for a in rest):  # no corpus given: generate the seeds
         from tests.fuzz.seeds import write_seed_corpus
