@@ -79,12 +79,15 @@ def attr_ints(attrs: Any, key: str) -> tuple[int, ...] | None:
 
 
 def _numel(shape: tuple[int, ...], what: str) -> int:
-    n = 1
+    """Elements of ``shape``; the product of its non-zero dims is bounded too (an empty shape
+    such as [0, 2^62] is no array NumPy can describe)."""
+    n = bound = 1
     for d in shape:
         if d < 0:
             raise invalid(f"{what}: shape {list(shape)} is not static")
         n *= d
-        if n > MAX_ELEMENTS:
+        bound *= max(d, 1)
+        if bound > MAX_ELEMENTS:
             raise invalid(f"{what}: shape {list(shape)} has more than {MAX_ELEMENTS} elements")
     return n
 

@@ -44,3 +44,23 @@ def test_zero_block_sizes_and_negative_origin_dims(
     assert kept.array.shape == device_shape and kept.note
     with pytest.raises(GeError):
         Model.from_bytes(data)
+
+
+def test_an_empty_weight_with_a_huge_dim_is_refused():
+    """Fuzz finding: a Const of shape [0, 1, 16, 16, 2^63-1] passed the element bound (0
+    elements) and NumPy refused to describe it ("array is too big": a ValueError)."""
+    md = b.simple_model_def("w", 1)
+    weights = b.Weights()
+    raw = np.zeros((0, 16), np.float16)
+    b.add_const(md.graph[0], weights, "w", raw, pb.DT_FLOAT16, "ND", "ND", [0, 16])
+    (op,) = [op for op in md.graph[0].op if op.name == "w"]
+    dims = op.attr["value"].t.desc.shape.dim
+    del dims[:]
+    dims.extend([0, 1, 16, 16, (1 << 63) - 1])
+    data = b.device_om([[(0, md.SerializeToString(deterministic=True)), (1, bytes(weights.data))]])
+    om = read_device_om(data)
+    for lenient in (False, True):
+        with pytest.raises(GeError, match="more than"):
+            list(iter_consts(om.model_def(), om.weights(), lenient=lenient))
+    with pytest.raises(GeError):
+        Model.from_bytes(data)
