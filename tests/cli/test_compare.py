@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 
 import numpy as np
 import pytest
@@ -172,3 +173,63 @@ def test_atc_precision_flags(tmp_path):
         "--precision_mode_v2=fp16",
     ]
     assert main(bad) == 1
+
+
+@pytest.mark.slow
+def test_resnet50_dump_compare_and_planted_bug(tmp_path):
+    """The acceptance figures of docs/dump.md on bench's ResNet-50 (seeded weights, 224×224):
+    one dump file per task, each obeying size = 8 + header_len + Σ tensor sizes; the
+    force_fp16 dump against the float32 golden ≥ 0.99 cosine at every layer with no
+    divergence; one convolution's weights perturbed is the first divergence."""
+    import struct
+
+    from bench.models import light_model
+    from openge.runtime import dump_data_pb2 as pb
+
+    feed = np.random.default_rng(3).normal(size=(1, 3, 224, 224)).astype(np.float32)
+
+    def dump(model, folder, options=None) -> Model:
+        compiled = Model(compile_graph(parse_onnx(model), options or {}))
+        compiled.set_dump(DumpConfig(path=str(folder)))
+        compiled.execute([feed])
+        return compiled
+
+    model = light_model("resnet50")
+    fp32 = dump(model, tmp_path / "fp32")
+    fp16 = dump(model, tmp_path / "fp16", {"ge.exec.precision_mode": "force_fp16"})
+    for folder, built in ((tmp_path / "fp32", fp32), (tmp_path / "fp16", fp16)):
+        files = [os.path.join(d, f) for d, _, names in os.walk(folder) for f in names]
+        assert len(files) == len(built.compiled.tasks)
+        for path in files:
+            with open(path, "rb") as f:
+                raw = f.read()
+            (hlen,) = struct.unpack("<Q", raw[:8])
+            header = pb.DumpData.FromString(raw[8 : 8 + hlen])
+            sizes = [e.size for e in header.input] + [e.size for e in header.output]
+            assert len(raw) == 8 + hlen + sum(sizes)
+    rows = compare_dumps(str(tmp_path / "fp16"), str(tmp_path / "fp32"))
+    compared = [r for r in rows if math.isfinite(r.cosine)]
+    worst = min(r.cosine for r in compared)
+    print(
+        f"resnet50: {len(fp32.compiled.tasks)} / {len(fp16.compiled.tasks)} files, "
+        f"worst cosine {worst:.7f}"
+    )
+    assert worst >= 0.99 and first_divergence(rows) is None
+
+    conv = [n for n in model.graph.node if n.op_type == "Conv"][20]
+    init = next(i for i in model.graph.initializer if i.name == conv.input[1])
+    w = numpy_helper.to_array(init)
+    noise = np.random.default_rng(0).normal(size=w.shape).astype(np.float32)
+    init.CopyFrom(numpy_helper.from_array(w + 0.5 * np.std(w) * noise, init.name))
+    buggy = dump(model, tmp_path / "bug", {"ge.exec.precision_mode": "force_fp16"})
+    first = first_divergence(compare_dumps(str(tmp_path / "bug"), str(tmp_path / "fp32")))
+    assert first is not None
+    task = next(
+        t
+        for t in buggy.compiled.tasks
+        if (t.attrs.get("_datadump_original_op_names") or [t.name])[-1] == first.op_name
+    )
+    print(
+        f"planted bug in {conv.name}: first divergence {first.op_name}, cosine {first.cosine:.4f}"
+    )
+    assert conv.name in task.attrs["_datadump_original_op_names"]
