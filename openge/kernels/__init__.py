@@ -19,6 +19,7 @@ openge's threads.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import os
@@ -67,17 +68,35 @@ def cache_dir() -> str:
     """The folder of openge's compiled-kernel cache.
 
     ``NUMBA_CACHE_DIR`` when the user set it (numba's own setting wins), else
-    ``<user cache>/openge/numba`` (e.g. ``~/.cache/openge/numba``), else, when that is not
-    writable, a per-user folder under the system temp folder.
+    ``<user cache>/openge/numba/<sources digest>`` (e.g. ``~/.cache/openge/numba/…``), else,
+    when that is not writable, a per-user folder under the system temp folder.
     """
     user = os.environ.get("NUMBA_CACHE_DIR")
     if user:
         return user
-    path = os.path.join(_user_cache_root(), "openge", "numba")
+    digest = sources_digest()
+    path = os.path.join(_user_cache_root(), "openge", "numba", digest)
     if _writable(path):
         return path
     uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
-    return os.path.join(tempfile.gettempdir(), f"openge-numba-{uid}")
+    return os.path.join(tempfile.gettempdir(), f"openge-numba-{uid}", digest)
+
+
+def sources_digest() -> str:
+    """16 hex digits over the sources of this package's modules: the cache folder changes with
+    them, since numba checks only the stamp of the file that defines a cached function, not
+    of the helpers it inlines from other modules (a changed openge.kernels.mathf32 would
+    otherwise leave stale machine code behind)."""
+    if "digest" not in _state:
+        here = os.path.dirname(os.path.abspath(__file__))
+        h = hashlib.sha256()
+        for name in sorted(os.listdir(here)):
+            if name.endswith(".py"):
+                h.update(name.encode())
+                with open(os.path.join(here, name), "rb") as f:
+                    h.update(f.read())
+        _state["digest"] = h.hexdigest()[:16]
+    return str(_state["digest"])
 
 
 def _configure() -> None:
@@ -195,4 +214,5 @@ __all__ = [
     "load",
     "set_enabled",
     "set_num_threads",
+    "sources_digest",
 ]

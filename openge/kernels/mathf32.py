@@ -7,21 +7,37 @@ Used by openge.kernels.codegen's generated programs and the convolution kernels'
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+
+@intrinsic
+def _bits_as_f32(typingctx, bits):  # pragma: no cover - compiled
+    """The float32 whose bit pattern is the low 32 bits of the integer ``bits`` (a register
+    move: vectorizes)."""
+    if not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        low = builder.trunc(args[0], ir.IntType(32)) if bits.bitwidth > 32 else args[0]
+        return builder.bitcast(low, ir.FloatType())
+
+    return types.float32(bits), codegen
 
 
 @njit(inline="always")
 def exp32(a):  # pragma: no cover - compiled
-    # float32 exp without libm (vectorizes): x clamped to [-87, 88] (NaN passes), k = round(x /
-    # ln 2), r = x - k ln 2 (two-part ln 2), Cephes' degree-7 polynomial (about 1 ulp), times
-    # (or over) 2**|k| as a product of selected powers 2**(2**i) (exact: no table, no bit casts)
+    # float32 exp without libm, one branch-free pass that vectorizes: x clamped to [-87, 88]
+    # (NaN passes through at the end), k = round(x / ln 2) by the 1.5·2^23 magic add,
+    # r = x - k ln 2 (two-part ln 2), Cephes' degree-7 polynomial (about 1 ulp), times 2**k
+    # built from its exponent bits (k + 127 in [1, 254]: a normal float, exact)
     x = a
     x = np.float32(-87.0) if x < np.float32(-87.0) else x
     x = np.float32(88.0) if x > np.float32(88.0) else x
-    z = x * np.float32(1.44269504)
-    k = np.int32(z + np.float32(0.5)) if z >= np.float32(0.0) else np.int32(z - np.float32(0.5))
-    k = k if x == x else np.int32(0)
-    n = np.float32(k)
+    x = x if a == a else np.float32(0.0)
+    magic = np.float32(12582912.0)
+    n = (x * np.float32(1.44269504) + magic) - magic
     r = x - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
     p = np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)
     p = p * r + np.float32(8.3334519073e-3)
@@ -29,14 +45,8 @@ def exp32(a):  # pragma: no cover - compiled
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * (r * r) + r + np.float32(1.0)
-    m = -k if k < 0 else k
-    one = np.float32(1.0)
-    t = (np.float32(2.0) if m & 1 else one) * (np.float32(4.0) if m & 2 else one)
-    t = t * (np.float32(16.0) if m & 4 else one) * (np.float32(256.0) if m & 8 else one)
-    t = t * (np.float32(65536.0) if m & 16 else one)
-    t = t * (np.float32(4294967296.0) if m & 32 else one)
-    t = t * (np.float32(1.8446744073709552e19) if m & 64 else one)
-    return p * t if k >= 0 else p / t
+    scale = _bits_as_f32((np.int32(n) + 127) << 23)
+    return p * scale if a == a else a
 
 
 @njit(inline="always")

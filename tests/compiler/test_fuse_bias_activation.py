@@ -76,3 +76,41 @@ def test_at_most_two_extra_operands():
     assert fused.op_type == "FusedMatMul"
     assert [s["op"] for s in json.loads(fused.attrs["epilogue"])["steps"]] == ["Sub", "Mul"]
     _same(b, g, before)
+
+
+def test_silu_reading_the_result_twice_is_one_epilogue():
+    """EfficientNet's SiLU, x·Sigmoid(x): the result has two readers, both in the epilogue."""
+    b = Builder("silu")
+    x = b.input((1, 4, 8, 8), fmt=Format.FORMAT_NCHW)
+    c = b.op("Add", _conv(b, x, 4, 8), b.weight(1, 8, 1, 1))
+    y = b.op("Mul", c, b.op("Sigmoid", c))
+    g = b.done(y)
+    before = g.clone()
+    assert apply_passes(g, FuseBiasActivationPass())
+    assert op_types(g).count("FusedConv2D") == 1
+    assert not {"Conv2D", "Sigmoid", "Mul", "Add"} & set(op_types(g))
+    fused = g.outputs[0].node
+    steps = json.loads(fused.attrs["epilogue"])["steps"]
+    assert [(s["op"], s["args"]) for s in steps] == [("Sigmoid", [0]), ("Mul", [0, -1])]
+    _same(b, g, before)
+
+
+def test_diamond_stops_before_a_value_read_outside():
+    """x·Sigmoid(x) where Sigmoid(x) is also a graph output, and a conv whose result is also
+    read by another conv: only what is closed is fused, the results stay the same."""
+    b = Builder("diamond")
+    x = b.input((1, 4, 8, 8), fmt=Format.FORMAT_NCHW)
+    c = _conv(b, x, 4, 4)
+    s = b.op("Sigmoid", c)
+    y = b.op("Mul", c, s)
+    c2 = _conv(b, y, 4, 4)
+    z = b.op("Add", b.op("Relu", c2), _conv(b, c2, 4, 4))
+    g = b.done(y, s, z)
+    before = g.clone()
+    apply_passes(g, FuseBiasActivationPass())
+    types = op_types(g)
+    # the first conv's result is read by Sigmoid (a graph output) and Mul: Sigmoid alone
+    # would leave c read outside, so nothing fuses there; c2 is read by a conv: unfused
+    assert types.count("Mul") == 1 and types.count("Sigmoid") == 1
+    assert types.count("Relu") == 1
+    _same(b, g, before)

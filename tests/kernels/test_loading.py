@@ -36,7 +36,7 @@ def test_numba_is_imported_only_for_a_compiled_kernel(tmp_path):
     )
     lines = _run(code, {"XDG_CACHE_HOME": str(tmp_path)}).splitlines()
     assert lines[:2] == ["False", "True"]
-    assert lines[2] == os.path.join(str(tmp_path), "openge", "numba")
+    assert lines[2] == os.path.join(str(tmp_path), "openge", "numba", kernels.sources_digest())
 
 
 def test_the_users_numba_cache_dir_wins(tmp_path):

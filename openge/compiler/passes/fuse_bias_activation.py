@@ -7,11 +7,12 @@ Two rules, in this order at each Conv2D / MatMulV2 / BatchMatMulV2:
   add the bias to the result exactly as the Add did, so the result is bit-identical (float16
   results are left alone: their kernels add the bias in float32 before rounding; a second Add
   stays for the epilogue, as folding it into the bias would round differently);
-* **epilogue**: the chain of elementwise ops that follows (an activation, a residual ``Add``, a
-  scale …) — each reading the previous result, keeping its shape and dtype, and being its only
-  reader — becomes the ``epilogue`` program of a ``FusedConv2D`` / ``FusedMatMul``, which runs the
-  same kernels in place on the result. At most two other tensors (``operand1``/``operand2``, e.g.
-  the residual branch) may enter the chain. Bit-identical.
+* **epilogue**: the elementwise ops that follow (an activation, a residual ``Add``, a scale, a
+  SiLU ``x·Sigmoid(x)`` that reads the result twice …), each keeping the result's shape and
+  dtype, up to the first value read outside them — the main result and every value but the
+  last are read only inside — become the ``epilogue`` program of a ``FusedConv2D`` /
+  ``FusedMatMul``, which runs the same kernels in place on the result. At most two other
+  tensors (``operand1``/``operand2``, e.g. the residual branch) may enter it. Bit-identical.
 
 Checks: the main result is read only by the chain; the weights are not touched and a bias
 constant is copied (so it may be shared only when it is a small vector); no control edges;
@@ -47,6 +48,8 @@ from openge.ops.exact_cube import EXACT_ACCUMULATION_ATTR
 MAIN_OPS = frozenset({"Conv2D", "MatMulV2", "BatchMatMulV2"})
 #: Epilogue operands beyond the main result (FusedConv2D/FusedMatMul operand1, operand2).
 MAX_EXTRA = 2
+#: The most elementwise ops one epilogue takes.
+MAX_CHAIN = 8
 #: A constant addend or bias read elsewhere too is copied into the new bias up to this size.
 MAX_SHARED_BIAS = 65536
 #: Result types whose kernels add the bias in the result type itself (float16 accumulates in
@@ -79,6 +82,53 @@ def _channel_axis(main: Node) -> int:
     if main.op_type == "Conv2D":
         return 1 if main.attrs.get("data_format", "NHWC") == "NCHW" else 3
     return rank - 1
+
+
+def _grow_chain(graph: Graph, main: Node) -> list[Node]:
+    """The elementwise ops after ``main`` that could form its epilogue, in an order in which
+    each reads only ``main``'s result, earlier ones or outside tensors: a plain chain
+    (activation, residual Add …) or a small diamond such as SiLU, ``x·Sigmoid(x)``, whose
+    ``x`` is read twice. :func:`_closed` then picks the prefix that may be fused."""
+    out = main.output_descs[0]
+    chain: list[Node] = []
+    members = {main}
+    while len(chain) < MAX_CHAIN:
+        if chain and is_graph_output_node(graph, chain[-1]):
+            break  # a graph output ends the epilogue
+        candidates: list[Node] = []
+        for member in (main, *chain):
+            for user, _ in member.users(0):
+                if user not in members and user not in candidates:
+                    candidates.append(user)
+        ready = [
+            c
+            for c in candidates
+            if get_schema(c.op_type).kernel is not None
+            and c.op_type not in MAIN_OPS
+            and c.num_outputs == 1
+            and c.output_descs[0] == out
+            and all(p is None or p.node in members or p.node not in candidates for p in c.inputs)
+        ]
+        if not ready:
+            break
+        chain.append(ready[0])
+        members.add(ready[0])
+    return chain
+
+
+def _closed(graph: Graph, main: Node, prefix: list[Node]) -> str | None:
+    """None when ``prefix`` may become ``main``'s epilogue: every reader of the main result
+    and of each value but the last is in it, no value but the last is a graph output, and it
+    reads at most MAX_EXTRA tensors besides the main result."""
+    inside = set(prefix)
+    for node in (main, *prefix[:-1]):
+        if any(user not in inside for user, _ in node.users(0)):
+            return f"the result of {node.name} is read outside the epilogue"
+        if node is not main and is_graph_output_node(graph, node):
+            return f"{node.name} gives a graph output"
+    if len(external_operands(prefix, [main.output(0)])) > 1 + MAX_EXTRA:
+        return f"the epilogue needs more than {MAX_EXTRA} other operands"
+    return None
 
 
 class _BiasRule(Rule):
@@ -164,21 +214,7 @@ class _EpilogueRule(Rule):
     anchors = MAIN_OPS
 
     def match(self, graph: Graph, node: Node) -> Match | None:
-        chain: list[Node] = []
-        current = node
-        while True:
-            users = current.users(0)
-            nxt = users[0][0] if users else None
-            if nxt is None or any(u is not nxt for u, _ in users):
-                break
-            if chain and is_graph_output_node(graph, current):
-                break
-            if get_schema(nxt.op_type).kernel is None or nxt.op_type in MAIN_OPS:
-                break
-            chain.append(nxt)
-            current = nxt
-            if len(chain) >= 8:
-                break
+        chain = _grow_chain(graph, node)
         if not chain:
             return None
         return Match({"main": node}, {"chain": chain})
@@ -191,20 +227,25 @@ class _EpilogueRule(Rule):
         if is_graph_output_node(graph, main):
             return "the main result is a graph output"
         out = main.output_descs[0]
-        accepted: list[Node] = []
+        chain: list[Node] = m.data["chain"]
         why = None
-        for node in m.data["chain"]:
+        for k, node in enumerate(chain):
             why = fusable(graph, node)
             if why is None and node.output_descs[0] != out:
                 why = f"{node.name} changes the shape or type"
-            if (
-                why is None
-                and len(external_operands([*accepted, node], [main.output(0)])) > 1 + MAX_EXTRA
-            ):
-                why = f"{node.name} needs more than {MAX_EXTRA} other operands"
             if why is not None:
+                chain = chain[:k]
                 break
-            accepted.append(node)
+        # the longest prefix that is closed: the main result and every value but the last
+        # are read only inside it, and it reads at most MAX_EXTRA other tensors
+        accepted: list[Node] = []
+        for k in range(len(chain), 0, -1):
+            prefix = chain[:k]
+            reason = _closed(graph, main, prefix)
+            if reason is None:
+                accepted = prefix
+                break
+            why = why or reason
         if not accepted:
             return why or "no elementwise op follows"
         operands = external_operands(accepted, [main.output(0)])
