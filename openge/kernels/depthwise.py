@@ -227,6 +227,84 @@ def depthwise_act_serial(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):
     _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, 0, jobs)
 
 
+# ----- narrow planes: channels-last blocks ----------------------------------------------------
+
+#: Channels of one channels-last work item (its accumulators: outputs × CL_BLOCK, in L1/L2).
+CL_BLOCK = 64
+
+
+@njit(inline="always", fastmath={"contract"})
+def _cl_items(
+    x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop
+):  # pragma: no cover
+    """Work items ``first`` to ``stop`` of :func:`depthwise_cl_act`: item k is sample
+    k // blocks, channels CL_BLOCK · (k % blocks) onwards."""
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    kh, kw = wt.shape[0], wt.shape[1]
+    blocks = (c + CL_BLOCK - 1) // CL_BLOCK
+    hp = max((oh - 1) * sh + (kh - 1) * dh + 1, top + h)
+    wp = max((ow - 1) * sw + (kw - 1) * dw + 1, left + w)
+    buf = np.zeros((hp, wp, CL_BLOCK), y.dtype)  # the border stays zero: only the interior
+    acc = np.empty((oh * ow, CL_BLOCK), y.dtype)  # is rewritten, item after item
+    for k in range(first, stop):
+        i = k // blocks
+        c0 = (k - i * blocks) * CL_BLOCK
+        cb = min(CL_BLOCK, c - c0)
+        for j in range(cb):
+            plane = x[i, c0 + j]
+            for r in range(h):
+                row, dst = plane[r], buf[top + r]
+                for q in range(w):
+                    dst[left + q, j] = row[np.uint64(q)]
+        for oy in range(oh):
+            for ox in range(ow):
+                a = acc[oy * ow + ox]
+                bb = bias[c0:]
+                for j in range(cb):
+                    a[np.uint64(j)] = bb[np.uint64(j)]
+                for ky in range(kh):
+                    for kx in range(kw):
+                        src = buf[oy * sh + ky * dh, ox * sw + kx * dw]
+                        wk = wt[ky, kx, c0:]
+                        for j in range(cb):
+                            u = np.uint64(j)
+                            a[u] += wk[u] * src[u]
+                _store(a, a, cb, act, lo, hi)
+        for j in range(cb):
+            out = y[i, c0 + j]
+            for oy in range(oh):
+                orow = out[oy]
+                base = oy * ow
+                for ox in range(ow):
+                    orow[np.uint64(ox)] = acc[base + ox, j]
+
+
+@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
+def depthwise_cl_act(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
+    """Depthwise convolution (channel multiplier 1) of ``x`` (N, C, H, W) with ``wt``
+    (kh, kw, C) — the filter rearranged channels-last — plus ``bias`` (C,) into ``y``
+    (N, C, oh, ow), then ``act``: for planes too narrow for :func:`depthwise_act`'s row
+    loops (7×7, 14×14). Per block of :data:`CL_BLOCK` channels, the zero-padded input is
+    transposed channels-last and every output's taps add along the channels (the loop that
+    vectorizes), the bias first and taps row-major as :func:`depthwise_act`; the activation
+    runs on the block's sums, which are then stored back plane by plane."""
+    items = y.shape[0] * ((y.shape[1] + CL_BLOCK - 1) // CL_BLOCK)
+    groups = min(items, GROUPS)
+    for g in prange(groups):
+        first, stop = g * items // groups, (g + 1) * items // groups
+        _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop)
+
+
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def depthwise_cl_act_serial(
+    x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi
+):  # pragma: no cover
+    """:func:`depthwise_cl_act` in the calling thread."""
+    items = y.shape[0] * ((y.shape[1] + CL_BLOCK - 1) // CL_BLOCK)
+    _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, 0, items)
+
+
 # ----- 1×1 convolutions: the epilogue of a GEMM block (openge.ops.conv_pointwise) ----------
 
 
@@ -256,6 +334,7 @@ def block_epilogue(y, bias, res, has_res, p0, p1, act, lo, hi):  # pragma: no co
 __all__ = [
     "CHUNK",
     "CLIP",
+    "CL_BLOCK",
     "GROUPS",
     "HARD_SIGMOID",
     "HARD_SWISH",
@@ -265,4 +344,6 @@ __all__ = [
     "block_epilogue",
     "depthwise_act",
     "depthwise_act_serial",
+    "depthwise_cl_act",
+    "depthwise_cl_act_serial",
 ]

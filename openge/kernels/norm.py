@@ -1,4 +1,5 @@
-"""Compiled normalization kernels (kernels layer, numba): layer norm in one pass per row.
+"""Compiled normalization kernels (kernels layer, numba): layer norm in one pass per row, and
+the row sums / means of ReduceSum / ReduceMean over trailing axes (global average pooling).
 
 The NumPy reference (openge.ops.normalization) makes five passes over the tensor (mean, the
 centred copy, its square's mean, scale, shift) with temporaries; here each row is read three
@@ -42,4 +43,21 @@ def _layer_norm(x, gamma, beta, y, mean, var, eps):  # pragma: no cover - compil
 
 layer_norm, layer_norm_serial = twins(_layer_norm)
 
-__all__ = ["layer_norm", "layer_norm_serial"]
+
+def _row_sums(x, out, scale):  # pragma: no cover - compiled
+    """``out[r] = scale · Σ x[r, :]`` for ``x`` (rows, inner), summed in float64. The sum may
+    be reassociated (compiled with ``fastmath={"reassoc"}``: vector lanes of partial sums, the
+    only form numba vectorizes); in float64 the order changes the float32 result only in
+    rare last-bit ties."""
+    rows, inner = x.shape
+    for r in prange(rows):
+        row = x[r]
+        s = 0.0
+        for k in range(inner):
+            s += np.float64(row[np.uint64(k)])
+        out[r] = s * scale
+
+
+row_sums, row_sums_serial = twins(_row_sums, fastmath={"reassoc"})
+
+__all__ = ["layer_norm", "layer_norm_serial", "row_sums", "row_sums_serial"]

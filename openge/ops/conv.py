@@ -174,7 +174,9 @@ def _prepare_conv2d(
         return None  # the kernel runs large batches in chunks
     b = None if bias is None else bias.reshape(cout, 1, 1)
     if cg * kh * kw <= conv_depthwise.MAX_TAPS:
-        compiled = conv_depthwise.prepare(x, f, bias, y, (sh, sw), (dh, dw), pads)
+        compiled = conv_depthwise.prepare(
+            x, f, bias, y, (sh, sw), (dh, dw), pads, constant_filter=constant[1]
+        )
         if compiled is not None:
             return compiled
     if groups == c and cout == c and c >= _DW_CL * ow:

@@ -88,10 +88,13 @@ def prepare(
     dilations: tuple[int, int],
     pads: Sequence[int],
     act: tuple[int, float, float] = (_NONE, 0.0, 0.0),
+    constant_filter: bool = False,
 ) -> Callable[[], None] | None:
     """A closure running the depthwise convolution of ``x`` (N, C, H, W) with ``f``
     (C·M, 1, kh, kw) plus ``bias`` into ``y`` followed by ``act`` (see :func:`activation`),
-    compiled now; None when the compiled kernel does not apply."""
+    compiled now; None when the compiled kernel does not apply. Planes narrower than
+    :data:`MIN_WIDTH` (channel multiplier 1) take the channels-last kernel, whose filter
+    rearrangement is made once when ``constant_filter``."""
     from openge.ops.compiled import launcher, load, warm
 
     if (
@@ -103,7 +106,7 @@ def prepare(
         or x.shape[1] % f.shape[1]
         or y.shape[1] % (x.shape[1] // f.shape[1])
         or f.shape[0] != y.shape[1]
-        or y.shape[3] < MIN_WIDTH
+        or (y.shape[3] < MIN_WIDTH and (f.shape[1] != 1 or f.shape[0] != x.shape[1]))
         or y.dtype not in (np.float32, np.float64)
         or x.dtype != y.dtype
         or f.dtype != y.dtype
@@ -119,12 +122,47 @@ def prepare(
     b = np.zeros(y.shape[1], y.dtype) if bias is None else bias.reshape(-1)
     code, lo, hi = act
     t = y.dtype.type
-    args = (x, f, b, y, strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[2])
-    args = (*args, code, t(lo), t(hi))
+    big = y.size * f.shape[1] * f.shape[2] * f.shape[3] >= PARALLEL_WORK
+    rest = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[2])
+    rest = (*rest, code, t(lo), t(hi))
+    if y.shape[3] < MIN_WIDTH:
+        return _channels_last(module, x, f, b, y, rest, big, constant_filter)
+    args = (x, f, b, y, *rest)
     if not (warm(module.depthwise_act, *args) and warm(module.depthwise_act_serial, *args)):
         return None
-    big = y.size * f.shape[1] * f.shape[2] * f.shape[3] >= PARALLEL_WORK
     return launcher(module.depthwise_act, module.depthwise_act_serial, big, *args)
+
+
+def _channels_last(
+    module: Any,
+    x: np.ndarray,
+    f: np.ndarray,
+    b: np.ndarray,
+    y: np.ndarray,
+    rest: tuple,
+    big: bool,
+    constant_filter: bool,
+) -> Callable[[], None] | None:
+    """The channels-last kernel for narrow planes (7×7, 14×14 at stride 2), the filter
+    rearranged to (kh, kw, C) once (constant) or before each run."""
+    from openge.ops.compiled import launcher, warm
+
+    c, kh, kw = f.shape[0], f.shape[2], f.shape[3]
+    wt = np.empty((kh, kw, c), f.dtype)
+    source = f.reshape(c, kh, kw).transpose(1, 2, 0)
+    np.copyto(wt, source)
+    args = (x, wt, b, y, *rest)
+    if not (warm(module.depthwise_cl_act, *args) and warm(module.depthwise_cl_act_serial, *args)):
+        return None
+    run = launcher(module.depthwise_cl_act, module.depthwise_cl_act_serial, big, *args)
+    if constant_filter:
+        return run
+
+    def rearrange_and_run() -> None:
+        np.copyto(wt, source)
+        run()
+
+    return rearrange_and_run
 
 
 __all__ = ["MAX_TAPS", "MIN_WIDTH", "PARALLEL_WORK", "activation", "prepare"]

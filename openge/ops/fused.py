@@ -519,7 +519,10 @@ def _depthwise_with_activation(main, y, prog, inputs, constant, attrs):
     if act is None:
         return None
     s, d = attrs["strides"], attrs["dilations"]
-    return conv_depthwise.prepare(x, f, main[2], y, (s[2], s[3]), (d[2], d[3]), attrs["pads"], act)
+    fixed = len(constant) > 1 and bool(constant[1])
+    return conv_depthwise.prepare(
+        x, f, main[2], y, (s[2], s[3]), (d[2], d[3]), attrs["pads"], act, constant_filter=fixed
+    )
 
 
 def _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):

@@ -11,6 +11,7 @@ float64; integer sums and products wrap in the input type, as on the device.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -227,6 +228,59 @@ def _make_kernel(op: str, reducer: _Reducer, axes_attr: bool, has_noop: bool) ->
     return kernel
 
 
+def _make_prepare(op: str, axes_attr: bool, has_noop: bool) -> Callable:
+    """ReduceSum / ReduceMean's ``prepare``: over trailing axes of a contiguous float32/float64
+    tensor (a global average pooling, a mean over the last axis), one compiled pass of row
+    sums (openge.kernels.norm.row_sums, float64 sums; within the conformance tolerance of the
+    NumPy kernel, whose float32 sums round more); None keeps the NumPy kernel."""
+    mean = op.startswith("ReduceMean")
+
+    def prepare(inputs, outputs, constant, **attrs):
+        x, y = inputs[0], outputs[0]
+        if axes_attr:
+            axes = list(attrs["axes"])
+        elif len(inputs) > 1 and inputs[1] is not None and constant[1]:
+            axes = _ints(inputs[1])
+        else:
+            return None
+        if x is None or x.ndim == 0 or x.dtype not in (np.float32, np.float64):
+            return None
+        if y.dtype != x.dtype or not (x.flags.c_contiguous and y.flags.c_contiguous):
+            return None
+        noop = bool(attrs.get("noop_with_empty_axes", False)) if has_noop else False
+        try:
+            norm = _kernel_axes(op, axes, x.ndim, noop)
+        except GeError:
+            return None
+        if not norm or norm != tuple(range(norm[0], x.ndim)):
+            return None
+        rows, inner = math.prod(x.shape[: norm[0]]), math.prod(x.shape[norm[0] :])
+        if not rows or not inner or y.size != rows:
+            return None
+        from openge import kernels
+        from openge.ops.compiled import (
+            MIN_ELEMENTS,
+            MIN_ELEMENTS_LOADED,
+            PARALLEL_ELEMENTS,
+            launcher,
+            load,
+            warm,
+        )
+
+        if x.size < (MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS):
+            return None
+        module = load("norm")
+        if module is None:
+            return None
+        args = (x.reshape(rows, inner), y.reshape(rows), 1.0 / inner if mean else 1.0)
+        if not (warm(module.row_sums, *args) and warm(module.row_sums_serial, *args)):
+            return None
+        big = x.size >= PARALLEL_ELEMENTS and rows > 1
+        return launcher(module.row_sums, module.row_sums_serial, big, *args)
+
+    return prepare
+
+
 def _reduce_schema(
     op: str,
     reducer: _Reducer,
@@ -259,6 +313,11 @@ def _reduce_schema(
         attrs=tuple(attrs),
         infer=_make_infer(allowed, axes_attr),
         kernel=_make_kernel(op, reducer, axes_attr, noop_default is not None),
+        prepare=(
+            _make_prepare(op, axes_attr, noop_default is not None)
+            if reducer in (_sum, _mean)
+            else None
+        ),
         doc=doc,
         onnx=onnx,
     )

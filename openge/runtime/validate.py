@@ -37,6 +37,11 @@ def _refuse(message: str) -> GeError:
     return GeError(LOAD_MODEL, f"cannot load the model: {message}")
 
 
+#: Bytes of the array an input or output's dims describe (zero and -1 dims counted as 1),
+#: beyond which NumPy refuses to make it ("array is too big").
+MAX_ARRAY_SPAN = 1 << 62
+
+
 def _io_bytes(desc: IODesc, kind: str, dynamic: bool, gears: bool = False) -> int:
     dims = tuple(desc.shape)
     try:  # checked first: a dynamic model's io too (the caller makes arrays of this type)
@@ -45,6 +50,15 @@ def _io_bytes(desc: IODesc, kind: str, dynamic: bool, gears: bool = False) -> in
         raise _refuse(
             f"{kind} {desc.name!r} has type {desc.dtype.name}, which has no storage"
         ) from None
+    span = n
+    for d in dims:
+        span *= max(d, 1)
+    if span > MAX_ARRAY_SPAN:
+        # NumPy cannot describe such an array, even an empty or a dynamic one: no caller
+        # could pass or receive it
+        raise _refuse(
+            f"{kind} {desc.name!r} has dims {list(dims)}: their product is beyond any array"
+        )
     if any(d < 0 for d in dims):
         if gears and all(d >= -1 for d in dims) and desc.size > 0:
             return desc.size  # a gear model: its largest gear (the range maxima)

@@ -31,3 +31,46 @@ def test_layer_norm_rows(name, dtype):
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
     np.testing.assert_allclose(mean, mu[:, 0], rtol=tol)
     np.testing.assert_allclose(var, v[:, 0], rtol=tol)
+
+
+@pytest.mark.parametrize("shape", [(96, 3136), (1152, 49), (3, 1), (1, 100003), (7, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_sums_against_float64(shape, dtype):
+    norm = kernels.load("norm")
+    x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
+    want = x.astype(np.float64).sum(axis=1)
+    for fn in (norm.row_sums, norm.row_sums_serial):
+        out = np.full(shape[0], np.nan, dtype)
+        fn(x, out, 0.5)
+        tol = 1e-6 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(out, 0.5 * want, rtol=tol, atol=tol)
+
+
+def test_reduce_mean_prepare_takes_trailing_axes_only():
+    """ReduceMean / ReduceSum's prepare: a compiled closure over trailing axes, equal to
+    NumPy's float64 mean within float32 rounding; other axes keep the NumPy kernel."""
+    from openge.ops import get_schema
+
+    x = np.random.default_rng(5).standard_normal((2, 96, 40, 40)).astype(np.float32)
+    for op, fn in (("ReduceMean", np.mean), ("ReduceSum", np.sum)):
+        schema = get_schema(op)
+        y = np.empty((2, 96, 1, 1), np.float32)
+        axes = np.array([2, -1], np.int64)
+        run = schema.prepare(
+            [x, axes], [y], [False, True], keep_dims=True, noop_with_empty_axes=False
+        )
+        assert run is not None
+        run()
+        want = fn(x.astype(np.float64), axis=(2, 3), keepdims=True)
+        np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
+        middle = np.empty((2, 1, 40, 40), np.float32)
+        assert (
+            schema.prepare(
+                [x, np.array([1], np.int64)],
+                [middle],
+                [False, True],
+                keep_dims=True,
+                noop_with_empty_axes=False,
+            )
+            is None
+        )

@@ -350,3 +350,21 @@ def test_dynamic_io_of_a_type_without_storage_is_refused_at_load():
     bad = replace(compiled, inputs=[replace(compiled.inputs[0], dtype=DataType.DT_STRING)])
     with pytest.raises(GeError, match="input 'x' has type DT_STRING, which has no storage"):
         Model(bad)
+
+
+@pytest.mark.parametrize(
+    ("options", "shape"),
+    [
+        ({}, (0, 3, 2**63 - 1)),  # static and empty: the device fuzz finding's shape
+        ({"ge.inputShape": "x:1~4,3"}, (-1, 3, 2**62)),  # dynamic
+    ],
+)
+def test_io_dims_no_array_can_have_are_refused_at_load(options, shape):
+    """Fuzz finding (device harness): an input of dims (0, 3, 3, 2^63-1) loaded — 0 bytes —
+    and the caller's np.zeros of that shape failed (NumPy's 'array is too big')."""
+    from dataclasses import replace
+
+    compiled = compile_graph(_relu_graph(), options)
+    bad = replace(compiled, inputs=[replace(compiled.inputs[0], shape=shape)])
+    with pytest.raises(GeError, match=r"input 'x' has dims .* beyond any array"):
+        Model(bad)
