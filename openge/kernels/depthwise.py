@@ -308,7 +308,7 @@ def depthwise_cl_act_serial(
 # ----- 1×1 convolutions: the epilogue of a GEMM block (openge.ops.conv_pointwise) ----------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def block_epilogue(y, bias, res, has_res, p0, p1, act, lo, hi):  # pragma: no cover - compiled
     """``y[:, p0:p1] = act((y + bias[:, None]) [+ res])[:, p0:p1]`` in place, for ``y``
     (Cout, P) (a sample's output as channels × positions) and ``res`` of y's shape (read only

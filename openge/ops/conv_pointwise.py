@@ -6,16 +6,19 @@ the GEMM (BLAS) runs one block of output columns at a time, sized to stay in L2,
 openge.kernels.depthwise's block_epilogue finishes the block while it is in cache. Used by
 FusedConv2D's ``prepare`` (epilogue: an activation, a residual Add, or an Add then an
 activation) and Conv2D's (bias only) for NCHW float32/float64 1×1 stride-1 unpadded
-convolutions without groups.
+convolutions without groups. At more than one openge thread the blocks are shared by the
+threads (openge.kernels.blas.parallel), each finishing its own blocks' epilogues.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from openge.kernels import blas
 from openge.ops import conv_depthwise
 
 #: Bytes of one output block (Cout × columns): it stays in L2 between the GEMM and the epilogue.
@@ -110,13 +113,31 @@ def prepare(
         for p0 in range(0, p, block)
     ]
     tlo, thi = t(lo), t(hi)
+    jobs = [
+        functools.partial(_block, w2, xs, ys, kernel, (yi, b, ri, has_res, p0, p0 + ys.shape[1]))
+        for xs, ys, yi, ri, p0 in blocks
+    ]
+    act_args = (code, tlo, thi)
 
     def run() -> None:
+        if len(blocks) > 1 and blas.split_threads() > 1:
+            # blocks shared by openge's threads, each GEMM on one BLAS thread and its epilogue
+            # (which releases the GIL) right after, while the block is in that core's cache
+            blas.parallel([functools.partial(job, *act_args) for job in jobs])
+            return
         for xs, ys, yi, ri, p0 in blocks:
-            np.matmul(w2, xs, out=ys)
-            kernel(yi, b, ri, has_res, p0, p0 + ys.shape[1], code, tlo, thi)
+            blas.matmul(w2, xs, ys)
+            kernel(yi, b, ri, has_res, p0, p0 + ys.shape[1], *act_args)
 
     return run
+
+
+def _block(
+    w2: np.ndarray, xs: np.ndarray, ys: np.ndarray, kernel: Any, where: tuple, *act: Any
+) -> None:
+    """One column block: its GEMM, then the compiled epilogue on it."""
+    np.matmul(w2, xs, out=ys)
+    kernel(*where, *act)
 
 
 __all__ = ["BLOCK_BYTES", "MIN_COLUMNS", "epilogue", "prepare"]

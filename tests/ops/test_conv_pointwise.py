@@ -104,3 +104,44 @@ def test_aliasing_output_is_refused():
     assert conv_pointwise.prepare(x, w, None, x) is None
     y = np.zeros_like(x)
     assert conv_pointwise.prepare(x, w, None, y, residual=y) is None
+
+
+def test_blocks_shared_by_two_threads_match_one():
+    """At 2 openge threads the column blocks are shared by the threads (each GEMM on one BLAS
+    thread, its epilogue right after): the same values as the 1-thread loop and the NumPy
+    kernel, run after run."""
+    from threadpoolctl import threadpool_limits
+
+    from openge import kernels
+    from openge.kernels import blas
+
+    n, c, cout, side = 2, 7, 40, 90
+    x = np.zeros((n, c, side, side), np.float32)
+    w = RNG.standard_normal((cout, c, 1, 1)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    shape = (n, cout, side, side)
+    y = np.empty(shape, np.float32)
+    prog = encode_program([_step("Sigmoid", [0], shape), _step("Mul", [-1, 0], shape)])
+    run = get_schema("FusedConv2D").prepare(
+        [x, w, b],
+        [y],
+        [False, True, True],
+        dilations=[1, 1, 1, 1],
+        groups=1,
+        **ATTRS,
+        epilogue=prog,
+    )
+    assert run is not None and _uses_blocks(run)
+    before = kernels.get_num_threads()
+    try:
+        with threadpool_limits(2, user_api="blas"):
+            for threads in (2, 1, 2):
+                kernels.set_num_threads(threads)
+                if threads == 2:
+                    assert blas.split_threads() == 2
+                x[...] = RNG.standard_normal(x.shape)
+                run()
+                v = _numpy_conv(x, w, b, shape)
+                np.testing.assert_allclose(y, v / (1 + np.exp(-v)), rtol=1e-5, atol=1e-5)
+    finally:
+        kernels.set_num_threads(before)
