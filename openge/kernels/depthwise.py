@@ -251,39 +251,44 @@ def _cl_items(
         i = k // blocks
         c0 = (k - i * blocks) * CL_BLOCK
         cb = min(CL_BLOCK, c - c0)
-        for j in range(cb):
-            plane = x[i, c0 + j]
-            for r in range(h):
-                row, dst = plane[r], buf[top + r]
-                for q in range(w):
-                    dst[left + q, j] = row[np.uint64(q)]
+        xs = x[i, c0:]
+        for r in range(h):
+            dst = buf[top + r]
+            for q in range(w):
+                d = dst[left + q]
+                for j in range(cb):
+                    d[np.uint64(j)] = xs[j, r, q]
         for oy in range(oh):
             for ox in range(ow):
                 a = acc[oy * ow + ox]
                 bb = bias[c0:]
                 for j in range(cb):
                     a[np.uint64(j)] = bb[np.uint64(j)]
+                for j in range(cb, CL_BLOCK):
+                    a[np.uint64(j)] = 0
                 for ky in range(kh):
                     for kx in range(kw):
                         src = buf[oy * sh + ky * dh, ox * sw + kx * dw]
                         wk = wt[ky, kx, c0:]
-                        for j in range(cb):
+                        # a whole block always (a constant trip count: unrolled over
+                        # vector registers); the filter's channels are padded with zeros
+                        for j in range(CL_BLOCK):
                             u = np.uint64(j)
                             a[u] += wk[u] * src[u]
                 _store(a, a, cb, act, lo, hi)
-        for j in range(cb):
-            out = y[i, c0 + j]
-            for oy in range(oh):
-                orow = out[oy]
-                base = oy * ow
-                for ox in range(ow):
-                    orow[np.uint64(ox)] = acc[base + ox, j]
+        ys = y[i, c0:]
+        for oy in range(oh):
+            for ox in range(ow):
+                a = acc[oy * ow + ox]
+                for j in range(cb):
+                    ys[j, oy, ox] = a[np.uint64(j)]
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
 def depthwise_cl_act(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
     """Depthwise convolution (channel multiplier 1) of ``x`` (N, C, H, W) with ``wt``
-    (kh, kw, C) — the filter rearranged channels-last — plus ``bias`` (C,) into ``y``
+    (kh, kw, C') — the filter rearranged channels-last, its channels padded with zeros to a
+    multiple C' of :data:`CL_BLOCK` — plus ``bias`` (C,) into ``y``
     (N, C, oh, ow), then ``act``: for planes too narrow for :func:`depthwise_act`'s row
     loops (7×7, 14×14). Per block of :data:`CL_BLOCK` channels, the zero-padded input is
     transposed channels-last and every output's taps add along the channels (the loop that

@@ -18,8 +18,14 @@ import numpy as np
 
 #: Output widths from which the compiled row kernel beats the channels-last einsum path
 #: (measured, one thread, AVX-512: 384×14² 178 vs 178 µs, 576×14² 247 vs 294 µs, but
-#: 576×7² (stride 2) 224 vs 116 µs and 960×7² 251 vs 112 µs).
+#: 576×7² (stride 2) 224 vs 116 µs and 960×7² 251 vs 112 µs); narrower planes with a
+#: channel multiplier of 1 take the compiled channels-last kernel instead.
 MIN_WIDTH = 14
+#: Output widths up to which a depthwise convolution (channel multiplier 1) takes the
+#: compiled channels-last kernel (measured, one thread, AVX-512, 3×3 + SiLU: 480×14² 218 vs
+#: 277 µs on the row kernel, 240×14² (stride 2) 179 vs 241, 1152×7² 5×5 237 vs 533; at
+#: 192×28² the row kernel wins, 220 vs 361).
+CL_MAX_WIDTH = 14
 #: Multiply-adds per output (input channels per group × kh × kw) up to which a grouped or full
 #: convolution runs here too (a first layer on RGB: 3 × 3 × 3); beyond, im2col + GEMM wins.
 MAX_TAPS = 75
@@ -106,7 +112,7 @@ def prepare(
         or x.shape[1] % f.shape[1]
         or y.shape[1] % (x.shape[1] // f.shape[1])
         or f.shape[0] != y.shape[1]
-        or (y.shape[3] < MIN_WIDTH and (f.shape[1] != 1 or f.shape[0] != x.shape[1]))
+        or (y.shape[3] < MIN_WIDTH and not _channels_last_fits(x, f))
         or y.dtype not in (np.float32, np.float64)
         or x.dtype != y.dtype
         or f.dtype != y.dtype
@@ -125,12 +131,17 @@ def prepare(
     big = y.size * f.shape[1] * f.shape[2] * f.shape[3] >= PARALLEL_WORK
     rest = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[2])
     rest = (*rest, code, t(lo), t(hi))
-    if y.shape[3] < MIN_WIDTH:
+    if y.shape[3] <= CL_MAX_WIDTH and _channels_last_fits(x, f):
         return _channels_last(module, x, f, b, y, rest, big, constant_filter)
     args = (x, f, b, y, *rest)
     if not (warm(module.depthwise_act, *args) and warm(module.depthwise_act_serial, *args)):
         return None
     return launcher(module.depthwise_act, module.depthwise_act_serial, big, *args)
+
+
+def _channels_last_fits(x: np.ndarray, f: np.ndarray) -> bool:
+    """Whether the channels-last kernel applies: depthwise with a channel multiplier of 1."""
+    return f.shape[1] == 1 and f.shape[0] == x.shape[1]
 
 
 def _channels_last(
@@ -148,9 +159,10 @@ def _channels_last(
     from openge.ops.compiled import launcher, warm
 
     c, kh, kw = f.shape[0], f.shape[2], f.shape[3]
-    wt = np.empty((kh, kw, c), f.dtype)
+    block = module.CL_BLOCK
+    wt = np.zeros((kh, kw, -(-c // block) * block), f.dtype)  # channels padded with zeros
     source = f.reshape(c, kh, kw).transpose(1, 2, 0)
-    np.copyto(wt, source)
+    np.copyto(wt[:, :, :c], source)
     args = (x, wt, b, y, *rest)
     if not (warm(module.depthwise_cl_act, *args) and warm(module.depthwise_cl_act_serial, *args)):
         return None
@@ -159,10 +171,10 @@ def _channels_last(
         return run
 
     def rearrange_and_run() -> None:
-        np.copyto(wt, source)
+        np.copyto(wt[:, :, :c], source)
         run()
 
     return rearrange_and_run
 
 
-__all__ = ["MAX_TAPS", "MIN_WIDTH", "PARALLEL_WORK", "activation", "prepare"]
+__all__ = ["CL_MAX_WIDTH", "MAX_TAPS", "MIN_WIDTH", "PARALLEL_WORK", "activation", "prepare"]

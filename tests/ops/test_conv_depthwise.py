@@ -36,9 +36,16 @@ def _numpy_conv(x, w, b, attrs, shape):
     return y
 
 
-def _uses_compiled(run) -> bool:
-    cells = [repr(c.cell_contents) for c in run.__closure__ or ()]
-    return any("depthwise_act" in c for c in cells)
+def _uses_compiled(run, kernel: str = "depthwise_") -> bool:
+    """Whether the closure ``run`` binds a compiled depthwise kernel — ``depthwise_act``
+    (rows) or ``depthwise_cl_act`` (channels-last) — itself, or through the launcher it calls
+    after rearranging an input filter (``rearrange_and_run``)."""
+    cells = [c.cell_contents for c in run.__closure__ or ()]
+    if any(kernel in repr(v) and "_act" in repr(v) for v in cells):
+        return True
+    if run.__name__ == "rearrange_and_run":
+        return any(getattr(v, "__name__", "") == "run" and _uses_compiled(v, kernel) for v in cells)
+    return False
 
 
 LO, HI = np.array(0.0, np.float32), np.array(6.0, np.float32)
@@ -108,20 +115,36 @@ def test_other_epilogues_keep_their_path_and_values():
     np.testing.assert_allclose(y, _numpy_conv(x, w, None, attrs, r.shape) + r, 1e-5, 1e-5)
 
 
-def test_conv2d_prepare_picks_the_compiled_kernel_from_min_width():
+@pytest.mark.parametrize("constant_filter", [True, False])
+def test_conv2d_prepare_picks_rows_or_channels_last_by_width(constant_filter):
+    """Rows kernel from MIN_WIDTH past CL_MAX_WIDTH; the channels-last kernel up to
+    CL_MAX_WIDTH (channel multiplier 1); a multiplier of 2 below MIN_WIDTH: neither. A filter
+    that is an input is rearranged before each run."""
     c = 6
-    for side, compiled in ((conv_depthwise.MIN_WIDTH, True), (conv_depthwise.MIN_WIDTH - 1, False)):
+    cases = (
+        (conv_depthwise.CL_MAX_WIDTH + 1, 1, "depthwise_act"),
+        (conv_depthwise.CL_MAX_WIDTH, 1, "depthwise_cl_act"),
+        (conv_depthwise.MIN_WIDTH - 1, 1, "depthwise_cl_act"),
+        (conv_depthwise.MIN_WIDTH - 1, 2, None),
+    )
+    for side, mult, kernel in cases:
         x = RNG.standard_normal((1, c, side, side)).astype(np.float32)
-        w = RNG.standard_normal((c, 1, 3, 3)).astype(np.float32)
-        y = np.empty_like(x)
+        w = RNG.standard_normal((c * mult, 1, 3, 3)).astype(np.float32)
+        y = np.empty((1, c * mult, side, side), np.float32)
         attrs = _attrs(c)
-        run = get_schema("Conv2D").prepare([x, w, None], [y], [False, True, False], **attrs)
-        if not compiled:  # below MIN_WIDTH: another prepared path, or the kernel at run time
+        run = get_schema("Conv2D").prepare(
+            [x, w, None], [y], [False, constant_filter, False], **attrs
+        )
+        if kernel is None:
             assert run is None or not _uses_compiled(run)
             continue
-        assert run is not None and _uses_compiled(run)
-        run()
-        np.testing.assert_allclose(y, _numpy_conv(x, w, None, attrs, y.shape), 1e-5, 1e-5)
+        assert run is not None and _uses_compiled(run, kernel)
+        for _ in range(2):
+            run()
+            np.testing.assert_allclose(y, _numpy_conv(x, w, None, attrs, y.shape), 1e-5, 1e-5)
+            w[...] = RNG.standard_normal(w.shape)  # seen by the next run (an input filter)
+            if constant_filter:
+                break
 
 
 def test_activation_recognizes_only_constant_scalar_bounds():
