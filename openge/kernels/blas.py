@@ -235,13 +235,14 @@ def _pool(n: int) -> list[_Worker]:
     return _workers[:n]
 
 
-def parallel(jobs: Sequence[Callable[[], None]]) -> None:
-    """Run ``jobs`` (independent; each may call BLAS) on up to :func:`split_threads` threads,
-    the caller's included, with numpy's BLAS at one thread; return when all are done, raising
-    the first job's error. Jobs are claimed in order by whichever thread is free."""
+def parallel(jobs: Sequence[Callable[[], None]], threads: int | None = None) -> None:
+    """Run ``jobs`` (independent; each may call BLAS) on up to :func:`split_threads` threads
+    (or ``threads``: compiled kernels that release the GIL use openge's own count), the
+    caller's included, with numpy's BLAS at one thread; return when all are done, raising the
+    first job's error. Jobs are claimed in order by whichever thread is free."""
     if not jobs:
         return
-    threads = min(split_threads(), len(jobs))
+    threads = min(split_threads() if threads is None else threads, len(jobs))
     if threads <= 1 or not _region.acquire(blocking=False):
         with single_blas:
             for job in jobs:

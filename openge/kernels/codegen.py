@@ -222,6 +222,8 @@ with open(os.path.join(os.path.dirname(__file__), "mathf32.py"), "rb") as _f:
     _MATHF32 = hashlib.sha256(_f.read()).hexdigest()[:16]
 
 KINDS = ("full", "scalar", "row", "col")
+_PRANGE_LOOP = "    for r in prange(rows):"
+_RANGE_LOOP = "    for r in range(first, min(stop, rows)):"
 _DTYPES = {"float32": "np.float32", "float64": "np.float64"}
 _MAX_STEPS = 256
 
@@ -296,7 +298,7 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str, buffered: bo
         "    total = y.shape[0]",
         "    rows = (total + inner - 1) // inner",
         *hoisted,
-        "    for r in prange(rows):",
+        _PRANGE_LOOP,
         "        start = r * inner",
         "        stop = min(start + inner, total)",
         *per_row,
@@ -334,11 +336,21 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str, buffered: bo
         '@njit(cache=True, error_model="numpy")',
         "def run_serial" + loop[0],
         *loop[1:],
+        "",
+        "# rows first .. stop - 1 without the GIL: openge's threads share a program's rows",
+        '@njit(cache=True, nogil=True, error_model="numpy")',
+        "def run_range" + loop[0].replace("):", ", first, stop):"),
+        *[
+            "    for r in range(first, min(stop, rows)):"
+            if line == "    for r in prange(rows):"
+            else line
+            for line in loop[1:]
+        ],
     ]
     return "\n".join(lines)
 
 
-_modules: dict[str, tuple[Callable[..., None], Callable[..., None]]] = {}
+_modules: dict[str, tuple[Callable[..., None], Callable[..., None], Callable[..., None]]] = {}
 _lock = threading.Lock()
 
 
@@ -349,9 +361,11 @@ def compile_program(steps: Sequence[Step], kinds: Sequence[str], dtype: str) -> 
 
 def compile_programs(
     steps: Sequence[Step], kinds: Sequence[str], dtype: str, buffered: bool = False
-) -> tuple[Callable[..., None], Callable[..., None]]:
-    """The compiled ``run`` of a program (a parallel loop) and ``run_serial`` (the same loop
-    in the calling thread), built once per source text (``buffered``: see :func:`source`)."""
+) -> tuple[Callable[..., None], Callable[..., None], Callable[..., None]]:
+    """The compiled ``run`` of a program (a parallel loop), ``run_serial`` (the same loop
+    in the calling thread) and ``run_range`` (rows ``first`` to ``stop``, releasing the GIL,
+    for openge's own threads), built once per source text (``buffered``: see
+    :func:`source`)."""
     text = source(steps, kinds, dtype, buffered)
     digest = hashlib.sha256(text.encode()).hexdigest()[:24]
     with _lock:
@@ -379,7 +393,7 @@ def compile_programs(
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        fns = (module.run, module.run_serial)
+        fns = (module.run, module.run_serial, module.run_range)
         _modules[digest] = fns
         return fns
 

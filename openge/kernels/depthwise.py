@@ -227,6 +227,15 @@ def depthwise_act_serial(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):
     _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, 0, jobs)
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def depthwise_act_range(
+    x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop
+):  # pragma: no cover
+    """Output planes ``first`` to ``stop`` (of N·Cout) of :func:`depthwise_act`, without the
+    GIL: openge's threads share a convolution's planes (openge.ops.compiled.launcher)."""
+    _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
+
+
 # ----- narrow planes: channels-last blocks ----------------------------------------------------
 
 #: Channels of one channels-last work item (its accumulators: outputs × CL_BLOCK, in L1/L2).
@@ -310,6 +319,15 @@ def depthwise_cl_act_serial(
     _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, 0, items)
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def depthwise_cl_act_range(
+    x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop
+):  # pragma: no cover
+    """Work items ``first`` to ``stop`` of :func:`depthwise_cl_act` (sample, channel block),
+    without the GIL: openge's threads share them."""
+    _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop)
+
+
 # ----- 1×1 convolutions: the epilogue of a GEMM block (openge.ops.conv_pointwise) ----------
 
 
@@ -348,7 +366,9 @@ __all__ = [
     "SILU",
     "block_epilogue",
     "depthwise_act",
+    "depthwise_act_range",
     "depthwise_act_serial",
     "depthwise_cl_act",
+    "depthwise_cl_act_range",
     "depthwise_cl_act_serial",
 ]

@@ -17,11 +17,11 @@ from numba import njit
 def twins(fn: Callable, **options: object) -> tuple[Callable, Callable]:
     """(parallel, serial) numba dispatchers of ``fn``, both cached, with NumPy's error model
     (a division by zero gives inf or NaN, never an exception); ``options`` go to both (e.g.
-    ``fastmath``)."""
+    ``fastmath``). The serial one releases the GIL: openge's own threads run it on parts."""
     serial = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial")
     serial.__qualname__ = fn.__qualname__ + "_serial"
     par = njit(parallel=True, cache=True, error_model="numpy", **options)(fn)
-    return par, njit(cache=True, error_model="numpy", **options)(serial)
+    return par, njit(cache=True, nogil=True, error_model="numpy", **options)(serial)
 
 
 __all__ = ["twins"]

@@ -134,9 +134,15 @@ def prepare(
     if y.shape[3] <= CL_MAX_WIDTH and _channels_last_fits(x, f):
         return _channels_last(module, x, f, b, y, rest, big, constant_filter)
     args = (x, f, b, y, *rest)
-    if not (warm(module.depthwise_act, *args) and warm(module.depthwise_act_serial, *args)):
+    planes = y.shape[0] * y.shape[1]
+    if not (
+        warm(module.depthwise_act, *args)
+        and warm(module.depthwise_act_serial, *args)
+        and warm(module.depthwise_act_range, *args, 0, planes)
+    ):
         return None
-    return launcher(module.depthwise_act, module.depthwise_act_serial, big, *args)
+    ranged = (module.depthwise_act_range, planes)
+    return launcher(module.depthwise_act, module.depthwise_act_serial, big, *args, ranged=ranged)
 
 
 def _channels_last_fits(x: np.ndarray, f: np.ndarray) -> bool:
@@ -164,9 +170,17 @@ def _channels_last(
     source = f.reshape(c, kh, kw).transpose(1, 2, 0)
     np.copyto(wt[:, :, :c], source)
     args = (x, wt, b, y, *rest)
-    if not (warm(module.depthwise_cl_act, *args) and warm(module.depthwise_cl_act_serial, *args)):
+    items = y.shape[0] * -(-c // block)
+    if not (
+        warm(module.depthwise_cl_act, *args)
+        and warm(module.depthwise_cl_act_serial, *args)
+        and warm(module.depthwise_cl_act_range, *args, 0, items)
+    ):
         return None
-    run = launcher(module.depthwise_cl_act, module.depthwise_cl_act_serial, big, *args)
+    ranged = (module.depthwise_cl_act_range, items)
+    run = launcher(
+        module.depthwise_cl_act, module.depthwise_cl_act_serial, big, *args, ranged=ranged
+    )
     if constant_filter:
         return run
 

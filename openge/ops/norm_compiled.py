@@ -53,7 +53,7 @@ def prepare_layer_norm(
         if p.size != inner or np.broadcast_shapes(p.shape, x.shape) != x.shape:
             return None
     from openge import kernels
-    from openge.ops.compiled import MIN_ELEMENTS, load, threaded, warm
+    from openge.ops.compiled import MIN_ELEMENTS, launcher, load, row_parts, warm
 
     if x.size < MIN_ELEMENTS and not kernels.imported():
         return None  # a small model does not import numba for its layer norms alone
@@ -72,13 +72,9 @@ def prepare_layer_norm(
     )
     if not (warm(module.layer_norm, *args) and warm(module.layer_norm_serial, *args)):
         return None
-    small = x.size < PARALLEL_ELEMENTS or rows < 2
-    return threaded(
-        module.layer_norm,
-        *args,
-        serial=module.layer_norm_serial if small else None,
-        one=module.layer_norm_serial,
-    )
+    big = x.size >= PARALLEL_ELEMENTS and rows >= 2
+    ranged = (row_parts(module.layer_norm_serial, (0, 3, 4, 5)), rows)
+    return launcher(module.layer_norm, module.layer_norm_serial, big, *args, ranged=ranged)
 
 
 __all__ = ["PARALLEL_ELEMENTS", "prepare_layer_norm"]

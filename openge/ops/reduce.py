@@ -264,6 +264,7 @@ def _make_prepare(op: str, axes_attr: bool, has_noop: bool) -> Callable:
             PARALLEL_ELEMENTS,
             launcher,
             load,
+            row_parts,
             warm,
         )
 
@@ -276,7 +277,8 @@ def _make_prepare(op: str, axes_attr: bool, has_noop: bool) -> Callable:
         if not (warm(module.row_sums, *args) and warm(module.row_sums_serial, *args)):
             return None
         big = x.size >= PARALLEL_ELEMENTS and rows > 1
-        return launcher(module.row_sums, module.row_sums_serial, big, *args)
+        ranged = (row_parts(module.row_sums_serial, (0, 1)), rows)
+        return launcher(module.row_sums, module.row_sums_serial, big, *args, ranged=ranged)
 
     return prepare
 

@@ -44,7 +44,10 @@ def _uses_compiled(run, kernel: str = "depthwise_") -> bool:
     if any(kernel in repr(v) and "_act" in repr(v) for v in cells):
         return True
     if run.__name__ == "rearrange_and_run":
-        return any(getattr(v, "__name__", "") == "run" and _uses_compiled(v, kernel) for v in cells)
+        return any(
+            getattr(v, "__name__", "") in ("run", "run_shared") and _uses_compiled(v, kernel)
+            for v in cells
+        )
     return False
 
 

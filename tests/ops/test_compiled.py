@@ -1,0 +1,132 @@
+"""openge.ops.compiled.launcher: at more than one openge thread a compiled kernel's items are
+shared by openge's own threads (each part once, errors raised in the caller); at one thread or
+for small work the serial kernel runs in the calling thread. The compiled paths give the same
+values at 1 and 2 threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from openge import kernels
+from openge.ops import get_schema
+from openge.ops.compiled import launcher, row_parts
+
+
+@pytest.fixture
+def threads():
+    before = kernels.get_num_threads()
+    yield kernels.set_num_threads
+    kernels.set_num_threads(before)
+
+
+def test_ranged_parts_cover_every_item_once(threads):
+    seen: list[tuple[int, int]] = []
+    names: set[str] = set()
+    lock = threading.Lock()
+    calls = {"serial": 0, "parallel": 0}
+
+    def part(tag, first, stop):
+        with lock:
+            seen.append((first, stop))
+            names.add(threading.current_thread().name)
+
+    def serial(tag):
+        calls["serial"] += 1
+
+    def parallel(tag):
+        calls["parallel"] += 1
+
+    run = launcher(parallel, serial, True, "t", ranged=(part, 37))
+    threads(2)
+    run()
+    covered = sorted(i for a, b in seen for i in range(a, b))
+    assert covered == list(range(37)) and len(seen) > 2
+    assert calls == {"serial": 0, "parallel": 0}
+    threads(1)
+    run()
+    assert calls == {"serial": 1, "parallel": 0}
+    small = launcher(parallel, serial, False, "t", ranged=(part, 37))
+    threads(2)
+    small()
+    assert calls == {"serial": 2, "parallel": 0}
+
+
+def test_a_part_error_reaches_the_caller(threads):
+    def part(first, stop):
+        if first > 0:
+            raise ValueError("boom")
+
+    run = launcher(lambda: None, lambda: None, True, ranged=(part, 8))
+    threads(2)
+    with pytest.raises(ValueError, match="boom"):
+        run()
+
+
+def test_row_parts_cut_only_the_named_arguments():
+    got = []
+
+    def serial(a, keep, b, scale):
+        got.append((a.tolist(), keep.tolist(), b.tolist(), scale))
+
+    part = row_parts(serial, (0, 2))
+    part(np.arange(5), np.arange(3), np.arange(10, 15), 2.0, 1, 4)
+    assert got == [([1, 2, 3], [0, 1, 2], [11, 12, 13], 2.0)]
+
+
+def test_compiled_paths_equal_at_one_and_two_threads(threads):
+    """A depthwise convolution + SiLU (rows and channels-last kernels) and a ReduceMean, large
+    enough to be shared by the threads: the same bits at 1 and 2 threads."""
+    from openge.graph import DataType
+    from openge.ops.fused import encode_program
+
+    rng = np.random.default_rng(3)
+    for side, c in ((56, 96), (7, 1152)):
+        x = rng.standard_normal((1, c, side, side)).astype(np.float32)
+        w = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
+        b = rng.standard_normal(c).astype(np.float32)
+        y = np.empty_like(x)
+        shape = y.shape
+        step = {"attrs": {}, "dtype": DataType.DT_FLOAT, "shape": shape}
+        prog = encode_program(
+            [{"op": "Sigmoid", "args": [0], **step}, {"op": "Mul", "args": [0, -1], **step}]
+        )
+        attrs = {
+            "strides": [1, 1, 1, 1],
+            "pads": [1, 1, 1, 1],
+            "dilations": [1, 1, 1, 1],
+            "groups": c,
+            "data_format": "NCHW",
+        }
+        run = get_schema("FusedConv2D").prepare(
+            [x, w, b], [y], [False, True, True], **attrs, epilogue=prog
+        )
+        assert run is not None
+        results = []
+        for n in (1, 2):
+            threads(n)
+            y[...] = np.nan
+            run()
+            results.append(y.copy())
+        np.testing.assert_array_equal(results[0], results[1])
+        assert np.isfinite(results[0]).all()
+    x = rng.standard_normal((2, 256, 32, 32)).astype(np.float32)
+    out = np.empty((2, 256, 1, 1), np.float32)
+    run = get_schema("ReduceMean").prepare(
+        [x, np.array([2, 3], np.int64)],
+        [out],
+        [False, True],
+        keep_dims=True,
+        noop_with_empty_axes=False,
+    )
+    assert run is not None
+    results = []
+    for n in (1, 2):
+        threads(n)
+        out[...] = np.nan
+        run()
+        results.append(out.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], x.mean(axis=(2, 3), keepdims=True), rtol=1e-5, atol=1e-6)
