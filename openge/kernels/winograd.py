@@ -22,85 +22,111 @@ from openge.kernels.twins import twins
 def _input_transform(xp, v, th, tw):  # pragma: no cover - compiled
     """``v[:, c, t] = Bᵀ d B`` for every channel c and tile t = ti·tw + tj, d the 4×4 patch of
     ``xp`` at (2·ti, 2·tj)."""
-    c = xp.shape[0]
-    for ch in prange(c):
-        plane = xp[ch]
-        for ti in range(th):
-            r = np.uint64(2 * ti)
-            base = ti * tw
-            for tj in range(tw):
-                q = np.uint64(2 * tj)
-                # rows: Bᵀ d
-                a0 = plane[r, q] - plane[r + 2, q]
-                a1 = plane[r, q + 1] - plane[r + 2, q + 1]
-                a2 = plane[r, q + 2] - plane[r + 2, q + 2]
-                a3 = plane[r, q + 3] - plane[r + 2, q + 3]
-                b0 = plane[r + 1, q] + plane[r + 2, q]
-                b1 = plane[r + 1, q + 1] + plane[r + 2, q + 1]
-                b2 = plane[r + 1, q + 2] + plane[r + 2, q + 2]
-                b3 = plane[r + 1, q + 3] + plane[r + 2, q + 3]
-                c0 = plane[r + 2, q] - plane[r + 1, q]
-                c1 = plane[r + 2, q + 1] - plane[r + 1, q + 1]
-                c2 = plane[r + 2, q + 2] - plane[r + 1, q + 2]
-                c3 = plane[r + 2, q + 3] - plane[r + 1, q + 3]
-                d0 = plane[r + 1, q] - plane[r + 3, q]
-                d1 = plane[r + 1, q + 1] - plane[r + 3, q + 1]
-                d2 = plane[r + 1, q + 2] - plane[r + 3, q + 2]
-                d3 = plane[r + 1, q + 3] - plane[r + 3, q + 3]
-                t = np.uint64(base + tj)
-                # columns: (Bᵀ d) B
-                v[0, ch, t] = a0 - a2
-                v[1, ch, t] = a1 + a2
-                v[2, ch, t] = a2 - a1
-                v[3, ch, t] = a1 - a3
-                v[4, ch, t] = b0 - b2
-                v[5, ch, t] = b1 + b2
-                v[6, ch, t] = b2 - b1
-                v[7, ch, t] = b1 - b3
-                v[8, ch, t] = c0 - c2
-                v[9, ch, t] = c1 + c2
-                v[10, ch, t] = c2 - c1
-                v[11, ch, t] = c1 - c3
-                v[12, ch, t] = d0 - d2
-                v[13, ch, t] = d1 + d2
-                v[14, ch, t] = d2 - d1
-                v[15, ch, t] = d1 - d3
+    for ch in prange(xp.shape[0]):
+        _input_channel(xp, v, th, tw, ch)
+
+
+@njit(cache=True, nogil=True)
+def input_transform_range(xp, v, th, tw, first, stop):  # pragma: no cover - compiled
+    """:func:`input_transform` for channels ``first`` to ``stop``, without the GIL (openge's
+    threads share the channels)."""
+    for ch in range(first, stop):
+        _input_channel(xp, v, th, tw, ch)
+
+
+@njit(inline="always")
+def _input_channel(xp, v, th, tw, ch):  # pragma: no cover - compiled
+    """The tiles of channel ``ch`` (see :func:`input_transform`)."""
+    plane = xp[ch]
+    for ti in range(th):
+        r = np.uint64(2 * ti)
+        base = ti * tw
+        for tj in range(tw):
+            q = np.uint64(2 * tj)
+            # rows: Bᵀ d
+            a0 = plane[r, q] - plane[r + 2, q]
+            a1 = plane[r, q + 1] - plane[r + 2, q + 1]
+            a2 = plane[r, q + 2] - plane[r + 2, q + 2]
+            a3 = plane[r, q + 3] - plane[r + 2, q + 3]
+            b0 = plane[r + 1, q] + plane[r + 2, q]
+            b1 = plane[r + 1, q + 1] + plane[r + 2, q + 1]
+            b2 = plane[r + 1, q + 2] + plane[r + 2, q + 2]
+            b3 = plane[r + 1, q + 3] + plane[r + 2, q + 3]
+            c0 = plane[r + 2, q] - plane[r + 1, q]
+            c1 = plane[r + 2, q + 1] - plane[r + 1, q + 1]
+            c2 = plane[r + 2, q + 2] - plane[r + 1, q + 2]
+            c3 = plane[r + 2, q + 3] - plane[r + 1, q + 3]
+            d0 = plane[r + 1, q] - plane[r + 3, q]
+            d1 = plane[r + 1, q + 1] - plane[r + 3, q + 1]
+            d2 = plane[r + 1, q + 2] - plane[r + 3, q + 2]
+            d3 = plane[r + 1, q + 3] - plane[r + 3, q + 3]
+            t = np.uint64(base + tj)
+            # columns: (Bᵀ d) B
+            v[0, ch, t] = a0 - a2
+            v[1, ch, t] = a1 + a2
+            v[2, ch, t] = a2 - a1
+            v[3, ch, t] = a1 - a3
+            v[4, ch, t] = b0 - b2
+            v[5, ch, t] = b1 + b2
+            v[6, ch, t] = b2 - b1
+            v[7, ch, t] = b1 - b3
+            v[8, ch, t] = c0 - c2
+            v[9, ch, t] = c1 + c2
+            v[10, ch, t] = c2 - c1
+            v[11, ch, t] = c1 - c3
+            v[12, ch, t] = d0 - d2
+            v[13, ch, t] = d1 + d2
+            v[14, ch, t] = d2 - d1
+            v[15, ch, t] = d1 - d3
 
 
 def _output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
     """``y`` (Cout, oh, ow) from the tiles' products ``m`` (16, Cout, th·tw), plus ``bias``
     (Cout,): each tile's 2×2 outputs are ``Aᵀ M A``, the ones past the output's edge dropped."""
-    cout, oh, ow = y.shape
-    for co in prange(cout):
-        bc = bias[co]
-        for ti in range(th):
-            base = ti * tw
-            r = np.uint64(2 * ti)
-            for tj in range(tw):
-                t = np.uint64(base + tj)
-                # rows: Aᵀ M
-                s0 = m[0, co, t] + m[4, co, t] + m[8, co, t]
-                s1 = m[1, co, t] + m[5, co, t] + m[9, co, t]
-                s2 = m[2, co, t] + m[6, co, t] + m[10, co, t]
-                s3 = m[3, co, t] + m[7, co, t] + m[11, co, t]
-                u0 = m[4, co, t] - m[8, co, t] - m[12, co, t]
-                u1 = m[5, co, t] - m[9, co, t] - m[13, co, t]
-                u2 = m[6, co, t] - m[10, co, t] - m[14, co, t]
-                u3 = m[7, co, t] - m[11, co, t] - m[15, co, t]
-                q = np.uint64(2 * tj)
-                if 2 * tj + 1 < ow and 2 * ti + 1 < oh:
-                    y[co, r, q] = s0 + s1 + s2 + bc
+    for co in prange(y.shape[0]):
+        _output_channel(m, bias, y, th, tw, co)
+
+
+@njit(cache=True, nogil=True)
+def output_transform_range(m, bias, y, th, tw, first, stop):  # pragma: no cover - compiled
+    """:func:`output_transform` for output channels ``first`` to ``stop``, without the GIL."""
+    for co in range(first, stop):
+        _output_channel(m, bias, y, th, tw, co)
+
+
+@njit(inline="always")
+def _output_channel(m, bias, y, th, tw, co):  # pragma: no cover - compiled
+    """The 2×2 outputs of every tile of output channel ``co`` (see :func:`output_transform`)."""
+    oh, ow = y.shape[1], y.shape[2]
+    bc = bias[co]
+    for ti in range(th):
+        base = ti * tw
+        r = np.uint64(2 * ti)
+        for tj in range(tw):
+            t = np.uint64(base + tj)
+            # rows: Aᵀ M
+            s0 = m[0, co, t] + m[4, co, t] + m[8, co, t]
+            s1 = m[1, co, t] + m[5, co, t] + m[9, co, t]
+            s2 = m[2, co, t] + m[6, co, t] + m[10, co, t]
+            s3 = m[3, co, t] + m[7, co, t] + m[11, co, t]
+            u0 = m[4, co, t] - m[8, co, t] - m[12, co, t]
+            u1 = m[5, co, t] - m[9, co, t] - m[13, co, t]
+            u2 = m[6, co, t] - m[10, co, t] - m[14, co, t]
+            u3 = m[7, co, t] - m[11, co, t] - m[15, co, t]
+            q = np.uint64(2 * tj)
+            if 2 * tj + 1 < ow and 2 * ti + 1 < oh:
+                y[co, r, q] = s0 + s1 + s2 + bc
+                y[co, r, q + 1] = s1 - s2 - s3 + bc
+                y[co, r + 1, q] = u0 + u1 + u2 + bc
+                y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
+            else:
+                y[co, r, q] = s0 + s1 + s2 + bc
+                if 2 * tj + 1 < ow:
                     y[co, r, q + 1] = s1 - s2 - s3 + bc
+                if 2 * ti + 1 < oh:
                     y[co, r + 1, q] = u0 + u1 + u2 + bc
-                    y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
-                else:
-                    y[co, r, q] = s0 + s1 + s2 + bc
                     if 2 * tj + 1 < ow:
-                        y[co, r, q + 1] = s1 - s2 - s3 + bc
-                    if 2 * ti + 1 < oh:
-                        y[co, r + 1, q] = u0 + u1 + u2 + bc
-                        if 2 * tj + 1 < ow:
-                            y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
+                        y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
 
 
 input_transform, input_transform_serial = twins(_input_transform)
@@ -141,7 +167,9 @@ def filter_transform(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
 __all__ = [
     "filter_transform",
     "input_transform",
+    "input_transform_range",
     "input_transform_serial",
     "output_transform",
+    "output_transform_range",
     "output_transform_serial",
 ]

@@ -136,10 +136,7 @@ def launcher(
         def jobs(n: int) -> list[Callable[[], None]]:
             plan = plans.get(n)
             if plan is None:
-                parts = max(1, min(total, n * PARTS_PER_THREAD))
-                bounds = [(total * k // parts, total * (k + 1) // parts) for k in range(parts)]
-                plan = [functools.partial(fn, *args, a, b) for a, b in bounds if b > a]
-                plans[n] = plan
+                plan = plans[n] = parts(fn, args, total, n)
             return plan
 
         def run_shared() -> None:
@@ -160,6 +157,16 @@ def launcher(
             serial(*args)
 
     return run
+
+
+def parts(
+    fn: Callable[..., None], args: Sequence[Any], total: int, threads: int
+) -> list[Callable[[], None]]:
+    """``fn(*args, first, stop)`` over [0, total) cut into up to PARTS_PER_THREAD parts per
+    thread: the jobs of :func:`openge.kernels.blas.parallel`."""
+    count = max(1, min(total, threads * PARTS_PER_THREAD))
+    bounds = [(total * k // count, total * (k + 1) // count) for k in range(count)]
+    return [functools.partial(fn, *args, a, b) for a, b in bounds if b > a]
 
 
 def row_parts(serial: Callable[..., None], rows: Sequence[int]) -> Callable[..., None]:
@@ -319,6 +326,7 @@ __all__ = [
     "SLOW_IN_LOOPS",
     "launcher",
     "load",
+    "parts",
     "program_closure",
     "row_parts",
     "threaded",

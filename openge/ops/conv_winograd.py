@@ -68,7 +68,7 @@ def prepare_winograd(
         or y.dtype != np.float32  # float64 keeps the exact-order GEMM path
     ):
         return None
-    from openge.ops.compiled import load, warm
+    from openge.ops.compiled import load, parts, warm
 
     module = load("winograd")
     if module is None:
@@ -91,23 +91,30 @@ def prepare_winograd(
     ]
     if not all(warm(fn, *args) for par, ser, args in transforms for fn in (par, ser)):
         return None
-    lock, ensure = kernels.LAUNCH_LOCK, kernels.ensure_threads
+    if not (
+        warm(module.input_transform_range, xp, v, th, tw, 0, c)
+        and warm(module.output_transform_range, m, b, y[0], th, tw, 0, cout)
+    ):
+        return None
     samples = [(x[i], y[i]) for i in range(n)]
     interior = xp[:, pt : pt + h, pl : pl + w]
 
     def run() -> None:
         vv = _scratch("v", 16, c * tiles, dtype).reshape(16, c, tiles)
         mm = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
-        if parallel and kernels.get_num_threads() > 1:
+        threads = kernels.get_num_threads()
+        if parallel and threads > 1:
+            # the transforms' channels shared by openge's threads (see ops.compiled.launcher)
             for xs, ys in samples:
                 np.copyto(interior, xs)
-                with lock:
-                    ensure()
-                    module.input_transform(xp, vv, th, tw)
+                blas.parallel(
+                    parts(module.input_transform_range, (xp, vv, th, tw), c, threads), threads
+                )
                 blas.matmul(u, vv, mm)
-                with lock:
-                    ensure()
-                    module.output_transform(mm, b, ys, th, tw)
+                blas.parallel(
+                    parts(module.output_transform_range, (mm, b, ys, th, tw), cout, threads),
+                    threads,
+                )
         else:
             for xs, ys in samples:
                 np.copyto(interior, xs)
