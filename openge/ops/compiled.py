@@ -110,7 +110,7 @@ PARTS_PER_THREAD = 4
 
 
 def launcher(
-    parallel: Callable[..., None],
+    parallel: Callable[..., None] | None,
     serial: Callable[..., None],
     big: bool,
     *args: Any,
@@ -119,13 +119,12 @@ def launcher(
     """A closure running ``serial(*args)`` in the calling thread, or, when ``big`` and openge's
     thread count is above 1, the work shared by the threads: with ``ranged`` = (fn, total),
     ``fn(*args, first, stop)`` (items [first, stop) of ``total``, without the GIL) on parts
-    claimed by openge's own threads (openge.kernels.blas.parallel: they block when idle and a
-    late thread's parts go to the others); else ``parallel(*args)``, numba's parallel launch
-    (as :func:`threaded`). A numba launch costs ~25-35 µs with the workqueue layer even on one
-    thread, more than a small kernel's work, and splits its work statically: when another
-    process holds a core, the whole launch waits for the thread it descheduled (measured at 2
-    threads on a busy 2-core machine: SqueezeNet 12.0 ms with numba's launches, 9.0 with
-    openge's threads)."""
+    claimed by openge's own threads (openge.kernels.blas.parallel: they block when idle, and
+    a late thread's parts go to the others); without it, ``parallel(*args)``, numba's
+    parallel launch (as :func:`threaded`). With ``ranged``, ``parallel`` may be None (it is
+    then never compiled). A numba launch costs ~25-35 µs with the workqueue layer even on one
+    thread and splits its work statically: when another process holds a core, the whole
+    launch waits for the thread it descheduled."""
     get = kernels.get_num_threads
     ensure = kernels.ensure_threads
     lock = kernels.LAUNCH_LOCK
@@ -147,6 +146,9 @@ def launcher(
                 serial(*args)
 
         return run_shared
+
+    if parallel is None:
+        raise ValueError("launcher: a kernel without a ranged form needs its parallel twin")
 
     def run() -> None:
         if big and get() > 1:
@@ -300,7 +302,7 @@ def program_closure(
         return None
     try:
         aliased = any(operands[k].ctypes.data == y.ctypes.data for k in used)
-        fn, serial, ranged = module.compile_programs(prog, kinds, y.dtype.name, aliased)
+        _, serial, ranged = module.compile_programs(prog, kinds, y.dtype.name, aliased)
     except (ValueError, OSError, ImportError) as err:
         logger.info("no compiled program (%s): using NumPy kernels", err)
         return None
@@ -308,13 +310,9 @@ def program_closure(
     yflat = y.reshape(-1)
     big = y.size >= PARALLEL_ELEMENTS
     rows = -(-y.size // inner)
-    if not (
-        warm(fn, yflat, inner, *flat)
-        and warm(serial, yflat, inner, *flat)
-        and warm(ranged, yflat, inner, *flat, 0, rows)
-    ):
+    if not (warm(serial, yflat, inner, *flat) and warm(ranged, yflat, inner, *flat, 0, rows)):
         return None
-    return launcher(fn, serial, big, yflat, inner, *flat, ranged=(ranged, rows))
+    return launcher(None, serial, big, yflat, inner, *flat, ranged=(ranged, rows))
 
 
 __all__ = [

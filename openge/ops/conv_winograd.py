@@ -85,14 +85,10 @@ def prepare_winograd(
     v = _scratch("v", 16, c * tiles, dtype).reshape(16, c, tiles)
     m = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
     parallel = c * h * w >= PARALLEL_ELEMENTS
-    transforms = [
-        (module.input_transform, module.input_transform_serial, (xp, v, th, tw)),
-        (module.output_transform, module.output_transform_serial, (m, b, y[0], th, tw)),
-    ]
-    if not all(warm(fn, *args) for par, ser, args in transforms for fn in (par, ser)):
-        return None
     if not (
-        warm(module.input_transform_range, xp, v, th, tw, 0, c)
+        warm(module.input_transform_serial, xp, v, th, tw)
+        and warm(module.output_transform_serial, m, b, y[0], th, tw)
+        and warm(module.input_transform_range, xp, v, th, tw, 0, c)
         and warm(module.output_transform_range, m, b, y[0], th, tw, 0, cout)
     ):
         return None
