@@ -19,6 +19,11 @@ from typing import Any
 
 from openge.errors import PARAM_INVALID, GeError
 
+#: Bytes of the array a shape describes with its zero (and unknown) dims counted as 1, beyond
+#: which NumPy cannot make the array at all ("array is too big"), not even an empty one: a
+#: slot or an input/output with such a shape is refused at load.
+MAX_ARRAY_SPAN = 1 << 62
+
 GiB = 1 << 30
 MiB = 1 << 20
 

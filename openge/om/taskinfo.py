@@ -21,6 +21,7 @@ from openge.graph import DataType, Format, Tensor
 from openge.om import gears as gear_table
 from openge.om import task_pb2 as tp
 from openge.om.container import MAX_DIMS, MAX_NAME_BYTES, TASK_INFO_HEAD, TASK_INFO_MAGIC
+from openge.om.limits import MAX_ARRAY_SPAN
 from openge.om.modeldef import check_name, check_rank
 from openge.om.plan import (
     ExternalWeight,
@@ -477,12 +478,26 @@ def validate_plan(
             for j, slot in enumerate(slots):
                 _check_slot(slot, f"{where} {label} {j}", bounds, memory_size, weight_size)
     for v in variables:
+        _check_span(v.dtype, v.shape, f"variable {v.name}")
         end = v.init_offset + _nbytes(v.dtype, v.shape, f"variable {v.name}")
         if end > weight_size:
             raise _invalid(
                 f"variable {v.name}: initial value at bytes {v.init_offset}..{end} is outside "
                 f"the weights ({weight_size} bytes)"
             )
+
+
+def _check_span(dtype: DataType, shape: Sequence[int], where: str) -> None:
+    """Refuse a shape NumPy could not describe even when it is empty (such as
+    [0, 3, 2^62]): its zero dims counted as 1, the bytes must stay within MAX_ARRAY_SPAN."""
+    try:
+        span = dtype.itemsize
+    except GeError:
+        raise _invalid(f"{where}: {dtype.name} has no storage in openge") from None
+    for d in shape:
+        span *= max(int(d), 1)
+    if span > MAX_ARRAY_SPAN:
+        raise _invalid(f"{where}: shape {list(shape)} describes no array (its dims are too big)")
 
 
 def _check_slot(
@@ -495,6 +510,7 @@ def _check_slot(
     kind = slot.kind
     if kind == SlotKind.NONE:
         return
+    _check_span(slot.dtype, slot.shape, where)
     if kind in (SlotKind.ARENA, SlotKind.WEIGHT):
         limit, what = (
             (memory_size, "work arena") if kind == SlotKind.ARENA else (weight_size, "weights")

@@ -23,7 +23,7 @@ import numpy as np
 
 from openge.errors import LOAD_MODEL, GeError
 from openge.graph import TensorDesc
-from openge.om.limits import LoadLimits
+from openge.om.limits import MAX_ARRAY_SPAN, LoadLimits
 from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind, Task
 from openge.ops import Trait, get_schema, has_op
 from openge.ops.infer import check_input_count
@@ -35,11 +35,6 @@ _PROGRAM_ATTRS = ("epilogue", "program")
 
 def _refuse(message: str) -> GeError:
     return GeError(LOAD_MODEL, f"cannot load the model: {message}")
-
-
-#: Bytes of the array an input or output's dims describe (zero and -1 dims counted as 1),
-#: beyond which NumPy refuses to make it ("array is too big").
-MAX_ARRAY_SPAN = 1 << 62
 
 
 def _io_bytes(desc: IODesc, kind: str, dynamic: bool, gears: bool = False) -> int:

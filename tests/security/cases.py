@@ -223,6 +223,17 @@ def _assign_elsewhere(tl: tp.TaskList) -> None:
     tl.tasks[0].outputs[0].kind = 1  # AssignAdd writes the arena, not its variable
 
 
+def _weight_slot_shape(shape: list[int]) -> Callable[[], bytes]:
+    """The first WEIGHT slot (kind 2) of the task list given ``shape``."""
+
+    def tasks(tl: tp.TaskList) -> None:
+        slot = next(s for t in tl.tasks for s in t.inputs if s.kind == 2)
+        del slot.shape[:]
+        slot.shape.extend(shape)
+
+    return lambda: edit(seed(), tasks=tasks)
+
+
 _STEP = '{"op":"Relu","attrs":{},"args":[%d],"dtype":0,"shape":[1,4,8,8]}'
 
 #: name → builder of the hostile file's bytes.
@@ -234,6 +245,9 @@ CASES: dict[str, Callable[[], bytes]] = {
     "output_dims_negative": _output_shape([-1, 5]),
     "zero_size_slot_2_62": _slot(4, "outputs", shape=[0, 1 << 62]),
     "slot_dims_overflow": _slot(4, "outputs", shape=[1 << 40, 1 << 40, 1 << 40]),
+    # fuzz finding (from_bytes): an empty weight whose other dim no array can have
+    "weight_slot_empty_2_63": _weight_slot_shape([(1 << 63) - 1, 0, 3, 3]),
+    "input_slot_empty_2_62": _slot(0, "inputs", shape=[0, 3, 1 << 62]),
     "empty_tasks_400k": lambda: _empty_tasks(400_000),
     "task_count_lie": _task_count_lie,
     "attr_nesting_90": lambda: _deep_attr(90),
