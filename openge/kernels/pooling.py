@@ -1,95 +1,135 @@
 """Compiled pooling kernels (kernels layer, numba): max and average pooling over NCHW.
 
-Padding never wins a max and adds nothing to a sum, so each filter tap runs over the output
-positions whose input lies in the image: no padded copy is made. Indices known
-non-negative are unsigned: numba skips its wraparound. Arguments follow the NumPy reference
+Each plane is copied into its stride phases (openge.kernels.depthwise's layout, padded with
+-inf for a max, 0 for a sum), so every window tap is one contiguous pass over all the kept
+outputs of the plane: long loops that vectorize, no work for the positions a stride skips.
+The kernels take a range of planes and release the GIL: openge's threads share a pooling's
+planes (openge.ops.compiled.launcher). Arguments follow the NumPy reference
 (``openge.ops.pooling``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from openge.kernels.depthwise import _fill
 
 
 @njit(inline="always")
-def _span(k, d, pad, stride, size, out):  # pragma: no cover - compiled
-    """Output positions [o0, o1) whose tap ``k`` (input = o * stride + k * d - pad) lies in
-    [0, size)."""
-    off = k * d - pad
-    o0 = max(0, (-off + stride - 1) // stride)
-    o1 = min(out, (size - off + stride - 1) // stride)
-    return off, o0, o1
+def _phase_geometry(oh, ow, kh, kw, sh, sw):  # pragma: no cover - compiled
+    """(hq, wq, scratch length) of the stride-phase layout (see :func:`max_pool_range`)."""
+    hq = oh + (kh - 1) // sh
+    wq = ow + (kw - 1) // sw
+    return hq, wq, hq * wq + wq  # + one row of slack read by the last row's scratch columns
 
 
-@njit(parallel=True, cache=True)
-def max_pool_nchw(x, y, kh, kw, sh, sw, top, left):  # pragma: no cover - compiled
-    """``y[n, c, i, j]`` = max of ``x``'s window at (i*sh - top, j*sw - left), NaN
-    propagating; every window holds at least one input element (the caller checks). Tap by
-    tap over whole output rows, so the inner loop is long and vectorizes."""
-    n, c, h, w = x.shape
+@njit(inline="always")
+def _combine(dst, src, n, average):  # pragma: no cover - compiled
+    """``dst[:n]`` += ``src[:n]`` (a sum) or max(dst, src) with NaN propagating."""
+    if average:
+        for p in range(n):
+            dst[np.uint64(p)] += src[np.uint64(p)]
+    else:
+        for p in range(n):
+            q = np.uint64(p)
+            v = src[q]
+            m = dst[q]
+            dst[q] = (v if not (v <= m) else m) if m == m else m
+
+
+#: Elements of scratch per plane group: small planes are pooled several at a time (one long
+#: pass over all of them per tap instead of a short one per plane).
+GROUP_ELEMENTS = 16384
+
+
+@njit(inline="always")
+def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  # pragma: no cover
+    """Planes ``first`` to ``stop`` (of N·C) of :func:`max_pool_range` / :func:`avg_pool_range`,
+    a group of planes at a time laid out one after another (each with its own padding and
+    slack row, so no tap reads across planes): separable, the kw column taps of every (phase)
+    row of the group first, then the kh row taps."""
+    c = x.shape[1]
     oh, ow = y.shape[2], y.shape[3]
-    for nc in prange(n * c):
-        i = nc // c
-        ch = nc - i * c
-        plane = x[i, ch]
-        out = y[i, ch]
-        for oy in range(oh):
-            for ox in range(ow):
-                out[oy, np.uint64(ox)] = -np.inf
-        for ky in range(kh):
-            dy, oy0, oy1 = _span(ky, 1, top, sh, h, oh)
+    hq, wq, size = _phase_geometry(oh, ow, kh, kw, sh, sw)
+    group = max(1, min(stop - first, GROUP_ELEMENTS // size))
+    span = group * size
+    rows = span - ((kw - 1) // sw)  # every position a column tap reads stays inside the span
+    length = span - ((kh - 1) // sh) * wq - wq
+    pad = 0.0 if average else -np.inf
+    bufs = np.full((sh * sw, span), pad, x.dtype)
+    across = np.empty((sh, span), x.dtype)  # per row phase: the rows' column-tap results
+    acc = np.empty(span, x.dtype)
+    divq = np.ones(span if average else 1, x.dtype)  # the divisors in the sums' layout
+    if average:
+        for k in range(group):
+            for oy in range(oh):
+                for ox in range(ow):
+                    divq[k * size + oy * wq + ox] = div[oy, ox]
+    for g0 in range(first, stop, group):
+        g1 = min(stop, g0 + group)
+        for job in range(g0, g1):
+            i = job // c
+            base = (job - g0) * size
+            _fill(bufs[:, base : base + size], x[i, job - i * c], sh, sw, top, left, hq, wq)
+        for a in range(sh):
+            h = across[a]
             for kx in range(kw):
-                dx, ox0, ox1 = _span(kx, 1, left, sw, w, ow)
-                for oy in range(oy0, oy1):
-                    iy = np.uint64(oy * sh + dy)
-                    for ox in range(ox0, ox1):
-                        v = plane[iy, np.uint64(ox * sw + dx)]
-                        m = out[oy, np.uint64(ox)]
-                        out[oy, np.uint64(ox)] = v if (v > m or v != v) else m
-
-
-@njit(parallel=True, cache=True)
-def avg_pool_nchw(x, y, div, kh, kw, sh, sw, top, left):  # pragma: no cover - compiled
-    """``y[n, c, i, j]`` = sum of ``x``'s window at (i*sh - top, j*sw - left) divided by
-    ``div[i, j]`` (the caller's divisors: counted with or without padding, or an override).
-    Sums in the array dtype, tap by tap over whole output rows."""
-    n, c, h, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
-    for nc in prange(n * c):
-        i = nc // c
-        ch = nc - i * c
-        plane = x[i, ch]
-        out = y[i, ch]
-        for oy in range(oh):
-            for ox in range(ow):
-                out[oy, np.uint64(ox)] = 0
+                src = bufs[a * sw + kx % sw, kx // sw :]
+                if kx == 0:
+                    for p in range(rows):
+                        h[np.uint64(p)] = src[np.uint64(p)]
+                else:
+                    _combine(h, src, rows, average)
         for ky in range(kh):
-            dy, oy0, oy1 = _span(ky, 1, top, sh, h, oh)
-            for kx in range(kw):
-                dx, ox0, ox1 = _span(kx, 1, left, sw, w, ow)
-                for oy in range(oy0, oy1):
-                    iy = np.uint64(oy * sh + dy)
-                    for ox in range(ox0, ox1):
-                        out[oy, np.uint64(ox)] += plane[iy, np.uint64(ox * sw + dx)]
-        for oy in range(oh):
-            for ox in range(ow):
-                out[oy, np.uint64(ox)] = out[oy, np.uint64(ox)] / div[oy, np.uint64(ox)]
+            src = across[ky % sh, (ky // sh) * wq :]
+            if ky == 0:
+                for p in range(length):
+                    acc[np.uint64(p)] = src[np.uint64(p)]
+            else:
+                _combine(acc, src, length, average)
+        if average:
+            for p in range(length):
+                acc[np.uint64(p)] /= divq[np.uint64(p)]
+        for job in range(g0, g1):
+            i = job // c
+            out = y[i, job - i * c]
+            base = (job - g0) * size
+            for oy in range(oh):
+                orow = out[oy]
+                start = base + oy * wq
+                for ox in range(ow):
+                    orow[np.uint64(ox)] = acc[np.uint64(start + ox)]
 
 
-@njit(parallel=True, cache=True)
-def global_avg_nchw(x, y, div):  # pragma: no cover - compiled
-    """``y[n, c, 0, 0]`` = sum of the (n, c) plane of ``x`` / ``div`` (float64 sums)."""
-    n, c, h, w = x.shape
-    for nc in prange(n * c):
-        i = nc // c
-        ch = nc - i * c
-        plane = x[i, ch]
-        s = 0.0
-        for yy in range(h):
-            for xx in range(w):
-                s += plane[np.uint64(yy), np.uint64(xx)]
-        y[i, ch, 0, 0] = s / div
+@njit(cache=True, nogil=True)
+def max_pool_range(x, y, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
+    """Max pooling of planes ``first`` to ``stop`` (of N·C), NCHW, without the GIL, in the
+    layout of openge.kernels.depthwise: per plane the input, padded with -inf, is copied into
+    its stride phases flattened with the output row length ``wq`` (the padding cells are the
+    same for every plane: set once), so each tap is one contiguous pass — a long loop that
+    vectorizes, with no work for the positions a stride skips: the kw column taps over every
+    row phase, then the kh row taps over the kept outputs (separable: kw·sh + kh passes);
+    small planes a group at a time. NaN propagates as np.maximum; every window holds an
+    input element (the caller checks)."""
+    div = np.empty((1, 1), x.dtype)
+    _pool_planes(x, y, div, kh, kw, sh, sw, top, left, False, first, stop)
 
 
-__all__ = ["avg_pool_nchw", "global_avg_nchw", "max_pool_nchw"]
+@njit(cache=True, nogil=True)
+def avg_pool_range(x, y, div, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
+    """Average pooling of planes ``first`` to ``stop``, as :func:`max_pool_range` with zero
+    padding and sums (each row's column taps, then the rows, in the array dtype), divided by
+    ``div``
+    (oh, ow): the caller's divisors (with or without the padding, or an override)."""
+    _pool_planes(x, y, div, kh, kw, sh, sw, top, left, True, first, stop)
+
+
+def scratch_bytes(oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, itemsize: int) -> int:
+    """Bytes of one work item's scratch: the phases and the row-phase results (the caller
+    bounds it)."""
+    hq, wq = oh + (kh - 1) // sh, ow + (kw - 1) // sw
+    return (sh * sw + sh) * (hq * wq + wq) * itemsize
+
+
+__all__ = ["avg_pool_range", "max_pool_range", "scratch_bytes"]

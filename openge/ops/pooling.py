@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -332,14 +333,23 @@ def _windows_nonempty(size: int, k: int, s: int, p: int, out: int) -> bool:
     return bool(np.all(np.maximum(starts, 0) < np.minimum(starts + k, size)))
 
 
+#: Bytes of one work item's phase scratch up to which the compiled kernels run (a hostile or
+#: odd geometry — huge pads and windows — keeps the NumPy kernel instead of a huge scratch).
+MAX_SCRATCH = 64 << 20
+#: Output elements from which a pooling is shared by openge's threads.
+PARALLEL_ELEMENTS = 1 << 16
+
+
 def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None] | None:
-    """The compiled NCHW max / average pooling (openge.kernels.pooling) bound to these arrays,
-    or None (another layout or dtype, or a window holding only padding)."""
-    from openge.ops.compiled import load, threaded, warm
+    """The compiled NCHW max / average pooling (openge.kernels.pooling's phase kernels) bound
+    to these arrays, or None (another layout or dtype, global pooling, a window holding only
+    padding, or a scratch over MAX_SCRATCH)."""
+    from openge.ops.compiled import launcher, load, warm
 
     x, y = inputs[0], outputs[0]
     if (
         a["data_format"] != "NCHW"
+        or a["global_pooling"]
         or x is None
         or x.ndim != 4
         or x.dtype not in (np.float32, np.float64)
@@ -350,58 +360,67 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
     ):
         return None
     h, w = x.shape[2], x.shape[3]
-    if a["global_pooling"]:
-        kh, kw, sh, sw, pt, pb, pl, pr, oh, ow = h, w, 1, 1, 0, 0, 0, 0, 1, 1
-    else:
-        kh, kw, sh, sw, pt, pb, pl, pr, oh, ow = _pool_geometry(
-            h,
-            w,
-            a["ksize"],
-            a["strides"],
-            a["padding_mode"],
-            a["pads"],
-            "NCHW",
-            False,
-            a["ceil_mode"],
-        )
+    kh, kw, sh, sw, pt, pb, pl, pr, oh, ow = _pool_geometry(
+        h,
+        w,
+        a["ksize"],
+        a["strides"],
+        a["padding_mode"],
+        a["pads"],
+        "NCHW",
+        False,
+        a["ceil_mode"],
+    )
     if (oh, ow) != y.shape[2:] or not (
         _windows_nonempty(h, kh, sh, pt, oh) and _windows_nonempty(w, kw, sw, pl, ow)
     ):
         return None
+    if min(kh, kw, sh, sw) < 1 or min(pt, pl) < 0:
+        return None
     module = load("pooling")
-    if module is None:
+    if module is None or module.scratch_bytes(oh, ow, kh, kw, sh, sw, x.itemsize) > MAX_SCRATCH:
         return None
     if not average:
-        fn, args = module.max_pool_nchw, (x, y, kh, kw, sh, sw, pt, pl)
-    elif a["global_pooling"]:
-        fn, args = module.global_avg_nchw, (x, y, float(a["divisor_override"] or h * w))
+        fn, args = module.max_pool_range, (x, y, kh, kw, sh, sw, pt, pl)
     else:
         if a["divisor_override"] > 0:
-            div = np.full((oh, ow), float(a["divisor_override"]))
+            div = np.full((oh, ow), float(a["divisor_override"]), x.dtype)
         else:
             counts = (h, w, (kh, kw), (sh, sw), (pt, pb, pl, pr), (oh, ow))
-            div = _pool_counts(*counts, a["exclusive"], np.dtype(np.float64))
-        fn, args = module.avg_pool_nchw, (x, y, div, kh, kw, sh, sw, pt, pl)
-    if not warm(fn, *args):
+            div = _pool_counts(*counts, a["exclusive"], x.dtype)
+        fn, args = module.avg_pool_range, (x, y, div, kh, kw, sh, sw, pt, pl)
+    planes = x.shape[0] * x.shape[1]
+    if not warm(fn, *args, 0, planes):
         return None
-    return threaded(fn, *args)
+
+    def whole(*call: Any) -> None:
+        fn(*call, 0, planes)
+
+    big = y.size >= PARALLEL_ELEMENTS and planes > 1
+    return launcher(None, whole, big, *args, ranged=(fn, planes))
 
 
-#: Whether the pooling ops bind their compiled kernels at load. Off: measured on AVX-512 at one
-#: thread (medians of 5), the NumPy flat / strided-view pooling was 2-3x faster than the
-#: compiled tap-by-tap loops (3x3 max pool 192x28² s1: 158 vs 342 µs; 64x112² s2: 665 vs
-#: 1360 µs). The kernels stay, tested against the NumPy ones, for a faster loop to replace.
-USE_COMPILED = False
+def _worth_compiling(x: np.ndarray | None) -> bool:
+    """A small model does not import numba for its poolings alone (openge.ops.compiled's
+    MIN_ELEMENTS rule)."""
+    from openge import kernels
+    from openge.ops.compiled import MIN_ELEMENTS, MIN_ELEMENTS_LOADED
+
+    return x is not None and x.size >= (MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS)
 
 
 def _prepare_max_pool(inputs, outputs, constant, **attrs):
-    """MaxPoolV3's ``prepare``: the compiled NCHW kernel when enabled, or None."""
-    return _compiled_pool(inputs, outputs, attrs, average=False) if USE_COMPILED else None
+    """MaxPoolV3's ``prepare``: the compiled NCHW kernel, or None."""
+    if not _worth_compiling(inputs[0]):
+        return None
+    return _compiled_pool(inputs, outputs, attrs, average=False)
 
 
 def _prepare_avg_pool(inputs, outputs, constant, **attrs):
-    """AvgPoolV2's ``prepare``: the compiled NCHW kernel when enabled, or None."""
-    return _compiled_pool(inputs, outputs, attrs, average=True) if USE_COMPILED else None
+    """AvgPoolV2's ``prepare``: the compiled NCHW kernel, or None."""
+    if not _worth_compiling(inputs[0]):
+        return None
+    return _compiled_pool(inputs, outputs, attrs, average=True)
 
 
 _POOL_ATTRS = (

@@ -91,18 +91,46 @@ def test_max_pool_propagates_nan_and_avg_divides_by_the_given_counts():
     x = RNG.standard_normal((1, 1, 4, 4))
     x[0, 0, 1, 2] = np.nan
     y = np.empty((1, 1, 2, 2))
-    pooling.max_pool_nchw(x, y, 2, 2, 2, 2, 0, 0)
+    pooling.max_pool_range(x, y, 2, 2, 2, 2, 0, 0, 0, 1)
     assert np.isnan(y[0, 0, 0, 1]) and not np.isnan(y[0, 0, 1, 1])
     assert y[0, 0, 1, 0] == np.max(x[0, 0, 2:, :2])
-    div = np.array([[1.0, 2.0], [4.0, 8.0]])
+    div = np.array([[1.0, 2.0], [4.0, 8.0]], np.float32)
     x = np.ones((1, 2, 4, 4), np.float32)
-    y = np.empty((1, 2, 2, 2), np.float32)
-    pooling.avg_pool_nchw(x, y, div, 2, 2, 2, 2, 0, 0)
+    y = np.full((1, 2, 2, 2), np.nan, np.float32)
+    pooling.avg_pool_range(x, y, div, 2, 2, 2, 2, 0, 0, 1, 2)  # plane 1 only
     np.testing.assert_array_equal(y[0, 1], 4.0 / div)
+    assert np.isnan(y[0, 0]).all()
 
 
-def test_global_average():
-    x = RNG.standard_normal((2, 3, 5, 7)).astype(np.float32)
-    y = np.empty((2, 3, 1, 1), np.float32)
-    pooling.global_avg_nchw(x, y, 35.0)
-    np.testing.assert_allclose(y[:, :, 0, 0], x.astype(np.float64).mean(axis=(2, 3)), 1e-6)
+@pytest.mark.parametrize("op", ["MaxPoolV3", "AvgPoolV2"])
+def test_inception_geometries_and_threads(op):
+    """Bottom/right padding only, stride 2 and 1, planes shared by 2 threads: as the NumPy
+    kernel at 1 and at 2 threads."""
+    for xs, k, s, pads in (
+        ((1, 64, 112, 112), (3, 3), (2, 2), (0, 1, 0, 1)),
+        ((1, 576, 14, 14), (3, 3), (1, 1), (1, 1, 1, 1)),
+        ((2, 32, 15, 17), (3, 3), (3, 2), (1, 2, 0, 1)),
+    ):
+        x = RNG.standard_normal(xs).astype(np.float32)
+        attrs = _attrs(k, s, pads, False)
+        if op == "AvgPoolV2":
+            attrs.update(exclusive=True, divisor_override=0)
+        from openge.ops.pooling import _compiled_pool, _pool_geometry
+
+        geo = _pool_geometry(
+            xs[2], xs[3], attrs["ksize"], attrs["strides"], "CALCULATED", pads, "NCHW", False, False
+        )
+        y = np.empty((xs[0], xs[1], geo[8], geo[9]), np.float32)
+        expected = np.empty_like(y)
+        get_schema(op).kernel([x], [expected], **attrs)
+        run = _compiled_pool([x], [y], attrs, average=op == "AvgPoolV2")
+        assert run is not None
+        before = kernels.get_num_threads()
+        try:
+            for n in (1, 2):
+                kernels.set_num_threads(n)
+                y[...] = np.nan
+                run()
+                np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+        finally:
+            kernels.set_num_threads(before)
