@@ -48,15 +48,28 @@ MORE = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES + MORE)
-def test_matches_the_reference(case):
+#: Narrow planes, the channels-last kernel's territory.
+NARROW = [
+    ((1, 1152, 7, 7), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),  # EfficientNet's last stage
+    ((2, 70, 7, 7), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # a partial channel block
+    ((1, 130, 13, 13), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),  # stride 2, odd size
+    ((1, 5, 1, 1), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # one pixel
+    ((1, 64, 9, 8), (3, 3), (1, 2), (2, 2), (2, 0, 2, 1)),  # dilation, uneven pads
+    ((1, 3, 6, 6), (7, 7), (1, 1), (1, 1), (4, 4, 4, 4)),  # padding beyond the input
+]
+
+
+@pytest.mark.parametrize("kernel", ["rows", "channels_last"])
+@pytest.mark.parametrize("case", CASES + MORE + NARROW)
+def test_matches_the_reference(case, kernel):
     xs, (kh, kw), s, d, pads = case
     c = xs[1]
     x = RNG.standard_normal(xs).astype(np.float32)
     w = RNG.standard_normal((c, 1, kh, kw)).astype(np.float32)
     b = RNG.standard_normal(c).astype(np.float32)
     expected = ref_depthwise(x, w, b, s, d, pads)
-    y = run(x, w, b, s, d, pads, oshape=expected.shape)
+    runner = run if kernel == "rows" else run_cl
+    y = runner(x, w, b, s, d, pads, oshape=expected.shape)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -95,7 +108,10 @@ def test_channel_multiplier_and_float64():
 def run_cl(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     """The channels-last kernel (narrow planes), its filter rearranged (kh, kw, C)."""
     t = x.dtype.type
-    wt = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0))
+    c, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    block = dw.CL_BLOCK
+    wt = np.zeros((kh, kw, -(-c // block) * block), x.dtype)  # the kernel's padded layout
+    wt[:, :, :c] = w[:, 0].transpose(1, 2, 0)
     y = np.full(oshape, np.nan, x.dtype)
     args = (s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
     dw.depthwise_cl_act(x, wt, b, y, *args)
@@ -103,28 +119,6 @@ def run_cl(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     dw.depthwise_cl_act_serial(x, wt, b, serial, *args)
     np.testing.assert_array_equal(y, serial)
     return y
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        ((1, 1152, 7, 7), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),  # EfficientNet's last stage
-        ((2, 70, 7, 7), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # a partial channel block
-        ((1, 130, 13, 13), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),  # stride 2, odd size
-        ((1, 5, 1, 1), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # one pixel
-        ((1, 64, 9, 8), (3, 3), (1, 2), (2, 2), (2, 0, 2, 1)),  # dilation, uneven pads
-        ((1, 3, 6, 6), (7, 7), (1, 1), (1, 1), (4, 4, 4, 4)),  # padding beyond the input
-    ],
-)
-def test_channels_last_matches_the_reference(case):
-    xs, (kh, kw), s, d, pads = case
-    c = xs[1]
-    x = RNG.standard_normal(xs).astype(np.float32)
-    w = RNG.standard_normal((c, 1, kh, kw)).astype(np.float32)
-    b = RNG.standard_normal(c).astype(np.float32)
-    expected = ref_depthwise(x, w, b, s, d, pads)
-    y = run_cl(x, w, b, s, d, pads, oshape=expected.shape)
-    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(
