@@ -105,7 +105,7 @@ def machine_lines(start_load: float | None = None) -> list[str]:
 
 
 def kernel_info() -> str:
-    """openge's compiled-kernel settings: threads, numba's version and threading layer."""
+    """openge's compiled-kernel settings: threads, numba's version, the kernel cache."""
     try:
         import numba
 
@@ -113,8 +113,8 @@ def kernel_info() -> str:
     except ImportError:
         return "compiled kernels: numba not installed"
     return (
-        f"compiled kernels: numba {numba.__version__}, threading layer workqueue unless "
-        f"NUMBA_THREADING_LAYER is set, intra-op threads = *t* "
+        f"compiled kernels: numba {numba.__version__} (serial, GIL-free kernels run on "
+        f"openge's own threads), intra-op threads = *t* "
         f"(openge.kernels.set_num_threads; default {kernels.default_num_threads()}), cache "
         f"{kernels.cache_dir()}"
     )

@@ -7,13 +7,16 @@ model whose tasks have no compiled kernel, never pays numba's import (~60 MiB, ~
 :func:`load` points numba's on-disk cache at a user cache folder before the first kernel module
 is imported (numba's default, ``__pycache__`` beside the source, fails when site-packages is
 read-only); see :func:`cache_dir`. :func:`set_num_threads` is the one setting for the threads
-of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS).
+of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS). The kernels are
+compiled serial and release the GIL; openge's own threads run them on parts of the work
+(openge.ops.compiled.launcher over :func:`openge.kernels.blas.parallel`): numba's parallel
+launches and threading layer are not used.
 
 Modules (family → kernels): ``conv`` (depthwise convolution), ``depthwise`` (depthwise
 and few-channel convolutions with a fused activation, a 1×1 convolution's epilogue per
 column block), ``pooling`` (max / average pooling), ``codegen`` (elementwise programs
-compiled into one loop each), ``winograd`` (F(2×2, 3×3) transforms), ``norm`` (layer norm);
-``twins`` compiles a kernel parallel and serial. ``blas`` (no numba) splits BLAS products over
+compiled into one loop each), ``winograd`` (F(2×2, 3×3) transforms), ``norm`` (layer norm,
+row sums). ``blas`` (no numba) splits BLAS products and runs parts of compiled kernels over
 openge's threads.
 """
 
@@ -32,8 +35,6 @@ logger = logging.getLogger(__name__)
 
 _FAMILIES = ("conv", "depthwise", "pooling", "codegen", "winograd", "norm")
 _lock = threading.RLock()
-#: Held while a compiled kernel runs: numba's workqueue layer runs one parallel region at a time.
-LAUNCH_LOCK = threading.Lock()
 _state: dict[str, object] = {
     "configured": False,
     "available": None,
@@ -110,12 +111,6 @@ def _configure() -> None:
         _state["configured"] = True
         logger.info("numba is not installed: openge runs its NumPy kernels only")
         return
-    if not os.environ.get("NUMBA_THREADING_LAYER"):
-        # numba's default picks OpenMP when TBB is absent; GNU OpenMP's workers spin after each
-        # parallel region and, next to OpenBLAS's own threads on a busy machine, made whole
-        # models 5-20x slower (measured); the workqueue layer sleeps. It is not threadsafe, so
-        # launches are serialized by LAUNCH_LOCK (see openge.ops.compiled.threaded).
-        config.THREADING_LAYER = "workqueue"
     if not os.environ.get("NUMBA_CACHE_DIR"):
         path = cache_dir()
         os.makedirs(path, exist_ok=True)
@@ -154,7 +149,6 @@ def load(family: str) -> ModuleType | None:
         if not _state["available"]:
             return None
         module = importlib.import_module(f"openge.kernels.{family}")
-        _apply_threads()
         _state["imported"] = True
         return module
 
@@ -179,8 +173,6 @@ def set_num_threads(n: int | None) -> None:
         raise ValueError(f"the thread count must be a positive int or None, got {n!r}")
     with _lock:
         _state["threads"] = n
-        if _state["available"]:
-            _apply_threads()
 
 
 def get_num_threads() -> int:
@@ -189,26 +181,11 @@ def get_num_threads() -> int:
     return int(n) if n is not None else default_num_threads()
 
 
-def _apply_threads() -> None:
-    numba = sys.modules["numba"]
-    n = min(get_num_threads(), numba.config.NUMBA_NUM_THREADS)
-    if numba.get_num_threads() != n:
-        numba.set_num_threads(n)
-
-
-def ensure_threads() -> None:
-    """Apply the thread count in the calling thread (numba's count is per thread); cheap."""
-    if _state["available"]:
-        _apply_threads()
-
-
 __all__ = [
-    "LAUNCH_LOCK",
     "available",
     "cache_dir",
     "default_num_threads",
     "enabled",
-    "ensure_threads",
     "get_num_threads",
     "imported",
     "load",

@@ -19,7 +19,7 @@ propagating as ``np.maximum``/``np.minimum``: ReLU6 and Clip), :data:`HARD_SWISH
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from openge.kernels.mathf32 import sigmoid32
 
@@ -66,8 +66,6 @@ def _store(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
             out[np.uint64(q)] = v * sigmoid32(v)
 
 
-#: Plane groups of one call (work items of the threads; each zeroes its scratch once).
-GROUPS = 64
 #: Output grid elements accumulated at a time (16 KiB of float32: stays in L1 across the taps).
 CHUNK = 4096
 
@@ -194,13 +192,14 @@ def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no 
                 _store(acc[(oy - r0) * wq :], y[i, co, oy], ow, act, lo, hi)
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
     """Convolution ``x`` (N, C, H, W) * ``w`` (Cout, Cg, kh, kw) + ``bias`` (Cout,) into
     ``y`` (N, Cout, oh, ow) with groups = C / Cg (depthwise: Cg = 1, any channel multiplier
-    Cout / C), then ``act``; output planes in up to :data:`GROUPS` work items shared by the
-    threads. Output channel o reads input channels g·Cg … g·Cg + Cg - 1, g = o // (Cout /
-    groups); its sum starts at the bias, then adds input channel by channel, taps row-major.
+    Cout / C), then ``act``, in the calling thread without the GIL (openge's threads share
+    the planes through :func:`depthwise_act_range`). Output channel o reads input channels
+    g·Cg … g·Cg + Cg - 1, g = o // (Cout / groups); its sum starts at the bias, then adds
+    input channel by channel, taps row-major.
 
     Per plane, the zero-padded input is copied into its stride phases, each flattened with
     row length ``wq = ow + (kw-1)*dw // sw``: a tap then reads one contiguous run of a phase
@@ -210,19 +209,6 @@ def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pra
     taps add in row-major order (multiply-adds may fuse: within float tolerance, not bit for
     bit). ``lo``/``hi`` are the activation's parameters in y's dtype (CLIP bounds,
     HARD_SIGMOID's alpha/beta)."""
-    jobs = y.shape[0] * y.shape[1]
-    # several input planes per output (a grouped or full convolution) are filled once per
-    # work item: fewer, bigger items then
-    groups = min(jobs, GROUPS if w.shape[1] == 1 else 4)
-    for g in prange(groups):
-        first, stop = g * jobs // groups, (g + 1) * jobs // groups
-        _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
-
-
-@njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def depthwise_act_serial(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
-    """:func:`depthwise_act` in the calling thread: no parallel launch (~25 µs with numba's
-    workqueue layer, more than small convolutions take)."""
     jobs = y.shape[0] * y.shape[1]
     _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, 0, jobs)
 
@@ -293,28 +279,18 @@ def _cl_items(
                     ys[j, oy, ox] = a[np.uint64(j)]
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def depthwise_cl_act(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pragma: no cover
     """Depthwise convolution (channel multiplier 1) of ``x`` (N, C, H, W) with ``wt``
     (kh, kw, C') — the filter rearranged channels-last, its channels padded with zeros to a
-    multiple C' of :data:`CL_BLOCK` — plus ``bias`` (C,) into ``y``
-    (N, C, oh, ow), then ``act``: for planes too narrow for :func:`depthwise_act`'s row
-    loops (7×7, 14×14). Per block of :data:`CL_BLOCK` channels, the zero-padded input is
-    transposed channels-last and every output's taps add along the channels (the loop that
-    vectorizes), the bias first and taps row-major as :func:`depthwise_act`; the activation
-    runs on the block's sums, which are then stored back plane by plane."""
-    items = y.shape[0] * ((y.shape[1] + CL_BLOCK - 1) // CL_BLOCK)
-    groups = min(items, GROUPS)
-    for g in prange(groups):
-        first, stop = g * items // groups, (g + 1) * items // groups
-        _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop)
-
-
-@njit(cache=True, fastmath={"contract"}, error_model="numpy")
-def depthwise_cl_act_serial(
-    x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi
-):  # pragma: no cover
-    """:func:`depthwise_cl_act` in the calling thread."""
+    multiple C' of :data:`CL_BLOCK` (required: whole blocks are read) — plus ``bias`` (C,)
+    into ``y`` (N, C, oh, ow), then ``act``: for planes too narrow for
+    :func:`depthwise_act`'s row loops (7×7, 14×14). Per block of :data:`CL_BLOCK` channels,
+    the zero-padded input is transposed channels-last and every output's taps add along the
+    channels (the loop that vectorizes), the bias first and taps row-major as
+    :func:`depthwise_act`; the activation runs on the block's sums, which are then stored
+    back plane by plane. In the calling thread, without the GIL (openge's threads share the
+    blocks through :func:`depthwise_cl_act_range`)."""
     items = y.shape[0] * ((y.shape[1] + CL_BLOCK - 1) // CL_BLOCK)
     _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, 0, items)
 
@@ -358,7 +334,6 @@ __all__ = [
     "CHUNK",
     "CLIP",
     "CL_BLOCK",
-    "GROUPS",
     "HARD_SIGMOID",
     "HARD_SWISH",
     "NONE",
@@ -367,8 +342,6 @@ __all__ = [
     "block_epilogue",
     "depthwise_act",
     "depthwise_act_range",
-    "depthwise_act_serial",
     "depthwise_cl_act",
     "depthwise_cl_act_range",
-    "depthwise_cl_act_serial",
 ]

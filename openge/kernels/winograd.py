@@ -6,7 +6,8 @@ instead of 36: the input's 4×4 tiles are transformed (``V = Bᵀ d B``), 16 GEM
 tile's 2×2 outputs are ``Aᵀ M A``. The transforms are additions only; F(2×2, 3×3)'s error is a
 few float32 ulps of the sums (measured in tests/kernels/test_winograd.py against float64).
 
-Each transform comes as a parallel and a serial twin (openge.kernels.twins). Layouts: the
+Each transform runs over all channels or a range of them, without the GIL (openge's threads
+share the channels: openge.ops.conv_winograd). Layouts: the
 padded input ``xp`` (C, 2·th + 2, 2·tw + 2), zero outside the image; ``v`` and ``m``
 (16, channels, th·tw) with k = 4·row + column of the transformed tile.
 """
@@ -14,15 +15,14 @@ padded input ``xp`` (C, 2·th + 2, 2·tw + 2), zero outside the image; ``v`` and
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
-
-from openge.kernels.twins import twins
+from numba import njit
 
 
-def _input_transform(xp, v, th, tw):  # pragma: no cover - compiled
+@njit(cache=True, nogil=True)
+def input_transform(xp, v, th, tw):  # pragma: no cover - compiled
     """``v[:, c, t] = Bᵀ d B`` for every channel c and tile t = ti·tw + tj, d the 4×4 patch of
     ``xp`` at (2·ti, 2·tj)."""
-    for ch in prange(xp.shape[0]):
+    for ch in range(xp.shape[0]):
         _input_channel(xp, v, th, tw, ch)
 
 
@@ -80,10 +80,11 @@ def _input_channel(xp, v, th, tw, ch):  # pragma: no cover - compiled
             v[15, ch, t] = d1 - d3
 
 
-def _output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
+@njit(cache=True, nogil=True)
+def output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
     """``y`` (Cout, oh, ow) from the tiles' products ``m`` (16, Cout, th·tw), plus ``bias``
     (Cout,): each tile's 2×2 outputs are ``Aᵀ M A``, the ones past the output's edge dropped."""
-    for co in prange(y.shape[0]):
+    for co in range(y.shape[0]):
         _output_channel(m, bias, y, th, tw, co)
 
 
@@ -129,20 +130,16 @@ def _output_channel(m, bias, y, th, tw, co):  # pragma: no cover - compiled
                         y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
 
 
-input_transform, input_transform_serial = twins(_input_transform)
-output_transform, output_transform_serial = twins(_output_transform)
-
-
 @njit(inline="always")
 def _g_rows(a, b, e):  # pragma: no cover - compiled
     """G (a, b, e)ᵀ: G's rows are (1, 0, 0), (½, ½, ½), (½, -½, ½), (0, 0, 1)."""
     return a, (a + b + e) * 0.5, (a - b + e) * 0.5, e
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True, nogil=True)
 def _filter_transform(f, u):  # pragma: no cover - compiled
     cout, cin = f.shape[0], f.shape[1]
-    for o in prange(cout):
+    for o in range(cout):
         for c in range(cin):
             g = f[o, c]
             # G g, one column at a time: column j of the 4×3 result
@@ -168,8 +165,6 @@ __all__ = [
     "filter_transform",
     "input_transform",
     "input_transform_range",
-    "input_transform_serial",
     "output_transform",
     "output_transform_range",
-    "output_transform_serial",
 ]

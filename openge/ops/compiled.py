@@ -74,89 +74,38 @@ def warm(fn: Any, *args: Any) -> bool:
     return True
 
 
-def threaded(
-    fn: Callable[..., None],
-    *args: Any,
-    serial: Callable[..., None] | None = None,
-    one: Callable[..., None] | None = None,
-) -> Callable[[], None]:
-    """A closure running ``fn(*args)`` with openge's thread count applied in the calling thread;
-    ``serial(*args)`` instead when given (a serial twin for small work: numba's parallel launch
-    costs 25-55 µs), and ``one(*args)`` when openge runs on one thread."""
-    ensure = kernels.ensure_threads
-    lock = kernels.LAUNCH_LOCK
-    threads = kernels.get_num_threads
-    if serial is not None:
-
-        def run_serial() -> None:
-            serial(*args)
-
-        return run_serial
-
-    def run() -> None:
-        if one is not None and threads() == 1:
-            one(*args)
-            return
-        with lock:
-            ensure()
-            fn(*args)
-
-    return run
-
-
 #: Parts per thread when openge's threads share a compiled kernel's items (claimed one at a
 #: time: a thread the scheduler runs late leaves its share to the others).
 PARTS_PER_THREAD = 4
 
 
 def launcher(
-    parallel: Callable[..., None] | None,
-    serial: Callable[..., None],
+    whole: Callable[..., None],
     big: bool,
     *args: Any,
-    ranged: tuple[Callable[..., None], int] | None = None,
+    ranged: tuple[Callable[..., None], int],
 ) -> Callable[[], None]:
-    """A closure running ``serial(*args)`` in the calling thread, or, when ``big`` and openge's
-    thread count is above 1, the work shared by the threads: with ``ranged`` = (fn, total),
-    ``fn(*args, first, stop)`` (items [first, stop) of ``total``, without the GIL) on parts
-    claimed by openge's own threads (openge.kernels.blas.parallel: they block when idle, and
-    a late thread's parts go to the others); without it, ``parallel(*args)``, numba's
-    parallel launch (as :func:`threaded`). With ``ranged``, ``parallel`` may be None (it is
-    then never compiled). A numba launch costs ~25-35 µs with the workqueue layer even on one
-    thread and splits its work statically: when another process holds a core, the whole
-    launch waits for the thread it descheduled."""
+    """A closure running a compiled kernel: ``whole(*args)`` in the calling thread, or, when
+    ``big`` and openge's thread count is above 1, ``fn(*args, first, stop)`` for ``ranged``
+    = (fn, total) on parts of [0, total) claimed one at a time by openge's own threads
+    (openge.kernels.blas.parallel: idle threads block, and a late thread's parts go to the
+    others). The kernels release the GIL. numba's own parallel launches are not used: each
+    costs ~25-35 µs with its workqueue layer even on one thread, and splits its work
+    statically, so when another process holds a core the whole launch waits for the thread
+    it descheduled."""
     get = kernels.get_num_threads
-    ensure = kernels.ensure_threads
-    lock = kernels.LAUNCH_LOCK
-    if ranged is not None:
-        fn, total = ranged
-        plans: dict[int, list[Callable[[], None]]] = {}
+    fn, total = ranged
+    plans: dict[int, list[Callable[[], None]]] = {}
 
-        def jobs(n: int) -> list[Callable[[], None]]:
+    def run() -> None:
+        n = get()
+        if big and n > 1 and total > 1:
             plan = plans.get(n)
             if plan is None:
                 plan = plans[n] = parts(fn, args, total, n)
-            return plan
-
-        def run_shared() -> None:
-            n = get()
-            if big and n > 1 and total > 1:
-                blas.parallel(jobs(n), threads=n)
-            else:
-                serial(*args)
-
-        return run_shared
-
-    if parallel is None:
-        raise ValueError("launcher: a kernel without a ranged form needs its parallel twin")
-
-    def run() -> None:
-        if big and get() > 1:
-            with lock:
-                ensure()
-                parallel(*args)
+            blas.parallel(plan, threads=n)
         else:
-            serial(*args)
+            whole(*args)
 
     return run
 
@@ -302,7 +251,7 @@ def program_closure(
         return None
     try:
         aliased = any(operands[k].ctypes.data == y.ctypes.data for k in used)
-        _, serial, ranged = module.compile_programs(prog, kinds, y.dtype.name, aliased)
+        fn, ranged = module.compile_programs(prog, kinds, y.dtype.name, aliased)
     except (ValueError, OSError, ImportError) as err:
         logger.info("no compiled program (%s): using NumPy kernels", err)
         return None
@@ -310,9 +259,9 @@ def program_closure(
     yflat = y.reshape(-1)
     big = y.size >= PARALLEL_ELEMENTS
     rows = -(-y.size // inner)
-    if not (warm(serial, yflat, inner, *flat) and warm(ranged, yflat, inner, *flat, 0, rows)):
+    if not (warm(fn, yflat, inner, *flat) and warm(ranged, yflat, inner, *flat, 0, rows)):
         return None
-    return launcher(None, serial, big, yflat, inner, *flat, ranged=(ranged, rows))
+    return launcher(fn, big, yflat, inner, *flat, ranged=(ranged, rows))
 
 
 __all__ = [
@@ -327,6 +276,5 @@ __all__ = [
     "parts",
     "program_closure",
     "row_parts",
-    "threaded",
     "warm",
 ]

@@ -136,12 +136,11 @@ def prepare(
     args = (x, f, b, y, *rest)
     planes = y.shape[0] * y.shape[1]
     if not (
-        warm(module.depthwise_act_serial, *args)
-        and warm(module.depthwise_act_range, *args, 0, planes)
+        warm(module.depthwise_act, *args) and warm(module.depthwise_act_range, *args, 0, planes)
     ):
         return None
     ranged = (module.depthwise_act_range, planes)
-    return launcher(None, module.depthwise_act_serial, big, *args, ranged=ranged)
+    return launcher(module.depthwise_act, big, *args, ranged=ranged)
 
 
 def _channels_last_fits(x: np.ndarray, f: np.ndarray) -> bool:
@@ -171,12 +170,12 @@ def _channels_last(
     args = (x, wt, b, y, *rest)
     items = y.shape[0] * -(-c // block)
     if not (
-        warm(module.depthwise_cl_act_serial, *args)
+        warm(module.depthwise_cl_act, *args)
         and warm(module.depthwise_cl_act_range, *args, 0, items)
     ):
         return None
     ranged = (module.depthwise_cl_act_range, items)
-    run = launcher(None, module.depthwise_cl_act_serial, big, *args, ranged=ranged)
+    run = launcher(module.depthwise_cl_act, big, *args, ranged=ranged)
     if constant_filter:
         return run
 

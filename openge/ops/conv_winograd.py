@@ -86,8 +86,8 @@ def prepare_winograd(
     m = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
     parallel = c * h * w >= PARALLEL_ELEMENTS
     if not (
-        warm(module.input_transform_serial, xp, v, th, tw)
-        and warm(module.output_transform_serial, m, b, y[0], th, tw)
+        warm(module.input_transform, xp, v, th, tw)
+        and warm(module.output_transform, m, b, y[0], th, tw)
         and warm(module.input_transform_range, xp, v, th, tw, 0, c)
         and warm(module.output_transform_range, m, b, y[0], th, tw, 0, cout)
     ):
@@ -114,9 +114,9 @@ def prepare_winograd(
         else:
             for xs, ys in samples:
                 np.copyto(interior, xs)
-                module.input_transform_serial(xp, vv, th, tw)
+                module.input_transform(xp, vv, th, tw)
                 blas.matmul(u, vv, mm)
-                module.output_transform_serial(mm, b, ys, th, tw)
+                module.output_transform(mm, b, ys, th, tw)
 
     return run
 

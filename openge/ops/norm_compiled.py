@@ -70,11 +70,11 @@ def prepare_layer_norm(
         var.reshape(rows),
         float(epsilon),
     )
-    if not warm(module.layer_norm_serial, *args):
+    if not warm(module.layer_norm, *args):
         return None
     big = x.size >= PARALLEL_ELEMENTS and rows >= 2
-    ranged = (row_parts(module.layer_norm_serial, (0, 3, 4, 5)), rows)
-    return launcher(None, module.layer_norm_serial, big, *args, ranged=ranged)
+    ranged = (row_parts(module.layer_norm, (0, 3, 4, 5)), rows)
+    return launcher(module.layer_norm, big, *args, ranged=ranged)
 
 
 __all__ = ["PARALLEL_ELEMENTS", "prepare_layer_norm"]

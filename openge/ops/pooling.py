@@ -397,7 +397,7 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
         fn(*call, 0, planes)
 
     big = y.size >= PARALLEL_ELEMENTS and planes > 1
-    return launcher(None, whole, big, *args, ranged=(fn, planes))
+    return launcher(whole, big, *args, ranged=(fn, planes))
 
 
 def _worth_compiling(x: np.ndarray | None) -> bool:

@@ -274,11 +274,11 @@ def _make_prepare(op: str, axes_attr: bool, has_noop: bool) -> Callable:
         if module is None:
             return None
         args = (x.reshape(rows, inner), y.reshape(rows), 1.0 / inner if mean else 1.0)
-        if not warm(module.row_sums_serial, *args):
+        if not warm(module.row_sums, *args):
             return None
         big = x.size >= PARALLEL_ELEMENTS and rows > 1
-        ranged = (row_parts(module.row_sums_serial, (0, 1)), rows)
-        return launcher(None, module.row_sums_serial, big, *args, ranged=ranged)
+        ranged = (row_parts(module.row_sums, (0, 1)), rows)
+        return launcher(module.row_sums, big, *args, ranged=ranged)
 
     return prepare
 

@@ -36,7 +36,13 @@ def ref_act(v, act, lo, hi):
 def run(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     t = x.dtype.type
     y = np.full(oshape, np.nan, x.dtype)  # an element left unwritten fails
-    dw.depthwise_act(x, w, b, y, s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
+    args = (s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
+    dw.depthwise_act(x, w, b, y, *args)
+    planes = oshape[0] * oshape[1]
+    parts = np.full(oshape, np.nan, x.dtype)
+    for first in range(0, planes, 3):  # in parts, as openge's threads run it
+        dw.depthwise_act_range(x, w, b, parts, *args, first, min(planes, first + 3))
+    np.testing.assert_array_equal(y, parts)
     return y
 
 
@@ -115,9 +121,11 @@ def run_cl(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     y = np.full(oshape, np.nan, x.dtype)
     args = (s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
     dw.depthwise_cl_act(x, wt, b, y, *args)
-    serial = np.full(oshape, np.nan, x.dtype)
-    dw.depthwise_cl_act_serial(x, wt, b, serial, *args)
-    np.testing.assert_array_equal(y, serial)
+    items = x.shape[0] * (wt.shape[2] // block)
+    parts = np.full(oshape, np.nan, x.dtype)
+    for first in range(0, items, 2):  # in parts, as openge's threads run it
+        dw.depthwise_cl_act_range(x, wt, b, parts, *args, first, min(items, first + 2))
+    np.testing.assert_array_equal(y, parts)
     return y
 
 

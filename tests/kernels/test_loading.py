@@ -50,10 +50,6 @@ def test_thread_setting():
     try:
         kernels.set_num_threads(1)
         assert kernels.get_num_threads() == 1
-        import numba
-
-        kernels.ensure_threads()
-        assert numba.get_num_threads() == 1
         kernels.set_num_threads(None)
         assert kernels.get_num_threads() == kernels.default_num_threads()
         with pytest.raises(ValueError):

@@ -24,34 +24,30 @@ def threads():
 
 def test_ranged_parts_cover_every_item_once(threads):
     seen: list[tuple[int, int]] = []
-    names: set[str] = set()
     lock = threading.Lock()
-    calls = {"serial": 0, "parallel": 0}
+    calls = {"whole": 0}
 
     def part(tag, first, stop):
+        assert tag == "t"
         with lock:
             seen.append((first, stop))
-            names.add(threading.current_thread().name)
 
-    def serial(tag):
-        calls["serial"] += 1
+    def whole(tag):
+        calls["whole"] += 1
 
-    def parallel(tag):
-        calls["parallel"] += 1
-
-    run = launcher(parallel, serial, True, "t", ranged=(part, 37))
+    run = launcher(whole, True, "t", ranged=(part, 37))
     threads(2)
     run()
     covered = sorted(i for a, b in seen for i in range(a, b))
     assert covered == list(range(37)) and len(seen) > 2
-    assert calls == {"serial": 0, "parallel": 0}
+    assert calls["whole"] == 0
     threads(1)
     run()
-    assert calls == {"serial": 1, "parallel": 0}
-    small = launcher(parallel, serial, False, "t", ranged=(part, 37))
+    assert calls["whole"] == 1
+    small = launcher(whole, False, "t", ranged=(part, 37))
     threads(2)
     small()
-    assert calls == {"serial": 2, "parallel": 0}
+    assert calls["whole"] == 2
 
 
 def test_a_part_error_reaches_the_caller(threads):
@@ -59,7 +55,7 @@ def test_a_part_error_reaches_the_caller(threads):
         if first > 0:
             raise ValueError("boom")
 
-    run = launcher(lambda: None, lambda: None, True, ranged=(part, 8))
+    run = launcher(lambda: None, True, ranged=(part, 8))
     threads(2)
     with pytest.raises(ValueError, match="boom"):
         run()
