@@ -28,6 +28,7 @@ from openge.parser.onnx_parser import (
     _Scope,
     _value_type,
 )
+from openge.parser.validate import check_node_text
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +190,7 @@ def expand_node(graph: Graph, node: Node, values: MutableMapping[Port, np.ndarra
         raise GeError(
             PARAM_INVALID, f"FrameworkOp {node.name}: its node_def does not decode: {err}"
         ) from err
+    check_node_text(proto, f"FrameworkOp {node.name}: node_def")
     names = [*proto.input, *attrs["outer_names"]]
     if len(names) != len(node.inputs) or len(proto.output) != node.num_outputs:
         raise GeError(

@@ -40,7 +40,6 @@ def _check_tensor_names(tensors: Any, where: str) -> None:
 
 def check_graph_text(graph: Any, where: str = "ONNX graph") -> None:
     """GeError when a name in ``graph`` (or a subgraph of it) is not valid UTF-8."""
-    import onnx
 
     _text(graph.name, f"{where} name")
     for kind, infos in (("input", graph.input), ("output", graph.output)):
@@ -52,21 +51,28 @@ def check_graph_text(graph: Any, where: str = "ONNX graph") -> None:
     for i, sp in enumerate(graph.sparse_initializer):
         _text(sp.values.name, f"{where} sparse initializer #{i} name")
     for i, node in enumerate(graph.node):
-        here = f"{where} node #{i}"
-        _text(node.name, f"{here} name")
-        _text(node.op_type, f"{here} op_type")
-        _text(node.domain, f"{here} domain")
-        _texts(node.input, f"{here} input")
-        _texts(node.output, f"{here} output")
-        for attr in node.attribute:
-            _text(attr.name, f"{here} attribute name")
-            if attr.type == onnx.AttributeProto.GRAPH:
-                check_graph_text(attr.g, f"{here} attribute {attr.name}")
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for k, sub in enumerate(attr.graphs):
-                    check_graph_text(sub, f"{here} attribute {attr.name}[{k}]")
-            elif attr.type == onnx.AttributeProto.TENSOR:
-                _check_tensor_names([attr.t], f"{here} attribute {attr.name}")
+        check_node_text(node, f"{where} node #{i}")
+
+
+def check_node_text(node: Any, here: str) -> None:
+    """GeError when a name in the NodeProto ``node`` (or its subgraphs) is not valid UTF-8:
+    also for a node decoded on its own (a dynamic model's deferred node, from an .om)."""
+    import onnx
+
+    _text(node.name, f"{here} name")
+    _text(node.op_type, f"{here} op_type")
+    _text(node.domain, f"{here} domain")
+    _texts(node.input, f"{here} input")
+    _texts(node.output, f"{here} output")
+    for attr in node.attribute:
+        _text(attr.name, f"{here} attribute name")
+        if attr.type == onnx.AttributeProto.GRAPH:
+            check_graph_text(attr.g, f"{here} attribute {attr.name}")
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            for k, sub in enumerate(attr.graphs):
+                check_graph_text(sub, f"{here} attribute {attr.name}[{k}]")
+        elif attr.type == onnx.AttributeProto.TENSOR:
+            _check_tensor_names([attr.t], f"{here} attribute {attr.name}")
 
 
 def check_model(proto: Any) -> None:

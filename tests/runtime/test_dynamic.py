@@ -368,3 +368,22 @@ def test_io_dims_no_array_can_have_are_refused_at_load(options, shape):
     bad = replace(compiled, inputs=[replace(compiled.inputs[0], shape=shape)])
     with pytest.raises(GeError, match=r"input 'x' has dims .* beyond any array"):
         Model(bad)
+
+
+def test_a_deferred_node_with_a_non_utf8_name_is_a_ge_error_at_run_time():
+    """Fuzz finding (from_bytes): a dynamic model's deferred ONNX node (a FrameworkOp's
+    node_def, decoded when the shapes are known) with an attribute name that is not UTF-8
+    raised TypeError while the parser built its error message."""
+    import onnx
+
+    from openge.parser import parse_onnx
+    from tests.fuzz.seeds import dynamic_onnx
+
+    compiled = compile_graph(parse_onnx(dynamic_onnx()))
+    node = next(n for n in compiled.graph.nodes if n.op_type == "FrameworkOp")
+    proto = onnx.NodeProto.FromString(node.attrs["node_def"])
+    proto.attribute.append(onnx.helper.make_attribute("zz", 1))
+    node.attrs["node_def"] = proto.SerializeToString().replace(b"zz", b"\xff\xfe")
+    model = _load(compiled)
+    with pytest.raises(GeError, match="not valid UTF-8"):
+        model.execute([np.ones((2, 4), np.float32)])
