@@ -181,10 +181,8 @@ def test_resnet50_dump_compare_and_planted_bug(tmp_path):
     one dump file per task, each obeying size = 8 + header_len + Σ tensor sizes; the
     force_fp16 dump against the float32 golden ≥ 0.99 cosine at every layer with no
     divergence; one convolution's weights perturbed is the first divergence."""
-    import struct
-
     from bench.models import light_model
-    from openge.runtime import dump_data_pb2 as pb
+    from tests.runtime.test_dump import read_by_size_rule
 
     feed = np.random.default_rng(3).normal(size=(1, 3, 224, 224)).astype(np.float32)
 
@@ -201,12 +199,7 @@ def test_resnet50_dump_compare_and_planted_bug(tmp_path):
         files = [os.path.join(d, f) for d, _, names in os.walk(folder) for f in names]
         assert len(files) == len(built.compiled.tasks)
         for path in files:
-            with open(path, "rb") as f:
-                raw = f.read()
-            (hlen,) = struct.unpack("<Q", raw[:8])
-            header = pb.DumpData.FromString(raw[8 : 8 + hlen])
-            sizes = [e.size for e in header.input] + [e.size for e in header.output]
-            assert len(raw) == 8 + hlen + sum(sizes)
+            read_by_size_rule(path)  # asserts size = 8 + header_len + Σ sizes
     rows = compare_dumps(str(tmp_path / "fp16"), str(tmp_path / "fp32"))
     compared = [r for r in rows if math.isfinite(r.cosine)]
     worst = min(r.cosine for r in compared)

@@ -44,6 +44,20 @@ SCHEMA = {
 DUMP_DTYPES = {1: np.float32, 2: np.float16, 3: np.int8, 4: np.uint8, 7: np.int32, 8: np.int64}
 
 
+def read_by_size_rule(path) -> tuple[bytes, int, object]:
+    """A dump file's bytes, header length and DumpData header, parsed independently of
+    openge's reader; asserts GE's rule size = 8 + header_len + Σ tensor sizes."""
+    from openge.runtime import dump_data_pb2 as pb
+
+    with open(path, "rb") as f:
+        raw = f.read()
+    (hlen,) = struct.unpack("<Q", raw[:8])
+    header = pb.DumpData.FromString(raw[8 : 8 + hlen])
+    sizes = [e.size for e in header.input] + [e.size for e in header.output]
+    assert len(raw) == 8 + hlen + sum(sizes)
+    return raw, hlen, header
+
+
 def _files(root) -> list[str]:
     return sorted(
         os.path.join(d, f) for d, _, names in os.walk(root) for f in names if not f.endswith("/")
@@ -74,14 +88,7 @@ def test_one_file_per_op_and_every_file_follows_the_size_rule(tmp_path):
     assert sorted(os.listdir(folder)) == sorted(os.path.basename(f) for f in files)
     names = {t.name: t for t in model.compiled.tasks}
     for path in files:
-        with open(path, "rb") as f:
-            raw = f.read()
-        (hlen,) = struct.unpack("<Q", raw[:8])
-        from openge.runtime import dump_data_pb2 as pb
-
-        header = pb.DumpData.FromString(raw[8 : 8 + hlen])
-        sizes = [e.size for e in header.input] + [e.size for e in header.output]
-        assert len(raw) == 8 + hlen + sum(sizes)
+        raw, hlen, header = read_by_size_rule(path)
         assert all(e.data == b"" for e in [*header.input, *header.output])
         op_type, rest = os.path.basename(path).split(".", 1)
         op_name, task_id, stream_id, stamp = rest.rsplit(".", 3)
