@@ -236,6 +236,33 @@ def _check_task(
                 f"{where}: output {j} is {have.type_str()} but the op's inference on the "
                 f"task's inputs and attrs gives {got.type_str()}"
             )
+    if task.op_type in PADDED_OPS:
+        _check_padded_extent(task, attrs, where, limits)
+
+
+#: Ops whose kernels may materialize their zero- or -inf-padded input (NumPy paths) or a padded
+#: scratch of that extent (compiled paths): the padded size is counted at load.
+PADDED_OPS = frozenset({"Conv2D", "FusedConv2D", "MaxPoolV3", "AvgPoolV2"})
+
+
+def _check_padded_extent(task: Task, attrs: dict[str, Any], where: str, limits: LoadLimits) -> None:
+    """Refuse a 4-D convolution or pooling whose input, with its pads, would take more than
+    ``max_arena_bytes`` (pads of a million rows are valid ONNX, and a 1 KB model made a
+    kernel materialize 731 MB)."""
+    x = task.inputs[0] if task.inputs else None
+    pads = attrs.get("pads")
+    if x is None or x.kind == SlotKind.NONE or len(x.shape) != 4 or not pads or len(pads) != 4:
+        return
+    fmt = attrs.get("data_format", "NCHW")
+    h_axis, w_axis = (1, 2) if fmt == "NHWC" else (2, 3)
+    n = x.dtype.itemsize
+    for axis, dim in enumerate(x.shape):
+        if axis == h_axis:
+            dim += max(int(pads[0]), 0) + max(int(pads[1]), 0)
+        elif axis == w_axis:
+            dim += max(int(pads[2]), 0) + max(int(pads[3]), 0)
+        n *= max(int(dim), 1)
+    limits.check("max_arena_bytes", n, f"{where}: its input with pads {list(pads)}")
 
 
 def check_tasks(
@@ -267,4 +294,4 @@ def check_tasks(
             ) from err
 
 
-__all__ = ["check_outputs_written", "check_sizes", "check_tasks"]
+__all__ = ["PADDED_OPS", "check_outputs_written", "check_sizes", "check_tasks"]

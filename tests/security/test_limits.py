@@ -106,3 +106,32 @@ def _varint(n: int) -> bytes:
         out.append(byte | (0x80 if n else 0))
         if not n:
             return bytes(out)
+
+
+def _padded_conv(big: int):
+    from onnx import TensorProto, helper, numpy_helper
+
+    from openge.compiler import compile_graph
+    from openge.parser import parse_onnx
+
+    w = numpy_helper.from_array(np.ones((8, 8, 3, 3), np.float32), "w")
+    node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[big, 1, 0, 1], strides=[big, 1])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 20, 20])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w],
+    )
+    return compile_graph(parse_onnx(helper.make_model(graph)))
+
+
+def test_padding_counts_against_the_arena_limit():
+    """Pads of a million rows are valid ONNX (a pooling's must be smaller than its window, so
+    only convolutions can ask for this); a kernel materializing the padded input of this 1 KB
+    model took 731 MB. The padded input's bytes count against max_arena_bytes at load."""
+    with pytest.raises(GeError, match=r"with pads .* over the load limit max_arena_bytes"):
+        Model(_padded_conv(10**6), limits=LoadLimits(max_arena_bytes=256 << 20))
+    with Model(_padded_conv(10**4)) as model:  # 7 MB padded: within the default limit
+        (y,) = model.execute([np.ones((1, 8, 20, 20), np.float32)])
+        assert y.shape == (1, 8, 2, 20) and (y[0, :, 0] == 0).all() and (y[0, :, 1] > 0).all()
