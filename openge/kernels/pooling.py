@@ -44,7 +44,7 @@ GROUP_ELEMENTS = 16384
 
 
 @njit(inline="always")
-def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  # pragma: no cover
+def _pool_planes(x, y, divq, kh, kw, sh, sw, top, left, average, first, stop):  # pragma: no cover
     """Planes ``first`` to ``stop`` (of N·C) of :func:`max_pool_range` / :func:`avg_pool_range`,
     a group of planes at a time laid out one after another (each with its own padding and
     slack row, so no tap reads across planes): separable, the kw column taps of every (phase)
@@ -60,12 +60,6 @@ def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  #
     bufs = np.full((sh * sw, span), pad, x.dtype)
     across = np.empty((sh, span), x.dtype)  # per row phase: the rows' column-tap results
     acc = np.empty(span, x.dtype)
-    divq = np.ones(span if average else 1, x.dtype)  # the divisors in the sums' layout
-    if average:
-        for k in range(group):
-            for oy in range(oh):
-                for ox in range(ow):
-                    divq[k * size + oy * wq + ox] = div[oy, ox]
     for g0 in range(first, stop, group):
         g1 = min(stop, g0 + group)
         for job in range(g0, g1):
@@ -112,17 +106,28 @@ def max_pool_range(x, y, kh, kw, sh, sw, top, left, first, stop):  # pragma: no 
     row phase, then the kh row taps over the kept outputs (separable: kw·sh + kh passes);
     small planes a group at a time. NaN propagates as np.maximum; every window holds an
     input element (the caller checks)."""
-    div = np.empty((1, 1), x.dtype)
-    _pool_planes(x, y, div, kh, kw, sh, sw, top, left, False, first, stop)
+    divq = np.ones(1, x.dtype)
+    _pool_planes(x, y, divq, kh, kw, sh, sw, top, left, False, first, stop)
 
 
 @njit(cache=True, nogil=True)
-def avg_pool_range(x, y, div, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
+def avg_pool_range(x, y, divq, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
     """Average pooling of planes ``first`` to ``stop``, as :func:`max_pool_range` with zero
     padding and sums (each row's column taps, then the rows, in the array dtype), divided by
-    ``div``
-    (oh, ow): the caller's divisors (with or without the padding, or an override)."""
-    _pool_planes(x, y, div, kh, kw, sh, sw, top, left, True, first, stop)
+    ``divq``: the caller's (oh, ow) divisors (with or without the padding, or an override)
+    laid out as the sums are, by :func:`phase_divisors`."""
+    _pool_planes(x, y, divq, kh, kw, sh, sw, top, left, True, first, stop)
+
+
+def phase_divisors(div: np.ndarray, kh: int, kw: int, sh: int, sw: int) -> np.ndarray:
+    """The (oh, ow) divisors ``div`` in the layout of a plane group's sums (rows of the phase
+    length, every plane slot of the largest group; 1 elsewhere): made once per task."""
+    oh, ow = div.shape
+    hq, wq = oh + (kh - 1) // sh, ow + (kw - 1) // sw
+    size = hq * wq + wq
+    out = np.ones((max(1, GROUP_ELEMENTS // size), size), div.dtype)
+    out[:, : oh * wq].reshape(-1, oh, wq)[:, :, :ow] = div
+    return out.reshape(-1)
 
 
 def scratch_bytes(oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, itemsize: int) -> int:
@@ -132,4 +137,4 @@ def scratch_bytes(oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, itemsize
     return (sh * sw + sh) * (hq * wq + wq) * itemsize
 
 
-__all__ = ["avg_pool_range", "max_pool_range", "scratch_bytes"]
+__all__ = ["avg_pool_range", "max_pool_range", "phase_divisors", "scratch_bytes"]

@@ -112,18 +112,19 @@ def prepare(
         for i in range(n)
         for p0 in range(0, p, block)
     ]
-    tlo, thi = t(lo), t(hi)
+    act_args = (code, t(lo), t(hi))
     jobs = [
-        functools.partial(_block, w2, xs, ys, kernel, (yi, b, ri, has_res, p0, p0 + ys.shape[1]))
+        functools.partial(
+            _block, w2, xs, ys, kernel, (yi, b, ri, has_res, p0, p0 + ys.shape[1]), *act_args
+        )
         for xs, ys, yi, ri, p0 in blocks
     ]
-    act_args = (code, tlo, thi)
 
     def run() -> None:
-        if len(blocks) > 1 and blas.split_threads() > 1:
+        if len(jobs) > 1 and blas.split_threads() > 1:
             # blocks shared by openge's threads, each GEMM on one BLAS thread and its epilogue
             # (which releases the GIL) right after, while the block is in that core's cache
-            blas.parallel([functools.partial(job, *act_args) for job in jobs])
+            blas.parallel(jobs)
             return
         for xs, ys, yi, ri, p0 in blocks:
             blas.matmul(w2, xs, ys)

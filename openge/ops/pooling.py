@@ -388,7 +388,8 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
         else:
             counts = (h, w, (kh, kw), (sh, sw), (pt, pb, pl, pr), (oh, ow))
             div = _pool_counts(*counts, a["exclusive"], x.dtype)
-        fn, args = module.avg_pool_range, (x, y, div, kh, kw, sh, sw, pt, pl)
+        divq = module.phase_divisors(np.asarray(div, x.dtype), kh, kw, sh, sw)
+        fn, args = module.avg_pool_range, (x, y, divq, kh, kw, sh, sw, pt, pl)
     planes = x.shape[0] * x.shape[1]
     if not warm(fn, *args, 0, planes):
         return None
