@@ -222,6 +222,164 @@ def depthwise_act_range(
     _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
 
 
+# ----- stride 1, "same" padding: flat planes ---------------------------------------------
+
+
+@njit(inline="always")
+def _clip_bounds(act, lo, hi, dtype):  # pragma: no cover - compiled
+    """(lo, hi) of the clamp the flat kernel's main loop applies: the activation itself for
+    NONE (±inf), RELU (0, inf) and CLIP; none (±inf) for the others (a second pass)."""
+    inf = dtype.type(np.inf)
+    if act == RELU:
+        return dtype.type(0), inf
+    if act == CLIP:
+        return lo, hi
+    return -inf, inf
+
+
+@njit(inline="always")
+def _weights5(w, co, kx):  # pragma: no cover - compiled
+    """Column ``kx`` of output channel ``co``'s 5×5 filter, as a tuple (registers)."""
+    return w[co, 0, 0, kx], w[co, 0, 1, kx], w[co, 0, 2, kx], w[co, 0, 3, kx], w[co, 0, 4, kx]
+
+
+@njit(inline="always", fastmath={"contract"})
+def _column5(buf, q, r1, r2, r3, r4, k):  # pragma: no cover - compiled
+    """One filter column's five taps ``k`` of a 5×5 flat convolution, rows ``r1``… apart."""
+    s = k[0] * buf[q] + k[1] * buf[q + r1] + k[2] * buf[q + r2]
+    return s + k[3] * buf[q + r3] + k[4] * buf[q + r4]
+
+
+@njit(inline="always", fastmath={"contract"})
+def _flat_plane(buf, masks, w, co, b, y, yb, hw, wd, dh, dw, lo, hi):  # pragma: no cover
+    """``y[yb : yb + hw]`` = clamp(bias + the taps, lo, hi) for one plane whose zero-margined
+    copy is ``buf``. Tap (ky, kx) of output p reads ``buf[p + ky·dh·wd + kx·dw]``;
+    ``masks[kx·hw + p]`` says whether that read is inside its row (a read past the row's end
+    lands in the neighbouring row: replaced by zero, the padding it stands for, whatever the
+    value there). Flat uint64 offsets, no array views: a view costs an atomic reference
+    count, which on a 7×7 plane is as much as its arithmetic."""
+    kh, kw = w.shape[2], w.shape[3]
+    zero = y.dtype.type(0)
+    u = np.uint64
+    n1, n2 = u(hw), u(2 * hw)
+    if kh == 3 and kw == 3:
+        r1, r2, c1, c2 = u(dh * wd), u(2 * dh * wd), u(dw), u(2 * dw)
+        w00, w01, w02 = w[co, 0, 0, 0], w[co, 0, 0, 1], w[co, 0, 0, 2]
+        w10, w11, w12 = w[co, 0, 1, 0], w[co, 0, 1, 1], w[co, 0, 1, 2]
+        w20, w21, w22 = w[co, 0, 2, 0], w[co, 0, 2, 1], w[co, 0, 2, 2]
+        for p in range(hw):
+            q = u(p)
+            s0 = w00 * buf[q] + w10 * buf[q + r1] + w20 * buf[q + r2]
+            s1 = w01 * buf[q + c1] + w11 * buf[q + r1 + c1] + w21 * buf[q + r2 + c1]
+            s2 = w02 * buf[q + c2] + w12 * buf[q + r1 + c2] + w22 * buf[q + r2 + c2]
+            v = b + (s0 if masks[q] else zero)
+            v = v + (s1 if masks[q + n1] else zero) + (s2 if masks[q + n2] else zero)
+            y[u(yb) + q] = _min(_max(v, lo), hi)
+        return
+    if kh == 5 and kw == 5:
+        n3, n4 = u(3 * hw), u(4 * hw)
+        r1, r2, r3, r4 = u(dh * wd), u(2 * dh * wd), u(3 * dh * wd), u(4 * dh * wd)
+        c1, c2, c3, c4 = u(dw), u(2 * dw), u(3 * dw), u(4 * dw)
+        a = _weights5(w, co, 0)
+        b_ = _weights5(w, co, 1)
+        d = _weights5(w, co, 2)
+        e = _weights5(w, co, 3)
+        f = _weights5(w, co, 4)
+        for p in range(hw):
+            q = u(p)
+            s0 = _column5(buf, q, r1, r2, r3, r4, a)
+            s1 = _column5(buf, q + c1, r1, r2, r3, r4, b_)
+            s2 = _column5(buf, q + c2, r1, r2, r3, r4, d)
+            s3 = _column5(buf, q + c3, r1, r2, r3, r4, e)
+            s4 = _column5(buf, q + c4, r1, r2, r3, r4, f)
+            v = b + (s0 if masks[q] else zero) + (s1 if masks[q + n1] else zero)
+            v = v + (s2 if masks[q + n2] else zero) + (s3 if masks[q + n3] else zero)
+            v = v + (s4 if masks[q + n4] else zero)
+            y[u(yb) + q] = _min(_max(v, lo), hi)
+        return
+    for p in range(hw):
+        y[u(yb + p)] = b
+    for ky in range(kh):
+        base = ky * dh * wd
+        for kx in range(kw):
+            ok, nk = u(base + kx * dw), u(kx * hw)
+            wv = w[co, 0, ky, kx]
+            for p in range(hw):
+                q = u(p)
+                t = wv * buf[q + ok]
+                y[u(yb) + q] = y[u(yb) + q] + (t if masks[q + nk] else zero)
+    for p in range(hw):
+        q = u(yb + p)
+        y[q] = _min(_max(y[q], lo), hi)
+
+
+@njit(inline="always", fastmath={"contract"})
+def _flat_planes(
+    x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop
+):  # pragma: no cover
+    """Output planes ``first`` to ``stop`` (of N·Cout) of :func:`depthwise_flat_act`."""
+    hw = h * wd
+    cy = bias.shape[0]
+    mult = cy // c
+    kh, kw = w.shape[2], w.shape[3]
+    front = top * wd + left
+    back = ((kh - 1) * dh - top) * wd + (kw - 1) * dw - left
+    buf = np.zeros(front + hw + back, x.dtype)  # the margins stay zero: the padding rows
+    clo, chi = _clip_bounds(act, lo, hi, y.dtype)
+    u = np.uint64
+    filled = -1
+    for job in range(first, stop):
+        i = job // cy
+        co = job - i * cy
+        plane = i * c + co // mult
+        if plane != filled:
+            for p in range(hw):
+                buf[u(front + p)] = x[u(plane * hw + p)]
+            filled = plane
+        _flat_plane(buf, masks, w, co, bias[co], y, job * hw, hw, wd, dh, dw, clo, chi)
+        if act != NONE and act != RELU and act != CLIP:
+            out = y[job * hw : job * hw + hw]
+            _store(out, out, hw, act, lo, hi)
+
+
+def flat_masks(h: int, wd: int, kw: int, dw: int, left: int) -> np.ndarray:
+    """For :func:`depthwise_flat_act`: entry kx·H·W + p says whether tap column kx of flat
+    output p reads inside the input's row (False: a padding column)."""
+    cols = np.arange(wd)[None, :] + (np.arange(kw) * dw - left)[:, None]
+    inside = (cols >= 0) & (cols < wd)
+    return np.ascontiguousarray(np.repeat(inside[:, None, :], h, axis=1).reshape(-1))
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def depthwise_flat_act(
+    x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi
+):  # pragma: no cover
+    """Depthwise convolution at stride 1 with "same" padding (output planes the input's size)
+    of ``x`` — N·C planes of H×W (``h``, ``wd``), flattened to one dimension — with ``w``
+    (C·M, 1, kh, kw) plus ``bias`` (C·M,) into ``y`` (N·C·M planes, flattened), then ``act``;
+    ``masks`` (kw·H·W bool) is :func:`flat_masks`.
+    Output p = oy·W + ox reads tap (ky, kx) at flat input p + (ky·dh - top)·W + kx·dw - left:
+    one contiguous run per tap over the whole plane, whatever its width (the row kernels'
+    loops are a row long, and a 14-wide row is too short for 16-float vectors). Each plane is
+    copied once between zero margins (the padding rows); reads that wrap into the
+    neighbouring row are masked to zero (the padding columns). ReLU and clip are applied in
+    the same loop, the other activations in a second pass over the plane. The bias starts each
+    sum; taps add column by column (3×3) or row by row (multiply-adds may fuse: within float
+    tolerance of :func:`depthwise_act`, not bit for bit). In the calling thread, without the
+    GIL."""
+    jobs = y.shape[0] // (h * wd)
+    _flat_planes(x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, 0, jobs)
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
+def depthwise_flat_act_range(
+    x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop
+):  # pragma: no cover
+    """Output planes ``first`` to ``stop`` (of N·Cout) of :func:`depthwise_flat_act`, without
+    the GIL: openge's threads share them."""
+    _flat_planes(x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop)
+
+
 # ----- narrow planes: channels-last blocks ----------------------------------------------------
 
 #: Channels of one channels-last work item (its accumulators: outputs × CL_BLOCK, in L1/L2).
@@ -344,4 +502,7 @@ __all__ = [
     "depthwise_act_range",
     "depthwise_cl_act",
     "depthwise_cl_act_range",
+    "depthwise_flat_act",
+    "depthwise_flat_act_range",
+    "flat_masks",
 ]

@@ -5,8 +5,13 @@ FusedConv2D epilogue recognized and fused into the convolution's store.
 A MobileNet-style block runs depthwise 3×3/5×5 + bias + ReLU6 (or hard-swish) on every plane;
 with the activation done while each output row is still in L1 the whole op is one pass over
 the output instead of two or three. Used by Conv2D's and FusedConv2D's ``prepare`` for NCHW
-float32/float64 depthwise convolutions (channel multiplier allowed) whose output rows are at
-least :data:`MIN_WIDTH` wide; narrower planes keep the channels-last path of openge.ops.conv.
+float32/float64 depthwise convolutions (channel multiplier allowed), one of three kernels:
+- stride 1 with output planes the input's size (MobileNet's and EfficientNet's "same"
+  padding, most of their depthwise layers): the flat-plane kernel, each tap one contiguous
+  loop over a whole plane, whatever its width;
+- otherwise, output rows at least :data:`MIN_WIDTH` wide: the row kernel (stride phases);
+- narrower planes (channel multiplier 1): the channels-last kernel; the rest keeps the
+  channels-last einsum path of openge.ops.conv.
 """
 
 from __future__ import annotations
@@ -112,7 +117,11 @@ def prepare(
         or x.shape[1] % f.shape[1]
         or y.shape[1] % (x.shape[1] // f.shape[1])
         or f.shape[0] != y.shape[1]
-        or (y.shape[3] < MIN_WIDTH and not _channels_last_fits(x, f))
+        or (
+            y.shape[3] < MIN_WIDTH
+            and not _channels_last_fits(x, f)
+            and not _flat_fits(x, f, y, strides, dilations, pads)
+        )
         or y.dtype not in (np.float32, np.float64)
         or x.dtype != y.dtype
         or f.dtype != y.dtype
@@ -131,6 +140,8 @@ def prepare(
     big = y.size * f.shape[1] * f.shape[2] * f.shape[3] >= PARALLEL_WORK
     rest = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[2])
     rest = (*rest, code, t(lo), t(hi))
+    if _flat_fits(x, f, y, strides, dilations, pads):
+        return _flat(module, x, f, b, y, rest, big)
     if y.shape[3] <= CL_MAX_WIDTH and _channels_last_fits(x, f):
         return _channels_last(module, x, f, b, y, rest, big, constant_filter)
     args = (x, f, b, y, *rest)
@@ -141,6 +152,49 @@ def prepare(
         return None
     ranged = (module.depthwise_act_range, planes)
     return launcher(module.depthwise_act, big, *args, ranged=ranged)
+
+
+def _flat_fits(
+    x: np.ndarray,
+    f: np.ndarray,
+    y: np.ndarray,
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    pads: Sequence[int],
+) -> bool:
+    """Whether the flat-plane kernel applies: depthwise (any channel multiplier) at stride 1
+    with output planes the input's size ("same" padding: pads (top, bottom, left, right)
+    adding up to the filter's dilated extent)."""
+    return (
+        f.shape[1] == 1
+        and tuple(strides) == (1, 1)
+        and y.shape[2:] == x.shape[2:]
+        and min(pads) >= 0
+        and pads[0] + pads[1] == (f.shape[2] - 1) * dilations[0]
+        and pads[2] + pads[3] == (f.shape[3] - 1) * dilations[1]
+    )
+
+
+def _flat(
+    module: Any, x: np.ndarray, f: np.ndarray, b: np.ndarray, y: np.ndarray, rest: tuple, big: bool
+) -> Callable[[], None] | None:
+    """The flat-plane kernel (stride 1, "same" padding): every tap one contiguous run over a
+    whole plane, reads that wrap into the next row masked (masks made once, here)."""
+    from openge.ops.compiled import launcher, warm
+
+    _, _, dh, dw, top, left, *act = rest
+    h, wd = x.shape[2], x.shape[3]
+    masks = module.flat_masks(h, wd, f.shape[3], dw, left)
+    args = (x.reshape(-1), f, b, y.reshape(-1), masks, x.shape[1], h, wd, dh, dw, top, left)
+    args = (*args, *act)
+    planes = y.shape[0] * y.shape[1]
+    if not (
+        warm(module.depthwise_flat_act, *args)
+        and warm(module.depthwise_flat_act_range, *args, 0, planes)
+    ):
+        return None
+    ranged = (module.depthwise_flat_act_range, planes)
+    return launcher(module.depthwise_flat_act, big, *args, ranged=ranged)
 
 
 def _channels_last_fits(x: np.ndarray, f: np.ndarray) -> bool:

@@ -152,3 +152,101 @@ def test_channels_last_float64():
     expected = ref_depthwise(x, w, b, (1, 1), (1, 1), pads)
     y = run_cl(x, w, b, (1, 1), (1, 1), pads, oshape=expected.shape)
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+
+
+def run_flat(x, w, b, d, pads, act=0, lo=0.0, hi=0.0):
+    """The flat-plane kernel (stride 1, "same" padding), whole and in parts."""
+    t = x.dtype.type
+    n, c, h, wd = x.shape
+    y = np.full((n, w.shape[0], h, wd), np.nan, x.dtype)
+    masks = dw.flat_masks(h, wd, w.shape[3], d[1], pads[2])
+    args = (masks, c, h, wd, d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
+    dw.depthwise_flat_act(x.reshape(-1), w, b, y.reshape(-1), *args)
+    planes = y.shape[0] * y.shape[1]
+    parts = np.full(y.shape, np.nan, x.dtype)
+    for first in range(0, planes, 3):  # in parts, as openge's threads run it
+        last = min(planes, first + 3)
+        dw.depthwise_flat_act_range(x.reshape(-1), w, b, parts.reshape(-1), *args, first, last)
+    np.testing.assert_array_equal(y, parts)
+    return y
+
+
+#: Stride 1, output planes the input's size: the flat kernel's territory (3×3 and 5×5 have
+#: their own loops, other sizes the generic one).
+FLAT = [
+    ((1, 8, 7, 7), (3, 3), (1, 1), (1, 1, 1, 1)),
+    ((2, 5, 14, 14), (5, 5), (1, 1), (2, 2, 2, 2)),
+    ((1, 3, 112, 112), (3, 3), (1, 1), (1, 1, 1, 1)),  # a big plane
+    ((1, 4, 9, 13), (3, 3), (2, 2), (2, 2, 2, 2)),  # dilation
+    ((1, 4, 11, 6), (5, 5), (1, 2), (2, 2, 4, 4)),  # 5×5 dilated along the width
+    ((1, 2, 10, 9), (7, 7), (1, 1), (3, 3, 3, 3)),  # the generic loop
+    ((1, 3, 8, 8), (3, 5), (1, 1), (1, 1, 2, 2)),  # rectangular
+    ((1, 3, 6, 7), (2, 2), (1, 1), (0, 1, 1, 0)),  # even size, uneven pads
+    ((1, 3, 5, 5), (3, 3), (1, 1), (2, 0, 0, 2)),  # all the padding on one side
+    ((1, 2, 1, 1), (3, 3), (1, 1), (1, 1, 1, 1)),  # one pixel: every tap but the centre pads
+    ((1, 3, 9, 1), (5, 5), (1, 1), (2, 2, 2, 2)),  # one column
+]
+
+
+@pytest.mark.parametrize("case", FLAT)
+def test_flat_matches_the_reference(case):
+    xs, (kh, kw), d, pads = case
+    c = xs[1]
+    x = RNG.standard_normal(xs).astype(np.float32)
+    w = RNG.standard_normal((c, 1, kh, kw)).astype(np.float32)
+    b = RNG.standard_normal(c).astype(np.float32)
+    expected = ref_depthwise(x, w, b, (1, 1), d, pads)
+    assert expected.shape == x.shape
+    np.testing.assert_allclose(run_flat(x, w, b, d, pads), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("act", "lo", "hi"),
+    [(1, 0.0, 0.0), (2, 0.0, 6.0), (2, -0.5, 0.25), (3, 0.0, 0.0), (4, 0.2, 0.5), (5, 0.0, 0.0)],
+)
+@pytest.mark.parametrize("k", [3, 5, 7])
+def test_flat_activations(act, lo, hi, k):
+    x = (3 * RNG.standard_normal((1, 6, 15, 14))).astype(np.float32)
+    w = RNG.standard_normal((6, 1, k, k)).astype(np.float32)
+    b = RNG.standard_normal(6).astype(np.float32)
+    pads = (k // 2,) * 4
+    v = ref_depthwise(x, w, b, (1, 1), (1, 1), pads)
+    expected = v / (1 + np.exp(-v)) if act == dw.SILU else ref_act(v, act, lo, hi)
+    y = run_flat(x, w, b, (1, 1), pads, act, lo, hi)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [3, 5, 7])
+def test_flat_reads_past_a_row_end_count_as_padding(k):
+    """Infinities in the first and last columns: a tap that would read them across a row
+    boundary (the flat layout's neighbouring row) stands for a padding zero, so outputs out
+    of the infinities' reach stay finite (0·inf would make them NaN) and exact."""
+    x = RNG.standard_normal((1, 2, 9, 10)).astype(np.float32)
+    x[:, :, :, 0] = np.inf
+    x[:, :, :, -1] = -np.inf
+    w = RNG.standard_normal((2, 1, k, k)).astype(np.float32)
+    b = np.zeros(2, np.float32)
+    pads = (k // 2,) * 4
+    y = run_flat(x, w, b, (1, 1), pads, 2, -1e30, 1e30)  # clip: the main loop's store
+    reach = k // 2
+    inner = y[:, :, :, reach + 1 : -reach - 1]
+    assert np.isfinite(inner).all()
+    finite = x.copy()
+    finite[:, :, :, 0] = 0
+    finite[:, :, :, -1] = 0
+    expected = ref_depthwise(finite, w, b, (1, 1), (1, 1), pads)[:, :, :, reach + 1 : -reach - 1]
+    np.testing.assert_allclose(inner, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_flat_nan_propagates_and_float64_with_a_multiplier():
+    x = RNG.standard_normal((2, 3, 8, 9))
+    w = RNG.standard_normal((6, 1, 3, 3))
+    b = RNG.standard_normal(6)
+    pads = (1, 1, 1, 1)
+    expected = ref_multiplier(x, w, b, (1, 1), (1, 1), pads)
+    np.testing.assert_allclose(run_flat(x, w, b, (1, 1), pads), expected, rtol=1e-12, atol=1e-12)
+    x32 = np.zeros((1, 1, 5, 5), np.float32)
+    x32[0, 0, 2, 2] = np.nan
+    w32 = np.ones((1, 1, 3, 3), np.float32)
+    y = run_flat(x32, w32, np.zeros(1, np.float32), (1, 1), pads, 2, 0.0, 6.0)
+    assert np.isnan(y[0, 0, 1:4, 1:4]).all() and np.isnan(y).sum() == 9

@@ -119,35 +119,39 @@ def test_other_epilogues_keep_their_path_and_values():
 
 
 @pytest.mark.parametrize("constant_filter", [True, False])
-def test_conv2d_prepare_picks_rows_or_channels_last_by_width(constant_filter):
-    """Rows kernel from MIN_WIDTH past CL_MAX_WIDTH; the channels-last kernel up to
-    CL_MAX_WIDTH (channel multiplier 1); a multiplier of 2 below MIN_WIDTH: neither. A filter
-    that is an input is rearranged before each run."""
+def test_conv2d_prepare_picks_the_kernel_by_stride_and_width(constant_filter):
+    """Stride 1 with output planes the input's size: the flat kernel, at any width and
+    channel multiplier. Otherwise the rows kernel from MIN_WIDTH past CL_MAX_WIDTH; the
+    channels-last kernel up to CL_MAX_WIDTH (channel multiplier 1); a multiplier of 2 below
+    MIN_WIDTH: none. A filter that is an input is rearranged before each run."""
     c = 6
-    cases = (
-        (conv_depthwise.CL_MAX_WIDTH + 1, 1, "depthwise_act"),
-        (conv_depthwise.CL_MAX_WIDTH, 1, "depthwise_cl_act"),
-        (conv_depthwise.MIN_WIDTH - 1, 1, "depthwise_cl_act"),
-        (conv_depthwise.MIN_WIDTH - 1, 2, None),
+    cases = (  # output width, stride, channel multiplier, kernel
+        (20, 1, 1, "depthwise_flat_act"),
+        (7, 1, 2, "depthwise_flat_act"),
+        (conv_depthwise.CL_MAX_WIDTH + 1, 2, 1, "depthwise_act"),
+        (conv_depthwise.CL_MAX_WIDTH, 2, 1, "depthwise_cl_act"),
+        (conv_depthwise.MIN_WIDTH - 1, 2, 1, "depthwise_cl_act"),
+        (conv_depthwise.MIN_WIDTH - 1, 2, 2, None),
     )
-    for side, mult, kernel in cases:
+    for out, s, mult, kernel in cases:
+        side = s * (out - 1) + 1  # 3×3, pads 1: ``out`` wide
         x = RNG.standard_normal((1, c, side, side)).astype(np.float32)
         w = RNG.standard_normal((c * mult, 1, 3, 3)).astype(np.float32)
-        y = np.empty((1, c * mult, side, side), np.float32)
-        attrs = _attrs(c)
+        y = np.empty((1, c * mult, out, out), np.float32)
+        attrs = _attrs(c, s)
         run = get_schema("Conv2D").prepare(
             [x, w, None], [y], [False, constant_filter, False], **attrs
         )
         if kernel is None:
             assert run is None or not _uses_compiled(run)
             continue
-        assert run is not None and _uses_compiled(run, kernel)
+        assert run is not None and _uses_compiled(run, kernel), (out, s, mult)
         for _ in range(2):
             run()
             np.testing.assert_allclose(y, _numpy_conv(x, w, None, attrs, y.shape), 1e-5, 1e-5)
             w[...] = RNG.standard_normal(w.shape)  # seen by the next run (an input filter)
-            if constant_filter:
-                break
+            if constant_filter and kernel == "depthwise_cl_act":
+                break  # its filter was rearranged once, at prepare
 
 
 def test_activation_recognizes_only_constant_scalar_bounds():
