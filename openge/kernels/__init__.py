@@ -33,7 +33,7 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-_FAMILIES = ("conv", "depthwise", "pooling", "codegen", "winograd", "norm")
+_FAMILIES = ("conv", "depthwise", "pooling", "codegen", "winograd", "norm", "sync", "pointwise")
 _lock = threading.RLock()
 _state: dict[str, object] = {
     "configured": False,

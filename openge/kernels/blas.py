@@ -50,13 +50,26 @@ _SYMBOLS = (
 )
 
 
+#: (sgemm, dgemm, 64-bit BLAS ints) CBLAS symbol names, looked up in the library whose thread
+#: setting was found (numpy's wheels: scipy-openblas64, ILP64 with a ``64_`` suffix).
+_GEMM_SYMBOLS = (
+    ("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_", True),
+    ("cblas_sgemm64_", "cblas_dgemm64_", True),
+    ("scipy_cblas_sgemm", "scipy_cblas_dgemm", False),
+    ("cblas_sgemm", "cblas_dgemm", False),
+)
+
+
 class _Blas:
-    """numpy's OpenBLAS thread setting (get/set), found once; ``ok`` False when absent."""
+    """numpy's OpenBLAS thread setting (get/set) and GEMM entry points, found once; ``ok``
+    False when absent."""
 
     def __init__(self) -> None:
         self.ok = False
         self.get: Callable[[], int] | None = None
         self.set: Callable[[int], None] | None = None
+        self.gemm: dict[str, int] = {}
+        self.ilp64 = False
         for path in self._candidates():
             try:
                 lib = ctypes.CDLL(path)
@@ -72,7 +85,19 @@ class _Blas:
                     set_.argtypes = [ctypes.c_int]
                     self.get, self.set, self.ok = get, set_, True
                     logger.debug("numpy's BLAS thread setting: %s in %s", set_name, path)
+                    self._find_gemm(lib)
                     return
+
+    def _find_gemm(self, lib: ctypes.CDLL) -> None:
+        for s_name, d_name, ilp64 in _GEMM_SYMBOLS:
+            sgemm, dgemm = getattr(lib, s_name, None), getattr(lib, d_name, None)
+            if sgemm is not None and dgemm is not None:
+                self.gemm = {
+                    "float32": ctypes.cast(sgemm, ctypes.c_void_p).value or 0,
+                    "float64": ctypes.cast(dgemm, ctypes.c_void_p).value or 0,
+                }
+                self.ilp64 = ilp64
+                return
 
     @staticmethod
     def _candidates() -> list[str]:
@@ -108,6 +133,15 @@ def _lib() -> _Blas:
             if _blas is None:
                 _blas = _Blas()
     return _blas
+
+
+def gemm_entry(dtype: np.dtype) -> tuple[int, bool] | None:
+    """(address of numpy's OpenBLAS ``cblas_sgemm``/``cblas_dgemm`` for ``dtype``, whether its
+    ints are 64-bit), for compiled code that calls it (openge.kernels.pointwise); None when
+    not found."""
+    lib = _lib()
+    address = lib.gemm.get(np.dtype(dtype).name, 0)
+    return (address, lib.ilp64) if lib.ok and address else None
 
 
 def split_threads() -> int:
@@ -357,6 +391,7 @@ __all__ = [
     "MIN_SPLIT_FLOPS",
     "chunks",
     "flops",
+    "gemm_entry",
     "matmul",
     "matmul_jobs",
     "parallel",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from openge.kernels import sync
 from openge.kernels.mathf32 import sigmoid32
 
 NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID, SILU = 0, 1, 2, 3, 4, 5
@@ -197,7 +198,7 @@ def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pra
     """Convolution ``x`` (N, C, H, W) * ``w`` (Cout, Cg, kh, kw) + ``bias`` (Cout,) into
     ``y`` (N, Cout, oh, ow) with groups = C / Cg (depthwise: Cg = 1, any channel multiplier
     Cout / C), then ``act``, in the calling thread without the GIL (openge's threads share
-    the planes through :func:`depthwise_act_range`). Output channel o reads input channels
+    the planes through :func:`depthwise_act_drive`). Output channel o reads input channels
     g·Cg … g·Cg + Cg - 1, g = o // (Cout / groups); its sum starts at the bias, then adds
     input channel by channel, taps row-major.
 
@@ -214,12 +215,19 @@ def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pra
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
-def depthwise_act_range(
-    x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop
+def depthwise_act_drive(
+    x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, total, ctl, signal, worker, gen, spins
 ):  # pragma: no cover
-    """Output planes ``first`` to ``stop`` (of N·Cout) of :func:`depthwise_act`, without the
-    GIL: openge's threads share a convolution's planes (openge.ops.compiled.launcher)."""
-    _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
+    """:func:`depthwise_act` on a thread of openge's team (openge.kernels.team): output
+    planes claimed part by part (openge.kernels.sync), without the GIL."""
+    sync.begin(ctl, signal, worker)
+    k = sync.claim(ctl)
+    while k >= 0:
+        first, stop = sync.bounds(ctl, total, k)
+        _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
+        sync.done(ctl)
+        k = sync.claim(ctl)
+    return sync.end(ctl, signal, worker, gen, spins)
 
 
 # ----- stride 1, "same" padding: flat planes ---------------------------------------------
@@ -372,12 +380,39 @@ def depthwise_flat_act(
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
-def depthwise_flat_act_range(
-    x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop
+def depthwise_flat_act_drive(
+    x,
+    w,
+    bias,
+    y,
+    masks,
+    c,
+    h,
+    wd,
+    dh,
+    dw,
+    top,
+    left,
+    act,
+    lo,
+    hi,
+    total,
+    ctl,
+    signal,
+    worker,
+    gen,
+    spins,
 ):  # pragma: no cover
-    """Output planes ``first`` to ``stop`` (of N·Cout) of :func:`depthwise_flat_act`, without
-    the GIL: openge's threads share them."""
-    _flat_planes(x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop)
+    """:func:`depthwise_flat_act` on a thread of openge's team: output planes claimed part
+    by part, without the GIL."""
+    sync.begin(ctl, signal, worker)
+    k = sync.claim(ctl)
+    while k >= 0:
+        first, stop = sync.bounds(ctl, total, k)
+        _flat_planes(x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop)
+        sync.done(ctl)
+        k = sync.claim(ctl)
+    return sync.end(ctl, signal, worker, gen, spins)
 
 
 # ----- narrow planes: channels-last blocks ----------------------------------------------------
@@ -448,18 +483,25 @@ def depthwise_cl_act(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  #
     channels (the loop that vectorizes), the bias first and taps row-major as
     :func:`depthwise_act`; the activation runs on the block's sums, which are then stored
     back plane by plane. In the calling thread, without the GIL (openge's threads share the
-    blocks through :func:`depthwise_cl_act_range`)."""
+    blocks through :func:`depthwise_cl_act_drive`)."""
     items = y.shape[0] * ((y.shape[1] + CL_BLOCK - 1) // CL_BLOCK)
     _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, 0, items)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
-def depthwise_cl_act_range(
-    x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop
+def depthwise_cl_act_drive(
+    x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, total, ctl, signal, worker, gen, spins
 ):  # pragma: no cover
-    """Work items ``first`` to ``stop`` of :func:`depthwise_cl_act` (sample, channel block),
-    without the GIL: openge's threads share them."""
-    _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop)
+    """:func:`depthwise_cl_act` on a thread of openge's team: work items (sample, channel
+    block) claimed part by part, without the GIL."""
+    sync.begin(ctl, signal, worker)
+    k = sync.claim(ctl)
+    while k >= 0:
+        first, stop = sync.bounds(ctl, total, k)
+        _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop)
+        sync.done(ctl)
+        k = sync.claim(ctl)
+    return sync.end(ctl, signal, worker, gen, spins)
 
 
 # ----- 1×1 convolutions: the epilogue of a GEMM block (openge.ops.conv_pointwise) ----------
@@ -499,10 +541,10 @@ __all__ = [
     "SILU",
     "block_epilogue",
     "depthwise_act",
-    "depthwise_act_range",
+    "depthwise_act_drive",
     "depthwise_cl_act",
-    "depthwise_cl_act_range",
+    "depthwise_cl_act_drive",
     "depthwise_flat_act",
-    "depthwise_flat_act_range",
+    "depthwise_flat_act_drive",
     "flat_masks",
 ]

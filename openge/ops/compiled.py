@@ -83,17 +83,34 @@ def launcher(
     whole: Callable[..., None],
     big: bool,
     *args: Any,
-    ranged: tuple[Callable[..., None], int],
+    ranged: tuple[Callable[..., None], int] | None = None,
+    driven: tuple[Callable[..., bool], int] | None = None,
 ) -> Callable[[], None]:
     """A closure running a compiled kernel: ``whole(*args)`` in the calling thread, or, when
-    ``big`` and openge's thread count is above 1, ``fn(*args, first, stop)`` for ``ranged``
-    = (fn, total) on parts of [0, total) claimed one at a time by openge's own threads
-    (openge.kernels.blas.parallel: idle threads block, and a late thread's parts go to the
-    others). The kernels release the GIL. numba's own parallel launches are not used: each
-    costs ~25-35 µs with its workqueue layer even on one thread, and splits its work
-    statically, so when another process holds a core the whole launch waits for the thread
-    it descheduled."""
+    ``big`` and openge's thread count is above 1, on all of openge's threads:
+    - ``driven`` = (drive, total): the kernel's drive form on openge's thread team
+      (openge.kernels.team: parts of [0, total) claimed with atomics, no GIL hand-over);
+    - ``ranged`` = (fn, total): ``fn(*args, first, stop)`` on parts of [0, total) claimed
+      one at a time by openge.kernels.blas's pool (idle threads block on locks).
+    The kernels release the GIL. numba's own parallel launches are not used: each costs
+    ~25-35 µs with its workqueue layer even on one thread, and splits its work statically, so
+    when another process holds a core the whole launch waits for the thread it descheduled."""
     get = kernels.get_num_threads
+    if driven is not None:
+        from openge.kernels import team
+
+        drive, count = driven
+
+        def run_team() -> None:
+            n = get()
+            if big and n > 1 and count > 1:
+                team.run(drive, whole, args, count, min(count, n * team.PARTS_PER_THREAD), n)
+            else:
+                whole(*args)
+
+        return run_team
+    if ranged is None:
+        raise ValueError("launcher needs ranged= or driven=")
     fn, total = ranged
     plans: dict[int, list[Callable[[], None]]] = {}
 
@@ -108,6 +125,13 @@ def launcher(
             whole(*args)
 
     return run
+
+
+def warm_drive(drive: Any, *args: Any) -> bool:
+    """:func:`warm` for a kernel's drive form called with ``args`` (its own arguments and the
+    item count) by openge.kernels.team."""
+    ctl = np.zeros(8, np.int64)
+    return warm(drive, *args, ctl, ctl, True, 0, 0)
 
 
 def parts(
@@ -277,4 +301,5 @@ __all__ = [
     "program_closure",
     "row_parts",
     "warm",
+    "warm_drive",
 ]

@@ -106,7 +106,7 @@ def prepare(
     compiled now; None when the compiled kernel does not apply. Planes narrower than
     :data:`MIN_WIDTH` (channel multiplier 1) take the channels-last kernel, whose filter
     rearrangement is made once when ``constant_filter``."""
-    from openge.ops.compiled import launcher, load, warm
+    from openge.ops.compiled import launcher, load, warm, warm_drive
 
     if (
         x.ndim != 4
@@ -147,11 +147,10 @@ def prepare(
     args = (x, f, b, y, *rest)
     planes = y.shape[0] * y.shape[1]
     if not (
-        warm(module.depthwise_act, *args) and warm(module.depthwise_act_range, *args, 0, planes)
+        warm(module.depthwise_act, *args) and warm_drive(module.depthwise_act_drive, *args, planes)
     ):
         return None
-    ranged = (module.depthwise_act_range, planes)
-    return launcher(module.depthwise_act, big, *args, ranged=ranged)
+    return launcher(module.depthwise_act, big, *args, driven=(module.depthwise_act_drive, planes))
 
 
 def _flat_fits(
@@ -180,7 +179,7 @@ def _flat(
 ) -> Callable[[], None] | None:
     """The flat-plane kernel (stride 1, "same" padding): every tap one contiguous run over a
     whole plane, reads that wrap into the next row masked (masks made once, here)."""
-    from openge.ops.compiled import launcher, warm
+    from openge.ops.compiled import launcher, warm, warm_drive
 
     _, _, dh, dw, top, left, *act = rest
     h, wd = x.shape[2], x.shape[3]
@@ -188,13 +187,10 @@ def _flat(
     args = (x.reshape(-1), f, b, y.reshape(-1), masks, x.shape[1], h, wd, dh, dw, top, left)
     args = (*args, *act)
     planes = y.shape[0] * y.shape[1]
-    if not (
-        warm(module.depthwise_flat_act, *args)
-        and warm(module.depthwise_flat_act_range, *args, 0, planes)
-    ):
+    drive = module.depthwise_flat_act_drive
+    if not (warm(module.depthwise_flat_act, *args) and warm_drive(drive, *args, planes)):
         return None
-    ranged = (module.depthwise_flat_act_range, planes)
-    return launcher(module.depthwise_flat_act, big, *args, ranged=ranged)
+    return launcher(module.depthwise_flat_act, big, *args, driven=(drive, planes))
 
 
 def _channels_last_fits(x: np.ndarray, f: np.ndarray) -> bool:
@@ -214,7 +210,7 @@ def _channels_last(
 ) -> Callable[[], None] | None:
     """The channels-last kernel for narrow planes (7×7, 14×14 at stride 2), the filter
     rearranged to (kh, kw, C) once (constant) or before each run."""
-    from openge.ops.compiled import launcher, warm
+    from openge.ops.compiled import launcher, warm, warm_drive
 
     c, kh, kw = f.shape[0], f.shape[2], f.shape[3]
     block = module.CL_BLOCK
@@ -223,13 +219,10 @@ def _channels_last(
     np.copyto(wt[:, :, :c], source)
     args = (x, wt, b, y, *rest)
     items = y.shape[0] * -(-c // block)
-    if not (
-        warm(module.depthwise_cl_act, *args)
-        and warm(module.depthwise_cl_act_range, *args, 0, items)
-    ):
+    drive = module.depthwise_cl_act_drive
+    if not (warm(module.depthwise_cl_act, *args) and warm_drive(drive, *args, items)):
         return None
-    ranged = (module.depthwise_cl_act_range, items)
-    run = launcher(module.depthwise_cl_act, big, *args, ranged=ranged)
+    run = launcher(module.depthwise_cl_act, big, *args, driven=(drive, items))
     if constant_filter:
         return run
 

@@ -104,6 +104,9 @@ def prepare(
     b = np.zeros(cout, y.dtype) if bias is None else bias.reshape(-1)
     code, lo, hi = act
     t = y.dtype.type
+    native = _native(w2, x3, y3, b, r3, has_res, block, (code, t(lo), t(hi)))
+    if native is not None:
+        return native
     kernel = module.block_epilogue
     if not warm(kernel, y3[0], b, r3[0], has_res, 0, block, code, t(lo), t(hi)):
         return None
@@ -133,6 +136,99 @@ def prepare(
     return run
 
 
+#: Products (2·Cout·Cin·H·W flops) from which the native path shares a convolution among
+#: openge's threads (its team hands out parts for a few atomic operations: ~15 µs of GEMM).
+NATIVE_SPLIT_FLOPS = 1_000_000
+#: Fewest output channels in a row block (a thread's share of a shared convolution).
+MIN_ROWS = 16
+#: Fewest columns per part for a shared convolution to be cut into column ranges.
+SPLIT_COLUMNS = 128
+_verified: dict[str, bool] = {}
+
+
+def _native(
+    w2: np.ndarray,
+    x3: np.ndarray,
+    y3: np.ndarray,
+    b: np.ndarray,
+    r3: np.ndarray,
+    has_res: bool,
+    block: int,
+    act: tuple,
+) -> Callable[[], None] | None:
+    """The compiled form (openge.kernels.pointwise: numpy's OpenBLAS GEMM called from compiled
+    code, blocks claimed by openge's thread team without the GIL), or None when numpy's
+    OpenBLAS GEMM was not found or failed its check."""
+    from openge import kernels
+    from openge.kernels import team
+    from openge.ops.compiled import load, warm, warm_drive
+
+    entry = blas.gemm_entry(y3.dtype)
+    module = load("pointwise")
+    if entry is None or module is None or not _check(module, y3.dtype, entry):
+        return None
+    n, cout, p = y3.shape
+    cin = w2.shape[1]
+    whole, drive = module.conv1x1, module.conv1x1_drive
+    serial = (*entry, w2, x3, y3, b, r3, has_res, block, cout, *act)
+    # shared: a few contiguous stretches of the output per thread — column ranges when the
+    # planes are wide enough, else row (output channel) ranges
+    parts = max(1, max(2, kernels.default_num_threads()) * team.PARTS_PER_THREAD // n)
+    if p >= parts * SPLIT_COLUMNS:
+        rows, cols = cout, min(block, _round_up(-(-p // parts), 16))
+    else:
+        rows, cols = max(MIN_ROWS, _round_up(-(-cout // parts), 8)), block
+    shared = (*entry, w2, x3, y3, b, r3, has_res, cols, rows, *act)
+    items = module.item_count(n, cout, p, cols, rows)
+    if not (warm(whole, *serial) and warm_drive(drive, *shared, items)):
+        return None
+    big = 2 * n * cout * cin * p >= NATIVE_SPLIT_FLOPS and items > 1
+    get = kernels.get_num_threads
+
+    def run() -> None:
+        with blas.single_blas:
+            threads = min(get(), blas.split_threads()) if big else 1
+            if threads > 1:
+                team.run(
+                    drive,
+                    whole,
+                    shared,
+                    items,
+                    min(items, threads * team.PARTS_PER_THREAD),
+                    threads,
+                )
+            else:
+                whole(*serial)
+
+    return run
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _check(module: Any, dtype: np.dtype, entry: tuple[int, bool]) -> bool:
+    """Once per dtype and process: the compiled 1×1 convolution through numpy's OpenBLAS
+    agrees with np.matmul on a small problem (guards the GEMM's calling convention)."""
+    key = np.dtype(dtype).name
+    if key not in _verified:
+        rng = np.random.default_rng(0)
+        w2 = rng.standard_normal((5, 7)).astype(dtype)
+        x3 = rng.standard_normal((2, 7, 11)).astype(dtype)
+        y3 = np.zeros((2, 5, 11), dtype)
+        b = rng.standard_normal(5).astype(dtype)
+        try:
+            with blas.single_blas:
+                module.conv1x1(
+                    *entry, w2, x3, y3, b, y3, False, 8, 3, 0, dtype.type(0), dtype.type(0)
+                )
+            expected = np.matmul(w2, x3) + b[:, None]
+            _verified[key] = bool(np.allclose(y3, expected, rtol=1e-4, atol=1e-4))
+        except Exception:  # a failing compile: keep the NumPy-driven path
+            _verified[key] = False
+    return _verified[key]
+
+
 def _block(
     w2: np.ndarray, xs: np.ndarray, ys: np.ndarray, kernel: Any, where: tuple, *act: Any
 ) -> None:
@@ -141,4 +237,12 @@ def _block(
     kernel(*where, *act)
 
 
-__all__ = ["BLOCK_BYTES", "MIN_COLUMNS", "epilogue", "prepare"]
+__all__ = [
+    "BLOCK_BYTES",
+    "MIN_COLUMNS",
+    "MIN_ROWS",
+    "NATIVE_SPLIT_FLOPS",
+    "SPLIT_COLUMNS",
+    "epilogue",
+    "prepare",
+]

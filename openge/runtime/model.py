@@ -47,6 +47,20 @@ logger = logging.getLogger(__name__)
 _Step = tuple[Any, list, list, dict, str, str]
 
 
+#: Alignment of the work memory's start (every tensor's offset in it is a multiple of
+#: openge.compiler.memory.ARENA_ALIGN): a cache line, and a 16-float vector.
+ARENA_START_ALIGN = 64
+
+
+def _aligned_zeros(size: int) -> np.ndarray:
+    """``size`` zero bytes starting at a multiple of :data:`ARENA_START_ALIGN` (numpy's large
+    allocations start 16 bytes into a page: every tensor would straddle cache lines, and two
+    threads writing neighbouring parts of one tensor would share lines at every boundary)."""
+    raw = np.zeros(size + ARENA_START_ALIGN, dtype=np.uint8)
+    skip = -raw.ctypes.data % ARENA_START_ALIGN
+    return raw[skip : skip + size]
+
+
 def _as_writable_buffer(memory: Any, size: int, what: str) -> np.ndarray:
     try:
         array = np.frombuffer(memory, dtype=np.uint8)
@@ -171,7 +185,7 @@ class Model:
             # Zeroed (calloc: fresh pages cost nothing): a task reading arena bytes no task
             # wrote sees zeros, never memory freed by someone else.
             try:
-                self._arena = np.zeros(max(compiled.memory_size, 1), dtype=np.uint8)
+                self._arena = _aligned_zeros(max(compiled.memory_size, 1))
             except MemoryError:
                 raise GeError(
                     LOAD_MODEL,

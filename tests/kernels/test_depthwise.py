@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from openge import kernels
+from tests.kernels.parts import drive_alone, drive_team
 from tests.kernels.test_conv import CASES, ref_depthwise
 
 RNG = np.random.default_rng(12)
@@ -39,11 +40,20 @@ def run(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     args = (s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
     dw.depthwise_act(x, w, b, y, *args)
     planes = oshape[0] * oshape[1]
-    parts = np.full(oshape, np.nan, x.dtype)
-    for first in range(0, planes, 3):  # in parts, as openge's threads run it
-        dw.depthwise_act_range(x, w, b, parts, *args, first, min(planes, first + 3))
-    np.testing.assert_array_equal(y, parts)
+    _same_in_parts(dw.depthwise_act_drive, dw.depthwise_act, (x, w, b), args, y, planes)
     return y
+
+
+def _same_in_parts(drive, whole, inputs, args, y, total):
+    """The drive form, in parts (as openge's threads run it), alone and on a team of two
+    threads, writes what the whole kernel wrote."""
+    for parts in (min(3, total), total):
+        out = np.full(y.shape, np.nan, y.dtype)
+        drive_alone(drive, (*inputs, out, *args), total, parts)
+        np.testing.assert_array_equal(y, out)
+    out = np.full(y.shape, np.nan, y.dtype)
+    drive_team(drive, whole, (*inputs, out, *args), total, min(4, total))
+    np.testing.assert_array_equal(y, out)
 
 
 MORE = [
@@ -122,10 +132,7 @@ def run_cl(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     args = (s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
     dw.depthwise_cl_act(x, wt, b, y, *args)
     items = x.shape[0] * (wt.shape[2] // block)
-    parts = np.full(oshape, np.nan, x.dtype)
-    for first in range(0, items, 2):  # in parts, as openge's threads run it
-        dw.depthwise_cl_act_range(x, wt, b, parts, *args, first, min(items, first + 2))
-    np.testing.assert_array_equal(y, parts)
+    _same_in_parts(dw.depthwise_cl_act_drive, dw.depthwise_cl_act, (x, wt, b), args, y, items)
     return y
 
 
@@ -163,11 +170,15 @@ def run_flat(x, w, b, d, pads, act=0, lo=0.0, hi=0.0):
     args = (masks, c, h, wd, d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
     dw.depthwise_flat_act(x.reshape(-1), w, b, y.reshape(-1), *args)
     planes = y.shape[0] * y.shape[1]
-    parts = np.full(y.shape, np.nan, x.dtype)
-    for first in range(0, planes, 3):  # in parts, as openge's threads run it
-        last = min(planes, first + 3)
-        dw.depthwise_flat_act_range(x.reshape(-1), w, b, parts.reshape(-1), *args, first, last)
-    np.testing.assert_array_equal(y, parts)
+    flat = y.reshape(-1)
+    _same_in_parts(
+        dw.depthwise_flat_act_drive,
+        dw.depthwise_flat_act,
+        (x.reshape(-1), w, b),
+        args,
+        flat,
+        planes,
+    )
     return y
 
 

@@ -45,7 +45,7 @@ def _uses_compiled(run, kernel: str = "depthwise_") -> bool:
         return True
     if run.__name__ == "rearrange_and_run":
         return any(
-            getattr(v, "__name__", "") in ("run", "run_shared") and _uses_compiled(v, kernel)
+            getattr(v, "__name__", "") in ("run", "run_team") and _uses_compiled(v, kernel)
             for v in cells
         )
     return False

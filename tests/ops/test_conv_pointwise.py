@@ -28,7 +28,14 @@ def _numpy_conv(x, w, b, shape):
 
 
 def _uses_blocks(run) -> bool:
-    return any("block_epilogue" in repr(c.cell_contents) for c in run.__closure__ or ())
+    """Whether ``run`` is this module's path: the compiled loop over blocks calling numpy's
+    OpenBLAS (``conv1x1``), or the NumPy-driven blocks with the compiled epilogue."""
+    cells = [repr(c.cell_contents) for c in run.__closure__ or ()]
+    return any("conv1x1" in c or "block_epilogue" in c for c in cells)
+
+
+def _native(run) -> bool:
+    return any("conv1x1" in repr(c.cell_contents) for c in run.__closure__ or ())
 
 
 LO, HI = np.array(0.0, np.float32), np.array(6.0, np.float32)
@@ -106,16 +113,33 @@ def test_aliasing_output_is_refused():
     assert conv_pointwise.prepare(x, w, None, y, residual=y) is None
 
 
-def test_blocks_shared_by_two_threads_match_one():
-    """At 2 openge threads the column blocks are shared by the threads (each GEMM on one BLAS
-    thread, its epilogue right after): the same values as the 1-thread loop and the NumPy
-    kernel, run after run."""
+def test_numpy_openblas_gemm_is_called_from_compiled_code():
+    """Where numpy's OpenBLAS exposes its CBLAS GEMM (numpy's wheels), the compiled loop is
+    the path; without it, the NumPy-driven blocks."""
+    from openge.kernels import blas
+
+    x = RNG.standard_normal((1, 5, 9, 9)).astype(np.float32)
+    w = RNG.standard_normal((6, 5, 1, 1)).astype(np.float32)
+    y = np.empty((1, 6, 9, 9), np.float32)
+    run = conv_pointwise.prepare(x, w, None, y)
+    assert run is not None and _native(run) == (blas.gemm_entry(np.float32) is not None)
+    run()
+    np.testing.assert_allclose(y, _numpy_conv(x, w, None, y.shape), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("n", "c", "cout", "side"),
+    [(2, 7, 40, 90), (1, 96, 576, 7), (3, 16, 24, 14)],  # column ranges; row ranges; samples
+)
+def test_blocks_shared_by_two_threads_match_one(n, c, cout, side):
+    """At 2 openge threads the work is shared by the threads (column ranges of wide planes,
+    output-channel ranges of narrow ones; each GEMM on one BLAS thread, its epilogue right
+    after): the same values as the 1-thread loop and the NumPy kernel, run after run."""
     from threadpoolctl import threadpool_limits
 
     from openge import kernels
     from openge.kernels import blas
 
-    n, c, cout, side = 2, 7, 40, 90
     x = np.zeros((n, c, side, side), np.float32)
     w = RNG.standard_normal((cout, c, 1, 1)).astype(np.float32)
     b = RNG.standard_normal(cout).astype(np.float32)

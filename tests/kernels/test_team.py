@@ -1,0 +1,127 @@
+"""openge.kernels.team: compiled kernels' drive forms on openge's thread team — the same
+results as the whole kernel run after run, with team threads asleep or spinning; a part that
+raises reaches the caller and leaves the team usable; concurrent callers; forked children."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import numpy as np
+import pytest
+from numba import njit
+
+from openge import kernels
+from openge.kernels import team
+
+sync = kernels.load("sync")
+
+
+@njit(nogil=True)
+def _square_whole(x, y, fail_at):  # pragma: no cover - compiled
+    for i in range(x.size):
+        y[i] = x[i] * x[i]
+
+
+@njit(nogil=True)
+def _square_drive(x, y, fail_at, total, ctl, signal, worker, gen, spins):  # pragma: no cover
+    sync.begin(ctl, signal, worker)
+    if fail_at == -2 and not worker:  # let the team thread enter first (it claims part 0)
+        n = 0
+        while sync.atomic_load(ctl, sync.ACK) < 1 and n < 200_000_000:
+            sync.pause()
+            n += 1
+    k = sync.claim(ctl)
+    while k >= 0:
+        first, stop = sync.bounds(ctl, total, k)
+        if first <= fail_at < stop or (fail_at == -2 and worker):
+            np.empty(1 << 62, np.uint8)  # MemoryError, raised from compiled code
+        for i in range(first, stop):
+            y[i] = x[i] * x[i]
+        sync.done(ctl)
+        k = sync.claim(ctl)
+    return sync.end(ctl, signal, worker, gen, spins)
+
+
+def _run(x, y, parts=8, threads=2, fail_at=-1):
+    team.run(_square_drive, _square_whole, (x, y, fail_at), x.size, parts, threads)
+
+
+def test_results_match_run_after_run_with_sleeping_and_spinning_threads():
+    x = np.arange(10_000, dtype=np.float64)
+    for pause in (0.0, 0.01, 0.0, 0.002):  # 10 ms: the team thread has gone to sleep
+        y = np.full_like(x, np.nan)
+        _run(x, y)
+        np.testing.assert_array_equal(y, x * x)
+        time.sleep(pause)
+
+
+def test_one_thread_or_one_part_runs_whole_in_the_caller():
+    x = np.arange(50, dtype=np.float64)
+    for threads, parts in ((1, 8), (2, 1)):
+        y = np.zeros_like(x)
+        _run(x, y, parts=parts, threads=threads)
+        np.testing.assert_array_equal(y, x * x)
+
+
+@pytest.mark.parametrize("fail_at", [0, 9_999])  # the caller's first part; a later one
+def test_a_failing_part_raises_in_the_caller_and_the_team_still_works(fail_at):
+    x = np.arange(10_000, dtype=np.float64)
+    for _ in range(3):
+        with pytest.raises(MemoryError):
+            _run(x, np.zeros_like(x), fail_at=fail_at)
+    y = np.zeros_like(x)
+    _run(x, y)
+    np.testing.assert_array_equal(y, x * x)
+
+
+def test_a_failing_part_on_a_team_thread_raises_in_the_caller():
+    """Parts fail only on the team thread, which the caller lets in first: every run raises
+    the team thread's error in the caller (never a wrong result left silently), and the
+    parts nobody claimed are counted, so the caller does not wait for them forever."""
+    x = np.arange(100_000, dtype=np.float64)
+    for _ in range(20):
+        with pytest.raises(MemoryError):
+            _run(x, np.zeros_like(x), fail_at=-2)
+    y = np.zeros_like(x)
+    _run(x, y)
+    np.testing.assert_array_equal(y, x * x)
+
+
+def test_concurrent_callers_each_get_their_results():
+    """Two threads calling at once: one gets the team, the other runs its kernel whole."""
+    errors = []
+
+    def caller(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(200):
+            x = rng.standard_normal(3_000)
+            y = np.zeros_like(x)
+            _run(x, y)
+            if not np.array_equal(y, x * x):
+                errors.append(seed)
+
+    threads = [threading.Thread(target=caller, args=(s,)) for s in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def _child(queue):
+    x = np.arange(1_000, dtype=np.float64)
+    y = np.zeros_like(x)
+    _run(x, y)
+    queue.put(bool(np.array_equal(y, x * x)))
+
+
+def test_a_forked_child_has_a_team_of_its_own():
+    _run(np.arange(10.0), np.zeros(10))  # the parent's team exists
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child, args=(queue,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0 and queue.get(timeout=5)
