@@ -8,16 +8,21 @@ model whose tasks have no compiled kernel, never pays numba's import (~60 MiB, ~
 is imported (numba's default, ``__pycache__`` beside the source, fails when site-packages is
 read-only); see :func:`cache_dir`. :func:`set_num_threads` is the one setting for the threads
 of openge's compiled kernels (openge.runtime.set_num_threads also covers BLAS). The kernels are
-compiled serial and release the GIL; openge's own threads run them on parts of the work
-(openge.ops.compiled.launcher over :func:`openge.kernels.blas.parallel`): numba's parallel
-launches and threading layer are not used.
+compiled serial and release the GIL; openge's own threads run them on parts of the work, in one
+of two ways: kernels with a ``*_drive`` form on openge's thread team (``team``: threads that
+spin without the GIL between kernels and claim parts with atomics, see ``sync``), the others
+through openge.ops.compiled.launcher over :func:`openge.kernels.blas.parallel` (a pool whose
+idle threads block). numba's parallel launches and threading layer are not used.
 
 Modules (family → kernels): ``conv`` (depthwise convolution), ``depthwise`` (depthwise
-and few-channel convolutions with a fused activation, a 1×1 convolution's epilogue per
-column block), ``pooling`` (max / average pooling), ``codegen`` (elementwise programs
-compiled into one loop each), ``winograd`` (F(2×2, 3×3) transforms), ``norm`` (layer norm,
-row sums). ``blas`` (no numba) splits BLAS products and runs parts of compiled kernels over
-openge's threads.
+and few-channel convolutions with a fused activation: flat-plane, row and channels-last
+kernels; a 1×1 convolution's epilogue per column block), ``pointwise`` (1×1 convolutions
+calling numpy's OpenBLAS GEMM from compiled code), ``pooling`` (max / average pooling),
+``codegen`` (elementwise programs compiled into one loop each), ``winograd`` (F(2×2, 3×3)
+transforms), ``norm`` (layer norm, row sums), ``sync`` (atomics and the team's region
+protocol). ``team`` (the thread team) and ``blas`` (splits BLAS products, finds numpy's
+OpenBLAS GEMM, runs parts of compiled kernels over openge's threads) import no numba at
+import time.
 """
 
 from __future__ import annotations

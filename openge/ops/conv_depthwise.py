@@ -9,9 +9,11 @@ float32/float64 depthwise convolutions (channel multiplier allowed), one of thre
 - stride 1 with output planes the input's size (MobileNet's and EfficientNet's "same"
   padding, most of their depthwise layers): the flat-plane kernel, each tap one contiguous
   loop over a whole plane, whatever its width;
+- otherwise, at channel multiplier 1 and output rows up to :data:`CL_MAX_WIDTH` wide: the
+  channels-last kernel;
 - otherwise, output rows at least :data:`MIN_WIDTH` wide: the row kernel (stride phases);
-- narrower planes (channel multiplier 1): the channels-last kernel; the rest keeps the
-  channels-last einsum path of openge.ops.conv.
+  the rest keeps the channels-last einsum path of openge.ops.conv.
+At more than one openge thread each runs on openge's thread team (openge.kernels.team).
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ the GEMM (BLAS) runs one block of output columns at a time, sized to stay in L2,
 openge.kernels.depthwise's block_epilogue finishes the block while it is in cache. Used by
 FusedConv2D's ``prepare`` (epilogue: an activation, a residual Add, or an Add then an
 activation) and Conv2D's (bias only) for NCHW float32/float64 1×1 stride-1 unpadded
-convolutions without groups. At more than one openge thread the blocks are shared by the
-threads (openge.kernels.blas.parallel), each finishing its own blocks' epilogues.
+convolutions without groups. Where numpy's OpenBLAS GEMM is found, the whole loop over blocks
+is compiled (openge.kernels.pointwise: the GEMM called by address) and, at more than one
+openge thread, shared by openge's thread team (openge.kernels.team) without the GIL;
+otherwise each block is an ``np.matmul`` plus the compiled epilogue, the blocks shared by
+openge.kernels.blas.parallel.
 """
 
 from __future__ import annotations
