@@ -95,3 +95,24 @@ def test_filter_transform_is_g_g_gt_rounded_once():
     g = np.array([[1.0, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1.0]])
     ref = np.einsum("ai,ocij,bj->aboc", g, f.astype(np.float64), g).reshape(16, 24, 17)
     np.testing.assert_array_equal(module.filter_transform(f, np.float32), ref.astype(np.float32))
+
+
+def test_winograd_on_three_threads_matches_direct(monkeypatch):
+    """Three threads share the transforms' channels and the products (odd output height: the
+    last tile row is cut)."""
+    from openge import kernels
+    from openge.ops import conv_winograd
+
+    monkeypatch.setattr(conv_winograd, "PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})
+    kernels.set_num_threads(3)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 16, 5, 60)).astype(np.float32)
+    f = (rng.standard_normal((24, 16, 3, 3)) / 12).astype(np.float32)
+    bias = rng.standard_normal(24).astype(np.float32)
+    ref = _direct(x, f, bias, (1, 1, 1, 1))
+    y = np.full(ref.shape, np.nan, dtype=np.float32)
+    run = prepare_winograd(x, f, bias, y, (1, 1, 1, 1), True)
+    assert run is not None
+    run()
+    assert np.abs(y - ref).max() <= 2e-6 * np.abs(ref).max()
