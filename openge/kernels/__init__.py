@@ -19,8 +19,9 @@ and few-channel convolutions with a fused activation: flat-plane, row and channe
 kernels; a 1×1 convolution's epilogue per column block), ``pointwise`` (1×1 convolutions
 calling numpy's OpenBLAS GEMM from compiled code), ``pooling`` (max / average pooling),
 ``codegen`` (elementwise programs compiled into one loop each), ``winograd`` (F(2×2, 3×3)
-transforms), ``norm`` (layer norm, row sums), ``sync`` (atomics and the team's region
-protocol). ``team`` (the thread team) and ``blas`` (splits BLAS products, finds numpy's
+transforms), ``norm`` (layer norm, row sums), ``gemm`` (openge's own float32 GEMM for products
+with constant weights: an LLVM-IR micro-kernel on weights packed at load), ``sync`` (atomics
+and the team's region protocol). ``team`` (the thread team) and ``blas`` (splits BLAS products, finds numpy's
 OpenBLAS GEMM, runs parts of compiled kernels over openge's threads) import no numba at
 import time.
 """
@@ -38,7 +39,17 @@ from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
-_FAMILIES = ("conv", "depthwise", "pooling", "codegen", "winograd", "norm", "sync", "pointwise")
+_FAMILIES = (
+    "conv",
+    "depthwise",
+    "pooling",
+    "codegen",
+    "winograd",
+    "norm",
+    "sync",
+    "pointwise",
+    "gemm",
+)
 _lock = threading.RLock()
 _state: dict[str, object] = {
     "configured": False,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ import numpy as np
 from openge.errors import PARAM_INVALID, GeError
 from openge.graph import DataType, TensorDesc
 from openge.kernels import blas
+from openge.ops.matmul_compiled import prepare_product
 from openge.ops.registry import get_schema, has_op
 from openge.ops.schema import (
     Attr,
@@ -632,8 +633,9 @@ def _fused_matmul_kernel(inputs, outputs, *, transpose_x1, transpose_x2, epilogu
 
 
 def _prepare_fused_matmul(inputs, outputs, constant, *, transpose_x1, transpose_x2, epilogue):
-    """The product (BLAS) without its bias, then one compiled pass adding the bias and running
-    the epilogue; when that pass does not compile, the kernel's steps bound once."""
+    """The product without its bias — openge's own GEMM on the packed weights when they are
+    constant (openge.ops.matmul_compiled), else BLAS — then one compiled pass adding the bias
+    and running the epilogue; when that pass does not compile, the kernel's steps bound once."""
     y = outputs[0]
     a, b = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
@@ -649,12 +651,22 @@ def _prepare_fused_matmul(inputs, outputs, constant, *, transpose_x1, transpose_
     )
     a = np.swapaxes(a, -1, -2) if transpose_x1 else a
     b = np.swapaxes(b, -1, -2) if transpose_x2 else b
+    product = prepare_product(a, b, bool(constant[1]), y)
     if fused is None:
-        return _product_then_program(a, b, bias, y, decode_program(epilogue), inputs)
+        return _product_then_program(a, b, bias, y, decode_program(epilogue), inputs, product)
+    if product is None:
 
-    def product_then_epilogue() -> None:
-        blas.matmul(a, b, y)
+        def product_then_epilogue() -> None:
+            blas.matmul(a, b, y)
+            fused()
+
+        return product_then_epilogue
+
+    def own_product_then_epilogue() -> None:
+        product()
         fused()
+
+    return own_product_then_epilogue
 
     return product_then_epilogue
 
@@ -666,16 +678,21 @@ def _product_then_program(
     y: np.ndarray,
     prog: Program,
     inputs: Sequence[np.ndarray | None],
+    product: Callable[[], None] | None = None,
 ) -> Any:
     """The kernel's own steps (product, ``+= bias``, the epilogue program in NumPy) bound once:
-    the same values, without the per-run schema lookups. Float16 products (float32
-    accumulation) keep the kernel."""
+    the same values, without the per-run schema lookups — or with ``product`` (the compiled
+    GEMM of openge.ops.matmul_compiled) for the product, within the conformance tolerances.
+    Float16 products (float32 accumulation) keep the kernel."""
     if y.dtype not in (np.float32, np.float64) or not y.flags.writeable:
         return None
     operands = [y, *inputs[_N_MAIN:]]
 
     def product_then_program() -> None:
-        blas.matmul(a, b, y)
+        if product is None:
+            blas.matmul(a, b, y)
+        else:
+            product()
         if bias is not None:
             np.add(y, bias, out=y)
         if prog.steps:

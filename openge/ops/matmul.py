@@ -110,6 +110,42 @@ def _batch_matmul_kernel(inputs, outputs, *, adj_x1, adj_x2):
     _matmul(a, b, _opt(inputs, 2), outputs[0])
 
 
+def _prepare_product(inputs, outputs, constant, a, b):
+    """The compiled product with packed constant weights (openge.ops.matmul_compiled), then
+    the bias, or None to keep the kernel."""
+    from openge.ops.matmul_compiled import prepare_product
+
+    if len(inputs) > 3 and inputs[3] is not None:
+        return None
+    y = outputs[0]
+    bias = inputs[2] if len(inputs) > 2 else None
+    if bias is not None and bias.dtype != y.dtype:
+        return None
+    product = prepare_product(a, b, bool(constant[1]), y)
+    if product is None or bias is None:
+        return product
+
+    def product_and_bias() -> None:
+        product()
+        np.add(y, bias, out=y)
+
+    return product_and_bias
+
+
+def _prepare_matmul(inputs, outputs, constant, *, transpose_x1, transpose_x2, **_):
+    a, b = inputs[0], inputs[1]
+    if a is None or b is None or transpose_x1:
+        return None
+    return _prepare_product(inputs, outputs, constant, a, b.T if transpose_x2 else b)
+
+
+def _prepare_batch_matmul(inputs, outputs, constant, *, adj_x1, adj_x2, **_):
+    a, b = inputs[0], inputs[1]
+    if a is None or b is None or adj_x1:
+        return None
+    return _prepare_product(inputs, outputs, constant, a, np.swapaxes(b, -1, -2) if adj_x2 else b)
+
+
 SCHEMAS = [
     OpSchema(
         "MatMulV2",
@@ -127,6 +163,7 @@ SCHEMAS = [
         ),
         infer=_infer_matmul,
         kernel=_matmul_kernel,
+        prepare=_prepare_matmul,
         doc="2-D y = op(x1) @ op(x2) + bias (op transposes when asked); float16 accumulates "
         "in float32, int32 wraps.",
         onnx="MatMul / Gemm",
@@ -147,6 +184,7 @@ SCHEMAS = [
         ),
         infer=_infer_batch_matmul,
         kernel=_batch_matmul_kernel,
+        prepare=_prepare_batch_matmul,
         doc="Batched y = op(x1) @ op(x2) + bias over the last two axes, batch dims "
         "broadcast NumPy-style (ranks may differ, each ≥ 2).",
         onnx="MatMul",

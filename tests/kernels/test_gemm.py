@@ -1,0 +1,88 @@
+"""openge.kernels.gemm: the register-tiled GEMM on packed constant weights against float64
+NumPy products — edge tiles in both directions, K passes of unequal length, empty K — and
+its drive form on the thread team against the whole kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openge import kernels
+from tests.kernels.parts import drive_alone, drive_team
+
+gemm = kernels.load("gemm")
+RNG = np.random.default_rng(5)
+
+
+def _case(m: int, k: int, n: int):
+    a = RNG.standard_normal((m, k)).astype(np.float32)
+    w = RNG.standard_normal((k, n)).astype(np.float32)
+    return a, w, a.astype(np.float64) @ w.astype(np.float64)
+
+
+def _close(c: np.ndarray, ref: np.ndarray, k: int) -> None:
+    # float32 sums of k products: a few ulps of the sum of magnitudes per output
+    bound = 4e-7 * max(k, 1) ** 0.5 * max(float(np.abs(ref).max()), 1.0) * 4
+    assert np.abs(c - ref).max() <= bound
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "n"),
+    [
+        (1, 1, 1),
+        (gemm.MR, 3, gemm.NR),  # one whole tile
+        (gemm.MR + 1, 17, gemm.NR + 1),  # an extra row and an extra column
+        (2 * gemm.MR - 1, gemm.KC + 1, 3 * gemm.NR - 5),  # two K passes, partial last vector
+        (37, 3 * gemm.KC + 7, 101),  # four unequal-looking passes, cut equal
+        (128, 768, 64),
+    ],
+)
+def test_matmul_matches_float64(m, k, n):
+    a, w, ref = _case(m, k, n)
+    c = np.full((m, n), np.nan, np.float32)
+    gemm.matmul(a, gemm.pack_b(w), c)
+    _close(c, ref, k)
+
+
+def test_matmul_with_empty_k_is_zero():
+    a = np.zeros((5, 0), np.float32)
+    c = np.full((5, 9), np.nan, np.float32)
+    gemm.matmul(a, gemm.pack_b(np.zeros((0, 9), np.float32)), c)
+    assert (c == 0).all()
+
+
+def test_pack_b_lays_out_panels_and_pads_with_zero():
+    w = np.arange(3 * (gemm.NR + 2), dtype=np.float32).reshape(3, gemm.NR + 2)
+    packed = gemm.pack_b(w)
+    assert packed.ctypes.data % gemm.ALIGN == 0
+    panels = packed.reshape(2, 3, gemm.NR)
+    np.testing.assert_array_equal(panels[0], w[:, : gemm.NR])
+    np.testing.assert_array_equal(panels[1, :, :2], w[:, gemm.NR :])
+    assert (panels[1, :, 2:] == 0).all()
+
+
+def test_rows_past_the_matrix_are_never_read_or_written():
+    """A partial row block reads only A's rows (a NaN after them would otherwise show) and
+    writes only C's."""
+    m, k, n = gemm.MR + 2, 40, 2 * gemm.NR
+    a, w, ref = _case(m, k, n)
+    a_big = np.full((m + gemm.MR, k), np.nan, np.float32)
+    a_big[:m] = a
+    c_big = np.full((m + gemm.MR, n), -7.0, np.float32)
+    gemm.matmul(a_big[:m], gemm.pack_b(w), c_big[:m])
+    _close(c_big[:m], ref, k)
+    assert (c_big[m:] == -7.0).all()
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_drive_covers_every_row_block(parts):
+    m, k, n = 5 * gemm.MR + 3, 300, 70
+    a, w, ref = _case(m, k, n)
+    packed = gemm.pack_b(w)
+    blocks = -(-m // gemm.MR)
+    c = np.full((m, n), np.nan, np.float32)
+    drive_alone(gemm.matmul_drive, (a, packed, c), blocks, min(parts, blocks))
+    _close(c, ref, k)
+    c2 = np.full((m, n), np.nan, np.float32)
+    drive_team(gemm.matmul_drive, gemm.matmul, (a, packed, c2), blocks, min(parts, blocks))
+    np.testing.assert_array_equal(c2, c)  # each row's sums in the same order on any thread

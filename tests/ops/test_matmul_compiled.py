@@ -1,0 +1,139 @@
+"""openge.ops.matmul_compiled and the MatMul ops' prepare: products with constant float32
+weights run on openge's own GEMM (weights packed at load) and match the NumPy kernels within
+float32 tolerance, run after run as the activations change; anything else keeps the kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from openge import kernels
+from openge.graph import DataType
+from openge.ops import get_schema, matmul_compiled
+from openge.ops.fused import encode_program
+
+RNG = np.random.default_rng(9)
+
+
+@pytest.fixture(autouse=True)
+def _small_weights_count(monkeypatch):
+    """The tests' weights are small: let them take the own GEMM."""
+    monkeypatch.setattr(matmul_compiled, "MIN_WEIGHTS", 0)
+
+
+def _uses_own_gemm(run) -> bool:
+    """Whether a prepared closure runs openge.kernels.gemm (directly or under a wrapper)."""
+    seen, todo = set(), [run]
+    while todo:
+        fn = todo.pop()
+        if id(fn) in seen or not callable(fn):
+            continue
+        seen.add(id(fn))
+        for cell in getattr(fn, "__closure__", None) or ():
+            value = cell.cell_contents
+            if "matmul_drive" in repr(value) or "gemm" in getattr(value, "__module__", ""):
+                return True
+            if callable(value):
+                todo.append(value)
+    return False
+
+
+def _close(got: np.ndarray, want: np.ndarray) -> None:
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(64, 96), (3, 40, 96)])  # 2-D, and batch entries as rows
+def test_batch_matmul_with_constant_weights_runs_the_own_gemm(shape, threads, monkeypatch):
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})
+    monkeypatch.setattr(matmul_compiled, "SPLIT_FLOPS", 0)
+    kernels.set_num_threads(threads)
+    a = RNG.standard_normal(shape).astype(np.float32)
+    w = RNG.standard_normal((96, 130)).astype(np.float32)
+    bias = RNG.standard_normal(130).astype(np.float32)
+    y = np.empty((*shape[:-1], 130), np.float32)
+    schema = get_schema("BatchMatMulV2")
+    run = schema.prepare([a, w, bias], [y], [False, True, True], adj_x1=False, adj_x2=False)
+    assert run is not None and _uses_own_gemm(run)
+    for _ in range(2):
+        a[...] = RNG.standard_normal(shape)
+        run()
+        want = np.empty_like(y)
+        schema.kernel([a, w, bias], [want], adj_x1=False, adj_x2=False)
+        _close(y, want)
+
+
+def test_matmul_with_transposed_constant_weights():
+    a = RNG.standard_normal((50, 64)).astype(np.float32)
+    w_t = RNG.standard_normal((33, 64)).astype(np.float32)  # Gemm's transB layout
+    y = np.empty((50, 33), np.float32)
+    schema = get_schema("MatMulV2")
+    attrs = {"transpose_x1": False, "transpose_x2": True, "offset_x": 0}
+    run = schema.prepare([a, w_t], [y], [False, True], **attrs)
+    assert run is not None and _uses_own_gemm(run)
+    run()
+    want = np.empty_like(y)
+    schema.kernel([a, w_t], [want], transpose_x1=False, transpose_x2=True)
+    _close(y, want)
+
+
+def test_fused_matmul_runs_the_own_gemm_then_its_epilogue():
+    a = RNG.standard_normal((2, 24, 48)).astype(np.float32)
+    w = RNG.standard_normal((48, 80)).astype(np.float32)
+    bias = RNG.standard_normal(80).astype(np.float32)
+    y = np.empty((2, 24, 80), np.float32)
+    step = {"op": "Relu", "attrs": {}, "args": [0], "dtype": DataType.DT_FLOAT, "shape": y.shape}
+    attrs = {"transpose_x1": False, "transpose_x2": False, "epilogue": encode_program([step])}
+    schema = get_schema("FusedMatMul")
+    run = schema.prepare([a, w, bias], [y], [False, True, True], **attrs)
+    assert run is not None and _uses_own_gemm(run)
+    run()
+    _close(y, np.maximum(a @ w + bias, 0))
+
+
+@pytest.mark.parametrize(
+    "why", ["weights change", "float64", "transposed activations", "batched weights"]
+)
+def test_other_products_keep_blas(why):
+    a = RNG.standard_normal((32, 16)).astype(np.float32)
+    w = RNG.standard_normal((16, 24)).astype(np.float32)
+    y = np.empty((32, 24), np.float32)
+    constant = True
+    if why == "weights change":
+        constant = False
+    elif why == "float64":
+        a, w, y = a.astype(np.float64), w.astype(np.float64), y.astype(np.float64)
+    elif why == "transposed activations":
+        a = np.asfortranarray(a)
+    elif why == "batched weights":
+        a, w, y = a[None], w[None], y[None]
+    assert matmul_compiled.prepare_product(a, w, constant, y) is None
+
+
+def test_the_choice_depends_on_the_weights_alone(monkeypatch):
+    """Small weights keep BLAS (a model of small products never imports numba); large ones take
+    the own GEMM at any number of rows, one included, so every batch size gives the same bits."""
+    monkeypatch.setattr(matmul_compiled, "MIN_WEIGHTS", 32 * 40)
+    w = RNG.standard_normal((32, 40)).astype(np.float32)
+    assert (
+        matmul_compiled.prepare_product(
+            np.ones((64, 32), np.float32), w[:, :39].copy(), True, np.empty((64, 39), np.float32)
+        )
+        is None
+    )
+    x = RNG.standard_normal((64, 32)).astype(np.float32)
+    rows = {}
+    for m in (1, 5, 64):
+        y = np.empty((m, 40), np.float32)
+        run = matmul_compiled.prepare_product(x[:m].copy(), w, True, y)
+        assert run is not None
+        run()
+        rows[m] = y[0].copy()
+    np.testing.assert_array_equal(rows[1], rows[5])
+    np.testing.assert_array_equal(rows[1], rows[64])
+
+
+def test_disabled_compiled_kernels_keep_blas(monkeypatch):
+    monkeypatch.setattr(kernels, "enabled", lambda: False)
+    a = RNG.standard_normal((64, 64)).astype(np.float32)
+    assert matmul_compiled.prepare_product(a, a.copy(), True, np.empty_like(a)) is None
