@@ -21,9 +21,9 @@ calling numpy's OpenBLAS GEMM from compiled code), ``pooling`` (max / average po
 ``codegen`` (elementwise programs compiled into one loop each), ``winograd`` (F(2×2, 3×3)
 transforms), ``norm`` (layer norm, row sums), ``gemm`` (openge's own float32 GEMM for products
 with constant weights: an LLVM-IR micro-kernel on weights packed at load), ``sync`` (atomics
-and the team's region protocol). ``team`` (the thread team) and ``blas`` (splits BLAS products, finds numpy's
-OpenBLAS GEMM, runs parts of compiled kernels over openge's threads) import no numba at
-import time.
+and the team's region protocol). ``team`` (the thread team) and ``blas`` (splits BLAS
+products, finds numpy's OpenBLAS GEMM, runs parts of compiled kernels over openge's threads)
+import no numba at import time.
 """
 
 from __future__ import annotations

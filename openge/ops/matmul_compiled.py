@@ -20,12 +20,13 @@ import numpy as np
 
 from openge import kernels
 
-#: Fewest weights (K·N) for the own GEMM. The choice depends on the weights alone — never on
-#: the batch or on what the process loaded before — so a model gives the same bits at every
-#: batch size and in every process (each row's sums run in the same order in either path).
-#: Below it (BERT-tiny's 128×512 layers: ~25 µs saved per product) numba's import (~0.5 s,
-#: ~140 MiB per process) would cost more than the product saves.
+#: Fewest weights (K·N) for the own GEMM: below it (BERT-tiny's 128×512 layers: ~25 µs saved
+#: per product) numba's import (~0.5 s, ~140 MiB per process) would cost more than it saves.
 MIN_WEIGHTS = 1 << 18
+#: Fewest rows (all batch entries together): a product of fewer rows is bound by reading the
+#: weights, where BLAS's matrix-vector path splits over the threads and the packed copy would
+#: only add memory (alexnet's batch-1 classifier: 30 → 41 ms at one thread, 19 → 38 at two).
+MIN_ROWS = 24
 #: Products (2·rows·K·N flops) from which the row blocks are shared by the threads.
 SPLIT_FLOPS = 2_000_000
 
@@ -58,7 +59,7 @@ def prepare_product(
         return None
     k, n = w.shape
     rows = math.prod(a.shape[:-1])
-    if k * n < MIN_WEIGHTS or rows == 0:
+    if k * n < MIN_WEIGHTS or rows < MIN_ROWS:
         return None
     module = load("gemm")
     if module is None:
@@ -77,4 +78,4 @@ def prepare_product(
     return launcher(module.matmul, big, a2, packed, y2, driven=(module.matmul_drive, blocks))
 
 
-__all__ = ["MIN_WEIGHTS", "SPLIT_FLOPS", "prepare_product"]
+__all__ = ["MIN_ROWS", "MIN_WEIGHTS", "SPLIT_FLOPS", "prepare_product"]

@@ -16,9 +16,10 @@ RNG = np.random.default_rng(9)
 
 
 @pytest.fixture(autouse=True)
-def _small_weights_count(monkeypatch):
-    """The tests' weights are small: let them take the own GEMM."""
+def _small_products_count(monkeypatch):
+    """The tests' products are small: let them take the own GEMM."""
     monkeypatch.setattr(matmul_compiled, "MIN_WEIGHTS", 0)
+    monkeypatch.setattr(matmul_compiled, "MIN_ROWS", 1)
 
 
 def _uses_own_gemm(run) -> bool:
@@ -110,27 +111,31 @@ def test_other_products_keep_blas(why):
     assert matmul_compiled.prepare_product(a, w, constant, y) is None
 
 
-def test_the_choice_depends_on_the_weights_alone(monkeypatch):
-    """Small weights keep BLAS (a model of small products never imports numba); large ones take
-    the own GEMM at any number of rows, one included, so every batch size gives the same bits."""
+def test_small_weights_and_few_rows_keep_blas(monkeypatch):
+    """Small weights keep BLAS (a model of small products never imports numba), and so do
+    products of few rows (a batch-1 classifier: reading the weights bounds them); past both
+    thresholds a row's result does not depend on how many rows there are."""
     monkeypatch.setattr(matmul_compiled, "MIN_WEIGHTS", 32 * 40)
+    monkeypatch.setattr(matmul_compiled, "MIN_ROWS", 8)
     w = RNG.standard_normal((32, 40)).astype(np.float32)
+    x = RNG.standard_normal((64, 32)).astype(np.float32)
     assert (
-        matmul_compiled.prepare_product(
-            np.ones((64, 32), np.float32), w[:, :39].copy(), True, np.empty((64, 39), np.float32)
-        )
+        matmul_compiled.prepare_product(x, w[:, :39].copy(), True, np.empty((64, 39), np.float32))
         is None
     )
-    x = RNG.standard_normal((64, 32)).astype(np.float32)
+    assert (
+        matmul_compiled.prepare_product(x[:7].copy(), w, True, np.empty((7, 40), np.float32))
+        is None
+    )
     rows = {}
-    for m in (1, 5, 64):
+    for m in (8, 13, 64):
         y = np.empty((m, 40), np.float32)
         run = matmul_compiled.prepare_product(x[:m].copy(), w, True, y)
         assert run is not None
         run()
         rows[m] = y[0].copy()
-    np.testing.assert_array_equal(rows[1], rows[5])
-    np.testing.assert_array_equal(rows[1], rows[64])
+    np.testing.assert_array_equal(rows[8], rows[13])
+    np.testing.assert_array_equal(rows[8], rows[64])
 
 
 def test_disabled_compiled_kernels_keep_blas(monkeypatch):
