@@ -668,8 +668,6 @@ def _prepare_fused_matmul(inputs, outputs, constant, *, transpose_x1, transpose_
 
     return own_product_then_epilogue
 
-    return product_then_epilogue
-
 
 def _product_then_program(
     a: np.ndarray,
