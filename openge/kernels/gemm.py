@@ -79,6 +79,23 @@ def _store_tile(builder, finals, c_ptr, ldc, rows, cols, adding: bool) -> None:
                                 builder.store(val, lane_ptr, align=4)
 
 
+def _phi_grid(builder, vec, name, constant_in, grid_in=None) -> list[list]:
+    """IR: an MR × NV grid of vector phis, each with the incoming ``(value, block)`` pairs of
+    ``constant_in`` and, when given, its own cell of ``grid_in`` = (grid, block)."""
+    grid = []
+    for i in range(MR):
+        row = []
+        for j in range(NV):
+            phi = builder.phi(vec, f"{name}{i}_{j}")
+            for value, block in constant_in:
+                phi.add_incoming(value, block)
+            if grid_in is not None:
+                phi.add_incoming(grid_in[0][i][j], grid_in[1])
+            row.append(phi)
+        grid.append(row)
+    return grid
+
+
 @intrinsic
 def _tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
     """``C[:rows, :cols] (+)= A[:rows, :kc] @ Bp`` for one tile: ``a`` the address of A's
@@ -122,14 +139,7 @@ def _tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma:
         builder.position_at_end(loop)
         k = builder.phi(i64, "k")
         k.add_incoming(i64(0), pre)
-        accs = []
-        for i in range(MR):
-            row = []
-            for j in range(NV):
-                p = builder.phi(vec, f"acc{i}_{j}")
-                p.add_incoming(zero, pre)
-                row.append(p)
-            accs.append(row)
+        accs = _phi_grid(builder, vec, "acc", [(zero, pre)])
         b_row = builder.gep(b_ptr, [builder.mul(k, i64(NR))])
         bv = [
             builder.load(builder.bitcast(builder.gep(b_row, [i64(j * VW)]), pv), align=4 * VW)
@@ -144,21 +154,13 @@ def _tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma:
             new_accs.append([builder.call(fma, [splat, bv[j], accs[i][j]]) for j in range(NV)])
         k_next = builder.add(k, i64(1))
         k.add_incoming(k_next, loop)
-        for i in range(MR):
-            for j in range(NV):
-                accs[i][j].add_incoming(new_accs[i][j], loop)
+        for acc_row, new_row in zip(accs, new_accs, strict=True):
+            for acc, new in zip(acc_row, new_row, strict=True):
+                acc.add_incoming(new, loop)
         builder.cbranch(builder.icmp_signed("<", k_next, kc_), loop, done)
 
         builder.position_at_end(done)
-        finals = []
-        for i in range(MR):
-            row = []
-            for j in range(NV):
-                p = builder.phi(vec, f"sum{i}_{j}")
-                p.add_incoming(zero, pre)
-                p.add_incoming(new_accs[i][j], loop)
-                row.append(p)
-            finals.append(row)
+        finals = _phi_grid(builder, vec, "sum", [(zero, pre)], (new_accs, loop))
         with builder.if_else(builder.icmp_signed("!=", acc_, i64(0))) as (add_path, set_path):
             with add_path:
                 _store_tile(builder, finals, c_ptr, ldc_, rows_, cols_, True)
