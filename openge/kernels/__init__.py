@@ -20,10 +20,12 @@ kernels; a 1×1 convolution's epilogue per column block), ``pointwise`` (1×1 co
 calling numpy's OpenBLAS GEMM from compiled code), ``pooling`` (max / average pooling),
 ``codegen`` (elementwise programs compiled into one loop each), ``winograd`` (F(2×2, 3×3)
 transforms), ``norm`` (layer norm, row sums), ``gemm`` (openge's own float32 GEMM for products
-with constant weights: an LLVM-IR micro-kernel on weights packed at load), ``sync`` (atomics
-and the team's region protocol). ``team`` (the thread team) and ``blas`` (splits BLAS
-products, finds numpy's OpenBLAS GEMM, runs parts of compiled kernels over openge's threads)
-import no numba at import time.
+with constant weights: an LLVM-IR micro-kernel on weights packed at load), ``im2col``
+(float32 convolutions as im2col panels packed per block and multiplied on ``gemm``'s
+micro-kernel, the epilogue fused), ``sync`` (atomics and the team's region protocol).
+``team`` (the thread team), ``blas`` (splits BLAS products, finds numpy's OpenBLAS GEMM, runs
+parts of compiled kernels over openge's threads) and ``allocator`` (glibc's thresholds, so that
+NumPy temporaries reuse heap memory) import no numba at import time.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ _FAMILIES = (
     "sync",
     "pointwise",
     "gemm",
+    "im2col",
 )
 _lock = threading.RLock()
 _state: dict[str, object] = {

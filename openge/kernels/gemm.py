@@ -97,7 +97,7 @@ def _phi_grid(builder, vec, name, constant_in, grid_in=None) -> list[list]:
 
 
 @intrinsic
-def _tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
+def tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
     """``C[:rows, :cols] (+)= A[:rows, :kc] @ Bp`` for one tile: ``a`` the address of A's
     first element (row stride ``lda`` floats; rows past ``rows`` are not read), ``bp`` of a
     packed panel's ``kc × NR`` floats (ALIGN-aligned), ``c`` of C's tile (row stride ``ldc``);
@@ -202,7 +202,7 @@ def _rows(a, bp, c, k, n, r0, r1):  # pragma: no cover - compiled
             width = min(NR, n - q * NR)
             bq = b_addr + (q * k + k0) * NR * 4
             for r in range(r0, r1, MR):
-                _tile(
+                tile(
                     kc,
                     a_addr + (r * k + k0) * 4,
                     k,
@@ -241,4 +241,4 @@ def matmul_drive(a, bp, c, total, ctl, signal, worker, gen, spins):  # pragma: n
     return sync.end(ctl, signal, worker, gen, spins)
 
 
-__all__ = ["ALIGN", "KC", "MR", "NR", "NV", "VW", "matmul", "matmul_drive", "pack_b"]
+__all__ = ["ALIGN", "KC", "MR", "NR", "NV", "VW", "matmul", "matmul_drive", "pack_b", "tile"]

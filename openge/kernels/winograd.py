@@ -2,14 +2,15 @@
 
 A 3×3 convolution over 2×2 output tiles costs 16 products per (input, output channel, tile)
 instead of 36: the input's 4×4 tiles are transformed (``V = Bᵀ d B``), 16 GEMMs
-``M[k] = U[k] @ V[k]`` (U = G g Gᵀ, the transformed filter, made once) run in BLAS, and each
-tile's 2×2 outputs are ``Aᵀ M A``. The transforms are additions only; F(2×2, 3×3)'s error is a
-few float32 ulps of the sums (measured in tests/kernels/test_winograd.py against float64).
+``M[k] = U[k] @ V[k]`` (U = G g Gᵀ, the transformed filter, made once) run on
+openge.kernels.gemm's micro-kernel, and each tile's 2×2 outputs are ``Aᵀ M A``. The transforms
+are additions only; F(2×2, 3×3)'s error is a few float32 ulps of the sums (measured in
+tests/kernels/test_winograd.py against float64).
 
-Each transform runs over all channels or a range of them, without the GIL (openge's threads
-share the channels: openge.ops.conv_winograd). Layouts: the
-padded input ``xp`` (C, 2·th + 2, 2·tw + 2), zero outside the image; ``v`` and ``m``
-(16, channels, th·tw) with k = 4·row + column of the transformed tile.
+Each step runs over a range of channels or planes, without the GIL (openge's threads share
+them: openge.ops.conv_winograd). Layouts: the padded input ``xp`` (C, 2·th + 2, 2·tw + 2),
+zero outside the image; ``vp`` (16, panels, C, NR), the transformed tiles in the micro-kernel's
+panels; ``m`` (16, Cout, th·tw), k = 4·row + column of the transformed tile.
 """
 
 from __future__ import annotations
@@ -17,67 +18,152 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True, nogil=True)
-def input_transform(xp, v, th, tw):  # pragma: no cover - compiled
-    """``v[:, c, t] = Bᵀ d B`` for every channel c and tile t = ti·tw + tj, d the 4×4 patch of
-    ``xp`` at (2·ti, 2·tj)."""
-    for ch in range(xp.shape[0]):
-        _input_channel(xp, v, th, tw, ch)
-
-
-@njit(cache=True, nogil=True)
-def input_transform_range(xp, v, th, tw, first, stop):  # pragma: no cover - compiled
-    """:func:`input_transform` for channels ``first`` to ``stop``, without the GIL (openge's
-    threads share the channels)."""
-    for ch in range(first, stop):
-        _input_channel(xp, v, th, tw, ch)
+from openge.kernels import sync
+from openge.kernels.gemm import KC, MR, NR, tile
 
 
 @njit(inline="always")
-def _input_channel(xp, v, th, tw, ch):  # pragma: no cover - compiled
-    """The tiles of channel ``ch`` (see :func:`input_transform`)."""
-    plane = xp[ch]
-    for ti in range(th):
-        r = np.uint64(2 * ti)
-        base = ti * tw
-        for tj in range(tw):
-            q = np.uint64(2 * tj)
-            # rows: Bᵀ d
-            a0 = plane[r, q] - plane[r + 2, q]
-            a1 = plane[r, q + 1] - plane[r + 2, q + 1]
-            a2 = plane[r, q + 2] - plane[r + 2, q + 2]
-            a3 = plane[r, q + 3] - plane[r + 2, q + 3]
-            b0 = plane[r + 1, q] + plane[r + 2, q]
-            b1 = plane[r + 1, q + 1] + plane[r + 2, q + 1]
-            b2 = plane[r + 1, q + 2] + plane[r + 2, q + 2]
-            b3 = plane[r + 1, q + 3] + plane[r + 2, q + 3]
-            c0 = plane[r + 2, q] - plane[r + 1, q]
-            c1 = plane[r + 2, q + 1] - plane[r + 1, q + 1]
-            c2 = plane[r + 2, q + 2] - plane[r + 1, q + 2]
-            c3 = plane[r + 2, q + 3] - plane[r + 1, q + 3]
-            d0 = plane[r + 1, q] - plane[r + 3, q]
-            d1 = plane[r + 1, q + 1] - plane[r + 3, q + 1]
-            d2 = plane[r + 1, q + 2] - plane[r + 3, q + 2]
-            d3 = plane[r + 1, q + 3] - plane[r + 3, q + 3]
-            t = np.uint64(base + tj)
-            # columns: (Bᵀ d) B
-            v[0, ch, t] = a0 - a2
-            v[1, ch, t] = a1 + a2
-            v[2, ch, t] = a2 - a1
-            v[3, ch, t] = a1 - a3
-            v[4, ch, t] = b0 - b2
-            v[5, ch, t] = b1 + b2
-            v[6, ch, t] = b2 - b1
-            v[7, ch, t] = b1 - b3
-            v[8, ch, t] = c0 - c2
-            v[9, ch, t] = c1 + c2
-            v[10, ch, t] = c2 - c1
-            v[11, ch, t] = c1 - c3
-            v[12, ch, t] = d0 - d2
-            v[13, ch, t] = d1 + d2
-            v[14, ch, t] = d2 - d1
-            v[15, ch, t] = d1 - d3
+def _transformed(plane, r, q):  # pragma: no cover - compiled
+    """``Bᵀ d B`` of the 4×4 patch of ``plane`` at row ``r``, column ``q``: its 16 values,
+    k = 4·row + column."""
+    # rows: Bᵀ d
+    a0 = plane[r, q] - plane[r + 2, q]
+    a1 = plane[r, q + 1] - plane[r + 2, q + 1]
+    a2 = plane[r, q + 2] - plane[r + 2, q + 2]
+    a3 = plane[r, q + 3] - plane[r + 2, q + 3]
+    b0 = plane[r + 1, q] + plane[r + 2, q]
+    b1 = plane[r + 1, q + 1] + plane[r + 2, q + 1]
+    b2 = plane[r + 1, q + 2] + plane[r + 2, q + 2]
+    b3 = plane[r + 1, q + 3] + plane[r + 2, q + 3]
+    c0 = plane[r + 2, q] - plane[r + 1, q]
+    c1 = plane[r + 2, q + 1] - plane[r + 1, q + 1]
+    c2 = plane[r + 2, q + 2] - plane[r + 1, q + 2]
+    c3 = plane[r + 2, q + 3] - plane[r + 1, q + 3]
+    d0 = plane[r + 1, q] - plane[r + 3, q]
+    d1 = plane[r + 1, q + 1] - plane[r + 3, q + 1]
+    d2 = plane[r + 1, q + 2] - plane[r + 3, q + 2]
+    d3 = plane[r + 1, q + 3] - plane[r + 3, q + 3]
+    # columns: (Bᵀ d) B
+    return (
+        a0 - a2,
+        a1 + a2,
+        a2 - a1,
+        a1 - a3,
+        b0 - b2,
+        b1 + b2,
+        b2 - b1,
+        b1 - b3,
+        c0 - c2,
+        c1 + c2,
+        c2 - c1,
+        c1 - c3,
+        d0 - d2,
+        d1 + d2,
+        d2 - d1,
+        d1 - d3,
+    )
+
+
+@njit(inline="always")
+def _store(planes, at, vals):  # pragma: no cover - compiled
+    """``planes[k, at] = vals[k]`` for the 16 values of a transformed tile (constant indices:
+    a loop over a tuple would lower to a switch per value, 3x slower)."""
+    planes[0, at] = vals[0]
+    planes[1, at] = vals[1]
+    planes[2, at] = vals[2]
+    planes[3, at] = vals[3]
+    planes[4, at] = vals[4]
+    planes[5, at] = vals[5]
+    planes[6, at] = vals[6]
+    planes[7, at] = vals[7]
+    planes[8, at] = vals[8]
+    planes[9, at] = vals[9]
+    planes[10, at] = vals[10]
+    planes[11, at] = vals[11]
+    planes[12, at] = vals[12]
+    planes[13, at] = vals[13]
+    planes[14, at] = vals[14]
+    planes[15, at] = vals[15]
+
+
+@njit(inline="always")
+def _panels(xp, v2, th, tw, q0, q1, first, stop):  # pragma: no cover - compiled
+    """``V = Bᵀ d B`` of the tiles of panels [q0, q1) and channels [first, stop) into ``v2``
+    (16, ...): tile t = ti·tw + tj (d the 4×4 patch of ``xp`` at (2·ti, 2·tj)) of panel
+    ``q = t // NR`` at lane ``t % NR`` of the run starting at ``((q - q0)·C + channel)·NR``;
+    the last panel's idle lanes zero (a subnormal there would slow the products). Panel by
+    panel, so each plane's writes run through (channel, lane) contiguously."""
+    c = xp.shape[0]
+    tiles = th * tw
+    for q in range(q0, q1):
+        t0 = q * NR
+        count = min(NR, tiles - t0)
+        ti0 = t0 // tw
+        tj0 = t0 - ti0 * tw
+        for ch in range(first, stop):
+            plane = xp[ch]
+            at = ((q - q0) * c + ch) * NR
+            ti = ti0
+            tj = tj0
+            for lane in range(count):
+                patch = _transformed(plane, np.uint64(2 * ti), np.uint64(2 * tj))
+                _store(v2, np.uint64(at + lane), patch)
+                tj += 1
+                if tj == tw:
+                    tj = 0
+                    ti += 1
+            for lane in range(count, NR):
+                for k in range(16):
+                    v2[k, at + lane] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def input_panels_range(xp, v2, th, tw, first, stop):  # pragma: no cover - compiled
+    """The input transform of channels ``first`` to ``stop`` for every tile into ``v2`` (16,
+    panels·C·NR), openge.kernels.gemm's panel layout (see :func:`_panels`)."""
+    _panels(xp, v2, th, tw, 0, (th * tw + NR - 1) // NR, first, stop)
+
+
+@njit(inline="always")
+def _plane_products(u, v2, m2, k, tiles, ldm):  # pragma: no cover - compiled
+    """``M[k] = U[k] @ V[k]`` for ``tiles`` tiles: ``u`` (16, Cout, C) read in place, ``v2``
+    (16, ...) their panels (:func:`_panels`), ``m2`` (16, ...) with output channel co of
+    plane k at ``co·ldm``. Per pass of at most KC channels, each panel (in L1) meets every
+    MR-row block of U[k]."""
+    cout, c = u.shape[1], u.shape[2]
+    panels = (tiles + NR - 1) // NR
+    passes = max(1, (c + KC - 1) // KC)
+    step = max(1, (c + passes - 1) // passes)
+    u_addr = u[k].ctypes.data
+    v_addr = v2[k].ctypes.data
+    m_addr = m2[k].ctypes.data
+    for k0 in range(0, c, step):
+        kc = min(step, c - k0)
+        for q in range(panels):
+            width = min(NR, tiles - q * NR)
+            bq = v_addr + (q * c + k0) * NR * 4
+            for r in range(0, cout, MR):
+                tile(
+                    kc,
+                    u_addr + (r * c + k0) * 4,
+                    c,
+                    bq,
+                    m_addr + (r * ldm + q * NR) * 4,
+                    ldm,
+                    min(MR, cout - r),
+                    width,
+                    k0 > 0,
+                )
+
+
+@njit(cache=True, nogil=True)
+def products_range(u, v2, m, first, stop):  # pragma: no cover - compiled
+    """``m[k] = u[k] @ V[k]`` for planes k in [first, stop) on gemm's micro-kernel: ``u`` (16,
+    Cout, C), ``v2`` the tiles in panels (:func:`input_panels_range`), ``m`` (16, Cout,
+    tiles) with C-contiguous planes."""
+    tiles = m.shape[2]
+    for k in range(first, stop):
+        _plane_products(u, v2, m, k, tiles, tiles)
 
 
 @njit(cache=True, nogil=True)
@@ -88,46 +174,115 @@ def output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
         _output_channel(m, bias, y, th, tw, co)
 
 
-@njit(cache=True, nogil=True)
-def output_transform_range(m, bias, y, th, tw, first, stop):  # pragma: no cover - compiled
-    """:func:`output_transform` for output channels ``first`` to ``stop``, without the GIL."""
-    for co in range(first, stop):
-        _output_channel(m, bias, y, th, tw, co)
-
-
 @njit(inline="always")
 def _output_channel(m, bias, y, th, tw, co):  # pragma: no cover - compiled
     """The 2×2 outputs of every tile of output channel ``co`` (see :func:`output_transform`)."""
-    oh, ow = y.shape[1], y.shape[2]
+    mc = m[:, co]
+    yc = y[co]
     bc = bias[co]
     for ti in range(th):
         base = ti * tw
-        r = np.uint64(2 * ti)
         for tj in range(tw):
-            t = np.uint64(base + tj)
-            # rows: Aᵀ M
-            s0 = m[0, co, t] + m[4, co, t] + m[8, co, t]
-            s1 = m[1, co, t] + m[5, co, t] + m[9, co, t]
-            s2 = m[2, co, t] + m[6, co, t] + m[10, co, t]
-            s3 = m[3, co, t] + m[7, co, t] + m[11, co, t]
-            u0 = m[4, co, t] - m[8, co, t] - m[12, co, t]
-            u1 = m[5, co, t] - m[9, co, t] - m[13, co, t]
-            u2 = m[6, co, t] - m[10, co, t] - m[14, co, t]
-            u3 = m[7, co, t] - m[11, co, t] - m[15, co, t]
-            q = np.uint64(2 * tj)
-            if 2 * tj + 1 < ow and 2 * ti + 1 < oh:
-                y[co, r, q] = s0 + s1 + s2 + bc
-                y[co, r, q + 1] = s1 - s2 - s3 + bc
-                y[co, r + 1, q] = u0 + u1 + u2 + bc
-                y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
-            else:
-                y[co, r, q] = s0 + s1 + s2 + bc
-                if 2 * tj + 1 < ow:
-                    y[co, r, q + 1] = s1 - s2 - s3 + bc
-                if 2 * ti + 1 < oh:
-                    y[co, r + 1, q] = u0 + u1 + u2 + bc
-                    if 2 * tj + 1 < ow:
-                        y[co, r + 1, q + 1] = u1 - u2 - u3 + bc
+            _untile(mc, np.uint64(base + tj), yc, ti, tj, bc)
+
+
+@njit(inline="always")
+def _untile(mc, t, yc, ti, tj, bc):  # pragma: no cover - compiled
+    """Tile (``ti``, ``tj``)'s 2×2 outputs ``Aᵀ M A + bc`` into ``yc`` (oh, ow) from column
+    ``t`` of ``mc`` (16, ...), the ones past the output's edge dropped."""
+    oh, ow = yc.shape[0], yc.shape[1]
+    # rows: Aᵀ M
+    s0 = mc[0, t] + mc[4, t] + mc[8, t]
+    s1 = mc[1, t] + mc[5, t] + mc[9, t]
+    s2 = mc[2, t] + mc[6, t] + mc[10, t]
+    s3 = mc[3, t] + mc[7, t] + mc[11, t]
+    u0 = mc[4, t] - mc[8, t] - mc[12, t]
+    u1 = mc[5, t] - mc[9, t] - mc[13, t]
+    u2 = mc[6, t] - mc[10, t] - mc[14, t]
+    u3 = mc[7, t] - mc[11, t] - mc[15, t]
+    r = np.uint64(2 * ti)
+    q = np.uint64(2 * tj)
+    if 2 * tj + 1 < ow and 2 * ti + 1 < oh:
+        yc[r, q] = s0 + s1 + s2 + bc
+        yc[r, q + 1] = s1 - s2 - s3 + bc
+        yc[r + 1, q] = u0 + u1 + u2 + bc
+        yc[r + 1, q + 1] = u1 - u2 - u3 + bc
+    else:
+        yc[r, q] = s0 + s1 + s2 + bc
+        if 2 * tj + 1 < ow:
+            yc[r, q + 1] = s1 - s2 - s3 + bc
+        if 2 * ti + 1 < oh:
+            yc[r + 1, q] = u0 + u1 + u2 + bc
+            if 2 * tj + 1 < ow:
+                yc[r + 1, q + 1] = u1 - u2 - u3 + bc
+
+
+def chunk_floats(c: int, cout: int, chunk: int) -> int:
+    """Floats of one thread's scratch for :func:`convolve`'s chunks of ``chunk`` panels."""
+    return 16 * (chunk * c * NR + 16) + 16 * (cout * chunk * NR + 16) + 16
+
+
+@njit(inline="always")
+def _chunks(xp, u, bias, y, th, tw, chunk, work, first, stop):  # pragma: no cover - compiled
+    """Chunks ``first`` to ``stop`` of ``chunk`` tile panels each, every one through all three
+    steps while its tiles are in cache: the input transform (all channels), the 16 products,
+    the output transform. ``work`` is this thread's scratch (:func:`chunk_floats`)."""
+    c = xp.shape[0]
+    cout = u.shape[1]
+    tiles = th * tw
+    panels = (tiles + NR - 1) // NR
+    ldm = chunk * NR
+    vlen = chunk * c * NR + 16  # planes skewed by 64 bytes: no 4 KiB-aligned plane strides
+    mlen = cout * ldm + 16
+    base = (64 - work.ctypes.data % 64) % 64 // 4
+    v2 = work[base : base + 16 * vlen].reshape(16, vlen)
+    m2 = work[base + 16 * vlen : base + 16 * vlen + 16 * mlen].reshape(16, mlen)
+    for g in range(first, stop):
+        q0 = g * chunk
+        q1 = min(panels, q0 + chunk)
+        t0 = q0 * NR
+        t1 = min(tiles, q1 * NR)
+        _panels(xp, v2, th, tw, q0, q1, 0, c)
+        for k in range(16):
+            _plane_products(u, v2, m2, k, t1 - t0, ldm)
+        for co in range(cout):
+            mc = m2[:, co * ldm : co * ldm + ldm]
+            yc = y[co]
+            bc = bias[co]
+            ti = t0 // tw
+            tj = t0 - ti * tw
+            for t in range(t0, t1):
+                _untile(mc, np.uint64(t - t0), yc, ti, tj, bc)
+                tj += 1
+                if tj == tw:
+                    tj = 0
+                    ti += 1
+
+
+@njit(cache=True, nogil=True)
+def convolve(xp, u, bias, y, th, tw, chunk, work):  # pragma: no cover - compiled
+    """The whole convolution of the padded input ``xp`` into ``y`` (Cout, oh, ow) plus
+    ``bias``, chunk by chunk (see :func:`_chunks`), in the calling thread without the GIL."""
+    panels = (th * tw + NR - 1) // NR
+    _chunks(xp, u, bias, y, th, tw, chunk, work, 0, (panels + chunk - 1) // chunk)
+
+
+@njit(cache=True, nogil=True)
+def convolve_drive(
+    xp, u, bias, y, th, tw, chunk, work, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover - compiled
+    """:func:`convolve` on a thread of openge's team: chunks (neighbouring tiles: each thread
+    keeps to its own stretch of the image) claimed part by part; a team thread allocates its
+    own scratch."""
+    sync.begin(ctl, signal, worker)
+    mine = np.empty(work.shape[0], np.float32) if worker else work
+    part = sync.claim(ctl)
+    while part >= 0:
+        first, stop = sync.bounds(ctl, total, part)
+        _chunks(xp, u, bias, y, th, tw, chunk, mine, first, stop)
+        sync.done(ctl)
+        part = sync.claim(ctl)
+    return sync.end(ctl, signal, worker, gen, spins)
 
 
 @njit(inline="always")
@@ -162,9 +317,12 @@ def filter_transform(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 __all__ = [
+    "NR",
+    "chunk_floats",
+    "convolve",
+    "convolve_drive",
     "filter_transform",
-    "input_transform",
-    "input_transform_range",
+    "input_panels_range",
     "output_transform",
-    "output_transform_range",
+    "products_range",
 ]

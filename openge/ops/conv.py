@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import as_strided
 from openge.errors import SHAPE_INVALID, UNSUPPORTED
 from openge.graph import DataType, Format, TensorDesc
 from openge.kernels import blas
-from openge.ops import conv_depthwise, conv_pointwise
+from openge.ops import conv_depthwise, conv_im2col, conv_pointwise
 from openge.ops.common import (
     FLOAT_TYPES,
     check_dtype,
@@ -193,6 +193,9 @@ def _prepare_conv2d(
         blocked = conv_pointwise.prepare(x, f, bias, y)
         if blocked is not None:
             return blocked
+    packed = conv_im2col.prepare(x, f, bias, y, (sh, sw), (dh, dw), pads, groups=groups)
+    if packed is not None:
+        return packed
     if kh == kw == 1 and not any(pads) and sh == sw == 1 and x.flags.c_contiguous:
         coutg = cout // groups
         w3 = f.reshape(groups, coutg, cg)

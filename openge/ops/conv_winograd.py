@@ -1,5 +1,8 @@
 """Conv2D's Winograd path (ops layer): 3×3 stride-1 convolutions as F(2×2, 3×3) — the
-transforms compiled (openge.kernels.winograd), the 16 tile products in BLAS.
+transforms and the 16 tile products compiled (openge.kernels.winograd; the products on
+openge.kernels.gemm's micro-kernel, the input transform writing the tiles straight into its
+panel layout: 1.2-2× faster than numpy's OpenBLAS on the same products, which packs both
+operands on every call).
 
 It pays where the products dominate and the tiles are many: F(2×2, 3×3) does 16 multiplies per
 (channel pair, tile) where im2col + GEMM does 36, and needs no im2col matrix. With few tiles
@@ -11,23 +14,30 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from openge import kernels
-from openge.kernels import blas
 
 #: Output positions per sample below this stay on im2col + GEMM (few, skinny tile products).
 MIN_POSITIONS = 14 * 14
 #: Input or output channels below this stay on im2col + GEMM (transforms dominate).
 MIN_CHANNELS = 16
-#: Inputs with fewer elements run the whole convolution on the calling thread, products
-#: included (bench/conv_threads.py, 2 threads, Xeon AVX-512: 16→64 channels at 54² 0.52 ms
-#: vs 0.64 with the products split; 32→128 at 27² 0.35 vs 0.41).
-PARALLEL_ELEMENTS = 1 << 17
+#: Transformed filters (16·Cout·C floats) up to this size take the chunked kernel: read once
+#: per chunk, they stay in L2. Larger ones (256+ channels, which come with small planes) run
+#: plane by plane so that each plane's filter is read once.
+CHUNK_FILTER_BYTES = 1 << 20
+#: Bytes of transformed tiles and products (V and M) per chunk: they stay in L2 between steps.
+CHUNK_BYTES = 512 << 10
+#: Products (flops) from which the chunks are shared by openge's threads.
+SPLIT_FLOPS = 2_000_000
 #: Floats added to each of the 16 planes of the scratch buffers: a plane stride that is a
 #: multiple of 4 KiB put all 16 streams of the transforms in the same cache sets (8x slower).
 _SKEW = 16
+#: Elements the scratch buffers start on a multiple of (64 bytes for float32: gemm's
+#: micro-kernel loads its panels with aligned vector loads).
+_ALIGN = 16
 
 _local = threading.local()
 
@@ -41,9 +51,32 @@ def _scratch(name: str, planes: int, size: int, dtype: np.dtype) -> np.ndarray:
     if buf is None:
         buf = _local.bufs = {}
     have = buf.get(key)
-    if have is None or have.size < need:
-        have = buf[key] = np.empty(need, dtype=dtype)
-    return have[:need].reshape(planes, size + _SKEW)[:, :size]
+    if have is None or have.size < need + _ALIGN:
+        have = buf[key] = np.empty(need + _ALIGN, dtype=dtype)
+    start = (-have.ctypes.data % (_ALIGN * have.itemsize)) // have.itemsize
+    return have[start : start + need].reshape(planes, size + _SKEW)[:, :size]
+
+
+def suitable(
+    x: np.ndarray, f: np.ndarray, y: np.ndarray, pads: Sequence[int], constant_filter: bool
+) -> bool:
+    """Whether :func:`prepare_winograd` takes this 3×3 stride-1 undilated convolution (given
+    numba): a constant float32 filter, enough channels and output positions, an output that
+    the 2×2 tiles of the padded input cover."""
+    c, h, w = x.shape[1:]
+    cout = f.shape[0]
+    oh, ow = y.shape[2], y.shape[3]
+    th, tw = -(-oh // 2), -(-ow // 2)
+    return (
+        constant_filter
+        and f.shape[1:] == (c, 3, 3)
+        and min(c, cout) >= MIN_CHANNELS
+        and oh * ow >= MIN_POSITIONS
+        and x.flags.c_contiguous
+        and y.dtype == np.float32  # float64 keeps the exact-order GEMM path
+        and pads[0] + h <= 2 * th + 2
+        and pads[2] + w <= 2 * tw + 2
+    )
 
 
 def prepare_winograd(
@@ -58,72 +91,106 @@ def prepare_winograd(
     with ``f`` (plus ``bias``) into ``y`` by Winograd F(2×2, 3×3), or None where it does not
     pay or apply (a filter that changes between runs, few channels or positions, numba
     missing)."""
-    n, c, h, w = x.shape
-    cout = f.shape[0]
-    oh, ow = y.shape[2], y.shape[3]
-    if (
-        not constant_filter
-        or f.shape[1:] != (c, 3, 3)
-        or min(c, cout) < MIN_CHANNELS
-        or oh * ow < MIN_POSITIONS
-        or not x.flags.c_contiguous
-        or y.dtype != np.float32  # float64 keeps the exact-order GEMM path
-    ):
+    if not suitable(x, f, y, pads, constant_filter):
         return None
-    from openge.ops.compiled import load, parts, warm
+    from openge.ops.compiled import load, warm
 
     module = load("winograd")
     if module is None:
         return None
+    n, c, h, w = x.shape
+    cout = f.shape[0]
+    oh, ow = y.shape[2], y.shape[3]
     th, tw = -(-oh // 2), -(-ow // 2)
     tiles = th * tw
     pt, pl = pads[0], pads[2]
-    if pt + h > 2 * th + 2 or pl + w > 2 * tw + 2:
-        return None
     dtype = y.dtype
     u = module.filter_transform(f, dtype)
     b = np.zeros(cout, dtype=dtype) if bias is None else bias.reshape(cout).astype(dtype)
     xp = np.zeros((c, 2 * th + 2, 2 * tw + 2), dtype=dtype)  # the border stays zero
-    v = _scratch("v", 16, c * tiles, dtype).reshape(16, c, tiles)
-    m = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
-    parallel = c * h * w >= PARALLEL_ELEMENTS
-    if not (
-        warm(module.input_transform, xp, v, th, tw)
-        and warm(module.output_transform, m, b, y[0], th, tw)
-        and warm(module.input_transform_range, xp, v, th, tw, 0, c)
-        and warm(module.output_transform_range, m, b, y[0], th, tw, 0, cout)
-    ):
-        return None
     samples = [(x[i], y[i]) for i in range(n)]
     interior = xp[:, pt : pt + h, pl : pl + w]
+    chunked = _chunked(module, xp, interior, u, b, samples, (th, tw))
+    if chunked is None:
+        return None
+    by_chunks, splits = chunked
+    if u.nbytes <= CHUNK_FILTER_BYTES or not splits:
+        return by_chunks
+    # a large filter: plane by plane on one thread (each plane's filter read once); chunks
+    # when shared by the threads — the same sums in the same order either way
+    panels = -(-tiles // module.NR)
+    vlen = panels * c * module.NR
+    v2 = _scratch("vp", 16, vlen, dtype)
+    m = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
+    if not (
+        warm(module.input_panels_range, xp, v2, th, tw, 0, c)
+        and warm(module.products_range, u, v2, m, 0, 16)
+        and warm(module.output_transform, m, b, y[0], th, tw)
+    ):
+        return None
 
     def run() -> None:
-        vv = _scratch("v", 16, c * tiles, dtype).reshape(16, c, tiles)
+        if kernels.get_num_threads() > 1:
+            by_chunks()
+            return
+        vv = _scratch("vp", 16, vlen, dtype)
         mm = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
-        threads = kernels.get_num_threads()
-        if parallel and threads > 1:
-            # the transforms' channels shared by openge's threads (see ops.compiled.launcher)
-            for xs, ys in samples:
-                np.copyto(interior, xs)
-                blas.parallel(
-                    parts(module.input_transform_range, (xp, vv, th, tw), c, threads), threads
-                )
-                blas.matmul(u, vv, mm)
-                blas.parallel(
-                    parts(module.output_transform_range, (mm, b, ys, th, tw), cout, threads),
-                    threads,
-                )
-        else:
-            # all on this thread: splitting only the products would send half of the
-            # transformed tiles to another core and back, slower than one core here
-            with blas.single_blas:
-                for xs, ys in samples:
-                    np.copyto(interior, xs)
-                    module.input_transform(xp, vv, th, tw)
-                    np.matmul(u, vv, out=mm)
-                    module.output_transform(mm, b, ys, th, tw)
+        for xs, ys in samples:
+            np.copyto(interior, xs)
+            module.input_panels_range(xp, vv, th, tw, 0, c)
+            module.products_range(u, vv, mm, 0, 16)
+            module.output_transform(mm, b, ys, th, tw)
 
     return run
 
 
-__all__ = ["MIN_CHANNELS", "MIN_POSITIONS", "prepare_winograd"]
+def _chunked(
+    module: Any,
+    xp: np.ndarray,
+    interior: np.ndarray,
+    u: np.ndarray,
+    b: np.ndarray,
+    samples: list[tuple[np.ndarray, np.ndarray]],
+    tiles_hw: tuple[int, int],
+) -> tuple[Callable[[], None], bool] | None:
+    """The convolution chunk by chunk (openge.kernels.winograd.convolve: a few tile panels
+    through the input transform, the 16 products and the output transform while they are in
+    cache), chunks shared by openge's thread team when big enough — each thread on its own
+    stretch of the image — and whether it is; None when it does not compile."""
+    from openge.kernels import team
+    from openge.ops.compiled import warm, warm_drive
+
+    c, cout = u.shape[2], u.shape[1]
+    th, tw = tiles_hw
+    panels = -(-(th * tw) // module.NR)
+    per_panel = 16 * module.NR * 4 * (c + cout)  # bytes of V and M per panel
+    chunk = max(1, min(panels, CHUNK_BYTES // per_panel))
+    total = -(-panels // chunk)
+    floats = module.chunk_floats(c, cout, chunk)
+    probe = (xp, u, b, samples[0][1], th, tw, chunk, _work(floats))
+    if not (warm(module.convolve, *probe) and warm_drive(module.convolve_drive, *probe, total)):
+        return None
+    big = 2 * 16 * cout * c * th * tw >= SPLIT_FLOPS and total > 1
+    get = kernels.get_num_threads
+    whole, drive = module.convolve, module.convolve_drive
+
+    def run() -> None:
+        work = _work(floats)
+        threads = min(get(), total) if big else 1
+        for xs, ys in samples:
+            np.copyto(interior, xs)
+            args = (xp, u, b, ys, th, tw, chunk, work)
+            if threads > 1:
+                team.run(drive, whole, args, total, threads * team.PARTS_PER_THREAD, threads)
+            else:
+                whole(*args)
+
+    return run, big
+
+
+def _work(floats: int) -> np.ndarray:
+    """This thread's float32 scratch for the chunked kernel (grown when needed)."""
+    return _scratch("work", 1, floats, np.dtype(np.float32))[0]
+
+
+__all__ = ["MIN_CHANNELS", "MIN_POSITIONS", "prepare_winograd", "suitable"]

@@ -526,6 +526,18 @@ def _depthwise_with_activation(main, y, prog, inputs, constant, attrs):
     )
 
 
+def _residual_and_activation(y, prog, inputs, constant):
+    """The epilogue as (residual, activation) for openge.ops.conv_pointwise's and
+    conv_im2col's fused blocks (see conv_pointwise.epilogue), or None."""
+    from openge.ops import conv_pointwise
+
+    return conv_pointwise.epilogue(
+        _program_steps(prog, 0),
+        [y, *inputs[_N_MAIN:]],
+        [False, *constant[_N_MAIN : len(inputs)]],
+    )
+
+
 def _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
     """The 1×1 convolution of openge.ops.conv_pointwise with the epilogue fused in, or None."""
     from openge.ops import conv_pointwise
@@ -540,15 +552,35 @@ def _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
         or list(attrs["strides"][2:]) != [1, 1]
     ):
         return None
-    parsed = conv_pointwise.epilogue(
-        _program_steps(prog, 0),
-        [y, *inputs[_N_MAIN:]],
-        [False, *constant[_N_MAIN : len(inputs)]],
-    )
+    parsed = _residual_and_activation(y, prog, inputs, constant)
     if parsed is None:
         return None
-    residual, act = parsed
-    return conv_pointwise.prepare(x, f, main[2], y, residual, act)
+    return conv_pointwise.prepare(x, f, main[2], y, *parsed)
+
+
+def _im2col_with_epilogue(main, y, prog, inputs, constant, attrs):
+    """The convolution of openge.ops.conv_im2col with the epilogue fused in, or None (also
+    for the 3×3 stride-1 convolutions Winograd takes: Conv2D's prepare runs those)."""
+    from openge.ops import conv_im2col, conv_winograd
+
+    x, f = main[0], main[1]
+    if x is None or f is None or f.ndim != 4 or x.ndim != 4:
+        return None
+    s, d, pads = attrs["strides"], attrs["dilations"], attrs["pads"]
+    fixed = len(constant) > 1 and bool(constant[1])
+    if (
+        f.shape[2:] == (3, 3)
+        and list(s[2:]) == [1, 1]
+        and list(d[2:]) == [1, 1]
+        and conv_winograd.suitable(x, f, y, pads, fixed)
+    ):
+        return None
+    parsed = _residual_and_activation(y, prog, inputs, constant)
+    if parsed is None:
+        return None
+    return conv_im2col.prepare(
+        x, f, main[2], y, s[2:], d[2:], pads, *parsed, groups=attrs["groups"]
+    )
 
 
 def _prepare_fused_conv2d(
@@ -579,6 +611,11 @@ def _prepare_fused_conv2d(
         fused_pw = _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs)
         if fused_pw is not None:
             return fused_pw
+    if data_format == "NCHW":
+        # any other filter: im2col panels on openge's GEMM, the epilogue fused per block
+        fused_cols = _im2col_with_epilogue(main, y, prog, inputs, constant, attrs)
+        if fused_cols is not None:
+            return fused_cols
     c = y.shape[1] if data_format == "NCHW" else y.shape[-1]
     bias_shape = (c, 1, 1) if data_format == "NCHW" else (c,)
     fused = _compiled_epilogue(

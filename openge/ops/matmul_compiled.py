@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from openge import kernels
+from openge.kernels import allocator
 
 #: Fewest weights (K·N) for the own GEMM: below it (BERT-tiny's 128×512 layers: ~25 µs saved
 #: per product) numba's import (~0.5 s, ~140 MiB per process) would cost more than it saves.
@@ -69,6 +70,8 @@ def prepare_product(
     if not (np.shares_memory(a2, a) and np.shares_memory(y2, y)):
         return None
     packed = module.pack_b(w)
+    # the packed copy is what runs: the mapped original's pages leave the RSS
+    allocator.release_pages(w)
     blocks = -(-rows // module.MR)
     if not (
         warm(module.matmul, a2, packed, y2) and warm_drive(module.matmul_drive, a2, packed, y2, 1)

@@ -29,6 +29,7 @@ from openge.errors import (
     GeError,
 )
 from openge.graph import Tensor
+from openge.kernels import allocator
 from openge.om.container import as_byte_view
 from openge.om.gears import GearKind, GearSet
 from openge.om.limits import LoadLimits, resolve_limits
@@ -441,6 +442,8 @@ class Model:
                         else _Prepared(run, schema.kernel)
                     )
             steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))
+        # the kernels' NumPy temporaries from reused heap memory, not fresh mappings per run
+        allocator.keep_freed_memory()
         return steps, input_binds, output_binds
 
     def _bind(

@@ -35,16 +35,25 @@ def _direct(x: np.ndarray, f: np.ndarray, bias, pads) -> np.ndarray:
         (1, 32, 16, 15, 17, (1, 1, 1, 1), False),  # odd output: edge tiles cut
         (2, 16, 16, 20, 14, (0, 0, 0, 0), True),  # valid convolution, batch 2
         (1, 24, 20, 18, 18, (2, 0, 1, 2), True),  # asymmetric pads
+        (1, 300, 40, 16, 16, (1, 1, 1, 1), True),  # two passes over the channels
+        (1, 16, 29, 90, 90, (1, 1, 1, 1), False),  # many panels, odd output-channel count
     ],
 )
-@pytest.mark.parametrize("parallel", [False, True])
-def test_winograd_matches_float64_direct(n, c, cout, h, w, pads, with_bias, parallel, monkeypatch):
+@pytest.mark.parametrize(
+    ("route", "threads"), [("chunks", 1), ("chunks", 2), ("planes", 1), ("planes", 2)]
+)
+def test_winograd_matches_float64_direct(
+    n, c, cout, h, w, pads, with_bias, route, threads, monkeypatch
+):
     from openge import kernels
     from openge.ops import conv_winograd
 
-    monkeypatch.setattr(conv_winograd, "PARALLEL_ELEMENTS", 0 if parallel else 1 << 60)
+    # chunks: small filters always, large ones when shared; planes: large filters on 1 thread
+    monkeypatch.setattr(conv_winograd, "CHUNK_FILTER_BYTES", 1 << 60 if route == "chunks" else 0)
+    monkeypatch.setattr(conv_winograd, "CHUNK_BYTES", 0)  # one panel per chunk: many chunks
+    monkeypatch.setattr(conv_winograd, "SPLIT_FLOPS", 0)
     monkeypatch.setattr(kernels, "_state", {**kernels._state})  # restored after the test
-    kernels.set_num_threads(2)
+    kernels.set_num_threads(threads)
     rng = np.random.default_rng(7)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
     f = (rng.standard_normal((cout, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
@@ -60,6 +69,27 @@ def test_winograd_matches_float64_direct(n, c, cout, h, w, pads, with_bias, para
     run()
     ref = _direct(x, f, bias, pads)
     assert np.abs(y - ref).max() <= 2e-6 * np.abs(ref).max()
+
+
+def test_chunks_and_planes_give_the_same_bits(monkeypatch):
+    from openge import kernels
+    from openge.ops import conv_winograd
+
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})
+    monkeypatch.setattr(conv_winograd, "SPLIT_FLOPS", 0)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 40, 30, 30)).astype(np.float32)
+    f = rng.standard_normal((24, 40, 3, 3)).astype(np.float32)
+    outs = []
+    for limit, threads in [(1 << 60, 1), (1 << 60, 2), (0, 1)]:
+        monkeypatch.setattr(conv_winograd, "CHUNK_FILTER_BYTES", limit)
+        kernels.set_num_threads(threads)
+        y = np.empty((1, 24, 30, 30), np.float32)
+        run = prepare_winograd(x, f, None, y, (1, 1, 1, 1), True)
+        assert run is not None
+        run()
+        outs.append(y)
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
 
 
 def test_winograd_declines_where_it_does_not_pay():
@@ -98,12 +128,12 @@ def test_filter_transform_is_g_g_gt_rounded_once():
 
 
 def test_winograd_on_three_threads_matches_direct(monkeypatch):
-    """Three threads share the transforms' channels and the products (odd output height: the
-    last tile row is cut)."""
+    """Three threads share the chunks (odd output height: the last tile row is cut)."""
     from openge import kernels
     from openge.ops import conv_winograd
 
-    monkeypatch.setattr(conv_winograd, "PARALLEL_ELEMENTS", 0)
+    monkeypatch.setattr(conv_winograd, "SPLIT_FLOPS", 0)
+    monkeypatch.setattr(conv_winograd, "CHUNK_BYTES", 0)
     monkeypatch.setattr(kernels, "_state", {**kernels._state})
     kernels.set_num_threads(3)
     rng = np.random.default_rng(11)

@@ -112,6 +112,9 @@ def ref_reduce(op, x, axes, keep):
     wide = x.astype(np.complex128 if x.dtype.kind == "c" else np.float64)
     if op == "ReduceSum":
         r = wide.sum(axis=axes, keepdims=keep)
+    elif op == "ReduceProd" and x.dtype.kind in "iu":
+        # integer products wrap (two's complement); float64 would round, then saturate
+        r = x.astype(np.int64).prod(axis=axes, keepdims=keep)
     elif op == "ReduceProd":
         r = wide.prod(axis=axes, keepdims=keep)
     elif op == "ReduceMean":

@@ -1,0 +1,176 @@
+"""Convolutions as im2col panels on openge's own GEMM micro-kernel (ops layer): float32 NCHW
+convolutions without groups that no more specific path takes — the 7×7 and 3×3 stride-2
+stems, strided 3×3 and 1×1 convolutions, 5×5 and 11×11 filters, 3×3 convolutions on planes
+too small for Winograd — with bias, residual and activation fused (openge.kernels.im2col).
+
+They used to build an im2col matrix from a strided view with NumPy and hand it to numpy's
+OpenBLAS; both steps cost about as much as the products (resnet18's stem: 0.6 ms to copy the
+windows, 2.6 ms of GEMM at 92 GFLOP/s, where ONNX Runtime takes 1.7 ms for the convolution).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from openge import kernels
+
+#: Output positions of a work item (its panels, at most KC × BLOCK floats per pass over K,
+#: stay in L2 while every block of output channels is multiplied into them).
+BLOCK = 256
+#: Planes of up to this many output positions are one block.
+MAX_BLOCK = 384
+#: Products (2·Cout·K·P flops per sample) from which a convolution is shared by openge's
+#: threads.
+SPLIT_FLOPS = 2_000_000
+#: Most idle columns of the last panel, as a share of the plane (7×7 planes: 15 of 64, lose).
+MAX_WASTE = 1 / 6
+#: Fewest output channels per group (fewer: tiles of mostly idle rows).
+MIN_GROUP_ROWS = 8
+#: Fewest output channels of an item when a convolution is cut along its channels.
+MIN_ROWS = 48
+
+_local = threading.local()
+
+
+def _buffer(name: str, size: int) -> np.ndarray:
+    """This thread's float32 scratch ``name`` of at least ``size`` floats (grown when
+    needed): the tasks of one execute run one after another in one thread and share it."""
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    have = bufs.get(name)
+    if have is None or have.size < size:
+        have = bufs[name] = np.empty(size, np.float32)
+    return have[:size]
+
+
+def prepare(
+    x: np.ndarray,
+    f: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    pads: Sequence[int],
+    residual: np.ndarray | None = None,
+    act: tuple[int, float, float] = (0, 0.0, 0.0),
+    groups: int = 1,
+) -> Callable[[], None] | None:
+    """A closure computing ``act(conv(x, f) + bias [+ residual])`` into ``y`` (strides,
+    dilations as (h, w), pads as (top, bottom, left, right); ``groups`` ≥ 1, each group its
+    own product); None where the path does not apply (another dtype, overlapping buffers, a
+    small plane, numba missing)."""
+    from openge.kernels import team
+    from openge.ops.compiled import load, warm, warm_drive
+
+    if (
+        x.ndim != 4
+        or f.ndim != 4
+        or y.ndim != 4
+        or not all(a.dtype == np.float32 for a in (x, f, y))
+        or groups < 1
+        or x.shape[1] != f.shape[1] * groups
+        or f.shape[0] != y.shape[1]
+        or f.shape[0] % groups
+        or x.shape[0] != y.shape[0]
+        or not (x.flags.c_contiguous and f.flags.c_contiguous and y.flags.c_contiguous)
+        or (bias is not None and (bias.dtype != np.float32 or bias.size != y.shape[1]))
+        or not y.size
+        or np.shares_memory(x, y)
+        or min(*strides, *dilations) < 1
+        or (
+            residual is not None
+            and (
+                residual.shape != y.shape
+                or residual.dtype != np.float32
+                or not residual.flags.c_contiguous
+                or np.shares_memory(residual, y)
+            )
+        )
+    ):
+        return None
+    module = load("im2col")
+    if module is None:
+        return None
+    n = x.shape[0]
+    cg, h, w = f.shape[1], x.shape[2], x.shape[3]
+    cout, _, kh, kw = f.shape
+    coutg = cout // groups
+    oh, ow = y.shape[2], y.shape[3]
+    p = oh * ow
+    if groups > 1 and (cg == 1 or coutg < MIN_GROUP_ROWS):
+        return None  # depthwise-like: openge.ops.conv_depthwise's loops, not products
+    if (kh, kw, *strides, *pads) == (1, 1, 1, 1, 0, 0, 0, 0):
+        return None  # a plain product: copying x into panels costs as much as BLAS's call
+    if -(-p // module.NR) * module.NR > p * (1 + MAX_WASTE):
+        return None  # a small plane: the last panel's idle columns would cost too much
+    (sh, sw), (dh, dw) = strides, dilations
+    pt, pl = pads[0], pads[2]
+    # the padded plane every tap of every output reads, rounded up to whole stride phases
+    hp = max((oh - 1) * sh + (kh - 1) * dh + 1, pt + h)
+    wp = max((ow - 1) * sw + (kw - 1) * dw + 1, pl + w)
+    ph, pw = -(-hp // sh), -(-wp // sw)
+    k = cg * kh * kw
+    taps = module.tap_offsets(cg, (kh, kw), (dh, dw), (sh, sw, ph, pw))
+    block = p if p <= MAX_BLOCK else BLOCK
+    threads = max(2, kernels.default_num_threads())
+    rows = coutg
+    if -(-p // block) < threads and coutg >= 2 * MIN_ROWS:
+        rows = max(MIN_ROWS, -(-coutg // threads) // 16 * 16)
+    items = module.item_count(coutg, p, block, rows)
+    w3 = f.reshape(groups, coutg, k)
+    b = np.zeros(cout, np.float32) if bias is None else np.ascontiguousarray(bias.reshape(-1))
+    b2 = b.reshape(groups, coutg)
+    has_res = residual is not None
+    y4 = y.reshape(n, groups, coutg, p)
+    r4 = residual.reshape(n, groups, coutg, p) if residual is not None else y4
+    x4 = x.reshape(n, groups, cg, h, w)
+    code, lo, hi = act
+    act_args = (code, np.float32(lo), np.float32(hi))
+    shape = (ow, pw, block, rows)
+    plane_floats = cg * sh * sw * ph * pw
+    scratch_floats = module.scratch_floats(k, block)
+
+    def phases_view() -> np.ndarray:
+        return _buffer("phases", plane_floats).reshape(cg, sh, sw, ph, pw)
+
+    probe = (w3[0], phases_view(), taps, y4[0, 0], b2[0], r4[0, 0], has_res, *act_args, shape)
+    scratch = _buffer("panels", scratch_floats)
+    if not (
+        warm(module.phases, x4[0, 0], phases_view(), pt, pl)
+        and warm(module.conv, *probe, scratch)
+        and warm_drive(module.conv_drive, *probe, scratch, items)
+    ):
+        return None
+    big = 2 * coutg * k * p >= SPLIT_FLOPS and items > 1
+    get = kernels.get_num_threads
+    phases, whole, drive = module.phases, module.conv, module.conv_drive
+    units = [(i, g) for i in range(n) for g in range(groups)]
+
+    def run() -> None:
+        xph = phases_view()
+        panels = _buffer("panels", scratch_floats)
+        count = min(get(), items) if big else 1
+        for i, g in units:
+            phases(x4[i, g], xph, pt, pl)
+            args = (w3[g], xph, taps, y4[i, g], b2[g], r4[i, g], has_res, *act_args, shape, panels)
+            if count > 1:
+                team.run(drive, whole, args, items, count * team.PARTS_PER_THREAD, count)
+            else:
+                whole(*args)
+
+    return run
+
+
+__all__ = [
+    "BLOCK",
+    "MAX_BLOCK",
+    "MAX_WASTE",
+    "MIN_GROUP_ROWS",
+    "MIN_ROWS",
+    "SPLIT_FLOPS",
+    "prepare",
+]

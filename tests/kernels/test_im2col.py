@@ -1,0 +1,136 @@
+"""openge.kernels.im2col: convolutions as im2col panels on openge's GEMM micro-kernel, compared
+with a float64 NumPy convolution written here (window by window), across kernel sizes,
+strides, dilations, paddings, planes narrower and wider than a panel, several blocks, and both
+thread counts (which must give the same bits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from openge import kernels
+from openge.kernels import team
+
+RNG = np.random.default_rng(7)
+im2col = kernels.load("im2col")
+depthwise = kernels.load("depthwise")
+
+
+def _reference(x, w, stride, dilation, pads):
+    """float64 convolution of one sample (C, H, W) with w (Cout, C, kh, kw)."""
+    c, h, width = x.shape
+    cout, _, kh, kw = w.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    top, bottom, left, right = pads
+    xp = np.zeros((c, h + top + bottom, width + left + right))
+    xp[:, top : top + h, left : left + width] = x
+    oh = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    ow = (width + left + right - dw * (kw - 1) - 1) // sw + 1
+    y = np.zeros((cout, oh, ow))
+    for ky in range(kh):
+        for kx in range(kw):
+            rows = slice(ky * dh, ky * dh + (oh - 1) * sh + 1, sh)
+            cols = slice(kx * dw, kx * dw + (ow - 1) * sw + 1, sw)
+            win = xp[:, rows, cols]
+            y += np.tensordot(w[:, :, ky, kx].astype(np.float64), win, axes=(1, 0))
+    return y
+
+
+def _plane(c, h, w, kernel, stride, dilation, pads):
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    top, bottom, left, right = pads
+    oh = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + left + right - dw * (kw - 1) - 1) // sw + 1
+    hp = max((oh - 1) * sh + (kh - 1) * dh + 1, top + h)
+    wp = max((ow - 1) * sw + (kw - 1) * dw + 1, left + w)
+    return oh, ow, -(-hp // sh), -(-wp // sw)
+
+
+def _run(x, w, bias, stride, dilation, pads, block, rows, residual=None, act=(0, 0, 0), threads=1):
+    c, h, width = x.shape
+    cout, _, kh, kw = w.shape
+    oh, ow, ph, pw = _plane(c, h, width, (kh, kw), stride, dilation, pads)
+    xph = np.full((c, *stride, ph, pw), np.nan, np.float32)  # every float must be written
+    im2col.phases(x, xph, pads[0], pads[2])
+    taps = im2col.tap_offsets(c, (kh, kw), dilation, (*stride, ph, pw))
+    y = np.full((cout, oh * ow), np.nan, np.float32)
+    r = residual.reshape(cout, -1) if residual is not None else y
+    # scratch full of subnormals: idle panel lanes must not make the products slow or wrong
+    scratch = np.full(im2col.scratch_floats(c * kh * kw, block), 1e-40, np.float32)
+    code, lo, hi = act
+    flags = (residual is not None, code, np.float32(lo), np.float32(hi))
+    args = (w.reshape(cout, -1), xph, taps, y, bias, r, *flags, (ow, pw, block, rows), scratch)
+    items = im2col.item_count(cout, oh * ow, block, rows)
+    if threads == 1:
+        im2col.conv(*args)
+    else:
+        team.run(im2col.conv_drive, im2col.conv, args, items, min(items, threads), threads)
+    return y.reshape(cout, oh, ow)
+
+
+@pytest.mark.parametrize(
+    ("c", "cout", "hw", "kernel", "stride", "dilation", "pads"),
+    [
+        (3, 64, (40, 44), (7, 7), (2, 2), (1, 1), (3, 3, 3, 3)),  # a stem, rows wider than a panel
+        (3, 20, (33, 33), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),
+        (16, 13, (15, 17), (3, 3), (1, 1), (2, 2), (2, 2, 2, 2)),  # dilated, odd Cout
+        (8, 24, (21, 20), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),
+        (10, 12, (19, 23), (1, 1), (2, 2), (1, 1), (0, 0, 0, 0)),  # a strided 1x1
+        (5, 30, (16, 31), (3, 2), (3, 2), (1, 1), (0, 2, 1, 0)),  # asymmetric everything
+        (300, 40, (9, 9), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # K over two passes of KC
+    ],
+)
+@pytest.mark.parametrize("block", [32, 48, 4096])
+def test_conv_matches_float64_reference(c, cout, hw, kernel, stride, dilation, pads, block):
+    x = RNG.standard_normal((c, *hw)).astype(np.float32)
+    w = RNG.standard_normal((cout, c, *kernel)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    y = _run(x, w, b, stride, dilation, pads, block, cout)
+    want = _reference(x, w, stride, dilation, pads) + b[:, None, None]
+    # float32 sums of K terms: a few ulps of sqrt(K) times the largest output
+    atol = 1e-6 * np.sqrt(c * kernel[0] * kernel[1]) * np.abs(want).max()
+    np.testing.assert_allclose(y, want, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("rows", [16, 48])
+def test_same_bits_on_one_or_two_threads_and_any_row_split(rows):
+    x = RNG.standard_normal((24, 30, 30)).astype(np.float32)
+    w = RNG.standard_normal((96, 24, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(96).astype(np.float32)
+    one = _run(x, w, b, (2, 2), (1, 1), (1, 1, 1, 1), 64, 96)
+    two = _run(x, w, b, (2, 2), (1, 1), (1, 1, 1, 1), 64, rows, threads=2)
+    assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize(
+    ("act", "numpy_act"),
+    [
+        ((depthwise.NONE, 0.0, 0.0), lambda v: v),
+        ((depthwise.RELU, 0.0, 0.0), lambda v: np.maximum(v, 0)),
+        ((depthwise.CLIP, 0.0, 6.0), lambda v: np.clip(v, 0, 6)),
+    ],
+)
+def test_epilogue_adds_residual_then_activation(act, numpy_act):
+    x = RNG.standard_normal((6, 18, 18)).astype(np.float32)
+    w = RNG.standard_normal((20, 6, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(20).astype(np.float32)
+    res = (3 * RNG.standard_normal((20, 9, 9))).astype(np.float32)
+    y = _run(x, w, b, (2, 2), (1, 1), (1, 1, 1, 1), 32, 20, residual=res, act=act)
+    want = numpy_act(_reference(x, w, (2, 2), (1, 1), (1, 1, 1, 1)) + b[:, None, None] + res)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-4)
+
+
+def test_phases_pad_and_split_every_float():
+    x = RNG.standard_normal((3, 11, 14)).astype(np.float32)
+    pads = (2, 1, 3, 0)
+    for stride in [(1, 1), (2, 2), (3, 2)]:
+        _, _, ph, pw = _plane(3, 11, 14, (3, 3), stride, (1, 1), pads)
+        xph = np.full((3, *stride, ph, pw), np.nan, np.float32)
+        im2col.phases(x, xph, pads[0], pads[2])
+        padded = np.zeros((3, ph * stride[0], pw * stride[1]), np.float32)
+        padded[:, 2 : 2 + 11, 3 : 3 + 14] = x
+        for ry in range(stride[0]):
+            for rx in range(stride[1]):
+                assert np.array_equal(xph[:, ry, rx], padded[:, ry :: stride[0], rx :: stride[1]])

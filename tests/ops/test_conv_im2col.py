@@ -1,0 +1,124 @@
+"""openge.ops.conv_im2col: Conv2D / FusedConv2D through im2col panels on openge's GEMM. Each
+prepared closure is compared with Conv2D's NumPy kernel (and the epilogue written here in
+NumPy), run after run as the inputs change, over batches, groups and both thread counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from openge import kernels
+from openge.kernels import depthwise
+from openge.ops import conv_im2col, get_schema
+
+RNG = np.random.default_rng(31)
+
+
+def _numpy_conv(x, w, b, stride, pads, dilation=(1, 1), groups=1):
+    n, _, h, width = x.shape
+    cout, _, kh, kw = w.shape
+    oh = (h + pads[0] + pads[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (width + pads[2] + pads[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    y = np.empty((n, cout, oh, ow), np.float32)
+    get_schema("Conv2D").kernel(
+        [x, w, b],
+        [y],
+        strides=[1, 1, *stride],
+        pads=list(pads),
+        dilations=[1, 1, *dilation],
+        groups=groups,
+        data_format="NCHW",
+    )
+    return y
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    before = kernels.get_num_threads()
+    kernels.set_num_threads(request.param)
+    yield request.param
+    kernels.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("n", "c", "cout", "hw", "kernel", "stride", "pads", "dilation", "groups"),
+    [
+        (1, 3, 64, (64, 64), (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), 1),  # stem, several blocks
+        (2, 16, 32, (29, 29), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),  # batch
+        (1, 12, 24, (20, 20), (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 3),  # groups, dilation
+        (1, 64, 200, (30, 30), (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),  # rows split on 2 threads
+        (1, 24, 40, (12, 13), (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 2),
+    ],
+)
+def test_prepared_conv_matches_numpy_kernel(
+    threads, n, c, cout, hw, kernel, stride, pads, dilation, groups
+):
+    x = np.zeros((n, c, *hw), np.float32)
+    w = RNG.standard_normal((cout, c // groups, *kernel)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    want_shape = _numpy_conv(x, w, b, stride, pads, dilation, groups).shape
+    y = np.empty(want_shape, np.float32)
+    run = conv_im2col.prepare(x, w, b, y, stride, dilation, pads, groups=groups)
+    assert run is not None
+    for _ in range(2):  # the closure reads the inputs as they are at each run
+        x[...] = RNG.standard_normal(x.shape)
+        run()
+        want = _numpy_conv(x, w, b, stride, pads, dilation, groups)
+        np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def test_fused_residual_and_relu6_match_numpy(threads):
+    x = RNG.standard_normal((2, 8, 22, 22)).astype(np.float32)
+    w = RNG.standard_normal((24, 8, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(24).astype(np.float32)
+    res = RNG.standard_normal((2, 24, 11, 11)).astype(np.float32)
+    y = np.empty_like(res)
+    run = conv_im2col.prepare(
+        x, w, b, y, (2, 2), (1, 1), (1, 1, 1, 1), residual=res, act=(depthwise.CLIP, 0.0, 6.0)
+    )
+    assert run is not None
+    run()
+    want = np.clip(_numpy_conv(x, w, b, (2, 2), (1, 1, 1, 1)) + res, 0, 6)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-4)
+
+
+def test_conv2d_prepare_takes_the_path_for_a_strided_conv():
+    x = RNG.standard_normal((1, 3, 32, 32)).astype(np.float32)
+    w = RNG.standard_normal((16, 3, 3, 3)).astype(np.float32)
+    y = np.empty((1, 16, 16, 16), np.float32)
+    run = get_schema("Conv2D").prepare(
+        [x, w, None],
+        [y],
+        [False, True, False],
+        strides=[1, 1, 2, 2],
+        pads=[1, 1, 1, 1],
+        dilations=[1, 1, 1, 1],
+        groups=1,
+        data_format="NCHW",
+    )
+    assert run is not None
+    assert any("conv_drive" in repr(c.cell_contents) for c in run.__closure__ or ())
+    run()
+    want = _numpy_conv(x, w, None, (2, 2), (1, 1, 1, 1))
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "kernel", "stride", "hw", "groups", "why"),
+    [
+        (np.float64, (3, 3), (2, 2), (20, 20), 1, "float64 keeps the exact-order path"),
+        (np.float32, (1, 1), (1, 1), (20, 20), 1, "a plain 1x1 product"),
+        (np.float32, (3, 3), (2, 2), (14, 14), 1, "a 7x7 output wastes a panel"),
+        (np.float32, (3, 3), (2, 2), (20, 20), 16, "depthwise-like groups"),
+    ],
+)
+def test_declines(dtype, kernel, stride, hw, groups, why):
+    c = 16
+    x = np.zeros((1, c, *hw), dtype)
+    w = np.zeros((16, c // groups, *kernel), dtype)
+    oh = (hw[0] + 2 * (kernel[0] // 2) - kernel[0]) // stride[0] + 1
+    y = np.zeros((1, 16, oh, oh), dtype)
+    pads = (kernel[0] // 2,) * 4
+    assert conv_im2col.prepare(x, w, None, y, stride, (1, 1), pads, groups=groups) is None, why
