@@ -88,8 +88,8 @@ def release_pages(array: np.ndarray) -> int:
     read-only file mapping (an .om's weights, a ``np.memmap(mode="r")``); bytes released (0
     for any other memory, whose pages must stay: anonymous memory would be zeroed)."""
     base = array
-    while isinstance(base, np.ndarray):
-        base = base.base
+    while isinstance(base, np.ndarray | memoryview):  # views, np.frombuffer's memoryview
+        base = base.base if isinstance(base, np.ndarray) else base.obj
     if not isinstance(base, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED") or not array.size:
         return 0
     try:
