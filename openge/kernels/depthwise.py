@@ -38,7 +38,7 @@ def _min(a, b):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _store(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
+def activate_row(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
     """``out[:ow] = act(acc[:ow])``, one branch-free loop per activation."""
     zero = acc.dtype.type(0)
     if act == NONE:
@@ -190,7 +190,7 @@ def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no 
                             q = np.uint64(p)
                             acc[q] += wv * pk[q]
             for oy in range(r0, r1):
-                _store(acc[(oy - r0) * wq :], y[i, co, oy], ow, act, lo, hi)
+                activate_row(acc[(oy - r0) * wq :], y[i, co, oy], ow, act, lo, hi)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
@@ -347,7 +347,7 @@ def _flat_planes(
         _flat_plane(buf, masks, w, co, bias[co], y, job * hw, hw, wd, dh, dw, clo, chi)
         if act != NONE and act != RELU and act != CLIP:
             out = y[job * hw : job * hw + hw]
-            _store(out, out, hw, act, lo, hi)
+            activate_row(out, out, hw, act, lo, hi)
 
 
 def flat_masks(h: int, wd: int, kw: int, dw: int, left: int) -> np.ndarray:
@@ -463,7 +463,7 @@ def _cl_items(
                         for j in range(CL_BLOCK):
                             u = np.uint64(j)
                             a[u] += wk[u] * src[u]
-                _store(a, a, cb, act, lo, hi)
+                activate_row(a, a, cb, act, lo, hi)
         ys = y[i, c0:]
         for oy in range(oh):
             for ox in range(ow):
@@ -527,7 +527,7 @@ def block_epilogue(y, bias, res, has_res, p0, p1, act, lo, hi):  # pragma: no co
             for q in range(width):
                 k = np.uint64(q)
                 acc[k] = row[k] + b
-        _store(acc, row, width, act, lo, hi)
+        activate_row(acc, row, width, act, lo, hi)
 
 
 __all__ = [
@@ -539,6 +539,7 @@ __all__ = [
     "NONE",
     "RELU",
     "SILU",
+    "activate_row",
     "block_epilogue",
     "depthwise_act",
     "depthwise_act_drive",

@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from openge.kernels import sync
+from openge.kernels.depthwise import NONE, activate_row
 from openge.kernels.gemm import KC, MR, NR, tile
 
 
@@ -87,22 +88,22 @@ def _store(planes, at, vals):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _panels(xp, v2, th, tw, q0, q1, first, stop):  # pragma: no cover - compiled
-    """``V = Bᵀ d B`` of the tiles of panels [q0, q1) and channels [first, stop) into ``v2``
-    (16, ...): tile t = ti·tw + tj (d the 4×4 patch of ``xp`` at (2·ti, 2·tj)) of panel
-    ``q = t // NR`` at lane ``t % NR`` of the run starting at ``((q - q0)·C + channel)·NR``;
-    the last panel's idle lanes zero (a subnormal there would slow the products). Panel by
-    panel, so each plane's writes run through (channel, lane) contiguously."""
+def _panels(xp, v2, th, tw, t_start, t_stop, first, stop):  # pragma: no cover - compiled
+    """``V = Bᵀ d B`` of tiles [t_start, t_stop) and channels [first, stop) into ``v2`` (16,
+    ...): tile t = ti·tw + tj (d the 4×4 patch of ``xp`` at (2·ti, 2·tj)), the l-th from
+    ``t_start``, in panel ``l // NR`` at lane ``l % NR`` of the run starting at ``(panel·C +
+    channel)·NR``; the last panel's idle lanes zero (a subnormal there would slow the
+    products). Panel by panel, so each plane's writes run through (channel, lane)
+    contiguously."""
     c = xp.shape[0]
-    tiles = th * tw
-    for q in range(q0, q1):
-        t0 = q * NR
-        count = min(NR, tiles - t0)
+    for q in range((t_stop - t_start + NR - 1) // NR):
+        t0 = t_start + q * NR
+        count = min(NR, t_stop - t0)
         ti0 = t0 // tw
         tj0 = t0 - ti0 * tw
         for ch in range(first, stop):
             plane = xp[ch]
-            at = ((q - q0) * c + ch) * NR
+            at = (q * c + ch) * NR
             ti = ti0
             tj = tj0
             for lane in range(count):
@@ -121,7 +122,7 @@ def _panels(xp, v2, th, tw, q0, q1, first, stop):  # pragma: no cover - compiled
 def input_panels_range(xp, v2, th, tw, first, stop):  # pragma: no cover - compiled
     """The input transform of channels ``first`` to ``stop`` for every tile into ``v2`` (16,
     panels·C·NR), openge.kernels.gemm's panel layout (see :func:`_panels`)."""
-    _panels(xp, v2, th, tw, 0, (th * tw + NR - 1) // NR, first, stop)
+    _panels(xp, v2, th, tw, 0, th * tw, first, stop)
 
 
 @njit(inline="always")
@@ -167,23 +168,37 @@ def products_range(u, v2, m, first, stop):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def output_transform(m, bias, y, th, tw):  # pragma: no cover - compiled
-    """``y`` (Cout, oh, ow) from the tiles' products ``m`` (16, Cout, th·tw), plus ``bias``
-    (Cout,): each tile's 2×2 outputs are ``Aᵀ M A``, the ones past the output's edge dropped."""
+def output_transform(m, bias, y, res, has_res, act, lo, hi, th, tw):  # pragma: no cover
+    """``y`` (Cout, oh, ow) from the tiles' products ``m`` (16, Cout, th·tw): each tile's 2×2
+    outputs are ``Aᵀ M A + bias``, the ones past the output's edge dropped; then each
+    channel's rows are finished by :func:`_finish_rows`."""
     for co in range(y.shape[0]):
-        _output_channel(m, bias, y, th, tw, co)
+        mc = m[:, co]
+        yc = y[co]
+        bc = bias[co]
+        for ti in range(th):
+            base = ti * tw
+            for tj in range(tw):
+                _untile(mc, np.uint64(base + tj), yc, ti, tj, bc)
+        if has_res or act != NONE:
+            _finish_rows(yc, res[co], has_res, 0, yc.shape[0], 0, yc.shape[1], act, lo, hi)
 
 
 @njit(inline="always")
-def _output_channel(m, bias, y, th, tw, co):  # pragma: no cover - compiled
-    """The 2×2 outputs of every tile of output channel ``co`` (see :func:`output_transform`)."""
-    mc = m[:, co]
-    yc = y[co]
-    bc = bias[co]
-    for ti in range(th):
-        base = ti * tw
-        for tj in range(tw):
-            _untile(mc, np.uint64(base + tj), yc, ti, tj, bc)
+def _finish_rows(yc, rc, has_res, r0, r1, c0, c1, act, lo, hi):  # pragma: no cover - compiled
+    """FusedConv2D's epilogue on rows [r0, r1) and columns [c0, c1) of ``yc`` (clipped to it),
+    in place while they are in cache: the residual ``rc`` added (when ``has_res``), then the
+    activation — the order and rounding of the separate epilogue pass."""
+    stop_r = min(r1, yc.shape[0])
+    stop_c = min(c1, yc.shape[1])
+    for r in range(r0, stop_r):
+        row = yc[r, c0:stop_c]
+        if has_res:
+            add = rc[r, c0:stop_c]
+            for q in range(stop_c - c0):
+                u = np.uint64(q)
+                row[u] = row[u] + add[u]
+        activate_row(row, row, stop_c - c0, act, lo, hi)
 
 
 @njit(inline="always")
@@ -217,59 +232,83 @@ def _untile(mc, t, yc, ti, tj, bc):  # pragma: no cover - compiled
                 yc[r + 1, q + 1] = u1 - u2 - u3 + bc
 
 
-def chunk_floats(c: int, cout: int, chunk: int) -> int:
-    """Floats of one thread's scratch for :func:`convolve`'s chunks of ``chunk`` panels."""
-    return 16 * (chunk * c * NR + 16) + 16 * (cout * chunk * NR + 16) + 16
+def chunk_panels(tw: int, rows: int) -> int:
+    """Tile panels of a chunk of ``rows`` tile rows of ``tw`` tiles."""
+    return -(-(rows * tw) // NR)
+
+
+def chunk_floats(c: int, cout: int, panels: int) -> int:
+    """Floats of one thread's scratch for :func:`convolve`'s chunks of ``panels`` panels."""
+    return 16 * (panels * c * NR + 16) + 16 * (cout * panels * NR + 16) + 16
 
 
 @njit(inline="always")
-def _chunks(xp, u, bias, y, th, tw, chunk, work, first, stop):  # pragma: no cover - compiled
-    """Chunks ``first`` to ``stop`` of ``chunk`` tile panels each, every one through all three
+def _chunks(
+    xp, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work, first, stop
+):  # pragma: no cover
+    """Chunks ``first`` to ``stop`` of ``rows`` tile rows each, every one through all three
     steps while its tiles are in cache: the input transform (all channels), the 16 products,
-    the output transform. ``work`` is this thread's scratch (:func:`chunk_floats`)."""
+    the output transform, then the epilogue on its whole output rows. ``work`` is this
+    thread's scratch (:func:`chunk_floats`)."""
     c = xp.shape[0]
     cout = u.shape[1]
-    tiles = th * tw
-    panels = (tiles + NR - 1) // NR
-    ldm = chunk * NR
-    vlen = chunk * c * NR + 16  # planes skewed by 64 bytes: no 4 KiB-aligned plane strides
+    ldm = (rows * tw + NR - 1) // NR * NR
+    vlen = ldm * c + 16  # planes skewed by 64 bytes: no 4 KiB-aligned plane strides
     mlen = cout * ldm + 16
     base = (64 - work.ctypes.data % 64) % 64 // 4
     v2 = work[base : base + 16 * vlen].reshape(16, vlen)
     m2 = work[base + 16 * vlen : base + 16 * vlen + 16 * mlen].reshape(16, mlen)
+    finish = has_res or act != NONE
     for g in range(first, stop):
-        q0 = g * chunk
-        q1 = min(panels, q0 + chunk)
-        t0 = q0 * NR
-        t1 = min(tiles, q1 * NR)
-        _panels(xp, v2, th, tw, q0, q1, 0, c)
+        r0 = g * rows
+        r1 = min(th, r0 + rows)
+        t0 = r0 * tw
+        t1 = r1 * tw
+        _panels(xp, v2, th, tw, t0, t1, 0, c)
         for k in range(16):
             _plane_products(u, v2, m2, k, t1 - t0, ldm)
         for co in range(cout):
             mc = m2[:, co * ldm : co * ldm + ldm]
             yc = y[co]
             bc = bias[co]
-            ti = t0 // tw
-            tj = t0 - ti * tw
-            for t in range(t0, t1):
-                _untile(mc, np.uint64(t - t0), yc, ti, tj, bc)
-                tj += 1
-                if tj == tw:
-                    tj = 0
-                    ti += 1
+            for ti in range(r0, r1):
+                base_t = (ti - r0) * tw
+                for tj in range(tw):
+                    _untile(mc, np.uint64(base_t + tj), yc, ti, tj, bc)
+            if finish:
+                _finish_rows(yc, res[co], has_res, 2 * r0, 2 * r1, 0, yc.shape[1], act, lo, hi)
 
 
 @njit(cache=True, nogil=True)
-def convolve(xp, u, bias, y, th, tw, chunk, work):  # pragma: no cover - compiled
-    """The whole convolution of the padded input ``xp`` into ``y`` (Cout, oh, ow) plus
-    ``bias``, chunk by chunk (see :func:`_chunks`), in the calling thread without the GIL."""
-    panels = (th * tw + NR - 1) // NR
-    _chunks(xp, u, bias, y, th, tw, chunk, work, 0, (panels + chunk - 1) // chunk)
+def convolve(xp, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work):  # pragma: no cover
+    """The whole convolution of the padded input ``xp`` into ``y`` (Cout, oh, ow), finished
+    as in :func:`output_transform`, chunk by chunk (see :func:`_chunks`), in the calling
+    thread without the GIL."""
+    count = (th + rows - 1) // rows
+    _chunks(xp, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work, 0, count)
 
 
 @njit(cache=True, nogil=True)
 def convolve_drive(
-    xp, u, bias, y, th, tw, chunk, work, total, ctl, signal, worker, gen, spins
+    xp,
+    u,
+    bias,
+    y,
+    res,
+    has_res,
+    act,
+    lo,
+    hi,
+    th,
+    tw,
+    rows,
+    work,
+    total,
+    ctl,
+    signal,
+    worker,
+    gen,
+    spins,
 ):  # pragma: no cover - compiled
     """:func:`convolve` on a thread of openge's team: chunks (neighbouring tiles: each thread
     keeps to its own stretch of the image) claimed part by part; a team thread allocates its
@@ -279,7 +318,7 @@ def convolve_drive(
     part = sync.claim(ctl)
     while part >= 0:
         first, stop = sync.bounds(ctl, total, part)
-        _chunks(xp, u, bias, y, th, tw, chunk, mine, first, stop)
+        _chunks(xp, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, mine, first, stop)
         sync.done(ctl)
         part = sync.claim(ctl)
     return sync.end(ctl, signal, worker, gen, spins)
@@ -319,6 +358,7 @@ def filter_transform(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
 __all__ = [
     "NR",
     "chunk_floats",
+    "chunk_panels",
     "convolve",
     "convolve_drive",
     "filter_transform",

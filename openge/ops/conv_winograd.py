@@ -28,8 +28,9 @@ MIN_CHANNELS = 16
 #: per chunk, they stay in L2. Larger ones (256+ channels, which come with small planes) run
 #: plane by plane so that each plane's filter is read once.
 CHUNK_FILTER_BYTES = 1 << 20
-#: Bytes of transformed tiles and products (V and M) per chunk: they stay in L2 between steps.
-CHUNK_BYTES = 512 << 10
+#: Bytes of transformed tiles and products (V and M) per chunk of whole tile rows: they stay
+#: in L2 between steps.
+CHUNK_BYTES = 2 << 20
 #: Products (flops) from which the chunks are shared by openge's threads.
 SPLIT_FLOPS = 2_000_000
 #: Floats added to each of the 16 planes of the scratch buffers: a plane stride that is a
@@ -86,12 +87,21 @@ def prepare_winograd(
     y: np.ndarray,
     pads: Sequence[int],
     constant_filter: bool,
+    residual: np.ndarray | None = None,
+    act: tuple[int, float, float] = (0, 0.0, 0.0),
 ) -> Callable[[], None] | None:
-    """A closure computing the 3×3, stride-1, undilated, ungrouped NCHW convolution of ``x``
-    with ``f`` (plus ``bias``) into ``y`` by Winograd F(2×2, 3×3), or None where it does not
-    pay or apply (a filter that changes between runs, few channels or positions, numba
+    """A closure computing ``act(conv(x, f) + bias [+ residual])`` — the 3×3, stride-1,
+    undilated, ungrouped NCHW convolution by Winograd F(2×2, 3×3), its epilogue (an
+    openge.kernels.depthwise activation code and bounds) applied as each output is made —
+    into ``y``, or None where it does not pay or apply (a filter that changes between runs,
+    few channels or positions, a residual of another shape or overlapping ``y``, numba
     missing)."""
-    if not suitable(x, f, y, pads, constant_filter):
+    if not suitable(x, f, y, pads, constant_filter) or (
+        residual is not None
+        and (
+            residual.shape != y.shape or residual.dtype != y.dtype or np.shares_memory(residual, y)
+        )
+    ):
         return None
     from openge.ops.compiled import load, warm
 
@@ -108,9 +118,12 @@ def prepare_winograd(
     u = module.filter_transform(f, dtype)
     b = np.zeros(cout, dtype=dtype) if bias is None else bias.reshape(cout).astype(dtype)
     xp = np.zeros((c, 2 * th + 2, 2 * tw + 2), dtype=dtype)  # the border stays zero
-    samples = [(x[i], y[i]) for i in range(n)]
+    # per sample: input, output, residual (the output itself when there is none: not read)
+    samples = [(x[i], y[i], y[i] if residual is None else residual[i]) for i in range(n)]
     interior = xp[:, pt : pt + h, pl : pl + w]
-    chunked = _chunked(module, xp, interior, u, b, samples, (th, tw))
+    code, lo, hi = act
+    finish = (b, residual is not None, code, np.float32(lo), np.float32(hi))
+    chunked = _chunked(module, xp, interior, u, finish, samples, (th, tw))
     if chunked is None:
         return None
     by_chunks, splits = chunked
@@ -125,7 +138,7 @@ def prepare_winograd(
     if not (
         warm(module.input_panels_range, xp, v2, th, tw, 0, c)
         and warm(module.products_range, u, v2, m, 0, 16)
-        and warm(module.output_transform, m, b, y[0], th, tw)
+        and warm(module.output_transform, m, b, y[0], y[0], *finish[1:], th, tw)
     ):
         return None
 
@@ -135,11 +148,11 @@ def prepare_winograd(
             return
         vv = _scratch("vp", 16, vlen, dtype)
         mm = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
-        for xs, ys in samples:
+        for xs, ys, rs in samples:
             np.copyto(interior, xs)
             module.input_panels_range(xp, vv, th, tw, 0, c)
             module.products_range(u, vv, mm, 0, 16)
-            module.output_transform(mm, b, ys, th, tw)
+            module.output_transform(mm, b, ys, rs, *finish[1:], th, tw)
 
     return run
 
@@ -149,8 +162,8 @@ def _chunked(
     xp: np.ndarray,
     interior: np.ndarray,
     u: np.ndarray,
-    b: np.ndarray,
-    samples: list[tuple[np.ndarray, np.ndarray]],
+    finish: tuple,
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     tiles_hw: tuple[int, int],
 ) -> tuple[Callable[[], None], bool] | None:
     """The convolution chunk by chunk (openge.kernels.winograd.convolve: a few tile panels
@@ -162,12 +175,11 @@ def _chunked(
 
     c, cout = u.shape[2], u.shape[1]
     th, tw = tiles_hw
-    panels = -(-(th * tw) // module.NR)
-    per_panel = 16 * module.NR * 4 * (c + cout)  # bytes of V and M per panel
-    chunk = max(1, min(panels, CHUNK_BYTES // per_panel))
-    total = -(-panels // chunk)
-    floats = module.chunk_floats(c, cout, chunk)
-    probe = (xp, u, b, samples[0][1], th, tw, chunk, _work(floats))
+    rows = _chunk_rows(th, tw, c + cout, module.NR)
+    total = -(-th // rows)
+    floats = module.chunk_floats(c, cout, module.chunk_panels(tw, rows))
+    b, *epilogue = finish
+    probe = (xp, u, b, samples[0][1], samples[0][2], *epilogue, th, tw, rows, _work(floats))
     if not (warm(module.convolve, *probe) and warm_drive(module.convolve_drive, *probe, total)):
         return None
     big = 2 * 16 * cout * c * th * tw >= SPLIT_FLOPS and total > 1
@@ -177,15 +189,31 @@ def _chunked(
     def run() -> None:
         work = _work(floats)
         threads = min(get(), total) if big else 1
-        for xs, ys in samples:
+        for xs, ys, rs in samples:
             np.copyto(interior, xs)
-            args = (xp, u, b, ys, th, tw, chunk, work)
+            args = (xp, u, b, ys, rs, *epilogue, th, tw, rows, work)
             if threads > 1:
                 team.run(drive, whole, args, total, threads * team.PARTS_PER_THREAD, threads)
             else:
                 whole(*args)
 
     return run, big
+
+
+def _chunk_rows(th: int, tw: int, channels: int, nr: int) -> int:
+    """Tile rows per chunk: the most of the chunk's panel lanes used (a chunk's last panel is
+    partly idle: 28 tiles of a 56² image fill 28 of 32 lanes), within CHUNK_BYTES of V and M
+    (16 floats per tile and channel, input and output) when possible; the fewest rows among
+    equals (more chunks to share)."""
+    per_row = 16 * 4 * tw * channels
+    best, best_use = 1, 0.0
+    for rows in range(1, th + 1):
+        if rows > 1 and rows * per_row > CHUNK_BYTES:
+            break
+        use = rows * tw / (-(-(rows * tw) // nr) * nr)
+        if use > best_use + 1e-9:
+            best, best_use = rows, use
+    return best
 
 
 def _work(floats: int) -> np.ndarray:

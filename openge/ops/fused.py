@@ -558,6 +558,32 @@ def _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
     return conv_pointwise.prepare(x, f, main[2], y, *parsed)
 
 
+def _winograd_with_epilogue(main, y, prog, inputs, constant, attrs):
+    """The Winograd convolution of openge.ops.conv_winograd with the epilogue applied as each
+    output is made, or None."""
+    from openge.ops import conv_winograd
+
+    x, f = main[0], main[1]
+    if (
+        x is None
+        or f is None
+        or f.ndim != 4
+        or x.ndim != 4
+        or f.shape[2:] != (3, 3)
+        or list(attrs["strides"][2:]) != [1, 1]
+        or list(attrs["dilations"][2:]) != [1, 1]
+        or attrs["groups"] != 1
+    ):
+        return None
+    fixed = len(constant) > 1 and bool(constant[1])
+    if not conv_winograd.suitable(x, f, y, attrs["pads"], fixed):
+        return None
+    parsed = _residual_and_activation(y, prog, inputs, constant)
+    if parsed is None:
+        return None
+    return conv_winograd.prepare_winograd(x, f, main[2], y, attrs["pads"], fixed, *parsed)
+
+
 def _im2col_with_epilogue(main, y, prog, inputs, constant, attrs):
     """The convolution of openge.ops.conv_im2col with the epilogue fused in, or None (also
     for the 3×3 stride-1 convolutions Winograd takes: Conv2D's prepare runs those)."""
@@ -612,6 +638,10 @@ def _prepare_fused_conv2d(
         if fused_pw is not None:
             return fused_pw
     if data_format == "NCHW":
+        # 3×3 stride 1: Winograd, the epilogue in its output transform
+        fused_wino = _winograd_with_epilogue(main, y, prog, inputs, constant, attrs)
+        if fused_wino is not None:
+            return fused_wino
         # any other filter: im2col panels on openge's GEMM, the epilogue fused per block
         fused_cols = _im2col_with_epilogue(main, y, prog, inputs, constant, attrs)
         if fused_cols is not None:

@@ -146,3 +146,33 @@ def test_winograd_on_three_threads_matches_direct(monkeypatch):
     assert run is not None
     run()
     assert np.abs(y - ref).max() <= 2e-6 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize(
+    ("act", "numpy_act"),
+    [
+        ((1, 0.0, 0.0), lambda v: np.maximum(v, 0)),  # relu
+        ((2, 0.0, 6.0), lambda v: np.clip(v, 0, 6)),  # relu6
+        ((5, 0.0, 0.0), lambda v: v / (1 + np.exp(-v))),  # silu
+    ],
+)
+@pytest.mark.parametrize("route", ["chunks", "planes"])
+def test_epilogue_residual_then_activation_in_the_output_transform(
+    act, numpy_act, route, monkeypatch
+):
+    from openge.kernels import depthwise
+    from openge.ops import conv_winograd
+
+    assert (depthwise.RELU, depthwise.CLIP, depthwise.SILU) == (1, 2, 5)
+    monkeypatch.setattr(conv_winograd, "CHUNK_FILTER_BYTES", 1 << 60 if route == "chunks" else 0)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 20, 17, 18)).astype(np.float32)
+    f = (rng.standard_normal((24, 20, 3, 3)) / 13).astype(np.float32)
+    bias = rng.standard_normal(24).astype(np.float32)
+    res = rng.standard_normal((2, 24, 17, 18)).astype(np.float32)
+    y = np.full(res.shape, np.nan, np.float32)
+    run = prepare_winograd(x, f, bias, y, (1, 1, 1, 1), True, res, act)
+    assert run is not None
+    run()
+    want = numpy_act(_direct(x, f, bias, (1, 1, 1, 1)) + res)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
