@@ -35,9 +35,13 @@ MIN_ELEMENTS = 1 << 17
 #: ... unless numba is loaded already (the model's other tasks use compiled kernels): then
 #: from this size on, where one serial compiled pass beats NumPy's pass per step.
 MIN_ELEMENTS_LOADED = 1 << 12
-#: Outputs from which a program's loop is shared by the threads (a parallel launch costs
-#: ~25-35 µs, a serial pass over 64k float32 about as much).
-PARALLEL_ELEMENTS = 1 << 16
+#: Outputs from which a program's loop (and a compiled reduction) is shared by the threads.
+#: The split goes through openge.kernels.blas's pool, whose hand-overs plus the other core
+#: reading what this one wrote cost more than the second core gives below ~2 MiB: at 2¹⁶,
+#: mobilenet_v3's 200k-element hard-swish took 0.27 ms on two threads against 0.07 on one
+#: (whole models at 2 threads, 2¹⁶ → 2¹⁹: mobilenet_v3 9.8 → 8.0 ms, efficientnet_b0 17.4 →
+#: 15.2, densenet121 58.0 → 52.8; Intel Xeon AVX-512, 2 vCPU).
+PARALLEL_ELEMENTS = 1 << 19
 #: Rows of a program whose operands are all full or scalar: about this many elements each.
 _CHUNK = 16384
 #: Vocabulary entries whose compiled form loses to NumPy's SIMD loops (measured on AVX-512:

@@ -336,8 +336,9 @@ def _windows_nonempty(size: int, k: int, s: int, p: int, out: int) -> bool:
 #: Bytes of one work item's phase scratch up to which the compiled kernels run (a hostile or
 #: odd geometry — huge pads and windows — keeps the NumPy kernel instead of a huge scratch).
 MAX_SCRATCH = 64 << 20
-#: Output elements from which a pooling is shared by openge's threads.
-PARALLEL_ELEMENTS = 1 << 16
+#: Output elements from which a pooling is shared by openge's threads (as
+#: openge.ops.compiled.PARALLEL_ELEMENTS: smaller splits cost more than they give).
+PARALLEL_ELEMENTS = 1 << 19
 
 
 def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None] | None:

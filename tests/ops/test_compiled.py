@@ -126,3 +126,25 @@ def test_compiled_paths_equal_at_one_and_two_threads(threads):
         results.append(out.copy())
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_allclose(results[0], x.mean(axis=(2, 3), keepdims=True), rtol=1e-5, atol=1e-6)
+
+
+def test_elementwise_program_shared_by_the_threads_gives_the_same_bits(threads, monkeypatch):
+    """A program split over openge's pool (forced: the default threshold keeps programs under
+    2 MiB whole) equals the serial pass and NumPy's formula."""
+    from openge.ops import compiled
+
+    monkeypatch.setattr(compiled, "PARALLEL_ELEMENTS", 1 << 10)
+    rng = np.random.default_rng(9)
+    x = (4 * rng.standard_normal((16, 112, 112))).astype(np.float32)
+    y = np.empty_like(x)
+    run = compiled.program_closure([("HardSwish", [0], {})], [x], [False], y)
+    assert run is not None
+    results = []
+    for n in (1, 2):
+        threads(n)
+        y[...] = np.nan
+        run()
+        results.append(y.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+    want = x * np.clip(x + 3, 0, 6) / 6
+    np.testing.assert_allclose(results[0], want, rtol=1e-6, atol=1e-6)
