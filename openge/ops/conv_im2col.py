@@ -25,6 +25,10 @@ MAX_BLOCK = 384
 #: Products (2·Cout·K·P flops per sample) from which a convolution is shared by openge's
 #: threads.
 SPLIT_FLOPS = 2_000_000
+#: A sample's padded stride phases may take this many bytes, or 4× the sample's input and
+#: output if more: a hostile geometry (pads and dilation of 10⁶ around a 1×1 output) keeps
+#: the NumPy kernel instead of a huge scratch.
+MIN_PHASES_BYTES = 64 << 20
 #: Most idle columns of the last panel, as a share of the plane (7×7 planes: 15 of 64, lose).
 MAX_WASTE = 1 / 6
 #: Fewest output channels per group (fewer: tiles of mostly idle rows).
@@ -114,6 +118,8 @@ def prepare(
     wp = max((ow - 1) * sw + (kw - 1) * dw + 1, pl + w)
     ph, pw = -(-hp // sh), -(-wp // sw)
     k = cg * kh * kw
+    if 4 * cg * sh * sw * ph * pw > max(MIN_PHASES_BYTES, 4 * (x[0].nbytes + y[0].nbytes)):
+        return None  # an odd geometry (huge pads and dilations, tiny output): NumPy kernel
     taps = module.tap_offsets(cg, (kh, kw), (dh, dw), (sh, sw, ph, pw))
     block = p if p <= MAX_BLOCK else BLOCK
     threads = max(2, kernels.default_num_threads())
@@ -170,6 +176,7 @@ __all__ = [
     "MAX_BLOCK",
     "MAX_WASTE",
     "MIN_GROUP_ROWS",
+    "MIN_PHASES_BYTES",
     "MIN_ROWS",
     "SPLIT_FLOPS",
     "prepare",

@@ -122,3 +122,12 @@ def test_declines(dtype, kernel, stride, hw, groups, why):
     y = np.zeros((1, 16, oh, oh), dtype)
     pads = (kernel[0] // 2,) * 4
     assert conv_im2col.prepare(x, w, None, y, stride, (1, 1), pads, groups=groups) is None, why
+
+
+def test_declines_a_geometry_whose_padded_plane_dwarfs_its_tensors():
+    """Pads and dilation of 10⁶ around an 8×8 output: the phases would be ~10¹³ bytes."""
+    x = np.zeros((1, 2, 8, 8), np.float32)
+    w = np.zeros((16, 2, 3, 3), np.float32)
+    y = np.zeros((1, 16, 8, 8), np.float32)
+    pads = (10**6, 10**6, 10**6, 10**6)
+    assert conv_im2col.prepare(x, w, None, y, (1, 1), (10**6, 10**6), pads) is None
