@@ -88,8 +88,8 @@ def _store(planes, at, vals):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _panels(xp, v2, th, tw, t_start, t_stop, first, stop):  # pragma: no cover - compiled
-    """``V = Bᵀ d B`` of tiles [t_start, t_stop) and channels [first, stop) into ``v2`` (16,
+def _panels(xp, v2, th, tw, t_start, t_stop):  # pragma: no cover - compiled
+    """``V = Bᵀ d B`` of tiles [t_start, t_stop) and every channel into ``v2`` (16,
     ...): tile t = ti·tw + tj (d the 4×4 patch of ``xp`` at (2·ti, 2·tj)), the l-th from
     ``t_start``, in panel ``l // NR`` at lane ``l % NR`` of the run starting at ``(panel·C +
     channel)·NR``; the last panel's idle lanes zero (a subnormal there would slow the
@@ -101,7 +101,7 @@ def _panels(xp, v2, th, tw, t_start, t_stop, first, stop):  # pragma: no cover -
         count = min(NR, t_stop - t0)
         ti0 = t0 // tw
         tj0 = t0 - ti0 * tw
-        for ch in range(first, stop):
+        for ch in range(c):
             plane = xp[ch]
             at = (q * c + ch) * NR
             ti = ti0
@@ -119,10 +119,10 @@ def _panels(xp, v2, th, tw, t_start, t_stop, first, stop):  # pragma: no cover -
 
 
 @njit(cache=True, nogil=True)
-def input_panels_range(xp, v2, th, tw, first, stop):  # pragma: no cover - compiled
-    """The input transform of channels ``first`` to ``stop`` for every tile into ``v2`` (16,
-    panels·C·NR), openge.kernels.gemm's panel layout (see :func:`_panels`)."""
-    _panels(xp, v2, th, tw, 0, th * tw, first, stop)
+def input_panels(xp, v2, th, tw):  # pragma: no cover - compiled
+    """The input transform of every tile into ``v2`` (16, panels·C·NR), openge.kernels.gemm's
+    panel layout (see :func:`_panels`)."""
+    _panels(xp, v2, th, tw, 0, th * tw)
 
 
 @njit(inline="always")
@@ -158,12 +158,12 @@ def _plane_products(u, v2, m2, k, tiles, ldm):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def products_range(u, v2, m, first, stop):  # pragma: no cover - compiled
-    """``m[k] = u[k] @ V[k]`` for planes k in [first, stop) on gemm's micro-kernel: ``u`` (16,
-    Cout, C), ``v2`` the tiles in panels (:func:`input_panels_range`), ``m`` (16, Cout,
-    tiles) with C-contiguous planes."""
+def products(u, v2, m):  # pragma: no cover - compiled
+    """``m[k] = u[k] @ V[k]`` for the 16 planes on gemm's micro-kernel: ``u`` (16, Cout, C),
+    ``v2`` the tiles in panels (:func:`input_panels`), ``m`` (16, Cout, tiles) with
+    C-contiguous planes."""
     tiles = m.shape[2]
-    for k in range(first, stop):
+    for k in range(16):
         _plane_products(u, v2, m, k, tiles, tiles)
 
 
@@ -264,7 +264,7 @@ def _chunks(
         r1 = min(th, r0 + rows)
         t0 = r0 * tw
         t1 = r1 * tw
-        _panels(xp, v2, th, tw, t0, t1, 0, c)
+        _panels(xp, v2, th, tw, t0, t1)
         for k in range(16):
             _plane_products(u, v2, m2, k, t1 - t0, ldm)
         for co in range(cout):
@@ -362,7 +362,7 @@ __all__ = [
     "convolve",
     "convolve_drive",
     "filter_transform",
-    "input_panels_range",
+    "input_panels",
     "output_transform",
-    "products_range",
+    "products",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -292,18 +293,48 @@ def program_closure(
     return launcher(fn, big, yflat, inner, *flat, ranged=(ranged, rows))
 
 
+#: Floats added to each plane of a :func:`thread_scratch` buffer: a plane stride that is a
+#: multiple of 4 KiB put the 16 streams of Winograd's transforms in the same cache sets (8x
+#: slower).
+SCRATCH_SKEW = 16
+#: Elements a :func:`thread_scratch` buffer starts on a multiple of (64 bytes for float32:
+#: gemm's micro-kernel loads its panels with aligned vector loads).
+SCRATCH_ALIGN = 16
+
+_local = threading.local()
+
+
+def thread_scratch(name: str, planes: int, size: int, dtype: Any) -> np.ndarray:
+    """A (planes, size) view of this thread's scratch buffer ``name`` (grown when needed;
+    aligned, planes skewed by SCRATCH_SKEW): the tasks of one execute run one after another in
+    one thread and share it, and concurrent executes in other threads have their own."""
+    key = (name, np.dtype(dtype).str)
+    need = planes * (size + SCRATCH_SKEW)
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    have = bufs.get(key)
+    if have is None or have.size < need + SCRATCH_ALIGN:
+        have = bufs[key] = np.empty(need + SCRATCH_ALIGN, dtype=dtype)
+    start = (-have.ctypes.data % (SCRATCH_ALIGN * have.itemsize)) // have.itemsize
+    return have[start : start + need].reshape(planes, size + SCRATCH_SKEW)[:, :size]
+
+
 __all__ = [
     "FAST_FLOAT32",
     "MIN_ELEMENTS",
     "MIN_ELEMENTS_LOADED",
     "PARALLEL_ELEMENTS",
     "PARTS_PER_THREAD",
+    "SCRATCH_ALIGN",
+    "SCRATCH_SKEW",
     "SLOW_IN_LOOPS",
     "launcher",
     "load",
     "parts",
     "program_closure",
     "row_parts",
+    "thread_scratch",
     "warm",
     "warm_drive",
 ]

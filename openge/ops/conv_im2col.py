@@ -10,7 +10,6 @@ windows, 2.6 ms of GEMM at 92 GFLOP/s, where ONNX Runtime takes 1.7 ms for the c
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -36,20 +35,6 @@ MIN_GROUP_ROWS = 8
 #: Fewest output channels of an item when a convolution is cut along its channels.
 MIN_ROWS = 48
 
-_local = threading.local()
-
-
-def _buffer(name: str, size: int) -> np.ndarray:
-    """This thread's float32 scratch ``name`` of at least ``size`` floats (grown when
-    needed): the tasks of one execute run one after another in one thread and share it."""
-    bufs = getattr(_local, "bufs", None)
-    if bufs is None:
-        bufs = _local.bufs = {}
-    have = bufs.get(name)
-    if have is None or have.size < size:
-        have = bufs[name] = np.empty(size, np.float32)
-    return have[:size]
-
 
 def prepare(
     x: np.ndarray,
@@ -68,7 +53,7 @@ def prepare(
     own product); None where the path does not apply (another dtype, overlapping buffers, a
     small plane, numba missing)."""
     from openge.kernels import team
-    from openge.ops.compiled import load, warm, warm_drive
+    from openge.ops.compiled import load, thread_scratch, warm, warm_drive
 
     if (
         x.ndim != 4
@@ -141,10 +126,10 @@ def prepare(
     scratch_floats = module.scratch_floats(k, block)
 
     def phases_view() -> np.ndarray:
-        return _buffer("phases", plane_floats).reshape(cg, sh, sw, ph, pw)
+        return thread_scratch("phases", 1, plane_floats, np.float32)[0].reshape(cg, sh, sw, ph, pw)
 
     probe = (w3[0], phases_view(), taps, y4[0, 0], b2[0], r4[0, 0], has_res, *act_args, shape)
-    scratch = _buffer("panels", scratch_floats)
+    scratch = thread_scratch("panels", 1, scratch_floats, np.float32)[0]
     if not (
         warm(module.phases, x4[0, 0], phases_view(), pt, pl)
         and warm(module.conv, *probe, scratch)
@@ -158,7 +143,7 @@ def prepare(
 
     def run() -> None:
         xph = phases_view()
-        panels = _buffer("panels", scratch_floats)
+        panels = thread_scratch("panels", 1, scratch_floats, np.float32)[0]
         count = min(get(), items) if big else 1
         for i, g in units:
             phases(x4[i, g], xph, pt, pl)

@@ -12,7 +12,6 @@ the GEMM path. Its error is a few float32 ulps of each sum (tests/kernels/test_w
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,29 +32,6 @@ CHUNK_FILTER_BYTES = 1 << 20
 CHUNK_BYTES = 2 << 20
 #: Products (flops) from which the chunks are shared by openge's threads.
 SPLIT_FLOPS = 2_000_000
-#: Floats added to each of the 16 planes of the scratch buffers: a plane stride that is a
-#: multiple of 4 KiB put all 16 streams of the transforms in the same cache sets (8x slower).
-_SKEW = 16
-#: Elements the scratch buffers start on a multiple of (64 bytes for float32: gemm's
-#: micro-kernel loads its panels with aligned vector loads).
-_ALIGN = 16
-
-_local = threading.local()
-
-
-def _scratch(name: str, planes: int, size: int, dtype: np.dtype) -> np.ndarray:
-    """A (planes, size) view of this thread's scratch buffer ``name`` (grown when needed):
-    the tasks of one execute run one after another in one thread and share it."""
-    key = (name, np.dtype(dtype).str)
-    need = planes * (size + _SKEW)
-    buf = getattr(_local, "bufs", None)
-    if buf is None:
-        buf = _local.bufs = {}
-    have = buf.get(key)
-    if have is None or have.size < need + _ALIGN:
-        have = buf[key] = np.empty(need + _ALIGN, dtype=dtype)
-    start = (-have.ctypes.data % (_ALIGN * have.itemsize)) // have.itemsize
-    return have[start : start + need].reshape(planes, size + _SKEW)[:, :size]
 
 
 def suitable(
@@ -103,7 +79,7 @@ def prepare_winograd(
         )
     ):
         return None
-    from openge.ops.compiled import load, warm
+    from openge.ops.compiled import load, thread_scratch, warm
 
     module = load("winograd")
     if module is None:
@@ -133,11 +109,11 @@ def prepare_winograd(
     # when shared by the threads — the same sums in the same order either way
     panels = -(-tiles // module.NR)
     vlen = panels * c * module.NR
-    v2 = _scratch("vp", 16, vlen, dtype)
-    m = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
+    v2 = thread_scratch("vp", 16, vlen, dtype)
+    m = thread_scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
     if not (
-        warm(module.input_panels_range, xp, v2, th, tw, 0, c)
-        and warm(module.products_range, u, v2, m, 0, 16)
+        warm(module.input_panels, xp, v2, th, tw)
+        and warm(module.products, u, v2, m)
         and warm(module.output_transform, m, b, y[0], y[0], *finish[1:], th, tw)
     ):
         return None
@@ -146,12 +122,12 @@ def prepare_winograd(
         if kernels.get_num_threads() > 1:
             by_chunks()
             return
-        vv = _scratch("vp", 16, vlen, dtype)
-        mm = _scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
+        vv = thread_scratch("vp", 16, vlen, dtype)
+        mm = thread_scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
         for xs, ys, rs in samples:
             np.copyto(interior, xs)
-            module.input_panels_range(xp, vv, th, tw, 0, c)
-            module.products_range(u, vv, mm, 0, 16)
+            module.input_panels(xp, vv, th, tw)
+            module.products(u, vv, mm)
             module.output_transform(mm, b, ys, rs, *finish[1:], th, tw)
 
     return run
@@ -218,7 +194,9 @@ def _chunk_rows(th: int, tw: int, channels: int, nr: int) -> int:
 
 def _work(floats: int) -> np.ndarray:
     """This thread's float32 scratch for the chunked kernel (grown when needed)."""
-    return _scratch("work", 1, floats, np.dtype(np.float32))[0]
+    from openge.ops.compiled import thread_scratch
+
+    return thread_scratch("work", 1, floats, np.float32)[0]
 
 
 __all__ = ["MIN_CHANNELS", "MIN_POSITIONS", "prepare_winograd", "suitable"]

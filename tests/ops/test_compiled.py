@@ -22,6 +22,17 @@ def threads():
     kernels.set_num_threads(before)
 
 
+def _at_one_and_two_threads(run, out, threads) -> list[np.ndarray]:
+    """``out`` after ``run()`` at 1 and at 2 threads, NaN-filled before each."""
+    results = []
+    for n in (1, 2):
+        threads(n)
+        out[...] = np.nan
+        run()
+        results.append(out.copy())
+    return results
+
+
 def test_ranged_parts_cover_every_item_once(threads):
     seen: list[tuple[int, int]] = []
     lock = threading.Lock()
@@ -100,12 +111,7 @@ def test_compiled_paths_equal_at_one_and_two_threads(threads):
             [x, w, b], [y], [False, True, True], **attrs, epilogue=prog
         )
         assert run is not None
-        results = []
-        for n in (1, 2):
-            threads(n)
-            y[...] = np.nan
-            run()
-            results.append(y.copy())
+        results = _at_one_and_two_threads(run, y, threads)
         np.testing.assert_array_equal(results[0], results[1])
         assert np.isfinite(results[0]).all()
     x = rng.standard_normal((2, 256, 32, 32)).astype(np.float32)
@@ -118,12 +124,7 @@ def test_compiled_paths_equal_at_one_and_two_threads(threads):
         noop_with_empty_axes=False,
     )
     assert run is not None
-    results = []
-    for n in (1, 2):
-        threads(n)
-        out[...] = np.nan
-        run()
-        results.append(out.copy())
+    results = _at_one_and_two_threads(run, out, threads)
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_allclose(results[0], x.mean(axis=(2, 3), keepdims=True), rtol=1e-5, atol=1e-6)
 
@@ -139,12 +140,7 @@ def test_elementwise_program_shared_by_the_threads_gives_the_same_bits(threads, 
     y = np.empty_like(x)
     run = compiled.program_closure([("HardSwish", [0], {})], [x], [False], y)
     assert run is not None
-    results = []
-    for n in (1, 2):
-        threads(n)
-        y[...] = np.nan
-        run()
-        results.append(y.copy())
+    results = _at_one_and_two_threads(run, y, threads)
     np.testing.assert_array_equal(results[0], results[1])
     want = x * np.clip(x + 3, 0, 6) / 6
     np.testing.assert_allclose(results[0], want, rtol=1e-6, atol=1e-6)
