@@ -19,8 +19,9 @@ and few-channel convolutions with a fused activation: flat-plane, row and channe
 kernels; a 1×1 convolution's epilogue per column block), ``pointwise`` (1×1 convolutions
 calling numpy's OpenBLAS GEMM from compiled code), ``pooling`` (max / average pooling),
 ``codegen`` (elementwise programs compiled into one loop each), ``winograd`` (F(2×2, 3×3)
-transforms), ``norm`` (layer norm, row sums), ``gemm`` (openge's own float32 GEMM for products
-with constant weights: an LLVM-IR micro-kernel on weights packed at load), ``im2col``
+transforms), ``norm`` (layer norm, row sums), ``softmax`` (softmax and log-softmax),
+``gemm`` (openge's own float32 GEMM for products with constant weights: an LLVM-IR
+micro-kernel on weights packed at load), ``im2col``
 (float32 convolutions as im2col panels packed per block and multiplied on ``gemm``'s
 micro-kernel, the epilogue fused), ``sync`` (atomics and the team's region protocol).
 ``team`` (the thread team), ``blas`` (splits BLAS products, finds numpy's OpenBLAS GEMM, runs
@@ -52,6 +53,7 @@ _FAMILIES = (
     "pointwise",
     "gemm",
     "im2col",
+    "softmax",
 )
 _lock = threading.RLock()
 _state: dict[str, object] = {

@@ -45,6 +45,9 @@ VW, NV, MR = _host_tile()
 NR = VW * NV
 #: Steps of K per pass of the micro-kernel (a panel's pass, KC × NR floats, stays in L1).
 KC = 256
+#: Steps of K the micro-kernel prefetches its A operand ahead (~300 cycles of memory latency
+#: at ~12 cycles per step).
+PREFETCH_STEPS = 32
 #: Bytes the packed panels are aligned to.
 ALIGN = 64
 
@@ -97,12 +100,14 @@ def _phi_grid(builder, vec, name, constant_in, grid_in=None) -> list[list]:
 
 
 @intrinsic
-def tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
+def tile(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
     """``C[:rows, :cols] (+)= A[:rows, :kc] @ Bp`` for one tile: ``a`` the address of A's
-    first element (row stride ``lda`` floats; rows past ``rows`` are not read), ``bp`` of a
-    packed panel's ``kc × NR`` floats (ALIGN-aligned), ``c`` of C's tile (row stride ``ldc``);
-    ``accumulate`` nonzero adds to C."""
-    sig = types.none(kc, a, lda, bp, c, ldc, rows, cols, accumulate)
+    first element, A[i, k] ``i·lda + k·astep`` floats from it (rows past ``rows`` are not
+    read): ``astep`` 1 for A read in place, :data:`MR` (and ``lda`` 1) for A packed in
+    blocks of MR rows, each step of K one contiguous run (:func:`pack_rows`); ``bp`` the
+    address of a packed panel's ``kc × NR`` floats (ALIGN-aligned), ``c`` of C's tile (row
+    stride ``ldc``); ``accumulate`` nonzero adds to C."""
+    sig = types.none(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
 
     def codegen(context, builder, signature, args):
         f32 = ir.FloatType()
@@ -111,7 +116,7 @@ def tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma: 
         i32 = ir.IntType(32)
         pf = f32.as_pointer()
         pv = vec.as_pointer()
-        kc_, a_, lda_, bp_, c_, ldc_, rows_, cols_, acc_ = (
+        kc_, a_, lda_, astep_, bp_, c_, ldc_, rows_, cols_, acc_ = (
             context.cast(builder, v, t, types.int64)
             for v, t in zip(args, signature.args, strict=True)
         )
@@ -120,6 +125,12 @@ def tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma: 
         c_ptr = builder.inttoptr(c_, pf)
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{VW}f32"
+        )
+        i8p = ir.IntType(8).as_pointer()
+        prefetch = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0i8",
         )
         zero = ir.Constant(vec, [0.0] * VW)
         undef = ir.Constant(vec, ir.Undefined)
@@ -146,8 +157,15 @@ def tile(typingctx, kc, a, lda, bp, c, ldc, rows, cols, accumulate):  # pragma: 
             for j in range(NV)
         ]
         new_accs = []
+        a_k = builder.mul(k, astep_)
+        # the A stream PREFETCH_STEPS steps of K ahead (a packed filter streams from memory
+        # at small outputs: the hardware prefetcher stops at each 4 KiB page)
+        ahead = builder.gep(
+            row_ptrs[0], [builder.add(a_k, builder.mul(astep_, i64(PREFETCH_STEPS)))]
+        )
+        builder.call(prefetch, [builder.bitcast(ahead, i8p), i32(0), i32(3), i32(1)])
         for i in range(MR):
-            value = builder.load(builder.gep(row_ptrs[i], [k]), align=4)
+            value = builder.load(builder.gep(row_ptrs[i], [a_k]), align=4)
             splat = builder.shuffle_vector(
                 builder.insert_element(undef, value, i32(0)), undef, splat_mask
             )
@@ -185,6 +203,23 @@ def pack_b(w: np.ndarray) -> np.ndarray:
     return packed
 
 
+def pack_rows(a: np.ndarray) -> np.ndarray:
+    """A (M, K) packed for :func:`tile` with ``astep`` = MR: blocks of MR rows (rows past M
+    zero), each ``[K][MR]`` — every step of K reads MR consecutive floats, the whole block
+    one contiguous stream (read in place, a filter's MR rows are MR strided streams of
+    ``K`` floats, and at a 7×7 output the product waits on them). One flat ALIGN-aligned
+    array; row block ``r // MR`` starts at float ``r · K``."""
+    m, k = a.shape
+    blocks = -(-m // MR)
+    raw = np.empty(blocks * MR * k + ALIGN // 4, np.float32)
+    start = (-raw.ctypes.data % ALIGN) // 4
+    packed = raw[start : start + blocks * MR * k]
+    padded = np.zeros((blocks * MR, k), np.float32)
+    padded[:m] = a
+    packed.reshape(blocks, k, MR)[...] = padded.reshape(blocks, MR, k).transpose(0, 2, 1)
+    return packed
+
+
 @njit(inline="always")
 def _rows(a, bp, c, k, n, r0, r1):  # pragma: no cover - compiled
     """C's rows [r0, r1) (``a`` (M, K) and ``c`` (M, N) C-contiguous, ``bp`` W packed by
@@ -206,6 +241,7 @@ def _rows(a, bp, c, k, n, r0, r1):  # pragma: no cover - compiled
                     kc,
                     a_addr + (r * k + k0) * 4,
                     k,
+                    1,
                     bq,
                     c_addr + (r * n + q * NR) * 4,
                     n,
@@ -241,4 +277,16 @@ def matmul_drive(a, bp, c, total, ctl, signal, worker, gen, spins):  # pragma: n
     return sync.end(ctl, signal, worker, gen, spins)
 
 
-__all__ = ["ALIGN", "KC", "MR", "NR", "NV", "VW", "matmul", "matmul_drive", "pack_b", "tile"]
+__all__ = [
+    "ALIGN",
+    "KC",
+    "MR",
+    "NR",
+    "NV",
+    "VW",
+    "matmul",
+    "matmul_drive",
+    "pack_b",
+    "pack_rows",
+    "tile",
+]

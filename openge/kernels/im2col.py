@@ -23,7 +23,7 @@ from numba import njit
 
 from openge.kernels import sync
 from openge.kernels.depthwise import block_epilogue
-from openge.kernels.gemm import KC, MR, NR, tile
+from openge.kernels.gemm import KC, MR, NR, pack_rows, tile
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -113,11 +113,13 @@ def _items(
     w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, first, stop, scratch
 ):  # pragma: no cover - compiled
     """Work items ``first`` to ``stop`` of one sample. ``shape`` = (OW, PW, columns per
-    block, output channels per block); item t is (channel block ``t // blocks``, column block
+    block, output channels per block (a multiple of MR), A's row stride, A's step of K):
+    (K, 1) for the filter ``w2`` (Cout, K) read in place, (1, MR) for it packed by
+    openge.kernels.gemm.pack_rows; item t is (channel block ``t // blocks``, column block
     ``t % blocks``). ``scratch`` holds this thread's panels."""
-    cout, k = w2.shape
-    p = y2.shape[1]
-    ow, pw, block, rows = shape
+    cout, p = y2.shape
+    k = taps.shape[0]
+    ow, pw, block, rows, lda, astep = shape
     flat = xph.reshape(-1)
     blocks = (p + block - 1) // block
     base = (64 - scratch.ctypes.data % 64) % 64 // 4  # panels 64-byte aligned
@@ -141,14 +143,15 @@ def _items(
             for q in range(count):
                 width = min(NR, p1 - p0 - q * NR)
                 _pack(flat, taps, k0, kc, buf[q * kc * NR :], p0 + q * NR, width, ow, pw)
-            for q in range(count):
-                width = min(NR, p1 - p0 - q * NR)
-                bq = b_addr + q * kc * NR * 4
-                for r in range(r0, r1, MR):
+            for r in range(r0, r1, MR):
+                for q in range(count):
+                    width = min(NR, p1 - p0 - q * NR)
+                    bq = b_addr + q * kc * NR * 4
                     tile(
                         kc,
-                        w_addr + (r * k + k0) * 4,
-                        k,
+                        w_addr + (r * k + k0 * astep) * 4,
+                        lda,
+                        astep,
                         bq,
                         y_addr + (r * p + p0 + q * NR) * 4,
                         p,
@@ -173,10 +176,11 @@ def scratch_floats(k: int, block: int) -> int:
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv(w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, scratch):  # pragma: no cover
     """``y2 = act(w2 @ im2col + bias [+ r2])`` for one sample, in the calling thread without
-    the GIL: ``w2`` (Cout, Cin·kh·kw), ``xph`` the sample's stride phases (:func:`phases`),
-    ``taps`` from :func:`tap_offsets`, ``y2`` and ``r2`` (Cout, OH·OW), float32,
-    C-contiguous; ``shape`` as in :func:`_items`; ``scratch`` of :func:`scratch_floats`."""
-    count = ((w2.shape[0] + shape[3] - 1) // shape[3]) * ((y2.shape[1] + shape[2] - 1) // shape[2])
+    the GIL: ``w2`` the filter (Cout, Cin·kh·kw) flattened, or packed (see :func:`_items`),
+    ``xph`` the sample's stride phases (:func:`phases`), ``taps`` from :func:`tap_offsets`,
+    ``y2`` and ``r2`` (Cout, OH·OW), float32, C-contiguous; ``shape`` as in :func:`_items`;
+    ``scratch`` of :func:`scratch_floats`."""
+    count = ((y2.shape[0] + shape[3] - 1) // shape[3]) * ((y2.shape[1] + shape[2] - 1) // shape[2])
     _items(w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, 0, count, scratch)
 
 
@@ -215,4 +219,14 @@ def conv_drive(
     return sync.end(ctl, signal, worker, gen, spins)
 
 
-__all__ = ["NR", "conv", "conv_drive", "item_count", "phases", "scratch_floats", "tap_offsets"]
+__all__ = [
+    "MR",
+    "NR",
+    "conv",
+    "conv_drive",
+    "item_count",
+    "pack_rows",
+    "phases",
+    "scratch_floats",
+    "tap_offsets",
+]

@@ -148,6 +148,7 @@ def _plane_products(u, v2, m2, k, tiles, ldm):  # pragma: no cover - compiled
                     kc,
                     u_addr + (r * c + k0) * 4,
                     c,
+                    1,
                     bq,
                     m_addr + (r * ldm + q * NR) * 4,
                     ldm,

@@ -193,7 +193,9 @@ def _prepare_conv2d(
         blocked = conv_pointwise.prepare(x, f, bias, y)
         if blocked is not None:
             return blocked
-    packed = conv_im2col.prepare(x, f, bias, y, (sh, sw), (dh, dw), pads, groups=groups)
+    packed = conv_im2col.prepare(
+        x, f, bias, y, (sh, sw), (dh, dw), pads, groups=groups, constant_filter=constant[1]
+    )
     if packed is not None:
         return packed
     if kh == kw == 1 and not any(pads) and sh == sw == 1 and x.flags.c_contiguous:

@@ -605,7 +605,7 @@ def _im2col_with_epilogue(main, y, prog, inputs, constant, attrs):
     if parsed is None:
         return None
     return conv_im2col.prepare(
-        x, f, main[2], y, s[2:], d[2:], pads, *parsed, groups=attrs["groups"]
+        x, f, main[2], y, s[2:], d[2:], pads, *parsed, groups=attrs["groups"], constant_filter=fixed
     )
 
 

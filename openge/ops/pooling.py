@@ -342,7 +342,7 @@ PARALLEL_ELEMENTS = 1 << 19
 
 
 def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None] | None:
-    """The compiled NCHW max / average pooling (openge.kernels.pooling's phase kernels) bound
+    """The compiled NCHW max / average pooling (openge.kernels.pooling's row kernels) bound
     to these arrays, or None (another layout or dtype, global pooling, a window holding only
     padding, or a scratch over MAX_SCRATCH)."""
     from openge.ops.compiled import launcher, load, warm
@@ -389,8 +389,8 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
         else:
             counts = (h, w, (kh, kw), (sh, sw), (pt, pb, pl, pr), (oh, ow))
             div = _pool_counts(*counts, a["exclusive"], x.dtype)
-        divq = module.phase_divisors(np.asarray(div, x.dtype), kh, kw, sh, sw)
-        fn, args = module.avg_pool_range, (x, y, divq, kh, kw, sh, sw, pt, pl)
+        div = np.ascontiguousarray(div, x.dtype)
+        fn, args = module.avg_pool_range, (x, y, div, kh, kw, sh, sw, pt, pl)
     planes = x.shape[0] * x.shape[1]
     if not warm(fn, *args, 0, planes):
         return None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -61,6 +62,67 @@ def _log_softmax_kernel(inputs, outputs, *, axes):
     _softmax(inputs[0], outputs[0], axes, log=True)
 
 
+def _compiled_softmax(x, y, axes, log: bool) -> Callable[[], None] | None:
+    """The compiled float32 softmax (openge.kernels.softmax) bound to ``x`` and ``y``, or None
+    (another dtype, non-contiguous buffers, axes that are not one run of dimensions, or a
+    small tensor in a model that does not load numba otherwise)."""
+    if (
+        x is None
+        or x.dtype != np.float32
+        or y.dtype != np.float32
+        or x.shape != y.shape
+        or not x.ndim
+        or not x.size
+        or not (x.flags.c_contiguous and y.flags.c_contiguous)
+        or np.shares_memory(x, y)
+    ):
+        return None
+    try:
+        dims = sorted({int(a) % x.ndim for a in axes})
+    except (TypeError, ValueError):
+        return None
+    if not dims or dims != list(range(dims[0], dims[-1] + 1)):
+        return None
+    from openge import kernels
+    from openge.ops.compiled import MIN_ELEMENTS, PARALLEL_ELEMENTS, launcher, load, warm
+
+    if x.size < MIN_ELEMENTS and not kernels.imported():
+        return None  # a small model does not import numba for its softmax alone
+    module = load("softmax")
+    if module is None:
+        return None
+    outer = math.prod(x.shape[: dims[0]])
+    n = math.prod(x.shape[dims[0] : dims[-1] + 1])
+    inner = math.prod(x.shape[dims[-1] + 1 :])
+    if inner == 1:
+        fn, args = module.softmax_rows, (x.reshape(outer, n), y.reshape(outer, n), log)
+    else:
+        fn, args = (
+            module.softmax_columns,
+            (x.reshape(outer, n, inner), y.reshape(outer, n, inner), log),
+        )
+    if not warm(fn, *args, 0, outer):
+        return None
+
+    def whole(*call) -> None:
+        fn(*call, 0, outer)
+
+    big = x.size >= PARALLEL_ELEMENTS and outer > 1
+    return launcher(whole, big, *args, ranged=(fn, outer))
+
+
+def _prepare_softmax(inputs, outputs, constant, *, axes, half_to_float=False):
+    """SoftmaxV2's ``prepare``: the compiled kernel, or None to keep the NumPy one."""
+    del constant, half_to_float
+    return _compiled_softmax(inputs[0], outputs[0], axes, log=False)
+
+
+def _prepare_log_softmax(inputs, outputs, constant, *, axes):
+    """LogSoftmaxV2's ``prepare``: the compiled kernel, or None to keep the NumPy one."""
+    del constant
+    return _compiled_softmax(inputs[0], outputs[0], axes, log=True)
+
+
 SCHEMAS = [
     OpSchema(
         "SoftmaxV2",
@@ -72,6 +134,7 @@ SCHEMAS = [
         ),
         infer=_infer_softmax,
         kernel=_softmax_kernel,
+        prepare=_prepare_softmax,
         doc="y = exp(x - max) / sum(exp(x - max)) over axes.",
         onnx="Softmax",
     ),
@@ -82,6 +145,7 @@ SCHEMAS = [
         attrs=(Attr("axes", AttrType.LIST_INT, [-1]),),
         infer=_infer_softmax,
         kernel=_log_softmax_kernel,
+        prepare=_prepare_log_softmax,
         doc="y = x - max - log(sum(exp(x - max))) over axes.",
         onnx="LogSoftmax",
     ),

@@ -48,7 +48,20 @@ def _plane(c, h, w, kernel, stride, dilation, pads):
     return oh, ow, -(-hp // sh), -(-wp // sw)
 
 
-def _run(x, w, bias, stride, dilation, pads, block, rows, residual=None, act=(0, 0, 0), threads=1):
+def _run(
+    x,
+    w,
+    bias,
+    stride,
+    dilation,
+    pads,
+    block,
+    rows,
+    residual=None,
+    act=(0, 0, 0),
+    threads=1,
+    packed=False,
+):
     c, h, width = x.shape
     cout, _, kh, kw = w.shape
     oh, ow, ph, pw = _plane(c, h, width, (kh, kw), stride, dilation, pads)
@@ -61,7 +74,12 @@ def _run(x, w, bias, stride, dilation, pads, block, rows, residual=None, act=(0,
     scratch = np.full(im2col.scratch_floats(c * kh * kw, block), 1e-40, np.float32)
     code, lo, hi = act
     flags = (residual is not None, code, np.float32(lo), np.float32(hi))
-    args = (w.reshape(cout, -1), xph, taps, y, bias, r, *flags, (ow, pw, block, rows), scratch)
+    if packed:  # blocks of MR rows (gemm.pack_rows): item rows a multiple of MR
+        rows = -(-rows // im2col.MR) * im2col.MR
+        filt, layout = im2col.pack_rows(w.reshape(cout, -1)), (1, im2col.MR)
+    else:
+        filt, layout = w.reshape(-1), (c * kh * kw, 1)
+    args = (filt, xph, taps, y, bias, r, *flags, (ow, pw, block, rows, *layout), scratch)
     items = im2col.item_count(cout, oh * ow, block, rows)
     if threads == 1:
         im2col.conv(*args)
@@ -83,11 +101,12 @@ def _run(x, w, bias, stride, dilation, pads, block, rows, residual=None, act=(0,
     ],
 )
 @pytest.mark.parametrize("block", [32, 48, 4096])
-def test_conv_matches_float64_reference(c, cout, hw, kernel, stride, dilation, pads, block):
+@pytest.mark.parametrize("packed", [False, True])
+def test_conv_matches_float64_reference(c, cout, hw, kernel, stride, dilation, pads, block, packed):
     x = RNG.standard_normal((c, *hw)).astype(np.float32)
     w = RNG.standard_normal((cout, c, *kernel)).astype(np.float32)
     b = RNG.standard_normal(cout).astype(np.float32)
-    y = _run(x, w, b, stride, dilation, pads, block, cout)
+    y = _run(x, w, b, stride, dilation, pads, block, cout, packed=packed)
     want = _reference(x, w, stride, dilation, pads) + b[:, None, None]
     # float32 sums of K terms: a few ulps of sqrt(K) times the largest output
     atol = 1e-6 * np.sqrt(c * kernel[0] * kernel[1]) * np.abs(want).max()
@@ -102,6 +121,9 @@ def test_same_bits_on_one_or_two_threads_and_any_row_split(rows):
     one = _run(x, w, b, (2, 2), (1, 1), (1, 1, 1, 1), 64, 96)
     two = _run(x, w, b, (2, 2), (1, 1), (1, 1, 1, 1), 64, rows, threads=2)
     assert np.array_equal(one, two)
+    # the filter packed in blocks of MR rows: the same products in the same order
+    packed = _run(x, w, b, (2, 2), (1, 1), (1, 1, 1, 1), 64, rows, threads=2, packed=True)
+    assert np.array_equal(one, packed)
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from openge.ops import conv_winograd
 from openge.ops.conv_winograd import prepare_winograd
 
 pytest.importorskip("numba")
+
+
+@pytest.fixture(autouse=True)
+def _small_channels(monkeypatch):
+    """The kernel on small, fast shapes: Winograd from 8 input channels (the route rule,
+    MIN_INPUT_CHANNELS, has its own test)."""
+    monkeypatch.setattr(conv_winograd, "MIN_INPUT_CHANNELS", 8)
 
 
 def _direct(x: np.ndarray, f: np.ndarray, bias, pads) -> np.ndarray:
@@ -92,11 +100,20 @@ def test_chunks_and_planes_give_the_same_bits(monkeypatch):
     assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[0], outs[2])
 
 
-def test_winograd_declines_where_it_does_not_pay():
-    x = np.zeros((1, 8, 32, 32), np.float32)
-    f = np.zeros((16, 8, 3, 3), np.float32)
+def test_winograd_declines_where_it_does_not_pay(monkeypatch):
+    x = np.zeros((1, 4, 32, 32), np.float32)
+    f = np.zeros((16, 4, 3, 3), np.float32)
     y = np.zeros((1, 16, 32, 32), np.float32)
     assert prepare_winograd(x, f, None, y, (1, 1, 1, 1), True) is None  # few input channels
+    monkeypatch.undo()  # the shipped rule: squeezenet's 16 → 64 stays on im2col panels
+    x = np.zeros((1, 16, 55, 55), np.float32)
+    f = np.zeros((64, 16, 3, 3), np.float32)
+    y = np.zeros((1, 64, 55, 55), np.float32)
+    assert not conv_winograd.suitable(x, f, y, (1, 1, 1, 1), True)
+    x = np.zeros((1, 128, 28, 28), np.float32)
+    f = np.zeros((32, 128, 3, 3), np.float32)  # densenet's 128 → 32 keeps Winograd
+    y = np.zeros((1, 32, 28, 28), np.float32)
+    assert conv_winograd.suitable(x, f, y, (1, 1, 1, 1), True)
     x = np.zeros((1, 64, 7, 7), np.float32)
     f = np.zeros((64, 64, 3, 3), np.float32)
     y = np.zeros((1, 64, 7, 7), np.float32)

@@ -50,17 +50,21 @@ def threads(request):
         (1, 12, 24, (20, 20), (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 3),  # groups, dilation
         (1, 64, 200, (30, 30), (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),  # rows split on 2 threads
         (1, 24, 40, (12, 13), (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 2),
+        (1, 96, 100, (7, 7), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),  # a 7x7 plane
     ],
 )
+@pytest.mark.parametrize("constant_filter", [False, True], ids=["in-place", "packed"])
 def test_prepared_conv_matches_numpy_kernel(
-    threads, n, c, cout, hw, kernel, stride, pads, dilation, groups
+    threads, n, c, cout, hw, kernel, stride, pads, dilation, groups, constant_filter
 ):
     x = np.zeros((n, c, *hw), np.float32)
     w = RNG.standard_normal((cout, c // groups, *kernel)).astype(np.float32)
     b = RNG.standard_normal(cout).astype(np.float32)
     want_shape = _numpy_conv(x, w, b, stride, pads, dilation, groups).shape
     y = np.empty(want_shape, np.float32)
-    run = conv_im2col.prepare(x, w, b, y, stride, dilation, pads, groups=groups)
+    run = conv_im2col.prepare(
+        x, w, b, y, stride, dilation, pads, groups=groups, constant_filter=constant_filter
+    )
     assert run is not None
     for _ in range(2):  # the closure reads the inputs as they are at each run
         x[...] = RNG.standard_normal(x.shape)
@@ -110,7 +114,7 @@ def test_conv2d_prepare_takes_the_path_for_a_strided_conv():
     [
         (np.float64, (3, 3), (2, 2), (20, 20), 1, "float64 keeps the exact-order path"),
         (np.float32, (1, 1), (1, 1), (20, 20), 1, "a plain 1x1 product"),
-        (np.float32, (3, 3), (2, 2), (14, 14), 1, "a 7x7 output wastes a panel"),
+        (np.float32, (3, 3), (2, 2), (8, 8), 1, "a 4x4 output wastes half a panel"),
         (np.float32, (3, 3), (2, 2), (20, 20), 16, "depthwise-like groups"),
     ],
 )

@@ -7,10 +7,20 @@ import numpy as np
 import pytest
 
 from openge.graph import DataType
+from openge.ops import conv_winograd
 from openge.ops.fused import encode_program
 from openge.ops.registry import get_schema
 
 pytest.importorskip("numba")
+
+
+@pytest.fixture(autouse=True)
+def _small_channels(monkeypatch):
+    """The kernel on small, fast shapes: Winograd from 8 input channels (the route rule,
+    MIN_INPUT_CHANNELS, has its own test)."""
+    monkeypatch.setattr(conv_winograd, "MIN_INPUT_CHANNELS", 8)
+
+
 RNG = np.random.default_rng(11)
 
 
