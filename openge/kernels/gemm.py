@@ -43,26 +43,33 @@ def _host_tile() -> tuple[int, int, int]:
 VW, NV, MR = _host_tile()
 #: Columns of a tile and of a packed panel of W.
 NR = VW * NV
+#: Rows and vectors of :func:`tile_t`'s tile: 7 × 3 with 32 vector registers (21
+#: accumulators), 4 × 3 with 16.
+MR_T, NV_T = (7, 3) if VW == 16 else (4, 3)
+#: Columns of :func:`tile_t`'s tile and of its packed panels.
+NR_T = VW * NV_T
 #: Steps of K per pass of the micro-kernel (a panel's pass, KC × NR floats, stays in L1).
 KC = 256
 #: Steps of K the micro-kernel prefetches its A operand ahead (~300 cycles of memory latency
 #: at ~12 cycles per step).
 PREFETCH_STEPS = 32
+#: Steps of K :func:`tile_t` prefetches its B panel ahead.
+PREFETCH_B_STEPS = 16
 #: Bytes the packed panels are aligned to.
 ALIGN = 64
 
 
-def _store_tile(builder, finals, c_ptr, ldc, rows, cols, adding: bool) -> None:
+def _store_tile(builder, finals, c_ptr, ldc, rows, cols, adding: bool, mr: int, nv: int) -> None:
     """IR storing the accumulators ``finals`` to C's tile (added to C when ``adding``): whole
     rows while ``rows`` > i; whole vectors while ``cols`` covers them, lane by lane in the
     last, partial one."""
     i64 = ir.IntType(64)
     i32 = ir.IntType(32)
     pv = ir.VectorType(ir.FloatType(), VW).as_pointer()
-    for i in range(MR):
+    for i in range(mr):
         with builder.if_then(builder.icmp_signed(">", rows, i64(i)), likely=True):
             row_ptr = builder.gep(c_ptr, [builder.mul(ldc, i64(i))])
-            for j in range(NV):
+            for j in range(nv):
                 left = builder.sub(cols, i64(j * VW))
                 addr = builder.bitcast(builder.gep(row_ptr, [i64(j * VW)]), pv)
                 full = builder.icmp_signed(">=", left, i64(VW))
@@ -82,13 +89,14 @@ def _store_tile(builder, finals, c_ptr, ldc, rows, cols, adding: bool) -> None:
                                 builder.store(val, lane_ptr, align=4)
 
 
-def _phi_grid(builder, vec, name, constant_in, grid_in=None) -> list[list]:
-    """IR: an MR × NV grid of vector phis, each with the incoming ``(value, block)`` pairs of
-    ``constant_in`` and, when given, its own cell of ``grid_in`` = (grid, block)."""
+def _phi_grid(builder, vec, name, shape, constant_in, grid_in=None) -> list[list]:
+    """IR: a ``shape`` = (rows, vectors) grid of vector phis, each with the incoming ``(value,
+    block)`` pairs of ``constant_in`` and, when given, its own cell of ``grid_in`` = (grid,
+    block)."""
     grid = []
-    for i in range(MR):
+    for i in range(shape[0]):
         row = []
-        for j in range(NV):
+        for j in range(shape[1]):
             phi = builder.phi(vec, f"{name}{i}_{j}")
             for value, block in constant_in:
                 phi.add_incoming(value, block)
@@ -99,14 +107,22 @@ def _phi_grid(builder, vec, name, constant_in, grid_in=None) -> list[list]:
     return grid
 
 
-@intrinsic
-def tile(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
-    """``C[:rows, :cols] (+)= A[:rows, :kc] @ Bp`` for one tile: ``a`` the address of A's
-    first element, A[i, k] ``i·lda + k·astep`` floats from it (rows past ``rows`` are not
-    read): ``astep`` 1 for A read in place, :data:`MR` (and ``lda`` 1) for A packed in
-    blocks of MR rows, each step of K one contiguous run (:func:`pack_rows`); ``bp`` the
-    address of a packed panel's ``kc × NR`` floats (ALIGN-aligned), ``c`` of C's tile (row
-    stride ``ldc``); ``accumulate`` nonzero adds to C."""
+def _make_tile(mr: int, nv: int, name: str, stream_b: bool = False):
+    """The micro-kernel intrinsic for an ``mr × nv·VW`` tile (see :func:`tile`); with
+    ``stream_b`` it prefetches the B panel ahead too (a panel streamed from memory)."""
+
+    def impl(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
+        return _tile_signature(
+            mr, nv, stream_b, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate
+        )
+
+    impl.__name__ = impl.__qualname__ = name
+    return intrinsic(impl)
+
+
+def _tile_signature(mr, nv, stream_b, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):
+    """The signature and codegen of an ``mr × nv·VW`` micro-kernel (see :func:`tile`)."""
+    nr = nv * VW
     sig = types.none(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
 
     def codegen(context, builder, signature, args):
@@ -137,7 +153,7 @@ def tile(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # p
         splat_mask = ir.Constant(ir.VectorType(i32, VW), [0] * VW)
         # rows past ``rows`` read row 0 again (their sums are never stored)
         row_ptrs = []
-        for i in range(MR):
+        for i in range(mr):
             live = builder.icmp_signed(">", rows_, i64(i))
             offset = builder.select(live, builder.mul(lda_, i64(i)), i64(0))
             row_ptrs.append(builder.gep(a_ptr, [offset]))
@@ -150,11 +166,11 @@ def tile(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # p
         builder.position_at_end(loop)
         k = builder.phi(i64, "k")
         k.add_incoming(i64(0), pre)
-        accs = _phi_grid(builder, vec, "acc", [(zero, pre)])
-        b_row = builder.gep(b_ptr, [builder.mul(k, i64(NR))])
+        accs = _phi_grid(builder, vec, "acc", (mr, nv), [(zero, pre)])
+        b_row = builder.gep(b_ptr, [builder.mul(k, i64(nr))])
         bv = [
             builder.load(builder.bitcast(builder.gep(b_row, [i64(j * VW)]), pv), align=4 * VW)
-            for j in range(NV)
+            for j in range(nv)
         ]
         new_accs = []
         a_k = builder.mul(k, astep_)
@@ -164,12 +180,16 @@ def tile(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # p
             row_ptrs[0], [builder.add(a_k, builder.mul(astep_, i64(PREFETCH_STEPS)))]
         )
         builder.call(prefetch, [builder.bitcast(ahead, i8p), i32(0), i32(3), i32(1)])
-        for i in range(MR):
+        if stream_b:
+            for j in range(nv):
+                b_ahead = builder.gep(b_row, [i64(PREFETCH_B_STEPS * nr + j * VW)])
+                builder.call(prefetch, [builder.bitcast(b_ahead, i8p), i32(0), i32(3), i32(1)])
+        for i in range(mr):
             value = builder.load(builder.gep(row_ptrs[i], [a_k]), align=4)
             splat = builder.shuffle_vector(
                 builder.insert_element(undef, value, i32(0)), undef, splat_mask
             )
-            new_accs.append([builder.call(fma, [splat, bv[j], accs[i][j]]) for j in range(NV)])
+            new_accs.append([builder.call(fma, [splat, bv[j], accs[i][j]]) for j in range(nv)])
         k_next = builder.add(k, i64(1))
         k.add_incoming(k_next, loop)
         for acc_row, new_row in zip(accs, new_accs, strict=True):
@@ -178,28 +198,41 @@ def tile(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # p
         builder.cbranch(builder.icmp_signed("<", k_next, kc_), loop, done)
 
         builder.position_at_end(done)
-        finals = _phi_grid(builder, vec, "sum", [(zero, pre)], (new_accs, loop))
+        finals = _phi_grid(builder, vec, "sum", (mr, nv), [(zero, pre)], (new_accs, loop))
         with builder.if_else(builder.icmp_signed("!=", acc_, i64(0))) as (add_path, set_path):
             with add_path:
-                _store_tile(builder, finals, c_ptr, ldc_, rows_, cols_, True)
+                _store_tile(builder, finals, c_ptr, ldc_, rows_, cols_, True, mr, nv)
             with set_path:
-                _store_tile(builder, finals, c_ptr, ldc_, rows_, cols_, False)
+                _store_tile(builder, finals, c_ptr, ldc_, rows_, cols_, False, mr, nv)
         return context.get_dummy_value()
 
     return sig, codegen
 
 
-def pack_b(w: np.ndarray) -> np.ndarray:
-    """W (K, N) packed for :func:`matmul`: ``ceil(N / NR)`` panels of ``[K][NR]`` float32
-    (columns past N zero), one flat ALIGN-aligned array."""
+#: ``tile(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)``: ``C[:rows, :cols] (+)=
+#: A[:rows, :kc] @ Bp`` for one MR × NR tile. ``a`` is the address of A's first element,
+#: A[i, k] ``i·lda + k·astep`` floats from it (rows past ``rows`` are not read): ``astep`` 1
+#: for A read in place, MR (and ``lda`` 1) for A packed in blocks of MR rows
+#: (:func:`pack_rows`), each step of K one contiguous run; ``bp`` the address of a packed
+#: panel's ``kc × NR`` floats (ALIGN-aligned), ``c`` of C's tile (row stride ``ldc``);
+#: ``accumulate`` nonzero adds to C.
+tile = _make_tile(MR, NV, "tile")
+#: The same for a ``MR_T × NR_T`` tile (:data:`MR_T`): rows of 7, which cut 7×7, 14×14 and
+#: 28×28 planes exactly when the rows are output positions.
+tile_t = _make_tile(MR_T, NV_T, "tile_t", stream_b=True)
+
+
+def pack_b(w: np.ndarray, nr: int = NR) -> np.ndarray:
+    """W (K, N) packed for :func:`matmul` (``nr`` = NR) or :func:`tile_t` (NR_T): ``ceil(N /
+    nr)`` panels of ``[K][nr]`` float32 (columns past N zero), one flat ALIGN-aligned array."""
     k, n = w.shape
-    panels = -(-n // NR)
-    padded = np.zeros((k, panels * NR), np.float32)
+    panels = -(-n // nr)
+    padded = np.zeros((k, panels * nr), np.float32)
     padded[:, :n] = w
-    raw = np.empty(panels * k * NR + ALIGN // 4, np.float32)
+    raw = np.empty(panels * k * nr + ALIGN // 4, np.float32)
     start = (-raw.ctypes.data % ALIGN) // 4
-    packed = raw[start : start + panels * k * NR]
-    packed.reshape(panels, k, NR)[...] = padded.reshape(k, panels, NR).transpose(1, 0, 2)
+    packed = raw[start : start + panels * k * nr]
+    packed.reshape(panels, k, nr)[...] = padded.reshape(k, panels, nr).transpose(1, 0, 2)
     return packed
 
 
@@ -281,12 +314,16 @@ __all__ = [
     "ALIGN",
     "KC",
     "MR",
+    "MR_T",
     "NR",
+    "NR_T",
     "NV",
+    "NV_T",
     "VW",
     "matmul",
     "matmul_drive",
     "pack_b",
     "pack_rows",
     "tile",
+    "tile_t",
 ]

@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import as_strided
 from openge.errors import SHAPE_INVALID, UNSUPPORTED
 from openge.graph import DataType, Format, TensorDesc
 from openge.kernels import blas
-from openge.ops import conv_depthwise, conv_im2col, conv_pointwise
+from openge.ops import conv_depthwise, conv_im2col, conv_im2row, conv_pointwise
 from openge.ops.common import (
     FLOAT_TYPES,
     check_dtype,
@@ -189,6 +189,12 @@ def _prepare_conv2d(
         wino = prepare_winograd(x, f, bias, y, pads, constant[1])
         if wino is not None:
             return wino
+    if groups == 1:
+        rows = conv_im2row.prepare(
+            x, f, bias, y, (sh, sw), (dh, dw), pads, constant_filter=constant[1]
+        )
+        if rows is not None:
+            return rows
     if kh == kw == 1 and not any(pads) and sh == sw == 1 and groups == 1:
         blocked = conv_pointwise.prepare(x, f, bias, y)
         if blocked is not None:

@@ -584,6 +584,39 @@ def _winograd_with_epilogue(main, y, prog, inputs, constant, attrs):
     return conv_winograd.prepare_winograd(x, f, main[2], y, attrs["pads"], fixed, *parsed)
 
 
+def _im2row_with_epilogue(main, y, prog, inputs, constant, attrs):
+    """The small-plane convolution of openge.ops.conv_im2row with the epilogue fused in, or
+    None (also for the 3×3 stride-1 convolutions Winograd takes)."""
+    from openge.ops import conv_im2row
+
+    x, f = main[0], main[1]
+    if x is None or f is None or f.ndim != 4 or x.ndim != 4:
+        return None
+    if _winograd_takes(x, f, y, attrs, constant):
+        return None
+    parsed = _residual_and_activation(y, prog, inputs, constant)
+    if parsed is None:
+        return None
+    s, d = attrs["strides"], attrs["dilations"]
+    fixed = len(constant) > 1 and bool(constant[1])
+    return conv_im2row.prepare(
+        x, f, main[2], y, s[2:], d[2:], attrs["pads"], *parsed, constant_filter=fixed
+    )
+
+
+def _winograd_takes(x, f, y, attrs, constant) -> bool:
+    """Whether openge.ops.conv_winograd takes this convolution (3×3, stride 1, suitable)."""
+    from openge.ops import conv_winograd
+
+    return (
+        f.shape[2:] == (3, 3)
+        and list(attrs["strides"][2:]) == [1, 1]
+        and list(attrs["dilations"][2:]) == [1, 1]
+        and attrs["groups"] == 1
+        and conv_winograd.suitable(x, f, y, attrs["pads"], len(constant) > 1 and bool(constant[1]))
+    )
+
+
 def _im2col_with_epilogue(main, y, prog, inputs, constant, attrs):
     """The convolution of openge.ops.conv_im2col with the epilogue fused in, or None (also
     for the 3×3 stride-1 convolutions Winograd takes: Conv2D's prepare runs those)."""
@@ -633,6 +666,10 @@ def _prepare_fused_conv2d(
         if fused_dw is not None:
             return fused_dw
     if data_format == "NCHW" and groups == 1:
+        # a small output plane: the positions as the product's rows, the epilogue fused
+        fused_rows = _im2row_with_epilogue(main, y, prog, inputs, constant, attrs)
+        if fused_rows is not None:
+            return fused_rows
         # 1x1: GEMM in column blocks, each finished by a compiled epilogue while in cache
         fused_pw = _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs)
         if fused_pw is not None:

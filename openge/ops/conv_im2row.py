@@ -1,0 +1,189 @@
+"""Convolutions on small output planes with the positions as the product's rows (ops layer):
+float32 NCHW convolutions with a constant filter, one group, and at most
+:data:`MAX_POSITIONS` output positions — a network's last stages (7×7, 14×14), 1×1 and
+3×3 alike, with bias, residual and activation fused (openge.kernels.im2row).
+
+At 7×7, numpy's OpenBLAS ran resnet50's 2048 ↔ 512 1×1 convolutions at 60-70 GFLOP/s and
+openge's im2col panels waste 15 of every 64 columns; with the positions as rows, tiles of 7
+cut the plane exactly and the filter streams once, contiguously.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from openge import kernels
+
+#: Output planes up to this many positions per sample take this path (measured on one
+#: AVX-512 core against im2col panels, ms: 3×3 512 → 512 at 7² 2.59 → 1.91, 64 → 256 at 13²
+#: 0.51 → 0.47, 256 → 256 at 10² 1.44 → 1.11; at 28² it loses, 1.31 → 1.81) ...
+MAX_POSITIONS = 196
+#: ... and a plain 1×1 convolution (stride 1, unpadded) up to this many, against numpy's
+#: OpenBLAS (2048 → 512 at 7² 1.09 → 0.81 ms, 960 → 160 0.153 → 0.124; at 14² BLAS wins,
+#: 256 → 1024 0.78 against 0.94).
+MAX_PLAIN_POSITIONS = 64
+#: Fewest output channels: one whole panel of NR_T (densenet's 128 → 32 3×3 at 7², a panel
+#: two-thirds idle, lost to im2col: 0.113 → 0.120 ms).
+MIN_CHANNELS = 48
+#: Fewest channel panels per thread when openge's threads share a convolution (densenet's
+#: 1×1 convolutions to 128 channels at 7², three panels, took 0.143 ms on two threads through
+#: BLAS and 0.156 split over two here, 0.121 on one).
+MIN_PANELS_PER_THREAD = 2
+#: Products (2·Cout·K·P flops per sample) from which openge's threads share a convolution.
+SPLIT_FLOPS = 2_000_000
+#: Largest columns scratch (K × P floats) in bytes: a hostile geometry keeps another path.
+MAX_COLUMNS_BYTES = 64 << 20
+
+
+def prepare(
+    x: np.ndarray,
+    f: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    pads: Sequence[int],
+    residual: np.ndarray | None = None,
+    act: tuple[int, float, float] = (0, 0.0, 0.0),
+    groups: int = 1,
+    constant_filter: bool = False,
+) -> Callable[[], None] | None:
+    """A closure computing ``act(conv(x, f) + bias [+ residual])`` into ``y`` (strides,
+    dilations as (h, w), pads as (top, bottom, left, right)), the filter packed now; None
+    where the path does not apply (a filter that may change, groups, another dtype, a large
+    plane, few output channels, overlapping buffers, numba missing)."""
+    from openge.kernels import team
+    from openge.kernels.allocator import release_pages
+    from openge.ops.compiled import load, thread_scratch, warm, warm_drive
+
+    if (
+        not constant_filter
+        or groups != 1
+        or x.ndim != 4
+        or f.ndim != 4
+        or y.ndim != 4
+        or not all(a.dtype == np.float32 for a in (x, f, y))
+        or x.shape[1] != f.shape[1]
+        or f.shape[0] != y.shape[1]
+        or x.shape[0] != y.shape[0]
+        or not (x.flags.c_contiguous and f.flags.c_contiguous and y.flags.c_contiguous)
+        or (bias is not None and (bias.dtype != np.float32 or bias.size != y.shape[1]))
+        or not y.size
+        or y.shape[1] < MIN_CHANNELS
+        or y.shape[2] * y.shape[3] > MAX_POSITIONS
+        or np.shares_memory(x, y)
+        or min(*strides, *dilations) < 1
+        or (
+            residual is not None
+            and (
+                residual.shape != y.shape
+                or residual.dtype != np.float32
+                or not residual.flags.c_contiguous
+                or np.shares_memory(residual, y)
+            )
+        )
+    ):
+        return None
+    module = load("im2row")
+    phase_module = load("im2col")
+    if module is None or phase_module is None:
+        return None
+    n, c, h, w = x.shape
+    cout, _, kh, kw = f.shape
+    oh, ow = y.shape[2], y.shape[3]
+    p = oh * ow
+    k = c * kh * kw
+    (sh, sw), (dh, dw) = strides, dilations
+    pt, pl = pads[0], pads[2]
+    plain = (kh, kw, sh, sw, *pads) == (1, 1, 1, 1, 0, 0, 0, 0)
+    if plain and p > MAX_PLAIN_POSITIONS:
+        return None  # numpy's OpenBLAS on the 1×1 product (openge.ops.conv_pointwise)
+    hp = max((oh - 1) * sh + (kh - 1) * dh + 1, pt + h)
+    wp = max((ow - 1) * sw + (kw - 1) * dw + 1, pl + w)
+    ph, pw = -(-hp // sh), -(-wp // sw)
+    plane_floats = c * sh * sw * ph * pw
+    if not plain and 4 * max(plane_floats, k * p) > max(
+        MAX_COLUMNS_BYTES, 4 * (x[0].nbytes + y[0].nbytes)
+    ):
+        return None  # an odd geometry (huge pads or dilations around a tiny output)
+    taps = phase_module.tap_offsets(c, (kh, kw), (dh, dw), (sh, sw, ph, pw))
+    wt = module.pack_filter(f.reshape(cout, k))
+    b = np.zeros(cout, np.float32) if bias is None else np.ascontiguousarray(bias.reshape(-1))
+    has_res = residual is not None
+    y3 = y.reshape(n, cout, p)
+    r3 = residual.reshape(n, cout, p) if residual is not None else y3
+    x3 = x.reshape(n, c, h * w)
+    code, lo, hi = act
+    act_args = (code, np.float32(lo), np.float32(hi))
+    panels = module.panel_count(cout)
+
+    def scratch(name: str, floats: int, shape: tuple[int, ...]) -> np.ndarray:
+        return thread_scratch(name, 1, floats, np.float32)[0][: int(np.prod(shape))].reshape(shape)
+
+    def columns_of(i: int) -> np.ndarray:
+        return x3[i] if plain else scratch("im2row.cols", k * p, (k, p))
+
+    probe = (columns_of(0), wt, scratch("im2row.out", p * cout, (p, cout)), y3[0], b, r3[0])
+    if not (
+        warm(module.conv, *probe, has_res, *act_args)
+        and warm_drive(module.conv_drive, *probe, has_res, *act_args, panels)
+        and (
+            plain
+            or (
+                warm(
+                    phase_module.phases,
+                    x[0],
+                    scratch("phases", plane_floats, (c, sh, sw, ph, pw)),
+                    pt,
+                    pl,
+                )
+                and warm(
+                    module.columns,
+                    scratch("phases", plane_floats, (c, sh, sw, ph, pw)),
+                    taps,
+                    columns_of(0),
+                    ow,
+                    pw,
+                )
+            )
+        )
+    ):
+        return None
+    release_pages(f)  # the packed copy is read from now on
+    big = 2 * cout * k * p >= SPLIT_FLOPS and panels >= 2 * MIN_PANELS_PER_THREAD
+    get = kernels.get_num_threads
+    phases, fill, whole, drive = phase_module.phases, module.columns, module.conv, module.conv_drive
+
+    def run() -> None:
+        yt = scratch("im2row.out", p * cout, (p, cout))
+        count = min(get(), panels // MIN_PANELS_PER_THREAD) if big else 1
+        for i in range(n):
+            if plain:
+                a = x3[i]
+            else:
+                xph = scratch("phases", plane_floats, (c, sh, sw, ph, pw))
+                phases(x[i], xph, pt, pl)
+                a = scratch("im2row.cols", k * p, (k, p))
+                fill(xph, taps, a, ow, pw)
+            args = (a, wt, yt, y3[i], b, r3[i], has_res, *act_args)
+            if count > 1:
+                team.run(
+                    drive, whole, args, panels, min(panels, count * team.PARTS_PER_THREAD), count
+                )
+            else:
+                whole(*args)
+
+    return run
+
+
+__all__ = [
+    "MAX_COLUMNS_BYTES",
+    "MAX_PLAIN_POSITIONS",
+    "MAX_POSITIONS",
+    "MIN_CHANNELS",
+    "MIN_PANELS_PER_THREAD",
+    "SPLIT_FLOPS",
+    "prepare",
+]
