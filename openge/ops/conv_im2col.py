@@ -38,6 +38,43 @@ MIN_GROUP_ROWS = 8
 MIN_ROWS = 48
 
 
+def float32_operands(
+    x: np.ndarray,
+    f: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    residual: np.ndarray | None,
+    groups: int = 1,
+) -> bool:
+    """Whether a convolution's arrays suit the compiled GEMM paths (this module's and
+    openge.ops.conv_im2row's): float32 NCHW, C-contiguous, shapes that agree for ``groups``,
+    a bias of Cout values, a residual of y's shape, and y overlapping neither x nor it."""
+    return not (
+        x.ndim != 4
+        or f.ndim != 4
+        or y.ndim != 4
+        or not all(a.dtype == np.float32 for a in (x, f, y))
+        or groups < 1
+        or x.shape[1] != f.shape[1] * groups
+        or f.shape[0] != y.shape[1]
+        or f.shape[0] % groups
+        or x.shape[0] != y.shape[0]
+        or not (x.flags.c_contiguous and f.flags.c_contiguous and y.flags.c_contiguous)
+        or (bias is not None and (bias.dtype != np.float32 or bias.size != y.shape[1]))
+        or not y.size
+        or np.shares_memory(x, y)
+        or (
+            residual is not None
+            and (
+                residual.shape != y.shape
+                or residual.dtype != np.float32
+                or not residual.flags.c_contiguous
+                or np.shares_memory(residual, y)
+            )
+        )
+    )
+
+
 def prepare(
     x: np.ndarray,
     f: np.ndarray,
@@ -60,31 +97,7 @@ def prepare(
     from openge.kernels import team
     from openge.ops.compiled import load, thread_scratch, warm, warm_drive
 
-    if (
-        x.ndim != 4
-        or f.ndim != 4
-        or y.ndim != 4
-        or not all(a.dtype == np.float32 for a in (x, f, y))
-        or groups < 1
-        or x.shape[1] != f.shape[1] * groups
-        or f.shape[0] != y.shape[1]
-        or f.shape[0] % groups
-        or x.shape[0] != y.shape[0]
-        or not (x.flags.c_contiguous and f.flags.c_contiguous and y.flags.c_contiguous)
-        or (bias is not None and (bias.dtype != np.float32 or bias.size != y.shape[1]))
-        or not y.size
-        or np.shares_memory(x, y)
-        or min(*strides, *dilations) < 1
-        or (
-            residual is not None
-            and (
-                residual.shape != y.shape
-                or residual.dtype != np.float32
-                or not residual.flags.c_contiguous
-                or np.shares_memory(residual, y)
-            )
-        )
-    ):
+    if not float32_operands(x, f, bias, y, residual, groups) or min(*strides, *dilations) < 1:
         return None
     module = load("im2col")
     if module is None:
@@ -190,5 +203,6 @@ __all__ = [
     "MIN_PHASES_BYTES",
     "MIN_ROWS",
     "SPLIT_FLOPS",
+    "float32_operands",
     "prepare",
 ]

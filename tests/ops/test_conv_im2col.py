@@ -9,14 +9,14 @@ import pytest
 
 pytest.importorskip("numba")
 
-from openge import kernels
 from openge.kernels import depthwise
 from openge.ops import conv_im2col, get_schema
 
 RNG = np.random.default_rng(31)
 
 
-def _numpy_conv(x, w, b, stride, pads, dilation=(1, 1), groups=1):
+def numpy_conv(x, w, b, stride, pads, dilation=(1, 1), groups=1):
+    """Conv2D's NumPy kernel on these arrays (also openge.ops.conv_im2row's reference)."""
     n, _, h, width = x.shape
     cout, _, kh, kw = w.shape
     oh = (h + pads[0] + pads[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
@@ -32,14 +32,6 @@ def _numpy_conv(x, w, b, stride, pads, dilation=(1, 1), groups=1):
         data_format="NCHW",
     )
     return y
-
-
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    before = kernels.get_num_threads()
-    kernels.set_num_threads(request.param)
-    yield request.param
-    kernels.set_num_threads(before)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +52,7 @@ def test_prepared_conv_matches_numpy_kernel(
     x = np.zeros((n, c, *hw), np.float32)
     w = RNG.standard_normal((cout, c // groups, *kernel)).astype(np.float32)
     b = RNG.standard_normal(cout).astype(np.float32)
-    want_shape = _numpy_conv(x, w, b, stride, pads, dilation, groups).shape
+    want_shape = numpy_conv(x, w, b, stride, pads, dilation, groups).shape
     y = np.empty(want_shape, np.float32)
     run = conv_im2col.prepare(
         x, w, b, y, stride, dilation, pads, groups=groups, constant_filter=constant_filter
@@ -69,7 +61,7 @@ def test_prepared_conv_matches_numpy_kernel(
     for _ in range(2):  # the closure reads the inputs as they are at each run
         x[...] = RNG.standard_normal(x.shape)
         run()
-        want = _numpy_conv(x, w, b, stride, pads, dilation, groups)
+        want = numpy_conv(x, w, b, stride, pads, dilation, groups)
         np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
@@ -84,7 +76,7 @@ def test_fused_residual_and_relu6_match_numpy(threads):
     )
     assert run is not None
     run()
-    want = np.clip(_numpy_conv(x, w, b, (2, 2), (1, 1, 1, 1)) + res, 0, 6)
+    want = np.clip(numpy_conv(x, w, b, (2, 2), (1, 1, 1, 1)) + res, 0, 6)
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-4)
 
 
@@ -105,7 +97,7 @@ def test_conv2d_prepare_takes_the_path_for_a_strided_conv():
     assert run is not None
     assert any("conv_drive" in repr(c.cell_contents) for c in run.__closure__ or ())
     run()
-    want = _numpy_conv(x, w, None, (2, 2), (1, 1, 1, 1))
+    want = numpy_conv(x, w, None, (2, 2), (1, 1, 1, 1))
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
 
 

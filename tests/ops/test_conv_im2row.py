@@ -9,37 +9,11 @@ import pytest
 
 pytest.importorskip("numba")
 
-from openge import kernels
 from openge.kernels import depthwise
 from openge.ops import conv_im2row, get_schema
+from tests.ops.test_conv_im2col import numpy_conv
 
 RNG = np.random.default_rng(43)
-
-
-def _numpy_conv(x, w, b, stride, pads):
-    n, _, h, width = x.shape
-    cout, _, kh, kw = w.shape
-    oh = (h + pads[0] + pads[1] - kh) // stride[0] + 1
-    ow = (width + pads[2] + pads[3] - kw) // stride[1] + 1
-    y = np.empty((n, cout, oh, ow), np.float32)
-    get_schema("Conv2D").kernel(
-        [x, w, b],
-        [y],
-        strides=[1, 1, *stride],
-        pads=list(pads),
-        dilations=[1, 1, 1, 1],
-        groups=1,
-        data_format="NCHW",
-    )
-    return y
-
-
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    before = kernels.get_num_threads()
-    kernels.set_num_threads(request.param)
-    yield request.param
-    kernels.set_num_threads(before)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +29,7 @@ def test_prepared_conv_matches_numpy_kernel(threads, n, c, cout, hw, kernel, str
     x = np.zeros((n, c, *hw), np.float32)
     w = (RNG.standard_normal((cout, c, *kernel)) / np.sqrt(c)).astype(np.float32)
     b = RNG.standard_normal(cout).astype(np.float32)
-    res = RNG.standard_normal(_numpy_conv(x, w, b, stride, pads).shape).astype(np.float32)
+    res = RNG.standard_normal(numpy_conv(x, w, b, stride, pads).shape).astype(np.float32)
     y = np.empty_like(res)
     act = (depthwise.RELU, 0.0, 0.0)
     run = conv_im2row.prepare(x, w, b, y, stride, (1, 1), pads, res, act, constant_filter=True)
@@ -63,7 +37,7 @@ def test_prepared_conv_matches_numpy_kernel(threads, n, c, cout, hw, kernel, str
     for _ in range(2):  # the closure reads the inputs as they are at each run
         x[...] = RNG.standard_normal(x.shape)
         run()
-        want = np.maximum(_numpy_conv(x, w, b, stride, pads) + res, 0)
+        want = np.maximum(numpy_conv(x, w, b, stride, pads) + res, 0)
         np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
@@ -82,7 +56,7 @@ def test_conv2d_prepare_takes_the_path_for_a_last_stage_conv():
     assert run is not None
     assert run.__module__ == conv_im2row.__name__
     run()
-    np.testing.assert_allclose(y, _numpy_conv(x, w, None, (1, 1), (0, 0, 0, 0)), atol=1e-4)
+    np.testing.assert_allclose(y, numpy_conv(x, w, None, (1, 1), (0, 0, 0, 0)), atol=1e-4)
 
 
 @pytest.mark.parametrize(
