@@ -122,21 +122,32 @@ _STAGE_BYTES = 8 << 20
 
 
 class _Staged(_Prepared):
-    """A prepared kernel of a task that reads the caller's inputs: the closure was made over
-    private copies of them (the caller's arrays are only known per call), refreshed from the
-    bound inputs before it runs — one copy of the input instead of the generic kernel's
-    per-call layout work (a first convolution's padding and im2col, its epilogue passes)."""
+    """A prepared kernel of a task that reads the caller's inputs or writes the caller's
+    outputs: the closure was made over private arrays in their place (the caller's arrays
+    are only known per call), the inputs copied in from the bound ones before it runs, the
+    outputs copied out after — one copy instead of the generic kernel's per-call work (a
+    first convolution's padding and im2col, a last product's NumPy matmul and epilogue
+    passes: GPT-2's last 3072 → 768 product took 6.4 ms generic, 4.9 prepared)."""
 
-    __slots__ = ("stage",)
+    __slots__ = ("stage", "unstage")
 
-    def __init__(self, run: Any, kernel: Any, stage: list[tuple[int, np.ndarray]]) -> None:
+    def __init__(
+        self,
+        run: Any,
+        kernel: Any,
+        stage: list[tuple[int, np.ndarray]],
+        unstage: list[tuple[int, np.ndarray]] = (),  # type: ignore[assignment]
+    ) -> None:
         super().__init__(run, kernel)
         self.stage = stage
+        self.unstage = unstage
 
     def __call__(self, inputs: Any = None, outputs: Any = None, **kwargs: Any) -> None:
         for pos, buf in self.stage:
             np.copyto(buf, inputs[pos])
         self.run()
+        for pos, buf in self.unstage:
+            np.copyto(outputs[pos], buf)
 
 
 class Model:
@@ -403,28 +414,33 @@ class Model:
             dtypes = [s.dtype.np_dtype for s in (*task.inputs, *task.outputs)]
             special = task_kernel(schema.kernel, task.attrs, dtypes)
             kernel = special or schema.kernel
-            if (
-                special is None
-                and schema.prepare is not None
-                and len(output_binds) == binds_before_out
-            ):
-                # every array of the task is fixed for the model's life, except caller inputs:
-                # those are staged into private copies (_Staged)
+            if special is None and schema.prepare is not None:
+                # every array of the task is fixed for the model's life, except the caller's
+                # inputs and outputs: those are staged through private arrays (_Staged)
                 constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
                 stage = [
                     (pos, np.empty(task.inputs[pos].shape, task.inputs[pos].dtype.np_dtype))
                     for target, pos, _ in input_binds[binds_before_in:]
                     if target is ins
                 ]
-                if sum(buf.nbytes for _, buf in stage) > _STAGE_BYTES:
-                    stage = []  # too big to copy each call: the generic kernel reads it
-                staged = list(ins)
+                unstage = [
+                    (pos, np.empty(task.outputs[pos].shape, task.outputs[pos].dtype.np_dtype))
+                    for target, pos, _ in output_binds[binds_before_out:]
+                    if target is outs
+                ]
+                if sum(buf.nbytes for _, buf in (*stage, *unstage)) > _STAGE_BYTES:
+                    stage = unstage = []  # too big to copy each call: the generic kernel
+                staged, unstaged = list(ins), list(outs)
                 for pos, buf in stage:
                     staged[pos] = buf
+                for pos, buf in unstage:
+                    unstaged[pos] = buf
                 try:
                     run = None
-                    if len(input_binds) - binds_before_in == len(stage):
-                        run = schema.prepare(staged, outs, constant, **kwargs)
+                    if len(input_binds) - binds_before_in == len(stage) and len(
+                        output_binds
+                    ) - binds_before_out == len(unstage):
+                        run = schema.prepare(staged, unstaged, constant, **kwargs)
                 except GeError as err:
                     raise GeError(
                         LOAD_MODEL, f"task {task.name} ({task.op_type}): {err.message}"
@@ -437,8 +453,8 @@ class Model:
                     ) from err
                 if run is not None:
                     kernel = (
-                        _Staged(run, schema.kernel, stage)
-                        if stage
+                        _Staged(run, schema.kernel, stage, unstage)
+                        if stage or unstage
                         else _Prepared(run, schema.kernel)
                     )
             steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))

@@ -177,8 +177,7 @@ def numpy_kernels():
 
 def test_prepared_tasks_give_the_generic_kernels_bits(numpy_kernels):
     """Tasks whose op has a prepare hook (here a depthwise and a 1x1 convolution) run closures
-    made at load; swapping the generic kernels back in gives the same bits. Tasks that read
-    the caller's input or write the caller's output are bound per call and never prepared."""
+    made at load; swapping the generic kernels back in gives the same bits."""
     from openge.compiler import compile_graph
     from openge.runtime.model import _Prepared
     from tests.compiler.models import Builder
@@ -207,3 +206,39 @@ def test_prepared_tasks_give_the_generic_kernels_bits(numpy_kernels):
             (s[0].kernel if isinstance(s[0], _Prepared) else s[0], *s[1:]) for s in model._steps
         ]
         np.testing.assert_array_equal(fast, model.execute(feeds)[0])
+
+
+def test_a_task_writing_the_model_output_is_prepared_through_a_private_array(numpy_kernels):
+    """The last task writes the caller's output, known only per call: it is prepared over a
+    private array copied out after it runs (_Staged's unstage), run after run, into fresh or
+    caller-given outputs, with the generic kernel's bits."""
+    from openge.compiler import compile_graph
+    from openge.runtime.model import _Prepared, _Staged
+    from tests.compiler.models import Builder
+
+    b = Builder("prepared_output")
+    x = b.input((1, 16, 6, 6))
+    first = b.op("Relu", x)
+    conv_attrs = {"strides": [1, 1, 1, 1], "dilations": [1, 1, 1, 1], "data_format": "NCHW"}
+    last = b.op(
+        "Conv2D", first, b.weight(8, 16, 1, 1), None, pads=[0, 0, 0, 0], groups=1, **conv_attrs
+    )
+    g = b.done(last)
+    with Model(compile_graph(g, {"ge.oo.level": "O1"})) as model:
+        staged = [s for s in model._steps if isinstance(s[0], _Staged) and s[0].unstage]
+        assert [s[5] for s in staged] == ["Conv2D"]
+        rng = np.random.default_rng(3)
+        runs = []
+        for _ in range(2):
+            feeds = [rng.standard_normal((1, 16, 6, 6)).astype(np.float32)]
+            fresh = model.execute(feeds)[0]
+            given = np.full_like(fresh, np.nan)
+            assert model.execute(feeds, [given])[0] is given
+            np.testing.assert_array_equal(given, fresh)
+            runs.append((feeds, fresh))
+        assert not np.array_equal(runs[0][1], runs[1][1])
+        model._steps = [
+            (s[0].kernel if isinstance(s[0], _Prepared) else s[0], *s[1:]) for s in model._steps
+        ]
+        for feeds, fresh in runs:
+            np.testing.assert_array_equal(fresh, model.execute(feeds)[0])
