@@ -1,10 +1,9 @@
 """Compiled softmax and log-softmax (kernels layer, numba), float32.
 
 The NumPy reference (openge.ops.softmax) is five ufunc calls (max, subtract, exp, sum,
-divide). On a classifier's 1000 logits each call costs more than its arithmetic: the
-softmax ending squeezenet took 85 µs in the model (10 µs alone: the calls' code is cold
-after the convolutions), ONNX Runtime's 9 µs. Here one call makes four short passes over
-each row, each a loop that vectorizes: the max, the exponentials
+divide) with temporaries: 0.44 ms over attention scores of 1536×128, 0.23 here. One call
+makes four short passes over each row, each a loop that vectorizes: the max, the
+exponentials
 (openge.kernels.mathf32.exp32; numba's ``math.exp`` is a scalar libm call), their sum, the
 scaling.
 

@@ -84,10 +84,19 @@ def _compiled_softmax(x, y, axes, log: bool) -> Callable[[], None] | None:
     if not dims or dims != list(range(dims[0], dims[-1] + 1)):
         return None
     from openge import kernels
-    from openge.ops.compiled import MIN_ELEMENTS, PARALLEL_ELEMENTS, launcher, load, warm
+    from openge.ops.compiled import (
+        MIN_ELEMENTS,
+        MIN_ELEMENTS_LOADED,
+        PARALLEL_ELEMENTS,
+        launcher,
+        load,
+        warm,
+    )
 
-    if x.size < MIN_ELEMENTS and not kernels.imported():
-        return None  # a small model does not import numba for its softmax alone
+    # a small model does not import numba for its softmax alone; the elementwise programs'
+    # rule, so that a small softmax takes the same kernel in every process either way
+    if x.size < (MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS):
+        return None
     module = load("softmax")
     if module is None:
         return None

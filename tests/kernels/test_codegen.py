@@ -89,8 +89,13 @@ def test_float64_and_leaky_relu_hard_sigmoid_params():
 def test_declines_what_its_loop_does_not_cover():
     x = RNG.standard_normal((4, 256, 128)).astype(np.float32)
     y = np.empty_like(x)
-    # transcendental ops stay in NumPy's SIMD loops
-    assert program_closure([("Tanh", [0], {})], [x], [False], y) is None
+    # transcendental ops without a float32 form stay in NumPy's SIMD loops
+    assert (
+        program_closure([("Log", [0], {"base": -1.0, "scale": 1.0, "shift": 0.0})], [x], [False], y)
+        is None
+    )
+    x64, y64 = x.astype(np.float64), np.empty(x.shape, np.float64)
+    assert program_closure([("Tanh", [0], {})], [x64], [False], y64) is None
     # an operand broadcast along two separate axes
     odd = RNG.standard_normal((4, 1, 128)).astype(np.float32)
     assert program_closure([("Add", [0, 1], {})], [x, odd], [False, False], y) is None
@@ -202,3 +207,38 @@ def test_float32_sigmoid_and_silu_in_place_against_float64():
             if len(steps) == 2:
                 expected[2] = np.nan  # -inf · 0, as NumPy's kernels give
         np.testing.assert_allclose(y, expected.astype(np.float32), rtol=2e-6, atol=1e-36)
+
+
+def test_float32_tanh_gelu_and_integer_powers_compile_into_one_loop():
+    """GPT-2's tanh-GELU as its eight ops (x³ as a power): one compiled loop, against float64
+    NumPy; integer powers are written-out products (negative, zero and NaN as np.power)."""
+    x = (3 * RNG.standard_normal((4, 128, 300))).astype(np.float32)
+    y = np.empty_like(x)
+    consts = [np.array(v, np.float32) for v in (3.0, 0.044715, 0.7978845608028654, 0.5, 1.0)]
+    steps = [
+        ("Pow", [0, 1], {}),
+        ("Mul", [-1, 2], {}),
+        ("Add", [0, -2], {}),
+        ("Mul", [-3, 3], {}),
+        ("Tanh", [-4], {}),
+        ("Mul", [0, 4], {}),
+        ("Add", [-5, 5], {}),
+        ("Mul", [-6, -7], {}),
+    ]
+    run = program_closure(steps, [x, *consts], [False] + [True] * 5, y)
+    assert run is not None
+    run()
+    x64 = x.astype(np.float64)
+    want = 0.5 * x64 * (1 + np.tanh(0.7978845608028654 * (x64 + 0.044715 * x64**3)))
+    # float32 steps: 1 + tanh(u) cancels for x < -3 in any float32 evaluation (NumPy's too)
+    np.testing.assert_allclose(y, want, rtol=2e-6, atol=1e-6)
+    for e in (-3.0, -1.0, 0.0, 2.0, 5.0):
+        z = np.array([np.nan, np.inf, -np.inf, 0.0, -2.0, 1.5, 0.3] * 700, np.float32)
+        out = np.empty_like(z)
+        run = program_closure(
+            [("Pow", [0, 1], {})], [z, np.array(e, np.float32)], [False, True], out
+        )
+        assert run is not None
+        run()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.testing.assert_allclose(out, np.power(z, np.float32(e)), rtol=1e-6)

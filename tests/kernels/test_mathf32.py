@@ -51,3 +51,42 @@ def test_exp32_edges_nan_and_sigmoid_tails():
     with np.errstate(over="ignore"):
         want = 1.0 / (1.0 + np.exp(-s[1:].astype(np.float64)))
     np.testing.assert_allclose(got[1:], want, rtol=2e-7, atol=1e-37)
+
+
+def test_tanh32_and_gelu_tanh32_against_float64():
+    kernels.load("depthwise")
+    from numba import njit
+
+    from openge.kernels.mathf32 import gelu_tanh32, tanh32
+
+    @njit
+    def loops(a, t, g):
+        for i in range(a.size):
+            t[i] = tanh32(a[i])
+            g[i] = gelu_tanh32(a[i])
+
+    x = np.concatenate(
+        [
+            np.linspace(-12.0, 12.0, 400_001),
+            np.linspace(-0.6, 0.6, 200_001),  # both sides of the series / exp switch
+            [0.0, -0.0, 1e-30, -1e-30, 1e-3, 100.0, -100.0],
+        ]
+    ).astype(np.float32)
+    t, g = np.empty_like(x), np.empty_like(x)
+    loops(x, t, g)
+    exact = np.tanh(x.astype(np.float64))
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert np.max(np.abs(t - exact) / ulp) <= 2.0
+    assert np.signbit(t[x == 0]).tolist() == np.signbit(x[x == 0]).tolist()
+    x64 = x.astype(np.float64)
+    u = 0.7978845608028654 * (x64 + 0.044715 * x64**3)
+    with np.errstate(over="ignore"):
+        gelu = x64 / (1 + np.exp(-2 * u))  # 0.5·x·(1 + tanh u) without its cancellation
+    near = np.abs(x) <= 5  # beyond -5 the result is under 1e-6·|x|: its argument's rounding
+    np.testing.assert_allclose(g[near], gelu[near], rtol=3e-6, atol=1e-37)
+    np.testing.assert_allclose(g[~near], gelu[~near], rtol=3e-5, atol=1e-36)
+    nan = np.array([np.nan, np.inf, -np.inf], np.float32)
+    t3, g3 = np.empty_like(nan), np.empty_like(nan)
+    loops(nan, t3, g3)
+    assert np.isnan(t3[0]) and t3[1] == 1.0 and t3[2] == -1.0
+    assert np.isnan(g3[0])

@@ -24,10 +24,10 @@ def reference(x: np.ndarray, axes: tuple[int, ...], log: bool) -> np.ndarray:
 @pytest.mark.parametrize(
     ("shape", "axes", "threads"),
     [
-        ((2, 1000), [-1], 1),  # a classifier's logits
-        ((1, 21, 9, 9), [1], 1),  # a channel softmax: columns side by side
-        ((2, 3, 4, 5), [2, 3], 1),  # two trailing axes (ONNX opset < 13's flattening)
-        ((3, 4, 5, 6), [1, 2], 1),  # a run of middle axes
+        ((8, 1000), [-1], 1),  # a batch of classifier logits
+        ((1, 21, 16, 16), [1], 1),  # a channel softmax: columns side by side
+        ((4, 8, 16, 16), [2, 3], 1),  # two trailing axes (ONNX opset < 13's flattening)
+        ((6, 16, 12, 8), [1, 2], 1),  # a run of middle axes
         ((16, 12, 64, 64), [-1], 2),  # attention scores, shared by two threads
         ((4, 64, 48, 48), [1], 2),
     ],
@@ -38,7 +38,7 @@ def test_prepared_matches_kernel_and_float64(op, shape, axes, threads):
     x = np.zeros(shape, np.float32)
     y = np.full(shape, np.nan, np.float32)
     attrs = {"axes": axes}
-    kernels.load("softmax")  # numba loaded: small tensors take the compiled path too
+    kernels.load("softmax")  # numba loaded: from MIN_ELEMENTS_LOADED on, the compiled path
     run = schema.prepare([x], [y], [False], **attrs)
     assert run is not None
     before = kernels.get_num_threads()
@@ -62,6 +62,7 @@ def test_prepared_matches_kernel_and_float64(op, shape, axes, threads):
     [
         ((2, 3, 4), [0, 2], np.float32),  # not one run of axes
         ((4, 1000), [-1], np.float64),  # float64 stays NumPy
+        ((2, 1000), [-1], np.float32),  # under MIN_ELEMENTS_LOADED: NumPy in every process
     ],
 )
 def test_declines_what_it_does_not_cover(shape, axes, dtype):
