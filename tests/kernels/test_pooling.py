@@ -41,7 +41,10 @@ CASES = [
     ((1, 3, 8, 8), (3, 3), (2, 2), (1, 1, 1, 1), False),
     ((2, 4, 7, 9), (3, 2), (2, 3), (0, 1, 1, 0), True),
     ((1, 2, 1, 1), (1, 1), (1, 1), (0, 0, 0, 0), False),  # one pixel
-    ((1, 5, 13, 11), (5, 5), (1, 1), (2, 2, 2, 2), False),
+    ((1, 5, 13, 11), (5, 5), (1, 1), (2, 2, 2, 2), False),  # stride 1: plane groups
+    ((2, 150, 9, 11), (3, 2), (1, 1), (2, 0, 1, 1), False),  # many groups, uneven pads
+    ((1, 3, 40, 30), (3, 3), (1, 1), (1, 1, 1, 1), False),  # stride 1, wide: row by row
+    ((1, 3, 40, 30), (2, 3), (2, 2), (0, 1, 1, 1), True),  # stride 2: row by row
 ]
 
 
@@ -94,6 +97,10 @@ def test_max_pool_propagates_nan_and_avg_divides_by_the_given_counts():
     pooling.max_pool_range(x, y, 2, 2, 2, 2, 0, 0, 0, 1)
     assert np.isnan(y[0, 0, 0, 1]) and not np.isnan(y[0, 0, 1, 1])
     assert y[0, 0, 1, 0] == np.max(x[0, 0, 2:, :2])
+    y1 = np.empty((1, 1, 3, 3))  # stride 1: the plane-group path
+    pooling.max_pool_range(x, y1, 2, 2, 1, 1, 0, 0, 0, 1)
+    assert np.isnan(y1[0, 0, :2, 1:]).all() and not np.isnan(y1[0, 0, 2]).any()
+    assert not np.isnan(y1[0, 0, :2, 0]).any()
     div = np.array([[1.0, 2.0], [4.0, 8.0]], np.float32)
     x = np.ones((1, 2, 4, 4), np.float32)
     y = np.full((1, 2, 2, 2), np.nan, np.float32)
