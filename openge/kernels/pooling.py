@@ -135,6 +135,74 @@ def _pool_groups(x, y, div, kh, kw, top, left, average, first, stop):  # pragma:
 
 
 @njit(inline="always")
+def _edge_column(v, dst, h, w, ox, kw, left, average):  # pragma: no cover - compiled
+    """Column ``ox`` of every row of ``dst`` from the row results ``v``, with only the taps
+    inside the row (its windows reach past the plane's side)."""
+    for oy in range(h):
+        base = oy * w
+        m = v[np.uint64(base + max(0, ox - left))]
+        for kx in range(max(0, left - ox) + 1, min(kw, w + left - ox)):
+            m = _take(m, v[np.uint64(base + ox - left + kx)], average)
+        dst[np.uint64(base + ox)] = m
+
+
+@njit(inline="always")
+def _pool_same(x, y, div, kh, kw, top, left, average, first, stop):  # pragma: no cover
+    """Stride-1 planes whose output has the input's size (inception's 3×3, pad 1) ``first``
+    to ``stop``, as whole-plane passes with no copy: the rows' taps flat over the plane
+    (rows whose windows leave it, one by one), the columns' taps flat over the plane (the
+    columns whose windows leave a row recomputed after), averages divided flat."""
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    n = h * w
+    bottom = kh - 1 - top
+    right = kw - 1 - left
+    v = np.empty(n, x.dtype)
+    full0, full1 = top, h - bottom  # output rows whose kh input rows all exist
+    for job in range(first, stop):
+        i = job // c
+        src = x[i, job - i * c].reshape(n)
+        dst = y[i, job - i * c].reshape(n)
+        # rows: v[row oy] = op over ky of x[row oy - top + ky]
+        if full1 > full0:
+            lo, hi = full0 * w, full1 * w
+            d = np.uint64(lo - top * w)
+            for k in range(hi - lo):
+                v[np.uint64(lo + k)] = src[d + np.uint64(k)]
+            for ky in range(1, kh):
+                d = np.uint64(lo + (ky - top) * w)
+                for k in range(hi - lo):
+                    u = np.uint64(lo + k)
+                    v[u] = _take(v[u], src[d + np.uint64(k)], average)
+        for oy in range(h):
+            if full0 <= oy < full1:
+                continue
+            r0, r1 = max(0, oy - top), min(h, oy - top + kh)
+            for k in range(w):
+                v[np.uint64(oy * w + k)] = src[np.uint64(r0 * w + k)]
+            for r in range(r0 + 1, r1):
+                for k in range(w):
+                    u = np.uint64(oy * w + k)
+                    v[u] = _take(v[u], src[np.uint64(r * w + k)], average)
+        # columns: flat where every tap stays in the plane, edge columns of each row after
+        lo, hi = left, n - right
+        for k in range(hi - lo):
+            dst[np.uint64(lo + k)] = v[np.uint64(k)]
+        for kx in range(1, kw):
+            for k in range(hi - lo):
+                u = np.uint64(lo + k)
+                dst[u] = _take(dst[u], v[np.uint64(k + kx)], average)
+        for side in range(2):  # the left edge columns, then the right ones not yet done
+            c0, c1 = (0, min(left, w)) if side == 0 else (max(left, w - right), w)
+            for ox in range(c0, c1):
+                _edge_column(v, dst, h, w, ox, kw, left, average)
+        if average:
+            flat = div.reshape(n)
+            for k in range(n):
+                u = np.uint64(k)
+                dst[u] = dst[u] / flat[u]
+
+
+@njit(inline="always")
 def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  # pragma: no cover
     """Planes ``first`` to ``stop`` (of N·C) of :func:`max_pool_range` / :func:`avg_pool_range`:
     per output row, the input rows of its windows combined into ``t`` (one padded row, its
@@ -142,6 +210,9 @@ def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  #
     ``div``."""
     c, h, w = x.shape[1], x.shape[2], x.shape[3]
     oh, ow = y.shape[2], y.shape[3]
+    if sh == 1 and sw == 1 and (oh, ow) == (h, w) and top < kh and left < kw:
+        _pool_same(x, y, div, kh, kw, top, left, average, first, stop)
+        return
     if sh == 1 and sw == 1 and ow <= GROUP_MAX_WIDTH:
         _pool_groups(x, y, div, kh, kw, top, left, average, first, stop)
         return
@@ -193,7 +264,7 @@ def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  #
                     o[np.uint64(ox)] /= d[np.uint64(ox)]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def max_pool_range(x, y, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
     """Max pooling of planes ``first`` to ``stop`` (of N·C), NCHW, without the GIL: windows
     of ``kh × kw`` at strides ``sh, sw``, the input padded by ``top`` rows and ``left``
@@ -203,7 +274,7 @@ def max_pool_range(x, y, kh, kw, sh, sw, top, left, first, stop):  # pragma: no 
     _pool_planes(x, y, div, kh, kw, sh, sw, top, left, False, first, stop)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def avg_pool_range(x, y, div, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
     """Average pooling of planes ``first`` to ``stop``, as :func:`max_pool_range` with zero
     padding and sums (each column over the window's rows, then the columns, in the array

@@ -43,7 +43,10 @@ CASES = [
     ((1, 2, 1, 1), (1, 1), (1, 1), (0, 0, 0, 0), False),  # one pixel
     ((1, 5, 13, 11), (5, 5), (1, 1), (2, 2, 2, 2), False),  # stride 1: plane groups
     ((2, 150, 9, 11), (3, 2), (1, 1), (2, 0, 1, 1), False),  # many groups, uneven pads
-    ((1, 3, 40, 30), (3, 3), (1, 1), (1, 1, 1, 1), False),  # stride 1, wide: row by row
+    ((1, 3, 40, 30), (3, 3), (1, 1), (1, 1, 1, 1), False),  # same size: whole-plane passes
+    ((1, 4, 10, 12), (3, 4), (1, 1), (0, 2, 2, 1), False),  # same size, uneven pads
+    ((1, 2, 1, 5), (1, 3), (1, 1), (0, 0, 1, 1), False),  # same size, one row
+    ((1, 3, 40, 30), (3, 3), (1, 1), (0, 0, 0, 0), False),  # stride 1, wide: row by row
     ((1, 3, 40, 30), (2, 3), (2, 2), (0, 1, 1, 1), True),  # stride 2: row by row
 ]
 
