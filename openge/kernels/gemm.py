@@ -224,16 +224,25 @@ tile_t = _make_tile(MR_T, NV_T, "tile_t", stream_b=True)
 
 def pack_b(w: np.ndarray, nr: int = NR) -> np.ndarray:
     """W (K, N) packed for :func:`matmul` (``nr`` = NR) or :func:`tile_t` (NR_T): ``ceil(N /
-    nr)`` panels of ``[K][nr]`` float32 (columns past N zero), one flat ALIGN-aligned array."""
+    nr)`` panels of ``[K][nr]`` float32 (columns past N zero), one flat ALIGN-aligned array.
+    Filled panel by panel from ``w`` as it is (a transposed view too): no padded or
+    contiguous copy of the whole weight, which glibc would keep in the heap afterwards."""
     k, n = w.shape
     panels = -(-n // nr)
-    padded = np.zeros((k, panels * nr), np.float32)
-    padded[:, :n] = w
-    raw = np.empty(panels * k * nr + ALIGN // 4, np.float32)
-    start = (-raw.ctypes.data % ALIGN) // 4
-    packed = raw[start : start + panels * k * nr]
-    packed.reshape(panels, k, nr)[...] = padded.reshape(k, panels, nr).transpose(1, 0, 2)
+    packed = _aligned(panels * k * nr)
+    view = packed.reshape(panels, k, nr)
+    for q in range(panels):
+        cols = min(nr, n - q * nr)
+        view[q, :, :cols] = w[:, q * nr : q * nr + cols]
+        view[q, :, cols:] = 0.0
     return packed
+
+
+def _aligned(size: int) -> np.ndarray:
+    """An uninitialized float32 array of ``size`` starting on an ALIGN-byte boundary."""
+    raw = np.empty(size + ALIGN // 4, np.float32)
+    start = (-raw.ctypes.data % ALIGN) // 4
+    return raw[start : start + size]
 
 
 def pack_rows(a: np.ndarray) -> np.ndarray:
@@ -241,15 +250,16 @@ def pack_rows(a: np.ndarray) -> np.ndarray:
     zero), each ``[K][MR]`` — every step of K reads MR consecutive floats, the whole block
     one contiguous stream (read in place, a filter's MR rows are MR strided streams of
     ``K`` floats, and at a 7×7 output the product waits on them). One flat ALIGN-aligned
-    array; row block ``r // MR`` starts at float ``r · K``."""
+    array; row block ``r // MR`` starts at float ``r · K``. Filled block by block (no padded
+    copy of the whole filter)."""
     m, k = a.shape
     blocks = -(-m // MR)
-    raw = np.empty(blocks * MR * k + ALIGN // 4, np.float32)
-    start = (-raw.ctypes.data % ALIGN) // 4
-    packed = raw[start : start + blocks * MR * k]
-    padded = np.zeros((blocks * MR, k), np.float32)
-    padded[:m] = a
-    packed.reshape(blocks, k, MR)[...] = padded.reshape(blocks, MR, k).transpose(0, 2, 1)
+    packed = _aligned(blocks * MR * k)
+    view = packed.reshape(blocks, k, MR)
+    for b in range(blocks):
+        rows = min(MR, m - b * MR)
+        view[b, :, :rows] = a[b * MR : b * MR + rows].T
+        view[b, :, rows:] = 0.0
     return packed
 
 

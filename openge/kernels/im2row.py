@@ -30,7 +30,7 @@ from openge.kernels.gemm import KC, MR_T, NR_T, pack_b, tile_t
 def pack_filter(w2: np.ndarray) -> np.ndarray:
     """The filter (Cout, K) as :func:`conv` reads it: Wᵀ in panels of NR_T output channels
     (openge.kernels.gemm.pack_b)."""
-    return pack_b(np.ascontiguousarray(w2.T), NR_T)
+    return pack_b(w2.T, NR_T)  # the transposed view, packed panel by panel
 
 
 def panel_count(cout: int) -> int:
