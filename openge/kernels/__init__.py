@@ -133,7 +133,10 @@ def _wide_vector_features() -> str | None:
     the user are kept."""
     from llvmlite import binding
 
-    features = binding.get_host_cpu_features()
+    try:
+        features = binding.get_host_cpu_features()
+    except RuntimeError:  # llvmlite cannot read them on some hosts: numba's defaults then
+        return None
     if not features.get("avx512f"):
         return None
     return features.flatten() + ",-prefer-256-bit"

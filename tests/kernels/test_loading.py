@@ -56,3 +56,35 @@ def test_thread_setting():
             kernels.set_num_threads(0)
     finally:
         kernels.set_num_threads(before if before != kernels.default_num_threads() else None)
+
+
+def test_wide_vectors_only_on_avx512_hosts(monkeypatch):
+    """On an AVX-512 host numba's CPU features prefer 512-bit loops; elsewhere, or when
+    llvmlite cannot read the features, numba keeps its defaults (None)."""
+    from llvmlite import binding
+
+    class Features(dict):
+        def flatten(self):
+            return ",".join(("+" if on else "-") + name for name, on in self.items())
+
+    monkeypatch.setattr(binding, "get_host_cpu_features", lambda: Features(avx512f=True, fma=True))
+    assert kernels._wide_vector_features() == "+avx512f,+fma,-prefer-256-bit"
+    monkeypatch.setattr(binding, "get_host_cpu_features", lambda: Features(avx2=True))
+    assert kernels._wide_vector_features() is None
+
+    def unreadable():
+        raise RuntimeError("failed to get host cpu features")
+
+    monkeypatch.setattr(binding, "get_host_cpu_features", unreadable)
+    assert kernels._wide_vector_features() is None
+
+
+def test_the_users_cpu_features_are_kept(tmp_path):
+    code = (
+        "from openge import kernels\n"
+        "kernels.load('norm')\n"
+        "from numba.core import config\n"
+        "print(config.CPU_FEATURES)\n"
+    )
+    env = {"XDG_CACHE_HOME": str(tmp_path), "NUMBA_CPU_FEATURES": "+sse2"}
+    assert _run(code, env) == "+sse2"
