@@ -284,8 +284,14 @@ def avg_pool_range(x, y, div, kh, kw, sh, sw, top, left, first, stop):  # pragma
 
 
 def scratch_bytes(oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, itemsize: int) -> int:
-    """Bytes of one work item's scratch: one padded row (the caller bounds it)."""
-    return ((ow - 1) * sw + kw) * itemsize
+    """Bytes of one work item's scratch, at most (the caller bounds it): one padded row for
+    the row-by-row path; for stride 1 also a plane of row results (the same-size path) or a
+    group's three padded planes (at least one plane, however large)."""
+    row = (ow - 1) * sw + kw
+    if sh != 1 or sw != 1:
+        return row * itemsize
+    plane = (oh + kh - 1) * (ow + kw - 1) + ow + kw - 1
+    return max(row, oh * ow, 3 * max(plane, GROUP_ELEMENTS)) * itemsize
 
 
 __all__ = [

@@ -144,3 +144,12 @@ def test_inception_geometries_and_threads(op):
                 np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
         finally:
             kernels.set_num_threads(before)
+
+
+def test_stride_one_scratch_counts_whole_planes():
+    """The guard's scratch estimate covers the stride-1 paths' plane buffers: a 1×1 output
+    row of a 3000-tall window still needs its padded planes."""
+    row_only = pooling.scratch_bytes(4, 4, 3, 3, 2, 2, 4)
+    assert row_only == (3 * 2 + 3) * 4
+    tall = pooling.scratch_bytes(1, 1, 3000, 3000, 1, 1, 4)
+    assert tall >= 3 * 3000 * 3000 * 4
