@@ -60,6 +60,18 @@ GROUP_ELEMENTS = 16384
 
 
 @njit(inline="always")
+def _first_then_combine(dst, src, n, taps, step, average):  # pragma: no cover - compiled
+    """``dst[:n]`` = the sum or max over t < ``taps`` of ``src[t·step : t·step + n]``."""
+    for p in range(n):
+        dst[np.uint64(p)] = src[np.uint64(p)]
+    for t in range(1, taps):
+        part = src[t * step :]
+        for p in range(n):
+            q = np.uint64(p)
+            dst[q] = _take(dst[q], part[q], average)
+
+
+@njit(inline="always")
 def _pool_groups(x, y, div, kh, kw, top, left, average, first, stop):  # pragma: no cover
     """Stride-1 planes ``first`` to ``stop`` a group at a time: each plane copied into its
     padded form (pad cells -inf or 0, one slack row), the planes one after another, then the
@@ -90,33 +102,8 @@ def _pool_groups(x, y, div, kh, kw, top, left, average, first, stop):  # pragma:
                     row = plane[r]
                     for v in range(v0, v1):
                         padded[np.uint64(base + u * wq + v)] = row[np.uint64(v - left)]
-        # (the passes written out: behind _take's helper the max passes ran 1.5x slower)
-        for p in range(rows):
-            across[np.uint64(p)] = padded[np.uint64(p)]
-        for kx in range(1, kw):
-            src = padded[kx:]
-            if average:
-                for p in range(rows):
-                    q = np.uint64(p)
-                    across[q] += src[q]
-            else:
-                for p in range(rows):
-                    q = np.uint64(p)
-                    v, m = src[q], across[q]
-                    across[q] = (v if not (v <= m) else m) if m == m else m
-        for p in range(length):
-            acc[np.uint64(p)] = across[np.uint64(p)]
-        for ky in range(1, kh):
-            src = across[ky * wq :]
-            if average:
-                for p in range(length):
-                    q = np.uint64(p)
-                    acc[q] += src[q]
-            else:
-                for p in range(length):
-                    q = np.uint64(p)
-                    v, m = src[q], acc[q]
-                    acc[q] = (v if not (v <= m) else m) if m == m else m
+        _first_then_combine(across, padded, rows, kw, 1, average)  # the column taps
+        _first_then_combine(acc, across, length, kh, wq, average)  # then the row taps
         for job in range(g0, g1):
             i = job // c
             out = y[i, job - i * c]

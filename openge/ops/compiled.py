@@ -58,6 +58,14 @@ SLOW_IN_LOOPS = frozenset(
 FAST_FLOAT32 = frozenset({"Sigmoid", "Swish", "Erf", "GeluErf", "Tanh", "Gelu"})
 
 
+def worth_compiling(size: int) -> bool:
+    """Whether a task of ``size`` elements takes a compiled kernel: from MIN_ELEMENTS, or from
+    MIN_ELEMENTS_LOADED once numba is loaded (a small model never imports numba for small
+    tasks alone; the same rule for every op, so a task's kernel depends on its size and on
+    whether numba is loaded, nothing else)."""
+    return size >= (MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS)
+
+
 def load(family: str) -> Any:
     """openge.kernels' module ``family``, or None (numba missing or failing to import)."""
     try:
@@ -243,8 +251,7 @@ def program_closure(
         return None
     # a small model never imports numba for its erf/GELU (BERT-tiny: +120 MiB RSS and ~0.5 s
     # at load for ~0.3 ms per run): only MIN_ELEMENTS, or any size once numba is loaded
-    least = MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS
-    if y.size < least:
+    if not worth_compiling(y.size):
         return None
     used = sorted({a for _, args, _ in prog for a in args if a >= 0})
     q = None
@@ -338,4 +345,5 @@ __all__ = [
     "thread_scratch",
     "warm",
     "warm_drive",
+    "worth_compiling",
 ]

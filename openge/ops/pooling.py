@@ -403,12 +403,10 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
 
 
 def _worth_compiling(x: np.ndarray | None) -> bool:
-    """A small model does not import numba for its poolings alone (openge.ops.compiled's
-    MIN_ELEMENTS rule)."""
-    from openge import kernels
-    from openge.ops.compiled import MIN_ELEMENTS, MIN_ELEMENTS_LOADED
+    """A small model does not import numba for its poolings alone."""
+    from openge.ops.compiled import worth_compiling
 
-    return x is not None and x.size >= (MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS)
+    return x is not None and worth_compiling(x.size)
 
 
 def _prepare_max_pool(inputs, outputs, constant, **attrs):

@@ -257,18 +257,16 @@ def _make_prepare(op: str, axes_attr: bool, has_noop: bool) -> Callable:
         rows, inner = math.prod(x.shape[: norm[0]]), math.prod(x.shape[norm[0] :])
         if not rows or not inner or y.size != rows:
             return None
-        from openge import kernels
         from openge.ops.compiled import (
-            MIN_ELEMENTS,
-            MIN_ELEMENTS_LOADED,
             PARALLEL_ELEMENTS,
             launcher,
             load,
             row_parts,
             warm,
+            worth_compiling,
         )
 
-        if x.size < (MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS):
+        if not worth_compiling(x.size):
             return None
         module = load("norm")
         if module is None:

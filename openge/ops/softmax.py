@@ -83,19 +83,11 @@ def _compiled_softmax(x, y, axes, log: bool) -> Callable[[], None] | None:
         return None
     if not dims or dims != list(range(dims[0], dims[-1] + 1)):
         return None
-    from openge import kernels
-    from openge.ops.compiled import (
-        MIN_ELEMENTS,
-        MIN_ELEMENTS_LOADED,
-        PARALLEL_ELEMENTS,
-        launcher,
-        load,
-        warm,
-    )
+    from openge.ops.compiled import PARALLEL_ELEMENTS, launcher, load, warm, worth_compiling
 
-    # a small model does not import numba for its softmax alone; the elementwise programs'
-    # rule, so that a small softmax takes the same kernel in every process either way
-    if x.size < (MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS):
+    # a small model does not import numba for its softmax alone (the rule of every compiled
+    # op, so that a small softmax takes the same kernel in every process either way)
+    if not worth_compiling(x.size):
         return None
     module = load("softmax")
     if module is None:
