@@ -628,8 +628,10 @@ def test_avg_pool_divisor_override():
         [x],
         pool_attrs("NCHW", (2, 2), (2, 2), (1, 0, 1, 0), False, divisor_override=3),
     )
+    # float32 sums of up to 4 N(0, 1) values against float64: a window that nearly cancels
+    # has a relative error far above 1e-5 (the module's RNG draws depend on the test order)
     np.testing.assert_allclose(
-        y, ref_pool(x, "avg", (2, 2), (2, 2), (1, 0, 1, 0), divisor=3), rtol=1e-5
+        y, ref_pool(x, "avg", (2, 2), (2, 2), (1, 0, 1, 0), divisor=3), rtol=1e-5, atol=1e-6
     )
 
 
