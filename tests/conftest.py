@@ -9,13 +9,19 @@ import numpy as np
 import pytest
 
 from openge.graph import DataType, Graph, Tensor, TensorDesc
+from openge.kernels import sources_digest  # imports no numba
 
 # Compiled kernels cache into a temp folder shared by the run's workers (never the user's cache):
-# CI starts cold, a local re-run reuses it. Set before openge.kernels first imports numba.
+# CI starts cold, a local re-run reuses it. Set before openge.kernels first imports numba. The
+# folder is per kernel-sources digest, as openge's own default: numba checks only the stamp of
+# a cached function's own file, so an edited helper another module inlines would otherwise
+# leave that module's stale machine code in a re-run.
 os.environ.setdefault(
     "NUMBA_CACHE_DIR",
     os.path.join(
-        tempfile.gettempdir(), f"openge-test-numba-{os.getuid() if hasattr(os, 'getuid') else 0}"
+        tempfile.gettempdir(),
+        f"openge-test-numba-{os.getuid() if hasattr(os, 'getuid') else 0}",
+        sources_digest(),
     ),
 )
 

@@ -13,7 +13,9 @@ vectorizes (a strided read does not).
 Activations (``act``): :data:`NONE`, :data:`RELU`, :data:`CLIP` (``min(max(v, lo), hi)``, NaN
 propagating as ``np.maximum``/``np.minimum``: ReLU6 and Clip), :data:`HARD_SWISH`
 (``v * min(max(v + 3, 0), 6) / 6``), :data:`HARD_SIGMOID` (``min(max(lo * v + hi, 0), 1)``),
-:data:`SILU` (``v * sigmoid(v)``, float32 only: openge.kernels.mathf32).
+:data:`SILU` (``v * sigmoid(v)``, float32 only: openge.kernels.mathf32), :data:`X_HARD_SIGMOID`
+(``v * min(max(lo * v + hi, 0), 1)``: ONNX's HardSwish, ``x·HardSigmoid(x, 1/6, 1/2)``),
+:data:`SIGMOID` (float32 only, as SILU).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from numba import njit
 from openge.kernels import sync
 from openge.kernels.mathf32 import sigmoid32
 
-NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID, SILU = 0, 1, 2, 3, 4, 5
+NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID, SILU, X_HARD_SIGMOID, SIGMOID = 0, 1, 2, 3, 4, 5, 6, 7
 
 
 @njit(inline="always")
@@ -61,6 +63,14 @@ def activate_row(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
         for q in range(ow):
             v = acc[np.uint64(q)]
             out[np.uint64(q)] = _min(_max(lo * v + hi, zero), one)
+    elif act == X_HARD_SIGMOID:
+        one = acc.dtype.type(1)
+        for q in range(ow):
+            v = acc[np.uint64(q)]
+            out[np.uint64(q)] = v * _min(_max(lo * v + hi, zero), one)
+    elif act == SIGMOID:  # float32 only (the caller checks)
+        for q in range(ow):
+            out[np.uint64(q)] = sigmoid32(acc[np.uint64(q)])
     else:  # SILU, float32 only (the caller checks)
         for q in range(ow):
             v = acc[np.uint64(q)]
@@ -538,7 +548,9 @@ __all__ = [
     "HARD_SWISH",
     "NONE",
     "RELU",
+    "SIGMOID",
     "SILU",
+    "X_HARD_SIGMOID",
     "activate_row",
     "block_epilogue",
     "depthwise_act",

@@ -46,7 +46,7 @@ GEMM_ROWS = 16
 PARALLEL_WORK = 1 << 19
 
 # activation codes of openge.kernels.depthwise (the module itself imports numba)
-_NONE, _RELU, _CLIP, _HARD_SWISH, _HARD_SIGMOID, _SILU = 0, 1, 2, 3, 4, 5
+_NONE, _RELU, _CLIP, _HARD_SWISH, _HARD_SIGMOID, _SILU, _X_HARD_SIGMOID, _SIGMOID = range(8)
 
 
 def _scalar(operands: Sequence[np.ndarray | None], constant: Sequence[bool], k: int) -> Any:
@@ -79,8 +79,15 @@ def activation(
     if ops == [("HardSigmoid", [0])]:
         kwargs = steps[0][2]
         return _HARD_SIGMOID, float(kwargs["alpha"]), float(kwargs["beta"])
-    silu = ops in ([("Sigmoid", [0]), ("Mul", [0, -1])], [("Sigmoid", [0]), ("Mul", [-1, 0])])
-    if silu and operands[0] is not None and operands[0].dtype == np.float32:
+    float32 = operands[0] is not None and operands[0].dtype == np.float32
+    if ops == [("Sigmoid", [0])] and float32:
+        return _SIGMOID, 0.0, 0.0  # a squeeze-excite's gate (float32 exp: mathf32)
+    times_x = [("Mul", [0, -1])], [("Mul", [-1, 0])]
+    if len(ops) == 2 and ops[0] == ("HardSigmoid", [0]) and ops[1:] in times_x:
+        kwargs = steps[0][2]  # x·HardSigmoid(x, 1/6, 1/2): ONNX's HardSwish as parsed
+        return _X_HARD_SIGMOID, float(kwargs["alpha"]), float(kwargs["beta"])
+    silu = len(ops) == 2 and ops[0] == ("Sigmoid", [0]) and ops[1:] in times_x
+    if silu and float32:
         return _SILU, 0.0, 0.0  # x·Sigmoid(x): EfficientNet's SiLU (float32 exp: mathf32)
     if len(ops) == 1 and ops[0][0] == "ClipByValue" and ops[0][1][0] == 0:
         lo = _scalar(operands, constant, ops[0][1][1])

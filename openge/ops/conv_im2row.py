@@ -25,6 +25,11 @@ MAX_POSITIONS = 196
 #: OpenBLAS (2048 → 512 at 7² 1.09 → 0.81 ms, 960 → 160 0.153 → 0.124; at 14² BLAS wins,
 #: 256 → 1024 0.78 against 0.94).
 MAX_PLAIN_POSITIONS = 64
+#: Fewest output positions per sample: one tile of rows (MR_T = 7 on AVX-512). Fewer — a
+#: squeeze-excite's 1×1 plane — make a matrix-vector product, which numpy's BLAS runs from a
+#: smaller code path (openge.ops.conv_pointwise; in mobilenet_v3, right after a large
+#: convolution, 18 → 72 at 1²: 0.053 → 0.015 ms).
+MIN_POSITIONS = 7
 #: Fewest output channels: one whole panel of NR_T (densenet's 128 → 32 3×3 at 7², a panel
 #: two-thirds idle, lost to im2col: 0.113 → 0.120 ms).
 MIN_CHANNELS = 48
@@ -64,7 +69,7 @@ def prepare(
         or groups != 1
         or not float32_operands(x, f, bias, y, residual)
         or y.shape[1] < MIN_CHANNELS
-        or y.shape[2] * y.shape[3] > MAX_POSITIONS
+        or not MIN_POSITIONS <= y.shape[2] * y.shape[3] <= MAX_POSITIONS
         or min(*strides, *dilations) < 1
     ):
         return None
@@ -166,6 +171,7 @@ __all__ = [
     "MAX_POSITIONS",
     "MIN_CHANNELS",
     "MIN_PANELS_PER_THREAD",
+    "MIN_POSITIONS",
     "SPLIT_FLOPS",
     "prepare",
 ]

@@ -73,6 +73,13 @@ EPILOGUES = {
         [],
         lambda v: np.clip(0.2 * v + 0.5, 0, 1),
     ),
+    # ONNX's HardSwish as the parser writes it: x·HardSigmoid(x, 1/6, 1/2)
+    "onnx_hard_swish": (
+        [("HardSigmoid", [0], {"alpha": 1 / 6, "beta": 0.5}), ("Mul", [0, -1], {})],
+        [],
+        lambda v: v * np.clip(v / 6 + 0.5, 0, 1),
+    ),
+    "sigmoid": ([("Sigmoid", [0], {})], [], lambda v: 1 / (1 + np.exp(-v.astype(np.float64)))),
 }
 
 

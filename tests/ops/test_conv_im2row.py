@@ -66,6 +66,8 @@ def test_conv2d_prepare_takes_the_path_for_a_last_stage_conv():
         (64, (28, 28), True, "a large plane"),
         (64, (14, 14), True, "a plain 1x1 on a 14x14 plane: BLAS"),
         (32, (7, 7), True, "less than a panel of output channels"),
+        (64, (1, 1), True, "a squeeze-excite's 1x1 plane: a matrix-vector product"),
+        (64, (2, 3), True, "fewer positions than a tile's rows"),
     ],
 )
 def test_declines(cout, hw, constant_filter, why):

@@ -17,8 +17,8 @@ F32 = DataType.DT_FLOAT
 ATTRS = {"strides": [1, 1, 1, 1], "pads": [0, 0, 0, 0], "data_format": "NCHW"}
 
 
-def _step(op, args, shape):
-    return {"op": op, "attrs": {}, "args": args, "dtype": F32, "shape": shape}
+def _step(op, args, shape, attrs=None):
+    return {"op": op, "attrs": attrs or {}, "args": args, "dtype": F32, "shape": shape}
 
 
 def _numpy_conv(x, w, b, shape):
@@ -49,6 +49,12 @@ LO, HI = np.array(0.0, np.float32), np.array(6.0, np.float32)
         ("residual_relu", [("Add", [0, 3]), ("Relu", [-1])], lambda v, r: np.maximum(v + r, 0)),
         ("hard_swish", [("HardSwish", [0])], lambda v, r: v * np.clip(v + 3, 0, 6) / 6),
         ("silu", [("Sigmoid", [0]), ("Mul", [-1, 0])], lambda v, r: v / (1 + np.exp(-v))),
+        ("sigmoid", [("Sigmoid", [0])], lambda v, r: 1 / (1 + np.exp(-v))),
+        (
+            "onnx_hard_swish",  # x·HardSigmoid(x, 1/6, 1/2), as the ONNX parser writes it
+            [("HardSigmoid", [0], {"alpha": 1 / 6, "beta": 0.5}), ("Mul", [-1, 0])],
+            lambda v, r: v * np.clip(v / 6 + 0.5, 0, 1),
+        ),
     ],
 )
 @pytest.mark.parametrize(("n", "cout", "side"), [(1, 8, 5), (2, 40, 90)])  # 1 and 2+ blocks
@@ -60,7 +66,7 @@ def test_fused_conv2d_blocks(name, steps, numpy_epilogue, n, cout, side):
     shape = (n, cout, side, side)
     r = np.zeros(shape, np.float32)
     y = np.empty(shape, np.float32)
-    prog = encode_program([_step(op, a, shape) for op, a in steps])
+    prog = encode_program([_step(step[0], step[1], shape, *step[2:]) for step in steps])
     # operands: 1, 2 = the clip bounds, 3 = the residual (FusedConv2D inputs 3, 4, 5)
     run = get_schema("FusedConv2D").prepare(
         [x, w, b, LO, HI, r],
@@ -102,7 +108,11 @@ def test_epilogue_parsing():
     assert conv_pointwise.epilogue([("Add", [0, 1], {})], [y, r[:, :1]], const) is None
     twice = [("Add", [0, 1], {}), ("Mul", [-1, 0], {})]
     assert conv_pointwise.epilogue(twice, [y, r], const) is None
-    assert conv_pointwise.epilogue([("Sigmoid", [0], {})], [y], [False]) is None
+    assert conv_pointwise.epilogue([("Exp", [0], {})], [y], [False]) is None
+    # a sigmoid is an activation in float32 (mathf32's exp), not in float64
+    assert conv_pointwise.epilogue([("Sigmoid", [0], {})], [y], [False]) == (None, (7, 0.0, 0.0))
+    y64 = y.astype(np.float64)
+    assert conv_pointwise.epilogue([("Sigmoid", [0], {})], [y64], [False]) is None
 
 
 def test_aliasing_output_is_refused():

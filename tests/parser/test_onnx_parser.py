@@ -398,6 +398,20 @@ def test_conv_auto_pad(auto_pad):
     _check(model, {"x": _x(1, 2, 7, 6)}, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize(("act", "attrs"), [("HardSwish", {}), ("HardSigmoid", {"alpha": 0.3})])
+def test_hard_activations_after_a_conv_are_its_epilogue(act, attrs):
+    """HardSwish is x·HardSigmoid(x, 1/6, 1/2) and HardSigmoid the catalog op: each runs
+    inside the convolution's task (one FusedConv2D), with ONNX's values."""
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[1, 1])
+    node = helper.make_node(act, ["c"], ["y"], **attrs)
+    inits = [numpy_helper.from_array(_x(16, 8, 1, 1), "w"), numpy_helper.from_array(_x(16), "b")]
+    model = _model([conv, node], [_vi("x", [1, 8, 6, 6])], [_vi("y", None)], inits)
+    compiled = compile_graph(parse_onnx(model))
+    assert [t.op_type for t in compiled.tasks] == ["FusedConv2D"]
+    x = 4 * _x(1, 8, 6, 6)
+    _check(model, {"x": x}, rtol=1e-5, atol=1e-5)
+
+
 def test_maxpool_with_dilations():
     node = helper.make_node(
         "MaxPool",

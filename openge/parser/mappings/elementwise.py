@@ -372,24 +372,22 @@ def celu(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
     return [ctx.emit1("Mul", [e, a])]
 
 
-@onnx_op(
-    "HardSigmoid", needs=("Mul", "Add", "Maximum", "Minimum"), attrs=("alpha", "beta"), inputs=1
-)
+@onnx_op("HardSigmoid", needs=("HardSigmoid",), attrs=("alpha", "beta"), inputs=1)
 def hard_sigmoid(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
-    """HardSigmoid → min(max(alpha·x + beta, 0), 1)."""
+    """HardSigmoid → HardSigmoid(alpha, beta): min(max(alpha·x + beta, 0), 1)."""
     x = node.input(0)
     return [_hard_sigmoid(ctx, x, float(node.attr("alpha", 0.2)), float(node.attr("beta", 0.5)))]
 
 
 def _hard_sigmoid(ctx: ParseContext, x: Port, alpha: float, beta: float) -> Port:
-    y = ctx.emit1("Add", [ctx.emit1("Mul", [x, ctx.scalar(alpha, x)]), ctx.scalar(beta, x)])
-    y = ctx.emit1("Maximum", [y, _zero(ctx, x)])
-    return ctx.emit1("Minimum", [y, ctx.scalar(1, x)])
+    return ctx.emit1("HardSigmoid", [x], {"alpha": alpha, "beta": beta})
 
 
-@onnx_op("HardSwish", needs=("Mul", "Add", "Maximum", "Minimum"), attrs=(), inputs=1)
+@onnx_op("HardSwish", needs=("Mul", "HardSigmoid"), attrs=(), inputs=1)
 def hard_swish(node: OnnxNode, ctx: ParseContext) -> Sequence[Port | None]:
-    """HardSwish → x · HardSigmoid(x, 1/6, 0.5)."""
+    """HardSwish → x · HardSigmoid(x, 1/6, 1/2), ONNX's own definition (the catalog's
+    HardSwish computes x·min(max(x + 3, 0), 6)/6, which rounds differently). One op, not
+    four: a convolution's epilogue takes it whole (openge.ops.conv_depthwise.activation)."""
     x = node.input(0)
     return [ctx.emit1("Mul", [x, _hard_sigmoid(ctx, x, 1 / 6, 0.5)])]
 
