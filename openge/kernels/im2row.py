@@ -25,6 +25,7 @@ from numba import njit
 from openge.kernels import sync
 from openge.kernels.depthwise import block_epilogue
 from openge.kernels.gemm import KC, MR_T, NR_T, pack_b, tile_t
+from openge.kernels.im2col import phases
 
 
 def pack_filter(w2: np.ndarray) -> np.ndarray:
@@ -122,4 +123,72 @@ def conv_drive(
     return sync.end(ctl, signal, worker, gen, spins)
 
 
-__all__ = ["MR_T", "NR_T", "columns", "conv", "conv_drive", "pack_filter", "panel_count"]
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_windows(
+    x3, xph, taps, a, ow, pt, pl, wt, yt, y2, bias, r2, has_res, act, lo, hi
+):  # pragma: no cover - compiled
+    """:func:`conv` for one sample ``x3`` (C, H, W) whose columns are built here: its stride
+    phases into ``xph`` (openge.kernels.im2col.phases, ``pt``/``pl`` the top and left
+    padding), then the columns ``a`` (K, P) by :func:`columns`, then the product."""
+    phases(x3, xph, pt, pl)
+    columns(xph, taps, a, ow, xph.shape[4])
+    panels = (y2.shape[0] + NR_T - 1) // NR_T
+    _panels(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, 0, panels)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_windows_drive(
+    x3,
+    xph,
+    taps,
+    a,
+    ow,
+    pt,
+    pl,
+    wt,
+    yt,
+    y2,
+    bias,
+    r2,
+    has_res,
+    act,
+    lo,
+    hi,
+    total,
+    ctl,
+    signal,
+    worker,
+    gen,
+    spins,
+):  # pragma: no cover - compiled
+    """:func:`conv_windows` on a thread of openge's team: every thread builds the phases and
+    columns itself (a team thread into arrays of its own) before it claims channel panels.
+    Each thread reads all the columns, the product's most-read operand: built by the caller
+    alone, the other core read them across from the caller's cache (2.4 GB/s on the Intel
+    VM of bench/RESULTS.md, against ~7 from its own). A thread still building when every
+    panel is taken claims none, so what it built is never used."""
+    sync.begin(ctl, signal, worker)
+    mine_xph = np.empty_like(xph) if worker else xph
+    mine_a = np.empty_like(a) if worker else a
+    phases(x3, mine_xph, pt, pl)
+    columns(mine_xph, taps, mine_a, ow, xph.shape[4])
+    part = sync.claim(ctl)
+    while part >= 0:
+        first, stop = sync.bounds(ctl, total, part)
+        _panels(mine_a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop)
+        sync.done(ctl)
+        part = sync.claim(ctl)
+    return sync.end(ctl, signal, worker, gen, spins)
+
+
+__all__ = [
+    "MR_T",
+    "NR_T",
+    "columns",
+    "conv",
+    "conv_drive",
+    "conv_windows",
+    "conv_windows_drive",
+    "pack_filter",
+    "panel_count",
+]

@@ -109,52 +109,35 @@ def prepare(
     def scratch(name: str, floats: int, shape: tuple[int, ...]) -> np.ndarray:
         return thread_scratch(name, 1, floats, np.float32)[0][: int(np.prod(shape))].reshape(shape)
 
-    def columns_of(i: int) -> np.ndarray:
-        return x3[i] if plain else scratch("im2row.cols", k * p, (k, p))
-
-    probe = (columns_of(0), wt, scratch("im2row.out", p * cout, (p, cout)), y3[0], b, r3[0])
+    out = scratch("im2row.out", p * cout, (p, cout))
+    if plain:  # x itself is the columns
+        whole, drive = module.conv, module.conv_drive
+        probe: tuple = (x3[0], wt, out, y3[0], b, r3[0])
+    else:  # phases and columns built per sample (per thread when shared)
+        whole, drive = module.conv_windows, module.conv_windows_drive
+        xph0 = scratch("phases", plane_floats, (c, sh, sw, ph, pw))
+        a0 = scratch("im2row.cols", k * p, (k, p))
+        probe = (x[0], xph0, taps, a0, ow, pt, pl, wt, out, y3[0], b, r3[0])
     if not (
-        warm(module.conv, *probe, has_res, *act_args)
-        and warm_drive(module.conv_drive, *probe, has_res, *act_args, panels)
-        and (
-            plain
-            or (
-                warm(
-                    phase_module.phases,
-                    x[0],
-                    scratch("phases", plane_floats, (c, sh, sw, ph, pw)),
-                    pt,
-                    pl,
-                )
-                and warm(
-                    module.columns,
-                    scratch("phases", plane_floats, (c, sh, sw, ph, pw)),
-                    taps,
-                    columns_of(0),
-                    ow,
-                    pw,
-                )
-            )
-        )
+        warm(whole, *probe, has_res, *act_args)
+        and warm_drive(drive, *probe, has_res, *act_args, panels)
     ):
         return None
     release_pages(f)  # the packed copy is read from now on
     big = 2 * cout * k * p >= SPLIT_FLOPS and panels >= 2 * MIN_PANELS_PER_THREAD
     get = kernels.get_num_threads
-    phases, fill, whole, drive = phase_module.phases, module.columns, module.conv, module.conv_drive
 
     def run() -> None:
         yt = scratch("im2row.out", p * cout, (p, cout))
         count = min(get(), panels // MIN_PANELS_PER_THREAD) if big else 1
         for i in range(n):
             if plain:
-                a = x3[i]
+                args = (x3[i], wt, yt, y3[i], b, r3[i], has_res, *act_args)
             else:
                 xph = scratch("phases", plane_floats, (c, sh, sw, ph, pw))
-                phases(x[i], xph, pt, pl)
                 a = scratch("im2row.cols", k * p, (k, p))
-                fill(xph, taps, a, ow, pw)
-            args = (a, wt, yt, y3[i], b, r3[i], has_res, *act_args)
+                args = (x[i], xph, taps, a, ow, pt, pl, wt, yt, y3[i], b, r3[i], has_res)
+                args = (*args, *act_args)
             if count > 1:
                 team.run(
                     drive, whole, args, panels, min(panels, count * team.PARTS_PER_THREAD), count

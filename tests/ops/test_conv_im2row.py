@@ -23,6 +23,9 @@ RNG = np.random.default_rng(43)
         (2, 64, 96, (7, 7), (3, 3), (1, 1), (1, 1, 1, 1)),  # batch 2, 3x3
         (1, 128, 64, (14, 14), (1, 1), (2, 2), (0, 0, 0, 0)),  # strided 1x1 down to 7x7
         (1, 32, 50, (13, 13), (3, 3), (1, 1), (1, 1, 1, 1)),
+        # shared at 2 threads (five panels, the last partial), each thread building the
+        # columns itself; stride 2, batch 2
+        (2, 64, 200, (13, 13), (3, 3), (2, 2), (1, 1, 1, 1)),
     ],
 )
 def test_prepared_conv_matches_numpy_kernel(threads, n, c, cout, hw, kernel, stride, pads):
