@@ -189,6 +189,12 @@ def _prepare_conv2d(
         wino = prepare_winograd(x, f, bias, y, pads, constant[1])
         if wino is not None:
             return wino
+    if kh == kw == 1 and not any(pads) and (sh, sw) != (1, 1) and groups == 1:
+        strided = conv_pointwise.prepare_strided(
+            x, f, bias, y, (sh, sw), constant_filter=constant[1]
+        )
+        if strided is not None:
+            return strided
     if groups == 1:
         rows = conv_im2row.prepare(
             x, f, bias, y, (sh, sw), (dh, dw), pads, constant_filter=constant[1]

@@ -11,6 +11,11 @@ is compiled (openge.kernels.pointwise: the GEMM called by address) and, at more 
 openge thread, shared by openge's thread team (openge.kernels.team) without the GIL;
 otherwise each block is an ``np.matmul`` plus the compiled epilogue, the blocks shared by
 openge.kernels.blas.parallel.
+
+A strided 1×1 convolution (a ResNet's downsampling shortcut) is the same product on the
+input's every sh-th row and sw-th column: :func:`prepare_strided` gathers those into an array
+of its own (one NumPy copy, a quarter of the input at stride 2), then runs :func:`prepare`'s
+product on it.
 """
 
 from __future__ import annotations
@@ -139,6 +144,53 @@ def prepare(
     return run
 
 
+def prepare_strided(
+    x: np.ndarray,
+    f: np.ndarray,
+    bias: np.ndarray | None,
+    y: np.ndarray,
+    strides: Sequence[int],
+    residual: np.ndarray | None = None,
+    act: tuple[int, float, float] = (0, 0.0, 0.0),
+    constant_filter: bool = False,
+) -> Callable[[], None] | None:
+    """A closure computing ``act(conv1x1(x, f, strides) + bias [+ residual])`` into ``y`` for
+    an unpadded 1×1 convolution with ``strides`` (h, w) other than (1, 1): the strided input
+    copied into a private array, then a stride-1 product on it — openge.ops.conv_im2row's
+    for a small plane, else :func:`prepare`'s (resnet18's 128 → 256 at 28² → 14²: 0.25 ms
+    on im2row's tiles from the stride phases, 0.11 as a copy plus numpy's BLAS; ONNX Runtime
+    0.11). None when the path does not apply."""
+    from openge.ops import conv_im2row
+
+    sh, sw = (int(v) for v in strides)
+    if (
+        x.ndim != 4
+        or f.ndim != 4
+        or y.ndim != 4
+        or f.shape[2:] != (1, 1)
+        or (sh, sw) == (1, 1)
+        or min(sh, sw) < 1
+    ):
+        return None
+    view = x[:, :, ::sh, ::sw]
+    if view.shape[:2] != x.shape[:2] or view.shape[2:] != y.shape[2:] or not view.size:
+        return None
+    sub = np.empty(view.shape, x.dtype)
+    plain = ((1, 1), (1, 1), (0, 0, 0, 0))  # strides, dilations, pads
+    small_plane = conv_im2row.prepare(
+        sub, f, bias, y, *plain, residual, act, constant_filter=constant_filter
+    )
+    product = small_plane or prepare(sub, f, bias, y, residual, act)
+    if product is None:
+        return None
+
+    def run() -> None:
+        np.copyto(sub, view)
+        product()
+
+    return run
+
+
 #: Products (2·Cout·Cin·H·W flops) from which the native path shares a convolution among
 #: openge's threads (its team hands out parts for a few atomic operations: ~15 µs of GEMM).
 NATIVE_SPLIT_FLOPS = 1_000_000
@@ -248,4 +300,5 @@ __all__ = [
     "SPLIT_COLUMNS",
     "epilogue",
     "prepare",
+    "prepare_strided",
 ]

@@ -558,6 +558,24 @@ def _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
     return conv_pointwise.prepare(x, f, main[2], y, *parsed)
 
 
+def _strided_pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
+    """An unpadded strided 1×1 convolution (openge.ops.conv_pointwise.prepare_strided) with
+    the epilogue fused in, or None."""
+    from openge.ops import conv_pointwise
+
+    x, f = main[0], main[1]
+    if x is None or f is None or f.ndim != 4 or f.shape[2:] != (1, 1) or any(attrs["pads"]):
+        return None
+    strides = list(attrs["strides"][2:])
+    if strides == [1, 1]:
+        return None
+    parsed = _residual_and_activation(y, prog, inputs, constant)
+    if parsed is None:
+        return None
+    fixed = len(constant) > 1 and bool(constant[1])
+    return conv_pointwise.prepare_strided(x, f, main[2], y, strides, *parsed, constant_filter=fixed)
+
+
 def _winograd_with_epilogue(main, y, prog, inputs, constant, attrs):
     """The Winograd convolution of openge.ops.conv_winograd with the epilogue applied as each
     output is made, or None."""
@@ -666,6 +684,10 @@ def _prepare_fused_conv2d(
         if fused_dw is not None:
             return fused_dw
     if data_format == "NCHW" and groups == 1:
+        # a strided 1×1: the strided input gathered, then the 1×1 product in blocks
+        fused_strided = _strided_pointwise_with_epilogue(main, y, prog, inputs, constant, attrs)
+        if fused_strided is not None:
+            return fused_strided
         # a small output plane: the positions as the product's rows, the epilogue fused
         fused_rows = _im2row_with_epilogue(main, y, prog, inputs, constant, attrs)
         if fused_rows is not None:

@@ -180,3 +180,82 @@ def test_blocks_shared_by_two_threads_match_one(n, c, cout, side):
                 np.testing.assert_allclose(y, v / (1 + np.exp(-v)), rtol=1e-5, atol=1e-5)
     finally:
         kernels.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("n", "c", "cout", "hw", "stride"),
+    [
+        (1, 16, 40, (28, 28), (2, 2)),  # a ResNet shortcut
+        (2, 8, 24, (7, 9), (2, 3)),  # odd sides and unequal strides, batch 2
+        (1, 5, 12, (10, 10), (3, 3)),
+    ],
+)
+def test_strided_1x1_gathers_then_multiplies(n, c, cout, hw, stride):
+    """prepare_strided: the strided input copied out at each run, then the 1×1 product with
+    bias, residual and activation, as Conv2D's NumPy kernel then the epilogue."""
+    from tests.ops.test_conv_im2col import numpy_conv
+
+    x = np.zeros((n, c, *hw), np.float32)
+    w = RNG.standard_normal((cout, c, 1, 1)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    shape = numpy_conv(x, w, b, stride, (0, 0, 0, 0)).shape
+    r = RNG.standard_normal(shape).astype(np.float32)
+    y = np.empty(shape, np.float32)
+    run = conv_pointwise.prepare_strided(x, w, b, y, stride, r, (1, 0.0, 0.0))  # ReLU
+    assert run is not None
+    for _ in range(2):  # reads x as it is at each run
+        x[...] = RNG.standard_normal(x.shape)
+        run()
+        want = np.maximum(numpy_conv(x, w, b, stride, (0, 0, 0, 0)) + r, 0)
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
+def test_strided_1x1_declines_what_it_does_not_cover():
+    x = np.zeros((1, 4, 8, 8), np.float32)
+    y = np.zeros((1, 6, 4, 4), np.float32)
+    w = np.zeros((6, 4, 1, 1), np.float32)
+    assert conv_pointwise.prepare_strided(x, w, None, y, (1, 1)) is None  # not strided
+    w3 = np.zeros((6, 4, 3, 3), np.float32)
+    assert conv_pointwise.prepare_strided(x, w3, None, y, (2, 2)) is None  # not 1x1
+    y_wrong = np.zeros((1, 6, 3, 3), np.float32)
+    assert conv_pointwise.prepare_strided(x, w, None, y_wrong, (2, 2)) is None  # padded
+
+
+def test_conv2d_prepare_takes_the_strided_path():
+    x = RNG.standard_normal((1, 32, 14, 14)).astype(np.float32)
+    w = RNG.standard_normal((64, 32, 1, 1)).astype(np.float32)
+    y = np.empty((1, 64, 7, 7), np.float32)
+    attrs = dict(strides=[1, 1, 2, 2], pads=[0, 0, 0, 0], dilations=[1, 1, 1, 1], groups=1)
+    run = get_schema("Conv2D").prepare(
+        [x, w, None], [y], [False, True, False], **attrs, data_format="NCHW"
+    )
+    assert run is not None and run.__qualname__.startswith("prepare_strided")
+    run()
+    want = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x[:, :, ::2, ::2])
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
+
+
+def test_fused_conv2d_strided_1x1_with_residual():
+    """FusedConv2D: a strided 1×1 with a residual Add and ReLU runs prepare_strided."""
+    x = RNG.standard_normal((1, 16, 14, 14)).astype(np.float32)
+    w = RNG.standard_normal((48, 16, 1, 1)).astype(np.float32)
+    b = RNG.standard_normal(48).astype(np.float32)
+    shape = (1, 48, 7, 7)
+    r = RNG.standard_normal(shape).astype(np.float32)
+    y = np.empty(shape, np.float32)
+    prog = encode_program([_step("Add", [0, 1], shape), _step("Relu", [-1], shape)])
+    run = get_schema("FusedConv2D").prepare(
+        [x, w, b, r],
+        [y],
+        [False, True, True, False],
+        strides=[1, 1, 2, 2],
+        pads=[0, 0, 0, 0],
+        dilations=[1, 1, 1, 1],
+        groups=1,
+        data_format="NCHW",
+        epilogue=prog,
+    )
+    assert run is not None and run.__qualname__.startswith("prepare_strided")
+    run()
+    conv = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x[:, :, ::2, ::2]) + b[:, None, None]
+    np.testing.assert_allclose(y, np.maximum(conv + r, 0), rtol=1e-4, atol=1e-4)
