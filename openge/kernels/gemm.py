@@ -57,6 +57,8 @@ PREFETCH_STEPS = 32
 PREFETCH_B_STEPS = 16
 #: Bytes the packed panels are aligned to.
 ALIGN = 64
+#: Slices of W's panels per row block in :func:`matmul_drive`'s items.
+SLICES = 2
 
 
 def _store_tile(builder, finals, c_ptr, ldc, rows, cols, adding: bool, mr: int, nv: int) -> None:
@@ -264,10 +266,30 @@ def pack_rows(a: np.ndarray) -> np.ndarray:
 
 
 @njit(inline="always")
-def _rows(a, bp, c, k, n, r0, r1):  # pragma: no cover - compiled
-    """C's rows [r0, r1) (``a`` (M, K) and ``c`` (M, N) C-contiguous, ``bp`` W packed by
-    :func:`pack_b`): K in equal passes of at most KC steps; per pass, each panel of W (in L1)
-    meets every MR-row block of A (in L2)."""
+def _tile_at(a_addr, bq, c_addr, k, n, k0, kc, q, r, rows, width):  # pragma: no cover
+    """One tile: C's rows [r, r + rows) by panel ``q``'s columns, pass [k0, k0 + kc) of K."""
+    tile(
+        kc,
+        a_addr + (r * k + k0) * 4,
+        k,
+        1,
+        bq,
+        c_addr + (r * n + q * NR) * 4,
+        n,
+        rows,
+        width,
+        k0 > 0,
+    )
+
+
+@njit(inline="always")
+def _span(a, bp, c, r0, r1, extra, e0, e1, extra2, f0, f1):  # pragma: no cover - compiled
+    """C's rows [r0, r1) by every panel of W, plus row block ``extra`` (when ≥ 0) by panels
+    [e0, e1) and row block ``extra2`` by panels [f0, f1) (``a`` (M, K) and ``c`` (M, N)
+    C-contiguous, ``bp`` W packed by :func:`pack_b`): K in equal passes of at most KC steps;
+    per pass, each panel of W (in L1) meets every MR-row block of A it has here (in L2) —
+    the extra blocks too, so a panel is read once per pass whatever the rows."""
+    m, k, n = a.shape[0], a.shape[1], c.shape[1]
     a_addr = a.ctypes.data
     b_addr = bp.ctypes.data
     c_addr = c.ctypes.data
@@ -279,23 +301,67 @@ def _rows(a, bp, c, k, n, r0, r1):  # pragma: no cover - compiled
         for q in range(panels):
             width = min(NR, n - q * NR)
             bq = b_addr + (q * k + k0) * NR * 4
+            if extra >= 0 and e0 <= q < e1:
+                x0 = extra * MR
+                _tile_at(a_addr, bq, c_addr, k, n, k0, kc, q, x0, min(MR, m - x0), width)
             for r in range(r0, r1, MR):
-                tile(
-                    kc,
-                    a_addr + (r * k + k0) * 4,
-                    k,
-                    1,
-                    bq,
-                    c_addr + (r * n + q * NR) * 4,
-                    n,
-                    min(MR, r1 - r),
-                    width,
-                    k0 > 0,
-                )
+                _tile_at(a_addr, bq, c_addr, k, n, k0, kc, q, r, min(MR, r1 - r), width)
+            if extra2 >= 0 and f0 <= q < f1:
+                x0 = extra2 * MR
+                _tile_at(a_addr, bq, c_addr, k, n, k0, kc, q, x0, min(MR, m - x0), width)
     if k == 0:
-        for r in range(r0, r1):
-            for j in range(n):
-                c[r, j] = 0.0
+        c[r0:r1] = 0.0
+        if extra >= 0:
+            c[extra * MR : min(m, extra * MR + MR), e0 * NR : min(n, e1 * NR)] = 0.0
+        if extra2 >= 0:
+            c[extra2 * MR : min(m, extra2 * MR + MR), f0 * NR : min(n, f1 * NR)] = 0.0
+
+
+@njit(inline="always")
+def _rows(a, bp, c, k, n, r0, r1):  # pragma: no cover - compiled
+    """C's rows [r0, r1), every panel (see :func:`_span`)."""
+    _span(a, bp, c, r0, r1, -1, 0, 0, -1, 0, 0)
+
+
+@njit(inline="always")
+def _items(a, bp, c, first, stop):  # pragma: no cover - compiled
+    """Items ``first`` to ``stop`` of :func:`matmul_drive`: item i is row block i // SLICES
+    by slice i % SLICES of W's panels (slice s: panels [s·P // SLICES, (s + 1)·P //
+    SLICES)). The range is whole blocks with at most a block's slices before and after
+    them, run as one :func:`_span`."""
+    m, n = a.shape[0], c.shape[1]
+    panels = (n + NR - 1) // NR
+    b0, s0 = first // SLICES, first % SLICES
+    b1, s1 = (stop - 1) // SLICES, (stop - 1) % SLICES + 1  # last block, slices [0, s1)
+    if b0 == b1:
+        if s0 == 0 and s1 == SLICES:
+            _span(a, bp, c, b0 * MR, min(m, b0 * MR + MR), -1, 0, 0, -1, 0, 0)
+        else:
+            q0, q1 = s0 * panels // SLICES, s1 * panels // SLICES
+            _span(a, bp, c, 0, 0, b0, q0, q1, -1, 0, 0)
+        return
+    lead = b0 if s0 > 0 else -1
+    trail = b1 if s1 < SLICES else -1
+    full0 = b0 + 1 if s0 > 0 else b0
+    full1 = b1 if s1 < SLICES else b1 + 1
+    _span(
+        a,
+        bp,
+        c,
+        full0 * MR,
+        min(m, full1 * MR),
+        lead,
+        s0 * panels // SLICES,
+        panels,
+        trail,
+        0,
+        s1 * panels // SLICES,
+    )
+
+
+def item_count(m: int) -> int:
+    """Items of :func:`matmul_drive` for ``m`` rows: row blocks times SLICES."""
+    return -(-m // MR) * SLICES
 
 
 @njit(cache=True, nogil=True)
@@ -307,14 +373,15 @@ def matmul(a, bp, c):  # pragma: no cover - compiled
 
 @njit(cache=True, nogil=True)
 def matmul_drive(a, bp, c, total, ctl, signal, worker, gen, spins):  # pragma: no cover
-    """:func:`matmul` on a thread of openge's team (openge.kernels.sync): blocks of MR rows
-    claimed part by part; ``total`` is the number of row blocks."""
+    """:func:`matmul` on a thread of openge's team (openge.kernels.sync): ranges of items
+    (:func:`_items`: a block of MR rows by a slice of W's panels) claimed part by part;
+    ``total`` is the number of items, :func:`item_count`. Halves of a block balance two
+    threads where whole blocks cannot (BERT's 128 rows: 11 blocks, 6 against 5)."""
     sync.begin(ctl, signal, worker)
-    m = a.shape[0]
     part = sync.claim(ctl)
     while part >= 0:
         first, stop = sync.bounds(ctl, total, part)
-        _rows(a, bp, c, a.shape[1], c.shape[1], first * MR, min(m, stop * MR))
+        _items(a, bp, c, first, stop)
         sync.done(ctl)
         part = sync.claim(ctl)
     return sync.end(ctl, signal, worker, gen, spins)
@@ -329,7 +396,9 @@ __all__ = [
     "NR_T",
     "NV",
     "NV_T",
+    "SLICES",
     "VW",
+    "item_count",
     "matmul",
     "matmul_drive",
     "pack_b",

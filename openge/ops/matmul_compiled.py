@@ -8,7 +8,7 @@ reads the activations in place and keeps the packed weights' panels in L1; numpy
 packs both operands on every call (measured on an AVX-512 Xeon, one thread: 128×768 @
 768×3072 3.6 vs 8.3 ms, 197×3072 @ 3072×768 5.3 vs 6.3 ms). Results match BLAS within the
 conformance tolerances (sums in a different order). At more than one openge thread the row
-blocks are shared by openge's thread team.
+blocks, each cut in two halves of the weights' panels, are shared by openge's thread team.
 """
 
 from __future__ import annotations
@@ -72,13 +72,13 @@ def prepare_product(
     packed = module.pack_b(w)
     # the packed copy is what runs: the mapped original's pages leave the RSS
     allocator.release_pages(w)
-    blocks = -(-rows // module.MR)
+    items = module.item_count(rows)
     if not (
         warm(module.matmul, a2, packed, y2) and warm_drive(module.matmul_drive, a2, packed, y2, 1)
     ):
         return None
-    big = 2 * rows * k * n >= SPLIT_FLOPS and blocks > 1
-    return launcher(module.matmul, big, a2, packed, y2, driven=(module.matmul_drive, blocks))
+    big = 2 * rows * k * n >= SPLIT_FLOPS and items > 1
+    return launcher(module.matmul, big, a2, packed, y2, driven=(module.matmul_drive, items))
 
 
 __all__ = ["MIN_ROWS", "MIN_WEIGHTS", "SPLIT_FLOPS", "prepare_product"]

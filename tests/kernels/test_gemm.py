@@ -74,15 +74,22 @@ def test_rows_past_the_matrix_are_never_read_or_written():
     assert (c_big[m:] == -7.0).all()
 
 
-@pytest.mark.parametrize("parts", [1, 3, 7])
-def test_drive_covers_every_row_block(parts):
-    m, k, n = 5 * gemm.MR + 3, 300, 70
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+@pytest.mark.parametrize("n", [70, 5 * gemm.NR + 3, gemm.NR // 2])  # 3, 6 and 1 panels
+def test_drive_covers_every_item(parts, n):
+    """Every (row block, slice of panels) item is computed once, whichever part (odd counts
+    cut blocks in the middle), with the serial kernel's sums, in its order."""
+    m, k = 5 * gemm.MR + 3, 300
     a, w, ref = _case(m, k, n)
     packed = gemm.pack_b(w)
-    blocks = -(-m // gemm.MR)
+    items = gemm.item_count(m)
+    assert items == -(-m // gemm.MR) * gemm.SLICES
     c = np.full((m, n), np.nan, np.float32)
-    drive_alone(gemm.matmul_drive, (a, packed, c), blocks, min(parts, blocks))
+    drive_alone(gemm.matmul_drive, (a, packed, c), items, min(parts, items))
     _close(c, ref, k)
+    serial = np.full((m, n), np.nan, np.float32)
+    gemm.matmul(a, packed, serial)
+    np.testing.assert_array_equal(c, serial)  # each output's sums in the same order
     c2 = np.full((m, n), np.nan, np.float32)
-    drive_team(gemm.matmul_drive, gemm.matmul, (a, packed, c2), blocks, min(parts, blocks))
-    np.testing.assert_array_equal(c2, c)  # each row's sums in the same order on any thread
+    drive_team(gemm.matmul_drive, gemm.matmul, (a, packed, c2), items, min(parts, items))
+    np.testing.assert_array_equal(c2, c)
