@@ -58,23 +58,61 @@ def columns(xph, taps, cols, ow, pw):  # pragma: no cover - compiled
                 row[dst + u] = flat[src + u]
 
 
+#: Slices of the row tiles (output positions) per channel panel in the drive forms' items.
+SLICES = 2
+
+
+def item_count(cout: int) -> int:
+    """Items of :func:`conv_drive` / :func:`conv_windows_drive`: panels times SLICES."""
+    return panel_count(cout) * SLICES
+
+
 @njit(inline="always")
-def _panels(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop):  # pragma: no cover
-    """Channel panels ``first`` to ``stop``: the products into ``yt`` (P, Cout), then those
-    channels of ``y2`` (Cout, P) with the epilogue."""
+def _finish(yt, y2, bias, r2, has_res, act, lo, hi, c0, c1, p0, p1):  # pragma: no cover
+    """Channels [c0, c1) at positions [p0, p1): ``yt`` (P, Cout) turned back into ``y2``
+    (Cout, P), then bias, residual and activation (depthwise.block_epilogue)."""
+    if c1 <= c0 or p1 <= p0:
+        return
+    for c in range(c0, c1):
+        row = y2[c]
+        for pp in range(p0, p1):
+            row[pp] = yt[pp, c]
+    block_epilogue(y2[c0:c1], bias[c0:c1], r2[c0:c1], has_res, p0, p1, act, lo, hi)
+
+
+@njit(inline="always")
+def _span(
+    a, wt, yt, y2, bias, r2, has_res, act, lo, hi, q0, q1, lead, lt0, lt1, trail, tt1
+):  # pragma: no cover - compiled
+    """Channel panels [q0, q1) at every position, plus panel ``lead`` (when ≥ 0) at row
+    tiles [lt0, lt1) and panel ``trail`` at row tiles [0, tt1): the products into ``yt`` (P,
+    Cout) pass by pass of K, each panel's pass read once for all its tiles, then those
+    channels and positions of ``y2`` (Cout, P) with the epilogue."""
     k, p = a.shape
     cout = y2.shape[0]
+    tiles = (p + MR_T - 1) // MR_T
     a_addr = a.ctypes.data
     w_addr = wt.ctypes.data
     t_addr = yt.ctypes.data
     passes = max(1, (k + KC - 1) // KC)
     step = max(1, (k + passes - 1) // passes)
+    first, stop = (q0, q1) if q1 > q0 else (cout, 0)  # the panels this span touches
+    if lead >= 0:
+        first, stop = min(first, lead), max(stop, lead + 1)
+    if trail >= 0:
+        first, stop = min(first, trail), max(stop, trail + 1)
     for k0 in range(0, k, step):
         kc = min(step, k - k0)
         for q in range(first, stop):
+            t0, t1 = 0, tiles
+            if q == lead:
+                t0, t1 = lt0, lt1
+            elif q == trail:
+                t1 = tt1
             bq = w_addr + (q * k + k0) * NR_T * 4
             width = min(NR_T, cout - q * NR_T)
-            for p0 in range(0, p, MR_T):
+            for t in range(t0, t1):
+                p0 = t * MR_T
                 tile_t(
                     kc,
                     a_addr + (k0 * p + p0) * 4,
@@ -87,15 +125,55 @@ def _panels(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop):  # prag
                     width,
                     k0 > 0,
                 )
-    c0 = first * NR_T
-    c1 = min(cout, stop * NR_T)
-    for c in range(c0, c1):
-        row = y2[c]
-        for pp in range(p):
-            row[pp] = yt[pp, c]
-    if k == 0:
-        y2[c0:c1] = 0.0
-    block_epilogue(y2[c0:c1], bias[c0:c1], r2[c0:c1], has_res, 0, p, act, lo, hi)
+    if k == 0:  # no products: every output is its bias
+        for q in range(first, stop):
+            t0, t1 = 0, tiles
+            if q == lead:
+                t0, t1 = lt0, lt1
+            elif q == trail:
+                t1 = tt1
+            for pp in range(t0 * MR_T, min(p, t1 * MR_T)):
+                for c in range(q * NR_T, min(cout, q * NR_T + NR_T)):
+                    yt[pp, c] = 0.0
+    if lead >= 0:
+        c0 = lead * NR_T
+        c1 = min(cout, c0 + NR_T)
+        _finish(yt, y2, bias, r2, has_res, act, lo, hi, c0, c1, lt0 * MR_T, min(p, lt1 * MR_T))
+    _finish(yt, y2, bias, r2, has_res, act, lo, hi, q0 * NR_T, min(cout, q1 * NR_T), 0, p)
+    if trail >= 0:
+        c0 = trail * NR_T
+        c1 = min(cout, c0 + NR_T)
+        _finish(yt, y2, bias, r2, has_res, act, lo, hi, c0, c1, 0, min(p, tt1 * MR_T))
+
+
+@njit(inline="always")
+def _panels(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop):  # pragma: no cover
+    """Channel panels ``first`` to ``stop`` at every position (see :func:`_span`)."""
+    _span(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop, -1, 0, 0, -1, 0)
+
+
+@njit(inline="always")
+def _items(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop):  # pragma: no cover
+    """Items ``first`` to ``stop`` of the drive forms: item i is channel panel i // SLICES at
+    slice i % SLICES of its row tiles (slice s: tiles [s·T // SLICES, (s + 1)·T // SLICES)).
+    A range is whole panels with at most a panel's slices before and after them, one
+    :func:`_span` (halves of a panel balance two threads where whole panels cannot:
+    resnet18's 512 channels make 11 panels)."""
+    p = a.shape[1]
+    tiles = (p + MR_T - 1) // MR_T
+    b0, s0 = first // SLICES, first % SLICES
+    b1, s1 = (stop - 1) // SLICES, (stop - 1) % SLICES + 1
+    if b0 == b1 and not (s0 == 0 and s1 == SLICES):  # slices of one panel
+        t0, t1 = s0 * tiles // SLICES, s1 * tiles // SLICES
+        _span(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, 0, 0, b0, t0, t1, -1, 0)
+        return
+    lead = b0 if s0 > 0 else -1
+    trail = b1 if s1 < SLICES else -1
+    q0 = b0 + 1 if s0 > 0 else b0
+    q1 = b1 if s1 < SLICES else b1 + 1
+    lt0 = s0 * tiles // SLICES
+    tt1 = s1 * tiles // SLICES
+    _span(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, q0, q1, lead, lt0, tiles, trail, tt1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -111,13 +189,14 @@ def conv(a, wt, yt, y2, bias, r2, has_res, act, lo, hi):  # pragma: no cover - c
 def conv_drive(
     a, wt, yt, y2, bias, r2, has_res, act, lo, hi, total, ctl, signal, worker, gen, spins
 ):  # pragma: no cover - compiled
-    """:func:`conv` on a thread of openge's team (openge.kernels.sync): ranges of channel
-    panels claimed part by part; ``total`` is the number of panels."""
+    """:func:`conv` on a thread of openge's team (openge.kernels.sync): ranges of items (a
+    channel panel at half of the positions, :func:`_items`) claimed part by part; ``total``
+    is :func:`item_count`."""
     sync.begin(ctl, signal, worker)
     part = sync.claim(ctl)
     while part >= 0:
         first, stop = sync.bounds(ctl, total, part)
-        _panels(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop)
+        _items(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop)
         sync.done(ctl)
         part = sync.claim(ctl)
     return sync.end(ctl, signal, worker, gen, spins)
@@ -175,7 +254,7 @@ def conv_windows_drive(
     part = sync.claim(ctl)
     while part >= 0:
         first, stop = sync.bounds(ctl, total, part)
-        _panels(mine_a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop)
+        _items(mine_a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop)
         sync.done(ctl)
         part = sync.claim(ctl)
     return sync.end(ctl, signal, worker, gen, spins)
@@ -184,11 +263,13 @@ def conv_windows_drive(
 __all__ = [
     "MR_T",
     "NR_T",
+    "SLICES",
     "columns",
     "conv",
     "conv_drive",
     "conv_windows",
     "conv_windows_drive",
+    "item_count",
     "pack_filter",
     "panel_count",
 ]

@@ -105,6 +105,7 @@ def prepare(
     code, lo, hi = act
     act_args = (code, np.float32(lo), np.float32(hi))
     panels = module.panel_count(cout)
+    items = module.item_count(cout)
 
     def scratch(name: str, floats: int, shape: tuple[int, ...]) -> np.ndarray:
         return thread_scratch(name, 1, floats, np.float32)[0][: int(np.prod(shape))].reshape(shape)
@@ -120,7 +121,7 @@ def prepare(
         probe = (x[0], xph0, taps, a0, ow, pt, pl, wt, out, y3[0], b, r3[0])
     if not (
         warm(whole, *probe, has_res, *act_args)
-        and warm_drive(drive, *probe, has_res, *act_args, panels)
+        and warm_drive(drive, *probe, has_res, *act_args, items)
     ):
         return None
     release_pages(f)  # the packed copy is read from now on
@@ -140,7 +141,7 @@ def prepare(
                 args = (*args, *act_args)
             if count > 1:
                 team.run(
-                    drive, whole, args, panels, min(panels, count * team.PARTS_PER_THREAD), count
+                    drive, whole, args, items, min(items, count * team.PARTS_PER_THREAD), count
                 )
             else:
                 whole(*args)

@@ -11,6 +11,7 @@ pytest.importorskip("numba")
 
 from openge import kernels
 from openge.kernels import depthwise, team
+from tests.kernels.parts import drive_alone
 
 RNG = np.random.default_rng(41)
 im2row = kernels.load("im2row")
@@ -55,11 +56,11 @@ def _run(cols, w2, bias, p, residual=None, act=(0, 0.0, 0.0), threads=1, parts=N
     r = residual if residual is not None else y
     code, lo, hi = act
     args = (cols, wt, yt, y, bias, r, residual is not None, code, np.float32(lo), np.float32(hi))
-    panels = im2row.panel_count(cout)
     if threads == 1:
         im2row.conv(*args)
     else:
-        team.run(im2row.conv_drive, im2row.conv, args, panels, parts or panels, threads)
+        items = im2row.item_count(cout)
+        team.run(im2row.conv_drive, im2row.conv, args, items, parts or items, threads)
     return y
 
 
@@ -98,6 +99,29 @@ def test_residual_activation_and_same_bits_on_two_threads():
     one = _run(x, w, b, 49, residual=res, act=act)
     want = np.clip(w.astype(np.float64) @ x + b[:, None] + res, 0, 6)
     np.testing.assert_allclose(one, want, rtol=1e-5, atol=1e-4)
-    for parts in (2, 5):
+    for parts in (2, 3, 5, 7):
         two = _run(x, w, b, 49, residual=res, act=act, threads=2, parts=parts)
         assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 4, 7, 10])
+@pytest.mark.parametrize(("cout", "p"), [(200, 49), (48, 13), (100, 5)])
+def test_every_item_once_whatever_the_parts(parts, cout, p):
+    """The drive's items (a panel at half of the positions): any cut of them into parts —
+    halves of a panel at a part's start or end, a part inside one panel — computes every
+    output once, with the serial kernel's bits (each sum in the same order)."""
+    k = 70
+    x = RNG.standard_normal((k, p)).astype(np.float32)
+    w = RNG.standard_normal((cout, k)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    res = RNG.standard_normal((cout, p)).astype(np.float32)
+    act = (depthwise.RELU, 0.0, 0.0)
+    one = _run(x, w, b, p, residual=res, act=act)
+    wt = im2row.pack_filter(w)
+    yt = np.full((p, cout), np.nan, np.float32)
+    y = np.full((cout, p), np.nan, np.float32)
+    args = (x, wt, yt, y, b, res, True, act[0], np.float32(0), np.float32(0))
+    items = im2row.item_count(cout)
+    assert items == im2row.panel_count(cout) * im2row.SLICES
+    drive_alone(im2row.conv_drive, args, items, min(parts, items))
+    assert np.array_equal(y, one)
