@@ -81,6 +81,16 @@ def _finish(yt, y2, bias, r2, has_res, act, lo, hi, c0, c1, p0, p1):  # pragma: 
 
 
 @njit(inline="always")
+def _tiles_of(q, tiles, lead, lt0, lt1, trail, tt1):  # pragma: no cover - compiled
+    """The row tiles [t0, t1) :func:`_span` runs for panel ``q``."""
+    if q == lead:
+        return lt0, lt1
+    if q == trail:
+        return 0, tt1
+    return 0, tiles
+
+
+@njit(inline="always")
 def _span(
     a, wt, yt, y2, bias, r2, has_res, act, lo, hi, q0, q1, lead, lt0, lt1, trail, tt1
 ):  # pragma: no cover - compiled
@@ -104,11 +114,7 @@ def _span(
     for k0 in range(0, k, step):
         kc = min(step, k - k0)
         for q in range(first, stop):
-            t0, t1 = 0, tiles
-            if q == lead:
-                t0, t1 = lt0, lt1
-            elif q == trail:
-                t1 = tt1
+            t0, t1 = _tiles_of(q, tiles, lead, lt0, lt1, trail, tt1)
             bq = w_addr + (q * k + k0) * NR_T * 4
             width = min(NR_T, cout - q * NR_T)
             for t in range(t0, t1):
@@ -127,11 +133,7 @@ def _span(
                 )
     if k == 0:  # no products: every output is its bias
         for q in range(first, stop):
-            t0, t1 = 0, tiles
-            if q == lead:
-                t0, t1 = lt0, lt1
-            elif q == trail:
-                t1 = tt1
+            t0, t1 = _tiles_of(q, tiles, lead, lt0, lt1, trail, tt1)
             for pp in range(t0 * MR_T, min(p, t1 * MR_T)):
                 for c in range(q * NR_T, min(cout, q * NR_T + NR_T)):
                     yt[pp, c] = 0.0
