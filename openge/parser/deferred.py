@@ -89,6 +89,30 @@ def _sanitized(proto: Any) -> Any:
     return copy
 
 
+#: Longest shape operand (an output rank) ONNX's shape inference is run with. A hostile
+#: model's Expand to a declared 10⁸-element shape made it build 10⁸ dims (minutes, GBs).
+MAX_INFERRED_RANK = 64
+#: (op type, input index) of the operands ONNX's shape inference reads as an output shape.
+_SHAPE_OPERANDS = frozenset({("Expand", 1), ("Reshape", 1), ("ConstantOfShape", 0)})
+
+
+def _huge_shape_operand(graph: Any) -> bool:
+    """Whether a node's shape operand is a 1-D value declared longer than MAX_INFERRED_RANK."""
+    lengths: dict[str, int] = {}
+    for vi in [*graph.input, *graph.value_info]:
+        dims = vi.type.tensor_type.shape.dim if vi.type.HasField("tensor_type") else ()
+        if len(dims) == 1 and dims[0].HasField("dim_value"):
+            lengths[vi.name] = dims[0].dim_value
+    for init in graph.initializer:
+        if len(init.dims) == 1:
+            lengths[init.name] = init.dims[0]
+    return any(
+        (node.op_type, k) in _SHAPE_OPERANDS and lengths.get(name, 0) > MAX_INFERRED_RANK
+        for node in _all_proto_nodes(graph)
+        for k, name in enumerate(node.input)
+    )
+
+
 def _value_types(ctx: ParseContext) -> dict[str, tuple[DataType, list[int] | None]]:
     """dtype and dims of every value ONNX's shape inference knows (for deferred outputs)."""
     if ctx._value_types is None:
@@ -96,6 +120,8 @@ def _value_types(ctx: ParseContext) -> dict[str, tuple[DataType, list[int] | Non
 
         types: dict[str, tuple[DataType, list[int] | None]] = {}
         try:
+            if _huge_shape_operand(ctx.proto.graph):
+                raise ValueError("a shape operand longer than MAX_INFERRED_RANK")
             inferred = onnx.shape_inference.infer_shapes(_sanitized(ctx.proto)).graph
         except Exception:  # inference is a hint only: fall back to the declared types
             inferred = ctx.proto.graph

@@ -45,3 +45,23 @@ def test_negative_dim_values_never_abort_the_process():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[0] in ("GeError", "parsed"), proc.stdout
     assert base64.b64decode(NEGATIVE_DIM_SLICE)[:2]  # the reproducer is intact
+
+
+#: A 135-byte ONNX model (Expand(X, shape) with ``shape`` a graph input declared as 10⁸
+#: long) on which ONNX's shape inference, asked for type hints by the dynamic-shape parser,
+#: built a 10⁸-dim output shape: minutes and gigabytes (a libFuzzer slow unit).
+HUGE_EXPAND_SHAPE = (
+    "CAQSDGJhY2tlbmQtdGVzdDpvChsKAVgKBXNoYXBlEgFZGgR0ZXN0IgZFeHBhbmQSBkV4cGFuZFoXCgFYEhIKEAgB"
+    "EgwKAggBCgIIAwoCCAFaFgoFc2hhcGUSDQoLCAcSBwoFCIDC1y9iFwoBWBISChAIARIMCgIIAQoCCAMKAggBQgQK"
+    "ABAJ"
+)
+
+
+def test_a_huge_declared_shape_operand_parses_quickly():
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, HUGE_EXPAND_SHAPE],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[0] in ("GeError", "parsed"), proc.stdout
