@@ -231,12 +231,12 @@ def depthwise_act_drive(
     """:func:`depthwise_act` on a thread of openge's team (openge.kernels.team): output
     planes claimed part by part (openge.kernels.sync), without the GIL."""
     sync.begin(ctl, signal, worker)
-    k = sync.claim(ctl)
+    k = sync.claim(ctl, worker)
     while k >= 0:
         first, stop = sync.bounds(ctl, total, k)
         _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
         sync.done(ctl)
-        k = sync.claim(ctl)
+        k = sync.claim(ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 
@@ -416,12 +416,12 @@ def depthwise_flat_act_drive(
     """:func:`depthwise_flat_act` on a thread of openge's team: output planes claimed part
     by part, without the GIL."""
     sync.begin(ctl, signal, worker)
-    k = sync.claim(ctl)
+    k = sync.claim(ctl, worker)
     while k >= 0:
         first, stop = sync.bounds(ctl, total, k)
         _flat_planes(x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop)
         sync.done(ctl)
-        k = sync.claim(ctl)
+        k = sync.claim(ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 
@@ -505,12 +505,12 @@ def depthwise_cl_act_drive(
     """:func:`depthwise_cl_act` on a thread of openge's team: work items (sample, channel
     block) claimed part by part, without the GIL."""
     sync.begin(ctl, signal, worker)
-    k = sync.claim(ctl)
+    k = sync.claim(ctl, worker)
     while k >= 0:
         first, stop = sync.bounds(ctl, total, k)
         _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop)
         sync.done(ctl)
-        k = sync.claim(ctl)
+        k = sync.claim(ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 

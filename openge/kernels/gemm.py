@@ -378,12 +378,12 @@ def matmul_drive(a, bp, c, total, ctl, signal, worker, gen, spins):  # pragma: n
     ``total`` is the number of items, :func:`item_count`. Halves of a block balance two
     threads where whole blocks cannot (BERT's 128 rows: 11 blocks, 6 against 5)."""
     sync.begin(ctl, signal, worker)
-    part = sync.claim(ctl)
+    part = sync.claim(ctl, worker)
     while part >= 0:
         first, stop = sync.bounds(ctl, total, part)
         _items(a, bp, c, first, stop)
         sync.done(ctl)
-        part = sync.claim(ctl)
+        part = sync.claim(ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 

@@ -210,12 +210,12 @@ def conv_drive(
     allocates its own."""
     sync.begin(ctl, signal, worker)
     mine = np.empty(scratch.shape[0], np.float32) if worker else scratch
-    part = sync.claim(ctl)
+    part = sync.claim(ctl, worker)
     while part >= 0:
         first, stop = sync.bounds(ctl, total, part)
         _items(w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, first, stop, mine)
         sync.done(ctl)
-        part = sync.claim(ctl)
+        part = sync.claim(ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 

@@ -188,14 +188,16 @@ def conv(a, wt, yt, y2, bias, r2, has_res, act, lo, hi):  # pragma: no cover - c
 
 
 @njit(inline="always")
-def _claim_items(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, total, ctl):  # pragma: no cover
+def _claim_items(
+    a, wt, yt, y2, bias, r2, has_res, act, lo, hi, total, ctl, worker
+):  # pragma: no cover - compiled
     """Parts of the ``total`` items (:func:`_items`) claimed and run until none is left."""
-    part = sync.claim(ctl)
+    part = sync.claim(ctl, worker)
     while part >= 0:
         first, stop = sync.bounds(ctl, total, part)
         _items(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop)
         sync.done(ctl)
-        part = sync.claim(ctl)
+        part = sync.claim(ctl, worker)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -206,7 +208,7 @@ def conv_drive(
     channel panel at half of the positions, :func:`_items`) claimed part by part; ``total``
     is :func:`item_count`."""
     sync.begin(ctl, signal, worker)
-    _claim_items(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, total, ctl)
+    _claim_items(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, total, ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 
@@ -259,7 +261,7 @@ def conv_windows_drive(
     mine_a = np.empty_like(a) if worker else a
     phases(x3, mine_xph, pt, pl)
     columns(mine_xph, taps, mine_a, ow, xph.shape[4])
-    _claim_items(mine_a, wt, yt, y2, bias, r2, has_res, act, lo, hi, total, ctl)
+    _claim_items(mine_a, wt, yt, y2, bias, r2, has_res, act, lo, hi, total, ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 

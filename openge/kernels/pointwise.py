@@ -164,12 +164,12 @@ def conv1x1_drive(
     """:func:`conv1x1` on a thread of openge's team: column blocks claimed part by part
     (openge.kernels.sync), without the GIL."""
     sync.begin(ctl, signal, worker)
-    k = sync.claim(ctl)
+    k = sync.claim(ctl, worker)
     while k >= 0:
         first, stop = sync.bounds(ctl, total, k)
         _items(gemm, ilp64, w2, x3, y3, bias, r3, has_res, block, rows, act, lo, hi, first, stop)
         sync.done(ctl)
-        k = sync.claim(ctl)
+        k = sync.claim(ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 

@@ -26,8 +26,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-NEXT, DONE, ABORT, ACK, PARTS, AWAKE = 0, 1, 2, 3, 4, 5
-CTL_WORDS = 6
+NEXT, DONE, ABORT, ACK, PARTS, AWAKE, FRONT, BACK = 0, 1, 2, 3, 4, 5, 6, 7
+CTL_WORDS = 8
 GEN = 0
 SIGNAL_WORDS = 1
 
@@ -112,16 +112,19 @@ def begin(ctl, signal, worker):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def claim(ctl):  # pragma: no cover - compiled
+def claim(ctl, worker):  # pragma: no cover - compiled
     """The next part to run, or -1 when none is left (or the region was aborted: a part
-    claimed then is counted done without running)."""
+    claimed then is counted done without running). The caller takes parts from the front,
+    team threads from the back."""
     k = atomic_add(ctl, NEXT, 1)
     if k >= ctl[PARTS]:
         return -1
     if atomic_load(ctl, ABORT):
         atomic_add(ctl, DONE, 1)
         return -1
-    return k
+    if worker:
+        return ctl[PARTS] - 1 - atomic_add(ctl, BACK, 1)
+    return atomic_add(ctl, FRONT, 1)
 
 
 @njit(inline="always")

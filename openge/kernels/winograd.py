@@ -8,9 +8,10 @@ are additions only; F(2×2, 3×3)'s error is a few float32 ulps of the sums (mea
 tests/kernels/test_winograd.py against float64).
 
 Each step runs over a range of channels or planes, without the GIL (openge's threads share
-them: openge.ops.conv_winograd). Layouts: the padded input ``xp`` (C, 2·th + 2, 2·tw + 2),
-zero outside the image; ``vp`` (16, panels, C, NR), the transformed tiles in the micro-kernel's
-panels; ``m`` (16, Cout, th·tw), k = 4·row + column of the transformed tile.
+them: openge.ops.conv_winograd). Layouts: ``xp`` a stretch of the padded input (C,
+2·rows + 2, 2·tw + 2) — zero outside the image — copied by the thread that transforms it;
+``vp`` (16, panels, C, NR), the transformed tiles in the micro-kernel's panels; ``m`` (16,
+Cout, th·tw), k = 4·row + column of the transformed tile.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from numba import njit
 from openge.kernels import sync
 from openge.kernels.depthwise import NONE, activate_row
 from openge.kernels.gemm import KC, MR, NR, tile
+from openge.kernels.im2col import phases
 
 
 @njit(inline="always")
@@ -118,11 +120,25 @@ def _panels(xp, v2, th, tw, t_start, t_stop):  # pragma: no cover - compiled
                     v2[k, at + lane] = 0.0
 
 
+@njit(inline="always")
+def _slab(x, pt, pl, r0, r1, slab):  # pragma: no cover - compiled
+    """``slab`` (C, 2·(r1 - r0) + 2, PW) = rows [2·r0, 2·r1 + 2) of the input ``x`` (C, H, W)
+    padded by ``pt`` rows and ``pl`` columns of zeros (and zeros past its end): the 4×4
+    patches of tile rows [r0, r1) — openge.kernels.im2col's stride-1 phase of those rows.
+    Each thread copies the stretch it transforms, so the copy is shared and its floats land
+    in the cache of the core that reads them (a whole padded copy made by the calling thread
+    left the input in that core's cache, and the other thread read its half across)."""
+    c, rows, pw = slab.shape
+    phases(x, slab.reshape(c, 1, 1, rows, pw), pt - 2 * r0, pl)
+
+
 @njit(cache=True, nogil=True)
-def input_panels(xp, v2, th, tw):  # pragma: no cover - compiled
-    """The input transform of every tile into ``v2`` (16, panels·C·NR), openge.kernels.gemm's
-    panel layout (see :func:`_panels`)."""
-    _panels(xp, v2, th, tw, 0, th * tw)
+def input_panels(x, pads, slab, v2, th, tw):  # pragma: no cover - compiled
+    """The input transform of every tile of ``x`` (C, H, W; ``pads`` = (top, left)) into
+    ``v2`` (16, panels·C·NR), openge.kernels.gemm's panel layout (see :func:`_panels`), by way
+    of ``slab`` (C, 2·th + 2, 2·tw + 2), the padded input."""
+    _slab(x, pads[0], pads[1], 0, th, slab)
+    _panels(slab, v2, th, tw, 0, th * tw)
 
 
 @njit(inline="always")
@@ -238,20 +254,22 @@ def chunk_panels(tw: int, rows: int) -> int:
     return -(-(rows * tw) // NR)
 
 
-def chunk_floats(c: int, cout: int, panels: int) -> int:
-    """Floats of one thread's scratch for :func:`convolve`'s chunks of ``panels`` panels."""
-    return 16 * (panels * c * NR + 16) + 16 * (cout * panels * NR + 16) + 16
+def chunk_floats(c: int, cout: int, panels: int, rows: int, tw: int) -> int:
+    """Floats of one thread's scratch for :func:`convolve`'s chunks of ``panels`` panels and
+    ``rows`` tile rows of ``tw`` tiles."""
+    slab = c * (2 * rows + 2) * (2 * tw + 2) + 16
+    return 16 * (panels * c * NR + 16) + 16 * (cout * panels * NR + 16) + 16 + slab
 
 
 @njit(inline="always")
 def _chunks(
-    xp, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work, first, stop
+    x, pads, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work, first, stop
 ):  # pragma: no cover
     """Chunks ``first`` to ``stop`` of ``rows`` tile rows each, every one through all three
     steps while its tiles are in cache: the input transform (all channels), the 16 products,
     the output transform, then the epilogue on its whole output rows. ``work`` is this
     thread's scratch (:func:`chunk_floats`)."""
-    c = xp.shape[0]
+    c = x.shape[0]
     cout = u.shape[1]
     ldm = (rows * tw + NR - 1) // NR * NR
     vlen = ldm * c + 16  # planes skewed by 64 bytes: no 4 KiB-aligned plane strides
@@ -259,13 +277,17 @@ def _chunks(
     base = (64 - work.ctypes.data % 64) % 64 // 4
     v2 = work[base : base + 16 * vlen].reshape(16, vlen)
     m2 = work[base + 16 * vlen : base + 16 * vlen + 16 * mlen].reshape(16, mlen)
+    at = base + 16 * vlen + 16 * mlen + 16
+    pw = 2 * tw + 2
     finish = has_res or act != NONE
     for g in range(first, stop):
         r0 = g * rows
         r1 = min(th, r0 + rows)
         t0 = r0 * tw
         t1 = r1 * tw
-        _panels(xp, v2, th, tw, t0, t1)
+        slab = work[at : at + c * (2 * (r1 - r0) + 2) * pw].reshape(c, 2 * (r1 - r0) + 2, pw)
+        _slab(x, pads[0], pads[1], r0, r1, slab)
+        _panels(slab, v2, r1 - r0, tw, 0, t1 - t0)
         for k in range(16):
             _plane_products(u, v2, m2, k, t1 - t0, ldm)
         for co in range(cout):
@@ -281,17 +303,20 @@ def _chunks(
 
 
 @njit(cache=True, nogil=True)
-def convolve(xp, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work):  # pragma: no cover
-    """The whole convolution of the padded input ``xp`` into ``y`` (Cout, oh, ow), finished
-    as in :func:`output_transform`, chunk by chunk (see :func:`_chunks`), in the calling
-    thread without the GIL."""
+def convolve(
+    x, pads, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work
+):  # pragma: no cover - compiled
+    """The whole convolution of the input ``x`` (C, H, W; ``pads`` = (top, left)) into ``y``
+    (Cout, oh, ow), finished as in :func:`output_transform`, chunk by chunk (see
+    :func:`_chunks`), in the calling thread without the GIL."""
     count = (th + rows - 1) // rows
-    _chunks(xp, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work, 0, count)
+    _chunks(x, pads, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work, 0, count)
 
 
 @njit(cache=True, nogil=True)
 def convolve_drive(
-    xp,
+    x,
+    pads,
     u,
     bias,
     y,
@@ -316,12 +341,12 @@ def convolve_drive(
     own scratch."""
     sync.begin(ctl, signal, worker)
     mine = np.empty(work.shape[0], np.float32) if worker else work
-    part = sync.claim(ctl)
+    part = sync.claim(ctl, worker)
     while part >= 0:
         first, stop = sync.bounds(ctl, total, part)
-        _chunks(xp, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, mine, first, stop)
+        _chunks(x, pads, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, mine, first, stop)
         sync.done(ctl)
-        part = sync.claim(ctl)
+        part = sync.claim(ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 

@@ -56,6 +56,7 @@ def suitable(
         and oh * ow >= MIN_POSITIONS
         and x.flags.c_contiguous
         and y.dtype == np.float32  # float64 keeps the exact-order GEMM path
+        and x.dtype == np.float32
         and pads[0] + h <= 2 * th + 2
         and pads[2] + w <= 2 * tw + 2
     )
@@ -89,7 +90,7 @@ def prepare_winograd(
     module = load("winograd")
     if module is None:
         return None
-    n, c, h, w = x.shape
+    n, c = x.shape[:2]
     cout = f.shape[0]
     oh, ow = y.shape[2], y.shape[3]
     th, tw = -(-oh // 2), -(-ow // 2)
@@ -98,16 +99,17 @@ def prepare_winograd(
     dtype = y.dtype
     u = module.filter_transform(f, dtype)
     b = np.zeros(cout, dtype=dtype) if bias is None else bias.reshape(cout).astype(dtype)
-    xp = np.zeros((c, 2 * th + 2, 2 * tw + 2), dtype=dtype)  # the border stays zero
     # per sample: input, output, residual (the output itself when there is none: not read)
     samples = [(x[i], y[i], y[i] if residual is None else residual[i]) for i in range(n)]
-    interior = xp[:, pt : pt + h, pl : pl + w]
     code, lo, hi = act
     finish = (b, residual is not None, code, np.float32(lo), np.float32(hi))
-    chunked = _chunked(module, xp, interior, u, finish, samples, (th, tw))
+    chunked = _chunked(module, (pt, pl), u, finish, samples, (th, tw))
     if chunked is None:
         return None
     by_chunks, splits = chunked
+    from openge.kernels.allocator import release_pages
+
+    release_pages(f)  # U is read from now on (an .om's pages come back from the file if not)
     if u.nbytes <= CHUNK_FILTER_BYTES or not splits:
         return by_chunks
     # a large filter: plane by plane on one thread (each plane's filter read once); chunks
@@ -115,9 +117,11 @@ def prepare_winograd(
     panels = -(-tiles // module.NR)
     vlen = panels * c * module.NR
     v2 = thread_scratch("vp", 16, vlen, dtype)
+    slab_shape = (c, 2 * th + 2, 2 * tw + 2)
+    slab_floats = int(np.prod(slab_shape))
     m = thread_scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
     if not (
-        warm(module.input_panels, xp, v2, th, tw)
+        warm(module.input_panels, x[0], (pt, pl), _slab(slab_floats, slab_shape), v2, th, tw)
         and warm(module.products, u, v2, m)
         and warm(module.output_transform, m, b, y[0], y[0], *finish[1:], th, tw)
     ):
@@ -130,8 +134,7 @@ def prepare_winograd(
         vv = thread_scratch("vp", 16, vlen, dtype)
         mm = thread_scratch("m", 16, cout * tiles, dtype).reshape(16, cout, tiles)
         for xs, ys, rs in samples:
-            np.copyto(interior, xs)
-            module.input_panels(xp, vv, th, tw)
+            module.input_panels(xs, (pt, pl), _slab(slab_floats, slab_shape), vv, th, tw)
             module.products(u, vv, mm)
             module.output_transform(mm, b, ys, rs, *finish[1:], th, tw)
 
@@ -140,8 +143,7 @@ def prepare_winograd(
 
 def _chunked(
     module: Any,
-    xp: np.ndarray,
-    interior: np.ndarray,
+    pads: tuple[int, int],
     u: np.ndarray,
     finish: tuple,
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
@@ -158,9 +160,10 @@ def _chunked(
     th, tw = tiles_hw
     rows = _chunk_rows(th, tw, c + cout, module.NR)
     total = -(-th // rows)
-    floats = module.chunk_floats(c, cout, module.chunk_panels(tw, rows))
+    floats = module.chunk_floats(c, cout, module.chunk_panels(tw, rows), rows, tw)
     b, *epilogue = finish
-    probe = (xp, u, b, samples[0][1], samples[0][2], *epilogue, th, tw, rows, _work(floats))
+    probe = (samples[0][0], pads, u, b, samples[0][1], samples[0][2], *epilogue, th, tw, rows)
+    probe = (*probe, _work(floats))
     if not (warm(module.convolve, *probe) and warm_drive(module.convolve_drive, *probe, total)):
         return None
     big = 2 * 16 * cout * c * th * tw >= SPLIT_FLOPS and total > 1
@@ -171,8 +174,7 @@ def _chunked(
         work = _work(floats)
         threads = min(get(), total) if big else 1
         for xs, ys, rs in samples:
-            np.copyto(interior, xs)
-            args = (xp, u, b, ys, rs, *epilogue, th, tw, rows, work)
+            args = (xs, pads, u, b, ys, rs, *epilogue, th, tw, rows, work)
             if threads > 1:
                 team.run(drive, whole, args, total, threads * team.PARTS_PER_THREAD, threads)
             else:
@@ -195,6 +197,13 @@ def _chunk_rows(th: int, tw: int, channels: int, nr: int) -> int:
         if use > best_use + 1e-9:
             best, best_use = rows, use
     return best
+
+
+def _slab(floats: int, shape: tuple[int, ...]) -> np.ndarray:
+    """This thread's scratch for the padded input of the plane-by-plane route."""
+    from openge.ops.compiled import thread_scratch
+
+    return thread_scratch("slab", 1, floats, np.float32)[0][:floats].reshape(shape)
 
 
 def _work(floats: int) -> np.ndarray:

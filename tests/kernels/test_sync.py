@@ -27,28 +27,38 @@ def test_atomic_add_load_store():
 
 
 @njit
-def _claims(ctl, total, seen):  # pragma: no cover - compiled
-    k = sync.claim(ctl)
+def _claims(ctl, total, seen, worker=False):  # pragma: no cover - compiled
+    k = sync.claim(ctl, worker)
     while k >= 0:
         first, stop = sync.bounds(ctl, total, k)
         for i in range(first, stop):
             seen[i] += 1
         sync.done(ctl)
-        k = sync.claim(ctl)
+        k = sync.claim(ctl, worker)
 
 
+@pytest.mark.parametrize("worker", [False, True])
 @pytest.mark.parametrize(("total", "parts"), [(10, 3), (7, 7), (1, 1), (100, 8), (5, 1)])
-def test_claims_cover_every_item_once(total, parts):
+def test_claims_cover_every_item_once(total, parts, worker):
     ctl = sync.new_ctl(parts, 0)
     seen = np.zeros(total, np.int64)
-    _claims(ctl, total, seen)
+    _claims(ctl, total, seen, worker)
     assert seen.tolist() == [1] * total
     assert ctl[sync.DONE] == parts
 
 
 @njit
-def _claim_one(ctl):  # pragma: no cover - compiled
-    return sync.claim(ctl)
+def _claim_one(ctl, worker=False):  # pragma: no cover - compiled
+    return sync.claim(ctl, worker)
+
+
+def test_the_caller_claims_from_the_front_and_team_threads_from_the_back():
+    # two threads keep to the same halves of every region (consecutive kernels then read
+    # what their own core wrote), whatever order their claims interleave in
+    ctl = sync.new_ctl(5, 0)
+    order = [_claim_one(ctl, w) for w in (True, False, True, False, False, True)]
+    assert order == [4, 0, 3, 1, 2, -1]
+    assert ctl[sync.DONE] == 0
 
 
 @njit

@@ -27,12 +27,12 @@ def _square_whole(x, y, fail_at):  # pragma: no cover - compiled
 @njit(nogil=True)
 def _square_drive(x, y, fail_at, total, ctl, signal, worker, gen, spins):  # pragma: no cover
     sync.begin(ctl, signal, worker)
-    if fail_at == -2 and not worker:  # let the team thread enter first (it claims part 0)
+    if fail_at == -2 and not worker:  # let the team thread enter and claim first
         n = 0
         while sync.atomic_load(ctl, sync.ACK) < 1 and n < 200_000_000:
             sync.pause()
             n += 1
-    k = sync.claim(ctl)
+    k = sync.claim(ctl, worker)
     while k >= 0:
         first, stop = sync.bounds(ctl, total, k)
         if first <= fail_at < stop or (fail_at == -2 and worker):
@@ -40,7 +40,7 @@ def _square_drive(x, y, fail_at, total, ctl, signal, worker, gen, spins):  # pra
         for i in range(first, stop):
             y[i] = x[i] * x[i]
         sync.done(ctl)
-        k = sync.claim(ctl)
+        k = sync.claim(ctl, worker)
     return sync.end(ctl, signal, worker, gen, spins)
 
 
