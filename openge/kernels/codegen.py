@@ -342,6 +342,7 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str, buffered: bo
         "import math",
         "import numpy as np",
         "from numba import njit",
+        "from openge.kernels import sync as _sync",
         "from openge.kernels.mathf32 import gelu_tanh32 as _gelu_tanh32",
         "from openge.kernels.mathf32 import tanh32 as _tanh32",
         f"from openge.kernels.mathf32 import sigmoid32 as _sigmoid32  # {_MATHF32}",
@@ -358,21 +359,34 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str, buffered: bo
         '@njit(cache=True, nogil=True, error_model="numpy")',
         "def run_range" + loop[0].replace("):", ", r_first, r_stop):"),
         *[_RANGE_LOOP if line == _ROWS_LOOP else line for line in loop[1:]],
+        "# the rows on openge's thread team: parts claimed with atomics (openge.kernels.sync)",
+        '@njit(cache=True, nogil=True, error_model="numpy")',
+        "def run_drive" + loop[0].replace("):", ", total, ctl, signal, worker, gen, spins):"),
+        "    _sync.begin(ctl, signal, worker)",
+        "    part = _sync.claim(ctl, worker)",
+        "    while part >= 0:",
+        "        first, stop = _sync.bounds(ctl, total, part)",
+        f"        run_range(y, inner, {', '.join(names) + ', ' if names else ''}first, stop)",
+        "        _sync.done(ctl)",
+        "        part = _sync.claim(ctl, worker)",
+        "    return _sync.end(ctl, signal, worker, gen, spins)",
+        "",
     ]
     return "\n".join(lines)
 
 
-_modules: dict[str, tuple[Callable[..., None], Callable[..., None]]] = {}
+_modules: dict[str, tuple[Callable[..., None], Callable[..., None], Callable[..., bool]]] = {}
 _lock = threading.Lock()
 
 
 def compile_programs(
     steps: Sequence[Step], kinds: Sequence[str], dtype: str, buffered: bool = False
-) -> tuple[Callable[..., None], Callable[..., None]]:
+) -> tuple[Callable[..., None], Callable[..., None], Callable[..., bool]]:
     """The compiled ``run(y, inner, *operands)`` of a program (every row, in the calling
-    thread) and ``run_range(y, inner, *operands, r_first, r_stop)`` (a part of the rows for
-    one of openge's threads), both releasing the GIL, built once per source text
-    (``buffered``: see :func:`source`)."""
+    thread), ``run_range(y, inner, *operands, r_first, r_stop)`` (a part of the rows for one
+    of openge's threads) and ``run_drive(y, inner, *operands, total, ctl, signal, worker, gen,
+    spins)`` (the rows on openge's thread team, openge.kernels.sync), all releasing the GIL,
+    built once per source text (``buffered``: see :func:`source`)."""
     text = source(steps, kinds, dtype, buffered)
     digest = hashlib.sha256(text.encode()).hexdigest()[:24]
     with _lock:
@@ -400,7 +414,7 @@ def compile_programs(
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
-        fns = (module.run, module.run_range)
+        fns = (module.run, module.run_range, module.run_drive)
         _modules[digest] = fns
         return fns
 

@@ -43,6 +43,11 @@ MIN_ELEMENTS_LOADED = 1 << 12
 #: (whole models at 2 threads, 2¹⁶ → 2¹⁹: mobilenet_v3 9.8 → 8.0 ms, efficientnet_b0 17.4 →
 #: 15.2, densenet121 58.0 → 52.8; Intel Xeon AVX-512, 2 vCPU).
 PARALLEL_ELEMENTS = 1 << 19
+#: Elements from which a program's rows are shared by openge's thread team: a team region
+#: costs a few atomic operations, not a pool hand-over, and a product's epilogue left to one
+#: thread moved the other thread's half of the output to its core (the next task read it
+#: back across).
+TEAM_ELEMENTS = 1 << 16
 #: Rows of a program whose operands are all full or scalar: about this many elements each.
 _CHUNK = 16384
 #: Vocabulary entries whose compiled form loses to NumPy's SIMD loops (measured on AVX-512:
@@ -288,7 +293,7 @@ def program_closure(
         return None
     try:
         aliased = any(operands[k].ctypes.data == y.ctypes.data for k in used)
-        fn, ranged = module.compile_programs(prog, kinds, y.dtype.name, aliased)
+        fn, ranged, drive = module.compile_programs(prog, kinds, y.dtype.name, aliased)
     except (ValueError, OSError, ImportError) as err:
         logger.info("no compiled program (%s): using NumPy kernels", err)
         return None
@@ -298,6 +303,9 @@ def program_closure(
     rows = -(-y.size // inner)
     if not (warm(fn, yflat, inner, *flat) and warm(ranged, yflat, inner, *flat, 0, rows)):
         return None
+    if warm_drive(drive, yflat, inner, *flat, rows):  # rows shared by the thread team
+        big = y.size >= TEAM_ELEMENTS and rows > 1
+        return launcher(fn, big, yflat, inner, *flat, driven=(drive, rows))
     return launcher(fn, big, yflat, inner, *flat, ranged=(ranged, rows))
 
 
@@ -337,6 +345,7 @@ __all__ = [
     "SCRATCH_ALIGN",
     "SCRATCH_SKEW",
     "SLOW_IN_LOOPS",
+    "TEAM_ELEMENTS",
     "launcher",
     "load",
     "parts",

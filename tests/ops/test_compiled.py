@@ -130,11 +130,13 @@ def test_compiled_paths_equal_at_one_and_two_threads(threads):
 
 
 def test_elementwise_program_shared_by_the_threads_gives_the_same_bits(threads, monkeypatch):
-    """A program split over openge's pool (forced: the default threshold keeps programs under
-    2 MiB whole) equals the serial pass and NumPy's formula."""
+    """A program split over openge's pool (forced: programs with a team drive form share
+    their rows on the team, and the pool's threshold keeps programs under 2 MiB whole)
+    equals the serial pass and NumPy's formula."""
     from openge.ops import compiled
 
     monkeypatch.setattr(compiled, "PARALLEL_ELEMENTS", 1 << 10)
+    monkeypatch.setattr(compiled, "warm_drive", lambda *args: False)
     rng = np.random.default_rng(9)
     x = (4 * rng.standard_normal((16, 112, 112))).astype(np.float32)
     y = np.empty_like(x)
@@ -144,3 +146,30 @@ def test_elementwise_program_shared_by_the_threads_gives_the_same_bits(threads, 
     np.testing.assert_array_equal(results[0], results[1])
     want = x * np.clip(x + 3, 0, 6) / 6
     np.testing.assert_allclose(results[0], want, rtol=1e-6, atol=1e-6)
+
+
+def test_elementwise_program_rows_on_the_thread_team(threads, monkeypatch):
+    """From TEAM_ELEMENTS a program's rows run on openge's thread team (its generated drive
+    form): the same bits as the serial pass at one and two threads, every row written."""
+    from openge.kernels import team
+    from openge.ops import compiled
+
+    calls = []
+    real_run = team.run
+
+    def spy(drive, whole, args, total, parts, count):
+        calls.append((total, parts, count))
+        return real_run(drive, whole, args, total, parts, count)
+
+    monkeypatch.setattr(team, "run", spy)
+    rng = np.random.default_rng(11)
+    x = (4 * rng.standard_normal((8, 96, 96))).astype(np.float32)  # 73728 ≥ TEAM_ELEMENTS
+    bias = rng.standard_normal((8, 1, 1)).astype(np.float32)
+    y = np.full_like(x, np.nan)
+    steps = [("Add", [0, 1], {}), ("Relu", [-1], {})]
+    run = compiled.program_closure(steps, [x, bias], [False, True], y)
+    assert run is not None
+    results = _at_one_and_two_threads(run, y, threads)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[0], np.maximum(x + bias, 0), rtol=1e-6, atol=1e-6)
+    assert calls and calls[-1][2] == 2  # the two-thread run went through the team
