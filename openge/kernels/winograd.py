@@ -90,17 +90,16 @@ def _store(planes, at, vals):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _panels(xp, v2, th, tw, t_start, t_stop):  # pragma: no cover - compiled
-    """``V = Bᵀ d B`` of tiles [t_start, t_stop) and every channel into ``v2`` (16,
-    ...): tile t = ti·tw + tj (d the 4×4 patch of ``xp`` at (2·ti, 2·tj)), the l-th from
-    ``t_start``, in panel ``l // NR`` at lane ``l % NR`` of the run starting at ``(panel·C +
-    channel)·NR``; the last panel's idle lanes zero (a subnormal there would slow the
-    products). Panel by panel, so each plane's writes run through (channel, lane)
-    contiguously."""
+def _panels(xp, v2, tw, tiles):  # pragma: no cover - compiled
+    """``V = Bᵀ d B`` of tiles [0, tiles) and every channel into ``v2`` (16, ...): tile t =
+    ti·tw + tj (d the 4×4 patch of ``xp`` at (2·ti, 2·tj)) in panel ``t // NR`` at lane ``t %
+    NR`` of the run starting at ``(panel·C + channel)·NR``; the last panel's idle lanes zero
+    (a subnormal there would slow the products). Panel by panel, so each plane's writes run
+    through (channel, lane) contiguously."""
     c = xp.shape[0]
-    for q in range((t_stop - t_start + NR - 1) // NR):
-        t0 = t_start + q * NR
-        count = min(NR, t_stop - t0)
+    for q in range((tiles + NR - 1) // NR):
+        t0 = q * NR
+        count = min(NR, tiles - t0)
         ti0 = t0 // tw
         tj0 = t0 - ti0 * tw
         for ch in range(c):
@@ -138,7 +137,7 @@ def input_panels(x, pads, slab, v2, th, tw):  # pragma: no cover - compiled
     ``v2`` (16, panels·C·NR), openge.kernels.gemm's panel layout (see :func:`_panels`), by way
     of ``slab`` (C, 2·th + 2, 2·tw + 2), the padded input."""
     _slab(x, pads[0], pads[1], 0, th, slab)
-    _panels(slab, v2, th, tw, 0, th * tw)
+    _panels(slab, v2, tw, th * tw)
 
 
 @njit(inline="always")
@@ -287,7 +286,7 @@ def _chunks(
         t1 = r1 * tw
         slab = work[at : at + c * (2 * (r1 - r0) + 2) * pw].reshape(c, 2 * (r1 - r0) + 2, pw)
         _slab(x, pads[0], pads[1], r0, r1, slab)
-        _panels(slab, v2, r1 - r0, tw, 0, t1 - t0)
+        _panels(slab, v2, tw, t1 - t0)
         for k in range(16):
             _plane_products(u, v2, m2, k, t1 - t0, ldm)
         for co in range(cout):

@@ -85,6 +85,7 @@ def prepare_winograd(
         )
     ):
         return None
+    from openge.kernels.allocator import release_pages
     from openge.ops.compiled import load, thread_scratch, warm
 
     module = load("winograd")
@@ -107,8 +108,6 @@ def prepare_winograd(
     if chunked is None:
         return None
     by_chunks, splits = chunked
-    from openge.kernels.allocator import release_pages
-
     release_pages(f)  # U is read from now on (an .om's pages come back from the file if not)
     if u.nbytes <= CHUNK_FILTER_BYTES or not splits:
         return by_chunks
@@ -201,16 +200,15 @@ def _chunk_rows(th: int, tw: int, channels: int, nr: int) -> int:
 
 def _slab(floats: int, shape: tuple[int, ...]) -> np.ndarray:
     """This thread's scratch for the padded input of the plane-by-plane route."""
+    return _work(floats, "slab")[:floats].reshape(shape)
+
+
+def _work(floats: int, name: str = "work") -> np.ndarray:
+    """This thread's float32 scratch ``name`` (the chunked kernel's by default), grown when
+    needed."""
     from openge.ops.compiled import thread_scratch
 
-    return thread_scratch("slab", 1, floats, np.float32)[0][:floats].reshape(shape)
-
-
-def _work(floats: int) -> np.ndarray:
-    """This thread's float32 scratch for the chunked kernel (grown when needed)."""
-    from openge.ops.compiled import thread_scratch
-
-    return thread_scratch("work", 1, floats, np.float32)[0]
+    return thread_scratch(name, 1, floats, np.float32)[0]
 
 
 __all__ = ["MIN_CHANNELS", "MIN_INPUT_CHANNELS", "MIN_POSITIONS", "prepare_winograd", "suitable"]
