@@ -12,6 +12,9 @@ from openge.errors import PARAM_INVALID, GeError
 from openge.graph.tensor import Tensor, TensorDesc
 from openge.graph.types import DataType
 
+#: A new node's output desc until inference sets it (TensorDesc is frozen: one shared instance).
+_UNSET_DESC = TensorDesc()
+
 
 class Port(NamedTuple):
     """One output of a node: the producer and the output index."""
@@ -65,7 +68,7 @@ class Node:
         # Per output, consumers as an insertion-ordered dict (O(1) add, remove and lookup even
         # when one value feeds tens of thousands of nodes).
         self._users: list[dict[tuple[Node, int], None]] = [{} for _ in range(num_outputs)]
-        self.output_descs: list[TensorDesc] = [TensorDesc() for _ in range(num_outputs)]
+        self.output_descs: list[TensorDesc] = [_UNSET_DESC] * num_outputs
 
     @property
     def inputs(self) -> tuple[Port | None, ...]:

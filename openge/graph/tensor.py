@@ -18,6 +18,8 @@ def normalize_shape(shape: Sequence[int] | int | None, *, where: str = "shape") 
     """Turn a shape-like into a tuple of ints, checking each dim is ≥ -1."""
     if shape is None:
         return ()
+    if type(shape) is tuple and all(type(d) is int and d >= UNKNOWN_DIM for d in shape):
+        return shape  # the common case, already normal (a parse of 100k nodes makes 200k)
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
     try:
@@ -48,15 +50,19 @@ class TensorDesc:
     origin_shape: tuple[int, ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dtype", as_data_type(self.dtype))
+        if type(self.dtype) is not DataType:
+            object.__setattr__(self, "dtype", as_data_type(self.dtype))
         object.__setattr__(self, "shape", normalize_shape(self.shape))
-        try:
-            object.__setattr__(self, "format", Format(self.format))
-        except ValueError:
-            raise GeError(DATATYPE_INVALID, f"{self.format!r} is not a GE Format value") from None
+        if type(self.format) is not Format:
+            try:
+                object.__setattr__(self, "format", Format(self.format))
+            except ValueError:
+                raise GeError(
+                    DATATYPE_INVALID, f"{self.format!r} is not a GE Format value"
+                ) from None
         if self.origin_format is None:
             object.__setattr__(self, "origin_format", self.format)
-        else:
+        elif type(self.origin_format) is not Format:
             object.__setattr__(self, "origin_format", Format(self.origin_format))
 
     @property

@@ -22,31 +22,47 @@ def node_where(node: Node) -> str:
 def check_input_count(schema: OpSchema, inputs: Sequence[Any], where: str) -> None:
     """GeError when the number of inputs, or a missing required input, does not fit the schema."""
     n = len(inputs)
-    dynamic = [i for i, spec in enumerate(schema.inputs) if spec.dynamic]
-    fixed = [spec for spec in schema.inputs if not spec.dynamic]
-    names = ", ".join(
-        s.name + ("*" if s.dynamic else "?" if s.optional else "") for s in schema.inputs
-    )
+    dynamic, fixed, required = _input_rules(schema)
     if dynamic:
-        if n < len(fixed) + 1:
+        if n < fixed + 1:
             raise GeError(
                 PARAM_INVALID,
-                f"{where}: takes inputs ({names}) — at least {len(fixed) + 1}, got {n}",
+                f"{where}: takes inputs ({_input_names(schema)}) — at least {fixed + 1}, got {n}",
             )
         return
-    required = [i for i, s in enumerate(schema.inputs) if not s.optional]
     if n > len(schema.inputs):
         raise GeError(
             PARAM_INVALID,
-            f"{where}: takes at most {len(schema.inputs)} inputs ({names}), got {n}",
+            f"{where}: takes at most {len(schema.inputs)} inputs ({_input_names(schema)}), got {n}",
         )
     for i in required:
         if i >= n or inputs[i] is None:
             raise GeError(
                 PARAM_INVALID,
                 f"{where}: required input {i} ({schema.inputs[i].name}) is not connected; "
-                f"inputs are ({names})",
+                f"inputs are ({_input_names(schema)})",
             )
+
+
+#: Per schema: (has a dynamic input, fixed input count, required input indices).
+_RULES: dict[int, tuple[OpSchema, bool, int, tuple[int, ...]]] = {}
+
+
+def _input_rules(schema: OpSchema) -> tuple[bool, int, tuple[int, ...]]:
+    """The schema's input rules, derived once (a parse checks every node against them)."""
+    entry = _RULES.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        dynamic = any(spec.dynamic for spec in schema.inputs)
+        fixed = sum(1 for spec in schema.inputs if not spec.dynamic)
+        required = tuple(i for i, s in enumerate(schema.inputs) if not s.optional)
+        entry = _RULES[id(schema)] = (schema, dynamic, fixed, required)
+    return entry[1], entry[2], entry[3]
+
+
+def _input_names(schema: OpSchema) -> str:
+    return ", ".join(
+        s.name + ("*" if s.dynamic else "?" if s.optional else "") for s in schema.inputs
+    )
 
 
 def infer_node(

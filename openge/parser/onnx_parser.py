@@ -322,7 +322,10 @@ class ParseContext:
         attrs = dict(attrs or {})
         if num_outputs is None:
             num_outputs = schema.output_count(attrs, len(inputs))
-        self.budget.add_node(self.node.where if self.node is not None else "ONNX model")
+        budget = self.budget
+        if budget.nodes >= budget.max_nodes:  # the message (an f-string) only when it is needed
+            budget.add_node(self.node.where if self.node is not None else "ONNX model")
+        budget.nodes += 1
         node = self.graph.add_node(
             op_type,
             list(inputs),

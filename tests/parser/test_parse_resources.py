@@ -1,6 +1,7 @@
 """Bounded memory and time: every hostile ONNX file under 1 MB parses (or is refused with a
 GeError) in a subprocess capped by RLIMIT_AS, under 256 MB peak RSS and 5 s of CPU; ONNX chains
-parse in linear time in any node order."""
+parse in linear time in any node order (100k nodes take under
+10x the CPU time of 20k)."""
 
 from __future__ import annotations
 
@@ -81,16 +82,26 @@ def _cpu_parse(model) -> tuple[float, int]:
     return time.process_time() - start, len(graph)
 
 
+#: A chain five times longer may take at most this many times the CPU time (linear: 5, with
+#: noise and the collector ~5.5; n log n: 5.8; the quadratic sort it guards against: 25).
+LINEAR_RATIO = 10.0
+#: A hang guard, not a speed target: the CI machines differ by 2-3x (11 s was measured for a
+#: 100k chain on one where this machine takes 4.7 s); speed is measured in bench/, not here.
+HANG_SECONDS = 90.0
+
+
 @pytest.mark.parametrize("order", ["forward", "reverse", "shuffle"])
-def test_a_20k_node_chain_parses_in_linear_time_in_any_order(order):
+def test_a_20k_node_chain_parses_in_any_order(order):
     seconds, nodes = _cpu_parse(h.chain(20_000, order))
     assert nodes == 20_001
-    assert seconds < 4.0, f"{order}: {seconds:.2f} s"
+    assert seconds < HANG_SECONDS / 5, f"{order}: {seconds:.2f} s"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("order", ["forward", "reverse", "shuffle"])
-def test_a_100k_node_chain_parses_under_10_seconds_in_any_order(order):
-    seconds, nodes = _cpu_parse(h.chain(100_000, order))
-    assert nodes == 100_001
-    assert seconds < 10.0, f"{order}: {seconds:.2f} s"
+def test_chain_parse_time_grows_linearly_in_any_order(order):
+    short, nodes_short = _cpu_parse(h.chain(20_000, order))
+    long, nodes_long = _cpu_parse(h.chain(100_000, order))
+    assert (nodes_short, nodes_long) == (20_001, 100_001)
+    assert long < LINEAR_RATIO * short, f"{order}: 20k {short:.2f} s, 100k {long:.2f} s"
+    assert long < HANG_SECONDS, f"{order}: {long:.2f} s"
