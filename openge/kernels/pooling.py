@@ -9,8 +9,10 @@ padded beforehand. The older layout copied every plane into its stride phases fi
 ``kw·sh + kh`` passes over them: a 3×3 stride-2 max pooling of 64×111×111 took 0.39 ms on an
 AVX-512 core, this takes 0.22 (ONNX Runtime's NCHW kernel: 0.48).
 
-The kernels take a range of planes and release the GIL: openge's threads share a pooling's
-planes (openge.ops.compiled.launcher). Arguments follow the NumPy reference
+The kernels take a range of planes and release the GIL; their drive forms run on openge's
+thread team (openge.kernels.team), which shares a strided pooling's output rows in bands
+(each thread reads the rows the convolution before it wrote, when that one was split by
+positions too) and a stride-1 pooling's planes. Arguments follow the NumPy reference
 (``openge.ops.pooling``).
 """
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from openge.kernels import sync
 
 
 @njit(inline="always")
@@ -192,10 +196,8 @@ def _pool_same(x, y, div, kh, kw, top, left, average, first, stop):  # pragma: n
 @njit(inline="always")
 def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  # pragma: no cover
     """Planes ``first`` to ``stop`` (of N·C) of :func:`max_pool_range` / :func:`avg_pool_range`:
-    per output row, the input rows of its windows combined into ``t`` (one padded row, its
-    padding cells holding -inf or 0 throughout), then the column taps; averages divided by
-    ``div``."""
-    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    whole-plane passes for stride-1 poolings, else row by row (:func:`_pool_rows`)."""
+    h, w = x.shape[2], x.shape[3]
     oh, ow = y.shape[2], y.shape[3]
     if sh == 1 and sw == 1 and (oh, ow) == (h, w) and top < kh and left < kw:
         _pool_same(x, y, div, kh, kw, top, left, average, first, stop)
@@ -203,6 +205,18 @@ def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  #
     if sh == 1 and sw == 1 and ow <= GROUP_MAX_WIDTH:
         _pool_groups(x, y, div, kh, kw, top, left, average, first, stop)
         return
+    _pool_rows(x, y, div, kh, kw, sh, sw, top, left, average, first, stop, 0, oh)
+
+
+@njit(inline="always")
+def _pool_rows(
+    x, y, div, kh, kw, sh, sw, top, left, average, first, stop, oy0, oy1
+):  # pragma: no cover - compiled
+    """Output rows ``oy0`` to ``oy1`` of planes ``first`` to ``stop``, row by row: the input
+    rows of each window combined into ``t`` (one padded row, its padding cells holding -inf
+    or 0 throughout), then the column taps; averages divided by ``div``."""
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
+    ow = y.shape[3]
     wt = (ow - 1) * sw + kw
     t = np.full(wt, 0.0 if average else -np.inf, x.dtype)
     # row cell v holds input column v - left: cells [v0, v1) are the input's
@@ -212,7 +226,7 @@ def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  #
         i = job // c
         plane = x[i, job - i * c]
         out = y[i, job - i * c]
-        for oy in range(oh):
+        for oy in range(oy0, oy1):
             r0 = max(0, oy * sh - top)
             r1 = min(h, oy * sh - top + kh)
             # (the loops are written out here: behind a function boundary, inlined or not,
@@ -270,6 +284,59 @@ def avg_pool_range(x, y, div, kh, kw, sh, sw, top, left, first, stop):  # pragma
     _pool_planes(x, y, div, kh, kw, sh, sw, top, left, True, first, stop)
 
 
+@njit(inline="always")
+def _pool_drive(
+    x, y, div, kh, kw, sh, sw, top, left, average, by_rows, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover - compiled
+    """Parts of a pooling claimed on a thread of openge's team (openge.kernels.sync): bands
+    of output rows of every plane when ``by_rows`` (``total`` = OH), else planes."""
+    sync.begin(ctl, signal, worker)
+    planes = x.shape[0] * x.shape[1]
+    k = sync.claim(ctl, worker)
+    while k >= 0:
+        first, stop = sync.bounds(ctl, total, k)
+        if by_rows:
+            _pool_rows(x, y, div, kh, kw, sh, sw, top, left, average, 0, planes, first, stop)
+        else:
+            _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop)
+        sync.done(ctl)
+        k = sync.claim(ctl, worker)
+    return sync.end(ctl, signal, worker, gen, spins)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_drive(
+    x, y, kh, kw, sh, sw, top, left, by_rows, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover - compiled
+    """:func:`max_pool_range` on a thread of openge's team: bands of output rows of every
+    plane (``by_rows``, the row-by-row path) or ranges of planes, claimed without the GIL."""
+    div = np.ones((1, 1), x.dtype)
+    return _pool_drive(
+        x, y, div, kh, kw, sh, sw, top, left, False, by_rows, total, ctl, signal, worker, gen, spins
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def avg_pool_drive(
+    x, y, div, kh, kw, sh, sw, top, left, by_rows, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover - compiled
+    """:func:`avg_pool_range` on a thread of openge's team, parts as :func:`max_pool_drive`."""
+    return _pool_drive(
+        x, y, div, kh, kw, sh, sw, top, left, True, by_rows, total, ctl, signal, worker, gen, spins
+    )
+
+
+def row_path(
+    h: int, w: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, top: int, left: int
+) -> bool:
+    """True when a pooling of these dims takes the row-by-row path (not a stride-1
+    whole-plane pass): its output rows can be shared among threads in bands."""
+    if sh == 1 and sw == 1:
+        same = (oh, ow) == (h, w) and top < kh and left < kw
+        return not same and ow > GROUP_MAX_WIDTH
+    return True
+
+
 def scratch_bytes(oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, itemsize: int) -> int:
     """Bytes of one work item's scratch, at most (the caller bounds it): one padded row for
     the row-by-row path; for stride 1 also a plane of row results (the same-size path) or a
@@ -284,7 +351,10 @@ def scratch_bytes(oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, itemsize
 __all__ = [
     "GROUP_ELEMENTS",
     "GROUP_MAX_WIDTH",
+    "avg_pool_drive",
     "avg_pool_range",
+    "max_pool_drive",
     "max_pool_range",
+    "row_path",
     "scratch_bytes",
 ]

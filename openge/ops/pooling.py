@@ -336,16 +336,17 @@ def _windows_nonempty(size: int, k: int, s: int, p: int, out: int) -> bool:
 #: Bytes of one work item's phase scratch up to which the compiled kernels run (a hostile or
 #: odd geometry — huge pads and windows — keeps the NumPy kernel instead of a huge scratch).
 MAX_SCRATCH = 64 << 20
-#: Output elements from which a pooling is shared by openge's threads (as
-#: openge.ops.compiled.PARALLEL_ELEMENTS: smaller splits cost more than they give).
-PARALLEL_ELEMENTS = 1 << 19
+#: Window taps (output elements × kh·kw) from which openge's threads share a pooling: the
+#: team hands parts out in a few atomic operations, so a 13×13×256 3×3 pooling (~0.1 ms on a
+#: core) is worth two; and sharing keeps each core on the rows its convolutions wrote.
+TEAM_WORK = 1 << 18
 
 
 def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None] | None:
     """The compiled NCHW max / average pooling (openge.kernels.pooling's row kernels) bound
     to these arrays, or None (another layout or dtype, global pooling, a window holding only
     padding, or a scratch over MAX_SCRATCH)."""
-    from openge.ops.compiled import launcher, load, warm
+    from openge.ops.compiled import launcher, load, warm, warm_drive
 
     x, y = inputs[0], outputs[0]
     if (
@@ -381,8 +382,12 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
     module = load("pooling")
     if module is None or module.scratch_bytes(oh, ow, kh, kw, sh, sw, x.itemsize) > MAX_SCRATCH:
         return None
+    planes = x.shape[0] * x.shape[1]
+    by_rows = module.row_path(h, w, oh, ow, kh, kw, sh, sw, pt, pl) and oh > 1
+    total = oh if by_rows else planes
     if not average:
-        fn, args = module.max_pool_range, (x, y, kh, kw, sh, sw, pt, pl)
+        fn, drive = module.max_pool_range, module.max_pool_drive
+        args = (x, y, kh, kw, sh, sw, pt, pl)
     else:
         if a["divisor_override"] > 0:
             div = np.full((oh, ow), float(a["divisor_override"]), x.dtype)
@@ -390,16 +395,16 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
             counts = (h, w, (kh, kw), (sh, sw), (pt, pb, pl, pr), (oh, ow))
             div = _pool_counts(*counts, a["exclusive"], x.dtype)
         div = np.ascontiguousarray(div, x.dtype)
-        fn, args = module.avg_pool_range, (x, y, div, kh, kw, sh, sw, pt, pl)
-    planes = x.shape[0] * x.shape[1]
-    if not warm(fn, *args, 0, planes):
+        fn, drive = module.avg_pool_range, module.avg_pool_drive
+        args = (x, y, div, kh, kw, sh, sw, pt, pl)
+    if not (warm(fn, *args, 0, planes) and warm_drive(drive, *args, by_rows, total)):
         return None
 
     def whole(*call: Any) -> None:
-        fn(*call, 0, planes)
+        fn(*call[:-1], 0, planes)  # (the drive's by_rows flag last)
 
-    big = y.size >= PARALLEL_ELEMENTS and planes > 1
-    return launcher(whole, big, *args, ranged=(fn, planes))
+    big = y.size * kh * kw >= TEAM_WORK and total > 1
+    return launcher(whole, big, *args, by_rows, driven=(drive, total))
 
 
 def _worth_compiling(x: np.ndarray | None) -> bool:

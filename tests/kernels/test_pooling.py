@@ -153,3 +153,77 @@ def test_stride_one_scratch_counts_whole_planes():
     assert row_only == (3 * 2 + 3) * 4
     tall = pooling.scratch_bytes(1, 1, 3000, 3000, 1, 1, 4)
     assert tall >= 3 * 3000 * 3000 * 4
+
+
+@pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("parts", [1, 2, 3, 7])
+def test_row_bands_of_every_plane_make_the_whole_pooling(average, parts):
+    """The drive forms' row-band parts (the strided path shared by threads), however many,
+    give the plane-range kernel's bits; a stride-1 pooling's parts stay ranges of planes."""
+    from openge.kernels import sync
+
+    for xs, k, s, pads in (
+        ((2, 5, 23, 19), (3, 3), (2, 2), (1, 1, 0, 1)),  # strided: row bands
+        ((1, 4, 9, 11), (3, 3), (1, 1), (1, 1, 1, 1)),  # stride 1, same size: planes
+    ):
+        x = RNG.standard_normal(xs).astype(np.float32)
+        from openge.ops.pooling import _pool_geometry
+
+        geo = _pool_geometry(
+            xs[2], xs[3], [1, 1, *k], [1, 1, *s], "CALCULATED", pads, "NCHW", False, False
+        )
+        oh, ow = geo[8], geo[9]
+        by_rows = pooling.row_path(xs[2], xs[3], oh, ow, *k, *s, pads[0], pads[2])
+        assert by_rows == (s != (1, 1))
+        planes = xs[0] * xs[1]
+        total = oh if by_rows else planes
+        whole = np.full((xs[0], xs[1], oh, ow), np.nan, np.float32)
+        banded = whole.copy()
+        geometry = (*k, *s, pads[0], pads[2])
+        if average:
+            div = (1.0 + RNG.random((oh, ow))).astype(np.float32)
+            pooling.avg_pool_range(x, whole, div, *geometry, 0, planes)
+            drive, args = pooling.avg_pool_drive, (x, banded, div, *geometry)
+        else:
+            pooling.max_pool_range(x, whole, *geometry, 0, planes)
+            drive, args = pooling.max_pool_drive, (x, banded, *geometry)
+        ctl = np.zeros(sync.CTL_WORDS, np.int64)
+        ctl[sync.PARTS] = parts
+        signal = np.zeros(sync.SIGNAL_WORDS, np.int64)
+        assert drive(*args, by_rows, total, ctl, signal, False, 1, 1 << 20)  # caller: every part
+        assert ctl[sync.DONE] == parts
+        np.testing.assert_array_equal(banded, whole)
+        assert not np.isnan(banded).any()
+
+
+def test_a_strided_pooling_is_shared_in_row_bands_on_the_team(monkeypatch):
+    """At 2 threads a strided pooling above the work threshold runs its row-band drive on the
+    team (total = output rows) and gives the 1-thread bits."""
+    from openge.kernels import team
+    from openge.ops.pooling import TEAM_WORK, _compiled_pool
+
+    x = RNG.standard_normal((1, 64, 111, 111)).astype(np.float32)
+    attrs = _attrs((3, 3), (2, 2), (0, 0, 0, 0), False)
+    y1 = np.empty((1, 64, 55, 55), np.float32)
+    y2 = np.empty_like(y1)
+    assert y1.size * 9 >= TEAM_WORK
+    calls = []
+    real = team.run
+
+    def spy(drive, whole, args, total, parts, threads):
+        calls.append((drive.__name__, total, args[-1]))
+        real(drive, whole, args, total, parts, threads)
+
+    run1 = _compiled_pool([x], [y1], attrs, average=False)
+    run2 = _compiled_pool([x], [y2], attrs, average=False)
+    before = kernels.get_num_threads()
+    monkeypatch.setattr(team, "run", spy)
+    try:
+        kernels.set_num_threads(1)
+        run1()
+        kernels.set_num_threads(2)
+        run2()
+    finally:
+        kernels.set_num_threads(before)
+    assert calls == [("max_pool_drive", 55, True)]
+    np.testing.assert_array_equal(y1, y2)
