@@ -49,6 +49,7 @@ _FAMILIES = (
     "pooling",
     "codegen",
     "winograd",
+    "winograd4",
     "norm",
     "sync",
     "pointwise",

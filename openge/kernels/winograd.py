@@ -141,7 +141,7 @@ def input_panels(x, pads, slab, v2, th, tw):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _plane_products(u, v2, m2, k, tiles, ldm):  # pragma: no cover - compiled
+def plane_products(u, v2, m2, k, tiles, ldm):  # pragma: no cover - compiled
     """``M[k] = U[k] @ V[k]`` for ``tiles`` tiles: ``u`` (16, Cout, C) read in place, ``v2``
     (16, ...) their panels (:func:`_panels`), ``m2`` (16, ...) with output channel co of
     plane k at ``co·ldm``. Per pass of at most KC channels, each panel (in L1) meets every
@@ -180,14 +180,14 @@ def products(u, v2, m):  # pragma: no cover - compiled
     C-contiguous planes."""
     tiles = m.shape[2]
     for k in range(16):
-        _plane_products(u, v2, m, k, tiles, tiles)
+        plane_products(u, v2, m, k, tiles, tiles)
 
 
 @njit(cache=True, nogil=True)
 def output_transform(m, bias, y, res, has_res, act, lo, hi, th, tw):  # pragma: no cover
     """``y`` (Cout, oh, ow) from the tiles' products ``m`` (16, Cout, th·tw): each tile's 2×2
     outputs are ``Aᵀ M A + bias``, the ones past the output's edge dropped; then each
-    channel's rows are finished by :func:`_finish_rows`."""
+    channel's rows are finished by :func:`finish_rows`."""
     for co in range(y.shape[0]):
         mc = m[:, co]
         yc = y[co]
@@ -197,11 +197,11 @@ def output_transform(m, bias, y, res, has_res, act, lo, hi, th, tw):  # pragma: 
             for tj in range(tw):
                 _untile(mc, np.uint64(base + tj), yc, ti, tj, bc)
         if has_res or act != NONE:
-            _finish_rows(yc, res[co], has_res, 0, yc.shape[0], 0, yc.shape[1], act, lo, hi)
+            finish_rows(yc, res[co], has_res, 0, yc.shape[0], 0, yc.shape[1], act, lo, hi)
 
 
 @njit(inline="always")
-def _finish_rows(yc, rc, has_res, r0, r1, c0, c1, act, lo, hi):  # pragma: no cover - compiled
+def finish_rows(yc, rc, has_res, r0, r1, c0, c1, act, lo, hi):  # pragma: no cover - compiled
     """FusedConv2D's epilogue on rows [r0, r1) and columns [c0, c1) of ``yc`` (clipped to it),
     in place while they are in cache: the residual ``rc`` added (when ``has_res``), then the
     activation — the order and rounding of the separate epilogue pass."""
@@ -288,7 +288,7 @@ def _chunks(
         _slab(x, pads[0], pads[1], r0, r1, slab)
         _panels(slab, v2, tw, t1 - t0)
         for k in range(16):
-            _plane_products(u, v2, m2, k, t1 - t0, ldm)
+            plane_products(u, v2, m2, k, t1 - t0, ldm)
         for co in range(cout):
             mc = m2[:, co * ldm : co * ldm + ldm]
             yc = y[co]
@@ -298,7 +298,7 @@ def _chunks(
                 for tj in range(tw):
                     _untile(mc, np.uint64(base_t + tj), yc, ti, tj, bc)
             if finish:
-                _finish_rows(yc, res[co], has_res, 2 * r0, 2 * r1, 0, yc.shape[1], act, lo, hi)
+                finish_rows(yc, res[co], has_res, 2 * r0, 2 * r1, 0, yc.shape[1], act, lo, hi)
 
 
 @njit(cache=True, nogil=True)

@@ -1,13 +1,15 @@
-"""Conv2D's Winograd path (ops layer): 3×3 stride-1 convolutions as F(2×2, 3×3) — the
-transforms and the 16 tile products compiled (openge.kernels.winograd; the products on
-openge.kernels.gemm's micro-kernel, the input transform writing the tiles straight into its
-panel layout: 1.2-2× faster than numpy's OpenBLAS on the same products, which packs both
-operands on every call).
+"""Conv2D's Winograd path (ops layer): 3×3 stride-1 convolutions as F(2×2, 3×3) or, on planes
+of F4_POSITIONS outputs or more, F(4×4, 3×3) — the transforms and the tile products compiled
+(openge.kernels.winograd and winograd4; the products on openge.kernels.gemm's micro-kernel,
+the input transform writing the tiles straight into its panel layout: 1.2-2× faster than
+numpy's OpenBLAS on the same products, which packs both operands on every call).
 
 It pays where the products dominate and the tiles are many: F(2×2, 3×3) does 16 multiplies per
-(channel pair, tile) where im2col + GEMM does 36, and needs no im2col matrix. With few tiles
-(7×7 outputs: 16 tiles) BLAS runs the skinny products below its im2col rate, so those stay on
-the GEMM path. Its error is a few float32 ulps of each sum (tests/kernels/test_winograd.py).
+(channel pair, tile of 4 outputs) and F(4×4, 3×3) 36 per tile of 16, where im2col + GEMM does
+9 per output, and neither needs an im2col matrix. With few tiles (7×7 outputs: 16 tiles) BLAS
+runs the skinny products below its im2col rate, so those stay on the GEMM path. F(2×2, 3×3)'s
+error is a few float32 ulps of each sum (tests/kernels/test_winograd.py), F(4×4, 3×3)'s a few
+times that (tests/kernels/test_winograd4.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ CHUNK_FILTER_BYTES = 1 << 20
 CHUNK_BYTES = 2 << 20
 #: Products (flops) from which the chunks are shared by openge's threads.
 SPLIT_FLOPS = 2_000_000
+#: Output positions per sample from which the tiles are 4×4 (F(4×4, 3×3): 2.25 multiplies
+#: per output against F(2×2, 3×3)'s 4, with a few times its rounding error). Alone it is
+#: faster from 28² (128 → 128: 0.96 → 0.85 ms on one Xeon core), but in the models only from
+#: 56² (vgg19's 56²-224² stages 10-25 %, resnet18's 56² 2-8 %; its 28² ones 4-7 % slower).
+F4_POSITIONS = 56 * 56
+#: Transformed filters up to this size take F(4×4, 3×3): each chunk reads the whole filter,
+#: and past L3's share a chunk waits on memory (512 → 512 at 28²: 11.7 ms with 2×2 tiles
+#: plane by plane, 17.0 with 4×4 tiles in chunks, on one Xeon core; 256 → 256: 3.30 → 2.74).
+F4_FILTER_BYTES = 16 << 20
 
 
 def suitable(
@@ -47,7 +58,8 @@ def suitable(
     c, h, w = x.shape[1:]
     cout = f.shape[0]
     oh, ow = y.shape[2], y.shape[3]
-    th, tw = -(-oh // 2), -(-ow // 2)
+    m = tile_size(oh, ow, c, cout)
+    th, tw = -(-oh // m), -(-ow // m)
     return (
         constant_filter
         and f.shape[1:] == (c, 3, 3)
@@ -57,9 +69,18 @@ def suitable(
         and x.flags.c_contiguous
         and y.dtype == np.float32  # float64 keeps the exact-order GEMM path
         and x.dtype == np.float32
-        and pads[0] + h <= 2 * th + 2
-        and pads[2] + w <= 2 * tw + 2
+        and pads[0] + h <= m * th + 2
+        and pads[2] + w <= m * tw + 2
     )
+
+
+def tile_size(oh: int, ow: int, c: int, cout: int) -> int:
+    """The output tile side: 4 (F(4×4, 3×3), openge.kernels.winograd4) for planes of at least
+    F4_POSITIONS outputs whose transformed filter (36·Cout·C floats) is at most
+    F4_FILTER_BYTES, else 2 (F(2×2, 3×3))."""
+    if oh * ow >= F4_POSITIONS and 36 * 4 * c * cout <= F4_FILTER_BYTES:
+        return 4
+    return 2
 
 
 def prepare_winograd(
@@ -88,13 +109,14 @@ def prepare_winograd(
     from openge.kernels.allocator import release_pages
     from openge.ops.compiled import load, thread_scratch, warm
 
-    module = load("winograd")
-    if module is None:
-        return None
     n, c = x.shape[:2]
     cout = f.shape[0]
     oh, ow = y.shape[2], y.shape[3]
-    th, tw = -(-oh // 2), -(-ow // 2)
+    size = tile_size(oh, ow, c, cout)
+    module = load("winograd4" if size == 4 else "winograd")
+    if module is None:
+        return None
+    th, tw = -(-oh // size), -(-ow // size)
     tiles = th * tw
     pt, pl = pads[0], pads[2]
     dtype = y.dtype
@@ -109,7 +131,7 @@ def prepare_winograd(
         return None
     by_chunks, splits = chunked
     release_pages(f)  # U is read from now on (an .om's pages come back from the file if not)
-    if u.nbytes <= CHUNK_FILTER_BYTES or not splits:
+    if u.nbytes <= CHUNK_FILTER_BYTES or not splits or size == 4:
         return by_chunks
     # a large filter: plane by plane on one thread (each plane's filter read once); chunks
     # when shared by the threads — the same sums in the same order either way
@@ -155,9 +177,9 @@ def _chunked(
     from openge.kernels import team
     from openge.ops.compiled import warm, warm_drive
 
-    c, cout = u.shape[2], u.shape[1]
+    planes, cout, c = u.shape
     th, tw = tiles_hw
-    rows = _chunk_rows(th, tw, c + cout, module.NR)
+    rows = _chunk_rows(th, tw, c + cout, module.NR, planes)
     total = -(-th // rows)
     floats = module.chunk_floats(c, cout, module.chunk_panels(tw, rows), rows, tw)
     b, *epilogue = finish
@@ -165,7 +187,7 @@ def _chunked(
     probe = (*probe, _work(floats))
     if not (warm(module.convolve, *probe) and warm_drive(module.convolve_drive, *probe, total)):
         return None
-    big = 2 * 16 * cout * c * th * tw >= SPLIT_FLOPS and total > 1
+    big = 2 * planes * cout * c * th * tw >= SPLIT_FLOPS and total > 1
     get = kernels.get_num_threads
     whole, drive = module.convolve, module.convolve_drive
 
@@ -182,12 +204,12 @@ def _chunked(
     return run, big
 
 
-def _chunk_rows(th: int, tw: int, channels: int, nr: int) -> int:
+def _chunk_rows(th: int, tw: int, channels: int, nr: int, planes: int = 16) -> int:
     """Tile rows per chunk: the most of the chunk's panel lanes used (a chunk's last panel is
     partly idle: 28 tiles of a 56² image fill 28 of 32 lanes), within CHUNK_BYTES of V and M
-    (16 floats per tile and channel, input and output) when possible; the fewest rows among
-    equals (more chunks to share)."""
-    per_row = 16 * 4 * tw * channels
+    (``planes`` floats per tile and channel, input and output) when possible; the fewest rows
+    among equals (more chunks to share)."""
+    per_row = planes * 4 * tw * channels
     best, best_use = 1, 0.0
     for rows in range(1, th + 1):
         if rows > 1 and rows * per_row > CHUNK_BYTES:
@@ -211,4 +233,13 @@ def _work(floats: int, name: str = "work") -> np.ndarray:
     return thread_scratch(name, 1, floats, np.float32)[0]
 
 
-__all__ = ["MIN_CHANNELS", "MIN_INPUT_CHANNELS", "MIN_POSITIONS", "prepare_winograd", "suitable"]
+__all__ = [
+    "F4_FILTER_BYTES",
+    "F4_POSITIONS",
+    "MIN_CHANNELS",
+    "MIN_INPUT_CHANNELS",
+    "MIN_POSITIONS",
+    "prepare_winograd",
+    "suitable",
+    "tile_size",
+]

@@ -8,6 +8,7 @@ import pytest
 
 from openge import kernels
 from openge.ops import get_schema
+from tests.kernels.parts import drive_alone
 
 RNG = np.random.default_rng(5)
 pooling = kernels.load("pooling")
@@ -160,8 +161,6 @@ def test_stride_one_scratch_counts_whole_planes():
 def test_row_bands_of_every_plane_make_the_whole_pooling(average, parts):
     """The drive forms' row-band parts (the strided path shared by threads), however many,
     give the plane-range kernel's bits; a stride-1 pooling's parts stay ranges of planes."""
-    from openge.kernels import sync
-
     for xs, k, s, pads in (
         ((2, 5, 23, 19), (3, 3), (2, 2), (1, 1, 0, 1)),  # strided: row bands
         ((1, 4, 9, 11), (3, 3), (1, 1), (1, 1, 1, 1)),  # stride 1, same size: planes
@@ -187,11 +186,7 @@ def test_row_bands_of_every_plane_make_the_whole_pooling(average, parts):
         else:
             pooling.max_pool_range(x, whole, *geometry, 0, planes)
             drive, args = pooling.max_pool_drive, (x, banded, *geometry)
-        ctl = np.zeros(sync.CTL_WORDS, np.int64)
-        ctl[sync.PARTS] = parts
-        signal = np.zeros(sync.SIGNAL_WORDS, np.int64)
-        assert drive(*args, by_rows, total, ctl, signal, False, 1, 1 << 20)  # caller: every part
-        assert ctl[sync.DONE] == parts
+        drive_alone(drive, (*args, by_rows), total, parts)  # the caller claims every part
         np.testing.assert_array_equal(banded, whole)
         assert not np.isnan(banded).any()
 

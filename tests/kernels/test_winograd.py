@@ -8,32 +8,21 @@ import pytest
 
 from openge.ops import conv_winograd
 from openge.ops.conv_winograd import prepare_winograd
+from tests.kernels.conv_reference import direct_3x3 as _direct
 
 pytest.importorskip("numba")
+
+#: The shipped input-channel rule (the fixture below lowers it).
+SHIPPED_MIN_INPUT_CHANNELS = conv_winograd.MIN_INPUT_CHANNELS
 
 
 @pytest.fixture(autouse=True)
 def _small_channels(monkeypatch):
     """The kernel on small, fast shapes: Winograd from 8 input channels (the route rule,
-    MIN_INPUT_CHANNELS, has its own test)."""
+    MIN_INPUT_CHANNELS, has its own test), 2×2 tiles on every plane (F(4×4, 3×3) has its
+    own tests: tests/kernels/test_winograd4.py)."""
     monkeypatch.setattr(conv_winograd, "MIN_INPUT_CHANNELS", 8)
-
-
-def _direct(x: np.ndarray, f: np.ndarray, bias, pads) -> np.ndarray:
-    """float64 3×3 stride-1 convolution, padded with zeros (top, bottom, left, right)."""
-    pt, pb, pl, pr = pads
-    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    n, _, hp, wp = xp.shape
-    oh, ow = hp - 2, wp - 2
-    out = np.zeros((n, f.shape[0], oh, ow))
-    for i in range(3):
-        for j in range(3):
-            out += np.einsum(
-                "oc,nchw->nohw", f[:, :, i, j].astype(np.float64), xp[:, :, i : i + oh, j : j + ow]
-            )
-    if bias is not None:
-        out += bias.astype(np.float64).reshape(1, -1, 1, 1)
-    return out
+    monkeypatch.setattr(conv_winograd, "F4_POSITIONS", 1 << 60)
 
 
 @pytest.mark.parametrize(
@@ -105,7 +94,8 @@ def test_winograd_declines_where_it_does_not_pay(monkeypatch):
     f = np.zeros((16, 4, 3, 3), np.float32)
     y = np.zeros((1, 16, 32, 32), np.float32)
     assert prepare_winograd(x, f, None, y, (1, 1, 1, 1), True) is None  # few input channels
-    monkeypatch.undo()  # the shipped rule: squeezenet's 16 → 64 stays on im2col panels
+    # the shipped rule: squeezenet's 16 → 64 stays on im2col panels
+    monkeypatch.setattr(conv_winograd, "MIN_INPUT_CHANNELS", SHIPPED_MIN_INPUT_CHANNELS)
     x = np.zeros((1, 16, 55, 55), np.float32)
     f = np.zeros((64, 16, 3, 3), np.float32)
     y = np.zeros((1, 64, 55, 55), np.float32)

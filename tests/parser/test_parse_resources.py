@@ -1,7 +1,7 @@
 """Bounded memory and time: every hostile ONNX file under 1 MB parses (or is refused with a
 GeError) in a subprocess capped by RLIMIT_AS, under 256 MB peak RSS and 5 s of CPU; ONNX chains
 parse in linear time in any node order (100k nodes take under
-10x the CPU time of 20k)."""
+12x the CPU time of 20k, the fastest of up to 3 timings each)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,11 @@ def _cpu_parse(model) -> tuple[float, int]:
 
 #: A chain five times longer may take at most this many times the CPU time (linear: 5, with
 #: noise and the collector ~5.5; n log n: 5.8; the quadratic sort it guards against: 25).
-LINEAR_RATIO = 10.0
+LINEAR_RATIO = 12.0
+#: Timings per chain length; the fastest counts. Under `pytest -n 2` the other worker's
+#: work inflates a parse's CPU time while it runs (a 100k chain once took 8.8 s here where it
+#: takes 3.9 alone), and a 4 s measurement is more exposed to that than a 0.7 s one.
+REPEATS = 3
 #: A hang guard, not a speed target: the CI machines differ by 2-3x (11 s was measured for a
 #: 100k chain on one where this machine takes 4.7 s); speed is measured in bench/, not here.
 HANG_SECONDS = 90.0
@@ -100,8 +104,17 @@ def test_a_20k_node_chain_parses_in_any_order(order):
 @pytest.mark.slow
 @pytest.mark.parametrize("order", ["forward", "reverse", "shuffle"])
 def test_chain_parse_time_grows_linearly_in_any_order(order):
-    short, nodes_short = _cpu_parse(h.chain(20_000, order))
-    long, nodes_long = _cpu_parse(h.chain(100_000, order))
-    assert (nodes_short, nodes_long) == (20_001, 100_001)
-    assert long < LINEAR_RATIO * short, f"{order}: 20k {short:.2f} s, 100k {long:.2f} s"
-    assert long < HANG_SECONDS, f"{order}: {long:.2f} s"
+    short_model, long_model = h.chain(20_000, order), h.chain(100_000, order)
+    shorts, longs = [], []
+    for _ in range(REPEATS):  # interleaved: a busy spell slows both, not one
+        seconds, nodes = _cpu_parse(short_model)
+        assert nodes == 20_001
+        shorts.append(seconds)
+        seconds, nodes = _cpu_parse(long_model)
+        assert nodes == 100_001
+        assert seconds < HANG_SECONDS, f"{order}: {seconds:.2f} s"
+        longs.append(seconds)
+        if min(longs) < LINEAR_RATIO * min(shorts):
+            break  # linear already shown
+    short, long = min(shorts), min(longs)
+    assert long < LINEAR_RATIO * short, f"{order}: 20k {shorts} s, 100k {longs} s"
