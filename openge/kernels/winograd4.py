@@ -25,7 +25,7 @@ from openge.kernels import sync
 from openge.kernels.depthwise import NONE
 from openge.kernels.gemm import NR
 from openge.kernels.im2col import phases
-from openge.kernels.winograd import finish_rows, plane_products
+from openge.kernels.winograd import chunk_panels, finish_rows, plane_products
 
 #: Transformed planes (the 6×6 patch's values).
 PLANES = 36
@@ -167,11 +167,6 @@ def _untile(mc, t, yc, ti, tj, bc):  # pragma: no cover - compiled
         _put_row(yc, r + np.uint64(2), q, _at(s0[2], s1[2], s2[2], s3[2], s4[2], s5[2]), bc, width)
     if height > 3:
         _put_row(yc, r + np.uint64(3), q, _at(s0[3], s1[3], s2[3], s3[3], s4[3], s5[3]), bc, width)
-
-
-def chunk_panels(tw: int, rows: int) -> int:
-    """Tile panels of a chunk of ``rows`` tile rows of ``tw`` tiles."""
-    return -(-(rows * tw) // NR)
 
 
 def chunk_floats(c: int, cout: int, panels: int, rows: int, tw: int) -> int:
