@@ -128,7 +128,7 @@ def _fill(buf, plane, sh, sw, top, left, hq, wq):  # pragma: no cover - compiled
                         ph[np.uint64(base + v)] = row[np.uint64(v * sw + bq - left)]
 
 
-@njit(inline="always", fastmath={"contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no cover
     """Output planes ``first`` to ``stop`` (of N·Cout) of :func:`depthwise_act`, with one
     scratch: the padding cells are the same for every plane, so the phases are zeroed once and
@@ -230,14 +230,8 @@ def depthwise_act_drive(
 ):  # pragma: no cover
     """:func:`depthwise_act` on a thread of openge's team (openge.kernels.team): output
     planes claimed part by part (openge.kernels.sync), without the GIL."""
-    sync.begin(ctl, signal, worker)
-    k = sync.claim(ctl, worker)
-    while k >= 0:
-        first, stop = sync.bounds(ctl, total, k)
-        _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, first, stop)
-        sync.done(ctl)
-        k = sync.claim(ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    args = (x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi)
+    return sync.drive(_planes, args, total, ctl, signal, worker, gen, spins)
 
 
 # ----- stride 1, "same" padding: flat planes ---------------------------------------------
@@ -331,7 +325,7 @@ def _flat_plane(buf, masks, w, co, b, y, yb, hw, wd, dh, dw, lo, hi):  # pragma:
         y[q] = _min(_max(y[q], lo), hi)
 
 
-@njit(inline="always", fastmath={"contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def _flat_planes(
     x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop
 ):  # pragma: no cover
@@ -415,14 +409,8 @@ def depthwise_flat_act_drive(
 ):  # pragma: no cover
     """:func:`depthwise_flat_act` on a thread of openge's team: output planes claimed part
     by part, without the GIL."""
-    sync.begin(ctl, signal, worker)
-    k = sync.claim(ctl, worker)
-    while k >= 0:
-        first, stop = sync.bounds(ctl, total, k)
-        _flat_planes(x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi, first, stop)
-        sync.done(ctl)
-        k = sync.claim(ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    args = (x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi)
+    return sync.drive(_flat_planes, args, total, ctl, signal, worker, gen, spins)
 
 
 # ----- narrow planes: channels-last blocks ----------------------------------------------------
@@ -431,7 +419,7 @@ def depthwise_flat_act_drive(
 CL_BLOCK = 64
 
 
-@njit(inline="always", fastmath={"contract"})
+@njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
 def _cl_items(
     x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop
 ):  # pragma: no cover
@@ -504,14 +492,8 @@ def depthwise_cl_act_drive(
 ):  # pragma: no cover
     """:func:`depthwise_cl_act` on a thread of openge's team: work items (sample, channel
     block) claimed part by part, without the GIL."""
-    sync.begin(ctl, signal, worker)
-    k = sync.claim(ctl, worker)
-    while k >= 0:
-        first, stop = sync.bounds(ctl, total, k)
-        _cl_items(x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi, first, stop)
-        sync.done(ctl)
-        k = sync.claim(ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    args = (x, wt, bias, y, sh, sw, dh, dw, top, left, act, lo, hi)
+    return sync.drive(_cl_items, args, total, ctl, signal, worker, gen, spins)
 
 
 # ----- 1×1 convolutions: the epilogue of a GEMM block (openge.ops.conv_pointwise) ----------

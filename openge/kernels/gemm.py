@@ -282,7 +282,7 @@ def _tile_at(a_addr, bq, c_addr, k, n, k0, kc, q, r, rows, width):  # pragma: no
     )
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True)
 def _span(a, bp, c, r0, r1, extra, e0, e1, extra2, f0, f1):  # pragma: no cover - compiled
     """C's rows [r0, r1) by every panel of W, plus row block ``extra`` (when ≥ 0) by panels
     [e0, e1) and row block ``extra2`` by panels [f0, f1) (``a`` (M, K) and ``c`` (M, N)
@@ -323,7 +323,7 @@ def _rows(a, bp, c, k, n, r0, r1):  # pragma: no cover - compiled
     _span(a, bp, c, r0, r1, -1, 0, 0, -1, 0, 0)
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True)
 def _items(a, bp, c, first, stop):  # pragma: no cover - compiled
     """Items ``first`` to ``stop`` of :func:`matmul_drive`: item i is row block i // SLICES
     by slice i % SLICES of W's panels (slice s: panels [s·P // SLICES, (s + 1)·P //
@@ -377,14 +377,7 @@ def matmul_drive(a, bp, c, total, ctl, signal, worker, gen, spins):  # pragma: n
     (:func:`_items`: a block of MR rows by a slice of W's panels) claimed part by part;
     ``total`` is the number of items, :func:`item_count`. Halves of a block balance two
     threads where whole blocks cannot (BERT's 128 rows: 11 blocks, 6 against 5)."""
-    sync.begin(ctl, signal, worker)
-    part = sync.claim(ctl, worker)
-    while part >= 0:
-        first, stop = sync.bounds(ctl, total, part)
-        _items(a, bp, c, first, stop)
-        sync.done(ctl)
-        part = sync.claim(ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    return sync.drive(_items, (a, bp, c), total, ctl, signal, worker, gen, spins)
 
 
 __all__ = [

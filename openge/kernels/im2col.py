@@ -108,9 +108,9 @@ def _pack(xph, taps, k0, kc, panel, p0, width, ow, pw):  # pragma: no cover - co
             panel[k * NR + q] = 0.0
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _items(
-    w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, first, stop, scratch
+    w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, scratch, first, stop
 ):  # pragma: no cover - compiled
     """Work items ``first`` to ``stop`` of one sample. ``shape`` = (OW, PW, columns per
     block, output channels per block (a multiple of MR), A's row stride, A's step of K):
@@ -181,7 +181,7 @@ def conv(w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, scratch):  # 
     ``y2`` and ``r2`` (Cout, OH·OW), float32, C-contiguous; ``shape`` as in :func:`_items`;
     ``scratch`` of :func:`scratch_floats`."""
     count = ((y2.shape[0] + shape[3] - 1) // shape[3]) * ((y2.shape[1] + shape[2] - 1) // shape[2])
-    _items(w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, 0, count, scratch)
+    _items(w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, scratch, 0, count)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -208,15 +208,9 @@ def conv_drive(
     """:func:`conv` on a thread of openge's team: items claimed part by part
     (openge.kernels.sync), without the GIL; ``scratch`` is the caller's, so a team thread
     allocates its own."""
-    sync.begin(ctl, signal, worker)
     mine = np.empty(scratch.shape[0], np.float32) if worker else scratch
-    part = sync.claim(ctl, worker)
-    while part >= 0:
-        first, stop = sync.bounds(ctl, total, part)
-        _items(w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, first, stop, mine)
-        sync.done(ctl)
-        part = sync.claim(ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    args = (w2, xph, taps, y2, bias, r2, has_res, act, lo, hi, shape, mine)
+    return sync.drive(_items, args, total, ctl, signal, worker, gen, spins)
 
 
 __all__ = [

@@ -90,7 +90,7 @@ def _tiles_of(q, tiles, lead, lt0, lt1, trail, tt1):  # pragma: no cover - compi
     return 0, tiles
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _span(
     a, wt, yt, y2, bias, r2, has_res, act, lo, hi, q0, q1, lead, lt0, lt1, trail, tt1
 ):  # pragma: no cover - compiled
@@ -154,7 +154,7 @@ def _panels(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop):  # prag
     _span(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop, -1, 0, 0, -1, 0)
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _items(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, first, stop):  # pragma: no cover
     """Items ``first`` to ``stop`` of the drive forms: item i is channel panel i // SLICES at
     slice i % SLICES of its row tiles (slice s: tiles [s·T // SLICES, (s + 1)·T // SLICES)).
@@ -207,9 +207,8 @@ def conv_drive(
     """:func:`conv` on a thread of openge's team (openge.kernels.sync): ranges of items (a
     channel panel at half of the positions, :func:`_items`) claimed part by part; ``total``
     is :func:`item_count`."""
-    sync.begin(ctl, signal, worker)
-    _claim_items(a, wt, yt, y2, bias, r2, has_res, act, lo, hi, total, ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    args = (a, wt, yt, y2, bias, r2, has_res, act, lo, hi)
+    return sync.drive(_items, args, total, ctl, signal, worker, gen, spins)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

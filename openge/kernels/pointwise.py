@@ -86,15 +86,16 @@ _gemm64 = _gemm_intrinsic(64)
 _gemm32 = _gemm_intrinsic(32)
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _items(
-    gemm, ilp64, w2, x3, y3, bias, r3, has_res, block, rows, act, lo, hi, first, stop
+    gemm, ilp64, w3, x3, y3, bias, r3, has_res, block, rows, act, lo, hi, first, stop
 ):  # pragma: no cover
     """Work items ``first`` to ``stop``: item t is (sample, row block, column block), the
     column block varying fastest — so a range of items is one stretch of the output, and
-    threads working on neighbouring ranges share few cache lines. Per item: ``y = w2 @ x``
-    on the ``rows`` × ``block`` tile by BLAS, then the epilogue on it while it is in cache."""
-    cout, cin = w2.shape
+    threads working on neighbouring ranges share few cache lines. Per item: ``y = w @ x``
+    on the ``rows`` × ``block`` tile by BLAS, then the epilogue on it while it is in cache;
+    sample i takes the weights and bias of group ``i % G``."""
+    groups, cout, cin = w3.shape
     p = y3.shape[2]
     cblocks = (p + block - 1) // block
     rblocks = (cout + rows - 1) // rows
@@ -102,13 +103,14 @@ def _items(
     one, zero = y3.dtype.type(1), y3.dtype.type(0)
     for t in range(first, stop):
         i = t // (rblocks * cblocks)
+        g = i % groups
         rest = t - i * rblocks * cblocks
         rb = rest // cblocks
         r0 = rb * rows
         r1 = min(cout, r0 + rows)
         p0 = (rest - rb * cblocks) * block
         cols = min(block, p - p0)
-        wa = w2.ctypes.data + r0 * cin * size
+        wa = w3[g].ctypes.data + r0 * cin * size
         xa = x3[i].ctypes.data + p0 * size
         ya = y3[i].ctypes.data + (r0 * p + p0) * size
         if ilp64:
@@ -117,7 +119,7 @@ def _items(
             _gemm32(gemm, r1 - r0, cols, cin, one, wa, cin, xa, p, zero, ya, p)
         yr = y3[i, r0:r1]
         rr = r3[i, r0:r1] if has_res else yr
-        block_epilogue(yr, bias[r0:r1], rr, has_res, p0, p0 + cols, act, lo, hi)
+        block_epilogue(yr, bias[g, r0:r1], rr, has_res, p0, p0 + cols, act, lo, hi)
 
 
 def item_count(n: int, cout: int, p: int, block: int, rows: int) -> int:
@@ -127,23 +129,25 @@ def item_count(n: int, cout: int, p: int, block: int, rows: int) -> int:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv1x1(
-    gemm, ilp64, w2, x3, y3, bias, r3, has_res, block, rows, act, lo, hi
+    gemm, ilp64, w3, x3, y3, bias, r3, has_res, block, rows, act, lo, hi
 ):  # pragma: no cover
-    """``y3[i] = act(w2 @ x3[i] + bias [+ r3[i]])`` for every sample i — ``w2`` (Cout, Cin),
-    ``x3`` (N, Cin, P), ``y3`` and ``r3`` (N, Cout, P), C-contiguous — one block of ``block``
+    """``y3[i] = act(w3[g] @ x3[i] + bias[g] [+ r3[i]])``, g = i % G, for every sample i —
+    ``w3`` (G, Cout, Cin), ``bias`` (G, Cout), ``x3`` (N·G, Cin, P), ``y3`` and ``r3``
+    (N·G, Cout, P), C-contiguous (a grouped convolution's samples are its groups; G = 1
+    without groups) — one block of ``block``
     output columns and ``rows`` output channels at a time (the GEMM's output still in cache
     for the epilogue), in the calling thread without the GIL. ``gemm`` is the address of
     ``cblas_sgemm`` (float32) or ``cblas_dgemm`` (float64) with 64-bit (``ilp64``) or 32-bit
     BLAS ints; numpy's BLAS should be at one thread meanwhile (openge.kernels.blas.single_blas)."""
-    count = y3.shape[0] * ((w2.shape[0] + rows - 1) // rows) * ((y3.shape[2] + block - 1) // block)
-    _items(gemm, ilp64, w2, x3, y3, bias, r3, has_res, block, rows, act, lo, hi, 0, count)
+    count = y3.shape[0] * ((w3.shape[1] + rows - 1) // rows) * ((y3.shape[2] + block - 1) // block)
+    _items(gemm, ilp64, w3, x3, y3, bias, r3, has_res, block, rows, act, lo, hi, 0, count)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv1x1_drive(
     gemm,
     ilp64,
-    w2,
+    w3,
     x3,
     y3,
     bias,
@@ -163,14 +167,8 @@ def conv1x1_drive(
 ):  # pragma: no cover
     """:func:`conv1x1` on a thread of openge's team: column blocks claimed part by part
     (openge.kernels.sync), without the GIL."""
-    sync.begin(ctl, signal, worker)
-    k = sync.claim(ctl, worker)
-    while k >= 0:
-        first, stop = sync.bounds(ctl, total, k)
-        _items(gemm, ilp64, w2, x3, y3, bias, r3, has_res, block, rows, act, lo, hi, first, stop)
-        sync.done(ctl)
-        k = sync.claim(ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    args = (gemm, ilp64, w3, x3, y3, bias, r3, has_res, block, rows, act, lo, hi)
+    return sync.drive(_items, args, total, ctl, signal, worker, gen, spins)
 
 
 __all__ = ["conv1x1", "conv1x1_drive", "item_count"]

@@ -194,21 +194,6 @@ def _pool_same(x, y, div, kh, kw, top, left, average, first, stop):  # pragma: n
 
 
 @njit(inline="always")
-def _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  # pragma: no cover
-    """Planes ``first`` to ``stop`` (of N·C) of :func:`max_pool_range` / :func:`avg_pool_range`:
-    whole-plane passes for stride-1 poolings, else row by row (:func:`_pool_rows`)."""
-    h, w = x.shape[2], x.shape[3]
-    oh, ow = y.shape[2], y.shape[3]
-    if sh == 1 and sw == 1 and (oh, ow) == (h, w) and top < kh and left < kw:
-        _pool_same(x, y, div, kh, kw, top, left, average, first, stop)
-        return
-    if sh == 1 and sw == 1 and ow <= GROUP_MAX_WIDTH:
-        _pool_groups(x, y, div, kh, kw, top, left, average, first, stop)
-        return
-    _pool_rows(x, y, div, kh, kw, sh, sw, top, left, average, first, stop, 0, oh)
-
-
-@njit(inline="always")
 def _pool_rows(
     x, y, div, kh, kw, sh, sw, top, left, average, first, stop, oy0, oy1
 ):  # pragma: no cover - compiled
@@ -266,71 +251,134 @@ def _pool_rows(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def max_pool_range(x, y, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
-    """Max pooling of planes ``first`` to ``stop`` (of N·C), NCHW, without the GIL: windows
-    of ``kh × kw`` at strides ``sh, sw``, the input padded by ``top`` rows and ``left``
-    columns with -inf (bottom and right padding follow from ``y``'s shape). NaN propagates as
-    np.maximum; every window holds an input element (the caller checks)."""
+def max_pool_rows(x, y, kh, kw, sh, sw, top, left, first, stop, oy0, oy1):  # pragma: no cover
+    """Output rows ``oy0`` to ``oy1`` of planes ``first`` to ``stop`` (of N·C) of a max
+    pooling, NCHW, row by row, without the GIL: windows of ``kh × kw`` at strides ``sh, sw``,
+    the input padded by ``top`` rows and ``left`` columns with -inf (bottom and right padding
+    follow from ``y``'s shape). NaN propagates as np.maximum; every window holds an input
+    element (the caller checks). Any geometry; :func:`row_path` says when it is the one."""
     div = np.ones((1, 1), x.dtype)
-    _pool_planes(x, y, div, kh, kw, sh, sw, top, left, False, first, stop)
+    _pool_rows(x, y, div, kh, kw, sh, sw, top, left, False, first, stop, oy0, oy1)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def avg_pool_rows(x, y, div, kh, kw, sh, sw, top, left, first, stop, oy0, oy1):  # pragma: no cover
+    """Output rows ``oy0`` to ``oy1`` of planes ``first`` to ``stop`` of an average pooling,
+    as :func:`max_pool_rows` with zero padding and sums (each column over the window's rows,
+    then the columns, in the array dtype), divided by ``div``: the caller's (oh, ow) divisors
+    (with or without the padding, or an override)."""
+    _pool_rows(x, y, div, kh, kw, sh, sw, top, left, True, first, stop, oy0, oy1)
+
+
+#: Planes reduced side by side when one window covers a whole plane (independent chains).
+WHOLE_LANES = 16
+
+
+@njit(inline="always")
+def _pool_whole(x, y, div, average, first, stop):  # pragma: no cover - compiled
+    """Planes ``first`` to ``stop`` whose one window covers the whole plane (a 1×1 output,
+    as shufflenet's final 7×7 average): :data:`WHOLE_LANES` planes at a time, each reduced
+    over its elements in row-major order in a chain of its own (the chains interleave, so
+    the loop is not bound by one chain's latency); averages divided by ``div[0, 0]``."""
+    n = x.shape[2] * x.shape[3]
+    flat = x.reshape(x.shape[0] * x.shape[1], n)
+    out = y.reshape(y.shape[0] * y.shape[1])
+    acc = np.empty(WHOLE_LANES, x.dtype)
+    for p0 in range(first, stop, WHOLE_LANES):
+        lanes = min(WHOLE_LANES, stop - p0)
+        for j in range(lanes):
+            acc[j] = flat[p0 + j, 0]
+        for k in range(1, n):
+            for j in range(lanes):
+                acc[j] = _take(acc[j], flat[p0 + j, k], average)
+        for j in range(lanes):
+            out[p0 + j] = acc[j] / div[0, 0] if average else acc[j]
+
+
+@njit(inline="always")
+def _plane_paths(x, y, div, kh, kw, sh, sw, top, left, average, first, stop):  # pragma: no cover
+    """Planes ``first`` to ``stop`` as whole-plane passes (stride 1, or a window covering the
+    whole plane); False (nothing done) for a geometry of the row-by-row path."""
+    h, w = x.shape[2], x.shape[3]
+    oh, ow = y.shape[2], y.shape[3]
+    if oh == 1 and ow == 1 and top == 0 and left == 0 and kh >= h and kw >= w:
+        _pool_whole(x, y, div, average, first, stop)
+        return True
+    if sh == 1 and sw == 1 and (oh, ow) == (h, w) and top < kh and left < kw:
+        _pool_same(x, y, div, kh, kw, top, left, average, first, stop)
+        return True
+    if sh == 1 and sw == 1 and ow <= GROUP_MAX_WIDTH:
+        _pool_groups(x, y, div, kh, kw, top, left, average, first, stop)
+        return True
+    return False
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_range(x, y, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
+    """Max pooling of planes ``first`` to ``stop`` (of N·C), as :func:`max_pool_rows`:
+    whole-plane passes for stride-1 poolings, else every output row by
+    :func:`max_pool_rows` (called: its code is compiled once, not again in here)."""
+    div = np.ones((1, 1), x.dtype)
+    if not _plane_paths(x, y, div, kh, kw, sh, sw, top, left, False, first, stop):
+        max_pool_rows(x, y, kh, kw, sh, sw, top, left, first, stop, 0, y.shape[2])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def avg_pool_range(x, y, div, kh, kw, sh, sw, top, left, first, stop):  # pragma: no cover
-    """Average pooling of planes ``first`` to ``stop``, as :func:`max_pool_range` with zero
-    padding and sums (each column over the window's rows, then the columns, in the array
-    dtype), divided by ``div``: the caller's (oh, ow) divisors (with or without the padding,
-    or an override)."""
-    _pool_planes(x, y, div, kh, kw, sh, sw, top, left, True, first, stop)
-
-
-@njit(inline="always")
-def _pool_drive(
-    x, y, div, kh, kw, sh, sw, top, left, average, by_rows, total, ctl, signal, worker, gen, spins
-):  # pragma: no cover - compiled
-    """Parts of a pooling claimed on a thread of openge's team (openge.kernels.sync): bands
-    of output rows of every plane when ``by_rows`` (``total`` = OH), else planes."""
-    sync.begin(ctl, signal, worker)
-    planes = x.shape[0] * x.shape[1]
-    k = sync.claim(ctl, worker)
-    while k >= 0:
-        first, stop = sync.bounds(ctl, total, k)
-        if by_rows:
-            _pool_rows(x, y, div, kh, kw, sh, sw, top, left, average, 0, planes, first, stop)
-        else:
-            _pool_planes(x, y, div, kh, kw, sh, sw, top, left, average, first, stop)
-        sync.done(ctl)
-        k = sync.claim(ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    """Average pooling of planes ``first`` to ``stop``, as :func:`max_pool_range` with
+    :func:`avg_pool_rows`' sums and divisors."""
+    if not _plane_paths(x, y, div, kh, kw, sh, sw, top, left, True, first, stop):
+        avg_pool_rows(x, y, div, kh, kw, sh, sw, top, left, first, stop, 0, y.shape[2])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def max_pool_drive(
-    x, y, kh, kw, sh, sw, top, left, by_rows, total, ctl, signal, worker, gen, spins
+    x, y, kh, kw, sh, sw, top, left, total, ctl, signal, worker, gen, spins
 ):  # pragma: no cover - compiled
-    """:func:`max_pool_range` on a thread of openge's team: bands of output rows of every
-    plane (``by_rows``, the row-by-row path) or ranges of planes, claimed without the GIL."""
-    div = np.ones((1, 1), x.dtype)
-    return _pool_drive(
-        x, y, div, kh, kw, sh, sw, top, left, False, by_rows, total, ctl, signal, worker, gen, spins
-    )
+    """:func:`max_pool_range` on a thread of openge's team: ranges of the ``total`` planes
+    claimed without the GIL (openge.kernels.sync)."""
+    args = (x, y, kh, kw, sh, sw, top, left)
+    return sync.drive(max_pool_range, args, total, ctl, signal, worker, gen, spins)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def avg_pool_drive(
-    x, y, div, kh, kw, sh, sw, top, left, by_rows, total, ctl, signal, worker, gen, spins
+    x, y, div, kh, kw, sh, sw, top, left, total, ctl, signal, worker, gen, spins
 ):  # pragma: no cover - compiled
     """:func:`avg_pool_range` on a thread of openge's team, parts as :func:`max_pool_drive`."""
-    return _pool_drive(
-        x, y, div, kh, kw, sh, sw, top, left, True, by_rows, total, ctl, signal, worker, gen, spins
-    )
+    args = (x, y, div, kh, kw, sh, sw, top, left)
+    return sync.drive(avg_pool_range, args, total, ctl, signal, worker, gen, spins)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_rows_drive(
+    x, y, kh, kw, sh, sw, top, left, first, stop, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover - compiled
+    """:func:`max_pool_rows` on a thread of openge's team: bands of the ``total`` output
+    rows of planes ``first`` to ``stop`` (each thread pools the rows its convolution wrote,
+    when that one was split by positions too), claimed without the GIL."""
+    args = (x, y, kh, kw, sh, sw, top, left, first, stop)
+    return sync.drive(max_pool_rows, args, total, ctl, signal, worker, gen, spins)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def avg_pool_rows_drive(
+    x, y, div, kh, kw, sh, sw, top, left, first, stop, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover - compiled
+    """:func:`avg_pool_rows` on a thread of openge's team, parts as
+    :func:`max_pool_rows_drive`."""
+    args = (x, y, div, kh, kw, sh, sw, top, left, first, stop)
+    return sync.drive(avg_pool_rows, args, total, ctl, signal, worker, gen, spins)
 
 
 def row_path(
     h: int, w: int, oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, top: int, left: int
 ) -> bool:
     """True when a pooling of these dims takes the row-by-row path (not a stride-1
-    whole-plane pass): its output rows can be shared among threads in bands."""
+    whole-plane pass, nor one window over the whole plane): its output rows can be shared
+    among threads in bands."""
+    if oh == 1 and ow == 1 and top == 0 and left == 0 and kh >= h and kw >= w:
+        return False
     if sh == 1 and sw == 1:
         same = (oh, ow) == (h, w) and top < kh and left < kw
         return not same and ow > GROUP_MAX_WIDTH
@@ -351,10 +399,15 @@ def scratch_bytes(oh: int, ow: int, kh: int, kw: int, sh: int, sw: int, itemsize
 __all__ = [
     "GROUP_ELEMENTS",
     "GROUP_MAX_WIDTH",
+    "WHOLE_LANES",
     "avg_pool_drive",
     "avg_pool_range",
+    "avg_pool_rows",
+    "avg_pool_rows_drive",
     "max_pool_drive",
     "max_pool_range",
+    "max_pool_rows",
+    "max_pool_rows_drive",
     "row_path",
     "scratch_bytes",
 ]

@@ -180,6 +180,22 @@ def end(ctl, signal, worker, gen, spins):  # pragma: no cover - compiled
     return True
 
 
+@njit(inline="always")
+def drive(part, args, total, ctl, signal, worker, gen, spins):  # pragma: no cover - compiled
+    """A whole region on one thread: ``part(*args, first, stop)`` for every part it claims
+    of ``total`` items, between :func:`begin` and :func:`end` (whose result it returns).
+    ``part`` is a kernel compiled on its own and called, not inlined: a kernel's ``*_drive``
+    form then adds only this loop to compile, not a second copy of the kernel."""
+    begin(ctl, signal, worker)
+    k = claim(ctl, worker)
+    while k >= 0:
+        first, stop = bounds(ctl, total, k)
+        part(*args, first, stop)
+        done(ctl)
+        k = claim(ctl, worker)
+    return end(ctl, signal, worker, gen, spins)
+
+
 @njit(cache=True, nogil=True)
 def wait_done(ctl, spins):  # pragma: no cover - compiled
     """Without the GIL: True once every part of the region is done, False after ``spins``
@@ -233,6 +249,7 @@ __all__ = [
     "bounds",
     "claim",
     "done",
+    "drive",
     "end",
     "fail_part",
     "idle",

@@ -260,7 +260,7 @@ def chunk_floats(c: int, cout: int, panels: int, rows: int, tw: int) -> int:
     return 16 * (panels * c * NR + 16) + 16 * (cout * panels * NR + 16) + 16 + slab
 
 
-@njit(inline="always")
+@njit(cache=True, nogil=True)
 def _chunks(
     x, pads, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, work, first, stop
 ):  # pragma: no cover
@@ -338,15 +338,9 @@ def convolve_drive(
     """:func:`convolve` on a thread of openge's team: chunks (neighbouring tiles: each thread
     keeps to its own stretch of the image) claimed part by part; a team thread allocates its
     own scratch."""
-    sync.begin(ctl, signal, worker)
     mine = np.empty(work.shape[0], np.float32) if worker else work
-    part = sync.claim(ctl, worker)
-    while part >= 0:
-        first, stop = sync.bounds(ctl, total, part)
-        _chunks(x, pads, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, mine, first, stop)
-        sync.done(ctl)
-        part = sync.claim(ctl, worker)
-    return sync.end(ctl, signal, worker, gen, spins)
+    args = (x, pads, u, bias, y, res, has_res, act, lo, hi, th, tw, rows, mine)
+    return sync.drive(_chunks, args, total, ctl, signal, worker, gen, spins)
 
 
 @njit(inline="always")

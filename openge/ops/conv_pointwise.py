@@ -6,7 +6,8 @@ the GEMM (BLAS) runs one block of output columns at a time, sized to stay in L2,
 openge.kernels.depthwise's block_epilogue finishes the block while it is in cache. Used by
 FusedConv2D's ``prepare`` (epilogue: an activation, a residual Add, or an Add then an
 activation) and Conv2D's (bias only) for NCHW float32/float64 1×1 stride-1 unpadded
-convolutions without groups. Where numpy's OpenBLAS GEMM is found, the whole loop over blocks
+convolutions, grouped ones (shufflenet's) too: each group is a sample of the loop with weights
+of its own. Where numpy's OpenBLAS GEMM is found, the whole loop over blocks
 is compiled (openge.kernels.pointwise: the GEMM called by address) and, at more than one
 openge thread, shared by openge's thread team (openge.kernels.team) without the GIL;
 otherwise each block is an ``np.matmul`` plus the compiled epilogue, the blocks shared by
@@ -72,18 +73,23 @@ def prepare(
     y: np.ndarray,
     residual: np.ndarray | None = None,
     act: tuple[int, float, float] = (0, 0.0, 0.0),
+    groups: int = 1,
 ) -> Callable[[], None] | None:
     """A closure computing ``act(conv1x1(x, f) + bias [+ residual])`` into ``y`` block by
-    block, the epilogue compiled now; None when the path does not apply."""
+    block, the epilogue compiled now; None when the path does not apply. With ``groups``
+    above 1 (shufflenet's grouped 1×1s) only the compiled form applies: each sample's
+    groups are its samples, with the weights and bias of their own group."""
     from openge.ops.compiled import load, warm
 
     if (
         x.ndim != 4
         or f.ndim != 4
         or y.ndim != 4
+        or groups < 1
         or f.shape[2:] != (1, 1)
-        or f.shape[1] != x.shape[1]
+        or f.shape[1] * groups != x.shape[1]
         or f.shape[0] != y.shape[1]
+        or f.shape[0] % groups
         or x.shape[0] != y.shape[0]
         or x.shape[2:] != y.shape[2:]
         or y.dtype not in (np.float32, np.float64)
@@ -103,16 +109,23 @@ def prepare(
     n, c = x.shape[0], x.shape[1]
     cout = y.shape[1]
     p = y.shape[2] * y.shape[3]
-    block = max(MIN_COLUMNS, BLOCK_BYTES // (cout * y.itemsize)) // 64 * 64
-    block = p if block >= p else block
-    w2 = f.reshape(cout, c)
-    x3, y3 = x.reshape(n, c, p), y.reshape(n, cout, p)
-    has_res = residual is not None
-    r3 = residual.reshape(n, cout, p) if residual is not None else y3[:, :1, :1]
     b = np.zeros(cout, y.dtype) if bias is None else bias.reshape(-1)
+    has_res = residual is not None
     code, lo, hi = act
     t = y.dtype.type
-    native = _native(w2, x3, y3, b, r3, has_res, block, (code, t(lo), t(hi)))
+    if groups > 1:  # the groups as samples: (N·G, C/G, P) into (N·G, Cout/G, P)
+        cg, coutg = c // groups, cout // groups
+        block = _block_columns(coutg, p, y.itemsize)
+        y3 = y.reshape(n * groups, coutg, p)
+        r3 = residual.reshape(y3.shape) if residual is not None else y3[:, :1, :1]
+        w3 = f.reshape(groups, coutg, cg)
+        x3 = x.reshape(n * groups, cg, p)
+        return _native(w3, x3, y3, b.reshape(groups, coutg), r3, has_res, block, act, t)
+    block = _block_columns(cout, p, y.itemsize)
+    w2 = f.reshape(cout, c)
+    x3, y3 = x.reshape(n, c, p), y.reshape(n, cout, p)
+    r3 = residual.reshape(n, cout, p) if residual is not None else y3[:, :1, :1]
+    native = _native(w2[None], x3, y3, b[None], r3, has_res, block, act, t)
     if native is not None:
         return native
     kernel = module.block_epilogue
@@ -201,19 +214,28 @@ SPLIT_COLUMNS = 128
 _verified: dict[str, bool] = {}
 
 
+def _block_columns(cout: int, p: int, itemsize: int) -> int:
+    """Columns of one output block: Cout × columns within BLOCK_BYTES, at least
+    MIN_COLUMNS, a multiple of 64 (or the whole plane)."""
+    block = max(MIN_COLUMNS, BLOCK_BYTES // (cout * itemsize)) // 64 * 64
+    return p if block >= p else block
+
+
 def _native(
-    w2: np.ndarray,
+    w3: np.ndarray,
     x3: np.ndarray,
     y3: np.ndarray,
-    b: np.ndarray,
+    b2: np.ndarray,
     r3: np.ndarray,
     has_res: bool,
     block: int,
-    act: tuple,
+    act: tuple[int, float, float],
+    t: type,
 ) -> Callable[[], None] | None:
     """The compiled form (openge.kernels.pointwise: numpy's OpenBLAS GEMM called from compiled
     code, blocks claimed by openge's thread team without the GIL), or None when numpy's
-    OpenBLAS GEMM was not found or failed its check."""
+    OpenBLAS GEMM was not found or failed its check. ``w3`` (G, Cout, Cin) and ``b2`` (G,
+    Cout) per group; ``act``'s bounds are cast to the dtype ``t``."""
     from openge import kernels
     from openge.kernels import team
     from openge.ops.compiled import load, warm, warm_drive
@@ -223,9 +245,10 @@ def _native(
     if entry is None or module is None or not _check(module, y3.dtype, entry):
         return None
     n, cout, p = y3.shape
-    cin = w2.shape[1]
+    cin = w3.shape[2]
     whole, drive = module.conv1x1, module.conv1x1_drive
-    serial = (*entry, w2, x3, y3, b, r3, has_res, block, cout, *act)
+    act = (act[0], t(act[1]), t(act[2]))
+    serial = (*entry, w3, x3, y3, b2, r3, has_res, block, cout, *act)
     # shared: a few contiguous stretches of the output per thread — column ranges when the
     # planes are wide enough, else row (output channel) ranges
     parts = max(1, max(2, kernels.default_num_threads()) * team.PARTS_PER_THREAD // n)
@@ -233,7 +256,7 @@ def _native(
         rows, cols = cout, min(block, _round_up(-(-p // parts), 16))
     else:
         rows, cols = max(MIN_ROWS, _round_up(-(-cout // parts), 8)), block
-    shared = (*entry, w2, x3, y3, b, r3, has_res, cols, rows, *act)
+    shared = (*entry, w3, x3, y3, b2, r3, has_res, cols, rows, *act)
     items = module.item_count(n, cout, p, cols, rows)
     if not (warm(whole, *serial) and warm_drive(drive, *shared, items)):
         return None
@@ -268,16 +291,17 @@ def _check(module: Any, dtype: np.dtype, entry: tuple[int, bool]) -> bool:
     key = np.dtype(dtype).name
     if key not in _verified:
         rng = np.random.default_rng(0)
-        w2 = rng.standard_normal((5, 7)).astype(dtype)
-        x3 = rng.standard_normal((2, 7, 11)).astype(dtype)
-        y3 = np.zeros((2, 5, 11), dtype)
-        b = rng.standard_normal(5).astype(dtype)
+        w3 = rng.standard_normal((2, 5, 7)).astype(dtype)  # two groups
+        x3 = rng.standard_normal((4, 7, 11)).astype(dtype)  # two samples of two groups
+        y3 = np.zeros((4, 5, 11), dtype)
+        b2 = rng.standard_normal((2, 5)).astype(dtype)
         try:
             with blas.single_blas:
                 module.conv1x1(
-                    *entry, w2, x3, y3, b, y3, False, 8, 3, 0, dtype.type(0), dtype.type(0)
+                    *entry, w3, x3, y3, b2, y3, False, 8, 3, 0, dtype.type(0), dtype.type(0)
                 )
-            expected = np.matmul(w2, x3) + b[:, None]
+            group = np.arange(4) % 2
+            expected = np.matmul(w3[group], x3) + b2[group][:, :, None]
             _verified[key] = bool(np.allclose(y3, expected, rtol=1e-4, atol=1e-4))
         except Exception:  # a failing compile: keep the NumPy-driven path
             _verified[key] = False

@@ -555,7 +555,7 @@ def _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
     parsed = _residual_and_activation(y, prog, inputs, constant)
     if parsed is None:
         return None
-    return conv_pointwise.prepare(x, f, main[2], y, *parsed)
+    return conv_pointwise.prepare(x, f, main[2], y, *parsed, groups=attrs["groups"])
 
 
 def _strided_pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
@@ -696,6 +696,11 @@ def _prepare_fused_conv2d(
         fused_pw = _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs)
         if fused_pw is not None:
             return fused_pw
+    if data_format == "NCHW" and groups > 1:
+        # a grouped 1×1 (shufflenet): each group's GEMM in column blocks, epilogue fused
+        fused_grouped = _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs)
+        if fused_grouped is not None:
+            return fused_grouped
     if data_format == "NCHW":
         # 3×3 stride 1: Winograd, the epilogue in its output transform
         fused_wino = _winograd_with_epilogue(main, y, prog, inputs, constant, attrs)

@@ -384,10 +384,11 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
         return None
     planes = x.shape[0] * x.shape[1]
     by_rows = module.row_path(h, w, oh, ow, kh, kw, sh, sw, pt, pl) and oh > 1
-    total = oh if by_rows else planes
     if not average:
-        fn, drive = module.max_pool_range, module.max_pool_drive
         args = (x, y, kh, kw, sh, sw, pt, pl)
+        kernels = (module.max_pool_rows, module.max_pool_rows_drive)
+        if not by_rows:
+            kernels = (module.max_pool_range, module.max_pool_drive)
     else:
         if a["divisor_override"] > 0:
             div = np.full((oh, ow), float(a["divisor_override"]), x.dtype)
@@ -395,16 +396,23 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
             counts = (h, w, (kh, kw), (sh, sw), (pt, pb, pl, pr), (oh, ow))
             div = _pool_counts(*counts, a["exclusive"], x.dtype)
         div = np.ascontiguousarray(div, x.dtype)
-        fn, drive = module.avg_pool_range, module.avg_pool_drive
         args = (x, y, div, kh, kw, sh, sw, pt, pl)
-    if not (warm(fn, *args, 0, planes) and warm_drive(drive, *args, by_rows, total)):
+        kernels = (module.avg_pool_rows, module.avg_pool_rows_drive)
+        if not by_rows:
+            kernels = (module.avg_pool_range, module.avg_pool_drive)
+    fn, drive = kernels
+    if by_rows:  # bands of output rows of every plane
+        args, total, whole_items = (*args, 0, planes), oh, (0, oh)
+    else:  # ranges of planes
+        total, whole_items = planes, (0, planes)
+    if not (warm(fn, *args, *whole_items) and warm_drive(drive, *args, total)):
         return None
 
     def whole(*call: Any) -> None:
-        fn(*call[:-1], 0, planes)  # (the drive's by_rows flag last)
+        fn(*call, *whole_items)
 
     big = y.size * kh * kw >= TEAM_WORK and total > 1
-    return launcher(whole, big, *args, by_rows, driven=(drive, total))
+    return launcher(whole, big, *args, driven=(drive, total))
 
 
 def _worth_compiling(x: np.ndarray | None) -> bool:

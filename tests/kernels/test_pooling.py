@@ -8,6 +8,7 @@ import pytest
 
 from openge import kernels
 from openge.ops import get_schema
+from openge.ops.pooling import _compiled_pool
 from tests.kernels.parts import drive_alone
 
 RNG = np.random.default_rng(5)
@@ -49,6 +50,8 @@ CASES = [
     ((1, 2, 1, 5), (1, 3), (1, 1), (0, 0, 1, 1), False),  # same size, one row
     ((1, 3, 40, 30), (3, 3), (1, 1), (0, 0, 0, 0), False),  # stride 1, wide: row by row
     ((1, 3, 40, 30), (2, 3), (2, 2), (0, 1, 1, 1), True),  # stride 2: row by row
+    ((1, 37, 7, 7), (7, 7), (1, 1), (0, 0, 0, 0), False),  # one window per plane, 3 lane blocks
+    ((2, 5, 4, 6), (5, 7), (2, 2), (0, 1, 0, 1), False),  # one window past the plane's edges
 ]
 
 
@@ -92,6 +95,28 @@ def test_prepared_pooling_matches_references(case, op):
     np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
     ref = ref_pool(x, k, s, pads, oh, ow, op == "AvgPoolV2", include_pad=True)
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_one_window_over_the_whole_plane_propagates_nan_and_divides_by_its_count():
+    """A 1×1 output whose window covers the whole plane (its own path, not the row path):
+    NaN in a plane gives NaN in its max and average only; the exclusive average divides by
+    the plane's elements, not the window's, whichever lane block a plane falls in."""
+    x = RNG.standard_normal((1, 21, 5, 6)).astype(np.float32)
+    x[0, 3, 2, 4] = np.nan  # first lane block
+    x[0, 18, 0, 0] = np.nan  # second lane block, its plane's first element
+    assert not pooling.row_path(5, 6, 1, 1, 6, 6, 1, 1, 0, 0)
+    attrs = _attrs((6, 6), (1, 1), (0, 1, 0, 0), False)
+    planes = x.reshape(21, 30).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        for average, expected in ((False, planes.max(axis=1)), (True, planes.mean(axis=1))):
+            if average:
+                attrs.update(exclusive=True, divisor_override=0)
+            y = np.full((1, 21, 1, 1), -1.0, np.float32)
+            run = _compiled_pool([x], [y], attrs, average=average)
+            assert run is not None
+            run()
+            np.testing.assert_allclose(y.reshape(21), expected, rtol=1e-6, atol=1e-6)
+            assert set(np.flatnonzero(np.isnan(y.reshape(21)))) == {3, 18}
 
 
 def test_max_pool_propagates_nan_and_avg_divides_by_the_given_counts():
@@ -175,18 +200,22 @@ def test_row_bands_of_every_plane_make_the_whole_pooling(average, parts):
         by_rows = pooling.row_path(xs[2], xs[3], oh, ow, *k, *s, pads[0], pads[2])
         assert by_rows == (s != (1, 1))
         planes = xs[0] * xs[1]
-        total = oh if by_rows else planes
         whole = np.full((xs[0], xs[1], oh, ow), np.nan, np.float32)
         banded = whole.copy()
         geometry = (*k, *s, pads[0], pads[2])
         if average:
             div = (1.0 + RNG.random((oh, ow))).astype(np.float32)
             pooling.avg_pool_range(x, whole, div, *geometry, 0, planes)
-            drive, args = pooling.avg_pool_drive, (x, banded, div, *geometry)
+            args = (x, banded, div, *geometry)
+            drives = pooling.avg_pool_rows_drive, pooling.avg_pool_drive
         else:
             pooling.max_pool_range(x, whole, *geometry, 0, planes)
-            drive, args = pooling.max_pool_drive, (x, banded, *geometry)
-        drive_alone(drive, (*args, by_rows), total, parts)  # the caller claims every part
+            args = (x, banded, *geometry)
+            drives = pooling.max_pool_rows_drive, pooling.max_pool_drive
+        if by_rows:  # bands of the output rows of every plane
+            drive_alone(drives[0], (*args, 0, planes), oh, parts)
+        else:  # the caller claims every part
+            drive_alone(drives[1], args, planes, parts)
         np.testing.assert_array_equal(banded, whole)
         assert not np.isnan(banded).any()
 
@@ -206,7 +235,7 @@ def test_a_strided_pooling_is_shared_in_row_bands_on_the_team(monkeypatch):
     real = team.run
 
     def spy(drive, whole, args, total, parts, threads):
-        calls.append((drive.__name__, total, args[-1]))
+        calls.append((drive.__name__, total, args[-2:]))
         real(drive, whole, args, total, parts, threads)
 
     run1 = _compiled_pool([x], [y1], attrs, average=False)
@@ -220,5 +249,5 @@ def test_a_strided_pooling_is_shared_in_row_bands_on_the_team(monkeypatch):
         run2()
     finally:
         kernels.set_num_threads(before)
-    assert calls == [("max_pool_drive", 55, True)]
+    assert calls == [("max_pool_rows_drive", 55, (0, 64))]
     np.testing.assert_array_equal(y1, y2)

@@ -235,6 +235,23 @@ def test_conv2d_prepare_takes_the_strided_path():
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
 
 
+def _residual_relu_conv(x, w, b, r, y, *, strides=(1, 1, 1, 1), groups=1):
+    """FusedConv2D's prepared closure for ``relu(conv(x, w) + b + r)`` into ``y`` (NCHW, no
+    padding; ``w`` and ``b`` constant)."""
+    prog = encode_program([_step("Add", [0, 1], y.shape), _step("Relu", [-1], y.shape)])
+    return get_schema("FusedConv2D").prepare(
+        [x, w, b, r],
+        [y],
+        [False, True, True, False],
+        strides=list(strides),
+        pads=[0, 0, 0, 0],
+        dilations=[1, 1, 1, 1],
+        groups=groups,
+        data_format="NCHW",
+        epilogue=prog,
+    )
+
+
 def test_fused_conv2d_strided_1x1_with_residual():
     """FusedConv2D: a strided 1×1 with a residual Add and ReLU runs prepare_strided."""
     x = RNG.standard_normal((1, 16, 14, 14)).astype(np.float32)
@@ -243,19 +260,86 @@ def test_fused_conv2d_strided_1x1_with_residual():
     shape = (1, 48, 7, 7)
     r = RNG.standard_normal(shape).astype(np.float32)
     y = np.empty(shape, np.float32)
-    prog = encode_program([_step("Add", [0, 1], shape), _step("Relu", [-1], shape)])
-    run = get_schema("FusedConv2D").prepare(
-        [x, w, b, r],
-        [y],
-        [False, True, True, False],
-        strides=[1, 1, 2, 2],
-        pads=[0, 0, 0, 0],
-        dilations=[1, 1, 1, 1],
-        groups=1,
-        data_format="NCHW",
-        epilogue=prog,
-    )
+    run = _residual_relu_conv(x, w, b, r, y, strides=[1, 1, 2, 2])
     assert run is not None and run.__qualname__.startswith("prepare_strided")
     run()
     conv = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x[:, :, ::2, ::2]) + b[:, None, None]
     np.testing.assert_allclose(y, np.maximum(conv + r, 0), rtol=1e-4, atol=1e-4)
+
+
+def _grouped_reference(x, w, b, groups):
+    """A grouped 1×1 convolution in NumPy, group by group (float64)."""
+    n, c, h, wd = x.shape
+    cout = w.shape[0]
+    cg, coutg = c // groups, cout // groups
+    y = np.empty((n, cout, h, wd))
+    for g in range(groups):
+        wg = w[g * coutg : (g + 1) * coutg, :, 0, 0].astype(np.float64)
+        xg = x[:, g * cg : (g + 1) * cg].astype(np.float64)
+        y[:, g * coutg : (g + 1) * coutg] = np.einsum("oc,nchw->nohw", wg, xg)
+    return y + b.reshape(1, cout, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("n", "groups", "c", "cout", "side"), [(1, 3, 60, 240, 28), (2, 4, 16, 8, 5)]
+)
+def test_grouped_1x1_takes_each_groups_weights_on_one_and_two_threads(n, groups, c, cout, side):
+    """A grouped 1×1 with a residual Add and ReLU (shufflenet's unit) runs as the compiled
+    column blocks, each group's sample on its own weights and bias, with the same values at
+    1 and 2 threads as a NumPy group-by-group reference."""
+    from threadpoolctl import threadpool_limits
+
+    from openge import kernels
+    from openge.kernels import blas
+
+    x = np.zeros((n, c, side, side), np.float32)
+    w = RNG.standard_normal((cout, c // groups, 1, 1)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    shape = (n, cout, side, side)
+    r = np.zeros(shape, np.float32)
+    y = np.empty(shape, np.float32)
+    run = _residual_relu_conv(x, w, b, r, y, groups=groups)
+    if blas.gemm_entry(np.float32) is None:
+        assert run is None or not _native(run)
+        return
+    assert run is not None and _native(run)
+    before = kernels.get_num_threads()
+    try:
+        with threadpool_limits(2, user_api="blas"):
+            for threads in (1, 2):
+                kernels.set_num_threads(threads)
+                x[...] = RNG.standard_normal(x.shape)
+                r[...] = RNG.standard_normal(r.shape)
+                run()
+                expected = np.maximum(_grouped_reference(x, w, b, groups) + r, 0)
+                np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    finally:
+        kernels.set_num_threads(before)
+
+
+def test_conv2d_grouped_1x1_bias_only_matches_the_numpy_kernel():
+    """Conv2D's prepare takes a grouped 1×1 to the compiled blocks too (bias only), with the
+    NumPy Conv2D kernel's values."""
+    from openge.kernels import blas
+
+    x = RNG.standard_normal((1, 12, 9, 9)).astype(np.float32)
+    w = RNG.standard_normal((18, 4, 1, 1)).astype(np.float32)
+    b = RNG.standard_normal(18).astype(np.float32)
+    y = np.empty((1, 18, 9, 9), np.float32)
+    run = get_schema("Conv2D").prepare(
+        [x, w, b], [y], [False, True, True], dilations=[1, 1, 1, 1], groups=3, **ATTRS
+    )
+    assert run is not None
+    assert _native(run) == (blas.gemm_entry(np.float32) is not None)
+    run()
+    np.testing.assert_allclose(y, _grouped_reference(x, w, b, 3), rtol=1e-5, atol=1e-5)
+
+
+def test_grouped_1x1_declines_shapes_that_do_not_divide():
+    """Filter channels × groups must be the input's channels, and Cout a multiple of groups."""
+    x = np.zeros((1, 12, 3, 3), np.float32)
+    y = np.zeros((1, 9, 3, 3), np.float32)
+    assert conv_pointwise.prepare(x, np.zeros((9, 5, 1, 1), np.float32), None, y, groups=3) is None
+    y8 = np.zeros((1, 8, 3, 3), np.float32)
+    assert conv_pointwise.prepare(x, np.zeros((8, 4, 1, 1), np.float32), None, y8, groups=3) is None
+    assert conv_pointwise.prepare(x, np.zeros((9, 4, 1, 1), np.float32), None, y, groups=0) is None
