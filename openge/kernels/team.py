@@ -7,7 +7,7 @@ without the GIL since their last region, see it within a fraction of a microseco
 parts with an atomic counter and go back to spinning when none is left. No Python code runs
 on the team threads while a region is worked on, so the GIL never changes hands in the
 middle of one. A team thread that has seen no region for :data:`IDLE_SPINS` polls (about
-0.1-0.5 ms) goes to sleep on an Event; the next region wakes it, and starts without it
+0.7 ms on the Intel VM of bench/RESULTS.md) goes to sleep on an Event; the next region wakes it, and starts without it
 meanwhile. Why: openge.kernels.blas's pool hands jobs over with a queue and locks, and in a
 virtual machine whose idle cores halt every hand-over (a wake-up, two GIL switches) costs
 ~20 µs, more than a depthwise convolution's whole work on a 14×14 plane.
@@ -33,8 +33,11 @@ from openge import kernels
 #: late leaves its share to the others). Few, because neighbouring parts run on different
 #: cores pass their boundary cache lines back and forth.
 PARTS_PER_THREAD = 1
-#: Polls (with the spin-wait hint) a team thread makes for the next region before sleeping.
-IDLE_SPINS = 8192
+#: Polls (with the spin-wait hint) a team thread makes for the next region before sleeping:
+#: long enough to bridge a model's serial stretches (an SE block's pooling and small
+#: products) without a wake-up, which cost more (2 threads, 8192 → 65536 polls: mobilenet_v3
+#: -8 %, shufflenet -8 %, efficientnet_b0 -5 %, gpt2_block -4 %, the rest unchanged).
+IDLE_SPINS = 1 << 16
 #: Polls the caller makes for the last parts before waiting in short sleeps instead (a team
 #: thread holding a part was descheduled: another process holds its core).
 CALLER_SPINS = 1 << 20
