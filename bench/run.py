@@ -19,8 +19,9 @@ In one process, on the same seeded inputs, per model:
 
 Thread settings, compared at each count *t* of ``--threads`` (default 2,1): ONNX Runtime with
 CPUExecutionProvider, intra_op_num_threads=t, inter_op_num_threads=1, sequential execution, all
-graph optimizations, intra-op spinning off (spinning workers would steal the 2 cores from the
-next openge run); openge with numpy's BLAS limited to t threads by threadpoolctl (without
+graph optimizations, intra-op spinning on (ORT's default; openge's own team threads spin between
+kernels too, and the alternating blocks keep one runtime's spinning out of the other's medians);
+openge with numpy's BLAS limited to t threads by threadpoolctl (without
 threadpoolctl: only the first count, at numpy's default threads).
 
 Benchmark with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset in that command only (some machines
@@ -134,7 +135,9 @@ def ort_session(path: str, threads: int = 2):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # ORT's default: its intra-op threads spin between kernels, as openge's team does (with
+    # spinning off, ORT's 2-thread runs of the small CNNs were 25-35 % slower)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -511,7 +514,8 @@ def render(
         "",
         *machine_lines(start_load),
         "- ONNX Runtime: CPUExecutionProvider, intra_op_num_threads=*t*, inter_op_num_threads=1, "
-        "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning off; openge: default build options, "
+        "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning on (its default); "
+        "openge: default build options, "
         "`Model.from_file`, `execute(inputs)` allocating its outputs (as ORT's `run`), numpy's "
         "BLAS limited to *t* threads with threadpoolctl; each thread count measured in its "
         "own phase (not switched run by run, which slowed openge's 1-thread runs 10–15 %); "
