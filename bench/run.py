@@ -19,10 +19,11 @@ In one process, on the same seeded inputs, per model:
 
 Thread settings, compared at each count *t* of ``--threads`` (default 2,1): ONNX Runtime with
 CPUExecutionProvider, intra_op_num_threads=t, inter_op_num_threads=1, sequential execution, all
-graph optimizations, intra-op spinning on (ORT's default; openge's own team threads spin between
-kernels too, and the alternating blocks keep one runtime's spinning out of the other's medians);
-openge with numpy's BLAS limited to t threads by threadpoolctl (without
-threadpoolctl: only the first count, at numpy's default threads).
+graph optimizations, intra-op spinning off (ORT's default is on, but its spinning workers would
+take a core from openge's next runs for tens of ms; off slows ORT's 2-thread runs of small
+models by 25-35 %, reported separately in bench/RESULTS.md); openge with numpy's BLAS limited
+to t threads by threadpoolctl (without threadpoolctl: only the first count, at numpy's default
+threads).
 
 Benchmark with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset in that command only (some machines
 set them for old OpenBLAS builds; they slow a current one):
@@ -135,9 +136,11 @@ def ort_session(path: str, threads: int = 2):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # ORT's default: its intra-op threads spin between kernels, as openge's team does (with
-    # spinning off, ORT's 2-thread runs of the small CNNs were 25-35 % slower)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    # off (ORT's default is on): ORT's spinning workers stay busy ~tens of ms after a run and
+    # took a core from openge's next runs (squeezenet at 2 threads: 14 ms instead of 7.4 for
+    # four runs after each ORT block). Off costs ORT's own 2-thread runs of the small CNNs
+    # 25-35 %, so bench/RESULTS.md also gives ORT with spinning on, measured alone.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -514,7 +517,7 @@ def render(
         "",
         *machine_lines(start_load),
         "- ONNX Runtime: CPUExecutionProvider, intra_op_num_threads=*t*, inter_op_num_threads=1, "
-        "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning on (its default); "
+        "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning off (its default is on); "
         "openge: default build options, "
         "`Model.from_file`, `execute(inputs)` allocating its outputs (as ORT's `run`), numpy's "
         "BLAS limited to *t* threads with threadpoolctl; each thread count measured in its "
