@@ -5,12 +5,12 @@ A kernel with a ``*_drive`` form (openge.kernels.sync has the protocol) is calle
 every thread: the caller posts the region and works on it; the team threads, spinning
 without the GIL since their last region, see it within a fraction of a microsecond, claim
 parts with an atomic counter and go back to spinning when none is left. No Python code runs
-on the team threads while a region is worked on, so the GIL never changes hands in the
-middle of one. A team thread that has seen no region for :data:`IDLE_SPINS` polls (about
-0.7 ms on the Intel VM of bench/RESULTS.md) goes to sleep on an Event; the next region wakes it, and starts without it
-meanwhile. Why: openge.kernels.blas's pool hands jobs over with a queue and locks, and in a
-virtual machine whose idle cores halt every hand-over (a wake-up, two GIL switches) costs
-~20 µs, more than a depthwise convolution's whole work on a 14×14 plane.
+on the team threads while a region is worked on, so the GIL never changes hands in the middle
+of one. A team thread that has seen no region for :data:`IDLE_SPINS` polls (about 0.7 ms on the
+Intel VM of bench/RESULTS.md) goes to sleep on an Event; the next region wakes it, and starts
+without it meanwhile. Why: openge.kernels.blas's pool hands jobs over with a queue and locks,
+and in a virtual machine whose idle cores halt every hand-over (a wake-up, two GIL switches)
+costs ~20 µs, more than a depthwise convolution's whole work on a 14×14 plane.
 
 One caller at a time: another thread calling meanwhile (two models executing concurrently)
 runs its kernel whole in its own thread. Correctness never depends on the team threads: the
