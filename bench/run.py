@@ -19,9 +19,9 @@ In one process, on the same seeded inputs, per model:
 
 Thread settings, compared at each count *t* of ``--threads`` (default 2,1): ONNX Runtime with
 CPUExecutionProvider, intra_op_num_threads=t, inter_op_num_threads=1, sequential execution, all
-graph optimizations, intra-op spinning off (ORT's default is on, but its spinning workers would
-take a core from openge's next runs for tens of ms; off slows ORT's 2-thread runs of small
-models by 25-35 %, reported separately in bench/RESULTS.md); openge with numpy's BLAS limited
+graph optimizations, intra-op spinning at its default (on); after every block the harness waits
+until the process's threads are idle (ORT's workers spin ~30 ms after a run, and would take a
+core from openge's next runs); openge with numpy's BLAS limited
 to t threads by threadpoolctl (without threadpoolctl: only the first count, at numpy's default
 threads).
 
@@ -136,11 +136,8 @@ def ort_session(path: str, threads: int = 2):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # off (ORT's default is on): ORT's spinning workers stay busy ~tens of ms after a run and
-    # took a core from openge's next runs (squeezenet at 2 threads: 14 ms instead of 7.4 for
-    # four runs after each ORT block). Off costs ORT's own 2-thread runs of the small CNNs
-    # 25-35 %, so bench/RESULTS.md also gives ORT with spinning on, measured alone.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # intra-op spinning stays at ORT's default (on): its workers spin ~30 ms after a run, which
+    # _interleave waits out before the other runtime's block (see _settle)
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
@@ -268,9 +265,36 @@ def measure_latency(result: Result, om_path: str | None, onnx_path: str, s: Sett
 BLOCK = 5
 
 
+#: The settle wait after a block: idle means under this many cores' worth of the process's CPU
+#: time over one poll, and the wait gives up after SETTLE_MAX_S.
+SETTLE_IDLE_CORES = 0.1
+SETTLE_POLL_S = 0.005
+SETTLE_MAX_S = 0.25
+
+
+def _settle() -> float:
+    """Wait until this process's threads stop using CPU; returns the seconds waited.
+
+    After a run ONNX Runtime's intra-op workers spin (its default) for ~30 ms on the Xeon this
+    was measured on (longer or shorter with the CPU's pause latency), and openge's team spins
+    ~0.7 ms. A block started inside that window shares a core with the other runtime's
+    spinning threads: measured, squeezenet at 2 threads took 14 ms instead of 7.4 for openge's
+    first four runs after an ORT block. Waiting it out lets each runtime run at its own
+    defaults, alone."""
+    start = time.perf_counter()
+    wall, cpu = start, time.process_time()
+    while True:
+        time.sleep(SETTLE_POLL_S)
+        now, used = time.perf_counter(), time.process_time()
+        if (used - cpu) / (now - wall) < SETTLE_IDLE_CORES or now - start > SETTLE_MAX_S:
+            return now - start
+        wall, cpu = now, used
+
+
 def _interleave(result: Result, runners: list, s: Settings) -> float:
     """Warm up, then time ``runners`` in alternating blocks of :data:`BLOCK` runs (the order
-    reversed every other round); returns the other-CPU load.
+    reversed every other round, the process's threads idle before each block: see _settle);
+    returns the other-CPU load.
 
     Blocks, not single runs: after a run with 2 BLAS threads, OpenBLAS's helper thread keeps
     spinning for a while (its default thread timeout), and an ONNX Runtime run started right
@@ -300,6 +324,7 @@ def _interleave(result: Result, runners: list, s: Settings) -> float:
                 break
             block = min(BLOCK, s.max_runs - done)
             for key, run in runners if i % 2 == 0 else runners[::-1]:
+                _settle()
                 result.times[key].extend(run() for _ in range(block))
             done += block
         return other_cpu(before, cpu_snapshot())
@@ -517,7 +542,8 @@ def render(
         "",
         *machine_lines(start_load),
         "- ONNX Runtime: CPUExecutionProvider, intra_op_num_threads=*t*, inter_op_num_threads=1, "
-        "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning off (its default is on); "
+        "ORT_SEQUENTIAL, ORT_ENABLE_ALL, intra-op spinning at its default (on), each block started "
+        "once the process's threads are idle (ORT's spinning waited out); "
         "openge: default build options, "
         "`Model.from_file`, `execute(inputs)` allocating its outputs (as ORT's `run`), numpy's "
         "BLAS limited to *t* threads with threadpoolctl; each thread count measured in its "

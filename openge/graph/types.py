@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
 
-import ml_dtypes
 import numpy as np
 
 from openge.errors import DATATYPE_INVALID, GeError
@@ -96,11 +96,16 @@ _NUMPY_OF: dict[DataType, np.dtype] = {
     DataType.DT_BOOL: np.dtype(np.bool_),
     DataType.DT_COMPLEX64: np.dtype(np.complex64),
     DataType.DT_COMPLEX128: np.dtype(np.complex128),
-    # ml_dtypes gives the low-precision floats NumPy storage (kind "V"; arithmetic through
-    # float32, see openge.ops.lowp).
-    DataType.DT_BF16: np.dtype(ml_dtypes.bfloat16),
-    DataType.DT_FLOAT8_E5M2: np.dtype(ml_dtypes.float8_e5m2),
-    DataType.DT_FLOAT8_E4M3FN: np.dtype(ml_dtypes.float8_e4m3fn),
+}
+
+#: The low-precision floats, by their ml_dtypes names. ml_dtypes gives them NumPy storage (kind
+#: "V"; arithmetic through float32, see openge.ops.lowp) and is imported the first time one is
+#: asked for: importing it registers its types with NumPy, which takes ~0.6 s (measured on the
+#: Intel VM of bench/RESULTS.md) — more than a small model's whole load and first run.
+_ML_DTYPES_NAMES: dict[DataType, str] = {
+    DataType.DT_BF16: "bfloat16",
+    DataType.DT_FLOAT8_E5M2: "float8_e5m2",
+    DataType.DT_FLOAT8_E4M3FN: "float8_e4m3fn",
 }
 
 #: Floating types NumPy has no arithmetic for: kernels see them as float32 (openge.ops.lowp).
@@ -132,31 +137,56 @@ _SHORT_NAMES: dict[DataType, str] = {
 _DTYPE_OF_NUMPY: dict[np.dtype, DataType] = {v: k for k, v in _NUMPY_OF.items()}
 
 
+def _load_low_precision() -> None:
+    """Import ml_dtypes and add its types to the dtype maps (once)."""
+    if DataType.DT_BF16 in _NUMPY_OF:
+        return
+    import ml_dtypes
+
+    for data_type, name in _ML_DTYPES_NAMES.items():
+        dtype = np.dtype(getattr(ml_dtypes, name))
+        _DTYPE_OF_NUMPY[dtype] = data_type
+        _NUMPY_OF[data_type] = dtype
+
+
 def to_numpy_dtype(data_type: DataType | int) -> np.dtype:
     """NumPy dtype for a GE DataType; GeError for types NumPy cannot hold (string)."""
     try:
-        return _NUMPY_OF[DataType(data_type)]
-    except (KeyError, ValueError):
+        key = DataType(data_type)
+    except ValueError:
+        key = None
+    if key in _ML_DTYPES_NAMES:
+        _load_low_precision()
+    try:
+        return _NUMPY_OF[key]
+    except KeyError:
         raise GeError(
             DATATYPE_INVALID,
             f"data type {data_type!r} has no NumPy storage in openge; supported: "
-            + ", ".join(t.name for t in _NUMPY_OF),
+            + ", ".join([t.name for t in _NUMPY_OF if t not in _ML_DTYPES_NAMES])
+            + ", "
+            + ", ".join(t.name for t in _ML_DTYPES_NAMES),
         ) from None
 
 
 def from_numpy_dtype(dtype: np.dtype | type | str) -> DataType:
     """GE DataType for a NumPy dtype (GeError when GE has no matching type)."""
+    if isinstance(dtype, str) and dtype in _ML_DTYPES_NAMES.values():
+        _load_low_precision()  # NumPy knows these names once ml_dtypes is imported
     try:
         key = np.dtype(dtype)
     except TypeError:
         raise GeError(DATATYPE_INVALID, f"{dtype!r} is not a NumPy dtype") from None
+    if key not in _DTYPE_OF_NUMPY and key.kind == "V" and "ml_dtypes" in sys.modules:
+        _load_low_precision()  # a low-precision dtype exists only once ml_dtypes is imported
     try:
         return _DTYPE_OF_NUMPY[key]
     except KeyError:
         raise GeError(
             DATATYPE_INVALID,
             f"NumPy dtype {key} has no GE DataType; use one of "
-            + ", ".join(str(d) for d in _DTYPE_OF_NUMPY),
+            + ", ".join(str(d) for d in _DTYPE_OF_NUMPY)
+            + "".join(f", {n}" for t, n in _ML_DTYPES_NAMES.items() if t not in _NUMPY_OF),
         ) from None
 
 

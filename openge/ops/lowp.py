@@ -14,6 +14,7 @@ low-precision arrays keeps its kernel untouched and pays nothing.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,12 +22,21 @@ import numpy as np
 
 from openge.graph import LOW_PRECISION_TYPES
 
-_LOW_NP = frozenset(t.np_dtype for t in LOW_PRECISION_TYPES)
+_LOW_NP: frozenset[np.dtype] = frozenset()
+
+
+def _low_np() -> frozenset[np.dtype]:
+    """The low-precision NumPy dtypes; empty until ml_dtypes is imported (no array of them can
+    exist before, and importing it costs ~0.6 s: openge.graph.types)."""
+    global _LOW_NP
+    if not _LOW_NP and "ml_dtypes" in sys.modules:
+        _LOW_NP = frozenset(t.np_dtype for t in LOW_PRECISION_TYPES)
+    return _LOW_NP
 
 
 def is_low_precision(dtype: np.dtype | None) -> bool:
     """True for the ml_dtypes storage types (bfloat16, float8)."""
-    return dtype is not None and np.dtype(dtype) in _LOW_NP
+    return dtype is not None and np.dtype(dtype) in _low_np()
 
 
 def needs_emulation(dtypes: Sequence[np.dtype | None]) -> bool:
@@ -35,7 +45,7 @@ def needs_emulation(dtypes: Sequence[np.dtype | None]) -> bool:
 
 
 def _widen(x: Any) -> Any:
-    if isinstance(x, np.ndarray) and x.dtype in _LOW_NP:
+    if isinstance(x, np.ndarray) and x.dtype in _low_np():
         return x.astype(np.float32)
     return x
 
@@ -49,7 +59,7 @@ def emulated(kernel: Callable[..., None]) -> Callable[..., None]:
         scratch = np.float64 if wide else np.float32
         outs = [
             np.empty(y.shape, dtype=scratch)
-            if isinstance(y, np.ndarray) and y.dtype in _LOW_NP
+            if isinstance(y, np.ndarray) and y.dtype in _low_np()
             else y
             for y in outputs
         ]

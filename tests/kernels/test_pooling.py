@@ -52,6 +52,13 @@ CASES = [
     ((1, 3, 40, 30), (2, 3), (2, 2), (0, 1, 1, 1), True),  # stride 2: row by row
     ((1, 37, 7, 7), (7, 7), (1, 1), (0, 0, 0, 0), False),  # one window per plane, 3 lane blocks
     ((2, 5, 4, 6), (5, 7), (2, 2), (0, 1, 0, 1), False),  # one window past the plane's edges
+    # the geometries compiled with their loops specialized (3×3 and 2×2 at stride 2, 3×3
+    # "same" at stride 1), at their edges
+    ((1, 6, 14, 14), (3, 3), (2, 2), (1, 1, 1, 1), False),  # narrow planes
+    ((1, 4, 27, 27), (3, 3), (2, 2), (0, 0, 0, 0), True),  # squeezenet's, ceil mode
+    ((2, 3, 10, 9), (2, 2), (2, 2), (0, 0, 0, 0), True),  # odd width, ceil mode
+    ((1, 2, 5, 6), (2, 2), (2, 2), (1, 0, 1, 0), False),  # padded on one side
+    ((1, 3, 2, 3), (3, 3), (1, 1), (1, 1, 1, 1), False),  # "same" on a tiny plane
 ]
 
 
