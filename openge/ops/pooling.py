@@ -400,6 +400,12 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
         kernels = (module.avg_pool_rows, module.avg_pool_rows_drive)
         if not by_rows:
             kernels = (module.avg_pool_range, module.avg_pool_drive)
+    if by_rows and module.specialized(kh, kw, sh, sw):  # loops compiled for this geometry
+        kernels = (
+            (module.avg_pool_rows_3x3s2, module.avg_pool_rows_3x3s2_drive)
+            if average
+            else (module.max_pool_rows_3x3s2, module.max_pool_rows_3x3s2_drive)
+        )
     fn, drive = kernels
     if by_rows:  # bands of output rows of every plane
         args, total, whole_items = (*args, 0, planes), oh, (0, oh)

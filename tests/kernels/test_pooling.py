@@ -256,5 +256,39 @@ def test_a_strided_pooling_is_shared_in_row_bands_on_the_team(monkeypatch):
         run2()
     finally:
         kernels.set_num_threads(before)
-    assert calls == [("max_pool_rows_drive", 55, (0, 64))]
+    assert calls == [("max_pool_rows_3x3s2_drive", 55, (0, 64))]  # the 3×3 stride-2 loops
     np.testing.assert_array_equal(y1, y2)
+
+
+@pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("parts", [1, 3])
+def test_the_3x3_stride_2_entries_give_the_generic_rows_bits(average, parts):
+    """The entries compiled for 3×3 windows at stride 2 (whole and in row bands on the team's
+    drive) equal the generic row kernel bit for bit, NaN included, and refuse other windows."""
+    x = RNG.standard_normal((2, 5, 15, 13)).astype(np.float32)
+    x[0, 1, 4, 5] = np.nan
+    oh, ow = 8, 7  # pads 1 on every side
+    geometry = (3, 3, 2, 2, 1, 1)
+    planes = 10
+    want = np.full((2, 5, oh, ow), np.nan, np.float32)
+    got = want.copy()
+    banded = want.copy()
+    if average:
+        div = (1.0 + RNG.random((oh, ow))).astype(np.float32)
+        pooling.avg_pool_rows(x, want, div, *geometry, 0, planes, 0, oh)
+        pooling.avg_pool_rows_3x3s2(x, got, div, *geometry, 0, planes, 0, oh)
+        drive_alone(
+            pooling.avg_pool_rows_3x3s2_drive, (x, banded, div, *geometry, 0, planes), oh, parts
+        )
+        with pytest.raises(ValueError):
+            pooling.avg_pool_rows_3x3s2(x, got, div, 2, 2, 2, 2, 1, 1, 0, planes, 0, oh)
+    else:
+        pooling.max_pool_rows(x, want, *geometry, 0, planes, 0, oh)
+        pooling.max_pool_rows_3x3s2(x, got, *geometry, 0, planes, 0, oh)
+        drive_alone(pooling.max_pool_rows_3x3s2_drive, (x, banded, *geometry, 0, planes), oh, parts)
+        with pytest.raises(ValueError):
+            pooling.max_pool_rows_3x3s2(x, got, 3, 3, 1, 1, 1, 1, 0, planes, 0, oh)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(banded, want)
+    assert np.isnan(want[0, 1]).any() and not np.isnan(want[1]).any()
+    assert pooling.specialized(3, 3, 2, 2) and not pooling.specialized(2, 2, 2, 2)
