@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from enum import IntEnum
 
 import numpy as np
@@ -137,16 +138,21 @@ _SHORT_NAMES: dict[DataType, str] = {
 _DTYPE_OF_NUMPY: dict[np.dtype, DataType] = {v: k for k, v in _NUMPY_OF.items()}
 
 
-def _load_low_precision() -> None:
-    """Import ml_dtypes and add its types to the dtype maps (once)."""
-    if DataType.DT_BF16 in _NUMPY_OF:
-        return
-    import ml_dtypes
+_LOW_PRECISION_LOCK = threading.Lock()
 
-    for data_type, name in _ML_DTYPES_NAMES.items():
-        dtype = np.dtype(getattr(ml_dtypes, name))
-        _DTYPE_OF_NUMPY[dtype] = data_type
-        _NUMPY_OF[data_type] = dtype
+
+def _load_low_precision() -> None:
+    """Import ml_dtypes and add its types to the dtype maps (once; under a lock, so a thread
+    never sees some of them mapped and not the others)."""
+    if all(t in _NUMPY_OF for t in _ML_DTYPES_NAMES):
+        return
+    with _LOW_PRECISION_LOCK:
+        import ml_dtypes
+
+        for data_type, name in _ML_DTYPES_NAMES.items():
+            dtype = np.dtype(getattr(ml_dtypes, name))
+            _DTYPE_OF_NUMPY[dtype] = data_type
+            _NUMPY_OF[data_type] = dtype
 
 
 def to_numpy_dtype(data_type: DataType | int) -> np.dtype:

@@ -46,6 +46,23 @@ def test_low_precision_types_load_ml_dtypes_when_first_asked_for():
     assert out == "False True bfloat16 DT_BF16 DT_FLOAT8_E4M3FN"
 
 
+def test_threads_asking_at_once_all_get_every_low_precision_type():
+    out = _run(
+        "import threading\n"
+        "from openge.graph import DataType\n"
+        "types = [DataType.DT_FLOAT8_E4M3FN, DataType.DT_FLOAT8_E5M2, DataType.DT_BF16]\n"
+        "got, start = [], threading.Barrier(8)\n"
+        "def ask():\n"
+        "    start.wait()\n"
+        "    got.append(tuple(t.np_dtype.name for t in types))\n"
+        "threads = [threading.Thread(target=ask) for _ in range(8)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print(len(got), sorted(set(got)))\n"
+    )
+    assert out == "8 [('float8_e4m3fn', 'float8_e5m2', 'bfloat16')]"
+
+
 def test_a_name_numpy_knows_only_through_ml_dtypes_maps_in_a_fresh_process():
     out = _run(
         "from openge.graph.types import from_numpy_dtype, as_data_type\n"
