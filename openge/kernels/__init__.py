@@ -23,7 +23,8 @@ transforms), ``norm`` (layer norm, row sums), ``softmax`` (softmax and log-softm
 ``gemm`` (openge's own float32 GEMM for products with constant weights: an LLVM-IR
 micro-kernel on weights packed at load), ``im2col``
 (float32 convolutions as im2col panels packed per block and multiplied on ``gemm``'s
-micro-kernel, the epilogue fused), ``im2row`` (small output planes with the positions as the
+micro-kernel, the epilogue fused; with few output channels the windows read in place by
+``gemm.tile_rows`` instead), ``im2row`` (small output planes with the positions as the
 product's rows, on ``gemm``'s 7-row tile), ``sync`` (atomics and the team's region protocol).
 ``team`` (the thread team), ``blas`` (splits BLAS products, finds numpy's OpenBLAS GEMM, runs
 parts of compiled kernels over openge's threads) and ``allocator`` (glibc's thresholds, so that

@@ -114,18 +114,32 @@ def _make_tile(mr: int, nv: int, name: str, stream_b: bool = False):
     ``stream_b`` it prefetches the B panel ahead too (a panel streamed from memory)."""
 
     def impl(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
-        return _tile_signature(
-            mr, nv, stream_b, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate
-        )
+        sig = types.none(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
+        return sig, _tile_codegen(mr, nv, stream_b, False)
 
     impl.__name__ = impl.__qualname__ = name
     return intrinsic(impl)
 
 
-def _tile_signature(mr, nv, stream_b, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):
-    """The signature and codegen of an ``mr × nv·VW`` micro-kernel (see :func:`tile`)."""
+def _make_tile_rows(mr: int, nv: int, name: str):
+    """The micro-kernel intrinsic for an ``mr × nv·VW`` tile whose B rows are read in place
+    at offsets from a table (see :func:`tile_rows`)."""
+
+    def impl(
+        typingctx, kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate
+    ):  # pragma: no cover
+        sig = types.none(kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate)
+        return sig, _tile_codegen(mr, nv, False, True)
+
+    impl.__name__ = impl.__qualname__ = name
+    return intrinsic(impl)
+
+
+def _tile_codegen(mr: int, nv: int, stream_b: bool, gathered: bool):
+    """The codegen of an ``mr × nv·VW`` micro-kernel (see :func:`tile`); ``gathered``: B's
+    row k is ``nv·VW`` floats at ``xb + offs[k]`` floats (:func:`tile_rows`), not row k of a
+    packed panel."""
     nr = nv * VW
-    sig = types.none(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
 
     def codegen(context, builder, signature, args):
         f32 = ir.FloatType()
@@ -134,10 +148,15 @@ def _tile_signature(mr, nv, stream_b, kc, a, lda, astep, bp, c, ldc, rows, cols,
         i32 = ir.IntType(32)
         pf = f32.as_pointer()
         pv = vec.as_pointer()
-        kc_, a_, lda_, astep_, bp_, c_, ldc_, rows_, cols_, acc_ = (
+        values = [
             context.cast(builder, v, t, types.int64)
             for v, t in zip(args, signature.args, strict=True)
-        )
+        ]
+        if gathered:
+            kc_, a_, lda_, astep_, bp_, offs_, c_, ldc_, rows_, cols_, acc_ = values
+            offs_ptr = builder.inttoptr(offs_, i64.as_pointer())
+        else:
+            kc_, a_, lda_, astep_, bp_, c_, ldc_, rows_, cols_, acc_ = values
         a_ptr = builder.inttoptr(a_, pf)
         b_ptr = builder.inttoptr(bp_, pf)
         c_ptr = builder.inttoptr(c_, pf)
@@ -169,9 +188,13 @@ def _tile_signature(mr, nv, stream_b, kc, a, lda, astep, bp, c, ldc, rows, cols,
         k = builder.phi(i64, "k")
         k.add_incoming(i64(0), pre)
         accs = _phi_grid(builder, vec, "acc", (mr, nv), [(zero, pre)])
-        b_row = builder.gep(b_ptr, [builder.mul(k, i64(nr))])
+        if gathered:
+            b_row = builder.gep(b_ptr, [builder.load(builder.gep(offs_ptr, [k]), align=8)])
+        else:
+            b_row = builder.gep(b_ptr, [builder.mul(k, i64(nr))])
+        b_align = 4 if gathered else 4 * VW
         bv = [
-            builder.load(builder.bitcast(builder.gep(b_row, [i64(j * VW)]), pv), align=4 * VW)
+            builder.load(builder.bitcast(builder.gep(b_row, [i64(j * VW)]), pv), align=b_align)
             for j in range(nv)
         ]
         new_accs = []
@@ -208,7 +231,7 @@ def _tile_signature(mr, nv, stream_b, kc, a, lda, astep, bp, c, ldc, rows, cols,
                 _store_tile(builder, finals, c_ptr, ldc_, rows_, cols_, False, mr, nv)
         return context.get_dummy_value()
 
-    return sig, codegen
+    return codegen
 
 
 #: ``tile(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)``: ``C[:rows, :cols] (+)=
@@ -219,6 +242,11 @@ def _tile_signature(mr, nv, stream_b, kc, a, lda, astep, bp, c, ldc, rows, cols,
 #: panel's ``kc × NR`` floats (ALIGN-aligned), ``c`` of C's tile (row stride ``ldc``);
 #: ``accumulate`` nonzero adds to C.
 tile = _make_tile(MR, NV, "tile")
+#: ``tile_rows(kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate)``: :func:`tile`
+#: with B's row k read in place: NR floats at ``xb + offs[k]`` floats (``xb`` an address,
+#: ``offs`` the address of kc int64 offsets), any alignment — a convolution's windows read
+#: straight from its padded input (openge.kernels.im2col's direct items), no panel copied.
+tile_rows = _make_tile_rows(MR, NV, "tile_rows")
 #: The same for a ``MR_T × NR_T`` tile (:data:`MR_T`): rows of 7, which cut 7×7, 14×14 and
 #: 28×28 planes exactly when the rows are output positions.
 tile_t = _make_tile(MR_T, NV_T, "tile_t", stream_b=True)
@@ -397,5 +425,6 @@ __all__ = [
     "pack_b",
     "pack_rows",
     "tile",
+    "tile_rows",
     "tile_t",
 ]

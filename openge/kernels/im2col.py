@@ -22,8 +22,8 @@ import numpy as np
 from numba import njit
 
 from openge.kernels import sync
-from openge.kernels.depthwise import block_epilogue
-from openge.kernels.gemm import KC, MR, NR, pack_rows, tile
+from openge.kernels.depthwise import activate_row, block_epilogue
+from openge.kernels.gemm import KC, MR, NR, pack_rows, tile, tile_rows
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -162,6 +162,147 @@ def _items(
         block_epilogue(y2[r0:r1], bias[r0:r1], r2[r0:r1], has_res, p0, p1, act, lo, hi)
 
 
+@njit(inline="always")
+def _grid_epilogue(
+    cbuf, width, y2, bias, r2, has_res, r0, r1, g0, g1, ow, pw, act, lo, hi
+):  # pragma: no cover - compiled
+    """Output channels [r0, r1) of grid positions [g0, g1) from ``cbuf`` (row ``co - r0``
+    of ``width`` floats holds grid position ``g0 + j`` at ``j``) into ``y2`` (Cout, OH·OW):
+    grid position ``oy·pw + ox`` is output (oy, ox) when ``ox < ow`` (the rest are the
+    windows that straddle a row's end: dropped), with bias, residual and activation."""
+    acc = np.empty(ow, y2.dtype)
+    for co in range(r0, r1):
+        crow = cbuf[(co - r0) * width :]
+        b = bias[co]
+        g = g0
+        while g < g1:
+            oy = g // pw
+            ox0 = g - oy * pw
+            end = min(g1, oy * pw + pw)
+            run = min(ow, end - oy * pw) - ox0
+            if run > 0:
+                src = np.uint64(g - g0)
+                at = oy * ow + ox0
+                dst = y2[co, at : at + run]
+                if has_res:
+                    res = r2[co, at : at + run]
+                    for q in range(run):
+                        u = np.uint64(q)
+                        acc[u] = (crow[src + u] + b) + res[u]
+                else:
+                    for q in range(run):
+                        u = np.uint64(q)
+                        acc[u] = crow[src + u] + b
+                activate_row(acc, dst, run, act, lo, hi)
+            g = end
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _direct_items(
+    w2, xflat, taps, y2, bias, r2, has_res, act, lo, hi, shape, scratch, first, stop
+):  # pragma: no cover - compiled
+    """Work items ``first`` to ``stop`` of one sample, the windows read in place: positions
+    run over the phases' grid (``oy·PW + ox``, ``ox < PW``), so that each (channel, tap) row
+    of NR positions is NR consecutive floats of ``xflat`` — the stride phases flattened, with
+    NR readable floats past their end — and openge.kernels.gemm's :func:`tile_rows` loads
+    them there; no panel is copied. The grid's columns past OW (windows across a row's end)
+    are computed into ``scratch`` with the rest and dropped by the epilogue. Item t is
+    (channel block ``t // blocks``, block ``t % blocks`` of grid positions); ``shape`` as
+    in :func:`_items`, its block counted in grid positions."""
+    cout, p = y2.shape
+    k = taps.shape[0]
+    ow, pw, block, rows, lda, astep = shape
+    extent = (p // ow - 1) * pw + ow
+    blocks = (extent + block - 1) // block
+    width = (block + NR - 1) // NR * NR
+    base = (64 - scratch.ctypes.data % 64) % 64 // 4  # the tiles' rows 64-byte aligned
+    cbuf = scratch[base:]
+    c_addr = cbuf.ctypes.data
+    x_addr = xflat.ctypes.data
+    t_addr = taps.ctypes.data
+    w_addr = w2.ctypes.data
+    passes = max(1, (k + KC - 1) // KC)
+    step = max(1, (k + passes - 1) // passes)
+    for t in range(first, stop):
+        rb = t // blocks
+        r0 = rb * rows
+        r1 = min(cout, r0 + rows)
+        g0 = (t - rb * blocks) * block
+        g1 = min(extent, g0 + block)
+        count = (g1 - g0 + NR - 1) // NR
+        for k0 in range(0, k, step):
+            kc = min(step, k - k0)
+            for q in range(count):
+                for r in range(r0, r1, MR):
+                    tile_rows(
+                        kc,
+                        w_addr + (r * k + k0 * astep) * 4,
+                        lda,
+                        astep,
+                        x_addr + (g0 + q * NR) * 4,
+                        t_addr + k0 * 8,
+                        c_addr + ((r - r0) * width + q * NR) * 4,
+                        width,
+                        min(MR, r1 - r),
+                        NR,
+                        k0 > 0,
+                    )
+        _grid_epilogue(cbuf, width, y2, bias, r2, has_res, r0, r1, g0, g1, ow, pw, act, lo, hi)
+
+
+def direct_item_count(cout: int, oh: int, ow: int, pw: int, block: int, rows: int) -> int:
+    """Work items of one sample on the direct path: blocks of output channels × blocks of
+    grid positions (``(OH - 1)·PW + OW`` of them)."""
+    return -(-cout // rows) * -(-((oh - 1) * pw + ow) // block)
+
+
+def direct_scratch_floats(rows: int, block: int) -> int:
+    """Floats of one thread's tile scratch on the direct path: ``rows`` output channels by
+    ``block`` grid positions (rounded up to whole tiles), plus alignment."""
+    return rows * (-(-block // NR) * NR) + 16
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_direct(
+    w2, xflat, taps, y2, bias, r2, has_res, act, lo, hi, shape, scratch
+):  # pragma: no cover - compiled
+    """:func:`conv` with the windows read in place (:func:`_direct_items`): ``xflat`` the
+    sample's stride phases flattened, followed by at least NR floats that are not
+    subnormal (zeros); ``scratch`` of :func:`direct_scratch_floats`. Same sums in the same
+    order as :func:`conv`: the same bits."""
+    ow, pw, block, rows = shape[0], shape[1], shape[2], shape[3]
+    extent = (y2.shape[1] // ow - 1) * pw + ow
+    count = ((y2.shape[0] + rows - 1) // rows) * ((extent + block - 1) // block)
+    _direct_items(w2, xflat, taps, y2, bias, r2, has_res, act, lo, hi, shape, scratch, 0, count)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv_direct_drive(
+    w2,
+    xflat,
+    taps,
+    y2,
+    bias,
+    r2,
+    has_res,
+    act,
+    lo,
+    hi,
+    shape,
+    scratch,
+    total,
+    ctl,
+    signal,
+    worker,
+    gen,
+    spins,
+):  # pragma: no cover - compiled
+    """:func:`conv_direct` on a thread of openge's team (see :func:`conv_drive`)."""
+    mine = np.empty(scratch.shape[0], np.float32) if worker else scratch
+    args = (w2, xflat, taps, y2, bias, r2, has_res, act, lo, hi, shape, mine)
+    return sync.drive(_direct_items, args, total, ctl, signal, worker, gen, spins)
+
+
 def item_count(cout: int, p: int, block: int, rows: int) -> int:
     """Work items of one sample: blocks of output channels × blocks of output positions."""
     return -(-cout // rows) * -(-p // block)
@@ -217,7 +358,11 @@ __all__ = [
     "MR",
     "NR",
     "conv",
+    "conv_direct",
+    "conv_direct_drive",
     "conv_drive",
+    "direct_item_count",
+    "direct_scratch_floats",
     "item_count",
     "pack_rows",
     "phases",

@@ -2,6 +2,9 @@
 convolutions without groups that no more specific path takes — the 7×7 and 3×3 stride-2
 stems, strided 3×3 and 1×1 convolutions, 5×5 and 11×11 filters, 3×3 convolutions on planes
 too small for Winograd — with bias, residual and activation fused (openge.kernels.im2col).
+With at most :data:`DIRECT_MAX_ROWS` output channels per group the windows are read in place
+from the padded stride phases (``conv_direct``) instead of copied into panels: few tiles
+share each panel there, so the copy is what costs.
 
 They used to build an im2col matrix from a strided view with NumPy and hand it to numpy's
 OpenBLAS; both steps cost about as much as the products (resnet18's stem: 0.6 ms to copy the
@@ -34,6 +37,21 @@ MIN_PHASES_BYTES = 64 << 20
 MAX_WASTE = 1 / 3
 #: Fewest output channels per group (fewer: tiles of mostly idle rows).
 MIN_GROUP_ROWS = 8
+#: Most output channels per group for the direct path (windows read in place from the
+#: phases, openge.kernels.im2col.conv_direct). With few rows each copied panel is used by few
+#: tiles and the copy is what costs: squeezenet's 16 → 64 3×3 at 55² 0.48 → 0.44 ms,
+#: mobilenet's 3 → 32 3×3 stride-2 stem 0.35 → 0.25, resnet's 3 → 64 7×7 stem 2.09 → 1.79,
+#: zfnet's 3 → 96 7×7 2.81 → 2.31 (one core, Intel Xeon AVX-512). With 128 and more the
+#: packed panels win (32 → 128 at 27²: 0.37 against 0.41).
+DIRECT_MAX_ROWS = 96
+#: Most extra positions of the direct path's grid (each output row computed PW wide, the
+#: windows across a row's end dropped), as a share of the plane: 3×3 at 55² computes 3.6 %
+#: more, at 28² 7 %; at 13² (15 %) the packed panels won (64 → 256: 0.37 against 0.44 ms).
+DIRECT_MAX_GRID_WASTE = 1 / 8
+#: Grid positions of a direct work item (tiles of up to 96 channels × 512 positions, 192
+#: KiB, stay in L2 until the epilogue stores them); grids of up to 768 are one item.
+DIRECT_BLOCK = 512
+DIRECT_MAX_BLOCK = 768
 #: Fewest output channels of an item when a convolution is cut along its channels.
 MIN_ROWS = 48
 
@@ -124,13 +142,21 @@ def prepare(
     if 4 * cg * sh * sw * ph * pw > max(MIN_PHASES_BYTES, 4 * (x[0].nbytes + y[0].nbytes)):
         return None  # an odd geometry (huge pads and dilations, tiny output): NumPy kernel
     taps = module.tap_offsets(cg, (kh, kw), (dh, dw), (sh, sw, ph, pw))
-    block = p if p <= MAX_BLOCK else BLOCK
+    extent = (oh - 1) * pw + ow  # positions of the direct path's grid
+    direct = coutg <= DIRECT_MAX_ROWS and extent <= p * (1 + DIRECT_MAX_GRID_WASTE)
+    if direct:
+        block = extent if extent <= DIRECT_MAX_BLOCK else DIRECT_BLOCK
+    else:
+        block = p if p <= MAX_BLOCK else BLOCK
     threads = max(2, kernels.default_num_threads())
     mr = module.MR
     rows = -(-coutg // mr) * mr
-    if -(-p // block) < threads and coutg >= 2 * MIN_ROWS:
+    if -(-(extent if direct else p) // block) < threads and coutg >= 2 * MIN_ROWS:
         rows = max(MIN_ROWS, -(-coutg // threads) // mr * mr)
-    items = module.item_count(coutg, p, block, rows)
+    if direct:
+        items = module.direct_item_count(coutg, oh, ow, pw, block, rows)
+    else:
+        items = module.item_count(coutg, p, block, rows)
     w3 = f.reshape(groups, coutg, k)
     if constant_filter:
         from openge.kernels.allocator import release_pages
@@ -151,33 +177,61 @@ def prepare(
     act_args = (code, np.float32(lo), np.float32(hi))
     shape = (ow, pw, block, rows, lda, astep)
     plane_floats = cg * sh * sw * ph * pw
-    scratch_floats = module.scratch_floats(k, block)
+    # the direct path's last tile reads up to NR floats past the phases: zeros there
+    tail = module.NR if direct else 0
+    if direct:
+        scratch_floats = module.direct_scratch_floats(rows, block)
+        whole, drive = module.conv_direct, module.conv_direct_drive
+    else:
+        scratch_floats = module.scratch_floats(k, block)
+        whole, drive = module.conv, module.conv_drive
 
-    def phases_view() -> np.ndarray:
-        return thread_scratch("phases", 1, plane_floats, np.float32)[0].reshape(cg, sh, sw, ph, pw)
+    def phases_buffer() -> np.ndarray:
+        return thread_scratch("phases", 1, plane_floats + tail, np.float32)[0]
 
-    probe = (filters[0], phases_view(), taps, y4[0, 0], b2[0], r4[0, 0], has_res, *act_args, shape)
+    def operand(buffer: np.ndarray) -> np.ndarray:
+        """What the kernel reads: the phases flattened with their tail, or shaped."""
+        return buffer if direct else buffer.reshape(cg, sh, sw, ph, pw)
+
+    buffer = phases_buffer()
+    xph_view = buffer[:plane_floats].reshape(cg, sh, sw, ph, pw)
+    buffer[plane_floats:] = 0.0
+    probe = (
+        filters[0],
+        operand(buffer),
+        taps,
+        y4[0, 0],
+        b2[0],
+        r4[0, 0],
+        has_res,
+        *act_args,
+        shape,
+    )
     scratch = thread_scratch("panels", 1, scratch_floats, np.float32)[0]
     if not (
-        warm(module.phases, x4[0, 0], phases_view(), pt, pl)
-        and warm(module.conv, *probe, scratch)
-        and warm_drive(module.conv_drive, *probe, scratch, items)
+        warm(module.phases, x4[0, 0], xph_view, pt, pl)
+        and warm(whole, *probe, scratch)
+        and warm_drive(drive, *probe, scratch, items)
     ):
         return None
     big = 2 * coutg * k * p >= SPLIT_FLOPS and items > 1
     get = kernels.get_num_threads
-    phases, whole, drive = module.phases, module.conv, module.conv_drive
+    phases = module.phases
     units = [(i, g) for i in range(n) for g in range(groups)]
 
     def run() -> None:
-        xph = phases_view()
+        buffer = phases_buffer()
+        xph = buffer[:plane_floats].reshape(cg, sh, sw, ph, pw)
+        if tail:
+            buffer[plane_floats:] = 0.0  # the buffer is shared with other tasks
+        source = operand(buffer)
         panels = thread_scratch("panels", 1, scratch_floats, np.float32)[0]
         count = min(get(), items) if big else 1
         for i, g in units:
             phases(x4[i, g], xph, pt, pl)
             args = (
                 filters[g],
-                xph,
+                source,
                 taps,
                 y4[i, g],
                 b2[g],
@@ -197,6 +251,10 @@ def prepare(
 
 __all__ = [
     "BLOCK",
+    "DIRECT_BLOCK",
+    "DIRECT_MAX_BLOCK",
+    "DIRECT_MAX_GRID_WASTE",
+    "DIRECT_MAX_ROWS",
     "MAX_BLOCK",
     "MAX_WASTE",
     "MIN_GROUP_ROWS",

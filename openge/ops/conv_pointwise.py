@@ -211,6 +211,13 @@ NATIVE_SPLIT_FLOPS = 1_000_000
 MIN_ROWS = 16
 #: Fewest columns per part for a shared convolution to be cut into column ranges.
 SPLIT_COLUMNS = 128
+#: Output channels from which a shared convolution is cut into ranges of output channels even
+#: when its plane is wide: two threads each calling OpenBLAS on half the columns of a short-K
+#: product ran slower than one thread on all of it (32 → 192 at 28²: 0.093 ms on one thread,
+#: 0.149 on two by columns, 0.051 by rows; 16 → 64 at 55² 0.090 / 0.085 / 0.047; Intel Xeon
+#: AVX-512), while narrow outputs keep the column ranges (64 → 16 at 55²: 0.050 by columns,
+#: 0.069 by rows). From 64 channels rows won or tied on every mobile and squeeze shape measured.
+ROW_SPLIT_CHANNELS = 64
 _verified: dict[str, bool] = {}
 
 
@@ -249,13 +256,7 @@ def _native(
     whole, drive = module.conv1x1, module.conv1x1_drive
     act = (act[0], t(act[1]), t(act[2]))
     serial = (*entry, w3, x3, y3, b2, r3, has_res, block, cout, *act)
-    # shared: a few contiguous stretches of the output per thread — column ranges when the
-    # planes are wide enough, else row (output channel) ranges
-    parts = max(1, max(2, kernels.default_num_threads()) * team.PARTS_PER_THREAD // n)
-    if p >= parts * SPLIT_COLUMNS:
-        rows, cols = cout, min(block, _round_up(-(-p // parts), 16))
-    else:
-        rows, cols = max(MIN_ROWS, _round_up(-(-cout // parts), 8)), block
+    rows, cols = shared_item(n, cout, p, block, kernels.default_num_threads())
     shared = (*entry, w3, x3, y3, b2, r3, has_res, cols, rows, *act)
     items = module.item_count(n, cout, p, cols, rows)
     if not (warm(whole, *serial) and warm_drive(drive, *shared, items)):
@@ -279,6 +280,19 @@ def _native(
                 whole(*serial)
 
     return run
+
+
+def shared_item(n: int, cout: int, p: int, block: int, threads: int) -> tuple[int, int]:
+    """(output channels, columns) of one item of a convolution shared by the team: a few
+    contiguous stretches of the output per thread — column ranges when the planes are wide
+    enough and the output has fewer than :data:`ROW_SPLIT_CHANNELS` channels, else ranges of
+    output channels (at least MIN_ROWS, rounded up to 8) by ``block`` columns."""
+    from openge.kernels import team
+
+    parts = max(1, max(2, threads) * team.PARTS_PER_THREAD // n)
+    if p >= parts * SPLIT_COLUMNS and cout < ROW_SPLIT_CHANNELS:
+        return cout, min(block, _round_up(-(-p // parts), 16))
+    return max(MIN_ROWS, _round_up(-(-cout // parts), 8)), block
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -321,8 +335,10 @@ __all__ = [
     "MIN_COLUMNS",
     "MIN_ROWS",
     "NATIVE_SPLIT_FLOPS",
+    "ROW_SPLIT_CHANNELS",
     "SPLIT_COLUMNS",
     "epilogue",
     "prepare",
     "prepare_strided",
+    "shared_item",
 ]

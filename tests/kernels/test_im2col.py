@@ -18,6 +18,19 @@ im2col = kernels.load("im2col")
 depthwise = kernels.load("depthwise")
 
 
+GEOMETRY = ("c", "cout", "hw", "kernel", "stride", "dilation", "pads")
+GEOMETRIES = [
+    (3, 64, (40, 44), (7, 7), (2, 2), (1, 1), (3, 3, 3, 3)),  # a stem, rows wider than a panel
+    (3, 20, (33, 33), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),
+    (16, 13, (15, 17), (3, 3), (1, 1), (2, 2), (2, 2, 2, 2)),  # dilated, odd Cout
+    (8, 24, (21, 20), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),
+    (10, 12, (19, 23), (1, 1), (2, 2), (1, 1), (0, 0, 0, 0)),  # a strided 1x1
+    (5, 30, (16, 31), (3, 2), (3, 2), (1, 1), (0, 2, 1, 0)),  # asymmetric everything
+    (300, 40, (9, 9), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # K over two passes of KC
+    (4, 8, (3, 70), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # rows longer than two panels
+]
+
+
 def _reference(x, w, stride, dilation, pads):
     """float64 convolution of one sample (C, H, W) with w (Cout, C, kh, kw)."""
     c, h, width = x.shape
@@ -61,45 +74,46 @@ def _run(
     act=(0, 0, 0),
     threads=1,
     packed=False,
+    direct=False,
 ):
+    """One sample through the packed panels (``conv``) or, with ``direct``, the windows read
+    in place (``conv_direct``: the phases flattened with NR zeros after them, the filter
+    packed, ``block`` counted in grid positions)."""
     c, h, width = x.shape
     cout, _, kh, kw = w.shape
     oh, ow, ph, pw = _plane(c, h, width, (kh, kw), stride, dilation, pads)
-    xph = np.full((c, *stride, ph, pw), np.nan, np.float32)  # every float must be written
+    plane = c * stride[0] * stride[1] * ph * pw
+    flat = np.full(plane + im2col.NR, np.nan, np.float32)  # every float must be written
+    xph = flat[:plane].reshape(c, *stride, ph, pw)
     im2col.phases(x, xph, pads[0], pads[2])
+    flat[plane:] = 0.0
     taps = im2col.tap_offsets(c, (kh, kw), dilation, (*stride, ph, pw))
     y = np.full((cout, oh * ow), np.nan, np.float32)
     r = residual.reshape(cout, -1) if residual is not None else y
-    # scratch full of subnormals: idle panel lanes must not make the products slow or wrong
-    scratch = np.full(im2col.scratch_floats(c * kh * kw, block), 1e-40, np.float32)
     code, lo, hi = act
     flags = (residual is not None, code, np.float32(lo), np.float32(hi))
-    if packed:  # blocks of MR rows (gemm.pack_rows): item rows a multiple of MR
+    if packed or direct:  # blocks of MR rows (gemm.pack_rows): item rows a multiple of MR
         rows = -(-rows // im2col.MR) * im2col.MR
         filt, layout = im2col.pack_rows(w.reshape(cout, -1)), (1, im2col.MR)
     else:
         filt, layout = w.reshape(-1), (c * kh * kw, 1)
-    args = (filt, xph, taps, y, bias, r, *flags, (ow, pw, block, rows, *layout), scratch)
-    items = im2col.item_count(cout, oh * ow, block, rows)
+    if direct:  # a scratch of NaN: every output must come from a tile
+        scratch = np.full(im2col.direct_scratch_floats(rows, block), np.nan, np.float32)
+        items = im2col.direct_item_count(cout, oh, ow, pw, block, rows)
+        whole, drive, source = im2col.conv_direct, im2col.conv_direct_drive, flat
+    else:  # subnormals: idle panel lanes must not make the products slow or wrong
+        scratch = np.full(im2col.scratch_floats(c * kh * kw, block), 1e-40, np.float32)
+        items = im2col.item_count(cout, oh * ow, block, rows)
+        whole, drive, source = im2col.conv, im2col.conv_drive, xph
+    args = (filt, source, taps, y, bias, r, *flags, (ow, pw, block, rows, *layout), scratch)
     if threads == 1:
-        im2col.conv(*args)
+        whole(*args)
     else:
-        team.run(im2col.conv_drive, im2col.conv, args, items, min(items, threads), threads)
+        team.run(drive, whole, args, items, min(items, threads), threads)
     return y.reshape(cout, oh, ow)
 
 
-@pytest.mark.parametrize(
-    ("c", "cout", "hw", "kernel", "stride", "dilation", "pads"),
-    [
-        (3, 64, (40, 44), (7, 7), (2, 2), (1, 1), (3, 3, 3, 3)),  # a stem, rows wider than a panel
-        (3, 20, (33, 33), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),
-        (16, 13, (15, 17), (3, 3), (1, 1), (2, 2), (2, 2, 2, 2)),  # dilated, odd Cout
-        (8, 24, (21, 20), (5, 5), (1, 1), (1, 1), (2, 2, 2, 2)),
-        (10, 12, (19, 23), (1, 1), (2, 2), (1, 1), (0, 0, 0, 0)),  # a strided 1x1
-        (5, 30, (16, 31), (3, 2), (3, 2), (1, 1), (0, 2, 1, 0)),  # asymmetric everything
-        (300, 40, (9, 9), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # K over two passes of KC
-    ],
-)
+@pytest.mark.parametrize(GEOMETRY, GEOMETRIES)
 @pytest.mark.parametrize("block", [32, 48, 4096])
 @pytest.mark.parametrize("packed", [False, True])
 def test_conv_matches_float64_reference(c, cout, hw, kernel, stride, dilation, pads, block, packed):
@@ -111,6 +125,40 @@ def test_conv_matches_float64_reference(c, cout, hw, kernel, stride, dilation, p
     # float32 sums of K terms: a few ulps of sqrt(K) times the largest output
     atol = 1e-6 * np.sqrt(c * kernel[0] * kernel[1]) * np.abs(want).max()
     np.testing.assert_allclose(y, want, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize(GEOMETRY, GEOMETRIES)
+@pytest.mark.parametrize("block", [32, 100, 4096])
+def test_direct_path_gives_the_packed_panels_bits(
+    c, cout, hw, kernel, stride, dilation, pads, block
+):
+    """Same sums in the same order as the packed panels, whatever the grid block; the
+    grid's dropped columns (windows across a row's end) never reach an output."""
+    x = RNG.standard_normal((c, *hw)).astype(np.float32)
+    w = RNG.standard_normal((cout, c, *kernel)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    direct = _run(x, w, b, stride, dilation, pads, block, cout, direct=True)
+    packed = _run(x, w, b, stride, dilation, pads, 64, cout, packed=True)
+    assert not np.isnan(direct).any()
+    assert np.array_equal(direct, packed)
+    want = _reference(x, w, stride, dilation, pads) + b[:, None, None]
+    atol = 1e-6 * np.sqrt(c * kernel[0] * kernel[1]) * np.abs(want).max()
+    np.testing.assert_allclose(direct, want, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_direct_path_residual_activation_and_threads(threads):
+    x = RNG.standard_normal((6, 23, 23)).astype(np.float32)
+    w = RNG.standard_normal((40, 6, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(40).astype(np.float32)
+    res = (3 * RNG.standard_normal((40, 23, 23))).astype(np.float32)
+    act = (depthwise.CLIP, 0.0, 6.0)
+    pads = (1, 1, 1, 1)
+    y = _run(x, w, b, (1, 1), (1, 1), pads, 64, 12, res, act, threads=threads, direct=True)
+    one = _run(x, w, b, (1, 1), (1, 1), pads, 4096, 40, res, act, direct=True)
+    assert np.array_equal(y, one)
+    want = np.clip(_reference(x, w, (1, 1), (1, 1), (1, 1, 1, 1)) + b[:, None, None] + res, 0, 6)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("rows", [16, 48])

@@ -137,9 +137,23 @@ def test_numpy_openblas_gemm_is_called_from_compiled_code():
     np.testing.assert_allclose(y, _numpy_conv(x, w, None, y.shape), rtol=1e-5, atol=1e-5)
 
 
+def test_shared_items_cut_narrow_outputs_by_columns_and_wide_ones_by_channels():
+    """Two threads each calling OpenBLAS on half the columns of a short-K product with many
+    output channels ran slower than one thread: from ROW_SPLIT_CHANNELS channels the parts
+    are ranges of output channels, below it (on a wide plane) ranges of columns."""
+    wide = conv_pointwise.ROW_SPLIT_CHANNELS
+    rows, cols = conv_pointwise.shared_item(1, wide, 55 * 55, 1024, 2)
+    assert (rows, cols) == (wide // 2, 1024)
+    rows, cols = conv_pointwise.shared_item(1, 16, 55 * 55, 4096, 2)
+    assert rows == 16 and 55 * 55 / 2 <= cols < 55 * 55
+    rows, cols = conv_pointwise.shared_item(1, 16, 100, 1024, 2)  # a narrow plane: channels
+    assert (rows, cols) == (conv_pointwise.MIN_ROWS, 1024)
+
+
 @pytest.mark.parametrize(
     ("n", "c", "cout", "side"),
-    [(2, 7, 40, 90), (1, 96, 576, 7), (3, 16, 24, 14)],  # column ranges; row ranges; samples
+    # column ranges; row ranges of a narrow plane; of a wide one; samples
+    [(2, 7, 40, 90), (1, 96, 576, 7), (1, 16, 64, 55), (3, 16, 24, 14)],
 )
 def test_blocks_shared_by_two_threads_match_one(n, c, cout, side):
     """At 2 openge threads the work is shared by the threads (column ranges of wide planes,
