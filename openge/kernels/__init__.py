@@ -196,7 +196,63 @@ def load(family: str) -> ModuleType | None:
             return None
         module = importlib.import_module(f"openge.kernels.{family}")
         _state["imported"] = True
+        if family not in _light:
+            _light.add(family)
+            skip_refresh_on_cached_loads(module)
         return module
+
+
+_light: set[str] = set()
+
+
+def skip_refresh_on_cached_loads(module: ModuleType) -> None:
+    """Let ``module``'s cached kernels load without numba's ``refresh()`` of its target
+    context.
+
+    numba's on-disk cache calls ``target_context.refresh()`` before every lookup. The first
+    refresh imports numba's whole library of lowering implementations (``numba.np.arraymath``
+    and the rest, and through its BLAS check ``scipy.linalg`` when SciPy is installed): 0.2-
+    0.4 s and 50-70 MiB that a model whose kernels are all in the cache never uses — loading
+    machine code needs the code generator, which the context has from its creation. numba
+    refreshes the contexts itself before it compiles anything (``compile_extra``) and when a
+    lowering lookup misses, so a kernel that is not in the cache still compiles as before.
+    The loader still initializes numba's runtime (NRT), whose symbols cached code links to
+    and which numba initializes in that refresh. Applied per dispatcher of this module, only
+    where numba has the methods this relies on (long part of its caching and runtime modules;
+    checked on 0.68), else nothing changes."""
+    try:
+        from numba.core.runtime import rtsys
+    except ImportError:
+        return
+    if not callable(getattr(rtsys, "initialize", None)):
+        return
+    for value in vars(module).values():
+        cache = getattr(value, "_cache", None)
+        if getattr(value, "__module__", "") != module.__name__ or cache is None:
+            continue
+        if not (
+            callable(getattr(cache, "_load_overload", None))
+            and callable(getattr(cache, "_guard_against_spurious_io_errors", None))
+            and callable(getattr(cache, "load_overload", None))
+        ):
+            continue
+        cache.load_overload = _cached_only_loader(cache)
+
+
+def _cached_only_loader(cache: object):
+    """``cache.load_overload`` without the target context's refresh (see
+    :func:`skip_refresh_on_cached_loads`)."""
+
+    from numba.core.runtime import rtsys
+
+    def load_overload(sig, target_context):  # numba's signature
+        # the one part of the refresh cached code needs: numba's runtime (NRT) symbols
+        rtsys.initialize(target_context)
+        with cache._guard_against_spurious_io_errors():  # type: ignore[attr-defined]
+            return cache._load_overload(sig, target_context)  # type: ignore[attr-defined]
+        return None  # an I/O error swallowed by the guard: numba compiles
+
+    return load_overload
 
 
 def imported() -> bool:

@@ -72,6 +72,7 @@ class _Blas:
         self.get: Callable[[], int] | None = None
         self.set: Callable[[int], None] | None = None
         self.gemm: dict[str, int] = {}
+        self.gemv: dict[str, int] = {}
         self.ilp64 = False
         for path in self._candidates():
             try:
@@ -99,6 +100,14 @@ class _Blas:
                     "float32": ctypes.cast(sgemm, ctypes.c_void_p).value or 0,
                     "float64": ctypes.cast(dgemm, ctypes.c_void_p).value or 0,
                 }
+                # the matrix-vector product of the same family (same int width)
+                sgemv = getattr(lib, s_name.replace("gemm", "gemv"), None)
+                dgemv = getattr(lib, d_name.replace("gemm", "gemv"), None)
+                if sgemv is not None and dgemv is not None:
+                    self.gemv = {
+                        "float32": ctypes.cast(sgemv, ctypes.c_void_p).value or 0,
+                        "float64": ctypes.cast(dgemv, ctypes.c_void_p).value or 0,
+                    }
                 self.ilp64 = ilp64
                 return
 
@@ -145,6 +154,13 @@ def gemm_entry(dtype: np.dtype) -> tuple[int, bool] | None:
     lib = _lib()
     address = lib.gemm.get(np.dtype(dtype).name, 0)
     return (address, lib.ilp64) if lib.ok and address else None
+
+
+def gemv_entry(dtype: np.dtype) -> int:
+    """The address of the ``cblas_sgemv``/``cblas_dgemv`` beside :func:`gemm_entry`'s GEMM
+    (same int width), or 0 when not found."""
+    lib = _lib()
+    return lib.gemv.get(np.dtype(dtype).name, 0) if lib.ok else 0
 
 
 def split_threads() -> int:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from openge.kernels import cache_dir
+from openge.kernels import cache_dir, skip_refresh_on_cached_loads
 
 #: op → (arity, template). ``{0}``, ``{1}``, ``{2}`` are the arguments, ``{p0}``… the params,
 #: ``{T}`` the dtype constructor. Every template is an expression over scalars.
@@ -414,6 +414,7 @@ def compile_programs(
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
+        skip_refresh_on_cached_loads(module)
         fns = (module.run, module.run_range, module.run_drive)
         _modules[digest] = fns
         return fns

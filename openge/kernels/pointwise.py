@@ -20,17 +20,19 @@ from numba.extending import intrinsic
 from openge.kernels import sync
 from openge.kernels.depthwise import block_epilogue
 
-_ROW_MAJOR, _NO_TRANS = 101, 111
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
 def _gemm_intrinsic(int_bits: int):
     """An intrinsic calling ``cblas_?gemm`` at an address with ``int_bits``-bit BLAS ints."""
 
     @intrinsic
-    def gemm(typingctx, fn, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):  # pragma: no cover
+    def gemm(
+        typingctx, fn, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+    ):  # pragma: no cover
         if not isinstance(alpha, types.Float) or alpha != beta:
             return None
-        sig = types.none(fn, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        sig = types.none(fn, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 
         def codegen(context, builder, signature, args):
             flt = ir.FloatType() if alpha.bitwidth == 32 else ir.DoubleType()
@@ -40,8 +42,17 @@ def _gemm_intrinsic(int_bits: int):
             # order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
             params = [enum] * 3 + [blas_int] * 3 + [flt, ptr, blas_int, ptr, blas_int]
             fnty = ir.FunctionType(ir.VoidType(), [*params, flt, ptr, blas_int])
-            (f, m_, n_, k_, al, a_, lda_, b_, ldb_, be, c_, ldc_) = args
-            tys = signature.args
+            (f, tb_, m_, n_, k_, al, a_, lda_, b_, ldb_, be, c_, ldc_) = args
+            tys = (signature.args[0], *signature.args[2:])
+            trans = builder.select(
+                builder.icmp_signed(
+                    "!=",
+                    context.cast(builder, tb_, signature.args[1], types.int64),
+                    ir.IntType(64)(0),
+                ),
+                enum(_TRANS),
+                enum(_NO_TRANS),
+            )
 
             def as_int(v, ty):
                 return (
@@ -61,7 +72,7 @@ def _gemm_intrinsic(int_bits: int):
                 [
                     enum(_ROW_MAJOR),
                     enum(_NO_TRANS),
-                    enum(_NO_TRANS),
+                    trans,
                     as_int(m_, tys[1]),
                     as_int(n_, tys[2]),
                     as_int(k_, tys[3]),
@@ -84,6 +95,68 @@ def _gemm_intrinsic(int_bits: int):
 
 _gemm64 = _gemm_intrinsic(64)
 _gemm32 = _gemm_intrinsic(32)
+
+
+def _gemv_intrinsic(int_bits: int):
+    """An intrinsic calling ``cblas_?gemv`` at an address with ``int_bits``-bit BLAS ints:
+    row-major ``y = alpha·op(A) @ x + beta·y``, unit strides for x and y."""
+
+    @intrinsic
+    def gemv(typingctx, fn, trans, m, n, alpha, a, lda, x, beta, y):  # pragma: no cover
+        if not isinstance(alpha, types.Float) or alpha != beta:
+            return None
+        sig = types.none(fn, trans, m, n, alpha, a, lda, x, beta, y)
+
+        def codegen(context, builder, signature, args):
+            flt = ir.FloatType() if alpha.bitwidth == 32 else ir.DoubleType()
+            ptr = flt.as_pointer()
+            blas_int = ir.IntType(int_bits)
+            enum = ir.IntType(32)
+            tys = signature.args
+            # order, trans, M, N, alpha, A, lda, X, incX, beta, Y, incY
+            params = [enum, enum, blas_int, blas_int, flt, ptr, blas_int, ptr, blas_int]
+            fnty = ir.FunctionType(ir.VoidType(), [*params, flt, ptr, blas_int])
+            f, tr, m_, n_, al, a_, lda_, x_, be, y_ = args
+
+            def as_int(v, ty):
+                wide = context.cast(builder, v, ty, types.int64)
+                return wide if int_bits == 64 else builder.trunc(wide, blas_int)
+
+            def as_ptr(v, ty):
+                return builder.inttoptr(context.cast(builder, v, ty, types.uintp), ptr)
+
+            trans_flag = builder.icmp_signed(
+                "!=", context.cast(builder, tr, tys[1], types.int64), ir.IntType(64)(0)
+            )
+            call = builder.inttoptr(
+                context.cast(builder, f, tys[0], types.uintp), fnty.as_pointer()
+            )
+            builder.call(
+                call,
+                [
+                    enum(_ROW_MAJOR),
+                    builder.select(trans_flag, enum(_TRANS), enum(_NO_TRANS)),
+                    as_int(m_, tys[2]),
+                    as_int(n_, tys[3]),
+                    al,
+                    as_ptr(a_, tys[5]),
+                    as_int(lda_, tys[6]),
+                    as_ptr(x_, tys[7]),
+                    blas_int(1),
+                    be,
+                    as_ptr(y_, tys[9]),
+                    blas_int(1),
+                ],
+            )
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return gemv
+
+
+_gemv64 = _gemv_intrinsic(64)
+_gemv32 = _gemv_intrinsic(32)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -114,9 +187,9 @@ def _items(
         xa = x3[i].ctypes.data + p0 * size
         ya = y3[i].ctypes.data + (r0 * p + p0) * size
         if ilp64:
-            _gemm64(gemm, r1 - r0, cols, cin, one, wa, cin, xa, p, zero, ya, p)
+            _gemm64(gemm, False, r1 - r0, cols, cin, one, wa, cin, xa, p, zero, ya, p)
         else:
-            _gemm32(gemm, r1 - r0, cols, cin, one, wa, cin, xa, p, zero, ya, p)
+            _gemm32(gemm, False, r1 - r0, cols, cin, one, wa, cin, xa, p, zero, ya, p)
         yr = y3[i, r0:r1]
         rr = r3[i, r0:r1] if has_res else yr
         block_epilogue(yr, bias[g, r0:r1], rr, has_res, p0, p0 + cols, act, lo, hi)
@@ -171,4 +244,67 @@ def conv1x1_drive(
     return sync.drive(_items, args, total, ctl, signal, worker, gen, spins)
 
 
-__all__ = ["conv1x1", "conv1x1_drive", "item_count"]
+@njit(cache=True, nogil=True, error_model="numpy")
+def _column_items(gemm, ilp64, gemv, a, b, trans_b, y, cols, first, stop):  # pragma: no cover
+    """Items ``first`` to ``stop`` of ``y = a @ B``: item t is y's columns [t·cols, (t + 1)·cols),
+    one BLAS call each — the matrix-vector product at ``gemv`` (when not 0) for a single row
+    (OpenBLAS's GEMM with one row ran 3-4× slower than its GEMV, numpy's path), else the
+    GEMM. ``a`` (M, K) and ``y`` (M, N) C-contiguous; ``b`` is B (K, N) C-contiguous, or with
+    ``trans_b`` Bᵀ (N, K) C-contiguous (a Gemm's weights as stored)."""
+    m, k = a.shape
+    n = y.shape[1]
+    size = y.itemsize
+    one, zero = y.dtype.type(1), y.dtype.type(0)
+    ldb = k if trans_b else n
+    vector = m == 1 and gemv != 0
+    for t in range(first, stop):
+        c0 = t * cols
+        width = min(cols, n - c0)
+        if width <= 0:
+            continue
+        ba = b.ctypes.data + (c0 * ldb if trans_b else c0) * size
+        ya = y.ctypes.data + c0 * size
+        if vector:  # y[c0:] = Wᵀ-rows @ a (trans_b) or B[:, c0:]ᵀ @ a
+            rows_, cols_ = (width, k) if trans_b else (k, width)
+            if ilp64:
+                _gemv64(gemv, not trans_b, rows_, cols_, one, ba, ldb, a.ctypes.data, zero, ya)
+            else:
+                _gemv32(gemv, not trans_b, rows_, cols_, one, ba, ldb, a.ctypes.data, zero, ya)
+        elif ilp64:
+            _gemm64(gemm, trans_b, m, width, k, one, a.ctypes.data, k, ba, ldb, zero, ya, n)
+        else:
+            _gemm32(gemm, trans_b, m, width, k, one, a.ctypes.data, k, ba, ldb, zero, ya, n)
+
+
+def column_count(n: int, cols: int) -> int:
+    """Items of :func:`columns` for ``n`` output columns."""
+    return -(-n // cols)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def columns(gemm, ilp64, gemv, a, b, trans_b, y, cols):  # pragma: no cover
+    """``y = a @ B`` (see :func:`_column_items`) in the calling thread without the GIL, a GEMM
+    call per block of ``cols`` columns; numpy's BLAS should be at one thread meanwhile."""
+    count = (y.shape[1] + cols - 1) // cols
+    _column_items(gemm, ilp64, gemv, a, b, trans_b, y, cols, 0, count)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def columns_drive(
+    gemm, ilp64, gemv, a, b, trans_b, y, cols, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover
+    """:func:`columns` on a thread of openge's team: column blocks claimed part by part
+    (openge.kernels.sync). A product of few rows reads its weights once: split by columns,
+    each core streams its own part of them."""
+    args = (gemm, ilp64, gemv, a, b, trans_b, y, cols)
+    return sync.drive(_column_items, args, total, ctl, signal, worker, gen, spins)
+
+
+__all__ = [
+    "column_count",
+    "columns",
+    "columns_drive",
+    "conv1x1",
+    "conv1x1_drive",
+    "item_count",
+]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +26,8 @@ from openge.kernels import allocator
 #: per product) numba's import (~0.5 s, ~140 MiB per process) would cost more than it saves.
 MIN_WEIGHTS = 1 << 18
 #: Fewest rows (all batch entries together): a product of fewer rows is bound by reading the
-#: weights, where BLAS's matrix-vector path splits over the threads and the packed copy would
-#: only add memory (alexnet's batch-1 classifier: 30 → 41 ms at one thread, 19 → 38 at two).
+#: weights, where the packed copy would only add memory (alexnet's batch-1 classifier: 30 → 41
+#: ms at one thread, 19 → 38 at two); those read the weights in place (:func:`prepare_skinny`).
 MIN_ROWS = 24
 #: Products (2·rows·K·N flops) from which the row blocks are shared by the threads.
 SPLIT_FLOPS = 2_000_000
@@ -60,8 +61,10 @@ def prepare_product(
         return None
     k, n = w.shape
     rows = math.prod(a.shape[:-1])
-    if k * n < MIN_WEIGHTS or rows < MIN_ROWS:
+    if k * n < MIN_WEIGHTS:
         return None
+    if rows < MIN_ROWS:
+        return prepare_skinny(a, w, y)
     module = load("gemm")
     if module is None:
         return None
@@ -81,4 +84,84 @@ def prepare_product(
     return launcher(module.matmul, big, a2, packed, y2, driven=(module.matmul_drive, items))
 
 
-__all__ = ["MIN_ROWS", "MIN_WEIGHTS", "SPLIT_FLOPS", "prepare_product"]
+_skinny_verified: dict[tuple[str, bool], bool] = {}
+
+
+def prepare_skinny(a: np.ndarray, w: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
+    """A closure computing ``y = a @ w`` for a product of few rows (a classifier at batch 1)
+    with constant weights read in place: on one thread numpy's BLAS as before; on more, the
+    weights' columns split among openge's thread team, each block one call of numpy's
+    OpenBLAS GEMM from compiled code (openge.kernels.pointwise.columns). Such a product
+    streams its weights once, so one core's memory bandwidth bounds it (mobilenet_v2's 1280 →
+    1000 classifier: 0.24 ms on one thread or two before); numpy's BLAS was held at one
+    thread, and letting OpenBLAS thread it itself made the model twice slower (its threads
+    found openge's team on the other core). None where it does not apply (``w`` neither
+    row- nor column-major, numpy's OpenBLAS GEMM not found, numba missing)."""
+    from openge.kernels import blas, team
+    from openge.ops.compiled import load, warm, warm_drive
+
+    k, n = w.shape
+    if w.flags.c_contiguous:
+        b, trans_b = w, False
+    elif w.T.flags.c_contiguous:
+        b, trans_b = w.T, True
+    else:
+        return None
+    entry = blas.gemm_entry(y.dtype)
+    module = load("pointwise")
+    gemv = blas.gemv_entry(y.dtype)
+    if entry is None or module is None or not _skinny_check(module, (*entry, gemv), trans_b):
+        return None
+    rows = math.prod(a.shape[:-1])
+    a2 = a.reshape(rows, k)
+    y2 = y.reshape(rows, n)
+    if not (np.shares_memory(a2, a) and np.shares_memory(y2, y)):
+        return None
+    parts = max(2, kernels.default_num_threads()) * team.PARTS_PER_THREAD
+    per_part = -(-n // parts)
+    cols = -(-per_part // 16) * 16
+    items = module.column_count(n, cols)
+    args = (*entry, gemv, a2, b, trans_b, y2, cols)
+    if not (warm(module.columns, *args) and warm_drive(module.columns_drive, *args, items)):
+        return None
+    whole, drive = module.columns, module.columns_drive
+    get = kernels.get_num_threads
+
+    def run() -> None:
+        threads = min(get(), blas.split_threads())
+        if threads > 1 and items > 1:
+            with blas.single_blas:
+                team.run(
+                    drive, whole, args, items, min(items, threads * team.PARTS_PER_THREAD), threads
+                )
+        else:
+            blas.matmul(a, w, y)
+
+    return run
+
+
+def _skinny_check(module: Any, entry: tuple[int, bool, int], trans_b: bool) -> bool:
+    """Once per layout and process: the compiled column blocks agree with np.matmul on a
+    small problem (guards the GEMM's calling convention)."""
+    key = ("float32", trans_b)
+    if key not in _skinny_verified:
+        from openge.kernels import blas
+
+        rng = np.random.default_rng(0)
+        w = rng.standard_normal((7, 37)).astype(np.float32)
+        b = np.ascontiguousarray(w.T) if trans_b else w
+        ok = True
+        try:
+            for rows in (1, 3):  # the matrix-vector product and the GEMM
+                a = rng.standard_normal((rows, 7)).astype(np.float32)
+                y = np.zeros((rows, 37), np.float32)
+                with blas.single_blas:
+                    module.columns(*entry, a, b, trans_b, y, 16)
+                ok = ok and bool(np.allclose(y, a @ w, rtol=1e-4, atol=1e-4))
+            _skinny_verified[key] = ok
+        except Exception:  # a failing compile: keep numpy's product
+            _skinny_verified[key] = False
+    return _skinny_verified[key]
+
+
+__all__ = ["MIN_ROWS", "MIN_WEIGHTS", "SPLIT_FLOPS", "prepare_product", "prepare_skinny"]

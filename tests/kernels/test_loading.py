@@ -88,3 +88,42 @@ def test_the_users_cpu_features_are_kept(tmp_path):
     )
     env = {"XDG_CACHE_HOME": str(tmp_path), "NUMBA_CPU_FEATURES": "+sse2"}
     assert _run(code, env) == "+sse2"
+
+
+def test_cached_kernels_load_without_numbas_lowering_library(tmp_path):
+    """A kernel found in the cache loads and runs without numba's refresh of its target
+    context, which imports numba's whole lowering library (numba.np.arraymath, and with it
+    SciPy when installed): 0.2-0.4 s and tens of MiB at a model's first load. Its errors still
+    surface, and a function that is not cached still compiles afterwards in that process."""
+    code = (
+        "import sys, numpy as np\n"
+        "from openge import kernels\n"
+        "m = kernels.load('pooling')\n"
+        "x = np.arange(2 * 9 * 9, dtype=np.float32).reshape(1, 2, 9, 9)\n"
+        "y = np.empty((1, 2, 4, 4), np.float32)\n"
+        "m.max_pool_rows_3x3s2(x, y, 3, 3, 2, 2, 0, 0, 0, 2, 0, 4)\n"
+        "print(repr(y.tolist()))\n"
+        "try:\n"
+        "    m.max_pool_rows_3x3s2(x, y, 2, 2, 2, 2, 0, 0, 0, 2, 0, 4)\n"
+        "except ValueError:\n"
+        "    print('ValueError')\n"
+        "print('numba.np.arraymath' in sys.modules)\n"
+        "from numba import njit\n"
+        "print(njit(lambda a: a.sum())(np.ones(3)))\n"
+    )
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    cold = _run(code, env).splitlines()
+    warm = _run(code, env).splitlines()
+    # a 3x3 window at stride 2 over an increasing plane: its largest is its bottom-right cell
+    x = [[[c * 81 + 9 * r + k for k in range(9)] for r in range(9)] for c in range(2)]
+    want = [
+        [
+            [[float(x[c][2 * i + 2][2 * j + 2]) for j in range(4)] for i in range(4)]
+            for c in range(2)
+        ]
+    ]
+    assert cold[0] == warm[0] == repr(want)
+    assert cold[1] == warm[1] == "ValueError"
+    assert cold[2] == "True"  # compiled: numba refreshed its context as it always does
+    assert warm[2] == "False"  # loaded from the cache: no lowering library
+    assert cold[3] == warm[3] == "3.0"

@@ -111,10 +111,11 @@ def test_other_products_keep_blas(why):
     assert matmul_compiled.prepare_product(a, w, constant, y) is None
 
 
-def test_small_weights_and_few_rows_keep_blas(monkeypatch):
-    """Small weights keep BLAS (a model of small products never imports numba), and so do
-    products of few rows (a batch-1 classifier: reading the weights bounds them); past both
-    thresholds a row's result does not depend on how many rows there are."""
+def test_small_weights_keep_blas_and_few_rows_read_the_weights_in_place(monkeypatch):
+    """Small weights keep BLAS (a model of small products never imports numba); products of
+    few rows (a batch-1 classifier: reading the weights bounds them) are not packed for the
+    own GEMM but read the weights in place; past both thresholds a row's result does not
+    depend on how many rows there are."""
     monkeypatch.setattr(matmul_compiled, "MIN_WEIGHTS", 32 * 40)
     monkeypatch.setattr(matmul_compiled, "MIN_ROWS", 8)
     w = RNG.standard_normal((32, 40)).astype(np.float32)
@@ -123,10 +124,8 @@ def test_small_weights_and_few_rows_keep_blas(monkeypatch):
         matmul_compiled.prepare_product(x, w[:, :39].copy(), True, np.empty((64, 39), np.float32))
         is None
     )
-    assert (
-        matmul_compiled.prepare_product(x[:7].copy(), w, True, np.empty((7, 40), np.float32))
-        is None
-    )
+    few = matmul_compiled.prepare_product(x[:7].copy(), w, True, np.empty((7, 40), np.float32))
+    assert few is not None and not _uses_own_gemm(few)
     rows = {}
     for m in (8, 13, 64):
         y = np.empty((m, 40), np.float32)
@@ -142,3 +141,35 @@ def test_disabled_compiled_kernels_keep_blas(monkeypatch):
     monkeypatch.setattr(kernels, "enabled", lambda: False)
     a = RNG.standard_normal((64, 64)).astype(np.float32)
     assert matmul_compiled.prepare_product(a, a.copy(), True, np.empty_like(a)) is None
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("rows", [1, 3])
+@pytest.mark.parametrize("transposed", [False, True], ids=["k-by-n", "gemm-weights"])
+def test_few_rows_split_by_columns_match_numpy(threads, rows, transposed, monkeypatch):
+    """A batch-1 classifier's product (one row: BLAS's matrix-vector product; three: its
+    GEMM) with the weights read in place, as stored (K, N) or as a Gemm's transposed (N, K):
+    on two threads each takes a block of output columns. The values of a float64 product,
+    run after run as the activations change."""
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})
+    monkeypatch.setattr(matmul_compiled, "MIN_ROWS", 24)
+    kernels.set_num_threads(threads)
+    k, n = 150, 1001  # n: column blocks that are not all the same width
+    stored = RNG.standard_normal((n, k) if transposed else (k, n)).astype(np.float32)
+    w = stored.T if transposed else stored
+    a = np.empty((rows, k), np.float32)
+    y = np.empty((rows, n), np.float32)
+    run = matmul_compiled.prepare_product(a, w, True, y)
+    assert run is not None and not _uses_own_gemm(run)
+    for _ in range(2):
+        a[...] = RNG.standard_normal(a.shape)
+        run()
+        _close(y, a.astype(np.float64) @ w.astype(np.float64))
+
+
+def test_few_rows_with_strided_weights_keep_blas(monkeypatch):
+    """Weights neither row- nor column-major (a strided view) are not read in place."""
+    monkeypatch.setattr(matmul_compiled, "MIN_ROWS", 24)
+    w = RNG.standard_normal((40, 80)).astype(np.float32)[:, ::2]
+    a = RNG.standard_normal((1, 40)).astype(np.float32)
+    assert matmul_compiled.prepare_product(a, w, True, np.empty((1, 40), np.float32)) is None
