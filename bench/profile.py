@@ -1,13 +1,16 @@
-"""Where openge's execute time goes, per op type, and how much of it is BLAS.
+"""Where openge's execute time goes, per op type, and how much of it is products (BLAS or
+openge's own GEMM).
 
-For each model (default: resnet50, densenet121, bert_base, and shufflenet — the model where
-openge trails ONNX Runtime most — from bench/models.py, freshly converted), after warm-up:
+For each model (default: resnet50, densenet121, bert_base, shufflenet, mobilenet_v2,
+gpt2_block, efficientnet_b0 from bench/models.py, freshly converted), after warm-up:
 
 1. a timer pass: each task's kernel is wrapped to add its wall time to its op type, and numpy's
    matmul-family functions (``np.matmul``, ``np.dot``, ``np.einsum``, ``np.tensordot``, …) are
-   wrapped to add theirs to the op type that called them: time per op type, and the share spent
-   in BLAS (matmul) vs everything else (im2col copies, elementwise, normalization, pooling,
-   the runtime loop);
+   wrapped to add theirs to the op type that called them: time per op type, the share of the
+   product ops (convolutions and matrix products, whose BLAS or micro-kernel calls are mostly
+   made from compiled code that numpy's functions do not see) against everything else
+   (pooling, elementwise, normalization, the runtime loop), and their 2·M·N·K counted from the
+   plan's shapes against np.matmul's best rate (the roofline);
 2. cProfile on the same execute loop (kernels renamed per op type, matmul calls named
    ``BLAS:<fn>``): the functions with the most own time.
 
@@ -75,7 +78,7 @@ class Profile:
     op_tasks: dict[str, int] = field(default_factory=dict)
     top: list[tuple[str, float]] = field(default_factory=list)  # (function, own s per run)
     error: str | None = None
-    blas_flops: float = 0.0  # floating-point operations of the np.matmul calls per run
+    product_flops: float = 0.0  # 2·M·N·K of the model's convolutions and products per run
     sgemm_flops_s: float = float("nan")  # np.matmul's best rate at this thread count
 
     @property
@@ -88,14 +91,37 @@ class Profile:
         """Time inside matmul-family numpy calls per run."""
         return sum(self.op_blas_s.values())
 
+    @property
+    def product_s(self) -> float:
+        """Time in the product ops' kernels (convolutions and matrix products, their fused
+        epilogues, packing and BLAS or micro-kernel calls included) per run."""
+        return sum(t for op, t in self.op_s.items() if op in PRODUCT_OPS)
 
-def _matmul_flops(a, b) -> float:
-    """2·M·N·K times the broadcast batch of ``np.matmul(a, b)`` (0 for vectors)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.ndim < 2 or b.ndim < 2:
+
+#: Op types whose work is a product (openge's convolutions and matrix products): their
+#: kernels call numpy's BLAS, OpenBLAS from compiled code, or openge's own GEMM micro-kernel.
+PRODUCT_OPS = frozenset(
+    {"Conv2D", "FusedConv2D", "MatMulV2", "BatchMatMulV2", "FusedMatMul", "MatMul", "BatchMatMul"}
+)
+
+
+def product_flops(task) -> float:
+    """2·M·N·K of one plan task when it is a product (:data:`PRODUCT_OPS`), from its slots'
+    shapes: a convolution's output elements times its filter's Cin/groups·kh·kw, a matrix
+    product's output elements times K; 0 otherwise. Independent of the kernel that runs it,
+    so the same count holds for ONNX Runtime."""
+    if task.op_type not in PRODUCT_OPS or len(task.inputs) < 2 or not task.outputs:
         return 0.0
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    return 2.0 * float(np.prod(batch)) * a.shape[-2] * a.shape[-1] * b.shape[-1]
+    out = float(np.prod(task.outputs[0].shape)) if task.outputs[0].shape else 0.0
+    a, b = task.inputs[0].shape, task.inputs[1].shape
+    if "Conv" in task.op_type:
+        if len(b) != 4 or task.attrs.get("data_format", "NCHW") != "NCHW":
+            return 0.0
+        return 2.0 * out * float(np.prod(b[1:]))
+    if len(a) < 2:
+        return 0.0
+    transposed = task.attrs.get("transpose_x1") or task.attrs.get("adj_x1")
+    return 2.0 * out * float(a[-2] if transposed else a[-1])
 
 
 def sgemm_rate(threads: int, size: int = 1024) -> float:
@@ -135,7 +161,6 @@ class _Instruments:
         self.current = "(outside kernels)"
         self.depth = 0
         self.timing = True
-        self.flops = 0.0
 
     def kernel(self, kernel: Callable, op_type: str) -> Callable:
         """A wrapper timing ``kernel`` under ``op_type`` (also named so for cProfile)."""
@@ -160,8 +185,6 @@ class _Instruments:
             if not self.timing or self.depth:
                 return fn(*args, **kwargs)
             self.depth += 1
-            if label == "matmul":
-                self.flops += _matmul_flops(*args[:2])
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
@@ -220,6 +243,7 @@ def profile_model(name: str, cache: str, runs: int, threads: int, log) -> Profil
     inputs = models.make_inputs(path)
     model = Model.from_file(conv.om_path)
     result.tasks = len(model.compiled.tasks)
+    result.product_flops = sum(product_flops(t) for t in model.compiled.tasks)
     result.op_tasks = dict(
         sorted(
             {
@@ -253,7 +277,6 @@ def profile_model(name: str, cache: str, runs: int, threads: int, log) -> Profil
             result.execute_s, result.timed_s = median(plain), sum(timed) / runs
             result.op_s = {k: v / runs for k, v in instruments.op_s.items()}
             result.op_blas_s = {k: v / runs for k, v in instruments.blas_s.items()}
-            result.blas_flops = instruments.flops / runs
             result.sgemm_flops_s = sgemm_rate(threads)
             log(f"[{name}] timer pass: {result.timed_s * 1e3:.1f} ms/run")
 
@@ -301,20 +324,25 @@ def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f}%" if whole > 0 else "—"
 
 
+def _ratio(part: float, whole: float) -> str:
+    return f"{part / whole:.2f}" if whole > 0 else "—"
+
+
 def _summary_row(p: Profile) -> str:
     if p.error:
-        return f"| {p.name} | {p.threads} | not profiled: {p.error} | | | | | | | | | |"
+        return f"| {p.name} | {p.threads} | not profiled: {p.error} | | | | | | | | | | |"
     total = p.timed_s
     outside = max(total - p.kernel_s, 0.0)
     top = ", ".join(
         f"{op} {_pct(t, total)}" for op, t in sorted(p.op_s.items(), key=lambda kv: -kv[1])[:3]
     )
-    floor = p.blas_flops / p.sgemm_flops_s  # seconds at sgemm's best rate
+    floor = p.product_flops / p.sgemm_flops_s  # seconds at sgemm's best rate
     return (
-        f"| {p.name} | {p.threads} | {p.execute_s * 1e3:.1f} | {_pct(p.blas_s, total)} | "
-        f"{_pct(p.kernel_s - p.blas_s, total)} | {_pct(outside, total)} | "
-        f"{p.blas_flops / 1e9:.2f} | {p.sgemm_flops_s / 1e9:.0f} | {floor * 1e3:.1f} | "
-        f"{p.execute_s / floor:.2f} | {p.blas_s / floor:.2f} | {top} |"
+        f"| {p.name} | {p.threads} | {p.execute_s * 1e3:.1f} | {_pct(p.product_s, total)} | "
+        f"{_pct(p.kernel_s - p.product_s, total)} | {_pct(outside, total)} | "
+        f"{_pct(p.blas_s, total)} | {p.product_flops / 1e9:.2f} | "
+        f"{p.sgemm_flops_s / 1e9:.0f} | {floor * 1e3:.1f} | {_ratio(p.execute_s, floor)} | "
+        f"{_ratio(p.product_s, floor)} | {top} |"
     )
 
 
@@ -328,21 +356,27 @@ def render(profiles: list[Profile], command: str, start_load: float | None = Non
         "",
         "Per model: the median `execute` time without instrumentation, then a timer pass (each "
         "kernel timed and charged to its op type; numpy matmul-family calls timed and charged "
-        'to the op type that made them: "BLAS") and cProfile on the same loop. "outside '
-        "kernels\" is `execute`'s own work (input checks, output allocation, binding, the "
-        "loop). numpy's BLAS is limited to the stated threads with threadpoolctl. Shares are "
-        "of the instrumented time.",
+        'to the op type that made them) and cProfile on the same loop. "products" is the '
+        "time of the convolution and matrix-product ops (Conv2D, FusedConv2D, MatMulV2, "
+        "BatchMatMulV2, FusedMatMul: their BLAS or micro-kernel calls, packing, Winograd "
+        "transforms and fused epilogues); most of their BLAS work is now called from compiled "
+        "code (OpenBLAS's GEMM from openge.kernels.pointwise, openge's own micro-kernel), "
+        'which numpy\'s functions do not see: "numpy BLAS calls" is only what still goes '
+        'through np.matmul and the like. "outside kernels" is `execute`\'s own work (input '
+        "checks, output allocation, binding, the loop). numpy's BLAS is limited to the stated "
+        "threads with threadpoolctl. Shares are of the instrumented time.",
         "",
-        "Roofline: the products' floating-point operations (2·M·N·K of every np.matmul call) "
-        'at np.matmul\'s best float32 rate on 1024³ at the same thread count ("sgemm"): '
+        "Roofline: the products' floating-point operations (2·M·N·K of every convolution and "
+        "matrix product, counted from the plan's shapes, so the same for any runtime) at "
+        'np.matmul\'s best float32 rate on 1024³ at the same thread count ("sgemm"): '
         "`execute / roofline` is how far the whole model is from running its products at "
-        "sgemm speed and nothing else; `BLAS / roofline` is how far the products themselves "
-        "are (small or skinny products run below the 1024³ rate).",
+        "sgemm speed and nothing else; `products / roofline` is how far the product ops "
+        "themselves are (small, skinny and depthwise products run below the 1024³ rate).",
         "",
-        "| model | BLAS threads | execute ms | BLAS (matmul) | kernels outside BLAS "
-        "| outside kernels | GFLOP / run | sgemm GFLOP/s | roofline ms | execute / roofline "
-        "| BLAS / roofline | top op types |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| model | BLAS threads | execute ms | products | other kernels | outside kernels "
+        "| numpy BLAS calls | GFLOP / run | sgemm GFLOP/s | roofline ms | execute / roofline "
+        "| products / roofline | top op types |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         *(_summary_row(p) for p in profiles),
     ]
     first = profiles[0].threads if profiles else 1
