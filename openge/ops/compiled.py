@@ -13,11 +13,12 @@ argument types — never during the first ``execute``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,21 +64,53 @@ SLOW_IN_LOOPS = frozenset(
 FAST_FLOAT32 = frozenset({"Sigmoid", "Swish", "Erf", "GeluErf", "Tanh", "Gelu"})
 
 
+_build = threading.local()
+
+
+@contextlib.contextmanager
+def model_build() -> Iterator[None]:
+    """The scope of one model's plan building (every plan of it: gears, a dynamic shape's).
+    Inside it, :func:`loaded_here` says whether this model has loaded a compiled kernel so
+    far — not whether another model did earlier in the process — so a model's kernels, and
+    its results' bits, do not depend on what else the process loaded (BERT-tiny alone runs
+    its GELU in NumPy; it ran compiled after another model had imported numba). Reentrant:
+    a nested scope shares the outer one's state."""
+    if getattr(_build, "state", None) is not None:
+        yield
+        return
+    _build.state = [False]
+    try:
+        yield
+    finally:
+        _build.state = None
+
+
+def loaded_here() -> bool:
+    """Whether compiled kernels are loaded for the model being built (inside
+    :func:`model_build`), or, outside any build (an op prepared on its own), in the process."""
+    state = getattr(_build, "state", None)
+    return bool(state[0]) if state is not None else kernels.imported()
+
+
 def worth_compiling(size: int) -> bool:
     """Whether a task of ``size`` elements takes a compiled kernel: from MIN_ELEMENTS, or from
-    MIN_ELEMENTS_LOADED once numba is loaded (a small model never imports numba for small
-    tasks alone; the same rule for every op, so a task's kernel depends on its size and on
-    whether numba is loaded, nothing else)."""
-    return size >= (MIN_ELEMENTS_LOADED if kernels.imported() else MIN_ELEMENTS)
+    MIN_ELEMENTS_LOADED once the model's earlier tasks loaded compiled kernels
+    (:func:`loaded_here`: a small model never imports numba for small tasks alone; the same
+    rule for every op, so a task's kernel depends on its size and its model, nothing else)."""
+    return size >= (MIN_ELEMENTS_LOADED if loaded_here() else MIN_ELEMENTS)
 
 
 def load(family: str) -> Any:
     """openge.kernels' module ``family``, or None (numba missing or failing to import)."""
     try:
-        return kernels.load(family)
+        module = kernels.load(family)
     except Exception as err:  # an odd numba install must not break loading a model
         logger.warning("compiled kernels unavailable (%s): using NumPy kernels", err)
         return None
+    state = getattr(_build, "state", None)
+    if module is not None and state is not None:
+        state[0] = True
+    return module
 
 
 def warm(fn: Any, *args: Any) -> bool:
@@ -348,6 +381,8 @@ __all__ = [
     "TEAM_ELEMENTS",
     "launcher",
     "load",
+    "loaded_here",
+    "model_build",
     "parts",
     "program_closure",
     "row_parts",

@@ -52,10 +52,9 @@ def prepare_layer_norm(
     for p in (gamma, beta):
         if p.size != inner or np.broadcast_shapes(p.shape, x.shape) != x.shape:
             return None
-    from openge import kernels
-    from openge.ops.compiled import MIN_ELEMENTS, launcher, load, row_parts, warm
+    from openge.ops.compiled import MIN_ELEMENTS, launcher, load, loaded_here, row_parts, warm
 
-    if x.size < MIN_ELEMENTS and not kernels.imported():
+    if x.size < MIN_ELEMENTS and not loaded_here():
         return None  # a small model does not import numba for its layer norms alone
 
     module = load("norm")

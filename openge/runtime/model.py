@@ -35,6 +35,7 @@ from openge.om.gears import GearKind, GearSet
 from openge.om.limits import LoadLimits, resolve_limits
 from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind
 from openge.ops import get_schema
+from openge.ops.compiled import model_build
 from openge.ops.exact_cube import task_kernel
 from openge.runtime.files import MappedFile, as_path
 from openge.runtime.gears import GearRuntime
@@ -223,22 +224,23 @@ class Model:
             self.inputs = list(self._dynamic.inputs)
         self._gears: GearRuntime | None = None
         self._gear_plans: list[tuple[list[_Step], list, list]] = []
-        if compiled.gears is None:
-            self._steps, self._input_binds, self._output_binds = self._build_plan(
-                compiled.tasks, self.inputs, self.outputs
-            )
-        else:  # one plan per gear over the shared arena and weights
-            self._gears = GearRuntime(self.inputs, self.outputs, compiled.gears)
-            for i, g in enumerate(compiled.gears.gears):
-                self._gear_plans.append(
-                    self._build_plan(
-                        compiled.tasks[g.task_begin : g.task_end],
-                        self._gears.in_descs[i],
-                        self._gears.out_descs[i],
-                    )
+        with model_build():  # kernel choices depend on this model, not the process's past
+            if compiled.gears is None:
+                self._steps, self._input_binds, self._output_binds = self._build_plan(
+                    compiled.tasks, self.inputs, self.outputs
                 )
-            largest = compiled.gears.largest
-            self._steps, self._input_binds, self._output_binds = self._gear_plans[largest]
+            else:  # one plan per gear over the shared arena and weights
+                self._gears = GearRuntime(self.inputs, self.outputs, compiled.gears)
+                for i, g in enumerate(compiled.gears.gears):
+                    self._gear_plans.append(
+                        self._build_plan(
+                            compiled.tasks[g.task_begin : g.task_end],
+                            self._gears.in_descs[i],
+                            self._gears.out_descs[i],
+                        )
+                    )
+                largest = compiled.gears.largest
+                self._steps, self._input_binds, self._output_binds = self._gear_plans[largest]
         self._dumper: Any = None  # a runtime.dump.ModelDumper while a data dump is on
 
     # ----- loading -------------------------------------------------------------------------

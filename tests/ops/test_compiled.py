@@ -173,3 +173,25 @@ def test_elementwise_program_rows_on_the_thread_team(threads, monkeypatch):
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_allclose(results[0], np.maximum(x + bias, 0), rtol=1e-6, atol=1e-6)
     assert calls and calls[-1][2] == 2  # the two-thread run went through the team
+
+
+def test_the_lower_size_rule_follows_the_model_being_built():
+    """Once numba is loaded, mid-sized tasks compile — but only for a model that loaded
+    compiled kernels itself: another model loaded earlier in the process must not change
+    this one's kernels (or its results' bits)."""
+    from openge.ops import compiled
+
+    kernels.load("pooling")  # as if an earlier model had imported numba
+    size = compiled.MIN_ELEMENTS_LOADED * 4
+    assert size < compiled.MIN_ELEMENTS
+    assert compiled.worth_compiling(size)  # an op prepared on its own: the process's state
+    with compiled.model_build():
+        assert not compiled.loaded_here()
+        assert not compiled.worth_compiling(size)
+        assert compiled.worth_compiling(compiled.MIN_ELEMENTS)
+        with compiled.model_build():  # nested (a gear's plan): the same model
+            assert compiled.load("pooling") is not None
+        assert compiled.loaded_here()
+        assert compiled.worth_compiling(size)
+    with compiled.model_build():  # the next model starts afresh
+        assert not compiled.worth_compiling(size)

@@ -1,0 +1,88 @@
+"""A model's kernels depend on the model, not on what else the process loaded: a small
+transformer-style GELU (65k elements, under the size that imports numba) runs on NumPy's
+kernels whether or not an earlier model loaded compiled kernels, so a model gives the same
+bits alone (a Ray actor, a fresh CLI run) as beside others."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from openge import kernels
+from openge.compiler import compile_graph
+from openge.om.writer import serialize
+from openge.parser import parse_onnx
+from openge.runtime.model import Model
+
+
+def _gelu_model(rows: int = 128, width: int = 512) -> bytes:
+    """y = x · (1 + erf(x / √2)) / 2 over a (rows, width) input: one elementwise program."""
+    nodes = [
+        helper.make_node("Div", ["x", "sqrt2"], ["s"]),
+        helper.make_node("Erf", ["s"], ["e"]),
+        helper.make_node("Add", ["e", "one"], ["p"]),
+        helper.make_node("Mul", ["x", "p"], ["m"]),
+        helper.make_node("Mul", ["m", "half"], ["y"]),
+    ]
+    consts = [
+        numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "gelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, width])],
+        consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return serialize(compile_graph(parse_onnx(model)), online=False)
+
+
+def _dispatchers(fn, depth: int = 0, seen: set | None = None) -> list[str]:
+    """numba dispatchers reachable through a step kernel's closures."""
+    seen = set() if seen is None else seen
+    if id(fn) in seen or depth > 6:
+        return []
+    seen.add(id(fn))
+    found = []
+    for value in [*(c.cell_contents for c in getattr(fn, "__closure__", None) or ())] + [
+        getattr(fn, attr, None) for attr in ("kernel", "run", "__self__")
+    ]:
+        if value is None:
+            continue
+        if "Dispatcher" in type(value).__name__:
+            found.append(getattr(value, "__name__", "?"))
+        elif callable(value) or hasattr(value, "__closure__"):
+            found += _dispatchers(value, depth + 1, seen)
+        elif isinstance(value, tuple):
+            for item in value:
+                if callable(item):
+                    found += _dispatchers(item, depth + 1, seen)
+    return found
+
+
+def test_a_small_models_gelu_stays_in_numpy_after_another_model_loaded_numba():
+    data = _gelu_model()
+    x = np.random.default_rng(3).standard_normal((128, 512)).astype(np.float32)
+    kernels.load("pooling")  # an earlier model in this process imported numba
+    model = Model.from_bytes(data)
+    try:
+        assert not any(_dispatchers(step[0]) for step in model._steps)
+        y = model.execute([x])[0]
+    finally:
+        model.close()
+    before = kernels.enabled()
+    kernels.set_enabled(False)  # the NumPy kernels, as a process without numba runs them
+    try:
+        reference = Model.from_bytes(data)
+        try:
+            want = reference.execute([x])[0]
+        finally:
+            reference.close()
+    finally:
+        kernels.set_enabled(before)
+    assert np.array_equal(y, want)
