@@ -23,8 +23,28 @@ from openge.kernels.depthwise import block_epilogue
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
+def _blas_int(context, builder, value, ty, int_bits: int):  # pragma: no cover - codegen
+    """IR: an integer argument as a CBLAS int of ``int_bits`` bits."""
+    wide = context.cast(builder, value, ty, types.int64)
+    return wide if int_bits == 64 else builder.trunc(wide, ir.IntType(int_bits))
+
+
+def _address(context, builder, value, ty, ptr):  # pragma: no cover - codegen
+    """IR: an integer address argument as a pointer of type ``ptr``."""
+    return builder.inttoptr(context.cast(builder, value, ty, types.uintp), ptr)
+
+
+def _transpose(context, builder, value, ty):  # pragma: no cover - codegen
+    """IR: CBLAS's Trans (``value`` nonzero) or NoTrans enum."""
+    enum = ir.IntType(32)
+    wide = context.cast(builder, value, ty, types.int64)
+    nonzero = builder.icmp_signed("!=", wide, ir.IntType(64)(0))
+    return builder.select(nonzero, enum(_TRANS), enum(_NO_TRANS))
+
+
 def _gemm_intrinsic(int_bits: int):
-    """An intrinsic calling ``cblas_?gemm`` at an address with ``int_bits``-bit BLAS ints."""
+    """An intrinsic calling ``cblas_?gemm`` (row-major, A not transposed, B transposed when
+    ``trans_b`` is nonzero) at an address with ``int_bits``-bit BLAS ints."""
 
     @intrinsic
     def gemm(
@@ -42,48 +62,32 @@ def _gemm_intrinsic(int_bits: int):
             # order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc
             params = [enum] * 3 + [blas_int] * 3 + [flt, ptr, blas_int, ptr, blas_int]
             fnty = ir.FunctionType(ir.VoidType(), [*params, flt, ptr, blas_int])
-            (f, tb_, m_, n_, k_, al, a_, lda_, b_, ldb_, be, c_, ldc_) = args
-            tys = (signature.args[0], *signature.args[2:])
-            trans = builder.select(
-                builder.icmp_signed(
-                    "!=",
-                    context.cast(builder, tb_, signature.args[1], types.int64),
-                    ir.IntType(64)(0),
-                ),
-                enum(_TRANS),
-                enum(_NO_TRANS),
-            )
+            f, tb, m_, n_, k_, al, a_, lda_, b_, ldb_, be, c_, ldc_ = args
+            t = signature.args
 
-            def as_int(v, ty):
-                return (
-                    context.cast(builder, v, ty, types.int64)
-                    if int_bits == 64
-                    else (builder.trunc(context.cast(builder, v, ty, types.int64), blas_int))
-                )
+            def num(i, v):
+                return _blas_int(context, builder, v, t[i], int_bits)
 
-            call = builder.inttoptr(
-                context.cast(builder, f, tys[0], types.uintp), fnty.as_pointer()
-            )
-            pa = builder.inttoptr(context.cast(builder, a_, tys[5], types.uintp), ptr)
-            pb = builder.inttoptr(context.cast(builder, b_, tys[7], types.uintp), ptr)
-            pc = builder.inttoptr(context.cast(builder, c_, tys[10], types.uintp), ptr)
+            def addr(i, v, to):
+                return _address(context, builder, v, t[i], to)
+
             builder.call(
-                call,
+                addr(0, f, fnty.as_pointer()),
                 [
                     enum(_ROW_MAJOR),
                     enum(_NO_TRANS),
-                    trans,
-                    as_int(m_, tys[1]),
-                    as_int(n_, tys[2]),
-                    as_int(k_, tys[3]),
+                    _transpose(context, builder, tb, t[1]),
+                    num(2, m_),
+                    num(3, n_),
+                    num(4, k_),
                     al,
-                    pa,
-                    as_int(lda_, tys[6]),
-                    pb,
-                    as_int(ldb_, tys[8]),
+                    addr(6, a_, ptr),
+                    num(7, lda_),
+                    addr(8, b_, ptr),
+                    num(9, ldb_),
                     be,
-                    pc,
-                    as_int(ldc_, tys[11]),
+                    addr(11, c_, ptr),
+                    num(12, ldc_),
                 ],
             )
             return context.get_dummy_value()
@@ -112,39 +116,32 @@ def _gemv_intrinsic(int_bits: int):
             ptr = flt.as_pointer()
             blas_int = ir.IntType(int_bits)
             enum = ir.IntType(32)
-            tys = signature.args
             # order, trans, M, N, alpha, A, lda, X, incX, beta, Y, incY
             params = [enum, enum, blas_int, blas_int, flt, ptr, blas_int, ptr, blas_int]
             fnty = ir.FunctionType(ir.VoidType(), [*params, flt, ptr, blas_int])
             f, tr, m_, n_, al, a_, lda_, x_, be, y_ = args
+            t = signature.args
 
-            def as_int(v, ty):
-                wide = context.cast(builder, v, ty, types.int64)
-                return wide if int_bits == 64 else builder.trunc(wide, blas_int)
+            def num(i, v):
+                return _blas_int(context, builder, v, t[i], int_bits)
 
-            def as_ptr(v, ty):
-                return builder.inttoptr(context.cast(builder, v, ty, types.uintp), ptr)
+            def addr(i, v, to):
+                return _address(context, builder, v, t[i], to)
 
-            trans_flag = builder.icmp_signed(
-                "!=", context.cast(builder, tr, tys[1], types.int64), ir.IntType(64)(0)
-            )
-            call = builder.inttoptr(
-                context.cast(builder, f, tys[0], types.uintp), fnty.as_pointer()
-            )
             builder.call(
-                call,
+                addr(0, f, fnty.as_pointer()),
                 [
                     enum(_ROW_MAJOR),
-                    builder.select(trans_flag, enum(_TRANS), enum(_NO_TRANS)),
-                    as_int(m_, tys[2]),
-                    as_int(n_, tys[3]),
+                    _transpose(context, builder, tr, t[1]),
+                    num(2, m_),
+                    num(3, n_),
                     al,
-                    as_ptr(a_, tys[5]),
-                    as_int(lda_, tys[6]),
-                    as_ptr(x_, tys[7]),
+                    addr(5, a_, ptr),
+                    num(6, lda_),
+                    addr(7, x_, ptr),
                     blas_int(1),
                     be,
-                    as_ptr(y_, tys[9]),
+                    addr(9, y_, ptr),
                     blas_int(1),
                 ],
             )
