@@ -169,11 +169,18 @@ def _grid_epilogue(
     """Output channels [r0, r1) of grid positions [g0, g1) from ``cbuf`` (row ``co - r0``
     of ``width`` floats holds grid position ``g0 + j`` at ``j``) into ``y2`` (Cout, OH·OW):
     grid position ``oy·pw + ox`` is output (oy, ox) when ``ox < ow`` (the rest are the
-    windows that straddle a row's end: dropped), with bias, residual and activation."""
-    acc = np.empty(ow, y2.dtype)
+    windows that straddle a row's end: dropped), with bias, residual and activation. The
+    kept positions of a block are consecutive outputs, so each channel's are gathered into
+    one run and activated into one stretch of its row: one row view per channel, where a
+    view per output row (each an atomic reference count) cost as much as the arithmetic."""
+    acc = np.empty(max(1, g1 - g0), y2.dtype)
+    u = np.uint64
     for co in range(r0, r1):
         crow = cbuf[(co - r0) * width :]
+        rrow = r2[co]
         b = bias[co]
+        count = 0
+        first = 0
         g = g0
         while g < g1:
             oy = g // pw
@@ -181,20 +188,22 @@ def _grid_epilogue(
             end = min(g1, oy * pw + pw)
             run = min(ow, end - oy * pw) - ox0
             if run > 0:
-                src = np.uint64(g - g0)
-                at = oy * ow + ox0
-                dst = y2[co, at : at + run]
+                if count == 0:
+                    first = oy * ow + ox0
+                src, dst = u(g - g0), u(count)
                 if has_res:
-                    res = r2[co, at : at + run]
+                    at = u(oy * ow + ox0)
                     for q in range(run):
-                        u = np.uint64(q)
-                        acc[u] = (crow[src + u] + b) + res[u]
+                        k = u(q)
+                        acc[dst + k] = (crow[src + k] + b) + rrow[at + k]
                 else:
                     for q in range(run):
-                        u = np.uint64(q)
-                        acc[u] = crow[src + u] + b
-                activate_row(acc, dst, run, act, lo, hi)
+                        k = u(q)
+                        acc[dst + k] = crow[src + k] + b
+                count += run
             g = end
+        if count > 0:
+            activate_row(acc, y2[co, first : first + count], count, act, lo, hi)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

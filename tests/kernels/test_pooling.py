@@ -145,6 +145,47 @@ def test_max_pool_propagates_nan_and_avg_divides_by_the_given_counts():
     assert np.isnan(y[0, 0]).all()
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_max_pool_nan_in_some_planes_propagates_as_numpy(case):
+    """A max pooling runs plain max loops on planes (or bands of rows) without NaN and
+    NaN-propagating ones elsewhere: NaN, inf and -inf put in some planes only, at the
+    corners, edges and inside, come out as the NumPy kernel's (np.maximum's) at 1 and 2
+    threads, and the planes without NaN beside them are unaffected."""
+    xs, k, s, pads, ceil_mode = case
+    attrs = _attrs(k, s, pads, ceil_mode)
+    from openge.ops.pooling import _pool_geometry
+
+    geo = _pool_geometry(
+        xs[2], xs[3], attrs["ksize"], attrs["strides"], "CALCULATED", pads, "NCHW", False, ceil_mode
+    )
+    x = RNG.standard_normal(xs).astype(np.float32)
+    n, c, h, w = xs
+    planes = x.reshape(n * c, h, w)
+    for plane in range(0, n * c, 2):  # every other plane gets special values
+        for value, (r, col) in zip(
+            (np.nan, np.inf, -np.inf, np.nan),
+            ((0, 0), (h - 1, w - 1), (h // 2, 0), (RNG.integers(h), RNG.integers(w))),
+            strict=True,
+        ):
+            planes[plane, r, col] = value
+    y = np.empty((n, c, geo[8], geo[9]), np.float32)
+    expected = np.empty_like(y)
+    get_schema("MaxPoolV3").kernel([x], [expected], **attrs)
+    assert np.isnan(expected).any()
+    run = _compiled_pool([x], [y], attrs, average=False)
+    assert run is not None
+    before = kernels.get_num_threads()
+    try:
+        for threads in (1, 2):
+            kernels.set_num_threads(threads)
+            y[...] = 7.0
+            run()
+            np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+            np.testing.assert_array_equal(y, expected)
+    finally:
+        kernels.set_num_threads(before)
+
+
 @pytest.mark.parametrize("op", ["MaxPoolV3", "AvgPoolV2"])
 def test_inception_geometries_and_threads(op):
     """Bottom/right padding only, stride 2 and 1, planes shared by 2 threads: as the NumPy
