@@ -159,8 +159,8 @@ def _tile_function(module, mr: int, nv: int, stream_b: bool, gathered: bool, ari
     of ``mr`` rows (``lda`` 1, ``astep`` ``mr``: a convolution's filter), its addresses
     constant offsets from one pointer; the second for any A. With ``lda`` and ``astep`` known
     only at run time, LLVM walks A's ``mr`` rows with a chain of dependent additions each
-    step, and a convolution's tiles ran 1.5× slower on an AVX2 Zen 3 core (16 → 64 3×3 at
-    55²; 12 FMAs per step there, 24 with AVX-512's tile)."""
+    step. Inlined, on an AVX2 Zen 3 core (12 FMAs per step there, 24 with AVX-512's tile),
+    squeezenet's 16 → 64 3×3 at 55² took 1.74 ms, 0.73 with these out-of-line loops."""
     i64 = ir.IntType(64)
     fnty = ir.FunctionType(ir.VoidType(), [i64] * arity)
     stem = f"openge_{'rows' if gathered else 'panel'}_tile_{mr}x{nv}{'_s' if stream_b else ''}"
