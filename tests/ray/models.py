@@ -98,3 +98,15 @@ def loop_reference(om: bytes, x: np.ndarray, batch: int) -> np.ndarray:
             padded[: len(part)] = part
             outs.append(model.execute([padded])[0][: len(part)].copy())
     return np.concatenate(outs)
+
+
+def batches_reference(om: bytes, x: np.ndarray, rows: int, batch: int) -> np.ndarray:
+    """:func:`loop_reference` over each run of ``rows`` rows on its own: what the actors score
+    when Ray hands them batches of ``rows`` rows, each run ``batch`` rows at a time from its
+    start. A row's bits can depend on its position in a product: numpy's OpenBLAS with its
+    Haswell kernels (AVX2 machines) gave 268 of the 2048 outputs of a 64×16 @ 16×32 product
+    other bits once the rows were rolled by two, so the reference must cut the rows where
+    the actors do."""
+    return np.concatenate(
+        [loop_reference(om, x[s : s + rows], batch) for s in range(0, len(x), rows)]
+    )

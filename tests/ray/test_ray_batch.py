@@ -17,7 +17,13 @@ pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow comes with the ray e
 
 from openge.cli.main import main  # noqa: E402
 from openge.ray import OmPredictor, predict  # noqa: E402
-from tests.ray.models import cnn_onnx, compile_onnx, loop_reference, mlp_onnx  # noqa: E402
+from tests.ray.models import (  # noqa: E402
+    batches_reference,
+    cnn_onnx,
+    compile_onnx,
+    loop_reference,
+    mlp_onnx,
+)
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -66,7 +72,7 @@ def test_mlp_20000_rows_equal_the_single_process_loop(ray_cluster, mlp_om):
     )  # fmt: skip
     prob, row = _collect(result, "prob", "row")
     np.testing.assert_array_equal(row, np.arange(20_000))
-    np.testing.assert_array_equal(prob, loop_reference(mlp_om, x, 64))
+    np.testing.assert_array_equal(prob, batches_reference(mlp_om, x, 1000, 64))
 
 
 def test_cnn_2000_images_pandas_batches(ray_cluster, cnn_om):
@@ -98,7 +104,7 @@ def test_a_killed_actor_leaves_the_output_complete_and_exact(ray_cluster, mlp_om
     prob, row = _collect(result, "prob", "row")
     assert os.path.exists(marker), "the actor did not crash: the test proves nothing"
     np.testing.assert_array_equal(row, np.arange(6000))
-    np.testing.assert_array_equal(prob, loop_reference(mlp_om, x, 64))
+    np.testing.assert_array_equal(prob, batches_reference(mlp_om, x, 500, 64))
 
 
 def test_batch_gears_are_used(ray_cluster):
