@@ -14,7 +14,11 @@ In one process, on the same seeded inputs, per model:
   where one run takes more than 20 s;
 - agreement: max |output − ORT output| / max |ORT output| over the outputs;
 - peak RSS (VmHWM) of a fresh subprocess that imports one runtime, loads the model and runs it
-  5 times;
+  5 times, and the time from load start to the end of its first run: with an empty kernel cache
+  first (cold), then with the warm one; both children may write Python's bytecode cache
+  (PYTHONDONTWRITEBYTECODE removed), so the warm child imports openge's lazily loaded modules
+  from bytecode as an installed package does, not from source (ONNX Runtime's Python modules
+  come with their bytecode from pip);
 - .om size vs .onnx size.
 
 Thread settings, compared at each count *t* of ``--threads`` (default 2,1): ONNX Runtime with
@@ -407,12 +411,13 @@ def measure_rss(which: str, path: str, env: dict[str, str] | None = None) -> dic
     """Peak RSS of a fresh interpreter that imports ``which`` runtime, loads ``path`` and runs
     it RSS_RUNS times, and the seconds from load start to the end of the first run (see
     ``rss_child``); ``env`` adds environment variables (a fresh NUMBA_CACHE_DIR: cold)."""
+    child_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), "--rss-child", which, path],
         capture_output=True,
         text=True,
         timeout=900,
-        env=None if env is None else {**os.environ, **env},
+        env={**child_env, **(env or {})},
     )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -501,9 +506,9 @@ def bench_model(name: str, cache: str, s: Settings, log) -> Result:
     if s.rss:
         log(f"[{name}] peak RSS")
         if om_path is not None:
-            result.rss_openge = measure_rss("openge", om_path)  # warm kernel cache
-            with tempfile.TemporaryDirectory() as cold:
+            with tempfile.TemporaryDirectory() as cold:  # first: it also writes the bytecode
                 result.rss_openge_cold = measure_rss("openge", om_path, {"NUMBA_CACHE_DIR": cold})
+            result.rss_openge = measure_rss("openge", om_path)  # warm kernel cache
         result.rss_ort = measure_rss("ort", onnx_path)
     summary = ", ".join(f"{k} {median(v) * 1e3:.1f} ms" for k, v in result.times.items())
     log(f"[{name}] {summary}; diff {result.diff_openge:.1e}; other CPU {result.other_cpu:.2f}")

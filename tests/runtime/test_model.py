@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 from openge.errors import GeError, Status
+from openge.graph import Graph
 from openge.offline_compile import build_finalize, build_initialize, build_model, save_model
 from openge.runtime import Model, query_size
+from tests.conftest import const, data
 from tests.offline_compile.test_workflow import B, W, linear_graph, x_input
 
 
@@ -92,18 +96,66 @@ def test_caller_owned_work_and_weight_memory(tmp_path):
         Model.from_file(om_path, weight_memory=bytes(weight))
 
 
+def _plan_inputs(model: Model, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The arrays of that shape the model's plan reads."""
+    return [
+        a for _, ins, _, _, _, _ in model._steps for a in ins if a is not None and a.shape == shape
+    ]
+
+
 def test_weights_are_views_into_the_mapped_file(om_path):
     with Model.from_file(om_path) as m:
-        weight_views = [
-            a
-            for _, ins, _, _, _, _ in m._steps
-            for a in ins
-            if a is not None and a.shape == W.shape
-        ]
+        weight_views = _plan_inputs(m, W.shape)
         assert weight_views
         for a in weight_views:
             assert not a.flags.owndata and not a.flags.writeable
             np.testing.assert_array_equal(a, W)
+
+
+def _resident_bytes_of_file(path: str) -> int:
+    """RSS of this process's mappings of ``path`` (its Rss lines in /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            first = line.split()[0]
+            if "-" in first and ":" not in first:  # a mapping's header line
+                inside = line.rstrip().endswith(os.path.realpath(path))
+            elif inside and first == "Rss:":
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_file_pages_are_released_at_load_and_small_vectors_read_from_copies(tmp_path):
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(256, 2048)).astype(np.float32)  # 2 MiB: read in place or packed
+    b = rng.normal(size=(2048,)).astype(np.float32)  # a bias: a private copy
+    g = Graph("wide")
+    x = data(g, 0, (4, 256), name="x")
+    y = g.add_node(
+        "MatMulV2",
+        [x.output(0), const(g, w, name="w").output(0), const(g, b, name="b").output(0)],
+        name="y",
+    )
+    g.set_outputs([y.output(0)])
+    build_initialize({})
+    try:
+        path = save_model(str(tmp_path / "wide"), build_model(g))
+    finally:
+        build_finalize()
+    size = os.path.getsize(path)
+    with Model.from_file(path) as m:
+        # the header and tables may stay resident; the 2 MiB of weights may not
+        assert _resident_bytes_of_file(path) < size - w.nbytes
+        biases = _plan_inputs(m, b.shape)
+        assert biases
+        for a in biases:
+            assert a.flags.owndata and not a.flags.writeable
+            np.testing.assert_array_equal(a, b)
+        xv = rng.normal(size=(4, 256)).astype(np.float32)
+        (got,) = m.execute([xv])
+        ref = xv.astype(np.float64) @ w.astype(np.float64) + b
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
 
 
 def test_intermediates_returns_every_value(buf):
