@@ -147,10 +147,12 @@ def _powi(a, n):
 """
 
 #: erf and erf-GELU per program dtype. float32: erf from a degree-4 Taylor polynomial around the
-#: nearest node of a grid of step 1/512 on [0, 4], in float64 (the NumPy kernels' method,
-#: openge.ops.elementwise._erf_narrow: truncation < 1e-15, far below float32's half-ulp; beyond
-#: 4 erf rounds to ±1) — a table read and five multiply-adds, which vectorize, where libm's erf
-#: is a scalar call; the GELU's Φ(x) for x < -3√2 from libm's erfc (no cancellation in 1 + erf).
+#: nearest node of a grid of step 1/512 on [0, 4], in float64 (truncation < 1e-15, far below
+#: float32's half-ulp; beyond 4 erf rounds to ±1) — a table read and five multiply-adds, which
+#: vectorize, where libm's erf is a scalar call (the NumPy kernels, which pay a whole pass per
+#: operation and a gather per table read, use a rational fit instead:
+#: openge.ops.elementwise._erf_narrow); the GELU's Φ(x) for x < -3√2 from libm's erfc (no
+#: cancellation in 1 + erf).
 #: float64: libm's erf.
 _ERF_HELPERS = {
     "float32": """

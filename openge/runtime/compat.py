@@ -143,6 +143,7 @@ def _openge_layout(buffer: memoryview) -> bool:
 
 
 def _device_om(buffer: memoryview) -> bool:
+    """Whether ``buffer`` is a device .om (made by Ascend ATC); imports the device reader."""
     from openge.om.device import is_device_om
 
     return is_device_om(buffer)

@@ -118,9 +118,10 @@ class _Prepared:
         self.run()
 
 
-#: Constants of a mapped .om up to this many bytes are read from private copies
-#: (Model._release_file_pages): resnet50's peak RSS 331 → 311 MiB (from 4 MiB: 338, the copies
-#: then outweigh the pages they keep unmapped; AMD EPYC VM, Linux 6.18, ext4).
+#: Vector constants (biases, scales) of a mapped .om up to this many bytes are read from private
+#: copies (Model._release_file_pages): resnet50's peak RSS 324 → 312 MiB (AMD EPYC VM, Linux
+#: 6.18, ext4). Copying matrices too cost more than it saved: their copies stay referenced by
+#: the plan even when a kernel packs them (inception_v2 +20 MiB, densenet121 +22).
 _PRIVATE_WEIGHT_BYTES = 1 << 20
 
 #: Caller inputs up to this many bytes per task are staged into private copies (_Staged).
