@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 
@@ -76,3 +77,20 @@ def counter_graph(name="counter", var="count", shape=(2,)) -> Graph:
     a = g.add_node("AssignAdd", [v.output(0), x.output(0)])
     g.set_outputs([a.output(0)])
     return g
+
+
+def resident_pages(mapping: mmap.mmap) -> int:
+    """Pages of ``mapping`` in this process's RSS (its Rss line in /proc/self/smaps; Linux)."""
+    start = np.frombuffer(mapping, np.uint8).ctypes.data
+    with open("/proc/self/smaps") as smaps:
+        lines = smaps.read().splitlines()
+    for i, line in enumerate(lines):
+        first = line.split()[0]
+        if "-" not in first or ":" in first:
+            continue  # a detail line
+        lo, hi = (int(v, 16) for v in first.split("-"))
+        if lo <= start < hi:
+            for detail in lines[i + 1 :]:
+                if detail.startswith("Rss:"):
+                    return int(detail.split()[1]) * 1024 // mmap.PAGESIZE
+    raise AssertionError("mapping not found")

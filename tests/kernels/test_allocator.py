@@ -11,23 +11,7 @@ import numpy as np
 import pytest
 
 from openge.kernels import allocator
-
-
-def _resident_pages(mapping: mmap.mmap) -> int:
-    """Pages of ``mapping`` in this process's RSS (its Rss line in /proc/self/smaps)."""
-    start = np.frombuffer(mapping, np.uint8).ctypes.data
-    with open("/proc/self/smaps") as smaps:
-        lines = smaps.read().splitlines()
-    for i, line in enumerate(lines):
-        first = line.split()[0]
-        if "-" not in first or ":" in first:
-            continue  # a detail line
-        lo, hi = (int(v, 16) for v in first.split("-"))
-        if lo <= start < hi:
-            for detail in lines[i + 1 :]:
-                if detail.startswith("Rss:"):
-                    return int(detail.split()[1]) * 1024 // mmap.PAGESIZE
-    raise AssertionError("mapping not found")
+from tests.conftest import resident_pages
 
 
 @pytest.fixture
@@ -45,11 +29,11 @@ def test_release_pages_drops_a_read_only_mapping_and_keeps_its_data(weights_file
         mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     w = np.frombuffer(mapping, np.float32)[1000:].reshape(-1, 100)
     assert w.sum() == data[1000:].sum()  # every page touched
-    before = _resident_pages(mapping)
+    before = resident_pages(mapping)
     released = allocator.release_pages(w)
     # whole pages inside the array's bytes only: not the first partial page
     assert released == (w.nbytes - (-4000 % mmap.PAGESIZE)) // mmap.PAGESIZE * mmap.PAGESIZE
-    assert _resident_pages(mapping) <= before - released // mmap.PAGESIZE
+    assert resident_pages(mapping) <= before - released // mmap.PAGESIZE
     assert np.array_equal(w.reshape(-1), data[1000:])  # read back from the page cache
     del w
     mapping.close()

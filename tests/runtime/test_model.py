@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import os
 import sys
 import threading
@@ -13,7 +14,7 @@ from openge.errors import GeError, Status
 from openge.graph import Graph
 from openge.offline_compile import build_finalize, build_initialize, build_model, save_model
 from openge.runtime import Model, query_size
-from tests.conftest import const, data
+from tests.conftest import const, data, resident_pages
 from tests.offline_compile.test_workflow import B, W, linear_graph, x_input
 
 
@@ -112,19 +113,6 @@ def test_weights_are_views_into_the_mapped_file(om_path):
             np.testing.assert_array_equal(a, W)
 
 
-def _resident_bytes_of_file(path: str) -> int:
-    """RSS of this process's mappings of ``path`` (its Rss lines in /proc/self/smaps)."""
-    total, inside = 0, False
-    with open("/proc/self/smaps") as smaps:
-        for line in smaps:
-            first = line.split()[0]
-            if "-" in first and ":" not in first:  # a mapping's header line
-                inside = line.rstrip().endswith(os.path.realpath(path))
-            elif inside and first == "Rss:":
-                total += int(line.split()[1]) * 1024
-    return total
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
 def test_file_pages_are_released_at_load_and_small_vectors_read_from_copies(tmp_path):
     rng = np.random.default_rng(3)
@@ -146,7 +134,7 @@ def test_file_pages_are_released_at_load_and_small_vectors_read_from_copies(tmp_
     size = os.path.getsize(path)
     with Model.from_file(path) as m:
         # the header and tables may stay resident; the 2 MiB of weights may not
-        assert _resident_bytes_of_file(path) < size - w.nbytes
+        assert resident_pages(m._source.mapping) * mmap.PAGESIZE < size - w.nbytes
         biases = _plan_inputs(m, b.shape)
         assert biases
         for a in biases:
