@@ -90,3 +90,31 @@ def test_tanh32_and_gelu_tanh32_against_float64():
     loops(nan, t3, g3)
     assert np.isnan(t3[0]) and t3[1] == 1.0 and t3[2] == -1.0
     assert np.isnan(g3[0])
+
+
+def test_fmuladd_is_one_rounding_or_two_and_widens_mixed_floats():
+    kernels.load("depthwise")
+    from numba import njit
+
+    from openge.kernels.mathf32 import fmuladd
+
+    @njit
+    def narrow(a, b, c, out):
+        for i in range(a.size):
+            out[i] = fmuladd(a[i], b[i], c[i])
+
+    @njit
+    def mixed(a, b, c):  # float32 a and b, float64 c: computed (and returned) in float64
+        return fmuladd(a[0], b[0], c)
+
+    rng = np.random.default_rng(3)
+    a, b, c = (rng.standard_normal(100_000).astype(np.float32) for _ in range(3))
+    out = np.empty_like(a)
+    narrow(a, b, c, out)
+    # a·b is exact in float64 (48 significant bits), so this rounds once, as an FMA does
+    fused = (a.astype(np.float64) * b + c).astype(np.float32)
+    unfused = a * b + c  # float32 throughout: two roundings (machines without FMA)
+    assert np.all((out == fused) | (out == unfused))
+    assert np.mean(out == fused) > 0.99 or np.array_equal(out, unfused)
+    got = mixed(np.float32([1.5]), np.float32([3.0]), 2.0**-40)
+    assert isinstance(got, float) and got == 4.5 + 2.0**-40  # float32 would round it to 4.5
