@@ -178,23 +178,27 @@ def split_threads() -> int:
 
 class _Single:
     """Context: numpy's OpenBLAS at one thread (counted across threads; the last one out
-    restores the count the first one in found)."""
+    restores the count the first one in found). Entering gives that count (1 when it
+    cannot be read): the most threads openge splits a product over meanwhile, as
+    :func:`split_threads` would say, without a second look at the library (a 1×1
+    convolution asks once per call)."""
 
     __slots__ = ()
 
-    def __enter__(self) -> None:
-        lib = _lib()
+    def __enter__(self) -> int:
+        lib = _blas if _blas is not None else _lib()
         if not lib.ok:
-            return
+            return 1
         with _blas_lock:
             if _held["depth"] == 0:
                 _held["saved"] = lib.get()  # type: ignore[misc]
                 if _held["saved"] != 1:
                     lib.set(1)  # type: ignore[misc]
             _held["depth"] += 1
+            return max(1, _held["saved"])
 
     def __exit__(self, *exc: object) -> None:
-        lib = _lib()
+        lib = _blas if _blas is not None else _lib()
         if not lib.ok:
             return
         with _blas_lock:

@@ -40,34 +40,44 @@ def _min(a, b):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
+def _relu(v, zero):  # pragma: no cover - compiled
+    return v if not (v < zero) else v * zero
+
+
+@njit(inline="always")
+def _hard_swish(v, zero, three, six):  # pragma: no cover - compiled
+    return v * (_min(_max(v + three, zero), six) / six)
+
+
+@njit(inline="always")
+def _hard_sigmoid(v, lo, hi, zero, one):  # pragma: no cover - compiled
+    return _min(_max(lo * v + hi, zero), one)
+
+
+@njit(inline="always")
 def activate_row(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
     """``out[:ow] = act(acc[:ow])``, one branch-free loop per activation."""
-    zero = acc.dtype.type(0)
+    zero, one = acc.dtype.type(0), acc.dtype.type(1)
+    three, six = acc.dtype.type(3), acc.dtype.type(6)
     if act == NONE:
         for q in range(ow):
             out[np.uint64(q)] = acc[np.uint64(q)]
     elif act == RELU:
         for q in range(ow):
-            v = acc[np.uint64(q)]
-            out[np.uint64(q)] = v if not (v < zero) else v * zero
+            out[np.uint64(q)] = _relu(acc[np.uint64(q)], zero)
     elif act == CLIP:
         for q in range(ow):
             out[np.uint64(q)] = _min(_max(acc[np.uint64(q)], lo), hi)
     elif act == HARD_SWISH:
-        three, six = acc.dtype.type(3), acc.dtype.type(6)
         for q in range(ow):
-            v = acc[np.uint64(q)]
-            out[np.uint64(q)] = v * (_min(_max(v + three, zero), six) / six)
+            out[np.uint64(q)] = _hard_swish(acc[np.uint64(q)], zero, three, six)
     elif act == HARD_SIGMOID:
-        one = acc.dtype.type(1)
         for q in range(ow):
-            v = acc[np.uint64(q)]
-            out[np.uint64(q)] = _min(_max(lo * v + hi, zero), one)
+            out[np.uint64(q)] = _hard_sigmoid(acc[np.uint64(q)], lo, hi, zero, one)
     elif act == X_HARD_SIGMOID:
-        one = acc.dtype.type(1)
         for q in range(ow):
             v = acc[np.uint64(q)]
-            out[np.uint64(q)] = v * _min(_max(lo * v + hi, zero), one)
+            out[np.uint64(q)] = v * _hard_sigmoid(v, lo, hi, zero, one)
     elif act == SIGMOID:  # float32 only (the caller checks)
         for q in range(ow):
             out[np.uint64(q)] = sigmoid32(acc[np.uint64(q)])
@@ -75,6 +85,41 @@ def activate_row(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
         for q in range(ow):
             v = acc[np.uint64(q)]
             out[np.uint64(q)] = v * sigmoid32(v)
+
+
+@njit(inline="always")
+def bias_activate_row(row, b, n, act, lo, hi):  # pragma: no cover - compiled
+    """``row[:n] = act(row[:n] + b)`` in place, in one pass (the same values as adding the
+    bias into a buffer and :func:`activate_row` from it, without the buffer's second pass).
+    One array read and written: LLVM then needs no overlap check to vectorize."""
+    zero, one = row.dtype.type(0), row.dtype.type(1)
+    three, six = row.dtype.type(3), row.dtype.type(6)
+    if act == NONE:
+        for q in range(n):
+            row[np.uint64(q)] = row[np.uint64(q)] + b
+    elif act == RELU:
+        for q in range(n):
+            row[np.uint64(q)] = _relu(row[np.uint64(q)] + b, zero)
+    elif act == CLIP:
+        for q in range(n):
+            row[np.uint64(q)] = _min(_max(row[np.uint64(q)] + b, lo), hi)
+    elif act == HARD_SWISH:
+        for q in range(n):
+            row[np.uint64(q)] = _hard_swish(row[np.uint64(q)] + b, zero, three, six)
+    elif act == HARD_SIGMOID:
+        for q in range(n):
+            row[np.uint64(q)] = _hard_sigmoid(row[np.uint64(q)] + b, lo, hi, zero, one)
+    elif act == X_HARD_SIGMOID:
+        for q in range(n):
+            v = row[np.uint64(q)] + b
+            row[np.uint64(q)] = v * _hard_sigmoid(v, lo, hi, zero, one)
+    elif act == SIGMOID:  # float32 only (the caller checks)
+        for q in range(n):
+            row[np.uint64(q)] = sigmoid32(row[np.uint64(q)] + b)
+    else:  # SILU, float32 only (the caller checks)
+        for q in range(n):
+            v = row[np.uint64(q)] + b
+            row[np.uint64(q)] = v * sigmoid32(v)
 
 
 #: Output grid elements accumulated at a time (16 KiB of float32: stays in L1 across the taps).
@@ -503,22 +548,24 @@ def depthwise_cl_act_drive(
 def block_epilogue(y, bias, res, has_res, p0, p1, act, lo, hi):  # pragma: no cover - compiled
     """``y[:, p0:p1] = act((y + bias[:, None]) [+ res])[:, p0:p1]`` in place, for ``y``
     (Cout, P) (a sample's output as channels × positions) and ``res`` of y's shape (read only
-    when ``has_res``)."""
+    when ``has_res``). Without a residual, one pass per row (:func:`bias_activate_row`: 1×1
+    convolutions with a SiLU 18 % faster, the memory-bound activations a pass fewer); with
+    one, the sum goes through a buffer (a residual may share the output's memory, and two
+    names for one buffer would make the loop's overlap check fail and run it scalar)."""
     cout = y.shape[0]
     width = p1 - p0
+    if not has_res:
+        for co in range(cout):
+            bias_activate_row(y[co, p0:p1], bias[co], width, act, lo, hi)
+        return
     acc = np.empty(width, y.dtype)
     for co in range(cout):
         row = y[co, p0:p1]
         b = bias[co]
-        if has_res:
-            r = res[co, p0:p1]
-            for q in range(width):
-                k = np.uint64(q)
-                acc[k] = (row[k] + b) + r[k]
-        else:
-            for q in range(width):
-                k = np.uint64(q)
-                acc[k] = row[k] + b
+        r = res[co, p0:p1]
+        for q in range(width):
+            k = np.uint64(q)
+            acc[k] = (row[k] + b) + r[k]
         activate_row(acc, row, width, act, lo, hi)
 
 
@@ -534,6 +581,7 @@ __all__ = [
     "SILU",
     "X_HARD_SIGMOID",
     "activate_row",
+    "bias_activate_row",
     "block_epilogue",
     "depthwise_act",
     "depthwise_act_drive",

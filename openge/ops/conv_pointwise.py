@@ -265,8 +265,8 @@ def _native(
     get = kernels.get_num_threads
 
     def run() -> None:
-        with blas.single_blas:
-            threads = min(get(), blas.split_threads()) if big else 1
+        with blas.single_blas as allowed:  # numpy's BLAS threads: openge's most here
+            threads = min(get(), allowed) if big else 1
             if threads > 1:
                 team.run(
                     drive,

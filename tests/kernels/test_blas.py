@@ -174,3 +174,15 @@ def test_chunks_cover_the_range(total, parts, most):
     assert covered == list(range(total))
     if total >= parts and -(-total // most) <= total:
         assert all(b - a <= max(most, -(-total // len(spans))) for a, b in spans)
+
+
+def test_single_blas_gives_the_count_it_found_and_holds_one(two_threads):
+    lib = blas._lib()
+    if not lib.ok:
+        pytest.skip("numpy's BLAS is not OpenBLAS here: nothing is held")
+    with blas.single_blas as outer:
+        assert outer == 2 and lib.get() == 1
+        with blas.single_blas as inner:  # nested: still the count found on the way in
+            assert inner == 2 and lib.get() == 1
+        assert lib.get() == 1
+    assert lib.get() == 2

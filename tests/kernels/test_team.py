@@ -125,3 +125,19 @@ def test_a_forked_child_has_a_team_of_its_own():
     child.start()
     child.join(60)
     assert child.exitcode == 0 and queue.get(timeout=5)
+
+
+def test_every_region_gets_fresh_zeroed_control_words_on_lines_of_their_own(monkeypatch):
+    monkeypatch.setattr(team, "_SLAB_REGIONS", 3)  # a new slab every third region
+    controls = team._Controls(sync.CTL_WORDS)
+    taken = [controls.take() for _ in range(7)]
+    for ctl in taken:
+        assert ctl.size == sync.CTL_WORDS and not ctl.any()
+        assert ctl.ctypes.data % 128 == 0
+        ctl[:] = 7  # a late thread writing an old region's words touches no later region
+    starts = [ctl.ctypes.data for ctl in taken]
+    assert len(set(starts)) == 7
+    assert all(c == 7 for ctl in taken for c in ctl)
+    assert len({id(ctl.base) for ctl in taken}) == 3  # slabs of 3, 3 and 1 regions
+    with pytest.raises(ValueError):
+        team._Controls(17)
