@@ -548,10 +548,11 @@ def depthwise_cl_act_drive(
 def block_epilogue(y, bias, res, has_res, p0, p1, act, lo, hi):  # pragma: no cover - compiled
     """``y[:, p0:p1] = act((y + bias[:, None]) [+ res])[:, p0:p1]`` in place, for ``y``
     (Cout, P) (a sample's output as channels × positions) and ``res`` of y's shape (read only
-    when ``has_res``). Without a residual, one pass per row (:func:`bias_activate_row`: 1×1
-    convolutions with a SiLU 18 % faster, the memory-bound activations a pass fewer); with
-    one, the sum goes through a buffer (a residual may share the output's memory, and two
-    names for one buffer would make the loop's overlap check fail and run it scalar)."""
+    when ``has_res``). Without a residual, one pass per row (:func:`bias_activate_row`; a
+    96 × 256 block in L2 on an AVX2 Zen 3 core: NONE and RELU 0.70-0.74× the time of the
+    two passes, HARD_SWISH 0.83×, SILU 0.96×); with one, the sum goes through a buffer (a
+    residual may share the output's memory, and two names for one buffer would make the
+    loop's overlap check fail and run it scalar)."""
     cout = y.shape[0]
     width = p1 - p0
     if not has_res:
