@@ -186,7 +186,7 @@ class _Single:
     __slots__ = ()
 
     def __enter__(self) -> int:
-        lib = _blas if _blas is not None else _lib()
+        lib = _lib()
         if not lib.ok:
             return 1
         with _blas_lock:
@@ -198,7 +198,7 @@ class _Single:
             return max(1, _held["saved"])
 
     def __exit__(self, *exc: object) -> None:
-        lib = _blas if _blas is not None else _lib()
+        lib = _lib()
         if not lib.ok:
             return
         with _blas_lock:
