@@ -13,11 +13,12 @@ the team's threads claim blocks without the GIL (openge.kernels.sync).
 
 from __future__ import annotations
 
+import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from openge.kernels import sync
+from openge.kernels import gemm, sync
 from openge.kernels.depthwise import block_epilogue
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
@@ -242,6 +243,122 @@ def conv1x1_drive(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _tile_items(
+    wp, x3, y3, bias, r3, has_res, offs, block, rows, act, lo, hi, first, stop
+):  # pragma: no cover
+    """Work items ``first`` to ``stop`` of :func:`conv1x1_tiles` (item t as in :func:`_items`:
+    sample, block of ``rows`` output channels — a multiple of gemm.MR — and block of ``block``
+    columns, the columns fastest). Per item, strips of gemm.NR columns: each strip of x (Cin ×
+    NR, in L1) meets every MR-row block of the packed weights in openge's micro-kernel
+    (gemm.tile_rows, x's rows read in place at the offsets ``offs``), then the epilogue runs
+    on the item while it is in cache. A strip that would read past the end of x's plane is
+    computed from the plane's last NR columns into a scratch tile (planes of at least NR
+    positions)."""
+    groups = wp.shape[0]
+    cin, p = x3.shape[1], x3.shape[2]
+    cout = y3.shape[1]
+    mr, nr = gemm.MR, gemm.NR
+    cblocks = (p + block - 1) // block
+    rblocks = (cout + rows - 1) // rows
+    size = x3.itemsize
+    oa = offs.ctypes.data
+    scratch = np.empty((mr, nr), x3.dtype)
+    for t in range(first, stop):
+        i = t // (rblocks * cblocks)
+        g = i % groups
+        rest = t - i * rblocks * cblocks
+        rb = rest // cblocks
+        r0 = rb * rows
+        r1 = min(cout, r0 + rows)
+        p0 = (rest - rb * cblocks) * block
+        cols = min(block, p - p0)
+        wa = wp[g].ctypes.data
+        xa = x3[i].ctypes.data
+        ya = y3[i].ctypes.data
+        for c in range(p0, p0 + cols, nr):
+            if c + nr <= p:
+                for r in range(r0, r1, mr):
+                    gemm.tile_rows(
+                        cin,
+                        wa + r * cin * size,
+                        1,
+                        mr,
+                        xa + c * size,
+                        oa,
+                        ya + (r * p + c) * size,
+                        p,
+                        min(mr, r1 - r),
+                        nr,
+                        0,
+                    )
+                continue
+            # the plane's last strip: read in place, x's last row would be read past its end,
+            # so the last NR columns (p ≥ NR) are computed into the scratch and the strip's
+            # own columns copied out
+            shift = c - (p - nr)
+            for r in range(r0, r1, mr):
+                rows_here = min(mr, r1 - r)
+                gemm.tile_rows(
+                    cin,
+                    wa + r * cin * size,
+                    1,
+                    mr,
+                    xa + (p - nr) * size,
+                    oa,
+                    scratch.ctypes.data,
+                    nr,
+                    rows_here,
+                    nr,
+                    0,
+                )
+                for q in range(rows_here):
+                    for j in range(shift, nr):
+                        y3[i, r + q, p - nr + j] = scratch[q, j]
+        yr = y3[i, r0:r1]
+        rr = r3[i, r0:r1] if has_res else yr
+        block_epilogue(yr, bias[g, r0:r1], rr, has_res, p0, p0 + cols, act, lo, hi)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv1x1_tiles(
+    wp, x3, y3, bias, r3, has_res, offs, block, rows, act, lo, hi
+):  # pragma: no cover
+    """:func:`conv1x1` for float32 on openge's own micro-kernel instead of BLAS, for few input
+    channels: the weights ``wp`` (G, ·) packed by gemm.pack_rows per group, x read in place
+    (``offs`` = k·P for k < Cin, int64), ``rows`` a multiple of gemm.MR. With K = 16 the
+    whole product is 16 steps per tile: OpenBLAS's packing of both operands and its
+    per-call setup cost as much as the arithmetic there."""
+    count = y3.shape[0] * ((y3.shape[1] + rows - 1) // rows) * ((y3.shape[2] + block - 1) // block)
+    _tile_items(wp, x3, y3, bias, r3, has_res, offs, block, rows, act, lo, hi, 0, count)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv1x1_tiles_drive(
+    wp,
+    x3,
+    y3,
+    bias,
+    r3,
+    has_res,
+    offs,
+    block,
+    rows,
+    act,
+    lo,
+    hi,
+    total,
+    ctl,
+    signal,
+    worker,
+    gen,
+    spins,
+):  # pragma: no cover
+    """:func:`conv1x1_tiles` on a thread of openge's team (openge.kernels.sync)."""
+    args = (wp, x3, y3, bias, r3, has_res, offs, block, rows, act, lo, hi)
+    return sync.drive(_tile_items, args, total, ctl, signal, worker, gen, spins)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _column_items(gemm, ilp64, gemv, a, b, trans_b, y, cols, first, stop):  # pragma: no cover
     """Items ``first`` to ``stop`` of ``y = a @ B``: item t is y's columns [t·cols, (t + 1)·cols),
     one BLAS call each — the matrix-vector product at ``gemv`` (when not 0) for a single row
@@ -303,5 +420,7 @@ __all__ = [
     "columns_drive",
     "conv1x1",
     "conv1x1_drive",
+    "conv1x1_tiles",
+    "conv1x1_tiles_drive",
     "item_count",
 ]

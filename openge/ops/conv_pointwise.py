@@ -120,12 +120,17 @@ def prepare(
         r3 = residual.reshape(y3.shape) if residual is not None else y3[:, :1, :1]
         w3 = f.reshape(groups, coutg, cg)
         x3 = x.reshape(n * groups, cg, p)
-        return _native(w3, x3, y3, b.reshape(groups, coutg), r3, has_res, block, act, t)
+        b2 = b.reshape(groups, coutg)
+        return _tiles(w3, x3, y3, b2, r3, has_res, block, act, t) or _native(
+            w3, x3, y3, b2, r3, has_res, block, act, t
+        )
     block = _block_columns(cout, p, y.itemsize)
     w2 = f.reshape(cout, c)
     x3, y3 = x.reshape(n, c, p), y.reshape(n, cout, p)
     r3 = residual.reshape(n, cout, p) if residual is not None else y3[:, :1, :1]
-    native = _native(w2[None], x3, y3, b[None], r3, has_res, block, act, t)
+    native = _tiles(w2[None], x3, y3, b[None], r3, has_res, block, act, t) or _native(
+        w2[None], x3, y3, b[None], r3, has_res, block, act, t
+    )
     if native is not None:
         return native
     kernel = module.block_epilogue
@@ -282,6 +287,68 @@ def _native(
     return run
 
 
+#: Most input channels for which a float32 1×1 convolution runs on openge's own micro-kernel
+#: (openge.kernels.pointwise.conv1x1_tiles) rather than numpy's OpenBLAS. Bias only, one
+#: thread, AVX2 Zen 3, tiles / BLAS: 16 → 64 at 55² 0.79, 24 → 144 at 56² 0.84, 32 → 192 at
+#: 28² 0.82, 40 → 120 at 28² 0.81, 64 → 384 at 14² 0.92, 112 → 672 at 14² 0.97, 144 → 24 at
+#: 56² 0.99, 192 → 32 at 28² 0.98; from 384 channels BLAS wins (1.04-1.37: the micro-kernel
+#: has no blocking of K). At 2 threads 0.66-1.04, memory-bound ties on the wide planes.
+TILES_MAX_CHANNELS = 128
+#: Fewest output channels per group for it (fewer: tiles of mostly idle rows).
+TILES_MIN_ROWS = 16
+
+
+def _tiles(
+    w3: np.ndarray,
+    x3: np.ndarray,
+    y3: np.ndarray,
+    b2: np.ndarray,
+    r3: np.ndarray,
+    has_res: bool,
+    block: int,
+    act: tuple[int, float, float],
+    t: type,
+) -> Callable[[], None] | None:
+    """The product on openge's own micro-kernel (openge.kernels.pointwise.conv1x1_tiles: the
+    filter packed now, x read in place), for float32 with at most TILES_MAX_CHANNELS input
+    channels; None otherwise. Arguments as :func:`_native`'s."""
+    from openge import kernels
+    from openge.kernels import gemm, team
+    from openge.ops.compiled import load, warm, warm_drive
+
+    n, cout, p = y3.shape
+    cin = w3.shape[2]
+    if y3.dtype != np.float32 or cin > TILES_MAX_CHANNELS or cout < TILES_MIN_ROWS or p < gemm.NR:
+        return None
+    module = load("pointwise")
+    if module is None:
+        return None
+    wp = np.stack([gemm.pack_rows(w) for w in w3])
+    offs = np.arange(cin, dtype=np.int64) * p
+    act = (act[0], t(act[1]), t(act[2]))
+    whole, drive = module.conv1x1_tiles, module.conv1x1_tiles_drive
+    serial = (wp, x3, y3, b2, r3, has_res, offs, block, cout, *act)
+    rows, cols = shared_item(n, cout, p, block, kernels.default_num_threads())
+    rows = cout if rows >= cout else _round_up(rows, gemm.MR)
+    shared = (wp, x3, y3, b2, r3, has_res, offs, cols, rows, *act)
+    items = module.item_count(n, cout, p, cols, rows)
+    if not (warm(whole, *serial) and warm_drive(drive, *shared, items)):
+        return None
+    big = 2 * n * cout * cin * p >= NATIVE_SPLIT_FLOPS and items > 1
+    get = kernels.get_num_threads
+
+    def run() -> None:
+        threads = get() if big else 1
+        if threads > 1:
+            team.run(
+                drive, whole, shared, items, min(items, threads * team.PARTS_PER_THREAD), threads
+            )
+        else:
+            whole(*serial)
+
+    return run
+
+
 def shared_item(n: int, cout: int, p: int, block: int, threads: int) -> tuple[int, int]:
     """(output channels, columns) of one item of a convolution shared by the team: a few
     contiguous stretches of the output per thread — column ranges when the planes are wide
@@ -337,6 +404,8 @@ __all__ = [
     "NATIVE_SPLIT_FLOPS",
     "ROW_SPLIT_CHANNELS",
     "SPLIT_COLUMNS",
+    "TILES_MAX_CHANNELS",
+    "TILES_MIN_ROWS",
     "epilogue",
     "prepare",
     "prepare_strided",

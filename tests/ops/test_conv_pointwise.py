@@ -5,6 +5,8 @@ the inputs change."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -34,8 +36,18 @@ def _uses_blocks(run) -> bool:
     return any("conv1x1" in c or "block_epilogue" in c for c in cells)
 
 
+def _cells(run) -> list[str]:
+    return [repr(c.cell_contents) for c in run.__closure__ or ()]
+
+
 def _native(run) -> bool:
-    return any("conv1x1" in repr(c.cell_contents) for c in run.__closure__ or ())
+    """The compiled loop calling numpy's OpenBLAS (not openge's own micro-kernel)."""
+    return any("conv1x1" in c and "conv1x1_tiles" not in c for c in _cells(run))
+
+
+def _tiles(run) -> bool:
+    """openge's own micro-kernel (openge.kernels.pointwise.conv1x1_tiles)."""
+    return any("conv1x1_tiles" in c for c in _cells(run))
 
 
 LO, HI = np.array(0.0, np.float32), np.array(6.0, np.float32)
@@ -299,8 +311,9 @@ def _grouped_reference(x, w, b, groups):
 )
 def test_grouped_1x1_takes_each_groups_weights_on_one_and_two_threads(n, groups, c, cout, side):
     """A grouped 1×1 with a residual Add and ReLU (shufflenet's unit) runs as the compiled
-    column blocks, each group's sample on its own weights and bias, with the same values at
-    1 and 2 threads as a NumPy group-by-group reference."""
+    column blocks (openge's micro-kernel with enough channels per group, else numpy's BLAS),
+    each group's sample on its own weights and bias, with the same values at 1 and 2
+    threads as a NumPy group-by-group reference."""
     from threadpoolctl import threadpool_limits
 
     from openge import kernels
@@ -313,10 +326,13 @@ def test_grouped_1x1_takes_each_groups_weights_on_one_and_two_threads(n, groups,
     r = np.zeros(shape, np.float32)
     y = np.empty(shape, np.float32)
     run = _residual_relu_conv(x, w, b, r, y, groups=groups)
-    if blas.gemm_entry(np.float32) is None:
+    if cout // groups >= conv_pointwise.TILES_MIN_ROWS:  # openge's micro-kernel, any BLAS
+        assert run is not None and _tiles(run)
+    elif blas.gemm_entry(np.float32) is None:
         assert run is None or not _native(run)
         return
-    assert run is not None and _native(run)
+    else:
+        assert run is not None and _native(run)
     before = kernels.get_num_threads()
     try:
         with threadpool_limits(2, user_api="blas"):
@@ -357,3 +373,110 @@ def test_grouped_1x1_declines_shapes_that_do_not_divide():
     y8 = np.zeros((1, 8, 3, 3), np.float32)
     assert conv_pointwise.prepare(x, np.zeros((8, 4, 1, 1), np.float32), None, y8, groups=3) is None
     assert conv_pointwise.prepare(x, np.zeros((9, 4, 1, 1), np.float32), None, y, groups=0) is None
+
+
+def _tile_reference(x, w, b, groups=1):
+    return _grouped_reference(x, w, b, groups)
+
+
+@pytest.mark.parametrize(
+    ("n", "groups", "c", "cout", "side"),
+    [
+        (1, 1, 16, 96, 23),  # 529 positions: a strip past the last whole NR columns
+        (3, 1, 24, 40, 7),  # samples of 49 positions, Cout not a multiple of MR
+        (2, 2, 48, 64, 4),  # 16 positions per sample, groups
+        (1, 1, 7, 16, 90),  # several column blocks, the fewest rows
+        (2, 1, 128, 20, 13),  # the most input channels
+    ],
+)
+@pytest.mark.parametrize("act", [(0, 0.0, 0.0), (2, 0.0, 6.0), (5, 0.0, 0.0)])  # -, clip, SiLU
+def test_tiles_match_numpy_with_residual_on_one_and_two_threads(n, groups, c, cout, side, act):
+    """Few input channels, float32: openge's own micro-kernel (filter packed, x read in place,
+    the plane's last strip from its last NR columns) with bias, residual and activation, as a
+    NumPy reference at 1 and 2 threads, run after run."""
+    from openge import kernels
+
+    x = np.zeros((n, c, side, side), np.float32)
+    w = RNG.standard_normal((cout, c // groups, 1, 1)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    shape = (n, cout, side, side)
+    y = np.empty(shape, np.float32)
+    before = kernels.get_num_threads()
+    try:
+        for residual in (None, np.zeros(shape, np.float32)):
+            run = conv_pointwise.prepare(x, w, b, y, residual, act, groups=groups)
+            assert run is not None and _tiles(run)
+            for threads in (1, 2, 1):
+                kernels.set_num_threads(threads)
+                x[...] = RNG.standard_normal(x.shape)
+                if residual is not None:
+                    residual[...] = RNG.standard_normal(shape)
+                y[...] = np.nan
+                run()
+                v = _tile_reference(x, w, b, groups) + (0 if residual is None else residual)
+                code, lo, hi = act
+                want = {0: v, 2: np.clip(v, lo, hi), 5: v / (1 + np.exp(-v))}[code]
+                np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4)
+    finally:
+        kernels.set_num_threads(before)
+
+
+def test_tiles_are_for_few_input_channels_in_float32_only():
+    """More than TILES_MAX_CHANNELS input channels, float64, fewer than TILES_MIN_ROWS output
+    channels or a plane narrower than the micro-kernel's NR columns: not the tiles."""
+    from openge.kernels import gemm
+
+    top = conv_pointwise.TILES_MAX_CHANNELS
+    rows = conv_pointwise.TILES_MIN_ROWS
+
+    def path(c, cout, side, dtype=np.float32):
+        x = np.zeros((1, c, side, side), dtype)
+        w = np.zeros((cout, c, 1, 1), dtype)
+        y = np.zeros((1, cout, side, side), dtype)
+        run = conv_pointwise.prepare(x, w, None, y)
+        return run is not None and _tiles(run)
+
+    assert path(top, rows, 8)
+    assert not path(top + 1, rows, 8)
+    assert not path(top, rows, 8, np.float64)
+    assert not path(top, rows - 1, 8)
+    small = int(np.sqrt(gemm.NR - 1))  # a plane of fewer than NR positions
+    assert not path(16, rows, small)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="mprotect is POSIX")
+def test_tiles_never_read_past_the_input():
+    """x ends on a page boundary followed by a page that may not be read: the plane's last
+    strip (not a whole NR columns past the previous one) must not touch it — a read there
+    would end the process."""
+    import ctypes
+    import mmap
+
+    from openge.kernels import gemm
+
+    page = mmap.PAGESIZE
+    c, side = 16, 11  # 121 positions: 7 whole strips of 16 and a last one of 9 (AVX2)
+    nbytes = c * side * side * 4
+    pages = -(-nbytes // page)
+    area = mmap.mmap(-1, (pages + 1) * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(area))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    guard = base + pages * page
+    assert libc.mprotect(guard, page, 0) == 0  # PROT_NONE
+    try:
+        flat = np.frombuffer(area, np.float32, count=pages * page // 4)
+        x = flat[flat.size - c * side * side :].reshape(1, c, side, side)
+        x[...] = RNG.standard_normal(x.shape)
+        w = RNG.standard_normal((32, c, 1, 1)).astype(np.float32)
+        y = np.empty((1, 32, side, side), np.float32)
+        run = conv_pointwise.prepare(x, w, None, y)
+        assert run is not None and _tiles(run) and (side * side) % gemm.NR
+        run()
+        np.testing.assert_allclose(
+            y, _tile_reference(x, w, 0 * w[:, 0, 0, 0]), rtol=1e-4, atol=1e-4
+        )
+    finally:
+        # readable again before anything may free the mapping (the prepared closure and the
+        # arrays hold it)
+        libc.mprotect(guard, page, mmap.PROT_READ | mmap.PROT_WRITE)
