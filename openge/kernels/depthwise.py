@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from openge.kernels import sync
-from openge.kernels.mathf32 import sigmoid32
+from openge.kernels.mathf32 import sigmoid32, silu32
 
 NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID, SILU, X_HARD_SIGMOID, SIGMOID = 0, 1, 2, 3, 4, 5, 6, 7
 
@@ -83,8 +83,7 @@ def activate_row(acc, out, ow, act, lo, hi):  # pragma: no cover - compiled
             out[np.uint64(q)] = sigmoid32(acc[np.uint64(q)])
     else:  # SILU, float32 only (the caller checks)
         for q in range(ow):
-            v = acc[np.uint64(q)]
-            out[np.uint64(q)] = v * sigmoid32(v)
+            out[np.uint64(q)] = silu32(acc[np.uint64(q)])
 
 
 @njit(inline="always")
@@ -118,8 +117,7 @@ def bias_activate_row(row, b, n, act, lo, hi):  # pragma: no cover - compiled
             row[np.uint64(q)] = sigmoid32(row[np.uint64(q)] + b)
     else:  # SILU, float32 only (the caller checks)
         for q in range(n):
-            v = row[np.uint64(q)] + b
-            row[np.uint64(q)] = v * sigmoid32(v)
+            row[np.uint64(q)] = silu32(row[np.uint64(q)] + b)
 
 
 #: Output grid elements accumulated at a time (16 KiB of float32: stays in L1 across the taps).

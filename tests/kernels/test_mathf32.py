@@ -53,6 +53,41 @@ def test_exp32_edges_nan_and_sigmoid_tails():
     np.testing.assert_allclose(got[1:], want, rtol=2e-7, atol=1e-37)
 
 
+def test_silu32_against_float64_with_its_edges():
+    """silu32 (a / (1 + e^-a), the convolutions' SiLU): within 3 ulp of float64's
+    x·sigmoid(x) where that is a normal float, NaN for NaN and -inf (as -inf·0), +inf for
+    +inf, a zero of a's sign far below -88, and sigmoid32 0 there."""
+    kernels.load("depthwise")
+    from numba import njit
+
+    from openge.kernels.mathf32 import sigmoid32, silu32
+
+    @njit
+    def loops(a, s, g):
+        for i in range(a.size):
+            s[i] = silu32(a[i])
+            g[i] = sigmoid32(a[i])
+
+    x = np.concatenate(
+        [np.linspace(-80.0, 80.0, 800_001), np.linspace(-1e-3, 1e-3, 2001), [1e-30, -1e-30]]
+    ).astype(np.float32)
+    s, g = np.empty_like(x), np.empty_like(x)
+    loops(x, s, g)
+    wide = x.astype(np.float64)
+    exact = wide / (1.0 + np.exp(-wide))
+    normal = np.abs(exact) >= np.finfo(np.float32).tiny
+    ulp = np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+    assert np.max((np.abs(s - exact) / ulp)[normal]) <= 3.0
+    np.testing.assert_allclose(g, 1.0 / (1.0 + np.exp(-wide)), rtol=3e-7, atol=1e-37)
+    edges = np.array([np.nan, -np.inf, np.inf, -100.0, -89.0, 0.0, -0.0], np.float32)
+    s, g = np.empty_like(edges), np.empty_like(edges)
+    loops(edges, s, g)
+    assert np.isnan(s[0]) and np.isnan(s[1]) and s[2] == np.inf
+    assert s[3] == 0.0 and np.signbit(s[3]) and s[4] == 0.0 and np.signbit(s[4])
+    assert s[5] == 0.0 and not np.signbit(s[5]) and np.signbit(s[6])
+    assert np.isnan(g[0]) and g[1] == 0.0 and g[2] == 1.0 and g[3] == 0.0
+
+
 def test_tanh32_and_gelu_tanh32_against_float64():
     kernels.load("depthwise")
     from numba import njit
