@@ -21,10 +21,16 @@ from openge.ops.conv_im2col import float32_operands
 #: AVX-512 core against im2col panels, ms: 3×3 512 → 512 at 7² 2.59 → 1.91, 64 → 256 at 13²
 #: 0.51 → 0.47, 256 → 256 at 10² 1.44 → 1.11; at 28² it loses, 1.31 → 1.81) ...
 MAX_POSITIONS = 196
-#: ... and a plain 1×1 convolution (stride 1, unpadded) up to this many, against numpy's
-#: OpenBLAS (2048 → 512 at 7² 1.09 → 0.81 ms, 960 → 160 0.153 → 0.124; at 14² BLAS wins,
-#: 256 → 1024 0.78 against 0.94).
+#: ... and a plain 1×1 convolution (stride 1, unpadded) up to this many where the CPU has
+#: 512-bit vectors, against numpy's OpenBLAS (2048 → 512 at 7² 1.09 → 0.81 ms, 960 → 160
+#: 0.153 → 0.124; at 14² BLAS wins, 256 → 1024 0.78 against 0.94) ...
 MAX_PLAIN_POSITIONS = 64
+#: ... and up to this many with narrower vectors, where the micro-kernel's tile is 4 × 24:
+#: none. On an AVX2 Zen 3 core numpy's OpenBLAS (openge.ops.conv_pointwise) beat it on
+#: every 7² shape of efficientnet_b0 and resnet50 (one thread, ms: 320 → 1280 0.559 → 0.521,
+#: 1152 → 320 0.502 → 0.462, 672 → 192 0.182 → 0.168, 512 → 2048 1.809 → 1.457, 2048 →
+#: 512 1.502 → 1.353; two threads 4-25 % too).
+MAX_PLAIN_POSITIONS_NARROW = 0
 #: Fewest output positions per sample: one tile of rows (MR_T = 7 on AVX-512). Fewer — a
 #: squeeze-excite's 1×1 plane — make a matrix-vector product, which numpy's BLAS runs from a
 #: smaller code path (openge.ops.conv_pointwise; in mobilenet_v3, right after a large
@@ -41,6 +47,15 @@ MIN_PANELS_PER_THREAD = 2
 SPLIT_FLOPS = 2_000_000
 #: Largest columns scratch (K × P floats) in bytes: a hostile geometry keeps another path.
 MAX_COLUMNS_BYTES = 64 << 20
+
+
+def plain_positions() -> int:
+    """Most output positions of a plain 1×1 convolution on this path, for this CPU's vector
+    width (MAX_PLAIN_POSITIONS with 512-bit vectors, else MAX_PLAIN_POSITIONS_NARROW); call
+    with numba loaded."""
+    from openge.kernels import gemm
+
+    return MAX_PLAIN_POSITIONS if gemm.VW >= 16 else MAX_PLAIN_POSITIONS_NARROW
 
 
 def prepare(
@@ -85,7 +100,7 @@ def prepare(
     (sh, sw), (dh, dw) = strides, dilations
     pt, pl = pads[0], pads[2]
     plain = (kh, kw, sh, sw, *pads) == (1, 1, 1, 1, 0, 0, 0, 0)
-    if plain and p > MAX_PLAIN_POSITIONS:
+    if plain and p > plain_positions():
         return None  # numpy's OpenBLAS on the 1×1 product (openge.ops.conv_pointwise)
     hp = max((oh - 1) * sh + (kh - 1) * dh + 1, pt + h)
     wp = max((ow - 1) * sw + (kw - 1) * dw + 1, pl + w)
@@ -152,10 +167,12 @@ def prepare(
 __all__ = [
     "MAX_COLUMNS_BYTES",
     "MAX_PLAIN_POSITIONS",
+    "MAX_PLAIN_POSITIONS_NARROW",
     "MAX_POSITIONS",
     "MIN_CHANNELS",
     "MIN_PANELS_PER_THREAD",
     "MIN_POSITIONS",
     "SPLIT_FLOPS",
+    "plain_positions",
     "prepare",
 ]
