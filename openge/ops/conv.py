@@ -202,7 +202,7 @@ def _prepare_conv2d(
         if rows is not None:
             return rows
     if kh == kw == 1 and not any(pads) and sh == sw == 1:
-        blocked = conv_pointwise.prepare(x, f, bias, y, groups=groups)
+        blocked = conv_pointwise.prepare(x, f, bias, y, groups=groups, constant_filter=constant[1])
         if blocked is not None:
             return blocked
     packed = conv_im2col.prepare(

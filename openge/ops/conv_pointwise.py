@@ -74,11 +74,14 @@ def prepare(
     residual: np.ndarray | None = None,
     act: tuple[int, float, float] = (0, 0.0, 0.0),
     groups: int = 1,
+    constant_filter: bool = False,
 ) -> Callable[[], None] | None:
     """A closure computing ``act(conv1x1(x, f) + bias [+ residual])`` into ``y`` block by
     block, the epilogue compiled now; None when the path does not apply. With ``groups``
     above 1 (shufflenet's grouped 1×1s) only the compiled form applies: each sample's
-    groups are its samples, with the weights and bias of their own group."""
+    groups are its samples, with the weights and bias of their own group. Only a
+    ``constant_filter`` may be packed now for openge's own micro-kernel (:func:`_tiles`);
+    any other filter is read where it is at each run."""
     from openge.ops.compiled import load, warm
 
     if (
@@ -121,16 +124,16 @@ def prepare(
         w3 = f.reshape(groups, coutg, cg)
         x3 = x.reshape(n * groups, cg, p)
         b2 = b.reshape(groups, coutg)
-        return _tiles(w3, x3, y3, b2, r3, has_res, block, act, t) or _native(
-            w3, x3, y3, b2, r3, has_res, block, act, t
-        )
+        tiles = _tiles(w3, x3, y3, b2, r3, has_res, block, act, t) if constant_filter else None
+        return tiles or _native(w3, x3, y3, b2, r3, has_res, block, act, t)
     block = _block_columns(cout, p, y.itemsize)
     w2 = f.reshape(cout, c)
     x3, y3 = x.reshape(n, c, p), y.reshape(n, cout, p)
     r3 = residual.reshape(n, cout, p) if residual is not None else y3[:, :1, :1]
-    native = _tiles(w2[None], x3, y3, b[None], r3, has_res, block, act, t) or _native(
-        w2[None], x3, y3, b[None], r3, has_res, block, act, t
-    )
+    tiles = None
+    if constant_filter:
+        tiles = _tiles(w2[None], x3, y3, b[None], r3, has_res, block, act, t)
+    native = tiles or _native(w2[None], x3, y3, b[None], r3, has_res, block, act, t)
     if native is not None:
         return native
     kernel = module.block_epilogue
@@ -198,7 +201,9 @@ def prepare_strided(
     small_plane = conv_im2row.prepare(
         sub, f, bias, y, *plain, residual, act, constant_filter=constant_filter
     )
-    product = small_plane or prepare(sub, f, bias, y, residual, act)
+    product = small_plane or prepare(
+        sub, f, bias, y, residual, act, constant_filter=constant_filter
+    )
     if product is None:
         return None
 
@@ -310,8 +315,8 @@ def _tiles(
     t: type,
 ) -> Callable[[], None] | None:
     """The product on openge's own micro-kernel (openge.kernels.pointwise.conv1x1_tiles: the
-    filter packed now, x read in place), for float32 with at most TILES_MAX_CHANNELS input
-    channels; None otherwise. Arguments as :func:`_native`'s."""
+    filter packed now — a constant one only — x read in place), for float32 with at most
+    TILES_MAX_CHANNELS input channels; None otherwise. Arguments as :func:`_native`'s."""
     from openge import kernels
     from openge.kernels import gemm, team
     from openge.ops.compiled import load, warm, warm_drive

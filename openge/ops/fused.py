@@ -555,7 +555,10 @@ def _pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):
     parsed = _residual_and_activation(y, prog, inputs, constant)
     if parsed is None:
         return None
-    return conv_pointwise.prepare(x, f, main[2], y, *parsed, groups=attrs["groups"])
+    fixed = len(constant) > 1 and bool(constant[1])
+    return conv_pointwise.prepare(
+        x, f, main[2], y, *parsed, groups=attrs["groups"], constant_filter=fixed
+    )
 
 
 def _strided_pointwise_with_epilogue(main, y, prog, inputs, constant, attrs):

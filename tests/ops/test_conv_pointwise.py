@@ -404,7 +404,9 @@ def test_tiles_match_numpy_with_residual_on_one_and_two_threads(n, groups, c, co
     before = kernels.get_num_threads()
     try:
         for residual in (None, np.zeros(shape, np.float32)):
-            run = conv_pointwise.prepare(x, w, b, y, residual, act, groups=groups)
+            run = conv_pointwise.prepare(
+                x, w, b, y, residual, act, groups=groups, constant_filter=True
+            )
             assert run is not None and _tiles(run)
             for threads in (1, 2, 1):
                 kernels.set_num_threads(threads)
@@ -423,7 +425,8 @@ def test_tiles_match_numpy_with_residual_on_one_and_two_threads(n, groups, c, co
 
 def test_tiles_are_for_few_input_channels_in_float32_only():
     """More than TILES_MAX_CHANNELS input channels, float64, fewer than TILES_MIN_ROWS output
-    channels or a plane narrower than the micro-kernel's NR columns: not the tiles."""
+    channels, a plane narrower than the micro-kernel's NR columns or a filter that is not
+    constant: not the tiles."""
     from openge.kernels import gemm
 
     top = conv_pointwise.TILES_MAX_CHANNELS
@@ -433,10 +436,14 @@ def test_tiles_are_for_few_input_channels_in_float32_only():
         x = np.zeros((1, c, side, side), dtype)
         w = np.zeros((cout, c, 1, 1), dtype)
         y = np.zeros((1, cout, side, side), dtype)
-        run = conv_pointwise.prepare(x, w, None, y)
+        run = conv_pointwise.prepare(x, w, None, y, constant_filter=True)
         return run is not None and _tiles(run)
 
     assert path(top, rows, 8)
+    x, w, y = np.zeros((1, 16, 8, 8), np.float32), np.zeros((16, 16, 1, 1), np.float32), None
+    y = np.zeros((1, 16, 8, 8), np.float32)
+    loose = conv_pointwise.prepare(x, w, None, y)  # a filter that may change: not packed
+    assert loose is not None and not _tiles(loose)
     assert not path(top + 1, rows, 8)
     assert not path(top, rows, 8, np.float64)
     assert not path(top, rows - 1, 8)
@@ -470,7 +477,7 @@ def test_tiles_never_read_past_the_input():
         x[...] = RNG.standard_normal(x.shape)
         w = RNG.standard_normal((32, c, 1, 1)).astype(np.float32)
         y = np.empty((1, 32, side, side), np.float32)
-        run = conv_pointwise.prepare(x, w, None, y)
+        run = conv_pointwise.prepare(x, w, None, y, constant_filter=True)
         assert run is not None and _tiles(run) and (side * side) % gemm.NR
         run()
         np.testing.assert_allclose(
@@ -480,3 +487,30 @@ def test_tiles_never_read_past_the_input():
         # readable again before anything may free the mapping (the prepared closure and the
         # arrays hold it)
         libc.mprotect(guard, page, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def test_a_filter_that_changes_between_runs_is_read_at_each_run():
+    """FusedConv2D with its filter not marked constant (a graph input or a computed tensor):
+    each run uses the filter's current values, on the path taken for few input channels."""
+    x = np.zeros((1, 16, 20, 20), np.float32)
+    w = np.zeros((32, 16, 1, 1), np.float32)
+    b = RNG.standard_normal(32).astype(np.float32)
+    y = np.empty((1, 32, 20, 20), np.float32)
+    prog = encode_program([_step("Relu", [0], y.shape)])
+    run = get_schema("FusedConv2D").prepare(
+        [x, w, b],
+        [y],
+        [False, False, True],
+        dilations=[1, 1, 1, 1],
+        groups=1,
+        **ATTRS,
+        epilogue=prog,
+    )
+    assert run is not None
+    for _ in range(3):
+        x[...] = RNG.standard_normal(x.shape)
+        w[...] = RNG.standard_normal(w.shape)
+        run()
+        np.testing.assert_allclose(
+            y, np.maximum(_numpy_conv(x, w, b, y.shape), 0), rtol=1e-5, atol=1e-5
+        )
