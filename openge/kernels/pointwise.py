@@ -251,9 +251,9 @@ def _tile_items(
     columns, the columns fastest). Per item, strips of gemm.NR columns: each strip of x (Cin ×
     NR, in L1) meets every MR-row block of the packed weights in openge's micro-kernel
     (gemm.tile_rows, x's rows read in place at the offsets ``offs``), then the epilogue runs
-    on the item while it is in cache. A strip that would read past the end of x's plane is
-    computed from the plane's last NR columns into a scratch tile (planes of at least NR
-    positions)."""
+    on the item while it is in cache; only the item's own columns are written (``block`` need
+    not be a multiple of NR). A strip that would read past the end of x's plane is computed
+    from the plane's last NR columns into a scratch tile (planes of at least NR positions)."""
     groups = wp.shape[0]
     cin, p = x3.shape[1], x3.shape[2]
     cout = y3.shape[1]
@@ -276,6 +276,8 @@ def _tile_items(
         xa = x3[i].ctypes.data
         ya = y3[i].ctypes.data
         for c in range(p0, p0 + cols, nr):
+            width = min(nr, p0 + cols - c)  # the item's columns only (a block need not be
+            # a multiple of NR: the team's column ranges are multiples of 16)
             if c + nr <= p:
                 for r in range(r0, r1, mr):
                     gemm.tile_rows(
@@ -288,13 +290,13 @@ def _tile_items(
                         ya + (r * p + c) * size,
                         p,
                         min(mr, r1 - r),
-                        nr,
+                        width,
                         0,
                     )
                 continue
-            # the plane's last strip: read in place, x's last row would be read past its end,
-            # so the last NR columns (p ≥ NR) are computed into the scratch and the strip's
-            # own columns copied out
+            # near the plane's end: read in place, x's last row would be read past its end,
+            # so the plane's last NR columns (p ≥ NR) are computed into the scratch and the
+            # strip's own columns copied out
             shift = c - (p - nr)
             for r in range(r0, r1, mr):
                 rows_here = min(mr, r1 - r)
@@ -312,7 +314,7 @@ def _tile_items(
                     0,
                 )
                 for q in range(rows_here):
-                    for j in range(shift, nr):
+                    for j in range(shift, shift + width):
                         y3[i, r + q, p - nr + j] = scratch[q, j]
         yr = y3[i, r0:r1]
         rr = r3[i, r0:r1] if has_res else yr
