@@ -11,7 +11,9 @@ of its own. Where numpy's OpenBLAS GEMM is found, the whole loop over blocks
 is compiled (openge.kernels.pointwise: the GEMM called by address) and, at more than one
 openge thread, shared by openge's thread team (openge.kernels.team) without the GIL;
 otherwise each block is an ``np.matmul`` plus the compiled epilogue, the blocks shared by
-openge.kernels.blas.parallel.
+openge.kernels.blas.parallel. A float32 convolution with a constant filter and at most
+:data:`TILES_MAX_CHANNELS` input channels runs on openge's own micro-kernel instead (the
+filter packed now, x read in place; openge.kernels.pointwise.conv1x1_tiles), BLAS or not.
 
 A strided 1×1 convolution (a ResNet's downsampling shortcut) is the same product on the
 input's every sh-th row and sw-th column: :func:`prepare_strided` gathers those into an array
