@@ -162,6 +162,21 @@ _gemv64 = _gemv_intrinsic(64)
 _gemv32 = _gemv_intrinsic(32)
 
 
+@njit(inline="always")
+def _item(t, groups, cout, p, block, rows):  # pragma: no cover
+    """Item ``t`` of a 1×1 convolution's work (sample, row block, column block; the column
+    block fastest): (sample i, its group i % ``groups``, rows [r0, r1), first column p0,
+    columns)."""
+    cblocks = (p + block - 1) // block
+    rblocks = (cout + rows - 1) // rows
+    i = t // (rblocks * cblocks)
+    rest = t - i * rblocks * cblocks
+    rb = rest // cblocks
+    r0 = rb * rows
+    p0 = (rest - rb * cblocks) * block
+    return i, i % groups, r0, min(cout, r0 + rows), p0, min(block, p - p0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _items(
     gemm, ilp64, w3, x3, y3, bias, r3, has_res, block, rows, act, lo, hi, first, stop
@@ -173,19 +188,10 @@ def _items(
     sample i takes the weights and bias of group ``i % G``."""
     groups, cout, cin = w3.shape
     p = y3.shape[2]
-    cblocks = (p + block - 1) // block
-    rblocks = (cout + rows - 1) // rows
     size = x3.itemsize
     one, zero = y3.dtype.type(1), y3.dtype.type(0)
     for t in range(first, stop):
-        i = t // (rblocks * cblocks)
-        g = i % groups
-        rest = t - i * rblocks * cblocks
-        rb = rest // cblocks
-        r0 = rb * rows
-        r1 = min(cout, r0 + rows)
-        p0 = (rest - rb * cblocks) * block
-        cols = min(block, p - p0)
+        i, g, r0, r1, p0, cols = _item(t, groups, cout, p, block, rows)
         wa = w3[g].ctypes.data + r0 * cin * size
         xa = x3[i].ctypes.data + p0 * size
         ya = y3[i].ctypes.data + (r0 * p + p0) * size
@@ -263,20 +269,11 @@ def _tile_items(
     cin, p = x3.shape[1], x3.shape[2]
     cout = y3.shape[1]
     mr, nr = gemm.MR, gemm.NR
-    cblocks = (p + block - 1) // block
-    rblocks = (cout + rows - 1) // rows
     size = x3.itemsize
     oa = offs.ctypes.data
     scratch = np.empty((mr, nr), x3.dtype)
     for t in range(first, stop):
-        i = t // (rblocks * cblocks)
-        g = i % groups
-        rest = t - i * rblocks * cblocks
-        rb = rest // cblocks
-        r0 = rb * rows
-        r1 = min(cout, r0 + rows)
-        p0 = (rest - rb * cblocks) * block
-        cols = min(block, p - p0)
+        i, g, r0, r1, p0, cols = _item(t, groups, cout, p, block, rows)
         wa = wp[g].ctypes.data
         xa = x3[i].ctypes.data
         ya = y3[i].ctypes.data

@@ -440,7 +440,7 @@ def test_tiles_are_for_few_input_channels_in_float32_only():
         return run is not None and _tiles(run)
 
     assert path(top, rows, 8)
-    x, w, y = np.zeros((1, 16, 8, 8), np.float32), np.zeros((16, 16, 1, 1), np.float32), None
+    x, w = np.zeros((1, 16, 8, 8), np.float32), np.zeros((16, 16, 1, 1), np.float32)
     y = np.zeros((1, 16, 8, 8), np.float32)
     loose = conv_pointwise.prepare(x, w, None, y)  # a filter that may change: not packed
     assert loose is not None and not _tiles(loose)
