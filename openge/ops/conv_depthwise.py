@@ -6,11 +6,12 @@ A MobileNet-style block runs depthwise 3×3/5×5 + bias + ReLU6 (or hard-swish) 
 with the activation done while each output row is still in L1 the whole op is one pass over
 the output instead of two or three. Used by Conv2D's and FusedConv2D's ``prepare`` for NCHW
 float32/float64 depthwise convolutions (channel multiplier allowed), one of three kernels:
+- at channel multiplier 1 and narrow output planes (:func:`_prefer_channels_last`: in
+  float32 up to 14 wide, 28 at stride 2 with few padded channels, 7 for "same" stride-1
+  planes or 14 with 5×5 filters): the channels-last kernel, 64 channels at a time;
 - stride 1 with output planes the input's size (MobileNet's and EfficientNet's "same"
   padding, most of their depthwise layers): the flat-plane kernel, each tap one contiguous
   loop over a whole plane, whatever its width;
-- otherwise, at channel multiplier 1 and output rows up to :data:`CL_MAX_WIDTH` wide: the
-  channels-last kernel;
 - otherwise, output rows at least :data:`MIN_WIDTH` wide: the row kernel (stride phases);
   the rest keeps the channels-last einsum path of openge.ops.conv.
 At more than one openge thread each runs on openge's thread team (openge.kernels.team).
@@ -28,11 +29,18 @@ import numpy as np
 #: 576×7² (stride 2) 224 vs 116 µs and 960×7² 251 vs 112 µs); narrower planes with a
 #: channel multiplier of 1 take the compiled channels-last kernel instead.
 MIN_WIDTH = 14
-#: Output widths up to which a depthwise convolution (channel multiplier 1) takes the
-#: compiled channels-last kernel (measured, one thread, AVX-512, 3×3 + SiLU: 480×14² 218 vs
-#: 277 µs on the row kernel, 240×14² (stride 2) 179 vs 241, 1152×7² 5×5 237 vs 533; at
-#: 192×28² the row kernel wins, 220 vs 361).
+#: Output widths up to which a float32 depthwise convolution (channel multiplier 1) that is
+#: not a "same" stride-1 one takes the compiled channels-last kernel (one AVX2 Zen 3 core,
+#: hard-swish, against the row kernel: 240 × 28² → 14² 73 vs 189 µs, 576 × 14² → 7² 49 vs
+#: 244, 672 × 14² → 7² 5×5 83 vs 396).
 CL_MAX_WIDTH = 14
+#: ... and up to this width when whole channel blocks add at most half again (144 × 56² →
+#: 28²: 221 vs 261 µs; 72 channels, padded to 128, lose: 201 vs 155).
+CL_WIDE_MAX_WIDTH = 28
+#: "Same" stride-1 planes up to this width take it instead of the flat kernel (1152 × 7² 5×5
+#: 103 vs 147 µs, 3×3 64 vs 91; at 14² only 5×5 filters win: 672 channels 228 vs 265, while
+#: 3×3 ties, 97 vs 98 for 480 channels, and 184 channels lose, 42 vs 38).
+CL_SAME_MAX_WIDTH = 7
 #: Multiply-adds per output (input channels per group × kh × kw) up to which a grouped or full
 #: convolution runs here too (a first layer on RGB: 3 × 3 × 3); beyond, im2col + GEMM wins.
 MAX_TAPS = 75
@@ -161,10 +169,11 @@ def prepare(
     big = y.size * f.shape[1] * f.shape[2] * f.shape[3] >= PARALLEL_WORK
     rest = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[2])
     rest = (*rest, code, t(lo), t(hi))
-    if _flat_fits(x, f, y, strides, dilations, pads):
-        return _flat(module, x, f, b, y, rest, big)
-    if y.shape[3] <= CL_MAX_WIDTH and _channels_last_fits(x, f):
+    same = _flat_fits(x, f, y, strides, dilations, pads)
+    if _prefer_channels_last(x, f, y, same, module.CL_BLOCK):
         return _channels_last(module, x, f, b, y, rest, big, constant_filter)
+    if same:
+        return _flat(module, x, f, b, y, rest, big)
     args = (x, f, b, y, *rest)
     planes = y.shape[0] * y.shape[1]
     if not (
@@ -172,6 +181,27 @@ def prepare(
     ):
         return None
     return launcher(module.depthwise_act, big, *args, driven=(module.depthwise_act_drive, planes))
+
+
+def _prefer_channels_last(
+    x: np.ndarray, f: np.ndarray, y: np.ndarray, same: bool, block: int
+) -> bool:
+    """Whether the channels-last kernel is the one (measured per shape: decisions.md, "The
+    channels-last depthwise kernel in registers"): in float32 — where it moves 8 × 8 blocks
+    and keeps its sums in registers — output rows up to :data:`CL_MAX_WIDTH` wide, or
+    :data:`CL_WIDE_MAX_WIDTH` when padding the channels to whole blocks adds at most half
+    again; "same" stride-1 planes (the flat kernel's) up to :data:`CL_SAME_MAX_WIDTH`, or
+    :data:`CL_MAX_WIDTH` with 5×5 filters. Other dtypes: narrow planes the flat kernel does
+    not take."""
+    if not _channels_last_fits(x, f):
+        return False
+    ow, c = y.shape[3], x.shape[1]
+    if y.dtype != np.float32:
+        return not same and ow <= CL_MAX_WIDTH
+    if same:
+        return ow <= CL_SAME_MAX_WIDTH or (ow <= CL_MAX_WIDTH and f.shape[2] * f.shape[3] >= 25)
+    padded = -(-c // block) * block
+    return ow <= CL_MAX_WIDTH or (ow <= CL_WIDE_MAX_WIDTH and 2 * padded <= 3 * c)
 
 
 def _flat_fits(
@@ -256,6 +286,8 @@ def _channels_last(
 
 __all__ = [
     "CL_MAX_WIDTH",
+    "CL_SAME_MAX_WIDTH",
+    "CL_WIDE_MAX_WIDTH",
     "GEMM_ROWS",
     "MAX_TAPS",
     "MIN_WIDTH",

@@ -229,10 +229,36 @@ def _binary(
         outputs=(Output(names[2]),),
         infer=_infer_broadcast(dtypes, 2, out),
         kernel=_as_kernel(fn),
+        prepare=_compiled_binary(op_type) if op_type in COMPILED_BINARY else None,
         doc=doc,
         onnx=onnx,
         traits=_EW,
     )
+
+
+#: Binary ops that run as a one-step compiled program (openge.ops.compiled.program_closure)
+#: where it applies: float operands, large enough outputs (or numba loaded by the model
+#: already), broadcasting the loop covers. One IEEE operation per element, so the same bits
+#: as NumPy's ufunc; faster where NumPy broadcasts a per-channel operand over NCHW planes (a
+#: squeeze-and-excitation scale: 96 × 56² float32, one AVX2 Zen 3 core, 75 → 40 µs; 240 ×
+#: 28² 72 → 23 µs) and shared by openge's threads on large outputs.
+COMPILED_BINARY = frozenset({"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum"})
+
+
+def _compiled_binary(op_type: str) -> Callable[..., Callable[[], None] | None]:
+    """``prepare`` for binary op ``op_type``: its one-step compiled program, or None."""
+
+    def prepare(
+        inputs: Sequence[np.ndarray | None],
+        outputs: Sequence[np.ndarray],
+        constant: Sequence[bool],
+        **_: Any,
+    ) -> Callable[[], None] | None:
+        from openge.ops.compiled import program_closure
+
+        return program_closure([(op_type, [0, 1], {})], list(inputs), list(constant), outputs[0])
+
+    return prepare
 
 
 # ----- arithmetic kernels ----------------------------------------------------------------------

@@ -242,3 +242,28 @@ def test_float32_tanh_gelu_and_integer_powers_compile_into_one_loop():
         run()
         with np.errstate(divide="ignore", invalid="ignore"):
             np.testing.assert_allclose(out, np.power(z, np.float32(e)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 96, 7, 7), (1, 2000, 3, 1), (1, 5000, 1, 1)])
+def test_in_place_scale_over_small_planes_reuses_one_scratch_row(shape):
+    """A program written into its own operand (a squeeze-and-excitation scale the memory
+    plan runs in place) over many short rows: every element once, NumPy's bits, whole and in
+    parts of rows (the scratch row is made once per call and reused row after row)."""
+    x = RNG.standard_normal(shape).astype(np.float32)
+    scale = RNG.standard_normal((shape[0], shape[1], 1, 1)).astype(np.float32)
+    expected = x * scale
+    y = x.copy()
+    run = program_closure([("Mul", [0, 1], {})], [y, scale], [False, False], y)
+    assert run is not None
+    run()
+    np.testing.assert_array_equal(y, expected)
+    text = codegen.source([("Mul", [0, 1], [])], ["full", "row"], "float32", True)
+    # run and run_range: one scratch row each, made before the row loop, none inside it
+    assert text.count("\n    buf = np.empty(") == 2 and "\n        buf = " not in text
+    _, ranged, _ = codegen.compile_programs([("Mul", [0, 1], [])], ["full", "row"], "float32", True)
+    y = x.copy()
+    rows = shape[0] * shape[1]
+    inner = shape[2] * shape[3]
+    for first in range(0, rows, 7):  # parts of 7 rows, as openge's threads take them
+        ranged(y.reshape(-1), inner, y.reshape(-1), scale.reshape(-1), first, first + 7)
+    np.testing.assert_array_equal(y, expected)

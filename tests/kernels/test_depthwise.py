@@ -72,6 +72,9 @@ NARROW = [
     ((1, 5, 1, 1), (3, 3), (1, 1), (1, 1), (1, 1, 1, 1)),  # one pixel
     ((1, 64, 9, 8), (3, 3), (1, 2), (2, 2), (2, 0, 2, 1)),  # dilation, uneven pads
     ((1, 3, 6, 6), (7, 7), (1, 1), (1, 1), (4, 4, 4, 4)),  # padding beyond the input
+    # 8 × 8 transposes in and out and their remainders: 85 = 64 + 16 + 5 channels, 17 = 16 + 1
+    # columns, 81 = 80 + 1 outputs, two samples
+    ((2, 85, 19, 17), (3, 3), (2, 2), (1, 1), (1, 1, 1, 1)),
 ]
 
 

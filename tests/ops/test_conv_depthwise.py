@@ -127,35 +127,50 @@ def test_other_epilogues_keep_their_path_and_values():
 
 @pytest.mark.parametrize("constant_filter", [True, False])
 def test_conv2d_prepare_picks_the_kernel_by_stride_and_width(constant_filter):
-    """Stride 1 with output planes the input's size: the flat kernel, at any width and
-    channel multiplier. Otherwise the rows kernel from MIN_WIDTH past CL_MAX_WIDTH; the
-    channels-last kernel up to CL_MAX_WIDTH (channel multiplier 1); a multiplier of 2 below
-    MIN_WIDTH: none. A filter that is an input is rearranged before each run."""
-    c = 6
-    cases = (  # output width, stride, channel multiplier, kernel
-        (20, 1, 1, "depthwise_flat_act"),
-        (7, 1, 2, "depthwise_flat_act"),
-        (conv_depthwise.CL_MAX_WIDTH + 1, 2, 1, "depthwise_act"),
-        (conv_depthwise.CL_MAX_WIDTH, 2, 1, "depthwise_cl_act"),
-        (conv_depthwise.MIN_WIDTH - 1, 2, 1, "depthwise_cl_act"),
-        (conv_depthwise.MIN_WIDTH - 1, 2, 2, None),
+    """Stride 1 with output planes the input's size: the flat kernel at any channel
+    multiplier, except float32 planes at multiplier 1 up to CL_SAME_MAX_WIDTH (and 5×5
+    filters up to CL_MAX_WIDTH), which take the channels-last kernel. Otherwise the
+    channels-last kernel up to CL_MAX_WIDTH (multiplier 1), up to CL_WIDE_MAX_WIDTH when
+    whole 64-channel blocks add at most half again (float32), else the rows kernel from
+    MIN_WIDTH; a multiplier of 2 below MIN_WIDTH: none. A filter that is an input is
+    rearranged before each run."""
+    cd = conv_depthwise
+    f32, f64 = np.float32, np.float64
+    cases = (  # output width, stride, multiplier, filter size, channels, dtype, kernel
+        (20, 1, 1, 3, 6, f32, "depthwise_flat_act"),
+        (7, 1, 2, 3, 6, f32, "depthwise_flat_act"),
+        (cd.CL_SAME_MAX_WIDTH, 1, 1, 3, 6, f32, "depthwise_cl_act"),
+        (cd.CL_SAME_MAX_WIDTH, 1, 1, 3, 6, f64, "depthwise_flat_act"),
+        (cd.CL_SAME_MAX_WIDTH + 1, 1, 1, 3, 6, f32, "depthwise_flat_act"),
+        (cd.CL_MAX_WIDTH, 1, 1, 5, 6, f32, "depthwise_cl_act"),
+        (cd.CL_MAX_WIDTH + 1, 1, 1, 5, 6, f32, "depthwise_flat_act"),
+        (cd.CL_MAX_WIDTH + 1, 2, 1, 3, 6, f32, "depthwise_act"),
+        (cd.CL_MAX_WIDTH, 2, 1, 3, 6, f32, "depthwise_cl_act"),
+        (cd.CL_MAX_WIDTH, 2, 1, 3, 6, f64, "depthwise_cl_act"),
+        (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 96, f32, "depthwise_cl_act"),  # 128 ≤ 1.5 · 96
+        (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 80, f32, "depthwise_act"),  # 128 > 1.5 · 80
+        (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 96, f64, "depthwise_act"),
+        (cd.CL_WIDE_MAX_WIDTH + 1, 2, 1, 3, 96, f32, "depthwise_act"),
+        (cd.MIN_WIDTH - 1, 2, 1, 3, 6, f32, "depthwise_cl_act"),
+        (cd.MIN_WIDTH - 1, 2, 2, 3, 6, f32, None),
     )
-    for out, s, mult, kernel in cases:
-        side = s * (out - 1) + 1  # 3×3, pads 1: ``out`` wide
-        x = RNG.standard_normal((1, c, side, side)).astype(np.float32)
-        w = RNG.standard_normal((c * mult, 1, 3, 3)).astype(np.float32)
-        y = np.empty((1, c * mult, out, out), np.float32)
-        attrs = _attrs(c, s)
+    for out, s, mult, k, c, dtype, kernel in cases:
+        side = s * (out - 1) + 1  # k×k, pads k // 2: ``out`` wide
+        x = RNG.standard_normal((1, c, side, side)).astype(dtype)
+        w = RNG.standard_normal((c * mult, 1, k, k)).astype(dtype)
+        y = np.empty((1, c * mult, out, out), dtype)
+        attrs = _attrs(c, s, k // 2)
         run = get_schema("Conv2D").prepare(
             [x, w, None], [y], [False, constant_filter, False], **attrs
         )
         if kernel is None:
             assert run is None or not _uses_compiled(run)
             continue
-        assert run is not None and _uses_compiled(run, kernel), (out, s, mult)
+        assert run is not None and _uses_compiled(run, kernel), (out, s, mult, k, c, dtype)
         for _ in range(2):
             run()
-            np.testing.assert_allclose(y, _numpy_conv(x, w, None, attrs, y.shape), 1e-5, 1e-5)
+            want = _numpy_conv(x, w, None, attrs, y.shape)
+            np.testing.assert_allclose(y, want, 1e-5, 1e-5)
             w[...] = RNG.standard_normal(w.shape)  # seen by the next run (an input filter)
             if constant_filter and kernel == "depthwise_cl_act":
                 break  # its filter was rearranged once, at prepare

@@ -20,7 +20,7 @@ from onnx import helper
 
 from openge.errors import DATATYPE_INVALID, PARAM_INVALID, SHAPE_INVALID, GeError
 from openge.graph import LOW_PRECISION_TYPES, DataType, Format, Graph, TensorDesc, from_numpy_dtype
-from openge.ops import Trait, evaluate, get_schema, infer_node
+from openge.ops import Trait, elementwise, evaluate, get_schema, infer_node
 from openge.ops.elementwise import SCHEMAS
 
 RNG = np.random.default_rng(20240611)  # reseeded per test by _seed_per_test
@@ -1057,3 +1057,60 @@ def test_prelu_errors():
     fails("PRelu", [(F32, (2, 3)), (F32, (2, 3, 1))], match="weight shape")
     fails("PRelu", [(F32, (2, 3)), (F16, (3,))], match="insert a Cast")
     fails("PRelu", [(I32, (2, 3)), (I32, (3,))], code=DATATYPE_INVALID)
+
+
+# ----- binary ops as one-step compiled programs -------------------------------------------------
+
+
+def _edge_values(n: int, dtype, rng) -> np.ndarray:
+    """Random values mixed with the IEEE edges: ±0, ±inf, NaN, tiny and huge magnitudes."""
+    v = rng.standard_normal(n).astype(dtype) * dtype(100)
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-38, -3e38, 7.0], dtype)
+    v[rng.integers(0, n, 64)] = rng.choice(edges, 64)
+    return v
+
+
+@pytest.mark.parametrize("op", sorted(elementwise.COMPILED_BINARY))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        ((2, 96, 56, 56), (2, 96, 1, 1)),  # a squeeze-and-excitation scale
+        ((1, 64, 48, 48), (1, 64, 48, 48)),  # same shapes
+        ((1, 64, 48, 48), ()),  # a scalar
+        ((4, 96, 512), (512,)),  # a last-axis vector
+    ],
+)
+def test_compiled_binary_ops_give_numpys_bits(op, dtype, shapes):
+    """A float binary op with a large output runs as a one-step compiled program and gives
+    exactly the NumPy kernel's bits, NaN, infinities and signed zeros included."""
+    rng = np.random.default_rng(zlib.crc32(f"{op}{shapes}".encode()))
+    a = _edge_values(int(np.prod(shapes[0])), dtype, rng).reshape(shapes[0])
+    b = _edge_values(max(1, int(np.prod(shapes[1]))), dtype, rng).reshape(shapes[1])
+    b[b == 0] = dtype(3)  # keep some divisions finite
+    schema = get_schema(op)
+    want = np.empty(np.broadcast_shapes(a.shape, b.shape), dtype)
+    with np.errstate(all="ignore"):
+        schema.kernel([a, b], [want])
+    got = np.full_like(want, 12345.0)
+    run = schema.prepare([a, b], [got], [False, False])
+    assert run is not None, "the compiled program should apply to this shape"
+    run()
+    assert np.array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+def test_compiled_binary_ops_leave_other_cases_to_numpy():
+    """Integers, small outputs in a model that has not loaded numba, and broadcasts the loop
+    does not cover keep the NumPy kernel (``prepare`` gives None)."""
+    from openge.ops import compiled
+
+    mul = get_schema("Mul")
+    big = np.ones((1, 64, 48, 48), np.int32)
+    assert mul.prepare([big, big], [np.empty_like(big)], [False, False]) is None
+    small = np.ones((4, 4), np.float32)
+    with compiled.model_build():
+        assert mul.prepare([small, small], [np.empty_like(small)], [False, False]) is None
+    odd = np.ones((64, 1, 48), np.float32)  # a middle-axis broadcast
+    other = np.ones((64, 48, 48), np.float32)
+    y = np.empty((64, 48, 48), np.float32)
+    assert mul.prepare([other, odd], [y], [False, False]) is None
