@@ -622,7 +622,7 @@ def _cl_items(
     xf, yf = x.reshape(x.size), y.reshape(y.size)
     bf, af, wf = buf.reshape(buf.size), acc.reshape(acc.size), wt.reshape(wt.size)
     cpad = wt.shape[2]
-    vector = x.itemsize == 4  # transpose8 moves float32
+    vector = x.itemsize == 4 and y.itemsize == 4 and wt.itemsize == 4  # float32's paths
     w8 = w // 8 * 8 if vector else 0
     p8 = p // 8 * 8 if vector else 0
     xa, ya, ba, aa = x.ctypes.data, y.ctypes.data, buf.ctypes.data, acc.ctypes.data
