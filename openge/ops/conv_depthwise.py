@@ -7,7 +7,7 @@ with the activation done while each output row is still in L1 the whole op is on
 the output instead of two or three. Used by Conv2D's and FusedConv2D's ``prepare`` for NCHW
 float32/float64 depthwise convolutions (channel multiplier allowed), one of three kernels:
 - at channel multiplier 1 and narrow output planes (:func:`_prefer_channels_last`: in
-  float32 up to 14 wide, 28 at stride 2 with few padded channels, 7 for "same" stride-1
+  float32 up to 14 wide, 28 for 3×3 with few padded channels, 7 for "same" stride-1
   planes or 14 with 5×5 filters): the channels-last kernel, 64 channels at a time;
 - stride 1 with output planes the input's size (MobileNet's and EfficientNet's "same"
   padding, most of their depthwise layers): the flat-plane kernel, each tap one contiguous
@@ -34,8 +34,10 @@ MIN_WIDTH = 14
 #: hard-swish, against the row kernel: 240 × 28² → 14² 73 vs 189 µs, 576 × 14² → 7² 49 vs
 #: 244, 672 × 14² → 7² 5×5 83 vs 396).
 CL_MAX_WIDTH = 14
-#: ... and up to this width when whole channel blocks add at most half again (144 × 56² →
-#: 28²: 221 vs 261 µs; 72 channels, padded to 128, lose: 201 vs 155).
+#: ... and up to this width with 3×3 filters when whole channel blocks add at most half
+#: again (144 × 56² → 28²: 204-221 vs 261 µs at one thread, 239 vs 252 at two; 72 channels,
+#: padded to 128, lose, 201 vs 155; 5×5 filters lose at two threads, 431 vs 312, its three
+#: channel blocks leaving one thread idle a third of the time).
 CL_WIDE_MAX_WIDTH = 28
 #: "Same" stride-1 planes up to this width take it instead of the flat kernel (1152 × 7² 5×5
 #: 103 vs 147 µs, 3×3 64 vs 91; at 14² only 5×5 filters win: 672 channels 228 vs 265, while
@@ -189,10 +191,10 @@ def _prefer_channels_last(
     """Whether the channels-last kernel is the one (measured per shape: decisions.md, "The
     channels-last depthwise kernel in registers"): in float32 — where it moves 8 × 8 blocks
     and keeps its sums in registers — output rows up to :data:`CL_MAX_WIDTH` wide, or
-    :data:`CL_WIDE_MAX_WIDTH` when padding the channels to whole blocks adds at most half
-    again; "same" stride-1 planes (the flat kernel's) up to :data:`CL_SAME_MAX_WIDTH`, or
-    :data:`CL_MAX_WIDTH` with 5×5 filters. Other dtypes: narrow planes the flat kernel does
-    not take."""
+    :data:`CL_WIDE_MAX_WIDTH` for 3×3 filters when padding the channels to whole blocks adds
+    at most half again; "same" stride-1 planes (the flat kernel's) up to
+    :data:`CL_SAME_MAX_WIDTH`, or :data:`CL_MAX_WIDTH` with 5×5 filters. Other dtypes:
+    narrow planes the flat kernel does not take."""
     if not _channels_last_fits(x, f):
         return False
     ow, c = y.shape[3], x.shape[1]
@@ -201,7 +203,8 @@ def _prefer_channels_last(
     if same:
         return ow <= CL_SAME_MAX_WIDTH or (ow <= CL_MAX_WIDTH and f.shape[2] * f.shape[3] >= 25)
     padded = -(-c // block) * block
-    return ow <= CL_MAX_WIDTH or (ow <= CL_WIDE_MAX_WIDTH and 2 * padded <= 3 * c)
+    wide = ow <= CL_WIDE_MAX_WIDTH and 2 * padded <= 3 * c and f.shape[2] * f.shape[3] <= 9
+    return ow <= CL_MAX_WIDTH or wide
 
 
 def _flat_fits(

@@ -130,9 +130,9 @@ def test_conv2d_prepare_picks_the_kernel_by_stride_and_width(constant_filter):
     """Stride 1 with output planes the input's size: the flat kernel at any channel
     multiplier, except float32 planes at multiplier 1 up to CL_SAME_MAX_WIDTH (and 5×5
     filters up to CL_MAX_WIDTH), which take the channels-last kernel. Otherwise the
-    channels-last kernel up to CL_MAX_WIDTH (multiplier 1), up to CL_WIDE_MAX_WIDTH when
-    whole 64-channel blocks add at most half again (float32), else the rows kernel from
-    MIN_WIDTH; a multiplier of 2 below MIN_WIDTH: none. A filter that is an input is
+    channels-last kernel up to CL_MAX_WIDTH (multiplier 1), up to CL_WIDE_MAX_WIDTH for 3×3
+    filters when whole 64-channel blocks add at most half again (float32), else the rows
+    kernel from MIN_WIDTH; a multiplier of 2 below MIN_WIDTH: none. A filter that is an input is
     rearranged before each run."""
     cd = conv_depthwise
     f32, f64 = np.float32, np.float64
@@ -149,6 +149,7 @@ def test_conv2d_prepare_picks_the_kernel_by_stride_and_width(constant_filter):
         (cd.CL_MAX_WIDTH, 2, 1, 3, 6, f64, "depthwise_cl_act"),
         (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 96, f32, "depthwise_cl_act"),  # 128 ≤ 1.5 · 96
         (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 80, f32, "depthwise_act"),  # 128 > 1.5 · 80
+        (cd.CL_WIDE_MAX_WIDTH, 2, 1, 5, 96, f32, "depthwise_act"),  # 5×5 filters
         (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 96, f64, "depthwise_act"),
         (cd.CL_WIDE_MAX_WIDTH + 1, 2, 1, 3, 96, f32, "depthwise_act"),
         (cd.MIN_WIDTH - 1, 2, 1, 3, 6, f32, "depthwise_cl_act"),
