@@ -204,3 +204,27 @@ def test_phases_pad_and_split_every_float():
         for ry in range(stride[0]):
             for rx in range(stride[1]):
                 assert np.array_equal(xph[:, ry, rx], padded[:, ry :: stride[0], rx :: stride[1]])
+
+
+@pytest.mark.parametrize(
+    ("w", "pads"),
+    [
+        (im2col.PAIR_MIN_WIDTH, (1, 1, 1, 1)),  # an even row, a 3×3 stem's padding
+        (im2col.PAIR_MIN_WIDTH + 3, (3, 3, 3, 3)),  # odd, a 7×7 stem's padding
+        (im2col.PAIR_MIN_WIDTH + 1, (0, 2, 0, 4)),  # no padding before, more after
+        (im2col.PAIR_MIN_WIDTH + 2, (2, 0, 5, 0)),  # odd padding before, none after
+    ],
+)
+def test_phases_of_wide_stride_2_rows_split_both_columns_at_once(w, pads):
+    """Rows of PAIR_MIN_WIDTH and more at column stride 2 take the paired split: every float
+    written (NaN-filled before), equal to the zero-padded plane's slices."""
+    x = RNG.standard_normal((3, 9, w)).astype(np.float32)
+    for kernel in [(3, 3), (7, 7)]:
+        _, _, ph, pw = _plane(3, 9, w, kernel, (2, 2), (1, 1), pads)
+        xph = np.full((3, 2, 2, ph, pw), np.nan, np.float32)
+        im2col.phases(x, xph, pads[0], pads[2])
+        padded = np.zeros((3, ph * 2, pw * 2), np.float32)
+        padded[:, pads[0] : pads[0] + 9, pads[2] : pads[2] + w] = x
+        for ry in range(2):
+            for rx in range(2):
+                assert np.array_equal(xph[:, ry, rx], padded[:, ry::2, rx::2])

@@ -1076,6 +1076,7 @@ def _edge_values(n: int, dtype, rng) -> np.ndarray:
     "shapes",
     [
         ((2, 96, 56, 56), (2, 96, 1, 1)),  # a squeeze-and-excitation scale
+        ((1, 96, 1, 1), (1, 96, 56, 56)),  # the same, the per-channel operand first
         ((1, 64, 48, 48), (1, 64, 48, 48)),  # same shapes
         ((1, 64, 48, 48), ()),  # a scalar
         ((4, 96, 512), (512,)),  # a last-axis vector
