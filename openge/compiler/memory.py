@@ -127,10 +127,15 @@ def merge_inplace(
         if src.last != out.first or src.size != out.size or out.size == 0:
             continue
         root = buffer_of[in_key]
+        if root == out_key:  # a cycle of candidates: the input already lives in out's buffer
+            continue
+        # Buffers are chains: the input is the tail of its chain (it was never consumed) and the
+        # output heads its own (it was never aliased), so the two chains join end to end.
         first, _, size = span[root]
-        span[root] = (first, out.last, size)
-        del span[out_key]
-        buffer_of[out_key] = root
+        span[root] = (first, span.pop(out_key)[1], size)
+        for key, owner in buffer_of.items():
+            if owner == out_key:
+                buffer_of[key] = root
         aliases[out_key] = in_key
         consumed.add(in_key)
     buffers = [Lifetime(k, size, first, last) for k, (first, last, size) in span.items()]

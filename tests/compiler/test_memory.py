@@ -119,6 +119,23 @@ def test_inplace_chain_is_one_buffer():
     assert set(buffer_of.values()) == {0}
 
 
+def test_inplace_candidates_in_a_cycle_or_out_of_order_keep_every_buffer():
+    # hypothesis found this: two size-1 tensors living in task 0, each the other's candidate
+    tensors = [Lifetime(1, 1, 0, 0), Lifetime(30, 1, 0, 0)]
+    plan = plan_memory(tensors, inplace=[(1, 30), (30, 1)])
+    assert plan.aliases == {1: 30}
+    check_plan(tensors, plan)
+    # a chain offered tail first: 2 joins 1's buffer, then 1 (with 2) joins 0's
+    chain = [Lifetime(0, 64, 0, 1), Lifetime(1, 64, 1, 2), Lifetime(2, 64, 2, 3)]
+    buffers, buffer_of, aliases = merge_inplace(chain, [(2, 1), (1, 0)])
+    assert aliases == {2: 1, 1: 0}
+    assert [(b.key, b.first, b.last) for b in buffers] == [(0, 0, 3)]
+    assert buffer_of == {0: 0, 1: 0, 2: 0}
+    plan = plan_memory(chain, inplace=[(2, 1), (1, 0)])
+    check_plan(chain, plan)
+    assert plan.arena_size == plan_memory([Lifetime(0, 64, 0, 3)]).arena_size  # one buffer
+
+
 def test_inplace_refused_when_the_input_lives_on_or_sizes_differ():
     tensors = [
         Lifetime(0, 4096, 0, 3),
