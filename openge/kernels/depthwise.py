@@ -8,7 +8,9 @@ One pass per output row: the row is accumulated in a small buffer that stays in 
 then every filter tap in row-major order, as :func:`openge.kernels.conv.depthwise_nchw`), then
 the activation is applied while the row is stored. Column strides above 1 read a per-plane copy
 of the input split into column phases, so every tap's inner loop reads contiguous memory and
-vectorizes (a strided read does not).
+vectorizes (a strided read does not) — except column stride 2 with 3 filter columns, whose
+three taps per row LLVM vectorizes as interleaved loads straight from the input rows
+(:func:`_stride2_planes`: the copy cost as much as the taps).
 
 Activations (``act``): :data:`NONE`, :data:`RELU`, :data:`CLIP` (``min(max(v, lo), hi)``, NaN
 propagating as ``np.maximum``/``np.minimum``: ReLU6 and Clip), :data:`HARD_SWISH`
@@ -21,12 +23,12 @@ propagating as ``np.maximum``/``np.minimum``: ReLU6 and Clip), :data:`HARD_SWISH
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from openge.kernels import sync
+from openge.kernels.cl_blocks import cl_taps, transpose8
 from openge.kernels.mathf32 import sigmoid32, silu32
+from openge.kernels.pairs import split_row
 
 NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID, SILU, X_HARD_SIGMOID, SIGMOID = 0, 1, 2, 3, 4, 5, 6, 7
 
@@ -145,25 +147,8 @@ def _fill(buf, plane, sh, sw, top, left, hq, wq):  # pragma: no cover - compiled
                 v0, v1 = max(0, left), min(wq, wd + left)
                 for v in range(v0, v1):
                     ph[np.uint64(base + v)] = row[np.uint64(v - left)]
-            elif sw == 2:
-                # both column phases in one loop: the even/odd loads vectorize as one
-                # interleaved pair (one phase alone is a strided, scalar read: 4.5x slower)
-                e, o = buf[a * 2], buf[a * 2 + 1]
-                e0, e1 = max(0, (left + 1) // 2), min(wq, (wd + left + 1) // 2)
-                o0, o1 = max(0, left // 2), min(wq, (wd + left) // 2)
-                # odd phase column v reads input 2v + 1 - left, even v reads 2v - left
-                lo, hi = max(e0, o0), min(e1, o1)
-                for v in range(e0, min(lo, e1)):
-                    e[np.uint64(base + v)] = row[np.uint64(2 * v - left)]
-                for v in range(o0, min(lo, o1)):
-                    o[np.uint64(base + v)] = row[np.uint64(2 * v + 1 - left)]
-                for v in range(lo, hi):
-                    e[np.uint64(base + v)] = row[np.uint64(2 * v - left)]
-                    o[np.uint64(base + v)] = row[np.uint64(2 * v + 1 - left)]
-                for v in range(max(hi, e0), e1):
-                    e[np.uint64(base + v)] = row[np.uint64(2 * v - left)]
-                for v in range(max(hi, o0), o1):
-                    o[np.uint64(base + v)] = row[np.uint64(2 * v + 1 - left)]
+            elif sw == 2:  # both column phases in one pass (openge.kernels.pairs)
+                split_row(row, 0, wd, left, buf[a * 2], buf[a * 2 + 1], base, wq)
             else:
                 for bq in range(sw):
                     ph = buf[a * sw + bq]
@@ -171,6 +156,69 @@ def _fill(buf, plane, sh, sw, top, left, hq, wq):  # pragma: no cover - compiled
                     v1 = min(wq, (wd + left - bq + sw - 1) // sw)
                     for v in range(v0, v1):
                         ph[np.uint64(base + v)] = row[np.uint64(v * sw + bq - left)]
+
+
+@njit(inline="always", fastmath={"contract"})
+def _stride2_planes(x, w, bias, y, sh, dh, top, left, act, lo, hi, first, stop):  # pragma: no cover
+    """Output planes ``first`` to ``stop`` of a depthwise convolution (one input channel per
+    group) with column stride 2, no column dilation and 3 filter columns, read straight from
+    the input rows: per output row, each filter row adds its taps in one loop over the
+    columns whose windows lie inside the row — ``row[2j]``, ``row[2j + 1]``, ``row[2j + 2]``,
+    which LLVM vectorizes as interleaved loads — and the border columns are summed apart,
+    with bounds. No padded copy split into column phases: that copy cost as much
+    as the taps (96 × 112² → 56²: 254 µs of 498). Sums in :func:`_planes`' order (bias, then
+    taps row-major), the padding's taps included as ``w · 0``: the same values. (5 filter
+    columns keep the phases: five interleaved loads ran 1.6-2.8x slower.)"""
+    kh = w.shape[2]
+    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    cy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    coutg = cy // c
+    u = np.uint64
+    acc = np.empty(ow, y.dtype)
+    zero = acc.dtype.type(0)
+    # output columns whose taps 2j - left … 2j - left + 2 all lie in [0, wd); the max tells
+    # LLVM j0 ≥ 0, without which the loop below did not vectorize (2x slower)
+    j0 = min(ow, max(0, (left + 1) // 2))
+    j1 = max(j0, min(ow, (wd - 3 + left) // 2 + 1))
+    d = 2 * j0 - left
+    ne = j0 + ow - j1
+    edge = np.empty(ne, y.dtype)  # the border columns' sums, kept apart from acc (their
+    # writes next to the loop over acc kept LLVM from vectorizing it: 1.3x slower)
+    for job in range(first, stop):
+        i = job // cy
+        co = job - i * cy
+        plane = x[i, co // coutg]
+        wk = w[co, 0]
+        b = bias[co]
+        for oy in range(oh):
+            for j in range(ow):
+                acc[j] = b
+            for e in range(ne):
+                edge[e] = b
+            for ky in range(kh):
+                w0, w1, w2 = wk[ky, 0], wk[ky, 1], wk[ky, 2]
+                r = oy * sh + ky * dh - top
+                valid = 0 <= r < h
+                for e in range(ne):
+                    j = e if e < j0 else j1 + e - j0
+                    q = 2 * j - left
+                    v0 = plane[r, q] if valid and 0 <= q < wd else zero
+                    v1 = plane[r, q + 1] if valid and 0 <= q + 1 < wd else zero
+                    v2 = plane[r, q + 2] if valid and 0 <= q + 2 < wd else zero
+                    edge[e] = edge[e] + w0 * v0 + w1 * v1 + w2 * v2
+                if not valid:  # a padding row: its taps add w · 0
+                    for j in range(j0, j1):
+                        acc[j] = acc[j] + w0 * zero + w1 * zero + w2 * zero
+                    continue
+                row = plane[r]
+                for j in range(j1 - j0):
+                    q = u(d + 2 * j)
+                    acc[u(j0 + j)] = (
+                        acc[u(j0 + j)] + w0 * row[q] + w1 * row[q + u(1)] + w2 * row[q + u(2)]
+                    )
+            for e in range(ne):
+                acc[e if e < j0 else j1 + e - j0] = edge[e]
+            activate_row(acc, y[i, co, oy], ow, act, lo, hi)
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
@@ -181,6 +229,9 @@ def _planes(x, w, bias, y, s, d, pads, act, lo, hi, first, stop):  # pragma: no 
     their input planes' phases."""
     (sh, sw), (dh, dw), (top, left) = s, d, pads
     cg, kh, kw = w.shape[1], w.shape[2], w.shape[3]
+    if sw == 2 and dw == 1 and cg == 1 and kw == 3:
+        _stride2_planes(x, w, bias, y, sh, dh, top, left, act, lo, hi, first, stop)
+        return
     cy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
     coutg = cy // (x.shape[1] // cg)  # output channels per group
     hq = oh + (kh - 1) * dh // sh
@@ -260,11 +311,12 @@ def depthwise_act(x, w, bias, y, sh, sw, dh, dw, top, left, act, lo, hi):  # pra
     Per plane, the zero-padded input is copied into its stride phases, each flattened with
     row length ``wq = ow + (kw-1)*dw // sw``: a tap then reads one contiguous run of a phase
     for a whole block of output rows laid out with the same row length (the ``wq - ow``
-    extra columns per row are scratch, never stored), so its loop vectorizes along the block.
-    One pass per filter row adds its kw taps (3 and 5 unrolled); the bias starts each sum and
-    taps add in row-major order (multiply-adds may fuse: within float tolerance, not bit for
-    bit). ``lo``/``hi`` are the activation's parameters in y's dtype (CLIP bounds,
-    HARD_SIGMOID's alpha/beta)."""
+    extra columns per row are scratch, never stored), so its loop vectorizes along the block
+    (depthwise with column stride 2 and 3 filter columns reads the input rows in place
+    instead: :func:`_stride2_planes`, the same values). One pass per filter row adds its kw
+    taps (3 and 5 unrolled); the bias starts each sum and taps add in row-major order
+    (multiply-adds may fuse: within float tolerance, not bit for bit). ``lo``/``hi`` are the
+    activation's parameters in y's dtype (CLIP bounds, HARD_SIGMOID's alpha/beta)."""
     jobs = y.shape[0] * y.shape[1]
     _planes(x, w, bias, y, (sh, sw), (dh, dw), (top, left), act, lo, hi, 0, jobs)
 
@@ -456,143 +508,6 @@ def depthwise_flat_act_drive(
     by part, without the GIL."""
     args = (x, w, bias, y, masks, c, h, wd, dh, dw, top, left, act, lo, hi)
     return sync.drive(_flat_planes, args, total, ctl, signal, worker, gen, spins)
-
-
-# ----- 8 × 8 float32 transposes (the channels-last kernel's way in and out) ---------------
-
-_UNPACK_LO = [0, 8, 1, 9, 4, 12, 5, 13]
-_UNPACK_HI = [2, 10, 3, 11, 6, 14, 7, 15]
-_PAIRS_LO = [0, 1, 8, 9, 4, 5, 12, 13]
-_PAIRS_HI = [2, 3, 10, 11, 6, 7, 14, 15]
-_HALVES_LO = [0, 1, 2, 3, 8, 9, 10, 11]
-_HALVES_HI = [4, 5, 6, 7, 12, 13, 14, 15]
-
-
-@intrinsic
-def transpose8(typingctx, src, src_stride, dst, dst_stride):  # pragma: no cover - compiled
-    """Write the transpose of the 8 × 8 float32 block at address ``src`` (rows
-    ``src_stride`` floats apart) to address ``dst`` (rows ``dst_stride`` floats apart):
-    eight 8-float loads, three rounds of shuffles (unpack, pair, 128-bit halves), eight
-    stores. On a narrower machine LLVM splits the vectors; the result is the same."""
-    if not all(isinstance(t, types.Integer) for t in (src, src_stride, dst, dst_stride)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        i64, i32 = ir.IntType(64), ir.IntType(32)
-        f32 = ir.FloatType()
-        pv = ir.VectorType(f32, 8).as_pointer()
-        s, ss, d, ds = (context.cast(builder, a, t, types.int64) for a, t in zip(args, sig.args))
-        sp = builder.inttoptr(s, f32.as_pointer())
-        dp = builder.inttoptr(d, f32.as_pointer())
-        rows = []
-        for r in range(8):
-            at = builder.bitcast(builder.gep(sp, [builder.mul(ss, i64(r))]), pv)
-            rows.append(builder.load(at, align=4))
-
-        def mix(a, b, mask):
-            return builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(i32, 8), mask))
-
-        t = []
-        for r in range(0, 8, 2):  # t[2m], t[2m + 1]: rows 2m and 2m + 1 interleaved
-            t += [mix(rows[r], rows[r + 1], _UNPACK_LO), mix(rows[r], rows[r + 1], _UNPACK_HI)]
-        q = []
-        for base in (0, 4):  # q[base + ·]: columns 4 rows deep, two per 128-bit half
-            q += [
-                mix(t[base], t[base + 2], _PAIRS_LO),
-                mix(t[base], t[base + 2], _PAIRS_HI),
-                mix(t[base + 1], t[base + 3], _PAIRS_LO),
-                mix(t[base + 1], t[base + 3], _PAIRS_HI),
-            ]
-        cols = [mix(q[m], q[m + 4], _HALVES_LO) for m in range(4)]
-        cols += [mix(q[m], q[m + 4], _HALVES_HI) for m in range(4)]
-        for r in range(8):
-            at = builder.bitcast(builder.gep(dp, [builder.mul(ds, i64(r))]), pv)
-            builder.store(cols[r], at, align=4)
-        return context.get_dummy_value()
-
-    return types.none(src, src_stride, dst, dst_stride), codegen
-
-
-def _cl_taps_function(module):
-    """The IR function behind :func:`cl_taps` (made once per module): its tap loop keeps the
-    block's sums in eight vector registers, where the numba loop loaded and stored them at
-    every tap (two loads and a store per multiply-add, the kernel's bound)."""
-    from numba.core import cgutils
-
-    i64 = ir.IntType(64)
-    fnty = ir.FunctionType(ir.VoidType(), [i64] * 7)
-    fn = cgutils.get_or_insert_function(module, fnty, "openge_cl_taps_8x8")
-    if not fn.is_declaration:
-        return fn
-    fn.linkage = "internal"
-    fn.attributes.add("nounwind")
-    f32 = ir.FloatType()
-    vec = ir.VectorType(f32, 8)
-    pv, pf = vec.as_pointer(), f32.as_pointer()
-    fma = cgutils.get_or_insert_function(module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v8f32")
-    builder = ir.IRBuilder(fn.append_basic_block("entry"))
-    taps, src, offs, w, wstep, init, out = fn.args
-    src_p, w_p = builder.inttoptr(src, pf), builder.inttoptr(w, pf)
-    offs_p = builder.inttoptr(offs, i64.as_pointer())
-    init_p, out_p = builder.inttoptr(init, pf), builder.inttoptr(out, pf)
-
-    def vectors(base, builder=builder):
-        return [
-            builder.load(builder.bitcast(builder.gep(base, [i64(8 * v)]), pv), align=4)
-            for v in range(8)
-        ]
-
-    start = vectors(init_p)
-    entry = builder.block
-    loop = fn.append_basic_block("taps")
-    done = fn.append_basic_block("store")
-    builder.cbranch(builder.icmp_signed(">", taps, i64(0)), loop, done)
-    builder.position_at_end(loop)
-    t = builder.phi(i64, "t")
-    t.add_incoming(i64(0), entry)
-    accs = []
-    for v in range(8):
-        phi = builder.phi(vec, f"acc{v}")
-        phi.add_incoming(start[v], entry)
-        accs.append(phi)
-    at = builder.gep(src_p, [builder.load(builder.gep(offs_p, [t]), align=8)])
-    xs = vectors(at)
-    ws = vectors(builder.gep(w_p, [builder.mul(t, wstep)]))
-    new = [builder.call(fma, [ws[v], xs[v], accs[v]]) for v in range(8)]
-    t_next = builder.add(t, i64(1))
-    t.add_incoming(t_next, loop)
-    for phi, value in zip(accs, new, strict=True):
-        phi.add_incoming(value, loop)
-    builder.cbranch(builder.icmp_signed("<", t_next, taps), loop, done)
-    builder.position_at_end(done)
-    finals = []
-    for v in range(8):
-        final = builder.phi(vec, f"sum{v}")
-        final.add_incoming(start[v], entry)
-        final.add_incoming(new[v], loop)
-        finals.append(final)
-    for v in range(8):
-        builder.store(finals[v], builder.bitcast(builder.gep(out_p, [i64(8 * v)]), pv), align=4)
-    builder.ret_void()
-    return fn
-
-
-@intrinsic
-def cl_taps(typingctx, taps, src, offs, w, wstep, init, out):  # pragma: no cover - compiled
-    """64 float32 sums of a channels-last block: ``out[j] = init[j] + Σ_t w[t·wstep + j] ·
-    src[offs[t] + j]`` for j < 64, taps t in order, each a fused multiply-add (all arguments
-    int64: ``taps`` and ``wstep`` counts, ``offs`` the address of ``taps`` int64 offsets in
-    floats, the others addresses of float32 data)."""
-    args = (taps, src, offs, w, wstep, init, out)
-    if not all(isinstance(a, types.Integer) for a in args):
-        return None
-
-    def codegen(context, builder, sig, values):
-        cast = [context.cast(builder, v, a, types.int64) for v, a in zip(values, sig.args)]
-        builder.call(_cl_taps_function(builder.module), cast)
-        return context.get_dummy_value()
-
-    return types.none(*args), codegen
 
 
 # ----- narrow planes: channels-last blocks ----------------------------------------------------

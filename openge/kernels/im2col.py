@@ -24,49 +24,12 @@ from numba import njit
 from openge.kernels import sync
 from openge.kernels.depthwise import activate_row, block_epilogue
 from openge.kernels.gemm import KC, MR, NR, pack_rows, tile, tile_rows
-
-
-@njit(inline="always")
-def _zeros(row, first, stop):  # pragma: no cover - compiled
-    """``row[first:stop]`` = 0 (flat offsets)."""
-    zero = row.dtype.type(0)
-    for q in range(first, stop):
-        row[np.uint64(q)] = zero
-
-
-@njit(inline="always")
-def _pair_row(xf, src, w, pl, even, odd, base, pw):  # pragma: no cover - compiled
-    """Padded row ``xf[src : src + w]`` (``pl`` zero columns before it, zeros after) split
-    into its stride-2 column phases: ``even[base + v]`` = padded column 2v, ``odd[base + v]``
-    = padded column 2v + 1, for v < pw; every cell written. Both phases in one loop: the
-    pair's loads vectorize as one interleaved load, where one phase alone is a strided,
-    scalar read."""
-    u = np.uint64
-    e0, e1 = min(pw, max(0, (pl + 1) // 2)), min(pw, max(0, (w + pl + 1) // 2))
-    o0, o1 = min(pw, max(0, pl // 2)), min(pw, max(0, (w + pl) // 2))
-    e1, o1 = max(e0, e1), max(o0, o1)
-    _zeros(even, base, base + e0)
-    _zeros(odd, base, base + o0)
-    lo, hi = max(e0, o0), min(e1, o1)
-    for v in range(e0, min(lo, e1)):
-        even[u(base + v)] = xf[u(src + 2 * v - pl)]
-    for v in range(o0, min(lo, o1)):
-        odd[u(base + v)] = xf[u(src + 2 * v + 1 - pl)]
-    d = src - pl
-    for v in range(lo, hi):
-        even[u(base + v)] = xf[u(d + 2 * v)]
-        odd[u(base + v)] = xf[u(d + 2 * v + 1)]
-    for v in range(max(hi, e0), e1):
-        even[u(base + v)] = xf[u(src + 2 * v - pl)]
-    for v in range(max(hi, o0), o1):
-        odd[u(base + v)] = xf[u(src + 2 * v + 1 - pl)]
-    _zeros(even, base + e1, base + pw)
-    _zeros(odd, base + o1, base + pw)
-
+from openge.kernels.pairs import pair_row, zeros
 
 #: Input rows from which a stride-2 sample's column phases are split both at once
-#: (:func:`_pair_row`); narrower rows keep one strided loop per phase, whose per-row setup is
-#: smaller (128 × 56² → 28², one AVX2 Zen 3 core: 278 µs per phase, 298 both at once).
+#: (openge.kernels.pairs.pair_row); narrower rows keep one strided loop per phase, whose
+#: per-row setup is smaller (128 × 56² → 28², one AVX2 Zen 3 core: 278 µs per phase, 298
+#: both at once).
 PAIR_MIN_WIDTH = 112
 
 
@@ -76,7 +39,8 @@ def phases(x3, xph, pt, pl):  # pragma: no cover - compiled
     ``pl`` columns (zeros) and split into stride phases: ``xph[c, ry, rx, y, x] =
     padded[c, y·sh + ry, x·sw + rx]``. Every float of ``xph`` is written. Rows of at least
     :data:`PAIR_MIN_WIDTH` at column stride 2 (an RGB stem's 224) have both column phases
-    split in one pass (:func:`_pair_row`: 3 × 224² 81 → 46 µs, one AVX2 Zen 3 core)."""
+    split in one pass (openge.kernels.pairs.pair_row: 3 × 224² 81 → 46 µs, one AVX2 Zen 3
+    core)."""
     c, h, w = x3.shape
     sh, sw, ph, pw = xph.shape[1], xph.shape[2], xph.shape[3], xph.shape[4]
     if sw == 2 and w >= PAIR_MIN_WIDTH:
@@ -89,10 +53,10 @@ def phases(x3, xph, pt, pl):  # pragma: no cover - compiled
                 for yq in range(ph):
                     iy = yq * sh + ry - pt
                     if iy < 0 or iy >= h:
-                        _zeros(even, yq * pw, yq * pw + pw)
-                        _zeros(odd, yq * pw, yq * pw + pw)
+                        zeros(even, yq * pw, yq * pw + pw)
+                        zeros(odd, yq * pw, yq * pw + pw)
                     else:
-                        _pair_row(xf, (ci * h + iy) * w, w, pl, even, odd, yq * pw, pw)
+                        pair_row(xf, (ci * h + iy) * w, w, pl, even, odd, yq * pw, pw)
         return
     step = np.uint64(sw)
     for ci in range(c):

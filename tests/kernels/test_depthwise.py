@@ -124,6 +124,53 @@ def test_channel_multiplier_and_float64():
     np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
 
 
+#: Column stride 2 with 3 filter columns: the rows read straight from the input, border
+#: columns summed apart. Widths from 1 to wide, odd and even, paddings on each side from 0 to
+#: beyond the filter, row strides 1-3, row dilation, channel multipliers.
+STRIDE2 = [
+    # x shape, strides, dilations, pads (top, bottom, left, right), channel multiplier
+    ((1, 6, 112, 112), (2, 2), (1, 1), (1, 1, 1, 1), 1),  # MobileNet's 112² → 56²
+    ((1, 4, 111, 111), (2, 2), (1, 1), (1, 1, 1, 1), 1),  # odd: a right border column
+    ((2, 3, 9, 20), (2, 2), (1, 1), (0, 1, 0, 1), 1),  # no left border
+    ((1, 3, 10, 17), (1, 2), (2, 1), (2, 2, 2, 2), 2),  # row dilation, multiplier
+    ((1, 2, 7, 2), (3, 2), (1, 1), (1, 1, 1, 1), 1),  # rows narrower than the filter
+    ((1, 2, 5, 1), (2, 2), (1, 1), (1, 1, 1, 1), 1),  # one column
+    ((1, 2, 6, 9), (2, 2), (1, 1), (4, 4, 5, 5), 1),  # padding beyond the filter
+    ((1, 5, 8, 31), (2, 2), (1, 1), (1, 0, 3, 0), 3),  # wide left padding only
+]
+
+
+@pytest.mark.parametrize("case", STRIDE2)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stride_2_rows_read_straight_from_the_input(case, dtype):
+    xs, s, d, pads, m = case
+    x = RNG.standard_normal(xs).astype(dtype)
+    w = RNG.standard_normal((xs[1] * m, 1, 3, 3)).astype(dtype)
+    b = RNG.standard_normal(xs[1] * m).astype(dtype)
+    expected = ref_multiplier(x, w, b, s, d, pads)
+    y = run(x, w, b, s, d, pads, dw.HARD_SWISH, oshape=expected.shape)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, ref_act(expected, dw.HARD_SWISH, 0, 0), rtol=tol, atol=tol)
+
+
+def test_stride_2_padding_taps_multiply_zeros():
+    """An infinite weight on a tap that reads padding gives NaN there (inf · 0), as the
+    zero-padded input does; a NaN input reaches exactly the outputs whose windows hold it."""
+    x = RNG.standard_normal((1, 2, 9, 12)).astype(np.float32)
+    x[0, 1, 4, 7] = np.nan
+    w = RNG.standard_normal((2, 1, 3, 3)).astype(np.float32)
+    w[0, 0, 0, 0] = np.inf  # reads the top row and the left column of padding
+    b = np.zeros(2, np.float32)
+    pads = (1, 1, 1, 1)
+    with np.errstate(invalid="ignore"):
+        expected = ref_depthwise(x, w, b, (2, 2), (1, 1), pads)
+    y = run(x, w, b, (2, 2), (1, 1), pads, oshape=expected.shape)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
+    assert np.isnan(y[0, 0, 0]).all() and np.isnan(y[0, 0, :, 0]).all()
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(y[finite], expected[finite], rtol=1e-5, atol=1e-5)
+
+
 def run_cl(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     """The channels-last kernel (narrow planes), its filter rearranged (kh, kw, C)."""
     t = x.dtype.type
