@@ -295,12 +295,28 @@ def _native(
 
 
 #: Most input channels for which a float32 1×1 convolution runs on openge's own micro-kernel
-#: (openge.kernels.pointwise.conv1x1_tiles) rather than numpy's OpenBLAS. Bias only, one
-#: thread, AVX2 Zen 3, tiles / BLAS: 16 → 64 at 55² 0.79, 24 → 144 at 56² 0.84, 32 → 192 at
-#: 28² 0.82, 40 → 120 at 28² 0.81, 64 → 384 at 14² 0.92, 112 → 672 at 14² 0.97, 144 → 24 at
-#: 56² 0.99, 192 → 32 at 28² 0.98; from 384 channels BLAS wins (1.04-1.37: the micro-kernel
-#: has no blocking of K). At 2 threads 0.66-1.04, memory-bound ties on the wide planes.
-TILES_MAX_CHANNELS = 128
+#: (openge.kernels.pointwise.conv1x1_tiles) rather than numpy's OpenBLAS. Alone, one thread,
+#: AVX2 Zen 3, tiles / BLAS: 16 → 64 at 55² 0.79, 24 → 144 at 56² 0.84, 32 → 192 at 28²
+#: 0.82, 64 → 384 at 14² 0.92, 144 → 24 at 56² 0.99; from 384 channels BLAS won there
+#: (1.04-1.37: the micro-kernel has no blocking of K). In the models the range is wider:
+#: per-step minima in mobilenet_v2, efficientnet_b0, squeezenet and densenet121, tiles /
+#: BLAS, one thread: 144 → 24 at 56² 0.79-0.86, 144 and 240 → 40 at 28² 0.88, 192 → 32 at
+#: 28² 0.90-0.92, 256 → 32/48 at 27²/13² 0.86, 384 → 48/64 at 13² 0.94-1.02, 384 → 64/96 at
+#: 14² 1.00-1.01, densenet's 160-384 → 128 together 0.99; at two threads 0.66-0.94 (steps
+#: the change did not touch: 0.82-1.05 in the same runs). Likely why: in a model the filter
+#: comes from memory, not from a warm cache, and OpenBLAS packs it on every call with short
+#: strided reads where the micro-kernel streams it prepacked (a 960 × 160 filter, caches
+#: flushed: OpenBLAS 327 µs on one thread and 280 on two, ONNX Runtime's 328 and 192).
+TILES_MAX_CHANNELS = 384
+#: Largest filter (bytes, per group) for it above TILES_ANY_FILTER_CHANNELS input channels:
+#: the micro-kernel streams the whole filter once per strip of NR columns, and large filters
+#: lost, one thread: 256 → 512 at 28² (0.5 MB) 1.09, 320 → 1280 at 7² (1.6 MB) 1.12-1.14,
+#: 192 → 1152 at 7² (0.9 MB) 1.02-1.04; up to 256 KB (resnet50's 256 → 64 and 256 → 128 at
+#: 56²: 0.95, 1.03) the figures above.
+TILES_MAX_FILTER_BYTES = 256 << 10
+#: Input channels up to which any filter runs on the micro-kernel (the range measured first,
+#: 112 → 672 at 14² among them: 0.97 alone).
+TILES_ANY_FILTER_CHANNELS = 128
 #: Fewest output channels per group for it (fewer: tiles of mostly idle rows).
 TILES_MIN_ROWS = 16
 
@@ -318,14 +334,22 @@ def _tiles(
 ) -> Callable[[], None] | None:
     """The product on openge's own micro-kernel (openge.kernels.pointwise.conv1x1_tiles: the
     filter packed now — a constant one only — x read in place), for float32 with at most
-    TILES_MAX_CHANNELS input channels; None otherwise. Arguments as :func:`_native`'s."""
+    TILES_MAX_CHANNELS input channels (and TILES_MAX_FILTER_BYTES of filter above
+    TILES_ANY_FILTER_CHANNELS); None otherwise.
+    Arguments as :func:`_native`'s."""
     from openge import kernels
     from openge.kernels import gemm, team
     from openge.ops.compiled import load, warm, warm_drive
 
     n, cout, p = y3.shape
     cin = w3.shape[2]
-    if y3.dtype != np.float32 or cin > TILES_MAX_CHANNELS or cout < TILES_MIN_ROWS or p < gemm.NR:
+    if (
+        y3.dtype != np.float32
+        or cin > TILES_MAX_CHANNELS
+        or (cin > TILES_ANY_FILTER_CHANNELS and cin * cout * 4 > TILES_MAX_FILTER_BYTES)
+        or cout < TILES_MIN_ROWS
+        or p < gemm.NR
+    ):
         return None
     module = load("pointwise")
     if module is None:
@@ -411,7 +435,9 @@ __all__ = [
     "NATIVE_SPLIT_FLOPS",
     "ROW_SPLIT_CHANNELS",
     "SPLIT_COLUMNS",
+    "TILES_ANY_FILTER_CHANNELS",
     "TILES_MAX_CHANNELS",
+    "TILES_MAX_FILTER_BYTES",
     "TILES_MIN_ROWS",
     "epilogue",
     "prepare",

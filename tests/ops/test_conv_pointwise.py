@@ -386,7 +386,8 @@ def _tile_reference(x, w, b, groups=1):
         (3, 1, 24, 40, 7),  # samples of 49 positions, Cout not a multiple of MR
         (2, 2, 48, 64, 4),  # 16 positions per sample, groups
         (1, 1, 7, 16, 90),  # several column blocks, the fewest rows
-        (2, 1, 128, 20, 13),  # the most input channels
+        (2, 1, 384, 20, 13),  # the most input channels
+        (1, 1, 256, 256, 9),  # the largest filter (256 KiB)
     ],
 )
 @pytest.mark.parametrize("act", [(0, 0.0, 0.0), (2, 0.0, 6.0), (5, 0.0, 0.0)])  # -, clip, SiLU
@@ -424,9 +425,10 @@ def test_tiles_match_numpy_with_residual_on_one_and_two_threads(n, groups, c, co
 
 
 def test_tiles_are_for_few_input_channels_in_float32_only():
-    """More than TILES_MAX_CHANNELS input channels, float64, fewer than TILES_MIN_ROWS output
-    channels, a plane narrower than the micro-kernel's NR columns or a filter that is not
-    constant: not the tiles."""
+    """More than TILES_MAX_CHANNELS input channels or (above TILES_ANY_FILTER_CHANNELS)
+    TILES_MAX_FILTER_BYTES of filter, float64, fewer than TILES_MIN_ROWS output channels, a
+    plane narrower than the micro-kernel's NR columns or a filter that is not constant: not
+    the tiles."""
     from openge.kernels import gemm
 
     top = conv_pointwise.TILES_MAX_CHANNELS
@@ -445,6 +447,11 @@ def test_tiles_are_for_few_input_channels_in_float32_only():
     loose = conv_pointwise.prepare(x, w, None, y)  # a filter that may change: not packed
     assert loose is not None and not _tiles(loose)
     assert not path(top + 1, rows, 8)
+    most = conv_pointwise.TILES_MAX_FILTER_BYTES // 4  # filter floats
+    assert path(256, most // 256, 8)
+    assert not path(256, most // 256 + 1, 8)  # a larger filter
+    few = conv_pointwise.TILES_ANY_FILTER_CHANNELS
+    assert path(few, most // few + 8, 8)  # few input channels: any filter
     assert not path(top, rows, 8, np.float64)
     assert not path(top, rows - 1, 8)
     small = int(np.sqrt(gemm.NR - 1))  # a plane of fewer than NR positions
