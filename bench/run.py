@@ -35,7 +35,8 @@ set them for old OpenBLAS builds; they slow a current one):
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/run.py
 
 Options: --models a,b,c  --runs N  --quick  --threads 2,1  --output PATH (default
-bench/RESULTS.md; "-" prints only)  --json PATH  --cache DIR  --no-rss  --no-reference.
+bench/RESULTS.md; "-" prints only)  --json PATH  --cache DIR  --no-rss  --no-reference
+--cold-models a,b (default: every model's cold-cache first run).
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class Settings:
     #: Thread counts to compare at: ORT intra_op_num_threads and numpy's BLAS threads (the
     #: latter through threadpoolctl; without it only the first count, at numpy's default).
     threads: tuple[int, ...] = (2, 1)
+    #: Models whose first run is also measured with an empty kernel cache (None: every
+    #: model). Each such run compiles all of the model's kernels: 10-250 s on a Zen 3 core.
+    cold: frozenset[str] | None = None
 
 
 @dataclass
@@ -506,8 +510,11 @@ def bench_model(name: str, cache: str, s: Settings, log) -> Result:
     if s.rss:
         log(f"[{name}] peak RSS")
         if om_path is not None:
-            with tempfile.TemporaryDirectory() as cold:  # first: it also writes the bytecode
-                result.rss_openge_cold = measure_rss("openge", om_path, {"NUMBA_CACHE_DIR": cold})
+            if s.cold is None or name in s.cold:
+                with tempfile.TemporaryDirectory() as cold:  # first: it writes the bytecode too
+                    result.rss_openge_cold = measure_rss(
+                        "openge", om_path, {"NUMBA_CACHE_DIR": cold}
+                    )
             result.rss_openge = measure_rss("openge", om_path)  # warm kernel cache
         result.rss_ort = measure_rss("ort", onnx_path)
     summary = ", ".join(f"{k} {median(v) * 1e3:.1f} ms" for k, v in result.times.items())
@@ -680,6 +687,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     s.rss = not args.no_rss
     s.reference = not args.no_reference
     s.threads = tuple(int(t) for t in args.threads.split(",") if t.strip())
+    if args.cold_models is not None:
+        s.cold = frozenset(n.strip() for n in args.cold_models.split(",") if n.strip())
     if not have_threadpoolctl():
         s.threads = s.threads[:1]  # numpy's BLAS threads cannot be set without threadpoolctl
     return s
@@ -713,6 +722,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--no-reference", action="store_true", help="skip onnx.reference")
+    parser.add_argument(
+        "--cold-models",
+        default=None,
+        help="comma list of the models whose cold-cache first run is measured (default: all; "
+        "'' for none): each compiles all of its kernels",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in models.MODELS]

@@ -113,7 +113,16 @@ def merge_inplace(
     and the accepted aliases (output → input).
     """
     by_key = {t.key: t for t in tensors}
-    buffer_of = {t.key: t.key for t in tensors}
+    parent = {t.key: t.key for t in tensors}  # union-find: a tensor's buffer is its root
+
+    def root_of(key: int) -> int:
+        top = key
+        while parent[top] != top:
+            top = parent[top]
+        while parent[key] != top:  # path compression keeps every later lookup short
+            parent[key], key = top, parent[key]
+        return top
+
     span = {t.key: (t.first, t.last, t.size) for t in tensors}
     aliases: dict[int, int] = {}
     consumed: set[int] = set()
@@ -122,22 +131,21 @@ def merge_inplace(
         src = by_key.get(in_key)
         if out is None or src is None or out_key == in_key:
             continue
-        if out_key in aliases or in_key in consumed or buffer_of[out_key] != out_key:
+        if out_key in aliases or in_key in consumed or parent[out_key] != out_key:
             continue
         if src.last != out.first or src.size != out.size or out.size == 0:
             continue
-        root = buffer_of[in_key]
+        root = root_of(in_key)
         if root == out_key:  # a cycle of candidates: the input already lives in out's buffer
             continue
         # Buffers are chains: the input is the tail of its chain (it was never consumed) and the
         # output heads its own (it was never aliased), so the two chains join end to end.
         first, _, size = span[root]
         span[root] = (first, span.pop(out_key)[1], size)
-        for key, owner in buffer_of.items():
-            if owner == out_key:
-                buffer_of[key] = root
+        parent[out_key] = root
         aliases[out_key] = in_key
         consumed.add(in_key)
+    buffer_of = {key: root_of(key) for key in parent}
     buffers = [Lifetime(k, size, first, last) for k, (first, last, size) in span.items()]
     return buffers, buffer_of, aliases
 

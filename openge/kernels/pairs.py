@@ -27,7 +27,8 @@ def split_row(xf, src, w, pl, even, odd, base, pw):  # pragma: no cover - compil
     stride-2 column phases: ``even[base + v]`` = padded column 2v, ``odd[base + v]`` = padded
     column 2v + 1, for v < ``pw``, where that column is input column ``xf[src + ·]`` (of
     ``w``). The padding cells are not written (the caller's are zero already; :func:`pair_row`
-    writes them). ``xf``, ``even`` and ``odd`` are flat arrays of one dtype."""
+    writes them). ``xf``, ``even`` and ``odd`` are flat arrays of one dtype. Returns the
+    written ranges ``(e0, e1, o0, o1)``: ``even[base + e0 : base + e1]`` and the same of odd."""
     u = np.uint64
     e0, e1 = min(pw, max(0, (pl + 1) // 2)), min(pw, max(0, (w + pl + 1) // 2))
     o0, o1 = min(pw, max(0, pl // 2)), min(pw, max(0, (w + pl) // 2))
@@ -45,16 +46,15 @@ def split_row(xf, src, w, pl, even, odd, base, pw):  # pragma: no cover - compil
         even[u(base + v)] = xf[u(src + 2 * v - pl)]
     for v in range(max(hi, o0), o1):
         odd[u(base + v)] = xf[u(src + 2 * v + 1 - pl)]
+    return e0, e1, o0, o1
 
 
 @njit(inline="always")
 def pair_row(xf, src, w, pl, even, odd, base, pw):  # pragma: no cover - compiled
     """:func:`split_row` with every cell of ``even``/``odd`` [base, base + pw) written: the
     padding cells zeroed."""
-    e0, e1 = min(pw, max(0, (pl + 1) // 2)), min(pw, max(0, (w + pl + 1) // 2))
-    o0, o1 = min(pw, max(0, pl // 2)), min(pw, max(0, (w + pl) // 2))
+    e0, e1, o0, o1 = split_row(xf, src, w, pl, even, odd, base, pw)
     zeros(even, base, base + e0)
     zeros(odd, base, base + o0)
-    split_row(xf, src, w, pl, even, odd, base, pw)
-    zeros(even, base + max(e0, e1), base + pw)
-    zeros(odd, base + max(o0, o1), base + pw)
+    zeros(even, base + e1, base + pw)
+    zeros(odd, base + o1, base + pw)

@@ -136,6 +136,18 @@ def test_inplace_candidates_in_a_cycle_or_out_of_order_keep_every_buffer():
     assert plan.arena_size == plan_memory([Lifetime(0, 64, 0, 3)]).arena_size  # one buffer
 
 
+def test_a_long_chain_offered_tail_first_is_one_buffer():
+    # every join moves a whole chain: the union-find keeps 20k joins near-linear (0.07 s; the
+    # scan of the tensor map per join was quadratic, ~25 s), and every tensor maps to the head
+    n = 20_000
+    chain = [Lifetime(k, 256, k, k + 1) for k in range(n)]
+    pairs = [(k, k - 1) for k in range(n - 1, 0, -1)]
+    buffers, buffer_of, aliases = merge_inplace(chain, pairs)
+    assert [(b.key, b.first, b.last) for b in buffers] == [(0, 0, n)]
+    assert set(buffer_of.values()) == {0} and len(buffer_of) == n
+    assert aliases == {k: k - 1 for k in range(1, n)}
+
+
 def test_inplace_refused_when_the_input_lives_on_or_sizes_differ():
     tensors = [
         Lifetime(0, 4096, 0, 3),
