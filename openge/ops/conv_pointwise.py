@@ -346,7 +346,7 @@ def _tiles(
     if (
         y3.dtype != np.float32
         or cin > TILES_MAX_CHANNELS
-        or (cin > TILES_ANY_FILTER_CHANNELS and cin * cout * 4 > TILES_MAX_FILTER_BYTES)
+        or (cin > TILES_ANY_FILTER_CHANNELS and w3[0].nbytes > TILES_MAX_FILTER_BYTES)
         or cout < TILES_MIN_ROWS
         or p < gemm.NR
     ):
