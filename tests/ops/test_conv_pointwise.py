@@ -384,7 +384,7 @@ def _tile_reference(x, w, b, groups=1):
     [
         (1, 1, 16, 96, 23),  # 529 positions: a strip past the last whole NR columns
         (3, 1, 24, 40, 7),  # samples of 49 positions, Cout not a multiple of MR
-        (2, 2, 48, 64, 4),  # 16 positions per sample, groups
+        (2, 2, 48, 64, 6),  # 36 positions per sample (at least NR on any CPU), groups
         (1, 1, 7, 16, 90),  # several column blocks, the fewest rows
         (2, 1, 384, 20, 13),  # the most input channels
         (1, 1, 256, 256, 9),  # the largest filter (256 KiB)
@@ -424,14 +424,25 @@ def test_tiles_match_numpy_with_residual_on_one_and_two_threads(n, groups, c, co
         kernels.set_num_threads(before)
 
 
-def test_tiles_are_for_few_input_channels_in_float32_only():
-    """More than TILES_MAX_CHANNELS input channels or (above TILES_ANY_FILTER_CHANNELS)
-    TILES_MAX_FILTER_BYTES of filter, float64, fewer than TILES_MIN_ROWS output channels, a
-    plane narrower than the micro-kernel's NR columns or a filter that is not constant: not
-    the tiles."""
+@pytest.mark.parametrize("wide", [False, True], ids=["narrow", "wide"])
+def test_tiles_are_for_few_input_channels_in_float32_only(monkeypatch, wide):
+    """More than tile_limits()'s input channels or (above TILES_ANY_FILTER_CHANNELS) filter
+    bytes, float64, fewer than TILES_MIN_ROWS output channels, a plane narrower than the
+    micro-kernel's NR columns or a filter that is not constant: not the tiles. Both limit
+    sets are checked on every CPU (the host's vector width picks one)."""
     from openge.kernels import gemm
 
-    top = conv_pointwise.TILES_MAX_CHANNELS
+    wide_limits = (
+        conv_pointwise.TILES_MAX_CHANNELS_WIDE,
+        conv_pointwise.TILES_MAX_FILTER_BYTES_WIDE,
+    )
+    narrow_limits = (conv_pointwise.TILES_MAX_CHANNELS, conv_pointwise.TILES_MAX_FILTER_BYTES)
+    assert conv_pointwise.tile_limits() == (wide_limits if gemm.VW >= 16 else narrow_limits)
+    top, most_bytes = wide_limits if wide else narrow_limits
+    # the limit set under test in both places: routing constants only, no kernel changes
+    for name, value in zip(("TILES_MAX_CHANNELS", "TILES_MAX_FILTER_BYTES"), (top, most_bytes)):
+        monkeypatch.setattr(conv_pointwise, name, value)
+        monkeypatch.setattr(conv_pointwise, f"{name}_WIDE", value)
     rows = conv_pointwise.TILES_MIN_ROWS
 
     def path(c, cout, side, dtype=np.float32):
@@ -447,7 +458,7 @@ def test_tiles_are_for_few_input_channels_in_float32_only():
     loose = conv_pointwise.prepare(x, w, None, y)  # a filter that may change: not packed
     assert loose is not None and not _tiles(loose)
     assert not path(top + 1, rows, 8)
-    most = conv_pointwise.TILES_MAX_FILTER_BYTES // 4  # filter floats
+    most = most_bytes // 4  # filter floats
     assert path(256, most // 256, 8)
     assert not path(256, most // 256 + 1, 8)  # a larger filter
     few = conv_pointwise.TILES_ANY_FILTER_CHANNELS
