@@ -23,6 +23,24 @@ from openge import kernels
 
 #: Output positions per sample below this stay on im2col + GEMM (few, skinny tile products).
 MIN_POSITIONS = 14 * 14
+#: ... or below this where the CPU has 512-bit vectors (:func:`min_positions`). On an AVX-512
+#: Zen 4 core 13² planes won against im2row's tiles, per-step minima in the models, one
+#: thread: squeezenet's 64 → 256 0.75-0.76 and 48 → 192 0.82-0.90 (two threads 0.74-0.88);
+#: inception_v1's 96-160 → 208-320 0.77-0.96, that model as a whole within noise. alexnet's
+#: 12² planes lost (1.01-1.04) and 7² ones clearly (resnet18's 512 → 512 1.26-1.34).
+MIN_POSITIONS_WIDE = 13 * 13
+
+
+def min_positions() -> int:
+    """Fewest output positions per sample of a Winograd convolution, for this CPU's vector
+    width (MIN_POSITIONS_WIDE with 512-bit vectors, else MIN_POSITIONS; MIN_POSITIONS too
+    when compiled kernels are off or numba is missing)."""
+    from openge.ops.compiled import load
+
+    gemm = load("gemm")
+    return MIN_POSITIONS_WIDE if gemm is not None and gemm.VW >= 16 else MIN_POSITIONS
+
+
 #: Output channels below this stay on im2col + GEMM (transforms dominate).
 MIN_CHANNELS = 16
 #: Input channels below this too: the 16 products then have a short K (squeezenet's 16 → 64
@@ -65,12 +83,14 @@ def suitable(
         and f.shape[1:] == (c, 3, 3)
         and cout >= MIN_CHANNELS
         and c >= MIN_INPUT_CHANNELS
-        and oh * ow >= MIN_POSITIONS
         and x.flags.c_contiguous
         and y.dtype == np.float32  # float64 keeps the exact-order GEMM path
         and x.dtype == np.float32
         and pads[0] + h <= m * th + 2
         and pads[2] + w <= m * tw + 2
+        # last: the vector width is asked only for a plane between the two limits (such a
+        # convolution loads compiled kernels on any path)
+        and (oh * ow >= MIN_POSITIONS or oh * ow >= min_positions())
     )
 
 
@@ -239,6 +259,8 @@ __all__ = [
     "MIN_CHANNELS",
     "MIN_INPUT_CHANNELS",
     "MIN_POSITIONS",
+    "MIN_POSITIONS_WIDE",
+    "min_positions",
     "prepare_winograd",
     "suitable",
     "tile_size",

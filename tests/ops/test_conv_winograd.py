@@ -81,3 +81,47 @@ def test_fused_conv2d_winograd_with_residual_relu():
     np.testing.assert_allclose(
         y, np.maximum(_ref(x, w, b, (1, 1, 1, 1)) + r, 0), rtol=1e-5, atol=1e-5
     )
+
+
+def _winograd_route(side: int) -> bool:
+    """Whether a 16 → 16 3×3 'same' float32 convolution on a side × side plane takes the
+    Winograd path."""
+    x = np.zeros((1, 16, side, side), np.float32)
+    w = np.zeros((16, 16, 3, 3), np.float32)
+    y = np.zeros((1, 16, side, side), np.float32)
+    return conv_winograd.suitable(x, w, y, (1, 1, 1, 1), True)
+
+
+def test_winograd_positions_limit_follows_the_vector_width():
+    """14² planes and larger always; 13² ones only where min_positions() says so (512-bit
+    vectors); 12² and smaller never."""
+    from openge.kernels import gemm
+
+    wide = gemm.VW >= 16
+    assert conv_winograd.min_positions() == (
+        conv_winograd.MIN_POSITIONS_WIDE if wide else conv_winograd.MIN_POSITIONS
+    )
+    assert conv_winograd.MIN_POSITIONS_WIDE == 13 * 13 < conv_winograd.MIN_POSITIONS
+    assert _winograd_route(14)
+    assert _winograd_route(13) == wide
+    assert not _winograd_route(12)
+
+
+def test_conv2d_winograd_on_a_13x13_plane(monkeypatch):
+    """A 13² plane (the tiles cover 14², the last row and column of tiles half outside) on
+    every CPU: the routing limit lowered, the values as the NumPy kernel's and the reference's."""
+    monkeypatch.setattr(conv_winograd, "MIN_POSITIONS", 13 * 13)
+    x = np.zeros((1, 24, 13, 13), np.float32)
+    w = (RNG.standard_normal((40, 24, 3, 3)) / 15).astype(np.float32)
+    b = RNG.standard_normal(40).astype(np.float32)
+    y = np.full((1, 40, 13, 13), np.nan, np.float32)
+    attrs = {**ATTRS, "data_format": "NCHW"}
+    schema = get_schema("Conv2D")
+    run = schema.prepare([x, w, b], [y], [False, True, True], **attrs)
+    assert run is not None and run.__module__ == "openge.ops.conv_winograd"
+    x[...] = RNG.standard_normal(x.shape)
+    run()
+    expected = np.empty_like(y)
+    schema.kernel([x, w, b], [expected], **attrs)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y, _ref(x, w, b, (1, 1, 1, 1)), rtol=1e-5, atol=1e-5)
