@@ -35,8 +35,12 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 #: then never imports numba.
 MIN_ELEMENTS = 1 << 17
 #: ... unless numba is loaded already (the model's other tasks use compiled kernels): then
-#: from this size on, where one serial compiled pass beats NumPy's pass per step.
-MIN_ELEMENTS_LOADED = 1 << 12
+#: from this size on, where one serial compiled pass beats NumPy's pass per step. In a model
+#: NumPy's small calls run cold (the convolutions before them evicted its code and data): a
+#: classifier's softmax over 1000 logits took 54-95 µs as NumPy's five calls there (9 µs
+#: alone) and 7-18 µs compiled (AVX-512 Zen 4, one thread; squeezenet, mobilenet_v2/v3,
+#: efficientnet_b0), so 512, not 4096 as before.
+MIN_ELEMENTS_LOADED = 1 << 9
 #: Outputs from which a program's loop (and a compiled reduction) is shared by the threads.
 #: The split goes through openge.kernels.blas's pool, whose hand-overs plus the other core
 #: reading what this one wrote cost more than the second core gives below ~2 MiB: at 2¹⁶,

@@ -25,6 +25,7 @@ def reference(x: np.ndarray, axes: tuple[int, ...], log: bool) -> np.ndarray:
     ("shape", "axes", "threads"),
     [
         ((8, 1000), [-1], 1),  # a batch of classifier logits
+        ((1, 1000), [-1], 1),  # one classifier's logits (from MIN_ELEMENTS_LOADED = 512 on)
         ((1, 21, 16, 16), [1], 1),  # a channel softmax: columns side by side
         ((4, 8, 16, 16), [2, 3], 1),  # two trailing axes (ONNX opset < 13's flattening)
         ((6, 16, 12, 8), [1, 2], 1),  # a run of middle axes
@@ -62,7 +63,7 @@ def test_prepared_matches_kernel_and_float64(op, shape, axes, threads):
     [
         ((2, 3, 4), [0, 2], np.float32),  # not one run of axes
         ((4, 1000), [-1], np.float64),  # float64 stays NumPy
-        ((2, 1000), [-1], np.float32),  # under MIN_ELEMENTS_LOADED: NumPy in every process
+        ((2, 255), [-1], np.float32),  # under MIN_ELEMENTS_LOADED: NumPy in every process
     ],
 )
 def test_declines_what_it_does_not_cover(shape, axes, dtype):
