@@ -29,18 +29,6 @@ MIN_POSITIONS = 14 * 14
 #: inception_v1's 96-160 → 208-320 0.77-0.96, that model as a whole within noise. alexnet's
 #: 12² planes lost (1.01-1.04) and 7² ones clearly (resnet18's 512 → 512 1.26-1.34).
 MIN_POSITIONS_WIDE = 13 * 13
-
-
-def min_positions() -> int:
-    """Fewest output positions per sample of a Winograd convolution, for this CPU's vector
-    width (MIN_POSITIONS_WIDE with 512-bit vectors, else MIN_POSITIONS; MIN_POSITIONS too
-    when compiled kernels are off or numba is missing)."""
-    from openge.ops.compiled import load
-
-    gemm = load("gemm")
-    return MIN_POSITIONS_WIDE if gemm is not None and gemm.VW >= 16 else MIN_POSITIONS
-
-
 #: Output channels below this stay on im2col + GEMM (transforms dominate).
 MIN_CHANNELS = 16
 #: Input channels below this too: the 16 products then have a short K (squeezenet's 16 → 64
@@ -90,8 +78,21 @@ def suitable(
         and pads[2] + w <= m * tw + 2
         # last: the vector width is asked only for a plane between the two limits (such a
         # convolution loads compiled kernels on any path)
-        and (oh * ow >= MIN_POSITIONS or oh * ow >= min_positions())
+        and (
+            oh * ow >= MIN_POSITIONS
+            or (oh * ow >= MIN_POSITIONS_WIDE and oh * ow >= min_positions())
+        )
     )
+
+
+def min_positions() -> int:
+    """Fewest output positions per sample of a Winograd convolution, for this CPU's vector
+    width (MIN_POSITIONS_WIDE with 512-bit vectors, else MIN_POSITIONS; MIN_POSITIONS too
+    when compiled kernels are off or numba is missing)."""
+    from openge.ops.compiled import load
+
+    gemm = load("gemm")
+    return MIN_POSITIONS_WIDE if gemm is not None and gemm.VW >= 16 else MIN_POSITIONS
 
 
 def tile_size(oh: int, ow: int, c: int, cout: int) -> int:
