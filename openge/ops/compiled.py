@@ -117,6 +117,14 @@ def load(family: str) -> Any:
     return module
 
 
+def wide_vectors() -> bool:
+    """Whether openge's compiled kernels use 512-bit vectors on this CPU (the GEMM
+    micro-kernel's AVX-512 tile): the one test behind the routing limits measured per vector
+    width. False when compiled kernels are off or numba is missing."""
+    gemm = load("gemm")
+    return gemm is not None and gemm.VW >= 16
+
+
 def warm(fn: Any, *args: Any) -> bool:
     """Compile (or load from the cache) ``fn`` for these arguments' types without running it;
     False when numba cannot type them."""
@@ -393,5 +401,6 @@ __all__ = [
     "thread_scratch",
     "warm",
     "warm_drive",
+    "wide_vectors",
     "worth_compiling",
 ]

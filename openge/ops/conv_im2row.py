@@ -53,9 +53,9 @@ def plain_positions() -> int:
     """Most output positions of a plain 1×1 convolution on this path, for this CPU's vector
     width (MAX_PLAIN_POSITIONS with 512-bit vectors, else MAX_PLAIN_POSITIONS_NARROW); call
     with numba loaded."""
-    from openge.kernels import gemm
+    from openge.ops.compiled import wide_vectors
 
-    return MAX_PLAIN_POSITIONS if gemm.VW >= 16 else MAX_PLAIN_POSITIONS_NARROW
+    return MAX_PLAIN_POSITIONS if wide_vectors() else MAX_PLAIN_POSITIONS_NARROW
 
 
 def prepare(

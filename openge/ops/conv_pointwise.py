@@ -334,9 +334,9 @@ def tile_limits() -> tuple[int, int]:
     """(most input channels, most filter bytes per group above TILES_ANY_FILTER_CHANNELS) of a
     1×1 convolution on openge's micro-kernel, for this CPU's vector width (the _WIDE limits
     with 512-bit vectors); call with numba loaded."""
-    from openge.kernels import gemm
+    from openge.ops.compiled import wide_vectors
 
-    if gemm.VW >= 16:
+    if wide_vectors():
         return TILES_MAX_CHANNELS_WIDE, TILES_MAX_FILTER_BYTES_WIDE
     return TILES_MAX_CHANNELS, TILES_MAX_FILTER_BYTES
 

@@ -89,10 +89,9 @@ def min_positions() -> int:
     """Fewest output positions per sample of a Winograd convolution, for this CPU's vector
     width (MIN_POSITIONS_WIDE with 512-bit vectors, else MIN_POSITIONS; MIN_POSITIONS too
     when compiled kernels are off or numba is missing)."""
-    from openge.ops.compiled import load
+    from openge.ops.compiled import wide_vectors
 
-    gemm = load("gemm")
-    return MIN_POSITIONS_WIDE if gemm is not None and gemm.VW >= 16 else MIN_POSITIONS
+    return MIN_POSITIONS_WIDE if wide_vectors() else MIN_POSITIONS
 
 
 def tile_size(oh: int, ow: int, c: int, cout: int) -> int:
