@@ -41,6 +41,11 @@ def _host_tile() -> tuple[int, int, int]:
 
 
 VW, NV, MR = _host_tile()
+#: Rows of the two smaller tiles that take a block's last rows when fewer than MR are left
+#: (64 output channels are 5 tiles of 12 and one of 4, not 6 of 12: the rows past ``rows``
+#: cost as much as the others). Squeezenet's 16 → 64 3×3 at 55² took as long as 16 → 72
+#: (0.64 against 0.65 ms; 16 → 60 0.55), and so did the 3 → 64 stem (AVX-512 Zen 4).
+MR_MID, MR_SMALL = (8, 4) if MR == 12 else (4, 2)
 #: Columns of a tile and of a packed panel of W.
 NR = VW * NV
 #: Rows and vectors of :func:`tile_t`'s tile: 7 × 3 with 32 vector registers (21
@@ -109,54 +114,63 @@ def _phi_grid(builder, vec, name, shape, constant_in, grid_in=None) -> list[list
     return grid
 
 
-def _make_tile(mr: int, nv: int, name: str, stream_b: bool = False):
+def _make_tile(mr: int, nv: int, name: str, stream_b: bool = False, pack: int = 0, panel: int = 0):
     """The micro-kernel intrinsic for an ``mr × nv·VW`` tile (see :func:`tile`); with
-    ``stream_b`` it prefetches the B panel ahead too (a panel streamed from memory)."""
+    ``stream_b`` it prefetches the B panel ahead too (a panel streamed from memory). Its fast
+    loop is for A packed in blocks of ``pack`` rows (default ``mr``); B's panels are
+    ``panel`` floats wide (default ``nv·VW``: a narrower tile takes a panel's first
+    vectors)."""
 
     def impl(typingctx, kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
         sig = types.none(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
-        return sig, _tile_codegen(mr, nv, stream_b, False)
+        return sig, _tile_codegen(mr, nv, stream_b, False, pack or mr, panel or nv * VW)
 
     impl.__name__ = impl.__qualname__ = name
     return intrinsic(impl)
 
 
-def _make_tile_rows(mr: int, nv: int, name: str):
+def _make_tile_rows(mr: int, nv: int, name: str, pack: int = 0):
     """The micro-kernel intrinsic for an ``mr × nv·VW`` tile whose B rows are read in place
-    at offsets from a table (see :func:`tile_rows`)."""
+    at offsets from a table (see :func:`tile_rows`); ``pack`` as in :func:`_make_tile`."""
 
     def impl(
         typingctx, kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate
     ):  # pragma: no cover
         sig = types.none(kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate)
-        return sig, _tile_codegen(mr, nv, False, True)
+        return sig, _tile_codegen(mr, nv, False, True, pack or mr, nv * VW)
 
     impl.__name__ = impl.__qualname__ = name
     return intrinsic(impl)
 
 
-def _tile_codegen(mr: int, nv: int, stream_b: bool, gathered: bool):
+def _tile_codegen(mr: int, nv: int, stream_b: bool, gathered: bool, pack: int, panel: int):
     """The codegen of an ``mr × nv·VW`` micro-kernel (see :func:`tile`); ``gathered``: B's
     row k is ``nv·VW`` floats at ``xb + offs[k]`` floats (:func:`tile_rows`), not row k of a
-    packed panel."""
+    packed panel; ``pack``: the row blocks of a packed A (see :func:`_tile_function`);
+    ``panel``: the floats of B's packed panel rows."""
 
     def codegen(context, builder, signature, args):
         values = [
             context.cast(builder, v, t, types.int64)
             for v, t in zip(args, signature.args, strict=True)
         ]
-        kernel = _tile_function(builder.module, mr, nv, stream_b, gathered, len(values))
+        kernel = _tile_function(
+            builder.module, mr, nv, stream_b, gathered, len(values), pack, panel
+        )
         builder.call(kernel, values)
         return context.get_dummy_value()
 
     return codegen
 
 
-def _tile_function(module, mr: int, nv: int, stream_b: bool, gathered: bool, arity: int):
+def _tile_function(
+    module, mr: int, nv: int, stream_b: bool, gathered: bool, arity: int, pack: int, panel: int
+):
     """The micro-kernel as a function of its own in ``module`` (made on first use): a branch
     to one of two K loops, each a function that is never inlined into its caller (its loop
     then has the machine's general registers to itself). The first is for A packed in blocks
-    of ``mr`` rows (``lda`` 1, ``astep`` ``mr``: a convolution's filter), its addresses
+    of ``pack`` rows (``lda`` 1, ``astep`` ``pack``: a convolution's filter; ``pack`` is
+    ``mr`` but for the smaller tiles that take a block's last rows), its addresses
     constant offsets from one pointer; the second for any A. With ``lda`` and ``astep`` known
     only at run time, LLVM walks A's ``mr`` rows with a chain of dependent additions each
     step. Inlined, on an AVX2 Zen 3 core (12 FMAs per step there, 24 with AVX-512's tile),
@@ -164,6 +178,10 @@ def _tile_function(module, mr: int, nv: int, stream_b: bool, gathered: bool, ari
     i64 = ir.IntType(64)
     fnty = ir.FunctionType(ir.VoidType(), [i64] * arity)
     stem = f"openge_{'rows' if gathered else 'panel'}_tile_{mr}x{nv}{'_s' if stream_b else ''}"
+    if pack != mr:
+        stem += f"_p{pack}"
+    if panel != nv * VW:
+        stem += f"_w{panel}"
     fn = cgutils.get_or_insert_function(module, fnty, stem)
     if not fn.is_declaration:
         return fn
@@ -175,7 +193,7 @@ def _tile_function(module, mr: int, nv: int, stream_b: bool, gathered: bool, ari
         loop.attributes.add("noinline")
         loop.attributes.add("nounwind")
         builder = ir.IRBuilder(loop.append_basic_block("entry"))
-        _tile_body(builder, list(loop.args), mr, nv, stream_b, gathered, packed)
+        _tile_body(builder, list(loop.args), mr, nv, stream_b, gathered, packed and pack, panel)
         builder.ret_void()
         loops.append(loop)
     fn.linkage = "internal"
@@ -184,7 +202,7 @@ def _tile_function(module, mr: int, nv: int, stream_b: bool, gathered: bool, ari
     args = list(fn.args)
     lda, astep = args[2], args[3]
     packed = builder.and_(
-        builder.icmp_signed("==", lda, i64(1)), builder.icmp_signed("==", astep, i64(mr))
+        builder.icmp_signed("==", lda, i64(1)), builder.icmp_signed("==", astep, i64(pack))
     )
     with builder.if_else(packed, likely=True) as (then, otherwise):
         with then:
@@ -196,11 +214,11 @@ def _tile_function(module, mr: int, nv: int, stream_b: bool, gathered: bool, ari
 
 
 def _tile_body(
-    builder, values, mr: int, nv: int, stream_b: bool, gathered: bool, packed: bool
+    builder, values, mr: int, nv: int, stream_b: bool, gathered: bool, packed: int, panel: int
 ) -> None:
     """The IR of an ``mr × nv·VW`` micro-kernel over its int64 arguments ``values`` (see
-    :func:`tile`, :func:`tile_rows`); ``packed``: for ``lda`` 1 and ``astep`` ``mr`` only."""
-    nr = nv * VW
+    :func:`tile`, :func:`tile_rows`); ``packed`` nonzero: for ``lda`` 1 and ``astep``
+    ``packed`` only; B's packed panel rows ``panel`` floats apart."""
     f32 = ir.FloatType()
     vec = ir.VectorType(f32, VW)
     i64 = ir.IntType(64)
@@ -229,7 +247,7 @@ def _tile_body(
     splat_mask = ir.Constant(ir.VectorType(i32, VW), [0] * VW)
     # rows past ``rows`` read row 0 again (their sums are never stored)
     if packed:
-        lda_, astep_ = i64(1), i64(mr)
+        lda_, astep_ = i64(1), i64(packed)
     row_ptrs = []
     for i in range(mr):
         live = builder.icmp_signed(">", rows_, i64(i))
@@ -248,7 +266,7 @@ def _tile_body(
     if gathered:
         b_row = builder.gep(b_ptr, [builder.load(builder.gep(offs_ptr, [k]), align=8)])
     else:
-        b_row = builder.gep(b_ptr, [builder.mul(k, i64(nr))])
+        b_row = builder.gep(b_ptr, [builder.mul(k, i64(panel))])
     b_align = 4 if gathered else 4 * VW
     bv = [
         builder.load(builder.bitcast(builder.gep(b_row, [i64(j * VW)]), pv), align=b_align)
@@ -262,7 +280,7 @@ def _tile_body(
     builder.call(prefetch, [builder.bitcast(ahead, i8p), i32(0), i32(3), i32(1)])
     if stream_b:
         for j in range(nv):
-            b_ahead = builder.gep(b_row, [i64(PREFETCH_B_STEPS * nr + j * VW)])
+            b_ahead = builder.gep(b_row, [i64(PREFETCH_B_STEPS * panel + j * VW)])
             builder.call(prefetch, [builder.bitcast(b_ahead, i8p), i32(0), i32(3), i32(1)])
     for i in range(mr):
         value = builder.load(builder.gep(row_ptrs[i], [a_k]), align=4)
@@ -292,16 +310,69 @@ def _tile_body(
 #: for A read in place, MR (and ``lda`` 1) for A packed in blocks of MR rows
 #: (:func:`pack_rows`), each step of K one contiguous run; ``bp`` the address of a packed
 #: panel's ``kc × NR`` floats (ALIGN-aligned), ``c`` of C's tile (row stride ``ldc``);
-#: ``accumulate`` nonzero adds to C.
+#: ``accumulate`` nonzero adds to C. A tile of fewer than MR rows costs as much as a whole
+#: one: a block's last rows go to :func:`tile_last` (see :func:`whole_rows`).
 tile = _make_tile(MR, NV, "tile")
 #: ``tile_rows(kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate)``: :func:`tile`
 #: with B's row k read in place: NR floats at ``xb + offs[k]`` floats (``xb`` an address,
 #: ``offs`` the address of kc int64 offsets), any alignment — a convolution's windows read
 #: straight from its padded input (openge.kernels.im2col's direct items), no panel copied.
 tile_rows = _make_tile_rows(MR, NV, "tile_rows")
+_tile_mid = _make_tile(MR_MID, NV, "tile_mid", pack=MR)
+_tile_small = _make_tile(MR_SMALL, NV, "tile_small", pack=MR)
+_tile_rows_mid = _make_tile_rows(MR_MID, NV, "tile_rows_mid", pack=MR)
+_tile_rows_small = _make_tile_rows(MR_SMALL, NV, "tile_rows_small", pack=MR)
+
+
+@njit(inline="always")
+def whole_rows(r0, r1):  # pragma: no cover - compiled
+    """Where rows [r0, r1) stop taking :func:`tile` (whole MR-row blocks and a last block of
+    more than MR_MID rows): the rows from there on, at most MR_MID, take :func:`tile_last`
+    or :func:`tile_rows_last` in one call. A 3-way choice inside the loop over the blocks
+    made LLVM compile that loop's tiles 1.3-2× slower (Winograd's 48 → 192 at 13²: 252 →
+    440 µs), so the loops stay as they were and the last block is a call of its own."""
+    rest = (r1 - r0) % MR
+    return r1 - rest if 0 < rest <= MR_MID else r1
+
+
+@njit(inline="always")
+def tile_last(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
+    """:func:`tile` for a block's last ``rows`` ≤ MR_MID rows, on a tile of MR_MID or
+    MR_SMALL rows (A packed in blocks of MR rows still takes the packed loop). Each sum is
+    the same sequence of fused multiply-adds on any tile, so the bits do not change."""
+    if rows > MR_SMALL:
+        _tile_mid(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
+    else:
+        _tile_small(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
+
+
+@njit(inline="always")
+def tile_rows_last(kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate):  # pragma: no cover
+    """:func:`tile_rows` for a block's last ``rows`` ≤ MR_MID rows (see :func:`tile_last`)."""
+    if rows > MR_SMALL:
+        _tile_rows_mid(kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate)
+    else:
+        _tile_rows_small(kc, a, lda, astep, xb, offs, c, ldc, rows, cols, accumulate)
+
+
 #: The same for a ``MR_T × NR_T`` tile (:data:`MR_T`): rows of 7, which cut 7×7, 14×14 and
 #: 28×28 planes exactly when the rows are output positions.
 tile_t = _make_tile(MR_T, NV_T, "tile_t", stream_b=True)
+_tile_t_two = _make_tile(MR_T, NV_T - 1, "tile_t_two", stream_b=True, panel=NR_T)
+_tile_t_one = _make_tile(MR_T, 1, "tile_t_one", stream_b=True, panel=NR_T)
+
+
+@njit(inline="always")
+def tile_t_last(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # pragma: no cover
+    """:func:`tile_t` for a last panel whose ``cols`` ≤ NR_T - VW channels fill fewer
+    vectors: the tile takes the panel's first one or two vectors only (the idle ones cost as
+    much as the others: 64 output channels were two panels, 96 computed). Same sums, same
+    bits. Called outside the loop over row tiles that runs :func:`tile_t` (see
+    :func:`whole_rows`)."""
+    if cols > VW:
+        _tile_t_two(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
+    else:
+        _tile_t_one(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate)
 
 
 def pack_b(w: np.ndarray, nr: int = NR) -> np.ndarray:
@@ -384,8 +455,22 @@ def _span(a, bp, c, r0, r1, extra, e0, e1, extra2, f0, f1):  # pragma: no cover 
             if extra >= 0 and e0 <= q < e1:
                 x0 = extra * MR
                 _tile_at(a_addr, bq, c_addr, k, n, k0, kc, q, x0, min(MR, m - x0), width)
-            for r in range(r0, r1, MR):
+            last = whole_rows(r0, r1)
+            for r in range(r0, last, MR):
                 _tile_at(a_addr, bq, c_addr, k, n, k0, kc, q, r, min(MR, r1 - r), width)
+            if last < r1:
+                tile_last(
+                    kc,
+                    a_addr + (last * k + k0) * 4,
+                    k,
+                    1,
+                    bq,
+                    c_addr + (last * n + q * NR) * 4,
+                    n,
+                    r1 - last,
+                    width,
+                    k0 > 0,
+                )
             if extra2 >= 0 and f0 <= q < f1:
                 x0 = extra2 * MR
                 _tile_at(a_addr, bq, c_addr, k, n, k0, kc, q, x0, min(MR, m - x0), width)
@@ -464,6 +549,8 @@ __all__ = [
     "ALIGN",
     "KC",
     "MR",
+    "MR_MID",
+    "MR_SMALL",
     "MR_T",
     "NR",
     "NR_T",
@@ -477,6 +564,10 @@ __all__ = [
     "pack_b",
     "pack_rows",
     "tile",
+    "tile_last",
     "tile_rows",
+    "tile_rows_last",
     "tile_t",
+    "tile_t_last",
+    "whole_rows",
 ]

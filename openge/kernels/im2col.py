@@ -23,7 +23,17 @@ from numba import njit
 
 from openge.kernels import sync
 from openge.kernels.depthwise import activate_row, block_epilogue
-from openge.kernels.gemm import KC, MR, NR, pack_rows, tile, tile_rows
+from openge.kernels.gemm import (
+    KC,
+    MR,
+    NR,
+    pack_rows,
+    tile,
+    tile_last,
+    tile_rows,
+    tile_rows_last,
+    whole_rows,
+)
 from openge.kernels.pairs import pair_row, zeros
 
 #: Input rows from which a stride-2 sample's column phases are split both at once
@@ -168,7 +178,8 @@ def _items(
             for q in range(count):
                 width = min(NR, p1 - p0 - q * NR)
                 _pack(flat, taps, k0, kc, buf[q * kc * NR :], p0 + q * NR, width, ow, pw)
-            for r in range(r0, r1, MR):
+            last = whole_rows(r0, r1)
+            for r in range(r0, last, MR):
                 for q in range(count):
                     width = min(NR, p1 - p0 - q * NR)
                     bq = b_addr + q * kc * NR * 4
@@ -181,6 +192,22 @@ def _items(
                         y_addr + (r * p + p0 + q * NR) * 4,
                         p,
                         min(MR, r1 - r),
+                        width,
+                        k0 > 0,
+                    )
+            if last < r1:
+                for q in range(count):
+                    width = min(NR, p1 - p0 - q * NR)
+                    bq = b_addr + q * kc * NR * 4
+                    tile_last(
+                        kc,
+                        w_addr + (last * k + k0 * astep) * 4,
+                        lda,
+                        astep,
+                        bq,
+                        y_addr + (last * p + p0 + q * NR) * 4,
+                        p,
+                        r1 - last,
                         width,
                         k0 > 0,
                     )
@@ -266,8 +293,9 @@ def _direct_items(
         count = (g1 - g0 + NR - 1) // NR
         for k0 in range(0, k, step):
             kc = min(step, k - k0)
+            last = whole_rows(r0, r1)
             for q in range(count):
-                for r in range(r0, r1, MR):
+                for r in range(r0, last, MR):
                     tile_rows(
                         kc,
                         w_addr + (r * k + k0 * astep) * 4,
@@ -278,6 +306,20 @@ def _direct_items(
                         c_addr + ((r - r0) * width + q * NR) * 4,
                         width,
                         min(MR, r1 - r),
+                        NR,
+                        k0 > 0,
+                    )
+                if last < r1:
+                    tile_rows_last(
+                        kc,
+                        w_addr + (last * k + k0 * astep) * 4,
+                        lda,
+                        astep,
+                        x_addr + (g0 + q * NR) * 4,
+                        t_addr + k0 * 8,
+                        c_addr + ((last - r0) * width + q * NR) * 4,
+                        width,
+                        r1 - last,
                         NR,
                         k0 > 0,
                     )

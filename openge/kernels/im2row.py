@@ -24,7 +24,7 @@ from numba import njit
 
 from openge.kernels import sync
 from openge.kernels.depthwise import block_epilogue
-from openge.kernels.gemm import KC, MR_T, NR_T, pack_b, tile_t
+from openge.kernels.gemm import KC, MR_T, NR_T, VW, pack_b, tile_t, tile_t_last
 from openge.kernels.im2col import phases
 
 
@@ -90,6 +90,20 @@ def _tiles_of(q, tiles, lead, lt0, lt1, trail, tt1):  # pragma: no cover - compi
     return 0, tiles
 
 
+@njit(inline="always")
+def _tile_at(narrow, kc, a_addr, k0, p, bq, t_addr, cout, q, t, width):  # pragma: no cover
+    """Row tile ``t`` of panel ``q`` for pass [k0, k0 + kc) of K: :func:`tile_t`, or with
+    ``narrow`` (a literal at each call: no choice left in the loop) ``tile_t_last``."""
+    p0 = t * MR_T
+    a = a_addr + (k0 * p + p0) * 4
+    c = t_addr + (p0 * cout + q * NR_T) * 4
+    rows = min(MR_T, p - p0)
+    if narrow:
+        tile_t_last(kc, a, 1, p, bq, c, cout, rows, width, k0 > 0)
+    else:
+        tile_t(kc, a, 1, p, bq, c, cout, rows, width, k0 > 0)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _span(
     a, wt, yt, y2, bias, r2, has_res, act, lo, hi, q0, q1, lead, lt0, lt1, trail, tt1
@@ -117,20 +131,12 @@ def _span(
             t0, t1 = _tiles_of(q, tiles, lead, lt0, lt1, trail, tt1)
             bq = w_addr + (q * k + k0) * NR_T * 4
             width = min(NR_T, cout - q * NR_T)
-            for t in range(t0, t1):
-                p0 = t * MR_T
-                tile_t(
-                    kc,
-                    a_addr + (k0 * p + p0) * 4,
-                    1,
-                    p,
-                    bq,
-                    t_addr + (p0 * cout + q * NR_T) * 4,
-                    cout,
-                    min(MR_T, p - p0),
-                    width,
-                    k0 > 0,
-                )
+            if width > NR_T - VW:
+                for t in range(t0, t1):
+                    _tile_at(False, kc, a_addr, k0, p, bq, t_addr, cout, q, t, width)
+            else:  # a last panel of one or two vectors' channels
+                for t in range(t0, t1):
+                    _tile_at(True, kc, a_addr, k0, p, bq, t_addr, cout, q, t, width)
     if k == 0:  # no products: every output is its bias
         for q in range(first, stop):
             t0, t1 = _tiles_of(q, tiles, lead, lt0, lt1, trail, tt1)

@@ -281,7 +281,8 @@ def _tile_items(
             width = min(nr, p0 + cols - c)  # the item's columns only (a block need not be
             # a multiple of NR: the team's column ranges are multiples of 16)
             if c + nr <= p:
-                for r in range(r0, r1, mr):
+                last = gemm.whole_rows(r0, r1)
+                for r in range(r0, last, mr):
                     gemm.tile_rows(
                         cin,
                         wa + r * cin * size,
@@ -292,6 +293,20 @@ def _tile_items(
                         ya + (r * p + c) * size,
                         p,
                         min(mr, r1 - r),
+                        width,
+                        0,
+                    )
+                if last < r1:
+                    gemm.tile_rows_last(
+                        cin,
+                        wa + last * cin * size,
+                        1,
+                        mr,
+                        xa + c * size,
+                        oa,
+                        ya + (last * p + c) * size,
+                        p,
+                        r1 - last,
                         width,
                         0,
                     )

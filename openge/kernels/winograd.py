@@ -21,7 +21,7 @@ from numba import njit
 
 from openge.kernels import sync
 from openge.kernels.depthwise import NONE, activate_row
-from openge.kernels.gemm import KC, MR, NR, tile
+from openge.kernels.gemm import KC, MR, NR, tile, tile_last, whole_rows
 from openge.kernels.im2col import phases
 
 
@@ -158,7 +158,8 @@ def plane_products(u, v2, m2, k, tiles, ldm):  # pragma: no cover - compiled
         for q in range(panels):
             width = min(NR, tiles - q * NR)
             bq = v_addr + (q * c + k0) * NR * 4
-            for r in range(0, cout, MR):
+            last = whole_rows(0, cout)
+            for r in range(0, last, MR):
                 tile(
                     kc,
                     u_addr + (r * c + k0) * 4,
@@ -168,6 +169,19 @@ def plane_products(u, v2, m2, k, tiles, ldm):  # pragma: no cover - compiled
                     m_addr + (r * ldm + q * NR) * 4,
                     ldm,
                     min(MR, cout - r),
+                    width,
+                    k0 > 0,
+                )
+            if last < cout:
+                tile_last(
+                    kc,
+                    u_addr + (last * c + k0) * 4,
+                    c,
+                    1,
+                    bq,
+                    m_addr + (last * ldm + q * NR) * 4,
+                    ldm,
+                    cout - last,
                     width,
                     k0 > 0,
                 )

@@ -32,6 +32,9 @@ def _close(c: np.ndarray, ref: np.ndarray, k: int) -> None:
         (1, 1, 1),
         (gemm.MR, 3, gemm.NR),  # one whole tile
         (gemm.MR + 1, 17, gemm.NR + 1),  # an extra row and an extra column
+        (gemm.MR + gemm.MR_MID, 9, gemm.NR),  # the last rows on the middle tile, all of it
+        (2 * gemm.MR + gemm.MR_SMALL + 1, 9, gemm.NR),  # ... part of it
+        (gemm.MR + gemm.MR_SMALL, 9, gemm.NR),  # ... on the small tile
         (2 * gemm.MR - 1, gemm.KC + 1, 3 * gemm.NR - 5),  # two K passes, partial last vector
         (37, 3 * gemm.KC + 7, 101),  # four unequal-looking passes, cut equal
         (128, 768, 64),
@@ -42,6 +45,21 @@ def test_matmul_matches_float64(m, k, n):
     c = np.full((m, n), np.nan, np.float32)
     gemm.matmul(a, gemm.pack_b(w), c)
     _close(c, ref, k)
+
+
+@pytest.mark.parametrize("rest", [1, gemm.MR_SMALL, gemm.MR_SMALL + 1, gemm.MR_MID])
+def test_last_rows_tiles_give_the_whole_tile_bits(rest):
+    """A block's last rows on the smaller tiles: each sum the same fused multiply-adds in
+    the same order as on a whole tile (the rows of a taller A, where every block is whole)."""
+    k, n = 2 * gemm.KC + 5, 2 * gemm.NR + 3
+    a = RNG.standard_normal((2 * gemm.MR, k)).astype(np.float32)
+    packed = gemm.pack_b(RNG.standard_normal((k, n)).astype(np.float32))
+    whole = np.empty((2 * gemm.MR, n), np.float32)
+    gemm.matmul(a, packed, whole)
+    m = gemm.MR + rest
+    part = np.full((m, n), np.nan, np.float32)
+    gemm.matmul(np.ascontiguousarray(a[:m]), packed, part)
+    assert np.array_equal(part, whole[:m])
 
 
 def test_matmul_with_empty_k_is_zero():

@@ -15,6 +15,7 @@ from tests.kernels.parts import drive_alone
 
 RNG = np.random.default_rng(41)
 im2row = kernels.load("im2row")
+gemm = kernels.load("gemm")
 im2col = kernels.load("im2col")
 
 
@@ -73,6 +74,7 @@ def _run(cols, w2, bias, p, residual=None, act=(0, 0.0, 0.0), threads=1, parts=N
         (16, 50, (14, 14), (3, 3), (2, 2), (1, 1, 1, 1)),  # strided: 7x7 out, odd Cout
         (8, 48, (13, 13), (1, 1), (1, 1), (0, 0, 0, 0)),  # 169 positions: a partial row block
         (5, 40, (6, 5), (2, 3), (2, 1), (0, 1, 1, 0)),  # asymmetric everything
+        (12, 80, (7, 7), (3, 3), (1, 1), (1, 1, 1, 1)),  # a last panel of 32 channels
     ],
 )
 def test_matches_float64_reference(c, cout, hw, kernel, stride, pads):
@@ -88,6 +90,20 @@ def test_matches_float64_reference(c, cout, hw, kernel, stride, pads):
     want = want.reshape(cout, -1) + b[:, None]
     atol = 1e-6 * np.sqrt(c * kernel[0] * kernel[1]) * np.abs(want).max()
     np.testing.assert_allclose(y, want, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("extra", [1, gemm.VW, gemm.VW + 1, 2 * gemm.VW])
+def test_a_narrow_last_panel_gives_the_whole_panel_bits(extra):
+    """A last panel of one or two vectors' channels runs on a narrower tile: the same sums
+    in the same order as a whole panel's (the first channels of a wider filter)."""
+    k, p = 40, 49
+    x = RNG.standard_normal((k, p)).astype(np.float32)
+    w = RNG.standard_normal((2 * im2row.NR_T, k)).astype(np.float32)
+    b = RNG.standard_normal(2 * im2row.NR_T).astype(np.float32)
+    whole = _run(x, w, b, p)
+    cout = im2row.NR_T + extra
+    part = _run(x, np.ascontiguousarray(w[:cout]), b[:cout].copy(), p)
+    assert np.array_equal(part, whole[:cout])
 
 
 def test_residual_activation_and_same_bits_on_two_threads():
