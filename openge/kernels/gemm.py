@@ -81,12 +81,12 @@ def _store_tile(builder, finals, c_ptr, ldc, rows, cols, adding: bool, mr: int, 
     masked_store = cgutils.get_or_insert_function(
         builder.module,
         ir.FunctionType(ir.VoidType(), [vec, pv, i32, mask_ty]),
-        f"llvm.masked.store.v{VW}f32.p0",
+        f"llvm.masked.store.v{VW}f32.p0v{VW}f32",  # remangled by LLVM 17+
     )
     masked_load = cgutils.get_or_insert_function(
         builder.module,
         ir.FunctionType(vec, [pv, i32, mask_ty, vec]),
-        f"llvm.masked.load.v{VW}f32.p0",
+        f"llvm.masked.load.v{VW}f32.p0v{VW}f32",
     )
     lanes = ir.Constant(lanes_ty, list(range(VW)))
     undef = ir.Constant(lanes_ty, ir.Undefined)
