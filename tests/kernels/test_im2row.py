@@ -74,7 +74,7 @@ def _run(cols, w2, bias, p, residual=None, act=(0, 0.0, 0.0), threads=1, parts=N
         (16, 50, (14, 14), (3, 3), (2, 2), (1, 1, 1, 1)),  # strided: 7x7 out, odd Cout
         (8, 48, (13, 13), (1, 1), (1, 1), (0, 0, 0, 0)),  # 169 positions: a partial row block
         (5, 40, (6, 5), (2, 3), (2, 1), (0, 1, 1, 0)),  # asymmetric everything
-        (12, 80, (7, 7), (3, 3), (1, 1), (1, 1, 1, 1)),  # a last panel of 32 channels
+        (12, 80, (7, 7), (3, 3), (1, 1), (1, 1, 1, 1)),  # last panel: 2 vectors (AVX-512)
     ],
 )
 def test_matches_float64_reference(c, cout, hw, kernel, stride, pads):
