@@ -171,6 +171,7 @@ def _items(
         p0 = (t - rb * blocks) * block
         p1 = min(p, p0 + block)
         count = (p1 - p0 + NR - 1) // NR
+        last = whole_rows(r0, r1)  # MR-row blocks below, then one smaller tile
         for k0 in range(0, k, step):
             # this pass's rows of every panel of the block (in L2), then each filter row
             # block's tiles against them
@@ -178,7 +179,6 @@ def _items(
             for q in range(count):
                 width = min(NR, p1 - p0 - q * NR)
                 _pack(flat, taps, k0, kc, buf[q * kc * NR :], p0 + q * NR, width, ow, pw)
-            last = whole_rows(r0, r1)
             for r in range(r0, last, MR):
                 for q in range(count):
                     width = min(NR, p1 - p0 - q * NR)
@@ -291,9 +291,9 @@ def _direct_items(
         g0 = (t - rb * blocks) * block
         g1 = min(extent, g0 + block)
         count = (g1 - g0 + NR - 1) // NR
+        last = whole_rows(r0, r1)  # MR-row blocks below, then one smaller tile
         for k0 in range(0, k, step):
             kc = min(step, k - k0)
-            last = whole_rows(r0, r1)
             for q in range(count):
                 for r in range(r0, last, MR):
                     tile_rows(

@@ -277,11 +277,11 @@ def _tile_items(
         wa = wp[g].ctypes.data
         xa = x3[i].ctypes.data
         ya = y3[i].ctypes.data
+        last = gemm.whole_rows(r0, r1)  # MR-row blocks below, then one smaller tile
         for c in range(p0, p0 + cols, nr):
             width = min(nr, p0 + cols - c)  # the item's columns only (a block need not be
             # a multiple of NR: the team's column ranges are multiples of 16)
             if c + nr <= p:
-                last = gemm.whole_rows(r0, r1)
                 for r in range(r0, last, mr):
                     gemm.tile_rows(
                         cin,

@@ -153,12 +153,12 @@ def plane_products(u, v2, m2, k, tiles, ldm):  # pragma: no cover - compiled
     u_addr = u[k].ctypes.data
     v_addr = v2[k].ctypes.data
     m_addr = m2[k].ctypes.data
+    last = whole_rows(0, cout)  # MR-row blocks below, then one smaller tile
     for k0 in range(0, c, step):
         kc = min(step, c - k0)
         for q in range(panels):
             width = min(NR, tiles - q * NR)
             bq = v_addr + (q * c + k0) * NR * 4
-            last = whole_rows(0, cout)
             for r in range(0, last, MR):
                 tile(
                     kc,
