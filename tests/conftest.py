@@ -79,6 +79,20 @@ def counter_graph(name="counter", var="count", shape=(2,)) -> Graph:
     return g
 
 
+def compiler_resident_kib() -> int:
+    """KiB of numba's LLVM library (libllvmlite) in this process's RSS (Linux)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            words = line.split()
+            first = words[0] if words else ""
+            if "-" in first and ":" not in first:  # a mapping's header line
+                inside = "libllvmlite" in line
+            elif inside and line.startswith("Rss:"):
+                total += int(words[1])
+    return total
+
+
 def resident_pages(mapping: mmap.mmap) -> int:
     """Pages of ``mapping`` in this process's RSS (its Rss line in /proc/self/smaps; Linux)."""
     start = np.frombuffer(mapping, np.uint8).ctypes.data

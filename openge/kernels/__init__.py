@@ -42,6 +42,8 @@ import tempfile
 import threading
 from types import ModuleType
 
+from openge.kernels import allocator
+
 logger = logging.getLogger(__name__)
 
 _FAMILIES = (
@@ -163,6 +165,8 @@ def _configure() -> None:
         config.CPU_FEATURES = _wide_vector_features()  # read when the CPU target is made
     _state["available"] = True
     _state["configured"] = True
+    # loading LLVM ran its static constructors all over its code: ~36 MiB resident
+    allocator.release_compiler_pages()
 
 
 def available() -> bool:
@@ -195,6 +199,8 @@ def load(family: str) -> ModuleType | None:
         if not _state["available"]:
             return None
         module = importlib.import_module(f"openge.kernels.{family}")
+        if not _state.get("imported"):
+            _start_runtime()
         _state["imported"] = True
         if family not in _light:
             _light.add(family)
@@ -203,6 +209,25 @@ def load(family: str) -> ModuleType | None:
 
 
 _light: set[str] = set()
+
+
+def _start_runtime() -> None:
+    """Make numba's CPU target and its runtime (NRT) before the first kernel loads, then drop
+    the compiler's pages from RSS (allocator.release_compiler_pages).
+
+    Why: the first cached kernel's load makes both anyway, and NRT's start compiles a small
+    LLVM module, which maps about 48 MiB of libllvmlite's code. Done here, before the ops pack
+    any weights, and released right after, those pages are not resident while the model's
+    memory grows (figures in docs/decisions.md, "numba's compiler pages"). Where numba's
+    internals differ, the first load starts them as before."""
+    try:
+        from numba.core.registry import cpu_target
+        from numba.core.runtime import rtsys
+
+        rtsys.initialize(cpu_target.target_context)
+    except Exception as err:  # numba's internals moved: its own first load does this
+        logger.debug("numba's runtime not started ahead of the first kernel: %s", err)
+    allocator.release_compiler_pages()
 
 
 def skip_refresh_on_cached_loads(module: ModuleType) -> None:

@@ -27,7 +27,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from openge.kernels import sync
+from openge.kernels import allocator, sync
 
 
 def _host_tile() -> tuple[int, int, int]:
@@ -400,17 +400,34 @@ def tile_t_last(kc, a, lda, astep, bp, c, ldc, rows, cols, accumulate):  # pragm
 def pack_b(w: np.ndarray, nr: int = NR) -> np.ndarray:
     """W (K, N) packed for :func:`matmul` (``nr`` = NR) or :func:`tile_t` (NR_T): ``ceil(N /
     nr)`` panels of ``[K][nr]`` float32 (columns past N zero), one flat ALIGN-aligned array.
-    Filled panel by panel from ``w`` as it is (a transposed view too): no padded or
-    contiguous copy of the whole weight, which glibc would keep in the heap afterwards."""
+    Filled from ``w`` as it is (a transposed view too), PACK_BYTES of its rows at a time: no
+    padded or contiguous copy of the whole weight, which glibc would keep in the heap. A
+    row-major ``w`` in a read-only file mapping (an .om's weights) has each stretch's pages
+    released once packed (allocator.release_pages), so the original and the packed copy of a
+    large weight are not both resident while the model loads."""
     k, n = w.shape
     panels = -(-n // nr)
     packed = _aligned(panels * k * nr)
     view = packed.reshape(panels, k, nr)
-    for q in range(panels):
-        cols = min(nr, n - q * nr)
-        view[q, :, :cols] = w[:, q * nr : q * nr + cols]
-        view[q, :, cols:] = 0.0
+    whole = n // nr
+    rows_per_pass = max(1, PACK_BYTES // max(1, n * w.itemsize))
+    release = w.flags.c_contiguous
+    for k0 in range(0, k, rows_per_pass):
+        k1 = min(k, k0 + rows_per_pass)
+        if whole:
+            stretch = w[k0:k1, : whole * nr].reshape(k1 - k0, whole, nr)
+            view[:whole, k0:k1, :] = stretch.transpose(1, 0, 2)
+        if whole < panels:
+            cols = n - whole * nr
+            view[whole, k0:k1, :cols] = w[k0:k1, whole * nr :]
+            view[whole, k0:k1, cols:] = 0.0
+        if release:
+            allocator.release_pages(w[k0:k1])
     return packed
+
+
+#: Bytes of W's rows :func:`pack_b` packs per pass (a 2 MiB page-cache folio).
+PACK_BYTES = 2 << 20
 
 
 def _aligned(size: int) -> np.ndarray:

@@ -234,6 +234,9 @@ class Model:
             self.inputs = list(self._dynamic.inputs)
         self._gears: GearRuntime | None = None
         self._gear_plans: list[tuple[list[_Step], list, list]] = []
+        # the file check read every page: the kernels' preparation reads back what it needs,
+        # so the whole file is not resident while numba starts and the weights are packed
+        self._release_file_pages()
         with model_build():  # kernel choices depend on this model, not the process's past
             if compiled.gears is None:
                 self._steps, self._input_binds, self._output_binds = self._build_plan(
@@ -498,9 +501,15 @@ class Model:
                         if stage or unstage
                         else _Prepared(run, schema.kernel)
                     )
+                if any(constant):
+                    # what this task read of the .om (whole 2 MiB folios around a small
+                    # constant) would otherwise stay resident to the end of the load
+                    self._release_file_pages()
             steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))
         # the kernels' NumPy temporaries from reused heap memory, not fresh mappings per run
         allocator.keep_freed_memory()
+        # the kernels are loaded: the compiler's code pages are not needed to run them
+        allocator.release_compiler_pages()
         return steps, input_binds, output_binds
 
     def _bind(

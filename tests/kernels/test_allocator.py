@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from openge.kernels import allocator
-from tests.conftest import resident_pages
+from tests.conftest import compiler_resident_kib, resident_pages
 
 
 @pytest.fixture
@@ -62,3 +62,91 @@ def test_thresholds_are_left_to_the_environment_when_it_sets_them(monkeypatch):
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     assert allocator._tune() is True
+
+
+_SMAPS = """\
+7f0000000000-7f0000010000 r--p 00000000 08:01 42 /venv/llvmlite/binding/libllvmlite.so
+Rss:                  64 kB
+Anonymous:             0 kB
+Private_Dirty:         0 kB
+Shared_Dirty:          0 kB
+Swap:                  0 kB
+7f0000010000-7f0000050000 r-xp 00010000 08:01 42 /venv/llvmlite/binding/libllvmlite.so
+Rss:                 200 kB
+Anonymous:             0 kB
+Private_Dirty:         0 kB
+Shared_Dirty:          0 kB
+Swap:                  0 kB
+7f0000050000-7f0000060000 r--p 00050000 08:01 42 /venv/llvmlite/binding/libllvmlite.so
+Rss:                  64 kB
+Anonymous:            64 kB
+Private_Dirty:        64 kB
+Shared_Dirty:          0 kB
+Swap:                  0 kB
+7f0000060000-7f0000061000 rw-p 00060000 08:01 42 /venv/llvmlite/binding/libllvmlite.so
+Rss:                   4 kB
+Anonymous:             4 kB
+Private_Dirty:         4 kB
+Shared_Dirty:          0 kB
+Swap:                  0 kB
+7f0000070000-7f0000080000 r--p 00000000 08:01 43 /venv/llvmlite/binding/libllvmlite.so
+Rss:                  16 kB
+Anonymous:             0 kB
+Private_Dirty:         0 kB
+Shared_Dirty:         16 kB
+Swap:                  0 kB
+7f0000080000-7f0000090000 r-xp 00000000 08:01 44 /usr/lib/libother.so
+Rss:                  64 kB
+Anonymous:             0 kB
+Private_Dirty:         0 kB
+Shared_Dirty:          0 kB
+Swap:                  0 kB
+7f0000090000-7f00000a0000 r-xs 00000000 08:01 42 /venv/llvmlite/binding/libllvmlite.so
+Rss:                  64 kB
+Anonymous:             0 kB
+Private_Dirty:         0 kB
+Shared_Dirty:          0 kB
+Swap:                  0 kB
+7f00000a0000-7f00000b0000 r-xp 00000000 08:01 42 /venv/llvmlite/binding/libllvmlite.so
+Rss:                  64 kB
+Private_Dirty:         0 kB
+"""
+
+
+def test_only_clean_private_read_only_mappings_of_the_compiler_are_dropped():
+    spans = allocator.clean_read_only_spans(_SMAPS.splitlines(keepends=True))
+    # the header and the code; not the relocated data (own pages), the writable data, a
+    # mapping with shared dirty pages, another library, a shared mapping, or a mapping whose
+    # smaps lacks a field to prove it clean
+    assert spans == ((0x7F0000000000, 0x10000), (0x7F0000010000, 0x40000))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_release_compiler_pages_drops_llvm_code_and_numba_still_compiles():
+    import numba
+
+    @numba.njit
+    def scaled(x):
+        return x * 2.0 + 1.0
+
+    assert np.array_equal(scaled(np.arange(4.0)), [1.0, 3.0, 5.0, 7.0])  # a compile: code mapped
+    before = compiler_resident_kib()
+    assert before > 8 << 10
+    assert allocator.release_compiler_pages() > 0
+    after = compiler_resident_kib()
+    # what stays is the relocated and the writable data (about 2 MiB with llvmlite 0.50)
+    assert after < before // 4
+    for start, size in allocator._compiler["spans"]:
+        assert size > 0 and start % mmap.PAGESIZE == 0
+
+    @numba.njit
+    def total(x):
+        return x.sum() * 3.0
+
+    assert total(np.arange(10.0)) == 135.0  # the dropped code comes back from the page cache
+    assert np.array_equal(scaled(np.arange(3.0)), [1.0, 3.0, 5.0])
+
+
+def test_release_compiler_pages_is_a_no_op_without_the_library(monkeypatch):
+    monkeypatch.delitem(sys.modules, "llvmlite.binding", raising=False)
+    assert allocator.release_compiler_pages() == 0

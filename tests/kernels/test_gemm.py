@@ -4,10 +4,14 @@ its drive form on the thread team against the whole kernel."""
 
 from __future__ import annotations
 
+import mmap
+import sys
+
 import numpy as np
 import pytest
 
 from openge import kernels
+from tests.conftest import resident_pages
 from tests.kernels.parts import drive_alone, drive_team
 
 gemm = kernels.load("gemm")
@@ -111,3 +115,40 @@ def test_drive_covers_every_item(parts, n):
     c2 = np.full((m, n), np.nan, np.float32)
     drive_team(gemm.matmul_drive, gemm.matmul, (a, packed, c2), items, min(parts, items))
     np.testing.assert_array_equal(c2, c)
+
+
+def _panels(w: np.ndarray, nr: int) -> np.ndarray:
+    """The packed layout written out plainly: columns padded to whole panels of ``nr`` with
+    zeros, then panel by panel, row by row."""
+    k, n = w.shape
+    padded = np.zeros((k, -(-n // nr) * nr), np.float32)
+    padded[:, :n] = w
+    return padded.reshape(k, -1, nr).transpose(1, 0, 2).ravel()
+
+
+@pytest.mark.parametrize(("k", "n"), [(1100, 1000), (3, 40), (600, 32), (1, 1)])
+def test_pack_b_writes_the_panels_in_several_passes_over_k(k, n):
+    w = RNG.standard_normal((k, n)).astype(np.float32)
+    for nr in (gemm.NR, gemm.NR_T):
+        np.testing.assert_array_equal(gemm.pack_b(w, nr), _panels(w, nr))
+        np.testing.assert_array_equal(gemm.pack_b(w.T.copy().T, nr), _panels(w, nr))
+        np.testing.assert_array_equal(gemm.pack_b(w.T.copy(), nr), _panels(w.T, nr))
+        np.testing.assert_array_equal(gemm.pack_b(w.T.copy().T.T, nr), _panels(w.T, nr))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_pack_b_releases_a_mapped_weights_pages_as_it_packs(tmp_path):
+    w = RNG.standard_normal((4100, 1000)).astype(np.float32)  # 16.4 MB: eight passes
+    path = tmp_path / "w.bin"
+    w.tofile(path)
+    with open(path, "rb") as f:
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    mapped = np.frombuffer(mapping, np.float32).reshape(w.shape)
+    packed = gemm.pack_b(mapped)
+    np.testing.assert_array_equal(packed, _panels(w, gemm.NR))
+    # every page was read; what stays are the pages a pass boundary cuts and the file's
+    # page-cache folios the last pass mapped whole (up to 2 MiB each on Linux 6.18)
+    assert resident_pages(mapping) * mmap.PAGESIZE < w.nbytes // 2
+    np.testing.assert_array_equal(mapped, w)  # read back from the page cache
+    del mapped
+    mapping.close()
