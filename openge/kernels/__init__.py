@@ -27,8 +27,10 @@ micro-kernel, the epilogue fused; with few output channels the windows read in p
 ``gemm.tile_rows`` instead), ``im2row`` (small output planes with the positions as the
 product's rows, on ``gemm``'s 7-row tile), ``sync`` (atomics and the team's region protocol).
 ``team`` (the thread team), ``blas`` (splits BLAS products, finds numpy's OpenBLAS GEMM, runs
-parts of compiled kernels over openge's threads) and ``allocator`` (glibc's thresholds, so that
-NumPy temporaries reuse heap memory) import no numba at import time.
+parts of compiled kernels over openge's threads), ``allocator`` (glibc's thresholds, so that
+NumPy temporaries reuse heap memory; the release of mapped weights' and numba's compiler's
+clean pages) and ``nrt_cache`` (numba's runtime started from cached machine code) import no
+numba at import time.
 """
 
 from __future__ import annotations
@@ -151,6 +153,11 @@ def _configure() -> None:
     if _state["configured"]:
         return
     try:
+        # LLVM first, alone: its static constructors run all over its code as it loads (~36
+        # MiB resident), dropped before numba's own modules add theirs to the RSS
+        import llvmlite.binding  # noqa: F401
+
+        allocator.release_compiler_pages()
         from numba.core import config
     except ImportError:
         _state["available"] = False
@@ -165,7 +172,7 @@ def _configure() -> None:
         config.CPU_FEATURES = _wide_vector_features()  # read when the CPU target is made
     _state["available"] = True
     _state["configured"] = True
-    # loading LLVM ran its static constructors all over its code: ~36 MiB resident
+    # numba's import initializes LLVM's native target: more of its code
     allocator.release_compiler_pages()
 
 
@@ -212,19 +219,25 @@ _light: set[str] = set()
 
 
 def _start_runtime() -> None:
-    """Make numba's CPU target and its runtime (NRT) before the first kernel loads, then drop
-    the compiler's pages from RSS (allocator.release_compiler_pages).
+    """Make numba's CPU target and start its runtime (NRT) before the first kernel loads,
+    the runtime from openge's cache (nrt_cache), then drop the compiler's pages from RSS
+    (allocator.release_compiler_pages).
 
-    Why: the first cached kernel's load makes both anyway, and NRT's start compiles a small
-    LLVM module, which maps about 48 MiB of libllvmlite's code. Done here, before the ops pack
-    any weights, and released right after, those pages are not resident while the model's
-    memory grows (figures in docs/decisions.md, "numba's compiler pages"). Where numba's
-    internals differ, the first load starts them as before."""
+    Why: the first cached kernel's load does both anyway, and numba compiles NRT's small LLVM
+    module in every process (35-40 ms; its optimizer maps about 48 MiB of libllvmlite's
+    code). Done here, before the ops pack any weights, and released right after, the pages
+    the target touches are not resident while the model's memory grows (figures in
+    docs/decisions.md, "numba's compiler pages"). Where numba's internals differ, the first
+    load starts them as before."""
     try:
         from numba.core.registry import cpu_target
         from numba.core.runtime import rtsys
 
-        rtsys.initialize(cpu_target.target_context)
+        from openge.kernels import nrt_cache
+
+        context = cpu_target.target_context
+        if not nrt_cache.start(context, cache_dir()):
+            rtsys.initialize(context)
     except Exception as err:  # numba's internals moved: its own first load does this
         logger.debug("numba's runtime not started ahead of the first kernel: %s", err)
     allocator.release_compiler_pages()

@@ -68,6 +68,15 @@ SLOW_IN_LOOPS = frozenset(
 FAST_FLOAT32 = frozenset({"Sigmoid", "Swish", "Erf", "GeluErf", "Tanh", "Gelu"})
 
 
+#: float32 programs with one of these steps compile from ERF_MIN_ELEMENTS, even in a model
+#: that has loaded no compiled kernel yet. Why: NumPy's float32 erf (openge.ops.elementwise)
+#: is a rational function, ~32 NumPy passes per block: BERT-tiny's 65k-element erf-GELU took
+#: 415 µs per run as NumPy passes, ~20× a plain arithmetic program's cost per element, and
+#: compiled it saves ~0.3 ms per run (AVX-512 Zen 4, one thread), which pays numba's start
+#: (~0.25 s and ~40 MiB at load, docs/decisions.md) back within about a thousand runs.
+ERF_STEPS = frozenset({"Erf", "GeluErf"})
+ERF_MIN_ELEMENTS = 1 << 15
+
 _build = threading.local()
 
 
@@ -299,9 +308,9 @@ def program_closure(
     fast = FAST_FLOAT32 if y.dtype == np.float32 else frozenset()
     if any(op in SLOW_IN_LOOPS and op not in fast for op, _, _ in prog):
         return None
-    # a small model never imports numba for its erf/GELU (BERT-tiny: +120 MiB RSS and ~0.5 s
-    # at load for ~0.3 ms per run): only MIN_ELEMENTS, or any size once numba is loaded
-    if not worth_compiling(y.size):
+    # a small model imports numba only for what pays its start back (see ERF_MIN_ELEMENTS)
+    erf = y.dtype == np.float32 and any(op in ERF_STEPS for op, _, _ in prog)
+    if not (worth_compiling(y.size) or (erf and y.size >= ERF_MIN_ELEMENTS)):
         return None
     used = sorted({a for _, args, _ in prog for a in args if a >= 0})
     q = None
@@ -382,6 +391,8 @@ def thread_scratch(name: str, planes: int, size: int, dtype: Any) -> np.ndarray:
 
 
 __all__ = [
+    "ERF_MIN_ELEMENTS",
+    "ERF_STEPS",
     "FAST_FLOAT32",
     "MIN_ELEMENTS",
     "MIN_ELEMENTS_LOADED",

@@ -195,3 +195,31 @@ def test_the_lower_size_rule_follows_the_model_being_built():
         assert compiled.worth_compiling(size)
     with compiled.model_build():  # the next model starts afresh
         assert not compiled.worth_compiling(size)
+
+
+def test_an_erf_program_compiles_from_its_own_lower_size():
+    """A float32 program with an erf step compiles from ERF_MIN_ELEMENTS in a model that has
+    loaded no compiled kernel (NumPy's float32 erf costs ~20× a plain step per element);
+    other programs of that size, and float64 ones, keep their NumPy kernels."""
+    import math
+
+    from openge.ops import compiled
+
+    size = compiled.ERF_MIN_ELEMENTS
+    assert size < compiled.MIN_ELEMENTS
+    x = np.random.default_rng(8).standard_normal(size).astype(np.float32) * 2
+    with compiled.model_build():
+        plain = compiled.program_closure([("Relu", [0], {})], [x], [False], np.empty_like(x))
+        assert plain is None
+        wide = x.astype(np.float64)
+        assert compiled.program_closure([("Erf", [0], {})], [wide], [False], wide.copy()) is None
+        assert not compiled.loaded_here()
+        y = np.empty_like(x)
+        run = compiled.program_closure([("Erf", [0], {})], [x], [False], y)
+        assert run is not None
+        run()
+    ref = np.array([math.erf(v) for v in x.astype(np.float64)])
+    np.testing.assert_allclose(y, ref, rtol=3e-7, atol=1e-7)
+    with compiled.model_build():  # below its size, NumPy's
+        small = x[: size // 2]
+        assert compiled.program_closure([("Erf", [0], {})], [small], [False], small.copy()) is None
