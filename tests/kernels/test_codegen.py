@@ -139,7 +139,8 @@ def test_float32_erf_and_gelu_erf_within_one_ulp_of_float64():
         [
             RNG.standard_normal(1 << 15) * 3,
             np.linspace(-6, 6, 1 << 14),
-            [0.0, -0.0, 1e-30, -1e-30, 1e-8, 3.99, 4.0, 4.01, -4.2, 9.0, -9.0],
+            np.linspace(-15.5, -3, 1 << 13),  # GELU's lower tail, down to subnormal outputs
+            [0.0, -0.0, 1e-30, -1e-30, 1e-8, 3.99, 4.0, 4.01, -4.2, 9.0, -9.0, 14.9, -14.8],
         ]
     ).astype(np.float32)
     ref_erf = np.array([math.erf(float(v)) for v in x])
@@ -156,6 +157,14 @@ def test_float32_erf_and_gelu_erf_within_one_ulp_of_float64():
     run()
     keep = ref_gelu != 0
     assert _ulps(g[keep], ref_gelu[keep]).max() <= 1.0
+    # past the table, x·Φ(x) rounds to -0 (and -inf·0 is NaN, as in the NumPy kernels)
+    assert np.array_equal(g[~keep], ref_gelu[~keep].astype(np.float32))
+    tails = np.tile(np.array([-40.0, -1e30, -np.inf, np.inf, 40.0], np.float32), 1 << 12)
+    out = np.empty_like(tails)
+    program_closure([("GeluErf", [0], {})], [tails], [False], out)()
+    assert np.signbit(out[0::5]).all() and (out[0::5] == 0).all()
+    assert np.signbit(out[1::5]).all() and (out[1::5] == 0).all()
+    assert np.isnan(out[2::5]).all() and (out[3::5] == np.inf).all() and (out[4::5] == 40).all()
     nan = np.array([np.nan] * (1 << 14), np.float32)
     out = np.empty_like(nan)
     run = program_closure([("Erf", [0], {})], [nan], [False], out)
