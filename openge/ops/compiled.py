@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 #: Programs over outputs smaller than this stay in NumPy: a NumPy pass over 512 KiB takes
 #: ~30 µs, so fusing saves little, while the first compiled kernel of a process costs numba's
-#: import and runtime (~0.5-1 s, ~60-100 MiB): a model whose tensors are all small (BERT-tiny)
-#: then never imports numba.
+#: import and runtime (~0.25 s and ~40 MiB with the compiler's pages released, on the Zen 4):
+#: a model whose tensors are all small never imports numba (except for an erf program, see
+#: ERF_MIN_ELEMENTS).
 MIN_ELEMENTS = 1 << 17
 #: ... unless numba is loaded already (the model's other tasks use compiled kernels): then
 #: from this size on, where one serial compiled pass beats NumPy's pass per step. In a model

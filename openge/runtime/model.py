@@ -505,6 +505,8 @@ class Model:
                     # what this task read of the .om (whole 2 MiB folios around a small
                     # constant) would otherwise stay resident to the end of the load
                     self._release_file_pages()
+                if run is not None:  # and the compiler's code its kernels' loads touched
+                    allocator.release_compiler_pages(recheck=False)
             steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))
         # the kernels' NumPy temporaries from reused heap memory, not fresh mappings per run
         allocator.keep_freed_memory()

@@ -145,6 +145,10 @@ def test_release_compiler_pages_drops_llvm_code_and_numba_still_compiles():
 
     assert total(np.arange(10.0)) == 135.0  # the dropped code comes back from the page cache
     assert np.array_equal(scaled(np.arange(3.0)), [1.0, 3.0, 5.0])
+    assert compiler_resident_kib() > after + (4 << 10)  # that compile mapped code again
+    # between a model's tasks: the spans checked above, without reading /proc again
+    assert allocator.release_compiler_pages(recheck=False) > 0
+    assert compiler_resident_kib() < before // 4
 
 
 def test_release_compiler_pages_is_a_no_op_without_the_library(monkeypatch):
