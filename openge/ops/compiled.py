@@ -73,8 +73,9 @@ FAST_FLOAT32 = frozenset({"Sigmoid", "Swish", "Erf", "GeluErf", "Tanh", "Gelu"})
 #: that has loaded no compiled kernel yet. Why: NumPy's float32 erf (openge.ops.elementwise)
 #: is a rational function, ~32 NumPy passes per block: BERT-tiny's 65k-element erf-GELU took
 #: 415 µs per run as NumPy passes, ~20× a plain arithmetic program's cost per element, and
-#: compiled it saves ~0.3 ms per run (AVX-512 Zen 4, one thread), which pays numba's start
-#: (~0.25 s and ~40 MiB at load, docs/decisions.md) back within about a thousand runs.
+#: 131 µs compiled (AVX-512 Zen 4, one thread): its two GELUs save ~0.57 ms per run, which
+#: pays numba's start (~0.25 s and ~40 MiB at load, docs/decisions.md) back within about
+#: five hundred runs.
 ERF_STEPS = frozenset({"Erf", "GeluErf"})
 ERF_MIN_ELEMENTS = 1 << 15
 
