@@ -133,9 +133,11 @@ def release_compiler_pages(recheck: bool = True) -> int:
     the library is not loaded).
 
     Only private mappings that are not writable and hold no page of their own (no
-    copy-on-write: Anonymous, Private_Dirty, Shared_Dirty and Swap all 0 in
-    /proc/self/smaps) are advised, so every dropped page is an unchanged page of the file:
-    the relocated read-only data (RELRO) and the writable data keep their pages. smaps is read
+    copy-on-write: Anonymous and Swap both 0 in /proc/self/smaps) are advised, so every
+    dropped page is the file's own page-cache page, which stays in the page cache: the
+    relocated read-only data (RELRO) and the writable data keep their pages. A page-cache
+    page counted dirty (a library installed moments before, or on tmpfs) is still the file's
+    page and loses nothing when its mapping is dropped. smaps is read
     when the library's mappings change; otherwise /proc/self/maps (~0.5 ms) shows they are
     the ones checked. ``recheck=False`` advises the spans an earlier call checked without
     reading /proc again (~20 µs: between a model's tasks; the library is never unloaded, so
@@ -203,8 +205,10 @@ def clean_read_only_spans(smaps: Iterable[str]) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
-#: smaps fields that count a mapping's own (copy-on-write or swapped) pages; all must be 0.
-_OWN_PAGE_FIELDS = ("Anonymous", "Private_Dirty", "Shared_Dirty", "Swap")
+#: smaps fields that count a mapping's own (copy-on-write, or such pages swapped out) pages;
+#: both must be 0. Not the Dirty fields: they also count page-cache pages not yet written
+#: back, which a freshly installed numba has for its first half minute (and tmpfs always).
+_OWN_PAGE_FIELDS = ("Anonymous", "Swap")
 
 __all__ = [
     "COMPILER_LIBRARY",
