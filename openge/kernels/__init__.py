@@ -172,8 +172,6 @@ def _configure() -> None:
         config.CPU_FEATURES = _wide_vector_features()  # read when the CPU target is made
     _state["available"] = True
     _state["configured"] = True
-    # numba's import initializes LLVM's native target: more of its code
-    allocator.release_compiler_pages()
 
 
 def available() -> bool:
