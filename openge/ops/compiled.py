@@ -85,15 +85,17 @@ _build = threading.local()
 @contextlib.contextmanager
 def model_build() -> Iterator[None]:
     """The scope of one model's plan building (every plan of it: gears, a dynamic shape's).
-    Inside it, :func:`loaded_here` says whether this model has loaded a compiled kernel so
-    far — not whether another model did earlier in the process — so a model's kernels, and
-    its results' bits, do not depend on what else the process loaded (BERT-tiny alone runs
-    its GELU in NumPy; it ran compiled after another model had imported numba). Reentrant:
-    a nested scope shares the outer one's state."""
+    Inside it, :func:`loaded_here` says whether this model loads compiled kernels — not
+    whether another model did earlier in the process — so a model's kernels, and its results'
+    bits, do not depend on what else the process loaded (BERT-tiny alone ran its GELU in
+    NumPy; it ran compiled after another model had imported numba). A task prepared before
+    the model's first compiled kernel loaded is prepared again once it has
+    (:func:`take_deferred`; openge.runtime.model does it), so the choice does not depend on
+    the order of the tasks either. Reentrant: a nested scope shares the outer one's state."""
     if getattr(_build, "state", None) is not None:
         yield
         return
-    _build.state = [False]
+    _build.state = [False, False]  # compiled kernels loaded; a choice made without them
     try:
         yield
     finally:
@@ -102,17 +104,42 @@ def model_build() -> Iterator[None]:
 
 def loaded_here() -> bool:
     """Whether compiled kernels are loaded for the model being built (inside
-    :func:`model_build`), or, outside any build (an op prepared on its own), in the process."""
+    :func:`model_build`), or, outside any build (an op prepared on its own), in the process.
+    A False answer inside a build marks the task being prepared for a second look
+    (:func:`take_deferred`): call this only where the answer changes the kernel."""
+    state = getattr(_build, "state", None)
+    if state is None:
+        return kernels.imported()
+    if not state[0]:
+        state[1] = True
+    return bool(state[0])
+
+
+def take_deferred() -> bool:
+    """Whether a kernel choice since the last call was made without compiled kernels because
+    the model had loaded none yet (then reset): the task is worth preparing again if the
+    model's later tasks load them. False outside a build."""
+    state = getattr(_build, "state", None)
+    if state is None:
+        return False
+    deferred = bool(state[1])
+    state[1] = False
+    return deferred
+
+
+def model_loads_compiled() -> bool:
+    """Whether the model being built has loaded a compiled kernel (no mark, unlike
+    :func:`loaded_here`); outside a build, whether the process has."""
     state = getattr(_build, "state", None)
     return bool(state[0]) if state is not None else kernels.imported()
 
 
 def worth_compiling(size: int) -> bool:
     """Whether a task of ``size`` elements takes a compiled kernel: from MIN_ELEMENTS, or from
-    MIN_ELEMENTS_LOADED once the model's earlier tasks loaded compiled kernels
-    (:func:`loaded_here`: a small model never imports numba for small tasks alone; the same
-    rule for every op, so a task's kernel depends on its size and its model, nothing else)."""
-    return size >= (MIN_ELEMENTS_LOADED if loaded_here() else MIN_ELEMENTS)
+    MIN_ELEMENTS_LOADED when the model loads compiled kernels (:func:`loaded_here`: a small
+    model never imports numba for small tasks alone; the same rule for every op, so a task's
+    kernel depends on its size and its model, nothing else)."""
+    return size >= MIN_ELEMENTS or (size >= MIN_ELEMENTS_LOADED and loaded_here())
 
 
 def load(family: str) -> Any:
@@ -123,8 +150,9 @@ def load(family: str) -> Any:
         logger.warning("compiled kernels unavailable (%s): using NumPy kernels", err)
         return None
     state = getattr(_build, "state", None)
-    if module is not None and state is not None:
-        state[0] = True
+    if module is not None and state is not None and not state[0]:
+        # the first load: a False answer earlier in this task led to this load, not past it
+        state[0], state[1] = True, False
     return module
 
 
@@ -408,9 +436,11 @@ __all__ = [
     "load",
     "loaded_here",
     "model_build",
+    "model_loads_compiled",
     "parts",
     "program_closure",
     "row_parts",
+    "take_deferred",
     "thread_scratch",
     "warm",
     "warm_drive",

@@ -22,9 +22,16 @@ import numpy as np
 from openge import kernels
 from openge.kernels import allocator
 
-#: Fewest weights (K·N) for the own GEMM: below it (BERT-tiny's 128×512 layers: ~25 µs saved
-#: per product) numba's import (~0.5 s, ~140 MiB per process) would cost more than it saves.
+#: Fewest weights (K·N) for the own GEMM in a model that loads no other compiled kernel:
+#: below it numba's start (~0.25 s and ~40 MiB per process, docs/decisions.md) would cost
+#: more than the products save.
 MIN_WEIGHTS = 1 << 18
+#: ... and in a model that loads compiled kernels anyway (openge.ops.compiled.loaded_here):
+#: the own GEMM was as fast as numpy's OpenBLAS or faster down to 64×64 weights, and shares
+#: its row blocks with the thread team where OpenBLAS's own threads met the team's spinning
+#: on the other core (AVX-512 Zen 4; BERT-tiny's 128×128 @ 128×512: 147 vs 169 µs on one
+#: thread, 80 vs 103 on two; 128×128 @ 128×128: 37 vs 43 and 22 vs 30).
+MIN_WEIGHTS_LOADED = 1 << 12
 #: Fewest rows (all batch entries together): a product of fewer rows is bound by reading the
 #: weights, where the packed copy would only add memory (alexnet's batch-1 classifier: 30 → 41
 #: ms at one thread, 19 → 38 at two); those read the weights in place (:func:`prepare_skinny`).
@@ -39,7 +46,7 @@ def prepare_product(
     """A closure computing ``y = a @ w`` on openge.kernels.gemm with ``w`` packed now, or None
     where it does not apply (other dtypes, a ``w`` that changes between runs or is batched,
     layouts the kernel does not read, numba missing or compiled kernels disabled)."""
-    from openge.ops.compiled import launcher, load, warm, warm_drive
+    from openge.ops.compiled import launcher, load, loaded_here, warm, warm_drive
 
     if (
         a is None
@@ -61,7 +68,7 @@ def prepare_product(
         return None
     k, n = w.shape
     rows = math.prod(a.shape[:-1])
-    if k * n < MIN_WEIGHTS:
+    if k * n < MIN_WEIGHTS and not (k * n >= MIN_WEIGHTS_LOADED and loaded_here()):
         return None
     if rows < MIN_ROWS:
         return prepare_skinny(a, w, y)
@@ -164,4 +171,11 @@ def _skinny_check(module: Any, entry: tuple[int, bool, int], trans_b: bool) -> b
     return _skinny_verified[key]
 
 
-__all__ = ["MIN_ROWS", "MIN_WEIGHTS", "SPLIT_FLOPS", "prepare_product", "prepare_skinny"]
+__all__ = [
+    "MIN_ROWS",
+    "MIN_WEIGHTS",
+    "MIN_WEIGHTS_LOADED",
+    "SPLIT_FLOPS",
+    "prepare_product",
+    "prepare_skinny",
+]

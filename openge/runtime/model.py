@@ -35,7 +35,7 @@ from openge.om.gears import GearKind, GearSet
 from openge.om.limits import LoadLimits, resolve_limits
 from openge.om.plan import CompiledModel, IODesc, Slot, SlotKind
 from openge.ops import get_schema
-from openge.ops.compiled import model_build
+from openge.ops.compiled import model_build, model_loads_compiled, take_deferred
 from openge.ops.exact_cube import task_kernel
 from openge.runtime.files import MappedFile, as_path
 from openge.runtime.gears import GearRuntime
@@ -237,6 +237,8 @@ class Model:
         # the file check read every page: the kernels' preparation reads back what it needs,
         # so the whole file is not resident while numba starts and the weights are packed
         self._release_file_pages()
+        # tasks prepared before the model's first compiled kernel loaded (_prepare_deferred)
+        self._deferred: list[tuple[list[_Step], int, tuple[Any, ...]]] = []
         with model_build():  # kernel choices depend on this model, not the process's past
             if compiled.gears is None:
                 self._steps, self._input_binds, self._output_binds = self._build_plan(
@@ -254,6 +256,7 @@ class Model:
                     )
                 largest = compiled.gears.largest
                 self._steps, self._input_binds, self._output_binds = self._gear_plans[largest]
+            self._prepare_deferred()
         self._private_weights = {}
         self._release_file_pages()
         self._dumper: Any = None  # a runtime.dump.ModelDumper while a data dump is on
@@ -454,65 +457,98 @@ class Model:
                         f"task {task.name} writes into a read-only slot ({slot.kind.name})",
                     )
                 outs.append(self._bind(slot, task.name, outs, pos, input_binds, output_binds, io))
-            # exactly accumulated cube ops (precision modes), bfloat16 / float8 through float32
-            dtypes = [s.dtype.np_dtype for s in (*task.inputs, *task.outputs)]
-            special = task_kernel(schema.kernel, task.attrs, dtypes)
-            kernel = special or schema.kernel
-            if special is None and schema.prepare is not None:
-                # every array of the task is fixed for the model's life, except the caller's
-                # inputs and outputs: those are staged through private arrays (_Staged)
-                constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
-                stage = [
-                    (pos, np.empty(task.inputs[pos].shape, task.inputs[pos].dtype.np_dtype))
-                    for target, pos, _ in input_binds[binds_before_in:]
-                    if target is ins
-                ]
-                unstage = [
-                    (pos, np.empty(task.outputs[pos].shape, task.outputs[pos].dtype.np_dtype))
-                    for target, pos, _ in output_binds[binds_before_out:]
-                    if target is outs
-                ]
-                if sum(buf.nbytes for _, buf in (*stage, *unstage)) > _STAGE_BYTES:
-                    stage = unstage = []  # too big to copy each call: the generic kernel
-                staged, unstaged = list(ins), list(outs)
-                for pos, buf in stage:
-                    staged[pos] = buf
-                for pos, buf in unstage:
-                    unstaged[pos] = buf
-                try:
-                    run = None
-                    if len(input_binds) - binds_before_in == len(stage) and len(
-                        output_binds
-                    ) - binds_before_out == len(unstage):
-                        run = schema.prepare(staged, unstaged, constant, **kwargs)
-                except GeError as err:
-                    raise GeError(
-                        LOAD_MODEL, f"task {task.name} ({task.op_type}): {err.message}"
-                    ) from err
-                except Exception as err:  # validated attrs should never get here: name it
-                    raise GeError(
-                        LOAD_MODEL,
-                        f"task {task.name} ({task.op_type}): preparing its kernel failed "
-                        f"({type(err).__name__}: {err})",
-                    ) from err
-                if run is not None:
-                    kernel = (
-                        _Staged(run, schema.kernel, stage, unstage)
-                        if stage or unstage
-                        else _Prepared(run, schema.kernel)
-                    )
-                if any(constant):
-                    # what this task read of the .om (whole 2 MiB folios around a small
-                    # constant) would otherwise stay resident to the end of the load
-                    self._release_file_pages()
-                if run is not None:  # and the compiler's code its kernels' loads touched
-                    allocator.release_compiler_pages(recheck=False)
+            new_binds = (input_binds[binds_before_in:], output_binds[binds_before_out:])
+            take_deferred()
+            kernel = self._task_kernel(task, schema, kwargs, ins, outs, *new_binds)
+            if take_deferred():  # chosen before the model's first compiled kernel loaded
+                redo = (task, schema, kwargs, ins, outs, *new_binds)
+                self._deferred.append((steps, len(steps), redo))
             steps.append((kernel, ins, outs, kwargs, task.name, task.op_type))
         # the kernels' NumPy temporaries from reused heap memory, not fresh mappings per run
         allocator.keep_freed_memory()
         # the kernels are loaded: the compiler's code pages are not needed to run them
         allocator.release_compiler_pages()
         return steps, input_binds, output_binds
+
+    def _prepare_deferred(self) -> None:
+        """Prepare again the tasks whose kernel was chosen before the model's first compiled
+        kernel loaded, once it has (openge.ops.compiled.take_deferred): small tasks take
+        compiled kernels when the model pays numba's start anyway, wherever they stand in the
+        plan (BERT-tiny's first compiled kernel is its GELU, after ten smaller tasks)."""
+        deferred, self._deferred = self._deferred, []
+        if not deferred or not model_loads_compiled():
+            return
+        for steps, index, (task, schema, kwargs, ins, outs, *binds) in deferred:
+            kernel = self._task_kernel(task, schema, kwargs, ins, outs, *binds)
+            steps[index] = (kernel, ins, outs, kwargs, task.name, task.op_type)
+        take_deferred()
+        allocator.release_compiler_pages()
+
+    def _task_kernel(
+        self,
+        task: Any,
+        schema: Any,
+        kwargs: dict[str, Any],
+        ins: list,
+        outs: list,
+        in_binds: list[tuple[list, int, int]],
+        out_binds: list[tuple[list, int, int]],
+    ) -> Any:
+        """The kernel of one task: its op's prepared closure bound to the task's arrays, a
+        precision-mode or low-precision kernel, or the op's generic kernel. ``in_binds`` /
+        ``out_binds`` are the task's bindings to the caller's inputs and outputs."""
+        # exactly accumulated cube ops (precision modes), bfloat16 / float8 through float32
+        dtypes = [s.dtype.np_dtype for s in (*task.inputs, *task.outputs)]
+        special = task_kernel(schema.kernel, task.attrs, dtypes)
+        kernel = special or schema.kernel
+        if special is None and schema.prepare is not None:
+            # every array of the task is fixed for the model's life, except the caller's
+            # inputs and outputs: those are staged through private arrays (_Staged)
+            constant = [s.kind in (SlotKind.WEIGHT, SlotKind.EXTERNAL) for s in task.inputs]
+            stage = [
+                (pos, np.empty(task.inputs[pos].shape, task.inputs[pos].dtype.np_dtype))
+                for target, pos, _ in in_binds
+                if target is ins
+            ]
+            unstage = [
+                (pos, np.empty(task.outputs[pos].shape, task.outputs[pos].dtype.np_dtype))
+                for target, pos, _ in out_binds
+                if target is outs
+            ]
+            if sum(buf.nbytes for _, buf in (*stage, *unstage)) > _STAGE_BYTES:
+                stage = unstage = []  # too big to copy each call: the generic kernel
+            staged, unstaged = list(ins), list(outs)
+            for pos, buf in stage:
+                staged[pos] = buf
+            for pos, buf in unstage:
+                unstaged[pos] = buf
+            try:
+                run = None
+                if len(in_binds) == len(stage) and len(out_binds) == len(unstage):
+                    run = schema.prepare(staged, unstaged, constant, **kwargs)
+            except GeError as err:
+                raise GeError(
+                    LOAD_MODEL, f"task {task.name} ({task.op_type}): {err.message}"
+                ) from err
+            except Exception as err:  # validated attrs should never get here: name it
+                raise GeError(
+                    LOAD_MODEL,
+                    f"task {task.name} ({task.op_type}): preparing its kernel failed "
+                    f"({type(err).__name__}: {err})",
+                ) from err
+            if run is not None:
+                kernel = (
+                    _Staged(run, schema.kernel, stage, unstage)
+                    if stage or unstage
+                    else _Prepared(run, schema.kernel)
+                )
+            if any(constant):
+                # what this task read of the .om (whole 2 MiB folios around a small
+                # constant) would otherwise stay resident to the end of the load
+                self._release_file_pages()
+            if run is not None:  # and the compiler's code its kernels' loads touched
+                allocator.release_compiler_pages(recheck=False)
+        return kernel
 
     def _bind(
         self, slot: Slot, task_name: str, target: list, pos: int, input_binds, output_binds, io

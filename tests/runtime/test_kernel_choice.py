@@ -113,3 +113,88 @@ def test_a_transformer_sized_gelu_is_compiled_whatever_loaded_before():
     e = np.array([math.erf(v) for v in s.ravel()]).reshape(s.shape).astype(np.float32)
     want = (x * (e + np.float32(1.0))) * np.float32(0.5)
     np.testing.assert_allclose(outputs[0], want, rtol=4e-7, atol=1e-30)
+
+
+def _product_then_gelu_model(rows: int, k: int = 64, n: int = 128) -> bytes:
+    """h = x @ W + b over a (rows, k) input with constant (k, n) weights, then the erf-GELU of
+    h: the product comes first in the plan, the program that may load numba after it."""
+    rng = np.random.default_rng(11)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["p"]),
+        helper.make_node("Add", ["p", "b"], ["h"]),
+        helper.make_node("Div", ["h", "sqrt2"], ["s"]),
+        helper.make_node("Erf", ["s"], ["e"]),
+        helper.make_node("Add", ["e", "one"], ["q"]),
+        helper.make_node("Mul", ["h", "q"], ["m"]),
+        helper.make_node("Mul", ["m", "half"], ["y"]),
+    ]
+    consts = [
+        numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32) / 8, "w"),
+        numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "b"),
+        numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "product_gelu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, n])],
+        consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    return serialize(compile_graph(parse_onnx(model)), online=False), model
+
+
+def _reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The graph in float64 NumPy, written out here (math.erf per element)."""
+    import math
+
+    init = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in model.graph.initializer}
+    h = x.astype(np.float64) @ init["w"] + init["b"]
+    e = np.array([math.erf(v) for v in (h / math.sqrt(2.0)).ravel()]).reshape(h.shape)
+    return h * (1.0 + e) * 0.5
+
+
+def _product_step(model: Model):
+    steps = [s for s in model._steps if s[5] in ("MatMulV2", "BatchMatMulV2", "FusedMatMul")]
+    steps = steps or [model._steps[0]]
+    return steps[0]
+
+
+def test_a_product_before_the_models_first_compiled_kernel_is_compiled_too():
+    """The product's weights (64×128) are under MIN_WEIGHTS: alone they keep numpy's BLAS; the
+    GELU after it (256×128 = ERF_MIN_ELEMENTS) loads numba, so the product, prepared before,
+    is prepared again on the own GEMM (openge.ops.compiled.take_deferred)."""
+    from openge.ops import compiled, matmul_compiled
+
+    assert matmul_compiled.MIN_WEIGHTS_LOADED <= 64 * 128 < matmul_compiled.MIN_WEIGHTS
+    assert compiled.ERF_MIN_ELEMENTS <= 256 * 128
+    data, proto = _product_then_gelu_model(256)
+    x = np.random.default_rng(12).standard_normal((256, 64)).astype(np.float32)
+    model = Model.from_bytes(data)
+    try:
+        assert "matmul" in _dispatchers(_product_step(model)[0])
+        y = model.execute([x])[0]
+        assert not model._deferred  # nothing left for a second look
+    finally:
+        model.close()
+    want = _reference(proto, x)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
+
+
+def test_the_same_product_in_a_model_without_compiled_kernels_keeps_blas():
+    """Half the rows: the GELU (128×128) is under ERF_MIN_ELEMENTS, nothing loads numba, and
+    the product stays on numpy's BLAS whatever the process loaded before."""
+    data, proto = _product_then_gelu_model(128)
+    x = np.random.default_rng(13).standard_normal((128, 64)).astype(np.float32)
+    kernels.load("pooling")  # an earlier model in this process imported numba
+    model = Model.from_bytes(data)
+    try:
+        assert not any(_dispatchers(step[0]) for step in model._steps)
+        y = model.execute([x])[0]
+    finally:
+        model.close()
+    want = _reference(proto, x)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
