@@ -16,10 +16,11 @@ idle threads block). numba's parallel launches and threading layer are not used.
 
 Modules (family → kernels): ``conv`` (depthwise convolution), ``depthwise`` (depthwise
 and few-channel convolutions with a fused activation: flat-plane, row and channels-last
-kernels; a 1×1 convolution's epilogue per column block), ``pointwise`` (1×1 convolutions
-calling numpy's OpenBLAS GEMM from compiled code), ``pooling`` (max / average pooling),
-``codegen`` (elementwise programs compiled into one loop each), ``winograd`` (F(2×2, 3×3)
-transforms), ``norm`` (layer norm, row sums), ``softmax`` (softmax and log-softmax),
+kernels; a 1×1 convolution's epilogue per column block), ``pointwise`` (1×1 convolutions,
+few-row and batched products calling numpy's OpenBLAS GEMM from compiled code), ``pooling``
+(max / average pooling), ``codegen`` (elementwise programs compiled into one loop each),
+``winograd`` (F(2×2, 3×3) transforms), ``norm`` (layer norm, row sums), ``softmax`` (softmax
+and log-softmax),
 ``gemm`` (openge's own float32 GEMM for products with constant weights: an LLVM-IR
 micro-kernel on weights packed at load), ``im2col``
 (float32 convolutions as im2col panels packed per block and multiplied on ``gemm``'s

@@ -14,6 +14,10 @@ With few input channels (float32) the product runs on openge's own micro-kernel 
 (:func:`conv1x1_tiles`: the filter packed by openge.kernels.gemm.pack_rows, x's rows read in
 place), with the same work items and epilogue: OpenBLAS's packing and per-call setup cost as
 much as the arithmetic when K is 16-48.
+
+The same calls serve two other products: one of few rows with constant weights split by
+columns (:func:`columns`), and a batch of products of two computed operands — attention's
+QKᵀ and PV, one per head — split by (entry, row block) (:func:`batch`).
 """
 
 from __future__ import annotations
@@ -433,7 +437,60 @@ def columns_drive(
     return sync.drive(_column_items, args, total, ctl, signal, worker, gen, spins)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _batch_items(gemm, ilp64, a_at, b_at, y3, k, lda, ldb, trans_b, rows, first, stop):
+    """Items ``first`` to ``stop`` of ``y3[e] = A_e @ B_e`` for every batch entry e, one BLAS
+    GEMM call each: item t is entry t // blocks, rows [r·rows, (r + 1)·rows) of it (r = t mod
+    blocks, blocks = ⌈M / rows⌉). ``a_at[e]`` / ``b_at[e]`` are the byte addresses of A_e (M ×
+    K, row-major with leading dimension ``lda``) and B_e (K × N row-major, or with ``trans_b``
+    Bᵀ (N × K) row-major, leading dimension ``ldb``); ``y3`` (E, M, N) C-contiguous."""
+    m, n = y3.shape[1], y3.shape[2]
+    size = y3.itemsize
+    one, zero = y3.dtype.type(1), y3.dtype.type(0)
+    blocks = (m + rows - 1) // rows
+    base = y3.ctypes.data
+    for t in range(first, stop):
+        e = t // blocks
+        r0 = (t - e * blocks) * rows
+        h = min(rows, m - r0)
+        if h <= 0:
+            continue
+        aa = a_at[e] + r0 * lda * size
+        ya = base + (e * m + r0) * n * size
+        if ilp64:
+            _gemm64(gemm, trans_b, h, n, k, one, aa, lda, b_at[e], ldb, zero, ya, n)
+        else:
+            _gemm32(gemm, trans_b, h, n, k, one, aa, lda, b_at[e], ldb, zero, ya, n)
+
+
+def batch_count(entries: int, m: int, rows: int) -> int:
+    """Items of :func:`batch` for ``entries`` products of ``m`` rows, ``rows`` per item."""
+    return entries * -(-m // rows)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def batch(gemm, ilp64, a_at, b_at, y3, k, lda, ldb, trans_b, rows):  # pragma: no cover
+    """A batch of products (see :func:`_batch_items`) in the calling thread without the GIL;
+    numpy's BLAS should be at one thread meanwhile."""
+    count = y3.shape[0] * ((y3.shape[1] + rows - 1) // rows)
+    _batch_items(gemm, ilp64, a_at, b_at, y3, k, lda, ldb, trans_b, rows, 0, count)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def batch_drive(
+    gemm, ilp64, a_at, b_at, y3, k, lda, ldb, trans_b, rows, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover
+    """:func:`batch` on a thread of openge's team: (entry, row block) items claimed part by
+    part (openge.kernels.sync). Attention's products (one per head, both operands computed
+    by the run) are too small to split well as numpy's BLAS calls on openge's pool."""
+    args = (gemm, ilp64, a_at, b_at, y3, k, lda, ldb, trans_b, rows)
+    return sync.drive(_batch_items, args, total, ctl, signal, worker, gen, spins)
+
+
 __all__ = [
+    "batch",
+    "batch_count",
+    "batch_drive",
     "column_count",
     "columns",
     "columns_drive",

@@ -48,6 +48,8 @@ def prepare_product(
     layouts the kernel does not read, numba missing or compiled kernels disabled)."""
     from openge.ops.compiled import launcher, load, loaded_here, warm, warm_drive
 
+    if a is not None and w is not None and not w_constant:
+        return prepare_batched(a, w, y)
     if (
         a is None
         or w is None
@@ -89,6 +91,141 @@ def prepare_product(
         return None
     big = 2 * rows * k * n >= SPLIT_FLOPS and items > 1
     return launcher(module.matmul, big, a2, packed, y2, driven=(module.matmul_drive, items))
+
+
+#: Fewest flops (2·E·M·K·N) of a batched product of two computed operands for openge's team:
+#: below it one BLAS thread runs the whole batch as before.
+BATCH_FLOPS = 1_000_000
+#: Items a batched product is cut into at least (entries × row blocks), so that a core the
+#: scheduler runs late leaves its share to the other.
+BATCH_ITEMS = 8
+
+
+def _row_major(x: np.ndarray) -> int | None:
+    """The leading dimension (in elements) of the last two axes of ``x`` when its rows are
+    contiguous, else None."""
+    size = x.itemsize
+    if x.strides[-1] != size or x.strides[-2] % size or x.strides[-2] < x.shape[-1] * size:
+        return None
+    return x.strides[-2] // size
+
+
+def _entry_addresses(x: np.ndarray) -> np.ndarray:
+    """The byte address of every batch entry (the last two axes) of ``x``, in C order."""
+    batch = x.shape[:-2]
+    index = np.indices(batch).reshape(len(batch), -1)
+    strides = np.array(x.strides[:-2], np.int64).reshape(len(batch), 1)
+    return (x.ctypes.data + (index * strides).sum(axis=0)).astype(np.int64)
+
+
+def prepare_batched(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
+    """A closure computing ``y = a @ b`` for a batch of products whose operands are both
+    computed by the run (attention's QKᵀ and PV, one product per head): with more than one
+    openge thread, the (entry, row block) items shared by openge's thread team, each one call
+    of numpy's OpenBLAS GEMM from compiled code (openge.kernels.pointwise.batch); on one
+    thread numpy's BLAS as before. Why: numpy runs such a batch on one BLAS thread below
+    openge.kernels.blas.MIN_SPLIT_FLOPS per thread, and above it as Python jobs on openge's
+    pool, whose hand-overs cost tens of µs in a VM. Only in a model that loads compiled
+    kernels anyway (openge.ops.compiled.loaded_here). None where it does not apply: operands
+    broadcast or of other dtypes, rows not contiguous, ``y`` not C-contiguous or overlapping
+    an operand, numpy's OpenBLAS GEMM not found."""
+    from openge.kernels import blas, team
+    from openge.ops.compiled import load, loaded_here, warm, warm_drive
+
+    if (
+        not kernels.enabled()
+        or a.ndim < 3
+        or b.ndim != a.ndim
+        or y.ndim != a.ndim
+        or a.dtype not in (np.float32, np.float64)
+        or b.dtype != a.dtype
+        or y.dtype != a.dtype
+        or a.shape[:-2] != b.shape[:-2]
+        or y.shape != (*a.shape[:-1], b.shape[-1])
+        or a.shape[-1] != b.shape[-2]
+        or 0 in y.shape
+        or 0 in a.shape
+        or not y.flags.c_contiguous
+        or not y.flags.writeable
+        or np.may_share_memory(y, a)
+        or np.may_share_memory(y, b)
+    ):
+        return None
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    entries = math.prod(a.shape[:-2])
+    if 2 * entries * m * k * n < BATCH_FLOPS:
+        return None
+    lda = _row_major(a)
+    if lda is None:
+        return None
+    ldb = _row_major(b)
+    trans_b = False
+    if ldb is None:  # Bᵀ row-major: B's columns contiguous
+        ldb = _row_major(np.swapaxes(b, -1, -2))
+        trans_b = True
+        if ldb is None:
+            return None
+    if not loaded_here():
+        return None
+    entry = blas.gemm_entry(y.dtype)
+    module = load("pointwise")
+    if entry is None or module is None or not _batch_check(module, entry, y.dtype):
+        return None
+    blocks = max(1, min(m, -(-BATCH_ITEMS // entries)))
+    rows = -(-m // blocks)
+    items = module.batch_count(entries, m, rows)
+    y3 = y.reshape(entries, m, n)
+    if not np.shares_memory(y3, y):
+        return None
+    args = (*entry, _entry_addresses(a), _entry_addresses(b), y3, k, lda, ldb, trans_b, rows)
+    if not (warm(module.batch, *args) and warm_drive(module.batch_drive, *args, items)):
+        return None
+    whole, drive = module.batch, module.batch_drive
+    get = kernels.get_num_threads
+    keep = (a, b)  # the addresses in args are theirs: they live as long as this closure
+
+    def run() -> None:
+        threads = min(get(), blas.split_threads())
+        if threads > 1 and items > 1:
+            with blas.single_blas:
+                team.run(
+                    drive, whole, args, items, min(items, threads * team.PARTS_PER_THREAD), threads
+                )
+        else:
+            blas.matmul(*keep, y)
+
+    return run
+
+
+_batch_verified: dict[str, bool] = {}
+
+
+def _batch_check(module: Any, entry: tuple[int, bool], dtype: np.dtype) -> bool:
+    """Once per dtype and process: the compiled batch agrees with np.matmul on a small
+    problem, with B as stored and transposed (guards the GEMM's calling convention)."""
+    key = np.dtype(dtype).name
+    if key not in _batch_verified:
+        from openge.kernels import blas
+
+        rng = np.random.default_rng(0)
+        ok = True
+        try:
+            a = rng.standard_normal((2, 5, 7)).astype(dtype)
+            for trans_b in (False, True):
+                b = rng.standard_normal((2, 7, 6)).astype(dtype)
+                stored = np.ascontiguousarray(np.swapaxes(b, -1, -2)) if trans_b else b
+                view = np.swapaxes(stored, -1, -2) if trans_b else stored
+                ldb = 7 if trans_b else 6
+                y = np.zeros((2, 5, 6), dtype)
+                args = (_entry_addresses(a), _entry_addresses(view), y, 7, 7, ldb, trans_b, 3)
+                with blas.single_blas:
+                    module.batch(*entry, *args)
+                ok = ok and bool(np.allclose(y, a @ b, rtol=1e-4, atol=1e-4))
+            _batch_verified[key] = ok
+        except Exception:  # a failing compile: keep numpy's product
+            _batch_verified[key] = False
+    return _batch_verified[key]
 
 
 _skinny_verified: dict[tuple[str, bool], bool] = {}
@@ -172,10 +309,13 @@ def _skinny_check(module: Any, entry: tuple[int, bool, int], trans_b: bool) -> b
 
 
 __all__ = [
+    "BATCH_FLOPS",
+    "BATCH_ITEMS",
     "MIN_ROWS",
     "MIN_WEIGHTS",
     "MIN_WEIGHTS_LOADED",
     "SPLIT_FLOPS",
+    "prepare_batched",
     "prepare_product",
     "prepare_skinny",
 ]

@@ -173,3 +173,99 @@ def test_few_rows_with_strided_weights_keep_blas(monkeypatch):
     w = RNG.standard_normal((40, 80)).astype(np.float32)[:, ::2]
     a = RNG.standard_normal((1, 40)).astype(np.float32)
     assert matmul_compiled.prepare_product(a, w, True, np.empty((1, 40), np.float32)) is None
+
+
+def _runs_batch_on_team(run) -> bool:
+    """Whether a prepared closure holds openge.kernels.pointwise's batch drive."""
+    cells = [c.cell_contents for c in getattr(run, "__closure__", None) or ()]
+    if any("batch_drive" in repr(value) for value in cells):
+        return True
+    return any(_runs_batch_on_team(value) for value in cells if callable(value))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("b_layout", ["stored", "transposed", "strided-rows"])
+def test_batched_products_of_computed_operands_match_numpy(threads, b_layout, monkeypatch):
+    """Attention's products (both operands computed by the run, one product per head): B as
+    stored, as a transposed view (BatchMatMul's adj_x2 over Kᵀ) or with padded rows; A with
+    padded rows. The values of a float64 product, run after run as the operands change, on
+    one thread (numpy's BLAS) and on two (the team, row blocks of every entry)."""
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})
+    monkeypatch.setattr(matmul_compiled, "BATCH_FLOPS", 0)
+    kernels.set_num_threads(threads)
+    batch, m, k, n = (2, 3), 37, 24, 29
+    a_store = np.empty((*batch, m, k + 5), np.float32)
+    a = a_store[..., :k]  # rows 5 elements apart: lda = k + 5
+    if b_layout == "stored":
+        b_store = np.empty((*batch, k, n), np.float32)
+        b = b_store
+    elif b_layout == "transposed":
+        b_store = np.empty((*batch, n, k), np.float32)
+        b = np.swapaxes(b_store, -1, -2)
+    else:
+        b_store = np.empty((*batch, k, n + 3), np.float32)
+        b = b_store[..., :n]
+    y = np.empty((*batch, m, n), np.float32)
+    run = matmul_compiled.prepare_product(a, b, False, y)
+    assert run is not None and _runs_batch_on_team(run)
+    for _ in range(2):
+        a_store[...] = RNG.standard_normal(a_store.shape)
+        b_store[...] = RNG.standard_normal(b_store.shape)
+        run()
+        _close(y, a.astype(np.float64) @ b.astype(np.float64))
+
+
+def test_batched_products_the_team_cannot_read_keep_numpy(monkeypatch):
+    """Broadcast batches, rows that are not contiguous, an output overlapping an operand,
+    integers and 2-D products keep the kernel (None)."""
+    monkeypatch.setattr(matmul_compiled, "BATCH_FLOPS", 0)
+    a = RNG.standard_normal((4, 16, 8)).astype(np.float32)
+    b = RNG.standard_normal((4, 8, 12)).astype(np.float32)
+    y = np.empty((4, 16, 12), np.float32)
+    prepare = matmul_compiled.prepare_batched
+    assert prepare(a, b[:1], y) is None  # b broadcast over the batch
+    assert prepare(np.swapaxes(a.reshape(4, 8, 16), -1, -2), b, y) is None  # A's columns
+    assert prepare(a, b[:, :, ::2], np.empty((4, 16, 6), np.float32)) is None  # strided B
+    square = RNG.standard_normal((4, 16, 16)).astype(np.float32)
+    assert prepare(square, square[:, :, ::-1].copy(), square) is None  # y is A
+    ints = a.astype(np.int32)
+    assert prepare(ints, b.astype(np.int32), np.empty((4, 16, 12), np.int32)) is None
+    assert prepare(a[0], b[0], y[0]) is None  # one product: numpy's own split
+    assert prepare(a, b, y) is not None
+
+
+def test_batched_products_in_a_model_without_compiled_kernels_keep_numpy(monkeypatch):
+    """Inside a model's build that has loaded no compiled kernel, the batch stays numpy's and
+    the task is marked for a second look (openge.ops.compiled.take_deferred)."""
+    from openge.ops import compiled
+
+    monkeypatch.setattr(matmul_compiled, "BATCH_FLOPS", 0)
+    a = RNG.standard_normal((4, 16, 8)).astype(np.float32)
+    b = RNG.standard_normal((4, 8, 12)).astype(np.float32)
+    y = np.empty((4, 16, 12), np.float32)
+    with compiled.model_build():
+        compiled.take_deferred()
+        assert matmul_compiled.prepare_batched(a, b, y) is None
+        assert compiled.take_deferred()
+        assert not compiled.take_deferred()  # the mark is taken once
+
+
+def test_fused_batched_product_of_computed_operands_then_its_epilogue(monkeypatch):
+    """Attention's scores: QKᵀ over a transposed view of K, then the epilogue (a ReLU here),
+    on the team at two threads."""
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})
+    monkeypatch.setattr(matmul_compiled, "BATCH_FLOPS", 0)
+    kernels.set_num_threads(2)
+    q = RNG.standard_normal((1, 2, 40, 16)).astype(np.float32)
+    keys = RNG.standard_normal((1, 2, 40, 16)).astype(np.float32)
+    y = np.empty((1, 2, 40, 40), np.float32)
+    step = {"op": "Relu", "attrs": {}, "args": [0], "dtype": DataType.DT_FLOAT, "shape": y.shape}
+    attrs = {"transpose_x1": False, "transpose_x2": True, "epilogue": encode_program([step])}
+    run = get_schema("FusedMatMul").prepare([q, keys], [y], [False, False], **attrs)
+    assert run is not None and _runs_batch_on_team(run)
+    for _ in range(2):
+        q[...] = RNG.standard_normal(q.shape)
+        keys[...] = RNG.standard_normal(keys.shape)
+        run()
+        want = q.astype(np.float64) @ np.swapaxes(keys, -1, -2).astype(np.float64)
+        _close(y, np.maximum(want, 0))
