@@ -5,6 +5,7 @@ raises reaches the caller and leaves the team usable; concurrent callers; forked
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 
@@ -141,3 +142,48 @@ def test_every_region_gets_fresh_zeroed_control_words_on_lines_of_their_own(monk
     assert len({id(ctl.base) for ctl in taken}) == 3  # slabs of 3, 3 and 1 regions
     with pytest.raises(ValueError):
         team._Controls(17)
+
+
+@pytest.mark.skipif(team._current_cpu is None, reason="sched_getcpu is glibc's (Linux)")
+def test_a_thread_on_the_wakers_cpu_moves_off_it_and_keeps_its_cpu_mask():
+    """_leave_cpu: a team thread woken onto the caller's CPU hops to another one at once; its
+    CPU mask is the same afterwards; a thread elsewhere does not move."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        pytest.skip("one CPU: there is nowhere to move")
+    results: dict[str, object] = {}
+
+    def body() -> None:
+        mask = os.sched_getaffinity(0)
+        moved = False
+        for _ in range(20):  # the scheduler may move the thread between the read and the hop
+            here = team._current_cpu()
+            if team._leave_cpu(here):
+                moved = team._current_cpu() != here
+                break
+        results["moved"] = moved
+        results["mask_kept"] = os.sched_getaffinity(0) == mask
+        elsewhere = next(c for c in mask if c != team._current_cpu())
+        results["stays"] = not team._leave_cpu(elsewhere)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert results == {"moved": True, "mask_kept": True, "stays": True}
+
+
+def test_woken_team_threads_learn_the_callers_cpu():
+    """The caller that wakes sleeping team threads records its CPU for them (-1 where the CPU
+    cannot be read)."""
+    x = np.arange(4096, dtype=np.float64)
+    y = np.empty_like(x)
+    _run(x, y)  # the team exists
+    team.get().waker_cpu = -1
+    time.sleep(0.05)  # past the team threads' spinning: they sleep
+    _run(x, y)
+    np.testing.assert_array_equal(y, x * x)
+    recorded = team.get().waker_cpu
+    if team._current_cpu is None:
+        assert recorded == -1
+    else:
+        assert recorded in os.sched_getaffinity(0)
