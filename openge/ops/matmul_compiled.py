@@ -129,7 +129,7 @@ def prepare_batched(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> Callable[[],
     kernels anyway (openge.ops.compiled.loaded_here). None where it does not apply: operands
     broadcast or of other dtypes, rows not contiguous, ``y`` not C-contiguous or overlapping
     an operand, numpy's OpenBLAS GEMM not found."""
-    from openge.kernels import blas, team
+    from openge.kernels import blas
     from openge.ops.compiled import load, loaded_here, warm, warm_drive
 
     if (
@@ -181,21 +181,8 @@ def prepare_batched(a: np.ndarray, b: np.ndarray, y: np.ndarray) -> Callable[[],
     args = (*entry, _entry_addresses(a), _entry_addresses(b), y3, k, lda, ldb, trans_b, rows)
     if not (warm(module.batch, *args) and warm_drive(module.batch_drive, *args, items)):
         return None
-    whole, drive = module.batch, module.batch_drive
-    get = kernels.get_num_threads
-    keep = (a, b)  # the addresses in args are theirs: they live as long as this closure
-
-    def run() -> None:
-        threads = min(get(), blas.split_threads())
-        if threads > 1 and items > 1:
-            with blas.single_blas:
-                team.run(
-                    drive, whole, args, items, min(items, threads * team.PARTS_PER_THREAD), threads
-                )
-        else:
-            blas.matmul(*keep, y)
-
-    return run
+    # the addresses in args are a's and b's: the closure keeps both alive
+    return _team_or_blas(module.batch_drive, module.batch, args, items, a, b, y)
 
 
 _batch_verified: dict[str, bool] = {}
@@ -268,7 +255,23 @@ def prepare_skinny(a: np.ndarray, w: np.ndarray, y: np.ndarray) -> Callable[[], 
     args = (*entry, gemv, a2, b, trans_b, y2, cols)
     if not (warm(module.columns, *args) and warm_drive(module.columns_drive, *args, items)):
         return None
-    whole, drive = module.columns, module.columns_drive
+    return _team_or_blas(module.columns_drive, module.columns, args, items, a, w, y)
+
+
+def _team_or_blas(
+    drive: Any,
+    whole: Any,
+    args: tuple,
+    items: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    y: np.ndarray,
+) -> Callable[[], None]:
+    """A closure: at more than one openge thread the kernel's ``items`` on openge's thread
+    team (numpy's BLAS held at one thread, since the kernel calls it), else ``y = a @ b`` on
+    numpy's BLAS as the NumPy kernel computes it."""
+    from openge.kernels import blas, team
+
     get = kernels.get_num_threads
 
     def run() -> None:
@@ -279,7 +282,7 @@ def prepare_skinny(a: np.ndarray, w: np.ndarray, y: np.ndarray) -> Callable[[], 
                     drive, whole, args, items, min(items, threads * team.PARTS_PER_THREAD), threads
                 )
         else:
-            blas.matmul(a, w, y)
+            blas.matmul(a, b, y)
 
     return run
 

@@ -184,8 +184,16 @@ def _runs_batch_on_team(run) -> bool:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("b_layout", ["stored", "transposed", "strided-rows"])
-def test_batched_products_of_computed_operands_match_numpy(threads, b_layout, monkeypatch):
+@pytest.mark.parametrize(
+    ("b_layout", "dtype"),
+    [
+        ("stored", np.float32),
+        ("transposed", np.float32),
+        ("strided-rows", np.float32),
+        ("transposed", np.float64),
+    ],
+)
+def test_batched_products_of_computed_operands_match_numpy(threads, b_layout, dtype, monkeypatch):
     """Attention's products (both operands computed by the run, one product per head): B as
     stored, as a transposed view (BatchMatMul's adj_x2 over Kᵀ) or with padded rows; A with
     padded rows. The values of a float64 product, run after run as the operands change, on
@@ -194,18 +202,18 @@ def test_batched_products_of_computed_operands_match_numpy(threads, b_layout, mo
     monkeypatch.setattr(matmul_compiled, "BATCH_FLOPS", 0)
     kernels.set_num_threads(threads)
     batch, m, k, n = (2, 3), 37, 24, 29
-    a_store = np.empty((*batch, m, k + 5), np.float32)
+    a_store = np.empty((*batch, m, k + 5), dtype)
     a = a_store[..., :k]  # rows 5 elements apart: lda = k + 5
     if b_layout == "stored":
-        b_store = np.empty((*batch, k, n), np.float32)
+        b_store = np.empty((*batch, k, n), dtype)
         b = b_store
     elif b_layout == "transposed":
-        b_store = np.empty((*batch, n, k), np.float32)
+        b_store = np.empty((*batch, n, k), dtype)
         b = np.swapaxes(b_store, -1, -2)
     else:
-        b_store = np.empty((*batch, k, n + 3), np.float32)
+        b_store = np.empty((*batch, k, n + 3), dtype)
         b = b_store[..., :n]
-    y = np.empty((*batch, m, n), np.float32)
+    y = np.empty((*batch, m, n), dtype)
     run = matmul_compiled.prepare_product(a, b, False, y)
     assert run is not None and _runs_batch_on_team(run)
     for _ in range(2):

@@ -17,13 +17,14 @@ from openge.parser import parse_onnx
 from openge.runtime.model import Model
 
 
-def _gelu_model(rows: int = 128, width: int = 512) -> bytes:
-    """y = x · (1 + erf(x / √2)) / 2 over a (rows, width) input: one elementwise program."""
+def _gelu_nodes(x: str) -> tuple[list, list]:
+    """y = x · (1 + erf(x / √2)) / 2 as ONNX nodes and their constants: one elementwise
+    program once compiled."""
     nodes = [
-        helper.make_node("Div", ["x", "sqrt2"], ["s"]),
+        helper.make_node("Div", [x, "sqrt2"], ["s"]),
         helper.make_node("Erf", ["s"], ["e"]),
         helper.make_node("Add", ["e", "one"], ["p"]),
-        helper.make_node("Mul", ["x", "p"], ["m"]),
+        helper.make_node("Mul", [x, "p"], ["m"]),
         helper.make_node("Mul", ["m", "half"], ["y"]),
     ]
     consts = [
@@ -31,15 +32,26 @@ def _gelu_model(rows: int = 128, width: int = 512) -> bytes:
         numpy_helper.from_array(np.array(1.0, np.float32), "one"),
         numpy_helper.from_array(np.array(0.5, np.float32), "half"),
     ]
+    return nodes, consts
+
+
+def _compiled(nodes: list, consts: list, x_shape: list, y_shape: list) -> onnx.ModelProto:
+    """A checked ONNX model of ``nodes`` from input x to output y."""
     graph = helper.make_graph(
         nodes,
-        "gelu",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, width])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, width])],
+        "kernel_choice",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
         consts,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
+    return model
+
+
+def _gelu_model(rows: int = 128, width: int = 512) -> bytes:
+    """The GELU over a (rows, width) input, compiled and saved as an .om."""
+    model = _compiled(*_gelu_nodes("x"), [rows, width], [rows, width])
     return serialize(compile_graph(parse_onnx(model)), online=False)
 
 
@@ -66,16 +78,22 @@ def _dispatchers(fn, depth: int = 0, seen: set | None = None) -> list[str]:
     return found
 
 
-def test_a_small_models_gelu_stays_in_numpy_after_another_model_loaded_numba():
-    data = _gelu_model(128, 64)
-    x = np.random.default_rng(3).standard_normal((128, 64)).astype(np.float32)
+def _run_without_compiled_kernels(data: bytes, x: np.ndarray) -> np.ndarray:
+    """Load ``data`` after another model imported numba, check that none of its steps holds a
+    compiled kernel, run it once."""
     kernels.load("pooling")  # an earlier model in this process imported numba
     model = Model.from_bytes(data)
     try:
         assert not any(_dispatchers(step[0]) for step in model._steps)
-        y = model.execute([x])[0]
+        return model.execute([x])[0]
     finally:
         model.close()
+
+
+def test_a_small_models_gelu_stays_in_numpy_after_another_model_loaded_numba():
+    data = _gelu_model(128, 64)
+    x = np.random.default_rng(3).standard_normal((128, 64)).astype(np.float32)
+    y = _run_without_compiled_kernels(data, x)
     before = kernels.enabled()
     kernels.set_enabled(False)  # the NumPy kernels, as a process without numba runs them
     try:
@@ -115,35 +133,21 @@ def test_a_transformer_sized_gelu_is_compiled_whatever_loaded_before():
     np.testing.assert_allclose(outputs[0], want, rtol=4e-7, atol=1e-30)
 
 
-def _product_then_gelu_model(rows: int, k: int = 64, n: int = 128) -> bytes:
+def _product_then_gelu_model(rows: int, k: int = 64, n: int = 128) -> tuple[bytes, onnx.ModelProto]:
     """h = x @ W + b over a (rows, k) input with constant (k, n) weights, then the erf-GELU of
     h: the product comes first in the plan, the program that may load numba after it."""
     rng = np.random.default_rng(11)
+    gelu, gelu_consts = _gelu_nodes("h")
     nodes = [
-        helper.make_node("MatMul", ["x", "w"], ["p"]),
-        helper.make_node("Add", ["p", "b"], ["h"]),
-        helper.make_node("Div", ["h", "sqrt2"], ["s"]),
-        helper.make_node("Erf", ["s"], ["e"]),
-        helper.make_node("Add", ["e", "one"], ["q"]),
-        helper.make_node("Mul", ["h", "q"], ["m"]),
-        helper.make_node("Mul", ["m", "half"], ["y"]),
+        helper.make_node("MatMul", ["x", "w"], ["q0"]),
+        helper.make_node("Add", ["q0", "b"], ["h"]),
     ]
     consts = [
         numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32) / 8, "w"),
         numpy_helper.from_array(rng.standard_normal(n).astype(np.float32), "b"),
-        numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
-        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
-        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        *gelu_consts,
     ]
-    graph = helper.make_graph(
-        nodes,
-        "product_gelu",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, k])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, n])],
-        consts,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
+    model = _compiled(nodes + gelu, consts, [rows, k], [rows, n])
     return serialize(compile_graph(parse_onnx(model)), online=False), model
 
 
@@ -189,12 +193,6 @@ def test_the_same_product_in_a_model_without_compiled_kernels_keeps_blas():
     the product stays on numpy's BLAS whatever the process loaded before."""
     data, proto = _product_then_gelu_model(128)
     x = np.random.default_rng(13).standard_normal((128, 64)).astype(np.float32)
-    kernels.load("pooling")  # an earlier model in this process imported numba
-    model = Model.from_bytes(data)
-    try:
-        assert not any(_dispatchers(step[0]) for step in model._steps)
-        y = model.execute([x])[0]
-    finally:
-        model.close()
+    y = _run_without_compiled_kernels(data, x)
     want = _reference(proto, x)
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5 * float(np.abs(want).max()))
