@@ -32,6 +32,15 @@ def om_path(buf, tmp_path):
     return save_model(str(tmp_path / "linear"), buf)
 
 
+def _saved(g, path) -> str:
+    """``g`` built with default options and saved as ``<path>.om``; the .om's path."""
+    build_initialize({})
+    try:
+        return save_model(str(path), build_model(g))
+    finally:
+        build_finalize()
+
+
 def test_io_descriptors(buf):
     with Model.from_bytes(buf) as m:
         assert [(d.name, d.shape, d.dtype.name) for d in m.inputs] == [("x", (3, 8), "DT_FLOAT")]
@@ -79,11 +88,7 @@ def test_caller_owned_work_and_weight_memory(tmp_path):
     g = linear_graph()
     y = g.add_node("Identity", [g.node("y").output(0)], name="y_copy")  # y now lives in the arena
     g.set_outputs([y.output(0), g.node("x").output(0)])
-    build_initialize({})
-    try:
-        om_path = save_model(str(tmp_path / "chain"), build_model(g))
-    finally:
-        build_finalize()
+    om_path = _saved(g, tmp_path / "chain")
     work, weight = query_size(om_path)
     assert work > 0 and weight >= W.nbytes + B.nbytes
     work_mem = bytearray(work)
@@ -126,11 +131,7 @@ def test_file_pages_are_released_at_load_and_small_vectors_read_from_copies(tmp_
         name="y",
     )
     g.set_outputs([y.output(0)])
-    build_initialize({})
-    try:
-        path = save_model(str(tmp_path / "wide"), build_model(g))
-    finally:
-        build_finalize()
+    path = _saved(g, tmp_path / "wide")
     size = os.path.getsize(path)
     with Model.from_file(path) as m:
         # the header and tables may stay resident; the 2 MiB of weights may not
@@ -161,11 +162,7 @@ def test_a_compiled_model_runs_with_the_compilers_code_pages_released(tmp_path):
         attrs={"strides": [1, 1, 1, 1], "pads": [1, 1, 1, 1], "data_format": "NCHW"},
     )
     g.set_outputs([y.output(0)])
-    build_initialize({})
-    try:
-        path = save_model(str(tmp_path / "conv"), build_model(g))
-    finally:
-        build_finalize()
+    path = _saved(g, tmp_path / "conv")
     with Model.from_file(path) as m:
         assert kernels.imported()  # the convolution's kernel is compiled code
         # what stays of libllvmlite is its relocated and writable data (~2 MiB), not the
