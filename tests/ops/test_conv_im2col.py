@@ -41,6 +41,7 @@ def numpy_conv(x, w, b, stride, pads, dilation=(1, 1), groups=1):
         (2, 16, 32, (29, 29), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),  # batch
         (1, 12, 24, (20, 20), (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 3),  # groups, dilation
         (1, 64, 200, (30, 30), (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1),  # rows split on 2 threads
+        (1, 32, 128, (56, 56), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),  # 784 positions, 2 blocks
         (1, 24, 40, (12, 13), (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 2),
         (1, 96, 100, (7, 7), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),  # a 7x7 plane
     ],
@@ -78,6 +79,32 @@ def test_fused_residual_and_relu6_match_numpy(threads):
     run()
     want = np.clip(numpy_conv(x, w, b, (2, 2), (1, 1, 1, 1)) + res, 0, 6)
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("positions", "block", "max_block", "threads"),
+    [
+        (28 * 28, 256, 384, 2),
+        (56 * 56, 256, 384, 2),
+        (111 * 113, 512, 768, 2),
+        (27 * 27, 256, 384, 4),
+        (5000, 256, 384, 3),
+    ],
+)
+def test_balanced_blocks_leave_no_thread_a_short_share(positions, block, max_block, threads):
+    """Blocks of whole 32-column panels, half to twice ``block`` wide, whose contiguous parts
+    (as the team cuts them) give no thread more than its share plus a panel per block: blocks
+    of 256 gave one of two threads 512 of 784 positions."""
+    nr = 32
+    width = conv_im2col.balanced_block(positions, block, max_block, nr, threads)
+    assert width % nr == 0 and block // 2 <= width <= 2 * block
+    count = -(-positions // width)
+    sizes = [min(width, positions - j * width) for j in range(count)]
+    parts = min(threads, count)
+    loads = [sum(sizes[count * t // parts : count * (t + 1) // parts]) for t in range(parts)]
+    assert max(loads) <= positions / parts + nr * -(-count // parts)
+    # a plane up to max_block is one block
+    assert conv_im2col.balanced_block(max_block, block, max_block, nr, threads) == max_block
 
 
 def _drive_of(run) -> str:

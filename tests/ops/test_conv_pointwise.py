@@ -163,6 +163,35 @@ def test_shared_items_cut_narrow_outputs_by_columns_and_wide_ones_by_channels():
 
 
 @pytest.mark.parametrize(
+    ("p", "block", "threads"),
+    [(112 * 112, 4096, 2), (56 * 56, 896, 2), (3000, 512, 3), (28 * 28, 4096, 4)],
+)
+def test_column_ranges_come_in_equal_pieces_a_whole_number_per_thread(p, block, threads):
+    """Pieces of at most ``block`` columns, as many per thread: the busiest thread does at most
+    one piece's rounding (16 columns) more than its share, where pieces of ``block`` left the
+    last one short (112² in blocks of 4096: 8192 columns for one thread, 4352 for the other)."""
+    rows, cols = conv_pointwise.shared_item(1, 16, p, block, threads)
+    assert rows == 16 and cols <= block and cols % 16 == 0
+    pieces = -(-p // cols)
+    assert pieces % threads == 0
+    widths = [min(cols, p - k * cols) for k in range(pieces)]
+    loads = [
+        sum(widths[pieces * t // threads : pieces * (t + 1) // threads]) for t in range(threads)
+    ]
+    assert sum(loads) == p and max(loads) <= -(-p // threads) + 16 * (pieces // threads)
+
+
+def test_micro_kernel_products_split_by_columns_at_any_channel_count():
+    """Openge's micro-kernel cuts rows in whole MR tiles (64 channels as 36 + 28), so its shared
+    products take column ranges wherever the plane is wide; BLAS keeps row ranges."""
+    wide = conv_pointwise.ROW_SPLIT_CHANNELS
+    assert conv_pointwise.shared_item(1, wide, 112 * 112, 1024, 2, tiles=True)[0] == wide
+    assert conv_pointwise.shared_item(1, wide, 112 * 112, 1024, 2)[0] < wide
+    narrow = conv_pointwise.shared_item(1, 96, 100, 1024, 2, tiles=True)  # too few columns
+    assert narrow == (48, 1024)
+
+
+@pytest.mark.parametrize(
     ("n", "c", "cout", "side"),
     # column ranges; row ranges of a narrow plane; of a wide one; samples
     [(2, 7, 40, 90), (1, 96, 576, 7), (1, 16, 64, 55), (3, 16, 24, 14)],
