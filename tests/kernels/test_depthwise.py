@@ -201,6 +201,28 @@ def test_channels_last_activations(act, lo, hi):
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("xs", "k", "s", "pads"),
+    [
+        ((2, 75, 7, 7), 3, 1, (1, 1, 1, 1)),  # 7 wide, a partial 8-channel group
+        ((1, 130, 14, 14), 3, 2, (1, 1, 1, 1)),  # 14 wide, a partial last block
+        ((1, 72, 13, 9), 5, 1, (2, 2, 2, 2)),  # 117 positions: a remainder of 5
+        ((1, 70, 3, 5), 3, 1, (1, 1, 1, 1)),  # fewer than 8 positions per row, 15 in all
+        ((2, 9, 15, 15), 3, 2, (0, 1, 0, 1)),
+        ((1, 64, 1, 1), 3, 1, (1, 1, 1, 1)),  # one position
+    ],
+)
+def test_channels_last_narrow_rows_go_in_as_flat_planes(xs, k, s, pads):
+    """Rows under 16 wide that are not a multiple of 8 are transposed as the flattened plane
+    (8 positions at a time, across row ends) and copied into the padded buffer row by row."""
+    x = RNG.standard_normal(xs).astype(np.float32)
+    w = RNG.standard_normal((xs[1], 1, k, k)).astype(np.float32)
+    b = RNG.standard_normal(xs[1]).astype(np.float32)
+    expected = ref_depthwise(x, w, b, (s, s), (1, 1), pads)
+    y = run_cl(x, w, b, (s, s), (1, 1), pads, oshape=expected.shape)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_channels_last_float64():
     x = RNG.standard_normal((2, 40, 5, 6))
     w = RNG.standard_normal((40, 1, 3, 3))
