@@ -22,6 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
+from openge.kernels import sync
 from openge.kernels.mathf32 import exp32
 
 
@@ -135,4 +136,18 @@ def softmax_columns(x, y, log, first, stop):  # pragma: no cover - compiled
                     dst[u] = dst[u] / s[u]
 
 
-__all__ = ["softmax_columns", "softmax_rows"]
+@njit(cache=True, nogil=True, error_model="numpy")
+def softmax_rows_drive(x, y, log, total, ctl, signal, worker, gen, spins):  # pragma: no cover
+    """:func:`softmax_rows` on a thread of openge's team (openge.kernels.sync): rows claimed
+    part by part, without the GIL."""
+    return sync.drive(softmax_rows, (x, y, log), total, ctl, signal, worker, gen, spins)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def softmax_columns_drive(x, y, log, total, ctl, signal, worker, gen, spins):  # pragma: no cover
+    """:func:`softmax_columns` on a thread of openge's team: ``outer`` indices claimed part by
+    part, without the GIL."""
+    return sync.drive(softmax_columns, (x, y, log), total, ctl, signal, worker, gen, spins)
+
+
+__all__ = ["softmax_columns", "softmax_columns_drive", "softmax_rows", "softmax_rows_drive"]

@@ -13,8 +13,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-#: Tensors with fewer elements run the serial kernel (a parallel launch costs more).
-PARALLEL_ELEMENTS = 1 << 17
+#: Tensors with fewer elements run the serial kernel (a region costs more). The rows go to
+#: openge's thread team: through openge.kernels.blas's pool they did not scale at two
+#: threads, its thread waiting for the core where the team's thread still spun after the
+#: previous kernel (vit_block's 197 × 768 layer norms: 290 µs at one thread, 250-350 at
+#: two).
+PARALLEL_ELEMENTS = 1 << 16
 
 
 def prepare_layer_norm(
@@ -52,7 +56,7 @@ def prepare_layer_norm(
     for p in (gamma, beta):
         if p.size != inner or np.broadcast_shapes(p.shape, x.shape) != x.shape:
             return None
-    from openge.ops.compiled import MIN_ELEMENTS, launcher, load, loaded_here, row_parts, warm
+    from openge.ops.compiled import MIN_ELEMENTS, launcher, load, loaded_here, warm, warm_drive
 
     if x.size < MIN_ELEMENTS and not loaded_here():
         return None  # a small model does not import numba for its layer norms alone
@@ -69,11 +73,11 @@ def prepare_layer_norm(
         var.reshape(rows),
         float(epsilon),
     )
-    if not warm(module.layer_norm, *args):
+    drive = module.layer_norm_drive
+    if not (warm(module.layer_norm, *args) and warm_drive(drive, *args, rows)):
         return None
     big = x.size >= PARALLEL_ELEMENTS and rows >= 2
-    ranged = (row_parts(module.layer_norm, (0, 3, 4, 5)), rows)
-    return launcher(module.layer_norm, big, *args, ranged=ranged)
+    return launcher(module.layer_norm, big, *args, driven=(drive, rows))
 
 
 __all__ = ["PARALLEL_ELEMENTS", "prepare_layer_norm"]

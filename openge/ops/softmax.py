@@ -83,33 +83,34 @@ def _compiled_softmax(x, y, axes, log: bool) -> Callable[[], None] | None:
         return None
     if not dims or dims != list(range(dims[0], dims[-1] + 1)):
         return None
-    from openge.ops.compiled import PARALLEL_ELEMENTS, launcher, load, warm, worth_compiling
+    from openge.ops import compiled
 
     # a small model does not import numba for its softmax alone (the rule of every compiled
     # op, so that a small softmax takes the same kernel in every process either way)
-    if not worth_compiling(x.size):
+    if not compiled.worth_compiling(x.size):
         return None
-    module = load("softmax")
+    module = compiled.load("softmax")
     if module is None:
         return None
     outer = math.prod(x.shape[: dims[0]])
     n = math.prod(x.shape[dims[0] : dims[-1] + 1])
     inner = math.prod(x.shape[dims[-1] + 1 :])
     if inner == 1:
-        fn, args = module.softmax_rows, (x.reshape(outer, n), y.reshape(outer, n), log)
+        fn, drive = module.softmax_rows, module.softmax_rows_drive
+        args = (x.reshape(outer, n), y.reshape(outer, n), log)
     else:
-        fn, args = (
-            module.softmax_columns,
-            (x.reshape(outer, n, inner), y.reshape(outer, n, inner), log),
-        )
-    if not warm(fn, *args, 0, outer):
+        fn, drive = module.softmax_columns, module.softmax_columns_drive
+        args = (x.reshape(outer, n, inner), y.reshape(outer, n, inner), log)
+    if not (compiled.warm(fn, *args, 0, outer) and compiled.warm_drive(drive, *args, outer)):
         return None
 
     def whole(*call) -> None:
         fn(*call, 0, outer)
 
-    big = x.size >= PARALLEL_ELEMENTS and outer > 1
-    return launcher(whole, big, *args, ranged=(fn, outer))
+    # rows shared by the thread team from TEAM_ELEMENTS (vit_block's attention softmax, 12 ×
+    # 197 rows of 197, ran on one thread below the pool's 2¹⁹: 347 µs at two threads)
+    big = x.size >= compiled.TEAM_ELEMENTS and outer > 1
+    return compiled.launcher(whole, big, *args, driven=(drive, outer))
 
 
 def _prepare_softmax(inputs, outputs, constant, *, axes, half_to_float=False):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from openge import kernels
+from tests.kernels.parts import drive_alone, drive_team
 
 pytest.importorskip("numba")
 RNG = np.random.default_rng(5)
@@ -30,6 +31,27 @@ def test_layer_norm_rows(dtype):
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
     np.testing.assert_allclose(mean, mu[:, 0], rtol=tol)
     np.testing.assert_allclose(var, v[:, 0], rtol=tol)
+
+
+@pytest.mark.parametrize("parts", [1, 3, 37])
+def test_layer_norm_drive_in_parts_and_on_the_team_matches_whole(parts):
+    """The team's form: any cut of the rows into parts, alone or on two threads, gives the
+    serial kernel's bits (each row computed on its own)."""
+    norm = kernels.load("norm")
+    x = RNG.standard_normal((37, 200)).astype(np.float32)
+    gamma, beta = (
+        RNG.standard_normal(200).astype(np.float32),
+        RNG.standard_normal(200).astype(np.float32),
+    )
+    outs = [
+        (np.empty_like(x), np.empty(37, np.float32), np.empty(37, np.float32)) for _ in range(3)
+    ]
+    norm.layer_norm(x, gamma, beta, *outs[0], 1e-5)
+    drive_alone(norm.layer_norm_drive, (x, gamma, beta, *outs[1], 1e-5), 37, parts)
+    drive_team(norm.layer_norm_drive, norm.layer_norm, (x, gamma, beta, *outs[2], 1e-5), 37, parts)
+    for got in outs[1:]:
+        for a, b in zip(got, outs[0], strict=True):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("shape", [(96, 3136), (1152, 49), (3, 1), (1, 100003), (7, 0)])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from openge import kernels
+from tests.kernels.parts import drive_alone, drive_team
 
 pytest.importorskip("numba")
 RNG = np.random.default_rng(11)
@@ -17,6 +18,29 @@ def reference(x: np.ndarray, axis: int, log: bool) -> np.ndarray:
     shifted = x64 - x64.max(axis=axis, keepdims=True)
     total = np.exp(shifted).sum(axis=axis, keepdims=True)
     return shifted - np.log(total) if log else np.exp(shifted) / total
+
+
+@pytest.mark.parametrize("parts", [1, 4, 37])
+@pytest.mark.parametrize("columns", [False, True], ids=["rows", "columns"])
+def test_drive_in_parts_and_on_the_team_matches_whole(parts, columns):
+    """The team's forms: any cut into parts, alone or on two threads, gives the serial
+    kernel's bits."""
+    module = kernels.load("softmax")
+    shape = (37, 20, 6) if columns else (37, 128)
+    x = (RNG.standard_normal(shape) * 12).astype(np.float32)
+    fn = module.softmax_columns if columns else module.softmax_rows
+    drive = module.softmax_columns_drive if columns else module.softmax_rows_drive
+    want = np.empty_like(x)
+    fn(x, want, True, 0, 37)
+    alone, shared = np.full_like(x, np.nan), np.full_like(x, np.nan)
+    drive_alone(drive, (x, alone, True), 37, parts)
+
+    def whole(x, y, log):
+        fn(x, y, log, 0, 37)
+
+    drive_team(drive, whole, (x, shared, True), 37, parts)
+    np.testing.assert_array_equal(alone, want)
+    np.testing.assert_array_equal(shared, want)
 
 
 @pytest.mark.parametrize("shape", [(1, 1000), (37, 128), (5, 7), (3, 1), (2, 100003)])
