@@ -109,9 +109,12 @@ def balanced_block(positions: int, block: int, max_block: int, nr: int, threads:
     low, high = max(1, block // (2 * nr)), max(1, 2 * block // nr)
     for width in range(low, high + 1):
         count = -(-panels // width)
-        sizes = [min(width, panels - j * width) + 1 for j in range(count)]
+        short = width - (panels - (count - 1) * width)  # panels the last block lacks
         parts = min(threads, count)
-        span = max(sum(sizes[count * t // parts : count * (t + 1) // parts]) for t in range(parts))
+        span = 0
+        for t in range(parts):  # items [count·t // parts, count·(t + 1) // parts)
+            first, stop = count * t // parts, count * (t + 1) // parts
+            span = max(span, (stop - first) * (width + 1) - (short if stop == count else 0))
         key = (span, abs(width * nr - block))
         if best_key is None or key < best_key:
             best_key, best = key, width * nr

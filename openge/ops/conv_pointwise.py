@@ -411,11 +411,10 @@ def shared_item(
     rounded up to 8) by ``block`` columns. The micro-kernel's row ranges are whole tiles of
     gemm.MR rows, which split 64 or 96 channels unevenly (36 + 28): by columns, two threads,
     16 → 64 at 112² 192 → 177 µs, 16 → 96 288 → 263, 24 → 144 at 56² 140 → 135, the
-    rest within 2 % (an AVX-512 Zen 4 VM). Column ranges
-    come in equal pieces of at most ``block`` columns, a whole number per part: pieces of
-    ``block`` left the last one short (mobilenet_v3's 16 → 16 at 112², 12544 columns in
-    blocks of 4096: 8192 for one thread, 4352 for the other; 72 → 58 µs at two threads as
-    four pieces of 3136)."""
+    rest within 2 % (an AVX-512 Zen 4 VM). Column ranges come in equal pieces of at most
+    ``block`` columns, a whole number per part: pieces of ``block`` left the last one short
+    (mobilenet_v3's 16 → 16 at 112², 12544 columns in blocks of 4096: 8192 for one thread,
+    4352 for the other; 72 → 55 µs at two threads as four pieces of 3136)."""
     from openge.kernels import team
 
     parts = max(1, max(2, threads) * team.PARTS_PER_THREAD // n)
