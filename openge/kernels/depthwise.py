@@ -518,6 +518,9 @@ def depthwise_flat_act_drive(
 
 #: Channels of one channels-last work item (its accumulators: outputs × CL_BLOCK, in L1/L2).
 CL_BLOCK = 64
+#: Most positions of a narrow plane transposed through the dense scratch (1 MiB of float32
+#: per thread at CL_BLOCK channels).
+FLAT_MAX_POSITIONS = 4096
 
 
 @njit(cache=True, nogil=True, fastmath={"contract"}, error_model="numpy")
@@ -547,8 +550,10 @@ def _cl_items(
     w8 = w // 8 * 8 if vector else 0
     p8 = p // 8 * 8 if vector else 0
     # rows under 16 wide with a remainder (7, 14): the flattened plane's transposes (at 28
-    # wide the copy lost to the 4 remainder columns: 192 × 28² → 14² 48 → 54 µs)
-    flat = vector and w % 8 != 0 and w < 16
+    # wide the copy lost to the 4 remainder columns: 192 × 28² → 14² 48 → 54 µs), for planes
+    # of up to FLAT_MAX_POSITIONS (a tall narrow plane keeps the row path: no scratch of its
+    # size)
+    flat = vector and w % 8 != 0 and w < 16 and hw <= FLAT_MAX_POSITIONS
     hw8 = hw // 8 * 8
     dense = np.zeros((hw if flat else 0) * CL_BLOCK, y.dtype)  # the block channels-last,
     # unpadded (the flattened plane's transposes land here first; zeros past a last block's
@@ -690,6 +695,7 @@ __all__ = [
     "CHUNK",
     "CLIP",
     "CL_BLOCK",
+    "FLAT_MAX_POSITIONS",
     "HARD_SIGMOID",
     "HARD_SWISH",
     "NONE",

@@ -210,6 +210,7 @@ def test_channels_last_activations(act, lo, hi):
         ((1, 70, 3, 5), 3, 1, (1, 1, 1, 1)),  # fewer than 8 positions per row, 15 in all
         ((2, 9, 15, 15), 3, 2, (0, 1, 0, 1)),
         ((1, 64, 1, 1), 3, 1, (1, 1, 1, 1)),  # one position
+        ((1, 9, 600, 7), 3, 1, (1, 1, 1, 1)),  # over FLAT_MAX_POSITIONS: rows, no scratch
     ],
 )
 def test_channels_last_narrow_rows_go_in_as_flat_planes(xs, k, s, pads):
