@@ -16,8 +16,8 @@ import numpy as np
 #: Tensors with fewer elements run the serial kernel (a region costs more). The rows go to
 #: openge's thread team: through openge.kernels.blas's pool they did not scale at two
 #: threads, its thread waiting for the core where the team's thread still spun after the
-#: previous kernel (vit_block's 197 × 768 layer norms: 290 µs at one thread, 250-350 at
-#: two).
+#: previous kernel (vit_block's 197 × 768 layer norms: ~290 µs at one thread, 250-490 at
+#: two in two runs; on the team 160-260).
 PARALLEL_ELEMENTS = 1 << 16
 
 
