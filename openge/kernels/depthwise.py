@@ -558,7 +558,6 @@ def _cl_items(
     dense = np.zeros((hw if flat else 0) * CL_BLOCK, y.dtype)  # the block channels-last,
     # unpadded (the flattened plane's transposes land here first; zeros past a last block's
     # channels, like buf's)
-    df = dense
     xa, ya, ba, aa = x.ctypes.data, y.ctypes.data, buf.ctypes.data, acc.ctypes.data
     da = dense.ctypes.data
     # tap t = (ky, kx) of an output reads the block's buffer this many floats past the
@@ -586,13 +585,13 @@ def _cl_items(
                     )
             for q in range(hw):
                 for j in range(cb8 if q < hw8 else 0, cb):
-                    df[u(q * CL_BLOCK + j)] = xf[u(xb + j * hw + q)]
+                    dense[u(q * CL_BLOCK + j)] = xf[u(xb + j * hw + q)]
             run = w * CL_BLOCK
             for r in range(h):
                 row = ((top + r) * wp + left) * CL_BLOCK  # flat offset of buf[top + r, left]
                 src = r * run
                 for e in range(run):
-                    bf[u(row + e)] = df[u(src + e)]
+                    bf[u(row + e)] = dense[u(src + e)]
         else:
             for r in range(h):
                 row = ((top + r) * wp + left) * CL_BLOCK  # flat offset of buf[top + r, left]

@@ -13,13 +13,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-#: Tensors with fewer elements run the serial kernel (a region costs more). The rows go to
-#: openge's thread team: through openge.kernels.blas's pool they did not scale at two
-#: threads, its thread waiting for the core where the team's thread still spun after the
-#: previous kernel (vit_block's 197 × 768 layer norms: ~290 µs at one thread, 250-490 at
-#: two in two runs; on the team 160-260).
-PARALLEL_ELEMENTS = 1 << 16
-
 
 def prepare_layer_norm(
     inputs: Sequence[np.ndarray | None],
@@ -56,7 +49,15 @@ def prepare_layer_norm(
     for p in (gamma, beta):
         if p.size != inner or np.broadcast_shapes(p.shape, x.shape) != x.shape:
             return None
-    from openge.ops.compiled import MIN_ELEMENTS, launcher, load, loaded_here, warm, warm_drive
+    from openge.ops.compiled import (
+        MIN_ELEMENTS,
+        TEAM_ELEMENTS,
+        launcher,
+        load,
+        loaded_here,
+        warm,
+        warm_drive,
+    )
 
     if x.size < MIN_ELEMENTS and not loaded_here():
         return None  # a small model does not import numba for its layer norms alone
@@ -76,8 +77,13 @@ def prepare_layer_norm(
     drive = module.layer_norm_drive
     if not (warm(module.layer_norm, *args) and warm_drive(drive, *args, rows)):
         return None
-    big = x.size >= PARALLEL_ELEMENTS and rows >= 2
+    # rows on openge's thread team from its threshold for row kernels (openge.ops.compiled):
+    # through openge.kernels.blas's pool they did not scale at two threads, its thread
+    # waiting for the core where the team's thread still spun after the previous kernel
+    # (vit_block's 197 × 768 layer norms: ~290 µs at one thread, 250-490 at two in two
+    # runs; on the team 160-260)
+    big = x.size >= TEAM_ELEMENTS and rows >= 2
     return launcher(module.layer_norm, big, *args, driven=(drive, rows))
 
 
-__all__ = ["PARALLEL_ELEMENTS", "prepare_layer_norm"]
+__all__ = ["prepare_layer_norm"]
