@@ -232,8 +232,9 @@ def test_stride_one_scratch_counts_whole_planes():
 @pytest.mark.parametrize("average", [False, True])
 @pytest.mark.parametrize("parts", [1, 2, 3, 7])
 def test_row_bands_of_every_plane_make_the_whole_pooling(average, parts):
-    """The drive forms' row-band parts (the strided path shared by threads), however many,
-    give the plane-range kernel's bits; a stride-1 pooling's parts stay ranges of planes."""
+    """The drive forms' row-band parts and whole-plane parts (the strided path shared by
+    threads), however many, give the plane-range kernel's bits; a stride-1 pooling's parts
+    stay ranges of planes."""
     for xs, k, s, pads in (
         ((2, 5, 23, 19), (3, 3), (2, 2), (1, 1, 0, 1)),  # strided: row bands
         ((1, 4, 9, 11), (3, 3), (1, 1), (1, 1, 1, 1)),  # stride 1, same size: planes
@@ -256,34 +257,49 @@ def test_row_bands_of_every_plane_make_the_whole_pooling(average, parts):
             pooling.avg_pool_range(x, whole, div, *geometry, 0, planes)
             args = (x, banded, div, *geometry)
             drives = pooling.avg_pool_rows_drive, pooling.avg_pool_drive
+            by_planes = pooling.avg_pool_rows_planes_drive
         else:
             pooling.max_pool_range(x, whole, *geometry, 0, planes)
             args = (x, banded, *geometry)
             drives = pooling.max_pool_rows_drive, pooling.max_pool_drive
-        if by_rows:  # bands of the output rows of every plane
+            by_planes = pooling.max_pool_rows_planes_drive
+        if by_rows:  # bands of the output rows of every plane; whole planes, every row
             drive_alone(drives[0], (*args, 0, planes), oh, parts)
+            shared = np.full_like(banded, np.nan)
+            drive_alone(by_planes, (x, shared, *args[2:]), planes, parts)
+            np.testing.assert_array_equal(shared, whole)
         else:  # the caller claims every part
             drive_alone(drives[1], args, planes, parts)
         np.testing.assert_array_equal(banded, whole)
         assert not np.isnan(banded).any()
 
 
-def test_a_strided_pooling_is_shared_in_row_bands_on_the_team(monkeypatch):
-    """At 2 threads a strided pooling above the work threshold runs its row-band drive on the
-    team (total = output rows) and gives the 1-thread bits."""
+@pytest.mark.parametrize(
+    "channels, size, want",
+    [
+        (64, 111, ("max_pool_rows_3x3s2_planes_drive", 64)),  # whole planes per part
+        (12, 151, ("max_pool_rows_3x3s2_drive", 75)),  # few planes: bands of output rows
+    ],
+)
+def test_a_strided_pooling_is_shared_on_the_team(monkeypatch, channels, size, want):
+    """At 2 threads a strided pooling above the work threshold runs on the team: by planes
+    from PLANES_SHARED planes on (total = planes), else in row bands (total = output rows);
+    either gives the 1-thread bits."""
     from openge.kernels import team
-    from openge.ops.pooling import TEAM_WORK, _compiled_pool
+    from openge.ops.pooling import PLANES_SHARED, TEAM_WORK, _compiled_pool
 
-    x = RNG.standard_normal((1, 64, 111, 111)).astype(np.float32)
+    x = RNG.standard_normal((1, channels, size, size)).astype(np.float32)
     attrs = _attrs((3, 3), (2, 2), (0, 0, 0, 0), False)
-    y1 = np.empty((1, 64, 55, 55), np.float32)
+    out = (size - 3) // 2 + 1
+    y1 = np.empty((1, channels, out, out), np.float32)
     y2 = np.empty_like(y1)
     assert y1.size * 9 >= TEAM_WORK
+    assert (channels >= PLANES_SHARED) == want[0].endswith("planes_drive")
     calls = []
     real = team.run
 
     def spy(drive, whole, args, total, parts, threads):
-        calls.append((drive.__name__, total, args[-2:]))
+        calls.append((drive.__name__, total))
         real(drive, whole, args, total, parts, threads)
 
     run1 = _compiled_pool([x], [y1], attrs, average=False)
@@ -297,15 +313,16 @@ def test_a_strided_pooling_is_shared_in_row_bands_on_the_team(monkeypatch):
         run2()
     finally:
         kernels.set_num_threads(before)
-    assert calls == [("max_pool_rows_3x3s2_drive", 55, (0, 64))]  # the 3×3 stride-2 loops
+    assert calls == [want]  # the 3×3 stride-2 loops
     np.testing.assert_array_equal(y1, y2)
 
 
 @pytest.mark.parametrize("average", [False, True])
 @pytest.mark.parametrize("parts", [1, 3])
 def test_the_3x3_stride_2_entries_give_the_generic_rows_bits(average, parts):
-    """The entries compiled for 3×3 windows at stride 2 (whole and in row bands on the team's
-    drive) equal the generic row kernel bit for bit, NaN included, and refuse other windows."""
+    """The entries compiled for 3×3 windows at stride 2 (whole, and on the team's drives in row
+    bands and by planes) equal the generic row kernel bit for bit, NaN included, and refuse
+    other windows."""
     x = RNG.standard_normal((2, 5, 15, 13)).astype(np.float32)
     x[0, 1, 4, 5] = np.nan
     oh, ow = 8, 7  # pads 1 on every side
@@ -314,6 +331,7 @@ def test_the_3x3_stride_2_entries_give_the_generic_rows_bits(average, parts):
     want = np.full((2, 5, oh, ow), np.nan, np.float32)
     got = want.copy()
     banded = want.copy()
+    shared = want.copy()
     if average:
         div = (1.0 + RNG.random((oh, ow))).astype(np.float32)
         pooling.avg_pool_rows(x, want, div, *geometry, 0, planes, 0, oh)
@@ -321,15 +339,20 @@ def test_the_3x3_stride_2_entries_give_the_generic_rows_bits(average, parts):
         drive_alone(
             pooling.avg_pool_rows_3x3s2_drive, (x, banded, div, *geometry, 0, planes), oh, parts
         )
+        drive_alone(
+            pooling.avg_pool_rows_3x3s2_planes_drive, (x, shared, div, *geometry), planes, parts
+        )
         with pytest.raises(ValueError):
             pooling.avg_pool_rows_3x3s2(x, got, div, 2, 2, 2, 2, 1, 1, 0, planes, 0, oh)
     else:
         pooling.max_pool_rows(x, want, *geometry, 0, planes, 0, oh)
         pooling.max_pool_rows_3x3s2(x, got, *geometry, 0, planes, 0, oh)
         drive_alone(pooling.max_pool_rows_3x3s2_drive, (x, banded, *geometry, 0, planes), oh, parts)
+        drive_alone(pooling.max_pool_rows_3x3s2_planes_drive, (x, shared, *geometry), planes, parts)
         with pytest.raises(ValueError):
             pooling.max_pool_rows_3x3s2(x, got, 3, 3, 1, 1, 1, 1, 0, planes, 0, oh)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(banded, want)
+    np.testing.assert_array_equal(shared, want)
     assert np.isnan(want[0, 1]).any() and not np.isnan(want[1]).any()
     assert pooling.specialized(3, 3, 2, 2) and not pooling.specialized(2, 2, 2, 2)
