@@ -43,14 +43,9 @@ from openge.kernels.pairs import pair_row, zeros
 PAIR_MIN_WIDTH = 112
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def phases(x3, xph, pt, pl):  # pragma: no cover - compiled
-    """``xph`` (C, sh, sw, PH, PW) = one sample ``x3`` (C, H, W) padded by ``pt`` rows and
-    ``pl`` columns (zeros) and split into stride phases: ``xph[c, ry, rx, y, x] =
-    padded[c, y·sh + ry, x·sw + rx]``. Every float of ``xph`` is written. Rows of at least
-    :data:`PAIR_MIN_WIDTH` at column stride 2 (an RGB stem's 224) have both column phases
-    split in one pass (openge.kernels.pairs.pair_row: 3 × 224² 81 → 46 µs, one AVX2 Zen 3
-    core)."""
+@njit(inline="always")
+def _phase_rows(x3, xph, pt, pl, y0, y1):  # pragma: no cover - compiled
+    """Rows ``y0`` to ``y1`` of every stride phase (see :func:`phases`)."""
     c, h, w = x3.shape
     sh, sw, ph, pw = xph.shape[1], xph.shape[2], xph.shape[3], xph.shape[4]
     if sw == 2 and w >= PAIR_MIN_WIDTH:
@@ -60,7 +55,7 @@ def phases(x3, xph, pt, pl):  # pragma: no cover - compiled
                 block = xph[ci, ry]  # (2, PH, PW): views per channel and row phase only
                 even = block[0].reshape(ph * pw)
                 odd = block[1].reshape(ph * pw)
-                for yq in range(ph):
+                for yq in range(y0, y1):
                     iy = yq * sh + ry - pt
                     if iy < 0 or iy >= h:
                         zeros(even, yq * pw, yq * pw + pw)
@@ -76,7 +71,7 @@ def phases(x3, xph, pt, pl):  # pragma: no cover - compiled
                 lo = min(pw, max(0, (pl - rx + sw - 1) // sw))
                 hi = min(pw, max(lo, (pl + w - rx + sw - 1) // sw))
                 first = np.uint64(lo * sw + rx - pl) if hi > lo else np.uint64(0)
-                for yq in range(ph):
+                for yq in range(y0, y1):
                     dst = xph[ci, ry, rx, yq]
                     iy = yq * sh + ry - pt
                     if iy < 0 or iy >= h:
@@ -91,6 +86,32 @@ def phases(x3, xph, pt, pl):  # pragma: no cover - compiled
                         dst[np.uint64(lo) + u] = src[first + u * step]
                     for xq in range(hi, pw):
                         dst[xq] = 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def phases(x3, xph, pt, pl):  # pragma: no cover - compiled
+    """``xph`` (C, sh, sw, PH, PW) = one sample ``x3`` (C, H, W) padded by ``pt`` rows and
+    ``pl`` columns (zeros) and split into stride phases: ``xph[c, ry, rx, y, x] =
+    padded[c, y·sh + ry, x·sw + rx]``. Every float of ``xph`` is written. Rows of at least
+    :data:`PAIR_MIN_WIDTH` at column stride 2 (an RGB stem's 224) have both column phases
+    split in one pass (openge.kernels.pairs.pair_row: 3 × 224² 81 → 46 µs, one AVX2 Zen 3
+    core)."""
+    _phase_rows(x3, xph, pt, pl, 0, xph.shape[3])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def phase_rows(x3, xph, pt, pl, first, stop):  # pragma: no cover - compiled
+    """Rows ``first`` to ``stop`` of every stride phase of :func:`phases`."""
+    _phase_rows(x3, xph, pt, pl, first, stop)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def phases_drive(x3, xph, pt, pl, total, ctl, signal, worker, gen, spins):  # pragma: no cover
+    """:func:`phases` on a thread of openge's team: ranges of the ``total`` (= PH) phase
+    rows claimed without the GIL. Each thread writes the rows its part of the convolution
+    after it reads first: the parts of both take the positions in the same order."""
+    args = (x3, xph, pt, pl)
+    return sync.drive(phase_rows, args, total, ctl, signal, worker, gen, spins)
 
 
 def tap_offsets(
@@ -441,7 +462,9 @@ __all__ = [
     "direct_scratch_floats",
     "item_count",
     "pack_rows",
+    "phase_rows",
     "phases",
+    "phases_drive",
     "scratch_floats",
     "tap_offsets",
 ]

@@ -12,6 +12,7 @@ pytest.importorskip("numba")
 
 from openge import kernels
 from openge.kernels import team
+from tests.kernels.parts import drive_alone, drive_team
 
 RNG = np.random.default_rng(7)
 im2col = kernels.load("im2col")
@@ -228,3 +229,26 @@ def test_phases_of_wide_stride_2_rows_split_both_columns_at_once(w, pads):
         for ry in range(2):
             for rx in range(2):
                 assert np.array_equal(xph[:, ry, rx], padded[:, ry::2, rx::2])
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5])
+@pytest.mark.parametrize(
+    ("w", "stride"), [(14, (2, 2)), (im2col.PAIR_MIN_WIDTH, (2, 2)), (9, (1, 1))]
+)
+def test_phase_rows_in_parts_write_the_whole_phases(parts, w, stride):
+    """The drive form's parts of phase rows (the team builds a convolution's phases, each
+    thread the rows it reads first), however many, give :func:`phases`' floats: every one
+    written (NaN-filled before), the paired and the strided splits alike; on a team of two
+    threads too."""
+    x = RNG.standard_normal((3, 10, w)).astype(np.float32)
+    pads = (1, 2, 1, 0)
+    _, _, ph, pw = _plane(3, 10, w, (3, 3), stride, (1, 1), pads)
+    want = np.full((3, *stride, ph, pw), np.nan, np.float32)
+    im2col.phases(x, want, pads[0], pads[2])
+    assert not np.isnan(want).any()
+    got = np.full_like(want, np.nan)
+    drive_alone(im2col.phases_drive, (x, got, pads[0], pads[2]), ph, parts)
+    np.testing.assert_array_equal(got, want)
+    shared = np.full_like(want, np.nan)
+    drive_team(im2col.phases_drive, im2col.phases, (x, shared, pads[0], pads[2]), ph, parts)
+    np.testing.assert_array_equal(shared, want)
