@@ -108,8 +108,10 @@ def phase_rows(x3, xph, pt, pl, first, stop):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True, error_model="numpy")
 def phases_drive(x3, xph, pt, pl, total, ctl, signal, worker, gen, spins):  # pragma: no cover
     """:func:`phases` on a thread of openge's team: ranges of the ``total`` (= PH) phase
-    rows claimed without the GIL. Each thread writes the rows its part of the convolution
-    after it reads first: the parts of both take the positions in the same order."""
+    rows claimed without the GIL. With the caller on the first rows and a team thread on the
+    last (openge.kernels.sync.claim), each thread writes the rows that its part of the
+    product after it reads first: that product's parts take the output positions in the
+    same order."""
     args = (x3, xph, pt, pl)
     return sync.drive(phase_rows, args, total, ctl, signal, worker, gen, spins)
 
