@@ -36,20 +36,37 @@ def layer_norm_drive(
     return sync.drive(layer_norm_rows, args, total, ctl, signal, worker, gen, spins)
 
 
+@njit(nogil=True, fastmath={"reassoc"})
+def _row_sum64(row):  # pragma: no cover - compiled
+    """Σ ``row`` in float64, in vector lanes of partial sums (reassociated, nothing else
+    relaxed): one running sum is a chain of dependent adds, 4 cycles each, and made a
+    128 × 128 layer norm 33 µs and a 197 × 768 one 287 µs on an AVX-512 Zen 4 core."""
+    s = 0.0
+    for k in range(row.shape[0]):
+        s += np.float64(row[np.uint64(k)])
+    return s
+
+
+@njit(nogil=True, fastmath={"reassoc"})
+def _row_squares64(row, mu):  # pragma: no cover - compiled
+    """Σ (``row`` - ``mu``)² in float64, reassociated as :func:`_row_sum64`."""
+    q = 0.0
+    for k in range(row.shape[0]):
+        d = np.float64(row[np.uint64(k)]) - mu
+        q += d * d
+    return q
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def layer_norm_rows(x, gamma, beta, y, mean, var, eps, first, stop):  # pragma: no cover
-    """:func:`layer_norm` of rows ``first`` to ``stop``."""
+    """:func:`layer_norm` of rows ``first`` to ``stop``. The row sums run in vector lanes of
+    float64 partial sums (:func:`_row_sum64`): the order differs from one running sum by
+    ~1e-16 relative, below float32's rounding of the results but for rare last-bit ties."""
     inner = x.shape[1]
     for r in range(first, stop):
-        s = 0.0
-        for k in range(inner):
-            s += np.float64(x[r, np.uint64(k)])
-        mu = s / inner
-        q = 0.0
-        for k in range(inner):
-            d = np.float64(x[r, np.uint64(k)]) - mu
-            q += d * d
-        v = q / inner
+        row = x[r]
+        mu = _row_sum64(row) / inner
+        v = _row_squares64(row, mu) / inner
         inv = 1.0 / math.sqrt(v + eps)
         for k in range(inner):
             u = np.uint64(k)

@@ -33,6 +33,29 @@ def test_layer_norm_rows(dtype):
     np.testing.assert_allclose(var, v[:, 0], rtol=tol)
 
 
+
+def test_layer_norm_sums_keep_float64_precision_far_from_zero():
+    """Rows far from zero with a small spread (the case a float32 or a badly ordered sum gets
+    wrong): the vector-lane float64 sums give the float64 formula's float32 results to within
+    one unit in the last place, and its means and variances to 1e-12."""
+    norm = kernels.load("norm")
+    rows, inner = 9, 768
+    x = (1000.0 + RNG.standard_normal((rows, inner)) * 1e-2).astype(np.float32)
+    gamma = RNG.standard_normal(inner).astype(np.float32)
+    beta = RNG.standard_normal(inner).astype(np.float32)
+    y = np.empty_like(x)
+    mean = np.empty(rows, np.float64)
+    var = np.empty(rows, np.float64)
+    norm.layer_norm(x, gamma, beta, y, mean, var, 1e-5)
+    x64 = x.astype(np.float64)
+    mu = x64.mean(axis=1, keepdims=True)
+    v = ((x64 - mu) ** 2).mean(axis=1, keepdims=True)
+    ref = ((x64 - mu) / np.sqrt(v + 1e-5) * gamma + beta).astype(np.float32)
+    np.testing.assert_array_max_ulp(y, ref, maxulp=1)
+    np.testing.assert_allclose(mean, mu[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(var, v[:, 0], rtol=1e-9)
+
+
 @pytest.mark.parametrize("parts", [1, 3, 37])
 def test_layer_norm_drive_in_parts_and_on_the_team_matches_whole(parts):
     """The team's form: any cut of the rows into parts, alone or on two threads, gives the
