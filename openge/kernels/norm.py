@@ -75,19 +75,14 @@ def layer_norm_rows(x, gamma, beta, y, mean, var, eps, first, stop):  # pragma: 
         var[r] = v
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy")
 def row_sums(x, out, scale):  # pragma: no cover - compiled
-    """``out[r] = scale · Σ x[r, :]`` for ``x`` (rows, inner), summed in float64. The sum may
-    be reassociated (compiled with ``fastmath={"reassoc"}``: vector lanes of partial sums, the
-    only form numba vectorizes); in float64 the order changes the float32 result only in
-    rare last-bit ties."""
-    rows, inner = x.shape
-    for r in range(rows):
-        row = x[r]
-        s = 0.0
-        for k in range(inner):
-            s += np.float64(row[np.uint64(k)])
-        out[r] = s * scale
+    """``out[r] = scale · Σ x[r, :]`` for ``x`` (rows, inner), summed in float64 by
+    :func:`_row_sum64` (reassociated: vector lanes of partial sums, the only form numba
+    vectorizes); in float64 the order changes the float32 result only in rare last-bit
+    ties."""
+    for r in range(x.shape[0]):
+        out[r] = _row_sum64(x[r]) * scale
 
 
 __all__ = ["layer_norm", "layer_norm_drive", "layer_norm_rows", "row_sums"]

@@ -350,17 +350,6 @@ TEAM_WORK = 1 << 18
 PLANES_SHARED = 16
 
 
-def _planes_drive(module: Any, rows_drive: Any) -> Any:
-    """The plane-sharing drive form of the row kernel whose band-sharing drive form is
-    ``rows_drive``."""
-    return {
-        module.max_pool_rows_drive: module.max_pool_rows_planes_drive,
-        module.avg_pool_rows_drive: module.avg_pool_rows_planes_drive,
-        module.max_pool_rows_3x3s2_drive: module.max_pool_rows_3x3s2_planes_drive,
-        module.avg_pool_rows_3x3s2_drive: module.avg_pool_rows_3x3s2_planes_drive,
-    }[rows_drive]
-
-
 def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None] | None:
     """The compiled NCHW max / average pooling (openge.kernels.pooling's row kernels) bound
     to these arrays, or None (another layout or dtype, global pooling, a window holding only
@@ -405,9 +394,6 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
     by_rows = module.row_path(h, w, oh, ow, kh, kw, sh, sw, pt, pl) and oh > 1
     if not average:
         args = (x, y, kh, kw, sh, sw, pt, pl)
-        kernels = (module.max_pool_rows, module.max_pool_rows_drive)
-        if not by_rows:
-            kernels = (module.max_pool_range, module.max_pool_drive)
     else:
         if a["divisor_override"] > 0:
             div = np.full((oh, ow), float(a["divisor_override"]), x.dtype)
@@ -416,23 +402,23 @@ def _compiled_pool(inputs, outputs, a: dict, average: bool) -> Callable[[], None
             div = _pool_counts(*counts, a["exclusive"], x.dtype)
         div = np.ascontiguousarray(div, x.dtype)
         args = (x, y, div, kh, kw, sh, sw, pt, pl)
-        kernels = (module.avg_pool_rows, module.avg_pool_rows_drive)
-        if not by_rows:
-            kernels = (module.avg_pool_range, module.avg_pool_drive)
-    if by_rows and module.specialized(kh, kw, sh, sw):  # loops compiled for this geometry
-        kernels = (
-            (module.avg_pool_rows_3x3s2, module.avg_pool_rows_3x3s2_drive)
-            if average
-            else (module.max_pool_rows_3x3s2, module.max_pool_rows_3x3s2_drive)
-        )
-    fn, drive = kernels
-    if by_rows and planes >= PLANES_SHARED:  # whole planes per part, every row of each
-        drive = _planes_drive(module, drive)
-        total, whole_items = planes, (0, planes, 0, oh)
-    elif by_rows:  # bands of output rows of every plane
-        args, total, whole_items = (*args, 0, planes), oh, (0, oh)
-    else:  # ranges of planes
-        total, whole_items = planes, (0, planes)
+    # (kernel, its drive form sharing bands of rows, ... sharing whole planes): the row
+    # kernels, their loops compiled for 3×3 windows at stride 2 where they apply, else the
+    # plane-range kernels (which share planes)
+    kind = "avg" if average else "max"
+    if by_rows:
+        rows = f"{kind}_pool_rows" + ("_3x3s2" if module.specialized(kh, kw, sh, sw) else "")
+        names = (rows, rows + "_drive", rows + "_planes_drive")
+    else:
+        names = (f"{kind}_pool_range", None, f"{kind}_pool_drive")
+    fn, bands_drive, planes_drive = (None if n is None else getattr(module, n) for n in names)
+    if not by_rows:  # ranges of planes
+        drive, total, whole_items = planes_drive, planes, (0, planes)
+    elif planes >= PLANES_SHARED:  # whole planes per part, every row of each
+        drive, total, whole_items = planes_drive, planes, (0, planes, 0, oh)
+    else:  # bands of output rows of every plane
+        drive, total, whole_items = bands_drive, oh, (0, oh)
+        args = (*args, 0, planes)
     if not (warm(fn, *args, *whole_items) and warm_drive(drive, *args, total)):
         return None
 

@@ -33,7 +33,6 @@ def test_layer_norm_rows(dtype):
     np.testing.assert_allclose(var, v[:, 0], rtol=tol)
 
 
-
 def test_layer_norm_sums_keep_float64_precision_far_from_zero():
     """Rows far from zero with a small spread (the case a float32 or a badly ordered sum gets
     wrong): the vector-lane float64 sums give the float64 formula's float32 results to within
