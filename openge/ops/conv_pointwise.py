@@ -136,6 +136,10 @@ def prepare(
     if constant_filter:
         tiles = _tiles(w2[None], x3, y3, b[None], r3, has_res, block, act, t)
     native = tiles or _native(w2[None], x3, y3, b[None], r3, has_res, block, act, t)
+    one_position = constant_filter and n == 1 and p == 1 and y.dtype == np.float32
+    if native is not None and one_position and w2.nbytes >= VECTOR_MIN_FILTER_BYTES:
+        shared = _vector(native, module.block_epilogue, w2, x3, y3, b, r3, has_res, act, t)
+        return shared or native
     if native is not None:
         return native
     kernel = module.block_epilogue
@@ -163,6 +167,52 @@ def prepare(
         for xs, ys, yi, ri, p0 in blocks:
             blas.matmul(w2, xs, ys)
             kernel(yi, b, ri, has_res, p0, p0 + ys.shape[1], *act_args)
+
+    return run
+
+
+#: Fewest filter bytes for which a 1×1 convolution of a 1×1 plane at batch 1 (a
+#: squeeze-excite block's two products) runs as a matrix-vector product whose filter rows the
+#: thread team shares (:func:`_vector`). Such a product streams its filter once, from L3 or
+#: memory in a model, so one core's bandwidth bounds it; smaller filters stay on one thread,
+#: where a team region's hand-over costs more than it saves.
+VECTOR_MIN_FILTER_BYTES = 384 << 10
+
+
+def _vector(
+    serial: Callable[[], None],
+    epilogue: Any,
+    w2: np.ndarray,
+    x3: np.ndarray,
+    y3: np.ndarray,
+    b: np.ndarray,
+    r3: np.ndarray,
+    has_res: bool,
+    act: tuple[int, float, float],
+    t: type,
+) -> Callable[[], None] | None:
+    """``y = act(W @ x + bias [+ residual])`` for one sample of one position: at more than
+    one thread, openge.ops.matmul_compiled's few-row product of ``x``ᵀ (1, Cin) and Wᵀ (its
+    columns are W's contiguous rows, shared by openge's thread team), then the compiled
+    epilogue on the (Cout, 1) result; on one thread the ``serial`` closure (the product as
+    before: the team's hand-over and a second call cost more than they save there). None
+    where the shared product does not apply."""
+    from openge.ops.compiled import warm
+    from openge.ops.matmul_compiled import prepare_skinny
+
+    cout, cin = w2.shape
+    product = prepare_skinny(x3.reshape(1, cin), w2.T, y3.reshape(1, cout))
+    code, lo, hi = act[0], t(act[1]), t(act[2])
+    yi, ri = y3[0], r3[0]
+    if product is None or not warm(epilogue, yi, b, ri, has_res, 0, 1, code, lo, hi):
+        return None
+
+    def run() -> None:
+        if blas.split_threads() > 1:
+            product()
+            epilogue(yi, b, ri, has_res, 0, 1, code, lo, hi)
+        else:
+            serial()
 
     return run
 

@@ -561,3 +561,62 @@ def test_a_filter_that_changes_between_runs_is_read_at_each_run():
         np.testing.assert_allclose(
             y, np.maximum(_numpy_conv(x, w, b, y.shape), 0), rtol=1e-5, atol=1e-5
         )
+
+
+def _vector(run) -> bool:
+    """The squeeze-excite form (conv_pointwise._vector): a closure over the serial path."""
+    return run.__qualname__.startswith("_vector.")
+
+
+@pytest.mark.parametrize(("c", "cout"), [(960, 240), (168, 672), (40, 2500)])
+@pytest.mark.parametrize("act", [(1, 0.0, 0.0), (4, 1 / 6, 0.5)])  # ReLU, HardSigmoid
+def test_one_position_products_share_filter_rows_and_match_one_thread(c, cout, act):
+    """A 1×1 convolution of a 1×1 plane at batch 1 with a filter of at least
+    VECTOR_MIN_FILTER_BYTES (a squeeze-excite block's): filter rows shared by two threads,
+    then the epilogue; as the NumPy reference with and without a residual, at two threads and
+    at one (the serial product)."""
+    from openge import kernels
+
+    assert c * cout * 4 >= conv_pointwise.VECTOR_MIN_FILTER_BYTES
+    x = np.zeros((1, c, 1, 1), np.float32)
+    w = (RNG.standard_normal((cout, c, 1, 1)) / np.sqrt(c)).astype(np.float32)
+    b = RNG.standard_normal(cout).astype(np.float32)
+    shape = (1, cout, 1, 1)
+    y = np.empty(shape, np.float32)
+    before = kernels.get_num_threads()
+    try:
+        for residual in (None, np.zeros(shape, np.float32)):
+            run = conv_pointwise.prepare(x, w, b, y, residual, act, constant_filter=True)
+            assert run is not None and _vector(run)
+            for _ in range(2):
+                x[...] = RNG.standard_normal(x.shape)
+                if residual is not None:
+                    residual[...] = RNG.standard_normal(shape)
+                got = {}
+                for threads in (2, 1):
+                    kernels.set_num_threads(threads)
+                    y[...] = np.nan
+                    run()
+                    got[threads] = y.copy()
+                v = _numpy_conv(x, w, b, shape) + (0 if residual is None else residual)
+                code, lo, hi = act
+                want = {1: np.maximum(v, 0), 4: np.clip(lo * v + hi, 0, 1)}[code]
+                np.testing.assert_allclose(got[2], want, rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(got[1], want, rtol=1e-5, atol=1e-5)
+    finally:
+        kernels.set_num_threads(before)
+
+
+def test_small_one_position_products_keep_the_serial_path():
+    """Below VECTOR_MIN_FILTER_BYTES (most squeeze-excite filters of small nets) the product
+    stays on one thread: the team's hand-over would cost more than the split saves."""
+    x = RNG.standard_normal((1, 72, 1, 1)).astype(np.float32)
+    w = RNG.standard_normal((18, 72, 1, 1)).astype(np.float32)
+    b = RNG.standard_normal(18).astype(np.float32)
+    y = np.empty((1, 18, 1, 1), np.float32)
+    run = conv_pointwise.prepare(x, w, b, y, None, (1, 0.0, 0.0), constant_filter=True)
+    assert run is not None and not _vector(run) and _native(run)
+    run()
+    np.testing.assert_allclose(
+        y, np.maximum(_numpy_conv(x, w, b, y.shape), 0), rtol=1e-5, atol=1e-5
+    )
