@@ -487,6 +487,76 @@ def batch_drive(
     return sync.drive(_batch_items, args, total, ctl, signal, worker, gen, spins)
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _depth_items(gemm, ilp64, gemv, a, b, parts, depth, first, stop):  # pragma: no cover
+    """Items ``first`` to ``stop`` of ``a @ B`` cut along its depth K: item t is ``parts[t] =
+    a[:, t·depth : (t + 1)·depth] @ B[t·depth : (t + 1)·depth, :]``, one BLAS call (the
+    matrix-vector product at ``gemv``, when not 0, for a single row). ``a`` (M, K), ``b`` = B
+    (K, N) and ``parts`` (T, M, N) C-contiguous: each item reads one contiguous stretch of B."""
+    m, k = a.shape
+    n = b.shape[1]
+    size = b.itemsize
+    one, zero = parts.dtype.type(1), parts.dtype.type(0)
+    vector = m == 1 and gemv != 0
+    for t in range(first, stop):
+        k0 = t * depth
+        kk = min(depth, k - k0)
+        if kk <= 0:
+            parts[t] = zero
+            continue
+        ba = b.ctypes.data + k0 * n * size
+        aa = a.ctypes.data + k0 * size
+        pa = parts.ctypes.data + t * m * n * size
+        if vector:  # parts[t] = B-rows [k0, k0 + kk)ᵀ @ a[k0 : k0 + kk]
+            if ilp64:
+                _gemv64(gemv, True, kk, n, one, ba, n, aa, zero, pa)
+            else:
+                _gemv32(gemv, True, kk, n, one, ba, n, aa, zero, pa)
+        elif ilp64:
+            _gemm64(gemm, False, m, n, kk, one, aa, k, ba, n, zero, pa, n)
+        else:
+            _gemm32(gemm, False, m, n, kk, one, aa, k, ba, n, zero, pa, n)
+
+
+def depth_count(k: int, depth: int) -> int:
+    """Items of :func:`depth_parts` for a depth of ``k``, ``depth`` per item."""
+    return -(-k // depth)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def depth_parts(gemm, ilp64, gemv, a, b, parts, depth):  # pragma: no cover
+    """Every part of :func:`_depth_items` in the calling thread without the GIL; numpy's BLAS
+    should be at one thread meanwhile. :func:`depth_sum` adds them up."""
+    _depth_items(gemm, ilp64, gemv, a, b, parts, depth, 0, parts.shape[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def depth_parts_drive(
+    gemm, ilp64, gemv, a, b, parts, depth, total, ctl, signal, worker, gen, spins
+):  # pragma: no cover
+    """:func:`depth_parts` on a thread of openge's team: parts claimed one by one
+    (openge.kernels.sync). A product of few rows with B (K, N) streams B once; cut by
+    columns, each core read every row of B in part and the two cores' prefetchers fetched
+    each other's lines (no gain at two threads); cut by depth, each core streams a
+    contiguous half."""
+    args = (gemm, ilp64, gemv, a, b, parts, depth)
+    return sync.drive(_depth_items, args, total, ctl, signal, worker, gen, spins)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def depth_sum(parts, y):  # pragma: no cover
+    """``y = parts[0] + parts[1] + …``, added in that order: the same values whichever
+    threads made the parts. ``parts`` (T, M, N) and ``y`` (M, N) C-contiguous."""
+    size = y.size
+    pf, yf = parts.reshape(parts.size), y.reshape(size)
+    for e in range(size):
+        yf[np.uint64(e)] = pf[np.uint64(e)]
+    for t in range(1, parts.shape[0]):
+        base = t * size
+        for e in range(size):
+            yf[np.uint64(e)] = yf[np.uint64(e)] + pf[np.uint64(base + e)]
+
+
 __all__ = [
     "batch",
     "batch_count",
@@ -498,5 +568,9 @@ __all__ = [
     "conv1x1_drive",
     "conv1x1_tiles",
     "conv1x1_tiles_drive",
+    "depth_count",
+    "depth_parts",
+    "depth_parts_drive",
+    "depth_sum",
     "item_count",
 ]

@@ -220,14 +220,17 @@ _skinny_verified: dict[tuple[str, bool], bool] = {}
 
 def prepare_skinny(a: np.ndarray, w: np.ndarray, y: np.ndarray) -> Callable[[], None] | None:
     """A closure computing ``y = a @ w`` for a product of few rows (a classifier at batch 1)
-    with constant weights read in place: on one thread numpy's BLAS as before; on more, the
-    weights' columns split among openge's thread team, each block one call of numpy's
-    OpenBLAS GEMM from compiled code (openge.kernels.pointwise.columns). Such a product
-    streams its weights once, so one core's memory bandwidth bounds it (mobilenet_v2's 1280 →
-    1000 classifier: 0.24 ms on one thread or two before); numpy's BLAS was held at one
-    thread, and letting OpenBLAS thread it itself made the model twice slower (its threads
-    found openge's team on the other core). None where it does not apply (``w`` neither
-    row- nor column-major, numpy's OpenBLAS GEMM not found, numba missing)."""
+    with constant weights read in place. Weights stored (K, N) (a MatMul's): the product cut
+    along K (:func:`_by_depth`) on any thread count. Weights stored (N, K) (a Gemm's, or a
+    squeeze-excite filter): on one thread numpy's BLAS as before; on more, the weights'
+    columns — contiguous rows of the stored matrix — split among openge's thread team, each
+    block one call of numpy's OpenBLAS GEMM from compiled code
+    (openge.kernels.pointwise.columns). Such a product streams its weights once, so one core's
+    memory bandwidth bounds it (mobilenet_v2's 1280 → 1000 classifier: 0.24 ms on one thread
+    or two before); numpy's BLAS was held at one thread, and letting OpenBLAS thread it itself
+    made the model twice slower (its threads found openge's team on the other core). None
+    where it does not apply (``w`` neither row- nor column-major, numpy's OpenBLAS GEMM not
+    found, numba missing)."""
     from openge.kernels import blas, team
     from openge.ops.compiled import load, warm, warm_drive
 
@@ -249,6 +252,10 @@ def prepare_skinny(a: np.ndarray, w: np.ndarray, y: np.ndarray) -> Callable[[], 
     if not (np.shares_memory(a2, a) and np.shares_memory(y2, y)):
         return None
     parts = max(2, kernels.default_num_threads()) * team.PARTS_PER_THREAD
+    if not trans_b:
+        by_depth = _by_depth(module, (*entry, gemv), a2, b, y2, parts)
+        if by_depth is not None:
+            return by_depth
     per_part = -(-n // parts)
     cols = -(-per_part // 16) * 16
     items = module.column_count(n, cols)
@@ -256,6 +263,52 @@ def prepare_skinny(a: np.ndarray, w: np.ndarray, y: np.ndarray) -> Callable[[], 
     if not (warm(module.columns, *args) and warm_drive(module.columns_drive, *args, items)):
         return None
     return _team_or_blas(module.columns_drive, module.columns, args, items, a, w, y)
+
+
+def _by_depth(
+    module: Any,
+    entry: tuple[int, bool, int],
+    a2: np.ndarray,
+    b: np.ndarray,
+    y2: np.ndarray,
+    parts: int,
+) -> Callable[[], None] | None:
+    """:func:`prepare_skinny`'s closure for weights B stored (K, N): the product cut along K
+    into ``parts`` parts (openge.kernels.pointwise.depth_parts: each part one BLAS call on a
+    contiguous stretch of B, into a buffer of its own), shared by openge's thread team at more
+    than one thread, then added up in their order (``depth_sum``) — the same parts and sums on
+    any thread count, so the same values. Cut by columns instead, each core read part of every
+    row of B (the two cores' prefetchers likely pulled in each other's lines): alone, in one
+    process, two threads, AVX-512 Zen 4, depth / columns 0.83 for a 1280 → 1000 classifier
+    with its weights in cache, 0.80 / 0.83 / 0.86 for 1280, 960 and 512 → 1000 after 8 MiB
+    of other traffic; one thread 1.02. None where it does not apply (fewer than two parts)."""
+    from openge.kernels import blas, team
+    from openge.ops.compiled import warm, warm_drive
+
+    k, n = b.shape
+    per_part = -(-k // parts)
+    depth = -(-per_part // 16) * 16  # whole cache lines of a
+    count = module.depth_count(k, depth)
+    if count < 2:
+        return None
+    partial = np.empty((count, a2.shape[0], n), y2.dtype)
+    args = (*entry, a2, b, partial, depth)
+    whole, drive, add = module.depth_parts, module.depth_parts_drive, module.depth_sum
+    if not (warm(whole, *args) and warm_drive(drive, *args, count) and warm(add, partial, y2)):
+        return None
+    get = kernels.get_num_threads
+
+    def run() -> None:
+        with blas.single_blas as allowed:  # the parts call numpy's BLAS at one thread
+            threads = min(get(), allowed)
+            if threads > 1:
+                parts_now = min(count, threads * team.PARTS_PER_THREAD)
+                team.run(drive, whole, args, count, parts_now, threads)
+            else:
+                whole(*args)
+            add(partial, y2)
+
+    return run
 
 
 def _team_or_blas(
@@ -288,8 +341,9 @@ def _team_or_blas(
 
 
 def _skinny_check(module: Any, entry: tuple[int, bool, int], trans_b: bool) -> bool:
-    """Once per layout and process: the compiled column blocks agree with np.matmul on a
-    small problem (guards the GEMM's calling convention)."""
+    """Once per layout and process: the compiled column blocks (and, for B stored (K, N),
+    the parts along K) agree with np.matmul on a small problem (guards the GEMM's calling
+    convention)."""
     key = ("float32", trans_b)
     if key not in _skinny_verified:
         from openge.kernels import blas
@@ -305,6 +359,13 @@ def _skinny_check(module: Any, entry: tuple[int, bool, int], trans_b: bool) -> b
                 with blas.single_blas:
                     module.columns(*entry, a, b, trans_b, y, 16)
                 ok = ok and bool(np.allclose(y, a @ w, rtol=1e-4, atol=1e-4))
+                if not trans_b:  # the same product cut along K (7 = 3 + 3 + 1)
+                    partial = np.full((3, rows, 37), np.nan, np.float32)
+                    y[...] = np.nan
+                    with blas.single_blas:
+                        module.depth_parts(*entry, a, b, partial, 3)
+                    module.depth_sum(partial, y)
+                    ok = ok and bool(np.allclose(y, a @ w, rtol=1e-4, atol=1e-4))
             _skinny_verified[key] = ok
         except Exception:  # a failing compile: keep numpy's product
             _skinny_verified[key] = False

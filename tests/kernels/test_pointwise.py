@@ -44,3 +44,33 @@ def test_each_tile_item_writes_exactly_its_block(n, cin, cout, p, extra):
         np.testing.assert_allclose(y3[i, rows, cols], want[i, rows, cols], rtol=1e-5, atol=1e-5)
         y3[i, rows, cols] = np.nan
         assert np.isnan(y3).all(), f"item {t} wrote outside its block"
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+@pytest.mark.parametrize(("k", "depth"), [(150, 48), (150, 150), (40, 16)])
+def test_depth_parts_add_up_to_the_product(rows, k, depth):
+    """A product cut along K (parts of ``depth`` rows of B, the last one shorter, or past the
+    end and then zero): each part is its slice of the product, and depth_sum adds the parts in
+    order. One row takes BLAS's matrix-vector product, three its GEMM; against float64 NumPy."""
+    from openge.kernels import blas
+
+    module = kernels.load("pointwise")
+    entry, gemv = blas.gemm_entry(np.float32), blas.gemv_entry(np.float32)
+    assert entry is not None
+    n = 37
+    a = RNG.standard_normal((rows, k)).astype(np.float32)
+    b = RNG.standard_normal((k, n)).astype(np.float32)
+    count = module.depth_count(k, depth) + 1  # one part past the end: all zero
+    parts = np.full((count, rows, n), np.nan, np.float32)
+    with blas.single_blas:
+        module.depth_parts(*entry, gemv, a, b, parts, depth)
+    for t in range(count):
+        lo, hi = t * depth, min(k, (t + 1) * depth)
+        want = a[:, lo:hi].astype(np.float64) @ b[lo:hi].astype(np.float64)
+        np.testing.assert_allclose(parts[t], want.reshape(rows, n), rtol=1e-5, atol=1e-4)
+    y = np.full((rows, n), np.nan, np.float32)
+    module.depth_sum(parts, y)
+    expected = parts[0].copy()
+    for t in range(1, count):
+        expected = expected + parts[t]
+    np.testing.assert_array_equal(y, expected)

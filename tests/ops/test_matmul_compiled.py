@@ -167,6 +167,33 @@ def test_few_rows_split_by_columns_match_numpy(threads, rows, transposed, monkey
         _close(y, a.astype(np.float64) @ w.astype(np.float64))
 
 
+@pytest.mark.parametrize("rows", [1, 3])
+def test_few_rows_with_k_by_n_weights_are_cut_along_k_the_same_on_any_thread_count(
+    rows, monkeypatch
+):
+    """Weights stored (K, N): the product is cut along K (each part one contiguous stretch
+    of the weights), the parts shared by two threads or run on one, then added in order: the
+    same values bit for bit on one and two threads, and those of a float64 product."""
+    monkeypatch.setattr(kernels, "_state", {**kernels._state})
+    monkeypatch.setattr(matmul_compiled, "MIN_ROWS", 24)
+    k, n = 1000, 300
+    w = RNG.standard_normal((k, n)).astype(np.float32)
+    a = np.empty((rows, k), np.float32)
+    y = np.empty((rows, n), np.float32)
+    run = matmul_compiled.prepare_product(a, w, True, y)
+    assert run is not None and run.__qualname__.startswith("_by_depth.")
+    for _ in range(2):
+        a[...] = RNG.standard_normal(a.shape)
+        got = {}
+        for threads in (2, 1):
+            kernels.set_num_threads(threads)
+            y[...] = np.nan
+            run()
+            got[threads] = y.copy()
+        np.testing.assert_array_equal(got[1], got[2])
+        _close(got[2], a.astype(np.float64) @ w.astype(np.float64))
+
+
 def test_few_rows_with_strided_weights_keep_blas(monkeypatch):
     """Weights neither row- nor column-major (a strided view) are not read in place."""
     monkeypatch.setattr(matmul_compiled, "MIN_ROWS", 24)
