@@ -29,6 +29,7 @@ from openge.kernels import sync
 from openge.kernels.cl_blocks import cl_taps, transpose8
 from openge.kernels.mathf32 import sigmoid32, silu32
 from openge.kernels.pairs import split_row
+from openge.kernels.stride2_lanes import LANES, reads_end, taps3_s2_row
 
 NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID, SILU, X_HARD_SIGMOID, SIGMOID = 0, 1, 2, 3, 4, 5, 6, 7
 
@@ -163,6 +164,71 @@ def _fill(buf, plane, sh, sw, top, left, hq, wq):  # pragma: no cover - compiled
 
 
 @njit(inline="always", fastmath={"contract"})
+def _s2_column(xf, pb, h, wd, r0, dh, kh, q, wk, b):  # pragma: no cover - compiled
+    """One output of :func:`_stride2_planes` with every tap's bounds checked: ``b`` plus, per
+    filter row (input row ``r0 + ky·dh`` of the plane at flat ``pb``), its three taps at
+    columns ``q`` … ``q + 2``, a padding tap adding ``w · 0`` — the order of the row loops."""
+    zero = xf.dtype.type(0)
+    s = b
+    for ky in range(kh):
+        r = r0 + ky * dh
+        valid = 0 <= r < h
+        base = pb + r * wd
+        v0 = xf[base + q] if valid and 0 <= q < wd else zero
+        v1 = xf[base + q + 1] if valid and 0 <= q + 1 < wd else zero
+        v2 = xf[base + q + 2] if valid and 0 <= q + 2 < wd else zero
+        s = s + wk[ky, 0] * v0 + wk[ky, 1] * v1 + wk[ky, 2] * v2
+    return s
+
+
+@njit(inline="always", fastmath={"contract"})
+def _stride2_lanes(
+    x, w, bias, y, sh, dh, top, left, act, lo, hi, first, stop, j1
+):  # pragma: no cover
+    """:func:`_stride2_planes` for 3 filter rows with at most one left padding column and
+    the output columns before ``j1`` (whose taps end inside the row) at least LANES: each
+    output row's columns [0, j1) in blocks of 16 lanes (openge.kernels.stride2_lanes), a
+    left padding column as a zeroed lane, the columns from ``j1`` and rows whose blocks
+    would read outside ``x`` one by one with bounds; the activation then over the whole
+    plane in one pass (bias 0 added: ``v + 0`` is ``v``). ``x`` and ``y`` C-contiguous."""
+    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    cy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
+    coutg = cy // c
+    xf, yf = x.reshape(x.size), y.reshape(y.size)
+    nx = x.size
+    pad = left == 1
+    zero = y.dtype.type(0)
+    for job in range(first, stop):
+        i = job // cy
+        co = job - i * cy
+        pb = (i * c + co // coutg) * h * wd
+        yb = job * oh * ow
+        wk = w[co, 0]
+        b = bias[co]
+        for oy in range(oh):
+            yr = yb + oy * ow
+            r0 = oy * sh - top
+            ok0, ok1, ok2 = 0 <= r0 < h, 0 <= r0 + dh < h, 0 <= r0 + 2 * dh < h
+            a0 = pb + r0 * wd - left
+            a1, a2 = a0 + dh * wd, a0 + 2 * dh * wd
+            low = a0 if ok0 else (a1 if ok1 else a2)
+            high = a2 if ok2 else (a1 if ok1 else a0)
+            if (ok0 or ok1 or ok2) and low >= 0 and reads_end(high, j1) <= nx:
+                taps3_s2_row(
+                    xf, a0, a1, a2, ok0, ok1, ok2,
+                    wk[0, 0], wk[0, 1], wk[0, 2], wk[1, 0], wk[1, 1], wk[1, 2],
+                    wk[2, 0], wk[2, 1], wk[2, 2],
+                    yf, yr, b, j1, pad,
+                )  # fmt: skip
+                rest = j1
+            else:
+                rest = 0
+            for j in range(rest, ow):
+                yf[yr + j] = _s2_column(xf, pb, h, wd, r0, dh, 3, 2 * j - left, wk, b)
+        bias_activate_row(yf[yb : yb + oh * ow], zero, oh * ow, act, lo, hi)
+
+
+@njit(inline="always", fastmath={"contract"})
 def _stride2_planes(x, w, bias, y, sh, dh, top, left, act, lo, hi, first, stop):  # pragma: no cover
     """Output planes ``first`` to ``stop`` of a depthwise convolution (one input channel per
     group) with column stride 2, no column dilation and 3 filter columns, read straight from
@@ -178,12 +244,15 @@ def _stride2_planes(x, w, bias, y, sh, dh, top, left, act, lo, hi, first, stop):
     cy, oh, ow = y.shape[1], y.shape[2], y.shape[3]
     coutg = cy // c
     u = np.uint64
-    acc = np.empty(ow, y.dtype)
-    zero = acc.dtype.type(0)
     # output columns whose taps 2j - left … 2j - left + 2 all lie in [0, wd); the max tells
     # LLVM j0 ≥ 0, without which the loop below did not vectorize (2x slower)
     j0 = min(ow, max(0, (left + 1) // 2))
     j1 = max(j0, min(ow, (wd - 3 + left) // 2 + 1))
+    if kh == 3 and left <= 1 and j1 >= LANES and x.flags.c_contiguous and y.flags.c_contiguous:
+        _stride2_lanes(x, w, bias, y, sh, dh, top, left, act, lo, hi, first, stop, j1)
+        return
+    acc = np.empty(ow, y.dtype)
+    zero = acc.dtype.type(0)
     d = 2 * j0 - left
     ne = j0 + ow - j1
     edge = np.empty(ne, y.dtype)  # the border columns' sums, kept apart from acc (their

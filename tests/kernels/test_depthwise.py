@@ -137,6 +137,11 @@ STRIDE2 = [
     ((1, 2, 5, 1), (2, 2), (1, 1), (1, 1, 1, 1), 1),  # one column
     ((1, 2, 6, 9), (2, 2), (1, 1), (4, 4, 5, 5), 1),  # padding beyond the filter
     ((1, 5, 8, 31), (2, 2), (1, 1), (1, 0, 3, 0), 3),  # wide left padding only
+    # 16 output columns or more: blocks of 16 lanes (openge.kernels.stride2_lanes)
+    ((1, 4, 20, 40), (2, 2), (1, 1), (1, 1, 1, 1), 1),  # a padding lane, an overlapping block
+    ((2, 3, 9, 33), (1, 2), (1, 1), (1, 0, 0, 0), 1),  # exactly one block, no left padding
+    ((1, 2, 12, 70), (2, 2), (2, 1), (2, 1, 1, 2), 2),  # dilation, multiplier, right border
+    ((1, 3, 5, 64), (2, 2), (1, 1), (1, 2, 1, 1), 1),  # the last rows read near x's end
 ]
 
 
@@ -153,10 +158,13 @@ def test_stride_2_rows_read_straight_from_the_input(case, dtype):
     np.testing.assert_allclose(y, ref_act(expected, dw.HARD_SWISH, 0, 0), rtol=tol, atol=tol)
 
 
-def test_stride_2_padding_taps_multiply_zeros():
+@pytest.mark.parametrize("width", [12, 40])  # the scalar loop, blocks of 16 lanes
+def test_stride_2_padding_taps_multiply_zeros(width):
     """An infinite weight on a tap that reads padding gives NaN there (inf · 0), as the
-    zero-padded input does; a NaN input reaches exactly the outputs whose windows hold it."""
-    x = RNG.standard_normal((1, 2, 9, 12)).astype(np.float32)
+    zero-padded input does; a NaN input reaches exactly the outputs whose windows hold it.
+    Two samples: the first plane's first row reads before x and takes the scalar loop, the
+    second sample's takes the blocks (a padding row, a padding lane)."""
+    x = RNG.standard_normal((2, 2, 9, width)).astype(np.float32)
     x[0, 1, 4, 7] = np.nan
     w = RNG.standard_normal((2, 1, 3, 3)).astype(np.float32)
     w[0, 0, 0, 0] = np.inf  # reads the top row and the left column of padding
@@ -166,7 +174,8 @@ def test_stride_2_padding_taps_multiply_zeros():
         expected = ref_depthwise(x, w, b, (2, 2), (1, 1), pads)
     y = run(x, w, b, (2, 2), (1, 1), pads, oshape=expected.shape)
     np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
-    assert np.isnan(y[0, 0, 0]).all() and np.isnan(y[0, 0, :, 0]).all()
+    for i in range(2):
+        assert np.isnan(y[i, 0, 0]).all() and np.isnan(y[i, 0, :, 0]).all()
     finite = np.isfinite(expected)
     np.testing.assert_allclose(y[finite], expected[finite], rtol=1e-5, atol=1e-5)
 

@@ -131,9 +131,10 @@ def test_conv2d_prepare_picks_the_kernel_by_stride_and_width(constant_filter):
     multiplier, except float32 planes at multiplier 1 up to CL_SAME_MAX_WIDTH (and 5×5
     filters up to CL_MAX_WIDTH), which take the channels-last kernel. Otherwise the
     channels-last kernel up to CL_MAX_WIDTH (multiplier 1), up to CL_WIDE_MAX_WIDTH for 3×3
-    filters when whole 64-channel blocks add at most half again (float32), else the rows
-    kernel from MIN_WIDTH; a multiplier of 2 below MIN_WIDTH: none. A filter that is an input is
-    rearranged before each run."""
+    filters when whole 64-channel blocks add at most half again — but not 3×3 at column
+    stride 2 with 16 output columns inside the row, the rows kernel's 16-lane path — else the
+    rows kernel from MIN_WIDTH; a multiplier of 2 below MIN_WIDTH: none. A filter that is an
+    input is rearranged before each run."""
     cd = conv_depthwise
     f32, f64 = np.float32, np.float64
     cases = (  # output width, stride, multiplier, filter size, channels, dtype, kernel
@@ -147,10 +148,13 @@ def test_conv2d_prepare_picks_the_kernel_by_stride_and_width(constant_filter):
         (cd.CL_MAX_WIDTH + 1, 2, 1, 3, 6, f32, "depthwise_act"),
         (cd.CL_MAX_WIDTH, 2, 1, 3, 6, f32, "depthwise_cl_act"),
         (cd.CL_MAX_WIDTH, 2, 1, 3, 6, f64, "depthwise_cl_act"),
-        (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 96, f32, "depthwise_cl_act"),  # 128 ≤ 1.5 · 96
+        (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 96, f64, "depthwise_act"),
+        # 3×3 at stride 2 with 16 columns or more inside the row: the rows kernel's lanes
+        (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 96, f32, "depthwise_act"),
+        (17, 2, 1, 3, 96, f32, "depthwise_act"),  # 16 inside, the last column a border
+        (16, 2, 1, 3, 96, f32, "depthwise_cl_act"),  # 15 inside
         (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 80, f32, "depthwise_act"),  # 128 > 1.5 · 80
         (cd.CL_WIDE_MAX_WIDTH, 2, 1, 5, 96, f32, "depthwise_act"),  # 5×5 filters
-        (cd.CL_WIDE_MAX_WIDTH, 2, 1, 3, 96, f64, "depthwise_act"),
         (cd.CL_WIDE_MAX_WIDTH + 1, 2, 1, 3, 96, f32, "depthwise_act"),
         (cd.MIN_WIDTH - 1, 2, 1, 3, 6, f32, "depthwise_cl_act"),
         (cd.MIN_WIDTH - 1, 2, 2, 3, 6, f32, None),
