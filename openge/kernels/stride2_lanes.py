@@ -44,8 +44,13 @@ def taps3_s2_row(
     first output's first tap is a padding column (its lane adds ``w_r0 · 0``, not the float
     before the row). Reads ``xf[a_r : reads_end(a_r, m)]`` of each set row; ``xf`` and ``yf``
     flat arrays of one float dtype."""
-    if not (isinstance(xf, types.Array) and isinstance(yf, types.Array)):
-        return None
+    if not (
+        isinstance(xf, types.Array)
+        and isinstance(yf, types.Array)
+        and isinstance(xf.dtype, types.Float)
+        and xf.dtype == yf.dtype
+    ):
+        return None  # a typing error at the caller's compile, not a store of the wrong width
     sig = types.none(
         xf, a0, a1, a2, ok0, ok1, ok2, w0, w1, w2, w3, w4, w5, w6, w7, w8, yf, at, b, m, pad
     )

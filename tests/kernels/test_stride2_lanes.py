@@ -81,3 +81,20 @@ def test_padding_rows_and_the_padding_lane_multiply_zeros():
     w[1], w[3] = RNG.standard_normal(), np.inf  # the second row's first tap
     call(xf, starts, np.array([True, True, True]), w, yf, 0, np.float32(0.5), m, True)
     assert np.isnan(yf[0]) and np.isinf(yf[1:]).all()
+
+
+def test_rows_of_another_dtype_do_not_compile():
+    """x and y of different float widths (or integers) are refused when the caller compiles,
+    not stored with the wrong width."""
+    from numba.core.errors import TypingError
+
+    call = _row_caller()
+    starts = np.array([0, 40, 80], np.int64)
+    oks = np.array([True, True, True])
+    w = np.ones(9, np.float32)
+    for xf, yf in (
+        (np.ones(200, np.float32), np.zeros(16, np.float64)),
+        (np.ones(200, np.int32), np.zeros(16, np.int32)),
+    ):
+        with pytest.raises(TypingError):
+            call(xf, starts, oks, w, yf, 0, np.float32(0), 16, False)
