@@ -29,7 +29,7 @@ from openge.kernels import sync
 from openge.kernels.cl_blocks import cl_taps, transpose8
 from openge.kernels.mathf32 import sigmoid32, silu32
 from openge.kernels.pairs import split_row
-from openge.kernels.stride2_lanes import LANES, reads_end, taps3_s2_row
+from openge.kernels.stride2_lanes import interior_columns, reads_end, row_fits, taps3_s2_row
 
 NONE, RELU, CLIP, HARD_SWISH, HARD_SIGMOID, SILU, X_HARD_SIGMOID, SIGMOID = 0, 1, 2, 3, 4, 5, 6, 7
 
@@ -247,8 +247,8 @@ def _stride2_planes(x, w, bias, y, sh, dh, top, left, act, lo, hi, first, stop):
     # output columns whose taps 2j - left … 2j - left + 2 all lie in [0, wd); the max tells
     # LLVM j0 ≥ 0, without which the loop below did not vectorize (2x slower)
     j0 = min(ow, max(0, (left + 1) // 2))
-    j1 = max(j0, min(ow, (wd - 3 + left) // 2 + 1))
-    if kh == 3 and left <= 1 and j1 >= LANES and x.flags.c_contiguous and y.flags.c_contiguous:
+    j1 = max(j0, interior_columns(wd, left, ow))
+    if row_fits(kh, left, j1) and x.flags.c_contiguous and y.flags.c_contiguous:
         _stride2_lanes(x, w, bias, y, sh, dh, top, left, act, lo, hi, first, stop, j1)
         return
     acc = np.empty(ow, y.dtype)

@@ -240,24 +240,33 @@ class Team:
         if threads <= 1 or parts <= 1 or not self.busy.acquire(blocking=False):
             whole(*args)
             return
+        # every line here is on each region's path (~3.5 µs for a small one): plain loops
+        # and locals, no generator or helper call where the pool already has its threads
         try:
             sync = self.sync
-            workers = self._pool(threads - 1)
-            awake = sum(1 for w in workers if not w.sleeping)
+            workers = self.workers
+            if len(workers) != threads - 1:
+                workers = self._pool(threads - 1)
+            awake = 0
+            for w in workers:
+                if not w.sleeping:
+                    awake += 1
             self.generation += 1
+            gen = self.generation
             ctl = self.controls.take()
             ctl[sync.PARTS] = parts
             ctl[sync.AWAKE] = awake
-            region = _Region(drive, tuple(args), total, ctl, self.generation, threads)
+            region = _Region(drive, tuple(args), total, ctl, gen, threads)
             self.region = region
-            if awake < len(workers) and _current_cpu is not None:
-                self.waker_cpu = _current_cpu()
-            for w in workers:
-                if w.sleeping:
-                    w.sleeping = False
-                    w.wake.set()
+            if awake < len(workers):
+                if _current_cpu is not None:
+                    self.waker_cpu = _current_cpu()
+                for w in workers:
+                    if w.sleeping:
+                        w.sleeping = False
+                        w.wake.set()
             try:
-                ok = drive(*args, total, ctl, self.signal, False, self.generation, CALLER_SPINS)
+                ok = drive(*args, total, ctl, self.signal, False, gen, CALLER_SPINS)
             except BaseException:
                 sync.fail_part(ctl)  # the caller's part in flight
                 self._wait(ctl)

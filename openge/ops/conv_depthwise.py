@@ -174,7 +174,7 @@ def prepare(
     rest = (strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[2])
     rest = (*rest, code, t(lo), t(hi))
     same = _flat_fits(x, f, y, strides, dilations, pads)
-    lanes = _stride2_lanes_fit(x, f, y, strides, dilations, pads, module.LANES)
+    lanes = _stride2_lanes_fit(x, f, y, strides, dilations, pads, module)
     if not lanes and _prefer_channels_last(x, f, y, same, module.CL_BLOCK):
         return _channels_last(module, x, f, b, y, rest, big, constant_filter)
     if same:
@@ -195,23 +195,23 @@ def _stride2_lanes_fit(
     strides: Sequence[int],
     dilations: Sequence[int],
     pads: Sequence[int],
-    lanes: int,
+    module: Any,
 ) -> bool:
     """Whether the row kernel takes this convolution through its 16-lane stride-2 path
-    (openge.kernels.stride2_lanes): depthwise 3×3 at column stride 2 without column
-    dilation, at most one left padding column, at least ``lanes`` output columns whose taps
-    end inside the row. There it beats the channels-last kernel on the planes that would
-    take it (144 × 56² → 28², one thread 166 → 113 µs, two 112 → 64; 96 × 56² 113 → 75 and
-    73 → 46; 256 × 56² 285 → 199 and 147 → 107; AVX-512 Zen 4)."""
+    (openge.kernels.stride2_lanes): depthwise, 3 filter columns at column stride 2 without
+    column dilation, and the rows the kernel's own rule (``row_fits``, called here in its
+    Python form) admits: 3 filter rows, at most one left padding column, at least 16 output
+    columns whose taps end inside the row. There it beats the channels-last kernel on the
+    planes that would take it (144 × 56² → 28², one thread 166 → 113 µs, two 112 → 64; 96 ×
+    56² 113 → 75 and 73 → 46; 256 × 56² 285 → 199 and 147 → 107; AVX-512 Zen 4)."""
     left, wd, ow = pads[2], x.shape[3], y.shape[3]
-    interior = min(ow, (wd - 3 + left) // 2 + 1)
+    interior = module.interior_columns.py_func(wd, left, ow)
     return (
         f.shape[1] == 1
-        and f.shape[2:] == (3, 3)
+        and f.shape[3] == 3
         and strides[1] == 2
         and dilations[1] == 1
-        and 0 <= left <= 1
-        and interior >= lanes
+        and module.row_fits.py_func(f.shape[2], left, interior)
     )
 
 

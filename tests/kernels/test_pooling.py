@@ -356,3 +356,42 @@ def test_the_3x3_stride_2_entries_give_the_generic_rows_bits(average, parts):
     np.testing.assert_array_equal(shared, want)
     assert np.isnan(want[0, 1]).any() and not np.isnan(want[1]).any()
     assert pooling.specialized(3, 3, 2, 2) and not pooling.specialized(2, 2, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "h, w, top, left, ceil_mode",
+    [
+        (111, 111, 0, 0, False),  # squeezenet's first pooling: whole blocks, no overhang
+        (112, 112, 1, 1, False),  # resnet's: a left padding lane
+        (112, 112, 0, 0, True),  # inception's: the last window past the row's end
+        (56, 41, 1, 1, True),  # an overlapping last block, padding on both sides
+        (33, 33, 0, 1, False),  # exactly one block
+    ],
+)
+def test_3x3_stride_2_max_rows_in_lanes_match_the_window_maxima(h, w, top, left, ceil_mode, dtype):
+    """The 16-lane rows of a 3×3 stride-2 max pooling (openge.kernels.stride2_lanes) give
+    each window's max, on the first and last rows of ``x`` too (whose blocks would read
+    outside it: the row path), with a NaN in one plane's row (that row made again with NaN
+    propagating) and infinities elsewhere; one thread and the team's drives alike."""
+    x = RNG.standard_normal((2, 3, h, w)).astype(dtype)
+    x[1, 0, 5, 7] = np.nan
+    x[0, 2, 9, 3], x[1, 2, 0, w - 1] = np.inf, -np.inf
+    span = lambda n, p: (n + p - 3 + (1 if ceil_mode else 0)) // 2 + 1  # noqa: E731
+    oh, ow = span(h, top), span(w, left)
+    assert ow >= 16
+    pads = (top, max(0, (oh - 1) * 2 + 3 - h - top), left, max(0, (ow - 1) * 2 + 3 - w - left))
+    want = ref_pool(x, (3, 3), (2, 2), pads, oh, ow, False, False)
+    geometry = (3, 3, 2, 2, top, left)
+    got = np.full((2, 3, oh, ow), 7.0, dtype)
+    pooling.max_pool_rows_3x3s2(x, got, *geometry, 0, 6, 0, oh)
+    np.testing.assert_array_equal(got, want.astype(dtype))
+    assert np.isnan(want[1, 0]).any() and not np.isnan(want[0]).any()  # NaN in one plane only
+    assert np.isinf(want[0, 2]).any()
+    for drive, total, rest in (
+        (pooling.max_pool_rows_3x3s2_drive, oh, (0, 6)),
+        (pooling.max_pool_rows_3x3s2_planes_drive, 6, ()),
+    ):
+        shared = np.full_like(got, 7.0)
+        drive_alone(drive, (x, shared, *geometry, *rest), total, 3)
+        np.testing.assert_array_equal(shared, got)
