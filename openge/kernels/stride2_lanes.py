@@ -16,8 +16,8 @@ first block set apart.
   multiply-add each — the same bits. A padding column's lane adds ``w · 0``.
 - :func:`max3_s2_row` (max pooling): each column's maximum over the window rows, then over
   the three columns, with the scalar loop's compare-and-select in its order (``v if v > m
-  else m``) — the same bits; for inputs without NaN (openge.kernels.pooling scans for them).
-  A padding column's lane is -inf.
+  else m``) — the same bits where no input is NaN; it reports a NaN it loaded, and the
+  pooling makes that row again with NaN propagating. A padding column's lane is -inf.
 
 :func:`interior_columns` and :func:`row_fits` are the rule for when a row takes these
 paths; the ops layer calls their Python forms (``.py_func``) to route a convolution, so the
@@ -100,8 +100,8 @@ class _Lanes:
         return b.shuffle_vector(one, self.undef, ir.Constant(self.lanes, [0] * LANES))
 
     def blocks(self, count):
-        """(loop, first output of the block): blocks of LANES outputs over ``count`` (≥
-        LANES), the last one moved back to end at ``count``."""
+        """(the loop over the blocks of LANES outputs covering ``count`` ≥ LANES, the last
+        block's first output ``count - LANES``): see :meth:`block_start`."""
         b, i64 = self.builder, self.i64
         last = b.sub(count, i64(LANES))
         blocks = b.sdiv(b.add(count, i64(LANES - 1)), i64(LANES))
@@ -109,6 +109,8 @@ class _Lanes:
         return loop, last
 
     def block_start(self, index, last):
+        """Block ``index``'s first output: ``index · LANES``, the last block moved back to
+        ``last`` (it overlaps the one before instead of leaving a remainder)."""
         b = self.builder
         jb = b.mul(index, self.i64(LANES))
         return b.select(b.icmp_signed("<", jb, last), jb, last)
@@ -138,6 +140,7 @@ class _Lanes:
         return even, odd, after
 
     def store(self, value, at, jb):
+        """The block's 16 outputs to ``yf[at + jb :]``."""
         b = self.builder
         dst = b.gep(self.ys, [b.add(at, jb)])
         b.store(value, b.bitcast(dst, self.vec.as_pointer()), align=self.align)

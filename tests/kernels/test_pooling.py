@@ -377,7 +377,10 @@ def test_3x3_stride_2_max_rows_in_lanes_match_the_window_maxima(h, w, top, left,
     x = RNG.standard_normal((2, 3, h, w)).astype(dtype)
     x[1, 0, 5, 7] = np.nan
     x[0, 2, 9, 3], x[1, 2, 0, w - 1] = np.inf, -np.inf
-    span = lambda n, p: (n + p - 3 + (1 if ceil_mode else 0)) // 2 + 1  # noqa: E731
+
+    def span(n: int, pad: int) -> int:  # outputs along one axis (ceil mode: rounded up)
+        return (n + pad - 3 + (1 if ceil_mode else 0)) // 2 + 1
+
     oh, ow = span(h, top), span(w, left)
     assert ow >= 16
     pads = (top, max(0, (oh - 1) * 2 + 3 - h - top), left, max(0, (ow - 1) * 2 + 3 - w - left))
