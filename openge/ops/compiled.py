@@ -237,6 +237,29 @@ def warm_drive(drive: Any, *args: Any) -> bool:
     return warm(drive, *args, ctl, ctl, True, 0, 0)
 
 
+def team_with_single_blas(
+    drive: Any,
+    whole: Any,
+    shared: Sequence[Any],
+    serial: Sequence[Any],
+    items: int,
+    big: bool = True,
+) -> None:
+    """A kernel whose parts call numpy's BLAS: numpy's BLAS held at one thread (the team's
+    threads are the parallelism), then ``drive`` on openge's thread team over ``items`` items
+    (arguments ``shared``) when ``big`` and more than one thread may run, else
+    ``whole(*serial)`` in the caller."""
+    from openge.kernels import team
+
+    with blas.single_blas as allowed:
+        threads = min(kernels.get_num_threads(), allowed) if big else 1
+        if threads > 1:
+            count = min(items, threads * team.PARTS_PER_THREAD)
+            team.run(drive, whole, shared, items, count, threads)
+        else:
+            whole(*serial)
+
+
 def parts(
     fn: Callable[..., None], args: Sequence[Any], total: int, threads: int
 ) -> list[Callable[[], None]]:
@@ -441,6 +464,7 @@ __all__ = [
     "program_closure",
     "row_parts",
     "take_deferred",
+    "team_with_single_blas",
     "thread_scratch",
     "warm",
     "warm_drive",

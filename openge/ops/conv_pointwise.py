@@ -306,8 +306,7 @@ def _native(
     OpenBLAS GEMM was not found or failed its check. ``w3`` (G, Cout, Cin) and ``b2`` (G,
     Cout) per group; ``act``'s bounds are cast to the dtype ``t``."""
     from openge import kernels
-    from openge.kernels import team
-    from openge.ops.compiled import load, warm, warm_drive
+    from openge.ops.compiled import load, team_with_single_blas, warm, warm_drive
 
     entry = blas.gemm_entry(y3.dtype)
     module = load("pointwise")
@@ -324,22 +323,9 @@ def _native(
     if not (warm(whole, *serial) and warm_drive(drive, *shared, items)):
         return None
     big = 2 * n * cout * cin * p >= NATIVE_SPLIT_FLOPS and items > 1
-    get = kernels.get_num_threads
 
     def run() -> None:
-        with blas.single_blas as allowed:  # numpy's BLAS threads: openge's most here
-            threads = min(get(), allowed) if big else 1
-            if threads > 1:
-                team.run(
-                    drive,
-                    whole,
-                    shared,
-                    items,
-                    min(items, threads * team.PARTS_PER_THREAD),
-                    threads,
-                )
-            else:
-                whole(*serial)
+        team_with_single_blas(drive, whole, shared, serial, items, big)
 
     return run
 

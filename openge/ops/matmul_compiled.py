@@ -282,8 +282,7 @@ def _by_depth(
     process, two threads, AVX-512 Zen 4, depth / columns 0.83 for a 1280 → 1000 classifier
     with its weights in cache, 0.80 / 0.83 / 0.86 for 1280, 960 and 512 → 1000 after 8 MiB
     of other traffic; one thread 1.02. None where it does not apply (fewer than two parts)."""
-    from openge.kernels import blas, team
-    from openge.ops.compiled import warm, warm_drive
+    from openge.ops.compiled import team_with_single_blas, warm, warm_drive
 
     k, n = b.shape
     per_part = -(-k // parts)
@@ -296,17 +295,10 @@ def _by_depth(
     whole, drive, add = module.depth_parts, module.depth_parts_drive, module.depth_sum
     if not (warm(whole, *args) and warm_drive(drive, *args, count) and warm(add, partial, y2)):
         return None
-    get = kernels.get_num_threads
 
     def run() -> None:
-        with blas.single_blas as allowed:  # the parts call numpy's BLAS at one thread
-            threads = min(get(), allowed)
-            if threads > 1:
-                parts_now = min(count, threads * team.PARTS_PER_THREAD)
-                team.run(drive, whole, args, count, parts_now, threads)
-            else:
-                whole(*args)
-            add(partial, y2)
+        team_with_single_blas(drive, whole, args, args, count)
+        add(partial, y2)
 
     return run
 
