@@ -146,15 +146,13 @@ def _powi(a, n):
     return 1 / r if neg else r
 """
 
-#: erf and erf-GELU per program dtype. float32: from a degree-4 Taylor expansion around the
-#: nearest node of a grid of step 1/512 on [0, ERF_END], in float64 (truncation < 1e-11
-#: relative, far below float32's half-ulp). The table holds erf, erfc and erf's derivative
+#: erf and erf-GELU per program dtype. float32 erf: from a degree-4 Taylor expansion around
+#: the nearest node of a grid of step 1/512 on [0, ERF_END], in float64 (truncation < 1e-11
+#: relative, far below float32's half-ulp). The table holds erf and its derivative
 #: 2/√π·e^(-n²) per node; the expansion's higher coefficients follow from the node and that
-#: derivative, so each element reads two table entries (two gathers where the loop
-#: vectorizes, against five with every coefficient stored: BERT-tiny's 65k-element GELU 200 →
-#: ~120 µs on the AVX-512 Zen 4). GELU's 1 + erf(u) for u < 0 is erfc(|u|) from the erfc
-#: column, without cancellation and without a libm call in the loop; beyond ERF_END it is 0
-#: (GELU's x·Φ(x) underflows float32 there; -inf gives NaN, as inf·0). The NumPy kernels,
+#: derivative, so each element reads two table entries (gathers where the loop vectorizes:
+#: AVX-512 hosts; a scalar loop on AVX2, whose gathers LLVM does not use). float32 erf-GELU is
+#: mathf32.gelu_erf32 (in VOCABULARY32: no table, vectorizes everywhere). The NumPy kernels,
 #: which pay a whole pass per operation and a gather per table read, use a rational fit
 #: instead (openge.ops.elementwise._erf_narrow). float64: libm's erf.
 _ERF_HELPERS = {
@@ -179,26 +177,11 @@ def _erf(a):
     m = m if m < ERF_END else ERF_END  # NaN too: a safe index, NaN returned below
     i = np.int64(m * 512.0 + 0.5)
     n = i * (1.0 / 512.0)
-    r = _ERF_T[3 * i] + _erf_taylor(n, _ERF_T[3 * i + 2], m - n)
+    r = _ERF_T[2 * i] + _erf_taylor(n, _ERF_T[2 * i + 1], m - n)
     r = math.copysign(r, v)
     return r if v == v else v
 
 
-@njit(inline="always", error_model="numpy")
-def _gelu_erf(a):
-    v = np.float64(a)
-    u = v * 0.7071067811865476
-    m = abs(u)
-    inside = m < ERF_END
-    m = m if inside else ERF_END  # NaN too: a safe index; v·w stays NaN
-    i = np.int64(m * 512.0 + 0.5)
-    n = i * (1.0 / 512.0)
-    below = u < 0.0
-    t = _erf_taylor(n, _ERF_T[3 * i + 2], m - n)
-    g = _ERF_T[3 * i + np.int64(below)]  # erfc(n) below 0, erf(n) above
-    w = g - t if below else (1.0 + g) + t
-    w = w if (inside or not below) else 0.0
-    return 0.5 * v * w
 """,
     "float64": """
 @njit(inline="always", error_model="numpy")
@@ -212,31 +195,31 @@ def _gelu_erf(a):
 """,
 }
 
-#: Where the float32 erf table ends: erf rounds to ±1 well before, and GELU's x·Φ(x) is below
-#: half of float32's smallest subnormal beyond it (erfc(10.5) ≈ 1.1e-49).
+#: Where the float32 erf table ends: erf rounds to ±1 well before (erfc(10.5) ≈ 1.1e-49).
 ERF_END = 10.5
 _erf_table_cache: list[np.ndarray] = []
 
 
 def erf_table() -> np.ndarray:
-    """Flat float64 [erf(n), erfc(n), 2/√π·e^(-n²)] at the nodes n = k/512, k = 0 ..
-    512·ERF_END (from math.erf and math.erfc; made once per process)."""
+    """Flat float64 [erf(n), 2/√π·e^(-n²)] at the nodes n = k/512, k = 0 .. 512·ERF_END (from
+    math.erf; made once per process)."""
     if not _erf_table_cache:
         nodes = np.arange(int(ERF_END * 512) + 1) / 512.0
-        table = np.empty((nodes.size, 3))
+        table = np.empty((nodes.size, 2))
         table[:, 0] = [math.erf(v) for v in nodes]
-        table[:, 1] = [math.erfc(v) for v in nodes]
-        table[:, 2] = 2.0 / math.sqrt(math.pi) * np.exp(-nodes * nodes)
+        table[:, 1] = 2.0 / math.sqrt(math.pi) * np.exp(-nodes * nodes)
         _erf_table_cache.append(table.reshape(-1))
     return _erf_table_cache[0]
 
 
-#: float32 forms of entries that have one (float32 arithmetic, no float64 detour).
+#: float32 forms of entries that have one (no libm call or table: their loops vectorize;
+#: erf-GELU computes in float64 inside).
 VOCABULARY32: dict[str, tuple[int, str]] = {
     "Sigmoid": (1, "_sigmoid32({0})"),
     "Swish": (1, "{0} * _sigmoid32({T}({p0}) * {0})"),
     "Tanh": (1, "_tanh32({0})"),
     "Gelu": (1, "_gelu_tanh32({0})"),
+    "GeluErf": (1, "_gelu_erf32({0})"),
 }
 
 #: Digest of openge.kernels.mathf32's source, written into each generated module: a program's
@@ -364,6 +347,7 @@ def source(steps: Sequence[Step], kinds: Sequence[str], dtype: str, buffered: bo
         "import numpy as np",
         "from numba import njit",
         "from openge.kernels import sync as _sync",
+        "from openge.kernels.mathf32 import gelu_erf32 as _gelu_erf32",
         "from openge.kernels.mathf32 import gelu_tanh32 as _gelu_tanh32",
         "from openge.kernels.mathf32 import tanh32 as _tanh32",
         f"from openge.kernels.mathf32 import sigmoid32 as _sigmoid32  # {_MATHF32}",
