@@ -164,6 +164,20 @@ def wide_vectors() -> bool:
     return gemm is not None and gemm.VW >= 16
 
 
+def read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (no copy), for a kernel's constant operands (filters, biases,
+    pooling counts).
+
+    numba compiles one machine-code specialization per argument type, and an array's type
+    includes whether it is writable: a filter straight from an .om's pages is read-only, the
+    same filter in a graph compiled in this process is not, and a kernel given both compiles
+    (and caches) twice, 20-30 s each for the depthwise kernels. Passing constants read-only
+    everywhere keeps one (decisions.md, "One specialization per kernel")."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
 def warm(fn: Any, *args: Any) -> bool:
     """Compile (or load from the cache) ``fn`` for these arguments' types without running it;
     False when numba cannot type them."""

@@ -134,7 +134,7 @@ def prepare(
     compiled now; None when the compiled kernel does not apply. Planes narrower than
     :data:`MIN_WIDTH` (channel multiplier 1) take the channels-last kernel, whose filter
     rearrangement is made once when ``constant_filter``."""
-    from openge.ops.compiled import launcher, load, warm, warm_drive
+    from openge.ops.compiled import launcher, load, read_only, warm, warm_drive
 
     if (
         x.ndim != 4
@@ -167,7 +167,8 @@ def prepare(
     module = load("depthwise")
     if module is None:
         return None
-    b = np.zeros(y.shape[1], y.dtype) if bias is None else bias.reshape(-1)
+    b = read_only(np.zeros(y.shape[1], y.dtype) if bias is None else bias.reshape(-1))
+    f = read_only(f)
     code, lo, hi = act
     t = y.dtype.type
     big = y.size * f.shape[1] * f.shape[2] * f.shape[3] >= PARALLEL_WORK
@@ -294,14 +295,14 @@ def _channels_last(
 ) -> Callable[[], None] | None:
     """The channels-last kernel for narrow planes (7×7, 14×14 at stride 2), the filter
     rearranged to (kh, kw, C) once (constant) or before each run."""
-    from openge.ops.compiled import launcher, warm, warm_drive
+    from openge.ops.compiled import launcher, read_only, warm, warm_drive
 
     c, kh, kw = f.shape[0], f.shape[2], f.shape[3]
     block = module.CL_BLOCK
     wt = np.zeros((kh, kw, -(-c // block) * block), f.dtype)  # channels padded with zeros
     source = f.reshape(c, kh, kw).transpose(1, 2, 0)
     np.copyto(wt[:, :, :c], source)
-    args = (x, wt, b, y, *rest)
+    args = (x, read_only(wt), b, y, *rest)
     items = y.shape[0] * -(-c // block)
     drive = module.depthwise_cl_act_drive
     if not (warm(module.depthwise_cl_act, *args) and warm_drive(drive, *args, items)):

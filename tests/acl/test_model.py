@@ -10,6 +10,9 @@ import pytest
 import openge.acl as acl
 from tests.acl.conftest import INPUT, SHAPE
 
+# one xdist worker runs this file: with an empty kernel cache (CI) two workers would each
+# compile the one model's kernels at once (20-50 s each)
+pytestmark = pytest.mark.xdist_group("acl_model")
 H2D, D2H = 1, 2
 
 

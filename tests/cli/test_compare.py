@@ -21,6 +21,9 @@ from openge.runtime import Model
 from openge.runtime.dump import DumpConfig
 from tests.e2e.test_precision_models import small_resnet
 
+# one xdist worker runs this file: with an empty kernel cache (CI) two workers would each
+# compile the dumped models' kernels at once (20-50 s each)
+pytestmark = pytest.mark.xdist_group("dump_compare")
 FEED = np.random.default_rng(5).normal(size=(1, 3, 32, 32)).astype(np.float32)
 
 

@@ -1,6 +1,7 @@
 """The parse_onnx fuzz harness runs clean: a bounded run (a fixed number of inputs from the
-small seed corpus) and a one-minute slow run. Hour-long runs with the full seeds (onnx's node
-test models too) are documented in docs/parser_limits.md.
+small seed corpus) and a timed slow run (``OPENGE_FUZZ_SECONDS``, 10 by default). Hour-long
+runs with the full seeds (onnx's node test models too) are documented in
+docs/parser_limits.md.
 
 A finding (any exception but GeError, a timeout past 20 s, or an allocation past a 4 GB address
 space) makes libFuzzer exit non-zero, and its input is written under the test's temporary folder.
@@ -70,6 +71,9 @@ def test_parse_onnx_fuzz_bounded_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_parse_onnx_fuzz_one_minute(tmp_path):
-    output = _fuzz(tmp_path, "-max_total_time=60", wall=600)
+def test_parse_onnx_fuzz_timed_run(tmp_path):
+    # CI's bounded form: OPENGE_FUZZ_SECONDS (10 by default, as tests/fuzz/test_fuzz.py);
+    # longer campaigns set it (docs/parser_limits.md)
+    seconds = int(os.environ.get("OPENGE_FUZZ_SECONDS", "10"))
+    output = _fuzz(tmp_path, f"-max_total_time={seconds}", wall=max(600, 10 * seconds))
     assert "Done" in output

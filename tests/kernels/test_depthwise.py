@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 
 from openge import kernels
+from openge.ops.compiled import read_only
 from tests.kernels.parts import drive_alone, drive_team
 from tests.kernels.test_conv import CASES, ref_depthwise
 
+# one xdist worker runs this file: with an empty kernel cache (CI) two workers would each
+# compile the same kernels at once, as its float32 and float64 kernels compile (20-30 s each, cold)
+pytestmark = pytest.mark.xdist_group("depthwise")
 RNG = np.random.default_rng(12)
 dw = kernels.load("depthwise")
 
@@ -36,6 +40,7 @@ def ref_act(v, act, lo, hi):
 
 def run(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     t = x.dtype.type
+    w, b = read_only(w), read_only(b)  # as openge.ops.conv_depthwise passes its constants
     y = np.full(oshape, np.nan, x.dtype)  # an element left unwritten fails
     args = (s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
     dw.depthwise_act(x, w, b, y, *args)
@@ -187,6 +192,7 @@ def run_cl(x, w, b, s, d, pads, act=0, lo=0.0, hi=0.0, oshape=None):
     block = dw.CL_BLOCK
     wt = np.zeros((kh, kw, -(-c // block) * block), x.dtype)  # the kernel's padded layout
     wt[:, :, :c] = w[:, 0].transpose(1, 2, 0)
+    wt, b = read_only(wt), read_only(b)
     y = np.full(oshape, np.nan, x.dtype)
     args = (s[0], s[1], d[0], d[1], pads[0], pads[2], act, t(lo), t(hi))
     dw.depthwise_cl_act(x, wt, b, y, *args)
@@ -246,6 +252,7 @@ def test_channels_last_float64():
 def run_flat(x, w, b, d, pads, act=0, lo=0.0, hi=0.0):
     """The flat-plane kernel (stride 1, "same" padding), whole and in parts."""
     t = x.dtype.type
+    w, b = read_only(w), read_only(b)
     n, c, h, wd = x.shape
     y = np.full((n, w.shape[0], h, wd), np.nan, x.dtype)
     masks = dw.flat_masks(h, wd, w.shape[3], d[1], pads[2])

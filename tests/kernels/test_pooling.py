@@ -8,9 +8,13 @@ import pytest
 
 from openge import kernels
 from openge.ops import get_schema
+from openge.ops.compiled import read_only
 from openge.ops.pooling import _compiled_pool
 from tests.kernels.parts import drive_alone
 
+# one xdist worker runs this file: with an empty kernel cache (CI) two workers would each
+# compile the same kernels at once, as its float32 and float64 kernels compile (30-50 s each, cold)
+pytestmark = pytest.mark.xdist_group("pooling")
 RNG = np.random.default_rng(5)
 pooling = kernels.load("pooling")
 
@@ -137,7 +141,7 @@ def test_max_pool_propagates_nan_and_avg_divides_by_the_given_counts():
     pooling.max_pool_range(x, y1, 2, 2, 1, 1, 0, 0, 0, 1)
     assert np.isnan(y1[0, 0, :2, 1:]).all() and not np.isnan(y1[0, 0, 2]).any()
     assert not np.isnan(y1[0, 0, :2, 0]).any()
-    div = np.array([[1.0, 2.0], [4.0, 8.0]], np.float32)
+    div = read_only(np.array([[1.0, 2.0], [4.0, 8.0]], np.float32))  # as ops.pooling's counts
     x = np.ones((1, 2, 4, 4), np.float32)
     y = np.full((1, 2, 2, 2), np.nan, np.float32)
     pooling.avg_pool_range(x, y, div, 2, 2, 2, 2, 0, 0, 1, 2)  # plane 1 only
@@ -253,7 +257,7 @@ def test_row_bands_of_every_plane_make_the_whole_pooling(average, parts):
         banded = whole.copy()
         geometry = (*k, *s, pads[0], pads[2])
         if average:
-            div = (1.0 + RNG.random((oh, ow))).astype(np.float32)
+            div = read_only((1.0 + RNG.random((oh, ow))).astype(np.float32))
             pooling.avg_pool_range(x, whole, div, *geometry, 0, planes)
             args = (x, banded, div, *geometry)
             drives = pooling.avg_pool_rows_drive, pooling.avg_pool_drive
@@ -333,7 +337,7 @@ def test_the_3x3_stride_2_entries_give_the_generic_rows_bits(average, parts):
     banded = want.copy()
     shared = want.copy()
     if average:
-        div = (1.0 + RNG.random((oh, ow))).astype(np.float32)
+        div = read_only((1.0 + RNG.random((oh, ow))).astype(np.float32))
         pooling.avg_pool_rows(x, want, div, *geometry, 0, planes, 0, oh)
         pooling.avg_pool_rows_3x3s2(x, got, div, *geometry, 0, planes, 0, oh)
         drive_alone(
