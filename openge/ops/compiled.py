@@ -172,7 +172,7 @@ def read_only(a: np.ndarray) -> np.ndarray:
     includes whether it is writable: a filter straight from an .om's pages is read-only, the
     same filter in a graph compiled in this process is not, and a kernel given both compiles
     (and caches) twice, 20-30 s each for the depthwise kernels. Passing constants read-only
-    everywhere keeps one (decisions.md, "One specialization per kernel")."""
+    everywhere keeps one (docs/decisions.md, "CI's time: one specialization per kernel")."""
     view = a.view()
     view.flags.writeable = False
     return view

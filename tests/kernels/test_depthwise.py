@@ -13,8 +13,8 @@ from openge.ops.compiled import read_only
 from tests.kernels.parts import drive_alone, drive_team
 from tests.kernels.test_conv import CASES, ref_depthwise
 
-# one xdist worker runs this file: with an empty kernel cache (CI) two workers would each
-# compile the same kernels at once, as its float32 and float64 kernels compile (20-30 s each, cold)
+# one xdist worker runs this file, so each kernel signature (20-30 s cold) compiles once;
+# spread over both workers with an empty kernel cache (CI), both compiled it at once
 pytestmark = pytest.mark.xdist_group("depthwise")
 RNG = np.random.default_rng(12)
 dw = kernels.load("depthwise")

@@ -12,8 +12,8 @@ from openge.ops.compiled import read_only
 from openge.ops.pooling import _compiled_pool
 from tests.kernels.parts import drive_alone
 
-# one xdist worker runs this file: with an empty kernel cache (CI) two workers would each
-# compile the same kernels at once, as its float32 and float64 kernels compile (30-50 s each, cold)
+# one xdist worker runs this file, so each kernel signature (30-50 s cold) compiles once;
+# spread over both workers with an empty kernel cache (CI), both compiled it at once
 pytestmark = pytest.mark.xdist_group("pooling")
 RNG = np.random.default_rng(5)
 pooling = kernels.load("pooling")

@@ -211,3 +211,30 @@ def test_few_input_channels_per_group_run_on_the_same_kernel(cin, groups, s):
     run()
     expected = np.maximum(_numpy_conv(x, w, b, attrs, shape), 0)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_writable_and_read_only_constants_share_one_compiled_specialization():
+    """A filter from an .om's pages is read-only, the same filter in a graph compiled in the
+    process is writable: both reach the kernel read-only, so numba compiles (and caches) one
+    specialization for both, not one per flag."""
+    from openge import kernels
+
+    module = kernels.load("depthwise")
+    c, side = 6, 24
+    attrs = _attrs(c, 1, 1)
+    x = RNG.standard_normal((1, c, side, side)).astype(np.float32)
+    w = RNG.standard_normal((c, 1, 3, 3)).astype(np.float32)
+    b = RNG.standard_normal(c).astype(np.float32)
+    frozen_w, frozen_b = w.copy(), b.copy()
+    frozen_w.flags.writeable = frozen_b.flags.writeable = False
+    counts = []
+    for weights, bias in ((w, b), (frozen_w, frozen_b)):
+        y = np.empty((1, c, side, side), np.float32)
+        run = get_schema("Conv2D").prepare([x, weights, bias], [y], [False, True, True], **attrs)
+        assert run is not None and _uses_compiled(run)
+        run()
+        np.testing.assert_allclose(y, _numpy_conv(x, w, b, attrs, y.shape), rtol=1e-5, atol=1e-5)
+        kernels_used = (module.depthwise_act, module.depthwise_flat_act, module.depthwise_cl_act)
+        counts.append([len(k.signatures) for k in kernels_used])
+    assert counts[0] == counts[1]
+    assert w.flags.writeable and b.flags.writeable  # the caller's arrays are left as they were
